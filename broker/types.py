@@ -1,0 +1,160 @@
+"""What crosses the broker boundary: contracts, quotes, orders, fills, account, positions.
+
+Plain frozen dataclasses named in the broker's own vocabulary, shared by `sim` and `ib`.
+Money and prices are Decimal; times are timezone-aware (America/New_York in the engine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Literal
+
+Right = Literal["C", "P"]
+Side = Literal["BUY", "SELL"]
+
+
+@dataclass(frozen=True, slots=True)
+class OptionContract:
+    underlying: str
+    expiry: date
+    strike: Decimal
+    right: Right
+    multiplier: int = 100
+    con_id: int | None = field(default=None, compare=False)
+    exchange: str = field(default="SMART", compare=False)
+    trading_class: str | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        """Stable identifier used across quote book, store and orderRef parsing: `SPY 20190211 C 270`."""
+        return f"{self.underlying} {self.expiry:%Y%m%d} {self.right} {self.strike.normalize():f}"
+
+    @staticmethod
+    def from_key(key: str, multiplier: int = 100) -> OptionContract:
+        underlying, expiry, right, strike = key.split(" ")
+        return OptionContract(underlying, datetime.strptime(expiry, "%Y%m%d").date(),
+                              Decimal(strike), right, multiplier)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Top of book for one instrument (an underlying symbol such as `SPY`, or an OptionContract.key)."""
+
+    key: str
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    received_at: datetime
+    bid_size: int = 0
+    ask_size: int = 0
+    open_interest: int | None = None
+    delta: Decimal | None = None
+    gamma: Decimal | None = None
+    iv: Decimal | None = None
+    modelled: bool = False  # a model priced it (no recorded option quote): labelled in logs and reports
+    usable: bool = True  # False after IB stale-data codes (354, 10197, 2103) until a fresh tick
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.bid is None or self.ask is None or self.bid <= 0 or self.ask < self.bid:
+            return self.last
+        return (self.bid + self.ask) / 2
+
+    @property
+    def spread(self) -> Decimal | None:
+        if self.bid is None or self.ask is None:
+            return None
+        return self.ask - self.bid
+
+    def age_s(self, now: datetime) -> Decimal:
+        return Decimal(str((now - self.received_at).total_seconds()))
+
+
+@dataclass(frozen=True, slots=True)
+class OptionChain:
+    underlying: str
+    expiries: tuple[date, ...]
+    strikes: tuple[Decimal, ...]
+    multiplier: int = 100
+
+
+class OrderStatus(str, Enum):
+    PENDING_SUBMIT = "PendingSubmit"
+    SUBMITTED = "Submitted"
+    PARTIALLY_FILLED = "PartiallyFilled"
+    FILLED = "Filled"
+    CANCELLED = "Cancelled"
+    REJECTED = "Rejected"
+    INACTIVE = "Inactive"
+
+    @property
+    def done(self) -> bool:
+        return self in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.INACTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One order as the daemon wants it sent. `order_id` is allocated by the daemon (SPEC §6.1)."""
+
+    order_id: int
+    order_ref: str  # tradingd:<profile>:<signal or exit id>:<n>
+    contract: OptionContract
+    side: Side
+    quantity: int
+    order_type: Literal["LMT", "STP", "MKT"] = "LMT"
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: Literal["DAY", "GTC"] = "DAY"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    order_id: int
+    order_ref: str
+    status: OrderStatus
+    filled: int
+    remaining: int
+    avg_fill_price: Decimal | None
+    at: datetime
+    reason: str | None = None  # rejection text or IB error code
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    exec_id: str
+    order_id: int
+    order_ref: str
+    contract: OptionContract
+    side: Side
+    quantity: int
+    price: Decimal
+    at: datetime
+    commission: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    request: OrderRequest
+    status: OrderStatus
+    filled: int
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    contract: OptionContract
+    quantity: int  # signed: long > 0
+    avg_cost: Decimal  # per contract share price (premium), not × multiplier
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    account_id: str
+    currency: str
+    net_liquidation: Decimal
+    buying_power: Decimal
+    cash: Decimal
+    paper: bool
+    server_version: int | None = None

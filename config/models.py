@@ -1,0 +1,455 @@
+"""Typed, frozen, validated configuration for one profile (SPEC §1–§6).
+
+Every number the daemon trades by lives here with its SPEC default supplied by the
+TOML profile; code reads it from these models and never from literals. A model is
+validated whole: a wrong key, an impossible value or an inconsistent table is an error
+that names the key.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Pct = Decimal  # a fraction: 0.20 means 20 %
+
+
+class Threshold(Frozen):
+    """One row of a step table: when the input passes `at`, `value` applies."""
+
+    at: Decimal
+    value: Decimal
+
+
+class VixBand(Frozen):
+    """A VIX regime band: applies while VIX < `lt` (or <= `le`); the last band has neither."""
+
+    lt: Decimal | None = None
+    le: Decimal | None = None
+    cap: Decimal
+
+
+# --------------------------------------------------------------------------- profile
+
+
+class ExpiryConfig(Frozen):
+    """Which listed expiry to trade: the one closest to `target_dte` calendar days within [min, max]."""
+
+    target_dte: int = Field(ge=0)
+    min_dte: int = Field(ge=0)
+    max_dte: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExpiryConfig:
+        if not (self.min_dte <= self.target_dte <= self.max_dte):
+            raise ValueError("expiry: need min_dte <= target_dte <= max_dte")
+        return self
+
+
+class ProfileInfo(Frozen):
+    name: Literal["0dte", "7dte"]
+    description: str = ""
+    underlyings: tuple[str, ...] = Field(min_length=1)
+    vix_symbol: str = "VIX"
+    expiry: ExpiryConfig
+    contract_multiplier: int = Field(default=100, gt=0)
+
+
+class CapitalConfig(Frozen):
+    """The capital base sizing is measured against.
+
+    fixed: `account_size` always. equity: `starting_capital` + realized P&L.
+    broker: the broker's net liquidation.
+    """
+
+    source: Literal["fixed", "equity", "broker"]
+    account_size: Decimal = Field(gt=0)
+
+
+class SizingConfig(Frozen):
+    min_bet_pct: Pct = Field(gt=0, le=1)
+    min_bet_floor: Decimal = Field(default=Decimal(0), ge=0)
+    max_bet_pct: Pct = Field(gt=0, le=1)
+    max_positions: int = Field(gt=0)
+    max_positions_per_underlying: int = Field(gt=0)
+    max_exposure_pct: Pct = Field(gt=0, le=1)
+    # 7dte correlation-aware exposure caps (SPEC §1, §2.5); None disables.
+    max_exposure_pct_moderate: Pct | None = Field(default=None, gt=0, le=1)
+    max_exposure_pct_high: Pct | None = Field(default=None, gt=0, le=1)
+    per_underlying_alloc_pct: Pct | None = Field(default=None, gt=0, le=1)
+    # 0dte exposure factor (SPEC §2.2); None disables.
+    exposure_factor_threshold_pct: Pct | None = Field(default=None, gt=0, le=1)
+    exposure_factor: Decimal = Field(default=Decimal(1), gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SizingConfig:
+        if self.min_bet_pct > self.max_bet_pct:
+            raise ValueError("sizing.min_bet_pct must not exceed sizing.max_bet_pct")
+        if self.max_positions_per_underlying > self.max_positions:
+            raise ValueError("sizing.max_positions_per_underlying must not exceed sizing.max_positions")
+        if self.max_bet_pct > self.max_exposure_pct:
+            raise ValueError("sizing.max_bet_pct must not exceed sizing.max_exposure_pct")
+        if self.max_exposure_pct_moderate is not None and self.max_exposure_pct_moderate > self.max_exposure_pct:
+            raise ValueError("sizing.max_exposure_pct_moderate must not exceed sizing.max_exposure_pct")
+        if (
+            self.max_exposure_pct_high is not None
+            and self.max_exposure_pct_moderate is not None
+            and self.max_exposure_pct_high > self.max_exposure_pct_moderate
+        ):
+            raise ValueError("sizing.max_exposure_pct_high must not exceed sizing.max_exposure_pct_moderate")
+        return self
+
+
+class GateConfig(Frozen):
+    confidence_threshold: Decimal = Field(ge=0, le=1)
+    vix_max_entry: Decimal | None = Field(default=None, gt=0)  # 0dte: entries stop above
+    max_quote_age_s: Decimal = Field(gt=0)
+    default_ttl_s: int = Field(default=60, gt=0)
+    # 0dte portfolio greek limits in share-equivalents (Σ greek × multiplier × contracts).
+    max_abs_delta: Decimal | None = Field(default=None, gt=0)
+    max_gamma: Decimal | None = Field(default=None, gt=0)
+
+
+class FundamentalsConfig(Frozen):
+    """7dte seeds' fundamental score (SPEC §2.2).
+
+    Surprise and analyst thresholds are in percent units, like the signal's
+    `earnings_surprise_pct`, `analyst_buy_pct`, `analyst_sell_pct` (12 means 12 %).
+    `surprise_steps`: rows with at > 0 fire when surprise > at (largest first wins);
+    rows with at < 0 fire when surprise < at (most negative first wins); only one fires.
+    """
+
+    enabled: bool = False
+    base_score: Decimal = Decimal("0.5")
+    surprise_steps: tuple[Threshold, ...] = ()  # at > 0: surprise > at adds value; at < 0: surprise < at adds value
+    analyst_buy_above: Decimal = Decimal(70)
+    analyst_buy_bonus: Decimal = Decimal("0.1")
+    analyst_sell_above: Decimal = Decimal(50)
+    analyst_sell_penalty: Decimal = Decimal("-0.1")
+    pe_cheap_ratio: Decimal = Decimal("0.7")
+    pe_cheap_bonus: Decimal = Decimal("0.1")
+    pe_rich_ratio: Decimal = Decimal("1.5")
+    pe_rich_penalty: Decimal = Decimal("-0.1")
+
+
+class MultiplierConfig(Frozen):
+    # confidence >= at -> value, checked from the highest `at` down; below all -> base.
+    confidence_tiers: tuple[Threshold, ...]
+    base: Decimal = Decimal(1)
+    fundamentals: FundamentalsConfig = FundamentalsConfig()
+    # VIX factor (0dte): above rows apply when VIX > at (highest first); below rows when VIX < at.
+    vix_factor_above: tuple[Threshold, ...] = ()
+    vix_factor_below: tuple[Threshold, ...] = ()
+    # VIX regime caps, first matching band wins; empty disables (7dte).
+    vix_regime_caps: tuple[VixBand, ...] = ()
+    strategy_caps: dict[Literal["directional", "neutral", "volatility"], Decimal | Literal["vix_regime"]]
+    liquidity_caps: dict[str, Decimal] = {}
+    cap: Decimal = Field(gt=0)
+    floor: Decimal = Decimal(1)
+    # correlation factor: average |rho| > at -> value (highest first); below `low_at` -> low_value.
+    correlation_above: tuple[Threshold, ...] = ()
+    correlation_low_at: Decimal | None = None
+    correlation_low_value: Decimal = Decimal(1)
+    breaker_cap_level: int = Field(default=1, ge=1, le=4)
+    breaker_cap: Decimal = Decimal(1)
+    vix_spike_pct: Pct | None = None  # VIX up more than this from the session open caps at vix_spike_cap
+    vix_spike_cap: Decimal = Decimal(1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MultiplierConfig:
+        _descending("multiplier.confidence_tiers", self.confidence_tiers)
+        _descending("multiplier.vix_factor_above", self.vix_factor_above)
+        _descending("multiplier.correlation_above", self.correlation_above)
+        for t in self.confidence_tiers:
+            if not (0 <= t.at <= 1):
+                raise ValueError("multiplier.confidence_tiers: every `at` must be within [0, 1]")
+        if self.floor > self.cap:
+            raise ValueError("multiplier.floor must not exceed multiplier.cap")
+        bounds = [b.lt if b.lt is not None else b.le for b in self.vix_regime_caps[:-1]]
+        if any(b is None for b in bounds) or bounds != sorted(bounds):  # type: ignore[type-var]
+            raise ValueError("multiplier.vix_regime_caps: bands must rise and each but the last needs lt or le")
+        return self
+
+
+class CorrelationConfig(Frozen):
+    lookback_sessions: int = Field(default=60, gt=2)
+    moderate_above: Decimal = Decimal("0.6")
+    high_above: Decimal = Decimal("0.8")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CorrelationConfig:
+        if self.moderate_above > self.high_above:
+            raise ValueError("correlation.moderate_above must not exceed correlation.high_above")
+        return self
+
+
+class ScaleInConfig(Frozen):
+    enabled: bool = True
+    # 0dte: up to pct_of_min_bet of the minimum bet, only while in profit.
+    pct_of_min_bet: Pct | None = None
+    require_profit: bool = False
+    # 7dte: up to pct_of_position of the position, on entry day or within max_days_after_entry.
+    pct_of_position: Pct | None = None
+    max_days_after_entry: int | None = None
+
+
+class BreakerLevel(Frozen):
+    level: int = Field(ge=1, le=4)
+    name: str
+    loss_pct: Pct = Field(gt=0, lt=1)  # session P&L at or below -loss_pct × base trips it
+
+
+class BreakersConfig(Frozen):
+    levels: tuple[BreakerLevel, ...]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BreakersConfig:
+        if [lv.level for lv in self.levels] != [1, 2, 3, 4]:
+            raise ValueError("breakers.levels must list levels 1, 2, 3, 4 in order")
+        losses = [lv.loss_pct for lv in self.levels]
+        if losses != sorted(losses) or len(set(losses)) != len(losses):
+            raise ValueError("breakers.levels: loss_pct must strictly rise with the level")
+        return self
+
+
+class PositionLevelsConfig(Frozen):
+    """Per-position loss levels on premium (SPEC §3). Negative fractions."""
+
+    alert_pct: Decimal = Field(lt=0)
+    close_half_pct: Decimal = Field(lt=0)
+    close_half_share: Pct = Field(default=Decimal("0.5"), gt=0, lt=1)
+    hard_stop_pct: Decimal = Field(lt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PositionLevelsConfig:
+        if not (self.alert_pct > self.close_half_pct > self.hard_stop_pct > -1):
+            raise ValueError("position_levels: need 0 > alert_pct > close_half_pct > hard_stop_pct > -1")
+        return self
+
+
+# --------------------------------------------------------------------------- exits
+
+
+class Tier(Frozen):
+    target: Decimal = Field(gt=0)  # profit on premium, 0.05 = +5 %
+    share: Pct = Field(gt=0, le=1)
+
+
+class TierBand(Frozen):
+    """Tiers for positions entered at or after `starts` (until the next band starts)."""
+
+    starts: time
+    tiers: tuple[Tier, ...] = Field(min_length=1)
+
+
+class HoursScale(Frozen):
+    below_hours: Decimal = Field(gt=0)
+    scale: Decimal = Field(gt=0)
+
+
+class ZeroDteExitsConfig(Frozen):
+    bands: tuple[TierBand, ...] = Field(min_length=1)
+    vix_low: Decimal = Decimal(15)
+    vix_low_scale: Decimal = Decimal("0.8")
+    vix_high: Decimal = Decimal(25)
+    vix_high_scale: Decimal = Decimal("1.4")
+    time_compression: tuple[HoursScale, ...] = ()  # hours to close < below_hours -> scale (tightest first)
+    held_over_hours: Decimal = Decimal(3)
+    held_scale: Decimal = Decimal("0.9")
+    closeout_time: time = time(15, 45)
+    closeout_before_early_close_min: int = Field(default=15, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ZeroDteExitsConfig:
+        starts = [b.starts for b in self.bands]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            raise ValueError("exits.zero_dte.bands: `starts` must strictly rise")
+        for i, band in enumerate(self.bands):
+            total = sum((t.share for t in band.tiers), Decimal(0))
+            if total != 1:
+                raise ValueError(f"exits.zero_dte.bands[{i}].tiers: shares sum to {total}, not 1 (100%)")
+            targets = [t.target for t in band.tiers]
+            if targets != sorted(targets) or len(set(targets)) != len(targets):
+                raise ValueError(f"exits.zero_dte.bands[{i}].tiers: targets must strictly rise")
+        hours = [h.below_hours for h in self.time_compression]
+        if hours != sorted(hours):
+            raise ValueError("exits.zero_dte.time_compression: below_hours must rise")
+        if self.vix_low > self.vix_high:
+            raise ValueError("exits.zero_dte.vix_low must not exceed vix_high")
+        return self
+
+
+class DteScale(Frozen):
+    max_dte: int = Field(ge=0)
+    scale: Decimal = Field(gt=0)
+
+
+class SevenDteExitsConfig(Frozen):
+    thresholds: tuple[Tier, ...] = Field(min_length=1)
+    dte_scaling: tuple[DteScale, ...] = ()  # dte <= max_dte -> scale (smallest max_dte first)
+    earnings_scale: Decimal = Decimal("0.75")
+    initial_stop_pct: Pct = Field(gt=0, lt=1)
+    r_multiples: tuple[Threshold, ...]  # peak profit >= at -> R = value (highest first)
+    trail_locks: tuple[Threshold, ...]  # peak profit >= at -> lock value of the gain (highest first)
+    last_day_dte: int = 1
+    last_day_lock: Pct = Decimal("0.5")
+    last_day_floor: Decimal = Decimal("0.9")  # stop no lower than entry × this
+    expiry_close_time: time = time(15, 30)
+    overnight_gap_pct: Pct = Decimal("0.03")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SevenDteExitsConfig:
+        total = sum((t.share for t in self.thresholds), Decimal(0))
+        if total > 1:
+            raise ValueError(f"exits.seven_dte.thresholds: shares sum to {total}, more than 1 (100%)")
+        targets = [t.target for t in self.thresholds]
+        if targets != sorted(targets) or len(set(targets)) != len(targets):
+            raise ValueError("exits.seven_dte.thresholds: targets must strictly rise")
+        dtes = [d.max_dte for d in self.dte_scaling]
+        if dtes != sorted(dtes):
+            raise ValueError("exits.seven_dte.dte_scaling: max_dte must rise")
+        _descending("exits.seven_dte.r_multiples", self.r_multiples)
+        _descending("exits.seven_dte.trail_locks", self.trail_locks)
+        return self
+
+
+class ExitsConfig(Frozen):
+    zero_dte: ZeroDteExitsConfig | None = None
+    seven_dte: SevenDteExitsConfig | None = None
+
+
+# --------------------------------------------------------------------------- execution
+
+
+class LiquidityConfig(Frozen):
+    max_spread_pct: Pct = Field(gt=0)
+    small_mid_below: Decimal = Field(gt=0)
+    max_spread_abs_small: Decimal = Field(gt=0)
+    min_open_interest: int = Field(ge=0)
+    max_quote_age_s: Decimal = Field(gt=0)
+    strikes_each_side: int = Field(ge=0)
+
+
+class ExecutionConfig(Frozen):
+    slice_threshold: Decimal = Field(gt=0)
+    max_child_contracts: int = Field(gt=0)
+    child_interval_s: Decimal = Field(ge=0)
+    reprice_s: Decimal = Field(gt=0)
+    reprice_step_pct_of_spread: Pct = Field(gt=0, le=1)
+    max_slippage_pct: Pct = Field(ge=0, lt=1)
+    parent_timeout_s: Decimal = Field(gt=0)
+    max_messages_per_s: int = Field(gt=0, le=50)
+    order_ref_prefix: str = "tradingd"
+
+
+class SimBrokerConfig(Frozen):
+    latency_ms: int = Field(default=50, ge=0)
+    commission_per_contract: Decimal = Decimal("0.65")
+    commission_min_per_order: Decimal = Decimal("1.00")
+    starting_cash: Decimal | None = None  # None: the capital base
+
+
+class IBConfig(Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4002, gt=0, lt=65536)
+    client_id: int = Field(default=17, ge=0)
+    account: str | None = None
+    live: bool = False
+    connect_timeout_s: Decimal = Decimal(10)
+    heartbeat_interval_s: Decimal = Decimal(10)
+    heartbeat_timeout_s: Decimal = Decimal(5)
+    reconnect_initial_s: Decimal = Decimal(1)
+    reconnect_max_s: Decimal = Decimal(60)
+    disconnect_alert_after_s: Decimal = Decimal(60)
+    market_data_lines: int = Field(default=100, gt=0)
+    # IB's nightly restart window and the weekend, exchange time: a disconnect inside is expected.
+    restart_window_start: time = time(23, 45)
+    restart_window_end: time = time(0, 45)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IBConfig:
+        if self.live and not self.account:
+            raise ValueError("ib.live = true needs ib.account, the live account id it may trade")
+        if self.heartbeat_timeout_s >= self.heartbeat_interval_s:
+            raise ValueError("ib.heartbeat_timeout_s must be shorter than ib.heartbeat_interval_s")
+        if self.reconnect_initial_s > self.reconnect_max_s:
+            raise ValueError("ib.reconnect_initial_s must not exceed ib.reconnect_max_s")
+        return self
+
+
+class BrokerConfig(Frozen):
+    kind: Literal["sim", "ib"] = "sim"
+    sim: SimBrokerConfig = SimBrokerConfig()
+    ib: IBConfig = IBConfig()
+
+
+# --------------------------------------------------------------------------- daemon
+
+
+class ApiConfig(Frozen):
+    host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
+    port: int = Field(default=8740, ge=0, lt=65536)  # 0: any free port
+    token_file: str | None = None
+    admin_token_file: str | None = None
+
+
+class ScheduleConfig(Frozen):
+    checkpoint_minutes: int = Field(default=5, gt=0, le=60)
+    correlation_refresh: time = time(9, 0)
+    daily_report: time = time(16, 15)
+
+
+class StoreConfig(Frozen):
+    url: str | None = None  # None: sqlite:///<state dir>/tradingd-<profile>.db
+
+
+class DaemonConfig(Frozen):
+    api: ApiConfig = ApiConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    store: StoreConfig = StoreConfig()
+    state_dir: str = "var"
+
+
+class Settings(Frozen):
+    """One profile's whole effective configuration."""
+
+    profile: ProfileInfo
+    capital: CapitalConfig
+    sizing: SizingConfig
+    gate: GateConfig
+    multiplier: MultiplierConfig
+    correlation: CorrelationConfig = CorrelationConfig()
+    scale_in: ScaleInConfig = ScaleInConfig()
+    breakers: BreakersConfig
+    position_levels: PositionLevelsConfig
+    exits: ExitsConfig
+    liquidity: LiquidityConfig
+    execution: ExecutionConfig
+    broker: BrokerConfig = BrokerConfig()
+    daemon: DaemonConfig = DaemonConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        name = self.profile.name
+        if name == "0dte" and self.exits.zero_dte is None:
+            raise ValueError("exits.zero_dte is required for the 0dte profile")
+        if name == "7dte" and self.exits.seven_dte is None:
+            raise ValueError("exits.seven_dte is required for the 7dte profile")
+        unknown = set(self.multiplier.liquidity_caps) - set(self.profile.underlyings)
+        if unknown:
+            raise ValueError(f"multiplier.liquidity_caps names underlyings not in the profile: {sorted(unknown)}")
+        return self
+
+
+def _descending(key: str, rows: tuple[Threshold, ...]) -> None:
+    ats = [r.at for r in rows]
+    if ats != sorted(ats, reverse=True) or len(set(ats)) != len(ats):
+        raise ValueError(f"{key}: `at` must strictly fall (highest first)")

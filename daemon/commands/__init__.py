@@ -1,0 +1,1 @@
+"""One module per `tradingd` command; each exposes `register(subparsers)`."""
