@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(str(exc), as_json, exc.code)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `tradingd ... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # the last line of defence: one line, not a traceback
         from config.loader import ConfigError
 
