@@ -113,6 +113,8 @@ class GateConfig(Frozen):
     vix_max_entry: Decimal | None = Field(default=None, gt=0)  # 0dte: entries stop above
     max_quote_age_s: Decimal = Field(gt=0)
     default_ttl_s: int = Field(default=60, gt=0)
+    # A signal dated further ahead of our clock than this is refused: it would outlive its ttl.
+    max_clock_skew_s: Decimal = Field(default=Decimal(5), ge=0)
     # 0dte portfolio greek limits in share-equivalents (Σ greek × multiplier × contracts).
     max_abs_delta: Decimal | None = Field(default=None, gt=0)
     max_gamma: Decimal | None = Field(default=None, gt=0)
