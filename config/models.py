@@ -305,6 +305,7 @@ class SevenDteExitsConfig(Frozen):
     last_day_lock: Pct = Decimal("0.5")
     last_day_floor: Decimal = Decimal("0.9")  # stop no lower than entry × this
     expiry_close_time: time = time(15, 30)
+    expiry_close_before_early_close_min: int = Field(default=30, ge=0)  # half days: this long before the early close
     overnight_gap_pct: Pct = Decimal("0.03")
 
     @model_validator(mode="after")
@@ -352,11 +353,45 @@ class ExecutionConfig(Frozen):
     order_ref_prefix: str = "tradingd"
 
 
+class OptionModelConfig(Frozen):
+    """How the sim prices an option it has no recorded quote for (`broker/pricing.py`).
+
+    Model knobs, not SPEC rules: they only make modelled quotes look like the market's.
+    """
+
+    risk_free_rate: Decimal = Field(default=Decimal("0.04"), ge=0, lt=1)
+    # ATM implied vol = VIX / 100 × multiple: always for `vix_only`, else when no daily bars are known.
+    vix_multiple: dict[str, Decimal] = {}
+    default_vix_multiple: Decimal = Field(default=Decimal(1), gt=0)
+    vix_only: tuple[str, ...] = ()  # index ETFs: their vol is the index's, VIX says it directly
+    # Single stocks with daily bars: ATM IV = realized vol over `realized_window` sessions × this.
+    iv_over_realized: Decimal = Field(default=Decimal("1.1"), gt=0)
+    realized_window: int = Field(default=20, gt=1)
+    skew: Decimal = Field(default=Decimal(2), ge=0)  # IV × (1 − skew × ln(K/S)): lower strikes richer
+    min_iv: Decimal = Field(default=Decimal("0.05"), gt=0)
+    max_iv: Decimal = Field(default=Decimal(3), gt=0)
+    spread_pct: Pct = Field(default=Decimal("0.03"), gt=0, lt=1)  # of the theoretical price at the money
+    spread_widening: Decimal = Field(default=Decimal("0.5"), ge=0)  # × (1 + this × z)
+    # z = |ln(K/S)| / (IV × √horizon): moneyness over a fixed horizon, so liquidity does not vanish
+    # from a 0DTE chain as the close nears (open interest is built over the contract's life).
+    moneyness_horizon_days: int = Field(default=30, gt=0)
+    display_size: int = Field(default=50, gt=0)  # contracts shown at each touch at the money
+    open_interest: int = Field(default=5000, ge=0)  # at the money; falls as exp(−z²/2) away from it
+    min_time_to_expiry_s: int = Field(default=60, gt=0)  # priced at the bell without dividing by zero
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OptionModelConfig:
+        if self.min_iv > self.max_iv:
+            raise ValueError("broker.sim.model.min_iv must not exceed max_iv")
+        return self
+
+
 class SimBrokerConfig(Frozen):
     latency_ms: int = Field(default=50, ge=0)
     commission_per_contract: Decimal = Decimal("0.65")
     commission_min_per_order: Decimal = Decimal("1.00")
     starting_cash: Decimal | None = None  # None: the capital base
+    model: OptionModelConfig = OptionModelConfig()
 
 
 class IBConfig(Frozen):
@@ -375,6 +410,16 @@ class IBConfig(Frozen):
     # IB's nightly restart window and the weekend, exchange time: a disconnect inside is expected.
     restart_window_start: time = time(23, 45)
     restart_window_end: time = time(0, 45)
+    # error 326 (client id in use): how many consecutive client ids one connect tries.
+    client_id_attempts: int = Field(default=5, gt=0)
+    # each reconnect wait is the backoff delay minus up to this fraction of it, at random.
+    reconnect_jitter: Decimal = Field(default=Decimal("0.5"), ge=0, lt=1)
+    # a fill waits this long for its commission report before it is passed on without one.
+    commission_wait_s: Decimal = Field(default=Decimal(2), ge=0)
+    # IB answers a snapshot within 11 s (its documented worst case for options).
+    snapshot_timeout_s: Decimal = Field(default=Decimal(11), gt=0)
+    # contracts are USD-listed; `broker check` warns when the account's base currency differs.
+    currency: str = Field(default="USD", min_length=3, max_length=3)
 
     @model_validator(mode="after")
     def _consistent(self) -> IBConfig:
@@ -387,10 +432,19 @@ class IBConfig(Frozen):
         return self
 
 
+class ProtectiveConfig(Frozen):
+    """Each position's hard stop resting at the broker as a STP order (SPEC §6.1)."""
+
+    enabled: bool = True
+    tif: Literal["DAY", "GTC"] = "GTC"
+    price_tick: Decimal = Field(default=Decimal("0.01"), gt=0)  # stop prices round down to this
+
+
 class BrokerConfig(Frozen):
     kind: Literal["sim", "ib"] = "sim"
     sim: SimBrokerConfig = SimBrokerConfig()
     ib: IBConfig = IBConfig()
+    protective: ProtectiveConfig = ProtectiveConfig()
 
 
 # --------------------------------------------------------------------------- daemon
@@ -401,6 +455,8 @@ class ApiConfig(Frozen):
     port: int = Field(default=8740, ge=0, lt=65536)  # 0: any free port
     token_file: str | None = None
     admin_token_file: str | None = None
+    # A request body larger than this is refused (400 body_too_large) before it is parsed.
+    max_body_bytes: int = Field(default=65536, gt=0)
 
 
 class ScheduleConfig(Frozen):
@@ -411,6 +467,7 @@ class ScheduleConfig(Frozen):
 
 class StoreConfig(Frozen):
     url: str | None = None  # None: sqlite:///<state dir>/tradingd-<profile>.db
+    busy_timeout_ms: int = Field(default=5000, gt=0)  # SQLite: how long a write waits for a lock
 
 
 class DaemonConfig(Frozen):

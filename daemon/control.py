@@ -37,6 +37,9 @@ STATUS_KEYS = (
     "blocked_underlyings",  # list[str], waiting for `acknowledge`
     "accepting_signals",  # bool
 )
+# Optional keys `daemon.metrics.Metrics.update_from_status` also reads when present:
+# "greeks" {delta, gamma, vega, theta}, "market_open" (bool, regular hours),
+# "disconnect_expected" (bool, inside IB's restart window or the weekend).
 
 
 @dataclass(frozen=True)

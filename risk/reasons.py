@@ -48,6 +48,7 @@ INVALID_OPEN_POSITION = "invalid_open_position"
 INVALID_CORRELATION = "invalid_correlation"
 INVALID_BUYING_POWER = "invalid_buying_power"
 INVALID_BREAKER_LEVEL = "invalid_breaker_level"
+INVALID_TRADING_STATE = "invalid_trading_state"
 INVALID_QUOTE_AGE = "invalid_quote_age"
 INVALID_GREEKS = "invalid_greeks"
 

@@ -1,0 +1,249 @@
+"""IBBroker: the `broker.base.Broker` interface over TWS / IB Gateway through ib_async.
+
+The parts: `session` (connection, heartbeat, reconnect, paper check), `contracts`
+(qualification, chains), `market_data` (quotes), `orders` (orders, updates, fills).
+Every message to the gateway passes one Throttle (<= execution.max_messages_per_s).
+
+Connection states for the engine, through `listener.on_connection(connected, reason)`:
+(False, <why>) when the connection is lost (no new orders); (True, "reconciling") after
+each (re)connect, while entries must be refused; (True, "ready") once market data is
+resubscribed and the reconciler set with `set_reconciler` has returned. `state` says
+the same at any time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from ib_async import IB
+
+from broker.base import BrokerError, BrokerListener
+from broker.ib.account import snapshot_from_values
+from broker.ib.contracts import ContractBook, option_from_ib
+from broker.ib.market_data import MarketData
+from broker.ib.orders import Orders
+from broker.ib.session import AlertHook, ConnectionState, IBSession
+from broker.throttle import Throttle
+from broker.types import (
+    AccountSnapshot,
+    BrokerPosition,
+    Fill,
+    OpenOrder,
+    OptionChain,
+    OrderRequest,
+    OrderUpdate,
+    Quote,
+)
+from config.models import IBConfig, Settings
+from daemon.clock import Clock, LiveClock
+
+log = structlog.get_logger("broker.ib")
+
+Reconciler = Callable[[str], Awaitable[Any]]
+RESTORED_DATA_KEPT = "1102"  # market data survived: no resubscription needed
+
+
+class IBBroker:
+    name = "ib"
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, *, throttle: Throttle | None = None,
+                 alert: AlertHook | None = None, ib: IB | None = None, rng: random.Random | None = None,
+                 ib_config: IBConfig | None = None):
+        self.settings = settings
+        self.cfg = ib_config or settings.broker.ib
+        self.clock = clock or LiveClock()
+        self.ib = ib or IB()
+        self.throttle = throttle or Throttle(self.clock, settings.execution.max_messages_per_s)
+        pace = self.throttle.acquire
+        self._session = IBSession(self.cfg, self.clock, pace=pace, ib=self.ib, rng=rng, alert=alert)
+        self._session.set_hooks(self._on_up, self._on_down, self._on_ready)
+        multiplier = settings.profile.contract_multiplier
+        self._book = ContractBook(self.ib, currency=self.cfg.currency, multiplier=multiplier,
+                                  index_symbols={settings.profile.vix_symbol}, pace=pace, within=self._request)
+        self._md = MarketData(self.ib, self._book, self.clock, lines=self.cfg.market_data_lines, pace=pace,
+                              within=self._session.within, snapshot_timeout_s=float(self.cfg.snapshot_timeout_s),
+                              emit=self._emit_quote)
+        self._orders = Orders(self.ib, self._book, self.clock, account=lambda: self._session.account,
+                              pace=pace, within=self._request,
+                              spawn=self._session.spawn, commission_wait_s=float(self.cfg.commission_wait_s),
+                              multiplier=multiplier, emit_update=self._emit_update, emit_fill=self._emit_fill)
+        self._listener: BrokerListener | None = None
+        self._reconciler: Reconciler | None = None
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def connected(self) -> bool:
+        return self._session.state in (ConnectionState.RECONCILING, ConnectionState.READY)
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._session.state
+
+    @property
+    def disconnect_expected(self) -> bool:
+        return self._session.disconnect_expected
+
+    @property
+    def account_id(self) -> str:
+        return self._session.account
+
+    @property
+    def client_id(self) -> int:
+        return self._session.client_id
+
+    @property
+    def server_version(self) -> int | None:
+        return self.ib.client.serverVersion() or None
+
+    @property
+    def reconnects(self) -> int:
+        return self._session.reconnects
+
+    def set_listener(self, listener: BrokerListener) -> None:
+        self._listener = listener
+
+    def set_reconciler(self, reconciler: Reconciler | None) -> None:
+        """Awaited after every (re)connect with the reason; the broker stays RECONCILING until it returns."""
+        self._reconciler = reconciler
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self._session.start()
+
+    async def stop(self) -> None:
+        await self._session.stop()
+
+    async def load_chains(self, underlyings: Iterable[str]) -> dict[str, OptionChain]:
+        """Fetch (again) the chains of `underlyings`, e.g. before the open; failures are logged, not raised."""
+        loaded = {}
+        for underlying in underlyings:
+            try:
+                loaded[underlying] = await self._book.chain(underlying, refresh=True)
+            except BrokerError as exc:
+                log.warning("ib_chain_failed", underlying=underlying, code=exc.code, error=str(exc))
+        return loaded
+
+    # ------------------------------------------------------------------ Broker
+
+    async def account(self) -> AccountSnapshot:
+        self._require_socket()
+        values = self.ib.accountValues(self._session.account)
+        try:
+            return snapshot_from_values(self._session.account, values, self.server_version)
+        except BrokerError:
+            summary = await self._request(self.ib.accountSummaryAsync(self._session.account))
+            return snapshot_from_values(self._session.account, summary, self.server_version)
+
+    async def next_order_id(self) -> int:
+        self._require_socket()
+        return await self._session.request_next_valid_id()
+
+    async def chain(self, underlying: str) -> OptionChain:
+        self._require_socket()
+        return await self._book.chain(underlying)
+
+    async def subscribe(self, keys: list[str]) -> None:
+        self._require_socket()
+        await self._md.subscribe(keys)
+
+    async def unsubscribe(self, keys: list[str]) -> None:
+        await self._md.unsubscribe(keys)
+
+    async def snapshot(self, key: str) -> Quote:
+        self._require_socket()
+        return await self._md.snapshot(key)
+
+    async def place(self, order: OrderRequest) -> None:
+        self._require_connected()
+        await self._orders.place(order)
+
+    async def modify(self, order: OrderRequest) -> None:
+        self._require_connected()
+        await self._orders.modify(order)
+
+    async def cancel(self, order_id: int) -> None:
+        self._require_connected()
+        await self._orders.cancel(order_id)
+
+    async def positions(self) -> list[BrokerPosition]:
+        self._require_socket()
+        await self.throttle.acquire()
+        found = await self._request(self.ib.reqPositionsAsync())
+        result = []
+        for p in found:
+            if p.account != self._session.account or not p.position:
+                continue
+            opt = option_from_ib(p.contract, self.settings.profile.contract_multiplier)
+            if opt is None:
+                log.warning("ib_position_not_an_option", symbol=p.contract.symbol, sec_type=p.contract.secType,
+                            quantity=p.position)
+                continue
+            avg = Decimal(str(p.avgCost)) / opt.multiplier  # IB: per contract including the multiplier
+            result.append(BrokerPosition(opt, int(p.position), avg))
+        return result
+
+    async def open_orders(self) -> list[OpenOrder]:
+        self._require_socket()
+        orders = await self._orders.open_orders()
+        self._orders.adopt(orders)
+        return orders
+
+    async def executions(self, since: datetime | None = None) -> list[Fill]:
+        """Executions at or after `since` (inclusive: the store dedupes by exec id)."""
+        self._require_socket()
+        return await self._orders.executions(since)
+
+    # ------------------------------------------------------------------ hooks
+
+    async def _on_up(self, reason: str) -> None:
+        self._notify(True, ConnectionState.RECONCILING.value)
+        if reason != RESTORED_DATA_KEPT:
+            await self._md.resubscribe()
+        if self._reconciler is not None:
+            await self._reconciler(reason)
+
+    def _on_ready(self, _reason: str) -> None:
+        self._notify(True, ConnectionState.READY.value)
+
+    def _on_down(self, reason: str) -> None:
+        self._md.mark_all_stale(reason)
+        self._notify(False, reason)
+
+    def _notify(self, connected: bool, reason: str) -> None:
+        if self._listener is not None:
+            self._listener.on_connection(connected, reason)
+
+    def _emit_quote(self, quote: Quote) -> None:
+        if self._listener is not None:
+            self._listener.on_quote(quote)
+
+    def _emit_update(self, update: OrderUpdate) -> None:
+        if self._listener is not None:
+            self._listener.on_order_update(update)
+
+    def _emit_fill(self, fill: Fill) -> None:
+        if self._listener is not None:
+            self._listener.on_fill(fill)
+
+    async def _request(self, awaitable: Awaitable[Any]) -> Any:
+        try:
+            return await self._session.within(awaitable, float(self.cfg.connect_timeout_s))
+        except TimeoutError:
+            raise BrokerError("timeout", f"IB did not answer within {self.cfg.connect_timeout_s} s") from None
+        except ConnectionError as exc:
+            raise BrokerError("not_connected", f"connection to IB lost: {exc}") from None
+
+    def _require_socket(self) -> None:
+        if not self._session.socket_up:
+            raise BrokerError("not_connected", "not connected to IB")
+
+    def _require_connected(self) -> None:
+        if not self.connected:
+            raise BrokerError("not_connected", f"IB connection is {self.state.value}: no new orders")

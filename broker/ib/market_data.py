@@ -1,0 +1,196 @@
+"""Streaming quotes from IB into `on_quote`: subscriptions, Ticker -> Quote, staleness.
+
+Every quote carries its receive time (the injected clock). Codes 354/10197/10168 make
+one subscription's quotes unusable, 2103 (farm broken) all of them; a fresh tick makes
+that key usable again. Delayed or frozen data (marketDataType != 1) is never usable.
+Subscriptions are kept by key so they can be made again after a reconnect (ib_async
+forgets every ticker when the socket goes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from ib_async import IB, Ticker
+
+from broker.base import BrokerError
+from broker.ib import codes
+from broker.ib.contracts import ContractBook, is_option_key
+from broker.types import Quote
+from daemon.clock import Clock
+
+log = structlog.get_logger("broker.ib")
+
+OPTION_GENERIC_TICKS = "100,101"  # option volume and open interest; model greeks come with every option
+LIVE = 1  # IB marketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed frozen
+Pace = Callable[[], Awaitable[None]]
+Within = Callable[[Awaitable[Any], float], Awaitable[Any]]
+
+
+def quote_from_ticker(key: str, t: Ticker, received_at: datetime, *, usable: bool = True) -> Quote:
+    right = key.split(" ")[2] if is_option_key(key) else None
+    greeks = t.modelGreeks
+    oi = _first_number(t.openInterest, t.callOpenInterest if right == "C" else t.putOpenInterest,
+                       t.putOpenInterest if right == "C" else t.callOpenInterest)
+    return Quote(
+        key=key, bid=_price(t.bid), ask=_price(t.ask), last=_price(t.last), received_at=received_at,
+        bid_size=_size(t.bidSize), ask_size=_size(t.askSize),
+        open_interest=None if oi is None else int(oi),
+        delta=_dec(greeks.delta) if greeks else None, gamma=_dec(greeks.gamma) if greeks else None,
+        iv=_dec(greeks.impliedVol) if greeks else None,
+        usable=usable and t.marketDataType == LIVE,
+    )
+
+
+class MarketData:
+    def __init__(self, ib: IB, book: ContractBook, clock: Clock, *, lines: int, pace: Pace, within: Within,
+                 snapshot_timeout_s: float, emit: Callable[[Quote], None]):
+        self.ib = ib
+        self.book = book
+        self.clock = clock
+        self.lines = lines
+        self._pace = pace
+        self._within = within
+        self._snapshot_timeout_s = snapshot_timeout_s
+        self._emit = emit
+        self._wanted: list[str] = []  # subscription order, kept across reconnects
+        self._tickers: dict[str, Ticker] = {}
+        self._key_by_ticker: dict[int, str] = {}
+        self._last: dict[str, Quote] = {}
+        self._stale: set[str] = set()
+        ib.pendingTickersEvent += self._on_tickers
+        ib.errorEvent += self._on_error
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self._wanted)
+
+    def last(self, key: str) -> Quote | None:
+        return self._last.get(key)
+
+    def is_stale(self, key: str) -> bool:
+        return key in self._stale
+
+    async def subscribe(self, keys: Iterable[str]) -> None:
+        new = [k for k in dict.fromkeys(keys) if k not in self._wanted]
+        if len(self._wanted) + len(new) > self.lines:
+            raise BrokerError("market_data_lines",
+                              f"{len(self._wanted)} lines in use, {len(new)} more would pass the budget of {self.lines}")
+        for key in new:
+            await self.book.qualify(key)  # an unknown contract fails before anything is counted
+        for key in new:
+            self._wanted.append(key)
+            await self._request(key)
+
+    async def unsubscribe(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            if key not in self._wanted:
+                continue
+            self._wanted.remove(key)
+            ticker = self._tickers.pop(key, None)
+            self._last.pop(key, None)
+            self._stale.discard(key)
+            if ticker is not None:
+                self._key_by_ticker.pop(id(ticker), None)
+                if self.ib.isConnected() and ticker.contract is not None:
+                    await self._pace()
+                    self.ib.cancelMktData(ticker.contract)
+
+    async def resubscribe(self) -> None:
+        """After a reconnect: ib_async forgot every ticker; ask again for each key, in order."""
+        self._tickers.clear()
+        self._key_by_ticker.clear()
+        for key in list(self._wanted):
+            await self._request(key)
+
+    def mark_all_stale(self, reason: str) -> None:
+        """The connection went: every streamed quote is unusable until a fresh tick."""
+        self._mark_stale(list(self._wanted), reason)
+
+    async def snapshot(self, key: str) -> Quote:
+        contract = await self.book.qualify(key)
+        await self._pace()
+        try:
+            tickers = await self._within(self.ib.reqTickersAsync(contract), self._snapshot_timeout_s)
+        except TimeoutError:
+            raise BrokerError("snapshot_timeout", f"no snapshot for {key} within {self._snapshot_timeout_s} s") from None
+        if not tickers:
+            raise BrokerError("snapshot_empty", f"IB returned no snapshot for {key}")
+        quote = quote_from_ticker(key, tickers[0], self.clock.now())
+        if quote.bid is None and quote.ask is None and quote.last is None:
+            raise BrokerError("snapshot_empty", f"IB's snapshot for {key} has no prices")
+        return quote
+
+    async def _request(self, key: str) -> None:
+        contract = await self.book.qualify(key)
+        generic = OPTION_GENERIC_TICKS if is_option_key(key) else ""
+        await self._pace()
+        ticker = self.ib.reqMktData(contract, generic, False, False)
+        self._tickers[key] = ticker
+        self._key_by_ticker[id(ticker)] = key
+
+    def _on_tickers(self, tickers: Iterable[Ticker]) -> None:
+        now = self.clock.now()
+        for t in tickers:
+            key = self._key_by_ticker.get(id(t))
+            if key is None:
+                continue
+            self._stale.discard(key)
+            quote = quote_from_ticker(key, t, now)
+            self._last[key] = quote
+            self._emit(quote)
+
+    def _on_error(self, req_id: int, code: int, _message: str, _contract: Any) -> None:
+        effect = codes.info(code).effect
+        if effect is codes.Effect.ALL_QUOTES_STALE:
+            self._mark_stale(list(self._wanted), str(code))
+        elif effect is codes.Effect.QUOTE_STALE:
+            ticker = self.ib.wrapper.reqId2Ticker.get(req_id)
+            key = self._key_by_ticker.get(id(ticker)) if ticker is not None else None
+            if key is not None:
+                self._mark_stale([key], str(code))
+
+    def _mark_stale(self, keys: list[str], reason: str) -> None:
+        for key in keys:
+            self._stale.add(key)
+            last = self._last.get(key)
+            if last is not None and last.usable:
+                self._last[key] = replace(last, usable=False)
+                self._emit(self._last[key])
+        if keys:
+            log.warning("ib_quotes_unusable", reason=reason, keys=len(keys))
+
+
+def _number(x: float | None) -> float | None:
+    if x is None or math.isnan(x) or math.isinf(x):
+        return None
+    return x
+
+
+def _price(x: float | None) -> Decimal | None:
+    v = _number(x)
+    return None if v is None or v < 0 else Decimal(str(v))  # IB sends -1 for "no price"
+
+
+def _size(x: float | None) -> int:
+    v = _number(x)
+    return 0 if v is None or v < 0 else int(v)
+
+
+def _dec(x: float | None) -> Decimal | None:
+    v = _number(x)
+    return None if v is None else Decimal(str(v))
+
+
+def _first_number(*xs: float | None) -> float | None:
+    for x in xs:
+        v = _number(x)
+        if v is not None and v >= 0:
+            return v
+    return None

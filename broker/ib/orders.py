@@ -1,0 +1,335 @@
+"""Orders at IB: our OrderRequest out (our order id, orderRef always), OrderUpdate and Fill back.
+
+Fills are taken from every live execution message, also for orders ib_async no longer
+tracks (placed before a reconnect): the store applies them exactly once by exec id. A
+fill waits up to `commission_wait_s` for its commission report. A rejection (201, 203,
+103, 110 on a new order) becomes OrderUpdate REJECTED with IB's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from ib_async import IB, Contract, ExecutionFilter, Order, Trade
+from ib_async.objects import CommissionReport, Execution
+
+from broker.base import BrokerError
+from broker.ib import codes
+from broker.ib.contracts import ContractBook, option_from_ib
+from broker.types import Fill, OpenOrder, OrderRequest, OrderStatus, OrderUpdate
+from daemon.clock import EXCHANGE_TZ, Clock
+
+log = structlog.get_logger("broker.ib")
+
+Pace = Callable[[], Awaitable[None]]
+Within = Callable[[Awaitable[Any]], Awaitable[Any]]
+Spawn = Callable[[Coroutine[Any, Any, Any]], Any]
+
+_STATUS = {
+    "ApiPending": OrderStatus.PENDING_SUBMIT,
+    "PendingSubmit": OrderStatus.PENDING_SUBMIT,
+    "PreSubmitted": OrderStatus.SUBMITTED,
+    "Submitted": OrderStatus.SUBMITTED,
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELLED,
+    "ApiCancelled": OrderStatus.CANCELLED,
+    "Inactive": OrderStatus.INACTIVE,
+}
+_ORDER_TYPES = frozenset({"LMT", "STP", "MKT"})
+
+
+def map_status(ib_status: str, filled: float) -> OrderStatus | None:
+    """Our status for IB's; None for IB's transient ones (PendingCancel, ValidationError)."""
+    status = _STATUS.get(ib_status)
+    if status is OrderStatus.SUBMITTED and filled > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    return status
+
+
+def ib_order(req: OrderRequest, account: str) -> Order:
+    _validate(req)
+    order = Order(orderId=req.order_id, action=req.side, totalQuantity=req.quantity, orderType=req.order_type,
+                  tif=req.tif, orderRef=req.order_ref, account=account, transmit=True)
+    if req.order_type == "LMT":
+        order.lmtPrice = float(req.limit_price)  # type: ignore[arg-type]
+    elif req.order_type == "STP":
+        order.auxPrice = float(req.stop_price)  # type: ignore[arg-type]
+    return order
+
+
+def _validate(req: OrderRequest) -> None:
+    problem = None
+    if req.order_id <= 0:
+        problem = f"order id {req.order_id} must be positive"
+    elif req.quantity <= 0:
+        problem = f"quantity {req.quantity} must be positive"
+    elif not req.order_ref:
+        problem = "every order carries an orderRef"
+    elif req.side not in ("BUY", "SELL"):
+        problem = f"side {req.side!r} is not BUY or SELL"
+    elif req.order_type == "LMT" and not (req.limit_price and req.limit_price > 0):
+        problem = "a LMT order needs a positive limit price"
+    elif req.order_type == "STP" and not (req.stop_price and req.stop_price > 0):
+        problem = "a STP order needs a positive stop price"
+    elif req.order_type not in _ORDER_TYPES:
+        problem = f"order type {req.order_type!r} is not one of {sorted(_ORDER_TYPES)}"
+    if problem:
+        raise BrokerError("bad_order", f"order {req.order_id}: {problem}")
+
+
+class Orders:
+    """Orders go out as raw protocol messages and come back through wrapper hooks, so nothing depends
+    on ib_async's own trade bookkeeping (lost on every reconnect, and wrong after a refused change)."""
+
+    def __init__(self, ib: IB, book: ContractBook, clock: Clock, *, account: Callable[[], str],
+                 pace: Pace, within: Within, spawn: Spawn, commission_wait_s: float, multiplier: int,
+                 emit_update: Callable[[OrderUpdate], None], emit_fill: Callable[[Fill], None]):
+        self.ib = ib
+        self.book = book
+        self.clock = clock
+        self._account = account
+        self._pace = pace
+        self._within = within
+        self._spawn = spawn
+        self._commission_wait_s = commission_wait_s
+        self._multiplier = multiplier
+        self._emit_update = emit_update
+        self._emit_fill = emit_fill
+        self._requests: dict[int, OrderRequest] = {}
+        self._last_sent: dict[int, tuple[Any, ...]] = {}
+        self._final: dict[int, OrderStatus] = {}
+        self._acked: set[int] = set()
+        self._errors: dict[int, str] = {}
+        self._pending_fills: dict[str, Fill] = {}
+        self._emitted_execs: set[str] = set()
+        self._commissions: dict[str, Decimal] = {}
+        ib.errorEvent += self._on_error
+        self._hook_wrapper()
+
+    # ------------------------------------------------------------------ requests
+
+    async def place(self, req: OrderRequest) -> None:
+        if req.order_id in self._requests:
+            raise BrokerError("duplicate_order_id", f"order id {req.order_id} was already used; ids never repeat")
+        order = ib_order(req, self._account())
+        contract = await self.book.qualify(req.contract.key)
+        self._requests[req.order_id] = req
+        await self._pace()
+        self.ib.client.placeOrder(req.order_id, contract, order)
+        log.info("order", order_id=req.order_id, order_ref=req.order_ref, underlying=req.contract.underlying,
+                 contract=req.contract.key, side=req.side, contracts=req.quantity, type=req.order_type,
+                 limit=str(req.limit_price) if req.limit_price is not None else None,
+                 stop=str(req.stop_price) if req.stop_price is not None else None, status="sent")
+
+    async def modify(self, req: OrderRequest) -> None:
+        known = self._requests.get(req.order_id)
+        if known is None:
+            raise BrokerError("unknown_order", f"order {req.order_id} was not placed by this daemon; cannot modify it")
+        if known.contract.key != req.contract.key or known.side != req.side:
+            raise BrokerError("bad_order", f"order {req.order_id}: a modification keeps the contract and side")
+        if req.order_id in self._final:
+            raise BrokerError("order_not_working", f"order {req.order_id} is {self._final[req.order_id].value}")
+        order = ib_order(req, self._account())
+        contract = await self.book.qualify(req.contract.key)
+        self._requests[req.order_id] = req
+        await self._pace()
+        self.ib.client.placeOrder(req.order_id, contract, order)
+
+    async def cancel(self, order_id: int) -> None:
+        await self._pace()
+        self.ib.client.cancelOrder(order_id, "")
+
+    def adopt(self, orders: list[OpenOrder]) -> None:
+        """Open orders seen at the broker (reconcile): they may be modified and cancelled, never reused."""
+        for o in orders:
+            self._requests.setdefault(o.request.order_id, o.request)
+            if o.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED):
+                self._acked.add(o.request.order_id)
+
+    async def open_orders(self) -> list[OpenOrder]:
+        await self._pace()
+        trades: list[Trade] = await self._within(self.ib.reqAllOpenOrdersAsync())
+        result = []
+        for trade in trades:
+            converted = self._open_order(trade)
+            if converted is not None:
+                result.append(converted)
+        return result
+
+    async def executions(self, since: datetime | None) -> list[Fill]:
+        await self._pace()
+        found = await self._within(self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self._account())))
+        fills = []
+        for f in found:
+            seen = self.ib.wrapper.fills.get(f.execution.execId)
+            report = seen.commissionReport if seen is not None and seen.commissionReport.execId else f.commissionReport
+            fill = self._fill(f.contract, f.execution, _commission(report))
+            if fill is not None and (since is None or fill.at >= since):
+                fills.append(fill)
+        return sorted(fills, key=lambda x: (x.at, x.exec_id))
+
+    # ------------------------------------------------------------------ events
+
+    def _hook_wrapper(self) -> None:
+        """Every order status, live execution and commission report, straight from the decoder."""
+        wrapper = self.ib.wrapper
+        order_status = wrapper.orderStatus
+        exec_details = wrapper.execDetails
+        commission_report = wrapper.commissionReport
+
+        def on_status(order_id: int, status: str, filled: float, remaining: float, avg_fill_price: float,
+                      *rest: Any) -> None:
+            order_status(order_id, status, filled, remaining, avg_fill_price, *rest)
+            self._on_status(order_id, status, filled, remaining, avg_fill_price)
+
+        def on_exec(req_id: int, contract: Contract, execution: Execution) -> None:
+            live = req_id not in wrapper._futures
+            exec_details(req_id, contract, execution)
+            if live:
+                self._on_execution(contract, execution)
+
+        def on_commission(report: CommissionReport) -> None:
+            commission_report(report)
+            self._on_commission(report)
+
+        wrapper.orderStatus = on_status  # type: ignore[method-assign]
+        wrapper.execDetails = on_exec  # type: ignore[method-assign]
+        wrapper.commissionReport = on_commission  # type: ignore[method-assign]
+
+    def _on_status(self, order_id: int, ib_status: str, filled: float, remaining: float, avg: float) -> None:
+        status = map_status(ib_status, filled)
+        if status is None:
+            return
+        if status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
+            self._acked.add(order_id)
+        reason = self._errors.get(order_id) if status in (OrderStatus.CANCELLED, OrderStatus.INACTIVE) else None
+        self._send_update(order_id, self._ref(order_id), status, filled, remaining, avg, reason)
+
+    def _on_error(self, req_id: int, code: int, message: str, _contract: Any) -> None:
+        if req_id not in self._requests or not _rejects(code):
+            return  # not about one of our orders (request ids live far above order ids)
+        reason = f"{code}: {message}"
+        self._errors[req_id] = reason
+        if req_id in self._acked:
+            log.warning("order_change_refused", order_id=req_id, code=code, reason=message)
+            return  # a refused modification: the order itself is still working
+        req = self._requests[req_id]
+        self._send_update(req_id, req.order_ref, OrderStatus.REJECTED, 0, req.quantity, 0.0, reason)
+
+    def _ref(self, order_id: int) -> str:
+        req = self._requests.get(order_id)
+        if req is not None:
+            return req.order_ref
+        trade = self.ib.wrapper.trades.get((self.ib.wrapper.clientId, order_id))
+        return trade.order.orderRef if trade is not None else ""
+
+    def _send_update(self, order_id: int, order_ref: str, status: OrderStatus, filled: float, remaining: float,
+                     avg_price: float, reason: str | None) -> None:
+        final = self._final.get(order_id)
+        if final is not None and not (final is OrderStatus.INACTIVE and status is OrderStatus.REJECTED):
+            return  # IB may report an order again after it ended (Inactive after a rejection)
+        signature = (status, filled, remaining, reason)
+        if self._last_sent.get(order_id) == signature:
+            return
+        self._last_sent[order_id] = signature
+        if status.done:
+            self._final[order_id] = status
+        avg = Decimal(str(avg_price)) if filled > 0 and avg_price and avg_price > 0 else None
+        update = OrderUpdate(order_id=order_id, order_ref=order_ref, status=status, filled=int(filled),
+                             remaining=max(0, int(remaining)), avg_fill_price=avg, at=self.clock.now(), reason=reason)
+        (log.warning if status is OrderStatus.REJECTED else log.info)(
+            "order_update", order_id=order_id, order_ref=order_ref, status=status.value, filled=int(filled),
+            remaining=update.remaining, reason=reason)
+        self._emit_update(update)
+
+    def _on_execution(self, contract: Contract, execution: Execution) -> None:
+        exec_id = execution.execId
+        if exec_id in self._emitted_execs or exec_id in self._pending_fills:
+            return
+        early = self._commissions.pop(exec_id, None)  # its commission report came first
+        fill = self._fill(contract, execution, early)
+        if fill is None:
+            return
+        if early is not None or self._commission_wait_s <= 0:
+            self._release(fill)
+            return
+        self._pending_fills[exec_id] = fill
+        self._spawn(self._release_later(exec_id))
+
+    def _on_commission(self, report: CommissionReport) -> None:
+        commission = _commission(report)
+        pending = self._pending_fills.pop(report.execId, None)
+        if pending is None:
+            if report.execId not in self._emitted_execs:
+                self._commissions[report.execId] = commission
+            return
+        self._release(replace(pending, commission=commission))
+
+    async def _release_later(self, exec_id: str) -> None:
+        await self.clock.sleep(self._commission_wait_s)
+        pending = self._pending_fills.pop(exec_id, None)
+        if pending is not None:
+            log.info("fill_without_commission", exec_id=exec_id, order_id=pending.order_id)
+            self._release(pending)
+
+    def _release(self, fill: Fill) -> None:
+        self._emitted_execs.add(fill.exec_id)
+        log.info("fill", exec_id=fill.exec_id, order_id=fill.order_id, order_ref=fill.order_ref,
+                 underlying=fill.contract.underlying, side=fill.side, contracts=fill.quantity, price=str(fill.price))
+        self._emit_fill(fill)
+
+    # ------------------------------------------------------------------ conversions
+
+    def _fill(self, contract: Contract, ex: Execution, commission: Decimal | None) -> Fill | None:
+        opt = option_from_ib(contract, self._multiplier)
+        if opt is None:
+            log.warning("ib_execution_not_an_option", exec_id=ex.execId, symbol=contract.symbol, sec_type=contract.secType)
+            return None
+        req = self._requests.get(ex.orderId)
+        ref = ex.orderRef or (req.order_ref if req is not None else "")
+        at = ex.time.astimezone(EXCHANGE_TZ) if ex.time.tzinfo else ex.time.replace(tzinfo=EXCHANGE_TZ)
+        return Fill(exec_id=ex.execId, order_id=ex.orderId, order_ref=ref, contract=opt,
+                    side="BUY" if ex.side.upper() in ("BOT", "BUY") else "SELL", quantity=int(ex.shares),
+                    price=Decimal(str(ex.price)), at=at, commission=commission or Decimal(0))
+
+    def _open_order(self, trade: Trade) -> OpenOrder | None:
+        o = trade.order
+        opt = option_from_ib(trade.contract, self._multiplier)
+        status = map_status(trade.orderStatus.status, trade.orderStatus.filled) or OrderStatus.SUBMITTED
+        if opt is None or o.orderType not in _ORDER_TYPES or o.action not in ("BUY", "SELL"):
+            log.info("ib_open_order_skipped", order_id=o.orderId, order_ref=o.orderRef, type=o.orderType,
+                     sec_type=trade.contract.secType)
+            return None
+        req = OrderRequest(
+            order_id=o.orderId, order_ref=o.orderRef, contract=opt, side=o.action, quantity=int(o.totalQuantity),
+            order_type=o.orderType,  # type: ignore[arg-type]
+            limit_price=_price(o.lmtPrice) if o.orderType == "LMT" else None,
+            stop_price=_price(o.auxPrice) if o.orderType == "STP" else None,
+            tif="GTC" if o.tif == "GTC" else "DAY",
+        )
+        return OpenOrder(request=req, status=status, filled=int(trade.orderStatus.filled))
+
+
+def _rejects(code: int) -> bool:
+    return codes.info(code).effect in (codes.Effect.ORDER_REJECTED, codes.Effect.NO_CONTRACT)
+
+
+def _commission(report: CommissionReport) -> Decimal:
+    value = report.commission
+    if value is None or value != value or abs(value) > 1e12:  # NaN or IB's "unset" sentinel
+        return Decimal(0)
+    return Decimal(str(value))
+
+
+def _price(x: float) -> Decimal | None:
+    if x is None or x != x or abs(x) > 1e12:
+        return None
+    return Decimal(str(x))
+
+
+__all__ = ["Orders", "ib_order", "map_status"]

@@ -1,0 +1,145 @@
+"""Black-Scholes prices and greeks, implied vol from VIX, a simple skew, and a modelled option quote.
+
+The maths is float (a model, not money); what leaves `model_quote` is a Decimal Quote labelled
+`modelled=True`. Units: time in years (365-day), vol and rate as fractions, vega per one vol
+point (0.01), theta per calendar day.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from broker.listings import PENNY, round_to_tick
+from broker.types import OptionContract, Quote, Right
+from config.models import OptionModelConfig
+
+SECONDS_PER_YEAR = 365 * 24 * 3600
+TRADING_DAYS_PER_YEAR = 252
+VOL_POINT = 0.01
+DAYS_PER_YEAR = 365
+
+
+@dataclass(frozen=True, slots=True)
+class Greeks:
+    price: float
+    delta: float
+    gamma: float
+    vega: float  # per vol point
+    theta: float  # per calendar day
+
+
+def _norm_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def _norm_pdf(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _check(spot: float, strike: float, years: float, vol: float, right: str) -> None:
+    if right not in ("C", "P"):
+        raise ValueError(f"right must be 'C' or 'P', got {right!r}")
+    if not (spot > 0 and strike > 0):
+        raise ValueError(f"spot and strike must be positive, got {spot}, {strike}")
+    if not (years >= 0 and vol >= 0) or math.isnan(years) or math.isnan(vol):
+        raise ValueError(f"time and vol must be non-negative, got {years}, {vol}")
+
+
+def black_scholes(spot: float, strike: float, years: float, rate: float, vol: float, right: Right,
+                  dividend_yield: float = 0.0) -> Greeks:
+    """European option price and greeks (Black-Scholes-Merton with a continuous dividend yield)."""
+    _check(spot, strike, years, vol, right)
+    disc_r = math.exp(-rate * years)
+    disc_q = math.exp(-dividend_yield * years)
+    sd = vol * math.sqrt(years)
+    if sd == 0.0:
+        # At expiry (or zero vol) the option is its discounted intrinsic value; greeks degenerate.
+        forward = spot * disc_q / disc_r
+        call = max(forward - strike, 0.0) * disc_r
+        itm = forward > strike if right == "C" else forward < strike
+        price = call if right == "C" else call - spot * disc_q + strike * disc_r
+        delta = (disc_q if itm else 0.0) * (1 if right == "C" else -1)
+        return Greeks(max(price, 0.0), delta, 0.0, 0.0, 0.0)
+    d1 = (math.log(spot / strike) + (rate - dividend_yield + 0.5 * vol * vol) * years) / sd
+    d2 = d1 - sd
+    pdf = _norm_pdf(d1)
+    gamma = disc_q * pdf / (spot * sd)
+    vega = spot * disc_q * pdf * math.sqrt(years)
+    decay = -spot * disc_q * pdf * vol / (2.0 * math.sqrt(years))
+    if right == "C":
+        price = spot * disc_q * _norm_cdf(d1) - strike * disc_r * _norm_cdf(d2)
+        delta = disc_q * _norm_cdf(d1)
+        theta = decay - rate * strike * disc_r * _norm_cdf(d2) + dividend_yield * spot * disc_q * _norm_cdf(d1)
+    else:
+        price = strike * disc_r * _norm_cdf(-d2) - spot * disc_q * _norm_cdf(-d1)
+        delta = -disc_q * _norm_cdf(-d1)
+        theta = decay + rate * strike * disc_r * _norm_cdf(-d2) - dividend_yield * spot * disc_q * _norm_cdf(-d1)
+    return Greeks(price, delta, gamma, vega * VOL_POINT, theta / DAYS_PER_YEAR)
+
+
+def years_between(now: datetime, expires_at: datetime, floor_s: float = 0.0) -> float:
+    return max((expires_at - now).total_seconds(), floor_s) / SECONDS_PER_YEAR
+
+
+def realized_vol(closes: Sequence[Decimal | float], window: int) -> float | None:
+    """Annualized close-to-close vol of the last `window` daily log returns; None without enough bars."""
+    prices = [float(c) for c in closes[-(window + 1):]]
+    if len(prices) < window + 1 or any(p <= 0 for p in prices):
+        return None
+    returns = [math.log(b / a) for a, b in zip(prices, prices[1:])]
+    mean = sum(returns) / len(returns)
+    var = sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
+    return math.sqrt(var * TRADING_DAYS_PER_YEAR)
+
+
+def atm_vol(underlying: str, vix: float | None, cfg: OptionModelConfig, realized: float | None = None) -> float | None:
+    """At-the-money implied vol: index ETFs from VIX; single stocks from realized vol when known
+    (IV trades above realized by `iv_over_realized`), else VIX × the underlying's multiple."""
+    if realized is not None and realized > 0 and underlying not in cfg.vix_only:
+        vol = realized * float(cfg.iv_over_realized)
+    elif vix is not None and vix > 0:
+        vol = vix / 100.0 * float(cfg.vix_multiple.get(underlying, cfg.default_vix_multiple))
+    else:
+        return None
+    return min(max(vol, float(cfg.min_iv)), float(cfg.max_iv))
+
+
+def skewed_vol(atm: float, spot: float, strike: float, cfg: OptionModelConfig) -> float:
+    """Equity skew: IV rises as the strike falls (OTM puts rich, OTM calls cheap), linear in log-moneyness."""
+    vol = atm * (1.0 - float(cfg.skew) * math.log(strike / spot))
+    return min(max(vol, float(cfg.min_iv)), float(cfg.max_iv))
+
+
+def model_quote(contract: OptionContract, spot: Decimal, atm: float, now: datetime, expires_at: datetime,
+                received_at: datetime, cfg: OptionModelConfig, usable: bool = True) -> Quote:
+    """A realistic two-sided quote around the Black-Scholes value.
+
+    The spread is `spread_pct` of the value, widened by the distance from the money in standard
+    deviations over `moneyness_horizon_days`, at least one tick, bid rounded down and ask up to
+    the listing tick; displayed size and open interest fall away from the money. Deterministic,
+    so replays repeat.
+    """
+    s, k = float(spot), float(contract.strike)
+    years = years_between(now, expires_at, cfg.min_time_to_expiry_s)
+    vol = skewed_vol(atm, s, k, cfg)
+    g = black_scholes(s, k, years, float(cfg.risk_free_rate), vol, contract.right)
+    z = abs(math.log(k / s)) / (vol * math.sqrt(cfg.moneyness_horizon_days / DAYS_PER_YEAR))
+    theo = Decimal(repr(round(g.price, 6)))
+    half = theo * cfg.spread_pct * (1 + cfg.spread_widening * Decimal(repr(round(z, 6)))) / 2
+    bid = max(round_to_tick(contract.underlying, theo - half, "down"), Decimal(0))
+    ask = round_to_tick(contract.underlying, theo + half, "up")
+    if ask <= bid:  # a one-tick market at least: the smallest tick nudged up to the tick that applies there
+        ask = round_to_tick(contract.underlying, bid + PENNY, "up")
+    falloff = math.exp(-0.5 * z * z)
+    size = max(1, round(cfg.display_size * falloff))
+    return Quote(
+        key=contract.key, bid=bid, ask=ask, last=None, received_at=received_at,
+        bid_size=size if bid > 0 else 0, ask_size=size,
+        open_interest=int(cfg.open_interest * falloff),
+        delta=Decimal(repr(round(g.delta, 6))), gamma=Decimal(repr(round(g.gamma, 6))),
+        iv=Decimal(repr(round(vol, 6))), modelled=True, usable=usable,
+    )

@@ -1,0 +1,129 @@
+"""OptionQuoteModel: keeps modelled quotes of the tracked option keys fresh in the QuoteBook.
+
+Where no recorded option quote exists (replay on underlying bars, the embedded default), the
+sim trades against these. On every tick of an underlying (or of VIX) the model reprices the
+tracked options of that underlying from the book's underlying quote and VIX, and writes
+`Quote(modelled=True)`. A recorded (non-modelled) quote in the book is never overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import structlog
+
+from broker.listings import ListingError, session_close
+from broker.pricing import atm_vol, model_quote
+from broker.quotes import QuoteBook
+from broker.types import OptionContract, Quote
+from config.models import OptionModelConfig
+from daemon.clock import Clock
+
+log = structlog.get_logger(__name__)
+
+
+def is_option_key(key: str) -> bool:
+    return " " in key
+
+
+class OptionQuoteModel:
+    def __init__(self, book: QuoteBook, clock: Clock, cfg: OptionModelConfig, vix_key: str = "VIX",
+                 multiplier: int = 100):
+        self._book = book
+        self._clock = clock
+        self._cfg = cfg
+        self._vix_key = vix_key
+        self._multiplier = multiplier
+        self._tracked: dict[str, dict[str, OptionContract]] = {}  # underlying -> key -> contract
+        self._realized: dict[str, float] = {}
+        self._detach: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def attach(self) -> None:
+        """Listen to the book: each underlying or VIX tick refreshes the options it prices."""
+        if self._detach is None:
+            self._detach = self._book.add_listener(self._on_quote)
+
+    def detach(self) -> None:
+        if self._detach is not None:
+            self._detach()
+            self._detach = None
+
+    def track(self, keys: Iterable[str]) -> list[str]:
+        """Start modelling these option keys (underlying symbols are ignored); returns the keys added."""
+        added = []
+        for key in keys:
+            if not is_option_key(key):
+                continue
+            contract = OptionContract.from_key(key, self._multiplier)
+            per = self._tracked.setdefault(contract.underlying, {})
+            if key not in per:
+                per[key] = contract
+                added.append(key)
+        return added
+
+    def untrack(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            if is_option_key(key):
+                self._tracked.get(key.split(" ", 1)[0], {}).pop(key, None)
+
+    def tracked(self) -> list[str]:
+        return [k for per in self._tracked.values() for k in per]
+
+    def set_realized_vol(self, underlying: str, vol: float | None) -> None:
+        """Realized vol of the underlying's daily bars (see `pricing.realized_vol`); None forgets it."""
+        if vol is None:
+            self._realized.pop(underlying, None)
+        else:
+            self._realized[underlying] = vol
+
+    # ------------------------------------------------------------------ pricing
+
+    def quote_for(self, contract: OptionContract) -> Quote | None:
+        """A modelled quote now, or None when the underlying price, the vol or the session is unknown."""
+        under = self._book.get(contract.underlying)
+        spot = None if under is None else under.mid
+        if spot is None or spot <= 0:
+            return None
+        vix_quote = self._book.get(self._vix_key)
+        vix_level = None if vix_quote is None or vix_quote.mid is None else float(vix_quote.mid)
+        vol = atm_vol(contract.underlying, vix_level, self._cfg, self._realized.get(contract.underlying))
+        if vol is None:
+            return None
+        try:
+            expires_at = session_close(contract.expiry)
+        except ListingError:
+            return None
+        now = self._clock.now()
+        if now > expires_at:
+            return None  # expired: nothing trades
+        return model_quote(contract, spot, vol, now, expires_at, under.received_at, self._cfg, usable=under.usable)
+
+    def refresh(self, underlying: str | None = None) -> int:
+        """Reprice the tracked options (of one underlying, or all); returns how many quotes were written."""
+        groups = [underlying] if underlying is not None else list(self._tracked)
+        written = 0
+        for name in groups:
+            for key, contract in list(self._tracked.get(name, {}).items()):
+                current = self._book.get(key)
+                if current is not None and not current.modelled:
+                    continue  # a recorded quote wins
+                quote = self.quote_for(contract)
+                if quote is not None and self._book.update(quote):
+                    written += 1
+        return written
+
+    def refresh_key(self, key: str) -> Quote | None:
+        """Track `key` and write its modelled quote now (a snapshot); the book's quote after."""
+        self.track([key])
+        self.refresh(key.split(" ", 1)[0])
+        return self._book.get(key)
+
+    def _on_quote(self, quote: Quote) -> None:
+        if is_option_key(quote.key):
+            return
+        if quote.key == self._vix_key:
+            self.refresh()
+        elif quote.key in self._tracked:
+            self.refresh(quote.key)

@@ -1,0 +1,241 @@
+"""Wiring for `tradingd run`: settings, clock, quote book, broker, store, engine, API, scheduler, feed.
+
+Live (`--broker ib|sim` without `--replay`): LiveClock, APScheduler's AsyncIOScheduler, runs
+until SIGTERM/SIGINT. Replay (`--replay DATA`): VirtualClock, the same jobs fired on it,
+the recorded bars as the market, the sim broker, and a per-day summary at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal as os_signal
+import sys
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from broker.quote_model import OptionQuoteModel
+from broker.quotes import QuoteBook
+from broker.sim import SimBroker
+from config.loader import load_settings
+from config.models import Settings
+from daemon import calendar
+from daemon.bars import Bar, DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
+from daemon.clock import Clock, LiveClock, VirtualClock
+from daemon.engine import Engine
+from daemon.feed import ReplayClock, ReplayFeed, replay_start
+from daemon.logging import configure_logging, get_logger
+from daemon.metrics import Metrics
+from daemon.report import summary_json, summary_text
+from daemon.scheduler import LiveScheduler, VirtualScheduler, build_jobs
+from daemon.signals.jsonl import load_signal_file
+from daemon.signals.reference import SOURCE as REFERENCE, OpeningRangeBreakout
+from daemon.store import Store
+from exits.closeout import zero_dte_closeout_at
+
+
+class RunError(Exception):
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    profile: str
+    broker: str | None = None  # None: the profile's broker.kind
+    replay: str | None = None  # "bundled" or a folder of Alpha Vantage CSVs
+    speed: float = 0.0
+    signals: str | None = None  # "reference" or a JSONL file
+    db: str | None = None
+    api_port: int | None = None
+    json_logs: bool | None = None
+    api: bool = True
+    summary_json: bool = False
+
+
+def make_settings(options: RunOptions) -> Settings:
+    overrides: dict[str, Any] = {}
+    if options.broker:
+        overrides["broker.kind"] = options.broker
+    if options.api_port is not None:
+        overrides["daemon.api.port"] = options.api_port
+    if options.db:
+        overrides["daemon.store.url"] = options.db
+    return load_settings(options.profile, overrides=overrides)
+
+
+def replay_store_url(settings: Settings) -> str:
+    """A replay without --db starts from an empty database of its own (never the live one)."""
+    path = Path(settings.daemon.state_dir) / f"replay-{settings.profile.name}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}{suffix}").unlink()
+    return f"sqlite:///{path}"
+
+
+@dataclass
+class ReplayData:
+    folder: Path
+    bars: dict[str, list[Bar]]
+    daily: dict[str, list[DailyBar]]
+    missing: list[str]
+
+    def closes_before(self, day: date) -> dict[str, list[Decimal]]:
+        """Daily closes of every traded symbol strictly before `day` (what is known before the open)."""
+        return {s: [b.close for b in bars if b.day < day] for s, bars in self.daily.items() if bars}
+
+
+def load_replay(spec: str, settings: Settings) -> ReplayData:
+    folder = resolve_data_dir(spec)
+    have = available_symbols(folder)
+    wanted = [*settings.profile.underlyings, settings.profile.vix_symbol]
+    missing = [s for s in wanted if s not in have]
+    traded = [s for s in settings.profile.underlyings if s in have]
+    if not traded:
+        raise RunError("replay_no_underlyings", f"{folder} has no 1-minute bars for any of "
+                                                f"{', '.join(settings.profile.underlyings)}")
+    bars = {s: load_minute_bars(folder, s) for s in wanted if s in have}
+    daily = {s: load_daily_bars(folder, s) for s in traded}
+    return ReplayData(folder, bars, daily, missing)
+
+
+class App:
+    """One daemon process; `run()` returns the exit code."""
+
+    def __init__(self, options: RunOptions, out: TextIO | None = None):
+        self.options = options
+        self.out = out or sys.stdout
+        self.settings = make_settings(options)
+        self.replay = load_replay(options.replay, self.settings) if options.replay else None
+        if self.replay is None and options.signals and options.signals != REFERENCE:
+            raise RunError("signals_need_replay", "--signals FILE is replayed at its times: it needs --replay")
+        if self.replay is None and options.signals == REFERENCE:
+            raise RunError("reference_needs_replay", "the reference signal source reads recorded bars: use --replay")
+        self.timed_signals = (load_signal_file(options.signals)
+                              if options.signals and options.signals != REFERENCE else [])
+        kind = self.settings.broker.kind
+        if self.replay is not None and kind != "sim":
+            raise RunError("replay_needs_sim", "a replay trades against recorded data: use --broker sim")
+        self.clock: Clock = LiveClock()
+        if self.replay is not None:
+            start = replay_start(self.replay.bars, self.timed_signals)
+            assert start is not None  # load_replay refuses a folder without bars
+            self.clock = ReplayClock(start)
+        self.feed: ReplayFeed | None = None
+        self.engine: Engine | None = None
+        self.metrics = Metrics(self.settings.profile.name)
+        self.api_port: int | None = None
+        self._runner: Any = None
+        self._stop = asyncio.Event()
+
+    def build(self) -> Engine:
+        settings, options = self.settings, self.options
+        quotes = QuoteBook()
+        model = OptionQuoteModel(quotes, self.clock, settings.broker.sim.model, settings.profile.vix_symbol,
+                                 settings.profile.contract_multiplier)
+        if settings.broker.kind == "sim":
+            broker: Any = SimBroker(quotes, self.clock, settings, quote_model=model)
+        else:
+            from broker.ib.broker import IBBroker
+
+            broker, model = IBBroker(settings, self.clock), None
+        url = settings.daemon.store.url or (replay_store_url(settings) if self.replay is not None else None)
+        store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
+                      busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
+        daily = self.replay.closes_before if self.replay is not None else None
+        self.engine = Engine(settings, self.clock, store, broker, quotes, quote_model=model, daily_closes=daily,
+                             metrics=self.metrics)
+        if isinstance(self.clock, ReplayClock):
+            self.clock.quiesce = self.engine.settle
+        return self.engine
+
+    def jobs(self, engine: Engine) -> list[Any]:
+        zero = self.settings.exits.zero_dte
+        closeout = (lambda s: zero_dte_closeout_at(s, zero)) if zero is not None else None
+        return build_jobs(self.settings, calendar.session_for, engine, closeout_at=closeout)
+
+    async def run(self) -> int:
+        configure_logging(self.options.json_logs, clock=self.clock)
+        engine = self.build()
+        log = get_logger("tradingd.run", profile=self.settings.profile.name)
+        await engine.start()
+        try:
+            if self.options.api:
+                from daemon.api import start_api
+
+                self._runner, self.api_port = await start_api(engine, self.settings, self.metrics)
+            if self.replay is not None:
+                if self.replay.missing:
+                    log.warning("replay_symbols_missing", symbols=self.replay.missing,
+                                note="these underlyings have no recorded bars and are not traded in this replay")
+                await self._replay(engine)
+                await self.print_summary(engine)
+            else:
+                await self._live(engine)
+        finally:
+            await engine.stop()
+            if self._runner is not None:
+                await self._runner.cleanup()
+            await engine.store.close()
+        return 0
+
+    async def _replay(self, engine: Engine) -> None:
+        assert self.replay is not None and isinstance(self.clock, VirtualClock)
+        log = get_logger("tradingd.run", profile=self.settings.profile.name)
+        listeners = []
+        if self.options.signals == REFERENCE:
+            log.info("reference_signals", note="DEMONSTRATION signal source: an opening-range breakout on the "
+                                               "recorded bars; it shows the daemon working, it predicts nothing")
+            source = OpeningRangeBreakout(self.settings.profile.name, self.settings.profile.underlyings)
+
+            async def on_bar(bar: Bar) -> None:
+                raw = source.on_bar(bar)
+                if raw is not None:
+                    await engine.submit_signal(raw, REFERENCE)
+
+            listeners.append(on_bar)
+        scheduler = VirtualScheduler(self.jobs(engine), self.clock, after_each=engine.settle)
+        self.feed = ReplayFeed(self.clock, engine.quotes, self.replay.bars, scheduler=scheduler,
+                               bar_listeners=listeners, signals=self.timed_signals,
+                               signal_sink=engine.submit_signal, signal_source=f"replay:{self.options.signals}",
+                               settle=engine.settle, speed=self.options.speed)
+        stats = await self.feed.run()
+        log.info("replay_done", quotes=stats.quotes, bars=stats.bars, signals=stats.signals,
+                 sessions=len(stats.days))
+
+    async def _live(self, engine: Engine) -> None:
+        scheduler = LiveScheduler(self.jobs(engine))
+        scheduler.start()
+        loop = asyncio.get_running_loop()
+        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self._stop.set)
+        try:
+            await self._stop.wait()
+        finally:
+            scheduler.shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.feed is not None:
+            self.feed.stop()
+
+    async def print_summary(self, engine: Engine) -> None:
+        await engine.store.drain()
+        days = await engine.store.summary_by_day()
+        if self.options.summary_json:
+            import json
+
+            print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days)}), file=self.out)
+        else:
+            print(summary_text(days, self.settings.profile.name), file=self.out)
+        self.out.flush()
+
+
+def main_async(options: RunOptions) -> int:
+    return asyncio.run(App(options).run())

@@ -1,0 +1,162 @@
+"""The NYSE session calendar (exchange_calendars XNYS): holidays and half days from a real
+calendar, never a hand list. Sessions come out as `exits.SessionTimes` values, which the pure
+code receives instead of looking anything up.
+
+Building the calendar takes a fraction of a second, so it is built once, lazily, and its
+sessions are kept as plain values; look-ups after that are dictionary and bisect operations.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import warnings
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from daemon.clock import EXCHANGE_TZ
+from exits.session import SessionTimes
+
+__all__ = [
+    "CalendarRangeError",
+    "SessionTimes",
+    "is_regular_hours",
+    "is_session",
+    "next_open",
+    "next_session",
+    "previous_close",
+    "previous_session",
+    "session_at",
+    "session_for",
+    "sessions_between",
+]
+
+CALENDAR = "XNYS"
+FIRST_YEAR = 1990
+YEARS_AHEAD = 5  # the calendar grows on demand past this; holidays are rule-based
+
+
+class CalendarRangeError(ValueError):
+    """A date outside what the exchange calendar covers."""
+
+    code = "calendar_range"
+
+
+@dataclass(frozen=True)
+class _Sessions:
+    first: date
+    last: date
+    days: tuple[date, ...]
+    by_day: dict[date, SessionTimes]
+
+
+_lock = threading.Lock()
+_cache: _Sessions | None = None
+
+
+def _sessions(covering: date) -> _Sessions:
+    global _cache
+    cached = _cache
+    if cached is not None and covering <= cached.last:
+        if covering < cached.first:
+            raise CalendarRangeError(f"{covering} is before the calendar's first session year {FIRST_YEAR}")
+        return cached
+    with _lock:
+        if _cache is None or covering > _cache.last:
+            _cache = _build(max(covering.year, date.today().year) + YEARS_AHEAD)
+        if covering < _cache.first:
+            raise CalendarRangeError(f"{covering} is before the calendar's first session year {FIRST_YEAR}")
+        return _cache
+
+
+def _build(last_year: int) -> _Sessions:
+    import exchange_calendars  # slow to import and to build: only when first needed
+
+    with warnings.catch_warnings():
+        # the library's own use of soon-deprecated pandas API is not ours to fix, nor to log
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        cal = exchange_calendars.get_calendar(CALENDAR, start=f"{FIRST_YEAR}-01-01", end=f"{last_year}-12-31")
+    early = {ts.date() for ts in cal.early_closes}
+    labels = [ts.date() for ts in cal.sessions]
+    opens = cal.opens.dt.tz_convert(EXCHANGE_TZ.key).dt.to_pydatetime()
+    closes = cal.closes.dt.tz_convert(EXCHANGE_TZ.key).dt.to_pydatetime()
+    by_day = {
+        day: SessionTimes(day=day, open=o.astimezone(EXCHANGE_TZ), close=c.astimezone(EXCHANGE_TZ),
+                          early_close=day in early)
+        for day, o, c in zip(labels, opens, closes, strict=True)
+    }
+    days = tuple(sorted(by_day))
+    return _Sessions(first=date(FIRST_YEAR, 1, 1), last=date(last_year, 12, 31), days=days, by_day=by_day)
+
+
+def session_for(d: date) -> SessionTimes | None:
+    """The session on `d`, or None on a weekend or holiday."""
+    return _sessions(d).by_day.get(d)
+
+
+def is_session(d: date) -> bool:
+    return session_for(d) is not None
+
+
+def next_session(d: date) -> date:
+    """The first session strictly after `d`."""
+    s = _sessions(d + timedelta(days=10))
+    return s.days[bisect.bisect_right(s.days, d)]
+
+
+def previous_session(d: date) -> date:
+    """The last session strictly before `d`."""
+    s = _sessions(d)
+    i = bisect.bisect_left(s.days, d)
+    if i == 0:
+        raise CalendarRangeError(f"no session before {d} in the calendar")
+    return s.days[i - 1]
+
+
+def sessions_between(a: date, b: date) -> tuple[date, ...]:
+    """Sessions from `a` to `b`, both inclusive; empty when b < a."""
+    if b < a:
+        return ()
+    s = _sessions(b)
+    _sessions(a)
+    return s.days[bisect.bisect_left(s.days, a):bisect.bisect_right(s.days, b)]
+
+
+def _local(when: datetime) -> datetime:
+    if when.tzinfo is None:
+        raise ValueError("calendar look-ups need a timezone-aware datetime")
+    return when.astimezone(EXCHANGE_TZ)
+
+
+def session_at(when: datetime) -> SessionTimes | None:
+    """The session whose regular hours contain `when`, else None."""
+    when = _local(when)
+    session = session_for(when.date())
+    return session if session is not None and session.contains(when) else None
+
+
+def is_regular_hours(when: datetime) -> bool:
+    return session_at(when) is not None
+
+
+def next_open(when: datetime) -> datetime:
+    """The first session open strictly after `when`."""
+    when = _local(when)
+    session = session_for(when.date())
+    if session is not None and when < session.open:
+        return session.open
+    return _by_day(next_session(when.date())).open
+
+
+def previous_close(when: datetime) -> datetime:
+    """The last session close at or before `when` (the close the overnight check measures from)."""
+    when = _local(when)
+    session = session_for(when.date())
+    if session is not None and session.close <= when:
+        return session.close
+    return _by_day(previous_session(when.date())).close
+
+
+def _by_day(d: date) -> SessionTimes:
+    return _sessions(d).by_day[d]

@@ -1,0 +1,65 @@
+"""`tradingd db upgrade [--profile P] [--url URL] [--json]`: apply the Alembic migrations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from daemon.cli import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND", parser_class=type(db))
+    up = db_sub.add_parser("upgrade", help="migrate the state database to the newest schema")
+    up.add_argument("--profile", help="profile whose database to migrate (its [daemon.store] url or state_dir)")
+    up.add_argument("--url", help="database URL (sqlite:///path or postgresql+psycopg://...); overrides the profile's")
+    up.add_argument("--json", action="store_true", help="print JSON")
+    up.set_defaults(func=run_upgrade)
+
+
+def store_url(profile: str | None, url: str | None) -> str:
+    """The URL `db upgrade` works on: --url, else the profile's configured or default database."""
+    from daemon.store.database import default_url
+
+    if url:
+        return url
+    if not profile:
+        raise UsageError("give --profile or --url", "usage")
+    from config.loader import load_settings
+
+    settings = load_settings(profile)
+    return settings.daemon.store.url or default_url(settings.daemon.state_dir, settings.profile.name)
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    from daemon.store.errors import StoreError
+    from daemon.store.migrate import current_revision, upgrade
+
+    url = store_url(args.profile, args.url)
+    shown = _redacted(url)
+    try:
+        before = current_revision(url)
+        after = upgrade(url)
+    except StoreError as exc:
+        raise UsageError(str(exc), exc.code) from None
+    except SQLAlchemyError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"cannot migrate {shown}: {first_line}", "store_unavailable") from None
+    if args.json:
+        print(json.dumps({"url": shown, "from_revision": before, "revision": after, "changed": before != after}))
+    elif before == after:
+        print(f"{shown}: already at revision {after}")
+    else:
+        print(f"{shown}: migrated from {before or 'empty'} to revision {after}")
+    return 0
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the store itself
+        return url

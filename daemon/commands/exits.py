@@ -1,0 +1,208 @@
+"""`tradingd exits`: the exit actions a price path triggers (SPEC §7), through the same policy
+the daemon runs, with the state carried from quote to quote and closes assumed filled."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from config.loader import load_settings
+from config.models import Settings
+from daemon import calendar
+from daemon.cli import UsageError
+from daemon.clock import EXCHANGE_TZ
+from exits import ExitAction, ExitInputError, ExitPosition, MarketSnapshot, evaluate, new_state
+
+FRIDAY = 4
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("exits", help="replay a price path through the exit rules and print the actions")
+    p.add_argument("--profile", required=True, help="profile name (0dte, 7dte) or a path to a TOML file")
+    p.add_argument("--entry", required=True, help="entry premium per share, e.g. 10.00")
+    p.add_argument("--contracts", default="1", help="contracts bought (default 1)")
+    p.add_argument("--entry-time", required=True, help="ISO datetime of the entry; naive = America/New_York")
+    p.add_argument("--quotes", required=True, help="CSV with header time,price[,underlying]")
+    p.add_argument("--expiry", help="expiry date (default: 0dte the entry date; 7dte the Friday nearest target DTE)")
+    p.add_argument("--underlying", help="underlying symbol (default: the profile's first)")
+    p.add_argument("--right", choices=("C", "P"), default="C", help="call or put (default C)")
+    p.add_argument("--vix", help="VIX level for the whole path")
+    p.add_argument("--earnings", help="next earnings date (7dte thresholds tighten when it is before expiry)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=run)
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRow:
+    line: int
+    time: datetime
+    price: Decimal | None
+    underlying: Decimal | None
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.profile)
+    entry = _positive_decimal(args.entry, "--entry")
+    contracts = _contracts(args.contracts)
+    entry_time = _exchange_time(args.entry_time, "--entry-time")
+    vix = None if args.vix is None else _positive_decimal(args.vix, "--vix")
+    earnings = None if args.earnings is None else _date(args.earnings, "--earnings")
+    expiry = _date(args.expiry, "--expiry") if args.expiry else default_expiry(settings, entry_time.date())
+    if expiry < entry_time.date():
+        raise UsageError(f"--expiry {expiry} is before the entry date {entry_time.date()}")
+    rows = read_quotes(Path(args.quotes), entry_time)
+    try:
+        position = ExitPosition(entry, entry_time, contracts, contracts, expiry,
+                                args.underlying or settings.profile.underlyings[0], settings.profile.name, args.right)
+        results = replay(position, rows, settings, vix, earnings)
+    except ExitInputError as exc:
+        raise UsageError(str(exc), exc.code) from None
+    except calendar.CalendarRangeError as exc:
+        raise UsageError(str(exc), exc.code) from None
+    if args.json:
+        print(json.dumps([_record(when, action) for when, action in results], indent=2))
+    else:
+        _print_table(results)
+    return 0
+
+
+def replay(position: ExitPosition, rows: list[QuoteRow], settings: Settings,
+           vix: Decimal | None, earnings: date | None) -> list[tuple[datetime, ExitAction]]:
+    """Run the policy over the path; closes reduce the open quantity as if filled at once."""
+    state = new_state(position, settings)
+    closes = _CloseTracker()
+    out: list[tuple[datetime, ExitAction]] = []
+    for row in rows:
+        session = calendar.session_for(row.time.date())
+        market = MarketSnapshot(row.price, session, row.underlying, vix, earnings, closes.previous(row.time))
+        closes.observe(row.time, session, row.underlying)
+        actions, state = evaluate(position, state, market, row.time, settings)
+        sold = sum(a.quantity for a in actions if a.kind in ("close", "partial_close"))
+        position = replace(position, open_quantity=position.open_quantity - sold)
+        out.extend((row.time, a) for a in actions)
+    return out
+
+
+class _CloseTracker:
+    """The underlying's last regular-hours value of each session in the path stands in for its close."""
+
+    def __init__(self) -> None:
+        self._session: calendar.SessionTimes | None = None
+        self._last: Decimal | None = None
+        self._close: Decimal | None = None
+
+    def previous(self, when: datetime) -> Decimal | None:
+        if self._session is not None and when >= self._session.close:
+            return self._last
+        return self._close
+
+    def observe(self, when: datetime, session: calendar.SessionTimes | None, underlying: Decimal | None) -> None:
+        if underlying is None or session is None or not session.contains(when):
+            return
+        if self._session is not None and self._session.day != session.day:
+            self._close = self._last
+        self._session, self._last = session, underlying
+
+
+def default_expiry(settings: Settings, entry_day: date) -> date:
+    """0 DTE: the entry day. Otherwise the Friday nearest `target_dte` calendar days out,
+    moved to the session before it when that Friday is a holiday (weeklies expire Thursday)."""
+    target = settings.profile.expiry.target_dte
+    if target == 0:
+        return entry_day
+    aim = entry_day + timedelta(days=target)
+    offset = (FRIDAY - aim.weekday()) % 7
+    friday = aim + timedelta(days=offset) if offset <= 3 else aim - timedelta(days=7 - offset)
+    if friday <= entry_day:
+        friday += timedelta(days=7)
+    return friday if calendar.is_session(friday) else calendar.previous_session(friday)
+
+
+def read_quotes(path: Path, entry_time: datetime) -> list[QuoteRow]:
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            if "time" not in header or "price" not in header:
+                raise UsageError(f"{path}: header must have time,price (and optionally underlying), got {','.join(header)}")
+            reader.fieldnames = header
+            rows = [_row(path, n, raw, "underlying" in header) for n, raw in enumerate(reader, start=2)]
+    except FileNotFoundError:
+        raise UsageError(f"quotes file not found: {path}", "file_not_found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"cannot read quotes file {path}: {exc}") from None
+    if not rows:
+        raise UsageError(f"{path}: no quote rows")
+    previous = entry_time
+    for row in rows:
+        if row.time < previous:
+            what = "the entry time" if previous == entry_time else "the row before"
+            raise UsageError(f"{path}:{row.line}: time {row.time.isoformat()} is before {what}")
+        previous = row.time
+    return rows
+
+
+def _row(path: Path, line: int, raw: dict[str | None, str | None], has_underlying: bool) -> QuoteRow:
+    where = f"{path}:{line}"
+    if None in raw:
+        raise UsageError(f"{where}: more fields than the header")
+    when = _exchange_time(raw.get("time") or "", f"{where} time")
+    price_text = (raw.get("price") or "").strip()
+    price = _positive_decimal(price_text, f"{where} price") if price_text else None
+    under_text = (raw.get("underlying") or "").strip() if has_underlying else ""
+    underlying = _positive_decimal(under_text, f"{where} underlying") if under_text else None
+    return QuoteRow(line, when, price, underlying)
+
+
+def _positive_decimal(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError):
+        raise UsageError(f"{what}: not a number: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise UsageError(f"{what}: must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _contracts(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"--contracts: not a whole number: {text!r}") from None
+    if value < 1:
+        raise UsageError(f"--contracts: must be at least 1, got {value}")
+    return value
+
+
+def _exchange_time(text: str, what: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{what}: not an ISO datetime: {text!r}") from None
+    return when.replace(tzinfo=EXCHANGE_TZ) if when.tzinfo is None else when.astimezone(EXCHANGE_TZ)
+
+
+def _date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{what}: not an ISO date (YYYY-MM-DD): {text!r}") from None
+
+
+def _record(when: datetime, action: ExitAction) -> dict[str, object]:
+    return {"time": when.isoformat(), **action.to_record()}
+
+
+def _print_table(results: list[tuple[datetime, ExitAction]]) -> None:
+    if not results:
+        print("no exit actions")
+        return
+    print(f"{'time':<24}  {'kind':<13}  {'qty':>5}  {'rule':<20}  reason")
+    for when, a in results:
+        stop = f" [stop {a.stop_price}]" if a.stop_price is not None else ""
+        print(f"{when:%Y-%m-%d %H:%M:%S%z}  {a.kind:<13}  {a.quantity:>5}  {a.rule:<20}  {a.reason}{stop}")

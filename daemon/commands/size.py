@@ -1,0 +1,166 @@
+"""`tradingd size`: what the sizer would do for one signal, with the whole breakdown (SPEC §7).
+
+A what-if: checks that need live data the command does not have (quote age, liquidity, greeks)
+are shown as skipped. Exit 0 whenever it answered, accepted or refused; exit 2 for bad input.
+Under --json money is a JSON number whenever its text is exact, else a string (see Decision.to_record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from config.loader import ConfigError, load_settings
+from config.models import Settings
+from daemon.cli import UsageError
+from daemon.clock import LiveClock
+from risk.capital import capital_base
+from risk.decision import Decision
+from risk.numbers import InvalidInput, to_decimal
+from risk.request import SizingRequest, parse_correlations, parse_open_positions
+from risk.signal import FUNDAMENTAL_FIELDS, STRATEGIES, SignalRejected, parse_signal
+from risk.sizing import evaluate
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("size", help="what the sizer would do for a signal, with the breakdown")
+    p.add_argument("--profile", required=True, help="profile name (0dte, 7dte) or a path to a TOML file")
+    p.add_argument("--underlying", required=True)
+    p.add_argument("--confidence", required=True, help="signal confidence in [0, 1]")
+    p.add_argument("--price", required=True, help="option limit price per share")
+    p.add_argument("--vix", help="current VIX")
+    p.add_argument("--vix-open", help="VIX at the session open (for the VIX spike cap)")
+    p.add_argument("--strategy", default="directional", help=f"one of {', '.join(STRATEGIES)}")
+    p.add_argument("--direction", default="bullish", help="bullish or bearish")
+    p.add_argument("--equity", help="capital base to size against (default: the profile's)")
+    p.add_argument("--buying-power", help="buying power the broker reports")
+    p.add_argument("--breaker-level", type=int, default=0, help="account breaker level 0-4")
+    p.add_argument("--open-positions", metavar="FILE", help='JSON list of {"underlying", "contracts", "price"}')
+    p.add_argument("--correlations", metavar="FILE", help="JSON object of objects: symbol -> symbol -> rho")
+    p.add_argument("--fundamentals", metavar="FILE", help=f"JSON object with any of {', '.join(FUNDAMENTAL_FIELDS)}")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = _settings(args.profile)
+    now = LiveClock().now()
+    raw_signal: dict[str, Any] = {
+        "id": "size-what-if", "profile": settings.profile.name, "underlying": args.underlying,
+        "direction": args.direction, "strategy": args.strategy,
+        "confidence": _number(args.confidence, "--confidence", "invalid_confidence"),
+        "created_at": now, **_fundamentals(args.fundamentals),
+    }
+    try:
+        signal = parse_signal(raw_signal, settings, now)
+    except SignalRejected as exc:
+        raise UsageError(exc.message, exc.reason_code) from None
+    price = _number(args.price, "--price", "invalid_price")
+    if price <= 0:
+        raise UsageError(f"--price must be positive, got {args.price}", "invalid_price")
+    try:
+        request = SizingRequest(
+            signal=signal, price=price, capital_base=_base(args.equity, settings), now=now,
+            vix=_optional(args.vix, "--vix", "invalid_vix", minimum=Decimal(0)),
+            vix_session_open=_optional(args.vix_open, "--vix-open", "invalid_vix", minimum=Decimal(0)),
+            open_positions=parse_open_positions(_read_json(args.open_positions, [])),
+            correlations=parse_correlations(_read_json(args.correlations, {})),
+            buying_power=_optional(args.buying_power, "--buying-power", "invalid_buying_power"),
+            breaker_level=args.breaker_level, what_if=True,
+        )
+    except InvalidInput as exc:
+        raise UsageError(exc.message, exc.code) from None
+    decision = evaluate(request, settings)
+    if decision.checks and decision.checks[0].name == "inputs":  # the sizer could not size it: bad input
+        raise UsageError(decision.message, decision.reason or "bad_input")
+    if args.json:
+        print(json.dumps(decision.to_record(numbers=True)))
+    else:
+        print(render(decision, signal.confidence, price))
+    return 0
+
+
+def _settings(profile: str) -> Settings:
+    try:
+        return load_settings(profile)
+    except ConfigError as exc:
+        code = "unknown_profile" if any(key == "profile" for key, _ in exc.problems) else "config_invalid"
+        raise UsageError(str(exc), code) from None
+
+
+def _number(text: str, flag: str, code: str) -> Decimal:
+    value = to_decimal(text, allow_str=True)
+    if value is None:
+        raise UsageError(f"{flag} must be a finite number, got {text!r}", code)
+    return value
+
+
+def _optional(text: str | None, flag: str, code: str, minimum: Decimal | None = None) -> Decimal | None:
+    if text is None:
+        return None
+    value = _number(text, flag, code)
+    if minimum is not None and value < minimum:
+        raise UsageError(f"{flag} must be at least {minimum}, got {text}", code)
+    return value
+
+
+def _base(equity: str | None, settings: Settings) -> Decimal:
+    if equity is not None:
+        value = _number(equity, "--equity", "invalid_capital_base")
+        if value <= 0:
+            raise UsageError(f"--equity must be positive, got {equity}", "invalid_capital_base")
+        return value
+    try:
+        return capital_base(settings.capital)
+    except InvalidInput as exc:
+        raise UsageError(f"{exc.message}: give --equity", exc.code) from None
+
+
+def _read_json(path: str | None, default: Any) -> Any:
+    if path is None:
+        return default
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}",
+                         "invalid_file") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}", "invalid_file") from None
+
+
+def _fundamentals(path: str | None) -> dict[str, Any]:
+    data = _read_json(path, {})
+    if not isinstance(data, dict) or not set(data) <= set(FUNDAMENTAL_FIELDS):
+        raise UsageError(f"{path} must be an object with only {', '.join(FUNDAMENTAL_FIELDS)}", "invalid_file")
+    return data
+
+
+def render(d: Decision, confidence: Decimal, price: Decimal) -> str:
+    """The human breakdown: verdict, size, multiplier, caps, every gate check."""
+    verdict = "ACCEPTED" if d.accepted else f"REFUSED: {d.reason} ({d.message})"
+    lines = [
+        f"{d.profile} {d.underlying}: confidence {confidence}, price {price} (contract value {d.contract_value})",
+        f"decision     {verdict}",
+        f"contracts    {d.contracts}  notional {d.notional}",
+        f"bets         min {d.min_bet}  max {d.max_bet}  (capital base {d.capital_base}; "
+        f"minimum = {d.min_contracts} contracts)",
+        f"multiplier   {d.multiplier}  (raw {d.raw_multiplier})",
+        "  factors    " + _pairs(d.factors),
+        "  caps       " + _pairs(d.multiplier_caps),
+        "cap limits   " + _pairs(d.cap_limits) + "  (money still allowed)",
+    ]
+    lines.append("bound by     " + ("; ".join(
+        f"{c.name} ({c.kind}, limit {c.limit}): {c.contracts_before} -> {c.contracts_after} contracts"
+        for c in d.caps) or "nothing"))
+    lines.append("checks")
+    lines += [f"  {c.status:<4}  {c.name:<28} {c.detail}".rstrip() for c in d.checks]
+    if d.notes:
+        lines.append("notes        " + _pairs(d.notes))
+    return "\n".join(lines)
+
+
+def _pairs(values: Any) -> str:
+    return ", ".join(f"{k} {v}" for k, v in values.items()) or "none"

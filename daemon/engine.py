@@ -1,0 +1,623 @@
+"""The engine: one asyncio loop where quotes, signals, fills, order updates and timer events meet.
+
+    quote/signal -> risk (decision) -> broker/execution (orders) -> fills -> store -> exits -> broker
+
+Clock, broker and quote book are injected, so `tradingd run` (live clock, IB or sim) and a
+replay (virtual clock, sim over recorded bars) run this same code. Broker callbacks and quote
+book notifications only queue work; one worker task applies fills and evaluates exits in
+arrival order, awaiting the store, so every fill and every exit-state change is committed
+before anything that depends on it is sent. Signals are decided one at a time under a lock.
+
+Pieces: `entries.SignalDesk` (signal -> decision), `positions.Book` (open positions, marks,
+session P&L), `trading.TradingControl` (breakers, halt), `exiting.ExitDesk` (exit rules,
+breaker effects, flatten), `broker.execution.Executor` (parent orders).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import time as wallclock
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from broker.base import Broker, BrokerError
+from broker.execution import Executor
+from broker.quote_model import OptionQuoteModel, is_option_key
+from broker.quotes import QuoteBook
+from broker.types import Fill, OptionContract, OrderRequest, OrderUpdate, Quote
+from config.models import Settings
+from daemon import calendar
+from daemon.clock import Clock
+from daemon.control import HTTP_NOT_ACCEPTING, ControlError, JsonDict, SignalOutcome
+from daemon.entries import SignalDesk
+from daemon.exiting import ExitDesk
+from daemon.logging import get_logger
+from daemon.positions import Book, LivePosition
+from daemon.store import Store
+from daemon.store.records import PositionRecord
+from daemon.trading import META_KEY, TradingControl
+from exits.session import SessionTimes
+from exits.state import ExitState
+from risk.capital import capital_base
+from risk.correlation import correlation_matrix
+from risk.decision import Decision
+from risk.request import SizingRequest
+from risk.signal import Signal
+
+SessionLookup = Callable[[date], SessionTimes | None]
+DailyCloses = Callable[[date], Mapping[str, Sequence[Decimal]]]
+SESSION_REFS_KEY = "engine.session_refs"
+SETTLE_ROUNDS = 1000  # a bound, not a tuning knob: one event never needs more than a few
+ZERO = Decimal(0)
+
+
+class Engine:
+    def __init__(self, settings: Settings, clock: Clock, store: Store, broker: Broker, quotes: QuoteBook, *,
+                 quote_model: OptionQuoteModel | None = None, sessions: SessionLookup = calendar.session_for,
+                 daily_closes: DailyCloses | None = None, metrics: Any = None,
+                 reconcile: Callable[[Engine], Awaitable[Any]] | None = None):
+        self.settings = settings
+        self.profile = settings.profile.name
+        self.clock = clock
+        self.store = TrackedStore(store)
+        self.broker = broker
+        self.quotes = quotes
+        self.quote_model = quote_model
+        self.sessions = sessions
+        self.daily_closes = daily_closes
+        self.metrics = metrics
+        self._reconcile_hook = reconcile
+        self.log = get_logger("tradingd.engine", profile=self.profile)
+        self.book = Book()
+        self.control = TradingControl(settings)
+        self.desk = SignalDesk(self)
+        self.exits = ExitDesk(self)
+        self.executor = Executor.from_settings(broker, quotes, clock, settings,
+                                               allocate_order_id=self._allocate_order_id,
+                                               before_send=self._before_send)
+        self.blocked: set[str] = set()
+        self.correlations: dict[str, dict[str, Decimal]] = {}
+        self.previous_close: dict[str, Decimal] = {}
+        self.vix_open: Decimal | None = None
+        self.realized_total = ZERO
+        self.phase = "STARTING"
+        self.last_checkpoint: datetime | None = None
+        self._next_order_id = 0
+        self._intents_written: set[int] = set()
+        self._order_positions: dict[str, int] = {}  # parent orderRef -> position id
+        self._signal_lock = asyncio.Lock()
+        self._events: deque[tuple[str, Any]] = deque()
+        self._dirty: dict[str, Quote] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._worker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._detach_quotes: Callable[[], None] | None = None
+        self._session_day: date | None = None
+        self._last_underlying: dict[str, Decimal] = {}
+
+    # ================================================================== lifecycle
+
+    async def start(self) -> None:
+        """Migrate, load state, connect, reconcile; then accept signals."""
+        self.phase = "STARTING"
+        await self.store.upgrade()
+        snapshot = await self.store.load_snapshot()
+        self.control.restore(await self.store.get_meta(META_KEY), snapshot.trading_state)
+        refs = _load_refs(await self.store.get_meta(SESSION_REFS_KEY))
+        for record in snapshot.open_positions:
+            self.book.add(self._live_position(record, snapshot.exit_states.get(record.id), refs.get(record.id)))
+        self.blocked = {b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged}
+        self.realized_total = sum((d.realized_pnl for d in await self.store.summary_by_day()), ZERO)
+        self.broker.set_listener(self)
+        await self.broker.start()
+        self._next_order_id = max(snapshot.highest_order_id, await self.broker.next_order_id() - 1)
+        self._detach_quotes = self.quotes.add_listener(self._on_book_quote)
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"engine-{self.profile}")
+        await self.broker.subscribe([*self.settings.profile.underlyings, self.settings.profile.vix_symbol,
+                                     *(p.key for p in self.book)])
+        self.control.reconciling = True
+        await self._reconcile(snapshot.pending_intents, snapshot.last_execution_time)
+        self.control.reconciling = False
+        await self._persist_state("started")
+        self.phase = "RUNNING"
+        self.log.info("engine_started", trading_state=self.control.state.value, open_positions=len(self.book),
+                      breaker_level=self.control.level, blocked=sorted(self.blocked))
+        await self.exits.resume_interrupted(self.clock.now())
+
+    async def stop(self) -> None:
+        """A clean stop: no new signals, working parents pulled, state persisted, store drained."""
+        self.phase = "STOPPING"
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.settle()
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        if self._detach_quotes is not None:
+            self._detach_quotes()
+        await self.broker.stop()
+        await self._persist_state("stopped")
+        await self.store.drain()
+        self.phase = "STOPPED"
+
+    def kill(self) -> None:
+        """Cancel every task of the engine without a clean shutdown (crash tests)."""
+        for task in [*self._tasks, *([self._worker] if self._worker else [])]:
+            task.cancel()
+        if self._detach_quotes is not None:
+            self._detach_quotes()
+        self.phase = "STOPPED"
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("task_failed", task=task.get_name(), error=repr(task.exception()))
+
+    async def settle(self) -> None:
+        """Let everything the last event started run until it waits on the clock again: the worker idle
+        and no store call in flight (replay determinism: virtual time never runs ahead of the database)."""
+        settle_clock = getattr(self.clock, "turns", None) or getattr(self.clock, "settle", None)
+        for _ in range(SETTLE_ROUNDS):
+            if settle_clock is not None:
+                await settle_clock()
+            else:
+                await asyncio.sleep(0)
+            if self.store.inflight:
+                await self.store.raw.drain()
+            elif not (self._idle.is_set() and not self._events and not self._dirty):
+                await self._idle.wait()
+            else:
+                return
+
+    async def settle_fills(self) -> None:
+        """Wait until every queued broker event has been applied (not to be called by the worker itself)."""
+        while self._events or self._dirty or not self._idle.is_set():
+            await self._idle.wait()
+            settle_clock = getattr(self.clock, "turns", None) or getattr(self.clock, "settle", None)
+            await (settle_clock() if settle_clock is not None else asyncio.sleep(0))
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    # ================================================================== broker and book callbacks
+
+    def on_quote(self, quote: Quote) -> None:
+        self.quotes.update(quote)  # IB streams here; the book tells the engine (and the model, and the sim)
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        self.executor.on_order_update(update)
+        self._push("update", update)
+
+    def on_fill(self, fill: Fill) -> None:
+        self.executor.on_fill(fill)
+        self._push("fill", fill)
+
+    def on_connection(self, connected: bool, reason: str) -> None:
+        self.log.info("broker_connection", connected=connected, reason=reason)
+        if self.metrics is not None:
+            self.metrics.set_broker_connected(connected)
+        if connected and self.phase == "RUNNING":
+            self._push("reconnected", reason)
+
+    def _on_book_quote(self, quote: Quote) -> None:
+        self._dirty[quote.key] = quote
+        self._idle.clear()
+        self._wake.set()
+
+    def _push(self, kind: str, payload: Any) -> None:
+        self._events.append((kind, payload))
+        self._idle.clear()
+        self._wake.set()
+
+    async def _work(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._events or self._dirty:
+                try:
+                    if self._events:
+                        kind, payload = self._events.popleft()
+                        await self._handle_event(kind, payload)
+                    else:
+                        key = next(iter(self._dirty))
+                        await self._handle_quote(self._dirty.pop(key))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one bad event must not stop the engine
+                    self.log.exception("event_failed", error=repr(exc))
+            self._idle.set()
+
+    async def _handle_event(self, kind: str, payload: Any) -> None:
+        if kind == "fill":
+            await self.exits.apply_fill(payload)
+        elif kind == "update":
+            await self.store.update_order(payload)
+            if payload.status.done:
+                self.log.info("order", order_id=payload.order_id, order_ref=payload.order_ref,
+                              status=payload.status.value, contracts=payload.filled, reason=payload.reason)
+        elif kind == "reconnected":
+            self.control.reconciling = True
+            try:
+                await self._reconcile((), await self.store.last_execution_time())
+            finally:
+                self.control.reconciling = False
+
+    async def _handle_quote(self, quote: Quote) -> None:
+        now = self.clock.now()
+        key = quote.key
+        if key == self.settings.profile.vix_symbol:
+            self._track_vix_open(quote, now)
+            return
+        if not is_option_key(key):
+            if quote.mid is not None:
+                self._last_underlying[key] = quote.mid
+            return
+        marked = False
+        for position in self.book.by_key(key):
+            position.apply_quote(quote)
+            marked = True
+            await self.exits.evaluate(position, now)
+        if marked:
+            await self.exits.check_breakers(now)
+
+    def _track_vix_open(self, quote: Quote, now: datetime) -> None:
+        session = self.sessions(now.date())
+        if session is None or quote.received_at < session.open:
+            return
+        if self._session_day != session.day or self.vix_open is None:
+            if self._session_day != session.day:
+                self._session_day = session.day
+            self.vix_open = quote.mid
+
+    # ================================================================== orders
+
+    async def _allocate_order_id(self) -> int:
+        self._next_order_id += 1
+        return self._next_order_id
+
+    async def _before_send(self, request: OrderRequest) -> None:
+        """Every order intent is committed before the broker sees it (SPEC §6.1); a modify keeps its intent."""
+        if request.order_id in self._intents_written:
+            return
+        parent = request.order_ref.rsplit(":", 1)[0]
+        await self.store.write_intent(request, self.clock.now(), parent_ref=parent,
+                                      position_id=self._order_positions.get(parent))
+        self._intents_written.add(request.order_id)
+        self.log.info("order", order_id=request.order_id, order_ref=request.order_ref,
+                      underlying=request.contract.underlying, side=request.side, contracts=request.quantity,
+                      limit=request.limit_price, status="sending")
+        if self.metrics is not None:
+            self.metrics.observe_order("submitted")
+
+    async def ensure_quotes(self, keys: Sequence[str]) -> None:
+        """Subscribe `keys`; any still without a fresh quote gets a snapshot (IB streams take a moment)."""
+        await self.broker.subscribe(list(keys))
+        now = self.clock.now()
+        for key in keys:
+            quote = self.quotes.get(key)
+            if quote is None or quote.age_s(now) > self.settings.gate.max_quote_age_s:
+                try:
+                    self.quotes.update(await self.broker.snapshot(key))
+                except BrokerError as exc:
+                    self.log.debug("snapshot_failed", key=key, code=exc.code)
+
+    async def release_quotes(self, keys: Sequence[str]) -> None:
+        """Unsubscribe option keys no position holds (IB's market-data lines are few; the model reprices each)."""
+        held = {p.key for p in self.book}
+        unused = [k for k in keys if k not in held]
+        if unused:
+            await self.broker.unsubscribe(unused)
+
+    def bind_order(self, parent_ref: str, position_id: int) -> None:
+        self._order_positions[parent_ref] = position_id
+
+    # ================================================================== signals (EngineControl)
+
+    @property
+    def accepting_signals(self) -> bool:
+        return self.phase == "RUNNING" and self.broker.connected and not self.control.reconciling
+
+    async def submit_signal(self, raw: JsonDict, source: str) -> SignalOutcome:
+        started = wallclock.perf_counter()
+        if not self.accepting_signals:
+            why = "reconciling" if self.control.reconciling else (
+                "broker_disconnected" if self.phase == "RUNNING" else self.phase.lower())
+            return SignalOutcome(False, "not_accepting", HTTP_NOT_ACCEPTING,
+                                 message=f"the engine is not accepting signals ({why})")
+        async with self._signal_lock:
+            await self.refresh_buying_power()
+            intake = await self.desk.decide(raw, source)
+            if intake.decision is not None and intake.decision.accepted:
+                await self.exits.open_entry(intake)
+        if self.metrics is not None:
+            self.metrics.observe_latency(wallclock.perf_counter() - started)
+        return intake.outcome
+
+    def sizing_request(self, signal: Signal, price: Decimal, quote: Quote | None, now: datetime,
+                       liquidity_ok: bool) -> SizingRequest:
+        vix_quote = self.quotes.get(self.settings.profile.vix_symbol)
+        greeks = self.book.greeks()
+        return SizingRequest(
+            signal=signal, price=price, capital_base=self.capital_base(), now=now,
+            vix=None if vix_quote is None else vix_quote.mid, vix_session_open=self.vix_open,
+            open_positions=self.book.views(), correlations=self.correlations,
+            buying_power=self._buying_power, breaker_level=self.control.level,
+            trading_state=self.control.state, quote_age_s=None if quote is None else quote.age_s(now),
+            liquidity_ok=liquidity_ok, duplicate=False,
+            option_delta=None if quote is None else quote.delta, option_gamma=None if quote is None else quote.gamma,
+            portfolio_delta=greeks["delta"], portfolio_gamma=greeks["gamma"])
+
+    _buying_power: Decimal | None = None
+
+    async def refresh_buying_power(self) -> None:
+        try:
+            self._buying_power = (await self.broker.account()).buying_power
+        except BrokerError as exc:
+            self._buying_power = None
+            self.log.warning("account_unavailable", code=exc.code)
+
+    def capital_base(self) -> Decimal:
+        return capital_base(self.settings.capital, realized_pnl=self.realized_total)
+
+    def sessions_since(self, start: datetime, now: datetime) -> int:
+        return max(0, len(calendar.sessions_between(start.date(), now.date())) - 1)
+
+    def log_decision(self, decision: Decision, signal: Signal | None, selection: Any) -> None:
+        contract = getattr(selection, "contract", None)
+        self.log.info("decision", signal_id=decision.signal_id, underlying=decision.underlying,
+                      accepted=decision.accepted, reason=decision.reason,
+                      direction=None if signal is None else signal.direction,
+                      confidence=None if signal is None else signal.confidence,
+                      contracts=decision.contracts, multiplier=decision.multiplier, bet=decision.notional,
+                      option=None if contract is None else contract.key, message=decision.message or None)
+        self.observe_decision(decision.accepted, decision.reason)
+
+    def observe_decision(self, accepted: bool, reason: str | None) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_decision(accepted=accepted, reason=reason)
+
+    # ================================================================== operators (EngineControl)
+
+    def status(self) -> JsonDict:
+        now = self.clock.now()
+        base = self.capital_base()
+        session_pnl = self.book.session_pnl()
+        freshest = [self.quotes.get(u) for u in self.settings.profile.underlyings]
+        ages = [float(q.age_s(now)) for q in freshest if q is not None]
+        greeks = self.book.greeks()
+        return {
+            "profile": self.profile,
+            "trading_state": self.phase if self.phase in ("STARTING",) else self.control.state.value,
+            "breaker_level": self.control.level,
+            "equity": str(self.equity()),
+            "session_pnl": str(session_pnl),
+            "drawdown": str(max(ZERO, -session_pnl) / base if base > 0 else ZERO),
+            "exposure": str(self.book.exposure()),
+            "open_positions": len(self.book.held()),
+            "broker_connected": self.broker.connected,
+            "market_data_age_s": min(ages) if ages else None,
+            "last_checkpoint": None if self.last_checkpoint is None else self.last_checkpoint.isoformat(),
+            "blocked_underlyings": sorted(self.blocked),
+            "accepting_signals": self.accepting_signals,
+            "greeks": {k: str(v) for k, v in greeks.items()},
+            "halt_reason": self.control.reason,
+            "latched": self.control.latched,
+            "market_open": calendar.is_regular_hours(now),
+            "now": now.isoformat(),
+        }
+
+    def equity(self) -> Decimal:
+        return self.settings.capital.account_size + self.realized_total + self.book.unrealized()
+
+    def positions(self) -> list[JsonDict]:
+        rows = []
+        for p in self.book:
+            pct = p.unrealized_pct
+            rows.append({
+                "position_id": p.id, "underlying": p.underlying, "right": p.record.right,
+                "strike": str(p.record.strike), "expiry": p.record.expiry.isoformat(), "contracts": p.open_qty,
+                "entry_price": str(p.record.entry_price), "mark": None if p.mark is None else str(p.mark),
+                "unrealized_pnl": str(p.unrealized), "unrealized_pct": None if pct is None else str(pct),
+                "opened_at": p.record.entry_time.isoformat(), "contract": p.key,
+                "stop_price": None if p.exit_state.stop_price is None else str(p.exit_state.stop_price),
+                "rules_fired": sorted(p.exit_state.fired), "closing": p.pending_exit,
+            })
+        return rows
+
+    async def halt(self, reason: str, actor: str) -> JsonDict:
+        now = self.clock.now()
+        self.control.halt(reason or "operator halt")
+        await self.store.record_operator_action("halt", who=actor, why=reason, at=now)
+        await self._persist_state(reason or "operator halt")
+        self.log.warning("operator_halt", actor=actor, reason=reason)
+        self._observe_operator("halt")
+        return {"ok": True, "trading_state": self.control.state.value, "latched": True}
+
+    async def resume(self, actor: str) -> JsonDict:
+        now = self.clock.now()
+        if not self.control.latched:
+            raise ControlError("not_halted", f"trading state is {self.control.state.value}, nothing to resume")
+        self.control.resume(now.date())
+        await self.store.record_operator_action("resume", who=actor, why=None, at=now)
+        await self._persist_state(f"resumed by {actor}")
+        self.log.warning("operator_resume", actor=actor, trading_state=self.control.state.value,
+                         breaker_level=self.control.level)
+        self._observe_operator("resume")
+        return {"ok": True, "trading_state": self.control.state.value, "breaker_level": self.control.level}
+
+    async def flatten(self, reason: str, actor: str) -> JsonDict:
+        now = self.clock.now()
+        await self.store.record_operator_action("flatten", who=actor, why=reason, at=now,
+                                                detail={"positions": [p.id for p in self.book]})
+        closing = await self.exits.close_all("operator_flatten", f"operator flatten by {actor}: {reason}", now)
+        self.log.warning("operator_flatten", actor=actor, reason=reason, positions=closing)
+        self._observe_operator("flatten")
+        return {"ok": True, "trading_state": self.control.state.value, "closing_positions": closing}
+
+    async def acknowledge(self, underlying: str, actor: str) -> JsonDict:
+        symbol = (underlying or "").strip().upper()
+        if symbol not in self.blocked:
+            raise ControlError("not_blocked", f"{symbol or underlying!r} is not blocked", 404)
+        now = self.clock.now()
+        await self.store.ack_underlying(symbol, who=actor, at=now)
+        await self.store.record_operator_action("ack", who=actor, why=None, at=now, detail={"underlying": symbol})
+        self.blocked.discard(symbol)
+        self._observe_operator("ack")
+        return {"ok": True, "underlying": symbol, "blocked_underlyings": sorted(self.blocked)}
+
+    def _observe_operator(self, action: str) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_operator_action(action)
+
+    async def _persist_state(self, reason: str | None) -> None:
+        now = self.clock.now()
+        await self.store.set_meta(META_KEY, self.control.to_meta())
+        await self.store.set_trading_state(self.control.state.value, since=now, breaker_level=self.control.level,
+                                           latched=self.control.latched, reason=self.control.reason or reason)
+        if self.metrics is not None:
+            self.metrics.set_trading_state(self.control.state.value)
+            self.metrics.set_breaker_level(self.control.level)
+
+    persist_state = _persist_state
+
+    # ================================================================== scheduled jobs (scheduler.JobHandlers)
+
+    async def checkpoint(self, at: datetime) -> None:
+        started = wallclock.perf_counter()
+        for position in self.book:
+            await self.exits.evaluate(position, at)
+        await self.exits.check_breakers(at)
+        session = self.sessions(at.date())
+        if session is None or not session.contains(at):
+            return  # outside regular hours the checkpoint only watches (overnight gaps); no snapshot row
+        base = self.capital_base()
+        session_pnl = self.book.session_pnl()
+        greeks = self.book.greeks()
+        self.store.submit(self.store.raw.record_checkpoint, at=at, equity=self.equity(), session_pnl=session_pnl,
+                          drawdown=max(ZERO, -session_pnl) / base if base > 0 else ZERO,
+                          exposure=self.book.exposure(), open_positions=len(self.book.held()),
+                          greeks={k: str(v) for k, v in greeks.items()}, breaker_level=self.control.level,
+                          state=self.control.state.value)
+        self.last_checkpoint = at
+        if self.metrics is not None:
+            self.metrics.update_from_status(self.status())
+            self.metrics.observe_checkpoint(wallclock.perf_counter() - started, at)
+
+    async def session_open(self, at: datetime) -> None:
+        self._session_day = at.date()
+        self.vix_open = None
+        self.previous_close.update(self._last_underlying)
+        self.book.start_session()
+        await self.store.set_meta(SESSION_REFS_KEY, json.dumps({str(p.id): str(p.session_ref) for p in self.book}))
+        await self.exits.check_breakers(at)  # a new session resets levels 1-3
+        self.log.info("session_open", session=at.date().isoformat(), trading_state=self.control.state.value,
+                      breaker_level=self.control.level, open_positions=len(self.book))
+
+    async def closeout(self, at: datetime) -> None:
+        for position in self.book:
+            await self.exits.evaluate(position, at)
+
+    async def refresh_correlations(self, at: datetime) -> None:
+        if self.daily_closes is None:
+            return
+        closes = self.daily_closes(at.date())
+        self.correlations = correlation_matrix(closes, self.settings.correlation.lookback_sessions)
+        if self.quote_model is not None:
+            from broker.pricing import realized_vol
+
+            window = self.settings.broker.sim.model.realized_window
+            for symbol, series in closes.items():
+                self.quote_model.set_realized_vol(symbol, realized_vol(list(series), window))
+        self.log.info("correlations_refreshed", symbols=sorted(self.correlations))
+
+    async def daily_report(self, at: datetime) -> None:
+        from daemon.report import day_lines
+
+        for day in await self.store.summary_by_day():
+            if day.session_date == at.date():
+                for line in day_lines(day):
+                    self.log.info("daily_report", line=line)
+
+    # ================================================================== state
+
+    def _live_position(self, record: PositionRecord, exit_record: dict[str, Any] | None,
+                       session_ref: Decimal | None) -> LivePosition:
+        state = ExitState()
+        if exit_record:
+            try:
+                state = ExitState.from_record(exit_record)
+            except Exception as exc:  # noqa: BLE001 - a damaged record must not lose the position
+                self.log.error("exit_state_unreadable", position_id=record.id, error=str(exc))
+        position = LivePosition(record=record, contract=OptionContract.from_key(record.contract_key, record.multiplier),
+                                exit_state=state, session_ref=session_ref or record.entry_price,
+                                entry_complete=True)
+        quote = self.quotes.get(record.contract_key)
+        if quote is not None:
+            position.apply_quote(quote)
+        return position
+
+    async def _reconcile(self, pending: Sequence[Any], since: datetime | None) -> None:
+        """Broker vs store: fills missed while away are applied (exactly once, by exec id); intents the
+        broker has no working order for are closed as cancelled."""
+        if self._reconcile_hook is not None:
+            await self._reconcile_hook(self)
+            return
+        try:
+            executions = await self.broker.executions(since)
+            working = {o.request.order_id for o in await self.broker.open_orders()}
+        except BrokerError as exc:
+            self.log.error("reconcile_failed", code=exc.code)
+            return
+        for fill in executions:
+            await self.exits.apply_fill(fill)
+        now = self.clock.now()
+        for intent in pending:
+            if intent.order_id not in working:
+                await self.store.set_intent_state(intent.order_id, "cancelled", now)
+                self.log.warning("intent_not_at_broker", order_id=intent.order_id, order_ref=intent.order_ref)
+
+
+class TrackedStore:
+    """The store, counting the calls in flight, so `settle` knows when the database has caught up."""
+
+    def __init__(self, store: Store):
+        self.raw = store
+        self.inflight = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.raw, name)
+        if not inspect.iscoroutinefunction(attr) or name in ("drain", "close", "upgrade"):
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self.inflight += 1
+            try:
+                return await attr(*args, **kwargs)
+            finally:
+                self.inflight -= 1
+
+        return call
+
+
+def _load_refs(text: str | None) -> dict[int, Decimal]:
+    if not text:
+        return {}
+    try:
+        return {int(k): Decimal(v) for k, v in json.loads(text).items()}
+    except (ValueError, TypeError, ArithmeticError):
+        return {}

@@ -1,0 +1,264 @@
+"""Signal -> decision: validation, contract choice, sizing, the stored record (SPEC §2, §4.1).
+
+The pure parts are `risk` (parse, gate, sizing, scale-in) and `broker.selection`; this module
+gathers what they need from the engine's book and the market, and turns every outcome,
+accepted or refused, into one stored decision record with its full breakdown.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from broker.liquidity import check_quote
+from broker.selection import LIQUIDITY, NO_UNDERLYING_PRICE, Selection, candidates, select_contract
+from broker.base import BrokerError
+from broker.types import OptionChain, OptionContract, Quote
+from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
+from risk import reasons
+from risk.decision import Decision
+from risk.request import OpenPositionView, SizingRequest
+from risk.scale_in import ScaleInRequest, evaluate_scale_in
+from risk.signal import _ID_PATTERN, Signal, SignalRejected, parse_signal
+from risk.sizing import evaluate, refused_input
+
+if TYPE_CHECKING:
+    from daemon.engine import Engine
+    from daemon.positions import LivePosition
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A decided signal: what to send when accepted."""
+
+    outcome: SignalOutcome
+    signal: Signal | None = None
+    decision: Decision | None = None
+    selection: Selection | None = None
+    position: LivePosition | None = None
+
+
+def signal_id_of(raw: Any) -> str | None:
+    """The id to store the signal under, when it has a usable one."""
+    if isinstance(raw, dict):
+        sid = raw.get("id")
+        if isinstance(sid, str) and _ID_PATTERN.match(sid):
+            return sid
+    return None
+
+
+def json_safe(value: Any) -> Any:
+    """The payload as stored: NaN/Infinity (valid in Python's JSON, not in PostgreSQL's) become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+class SignalDesk:
+    """Decides signals for one engine. Calls are serialized by the engine's signal lock."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._chains: dict[tuple[str, Any], OptionChain] = {}
+
+    async def decide(self, raw: Any, source: str) -> Intake:
+        eng = self.engine
+        store, settings = eng.store, eng.settings
+        now = eng.clock.now()
+        sid = signal_id_of(raw)
+        if sid is not None and await store.is_duplicate_signal(sid):
+            return await self._duplicate(sid, raw, source, now)
+        if sid is not None:
+            await store.record_signal(sid, json_safe(raw), now)
+        try:
+            signal = parse_signal(raw, settings, now)
+        except SignalRejected as exc:
+            return await self._invalid(sid, raw, source, now, exc.reason_code, exc.message)
+        if signal.underlying in eng.blocked:
+            return await self._store(refused_input(_bare_request(signal, now), settings, reasons.HALTED,
+                                                   f"{signal.underlying} is blocked until an operator acknowledges "
+                                                   f"an unknown broker position"), source, now, signal)
+        if signal.action == "scale_in":
+            return await self._scale_in(signal, source, now)
+        return await self._open(signal, source, now)
+
+    # ------------------------------------------------------------------ new positions
+
+    async def _open(self, signal: Signal, source: str, now: datetime) -> Intake:
+        eng, settings = self.engine, self.engine.settings
+        selection, others = await self._select(signal, now)
+        priced = selection.quote if selection.ok else _first_priced(selection)
+        if priced is None or priced.mid is None:
+            code = reasons.STALE_MARKET_DATA if selection.reason in (NO_UNDERLYING_PRICE, LIQUIDITY, None) else (
+                selection.reason)
+            decision = refused_input(_bare_request(signal, now), settings, code,
+                                     selection.detail or "no option price to size against")
+            return await self._store(decision, source, now, signal, selection)
+        decision = evaluate(eng.sizing_request(signal, priced.mid, priced, now, liquidity_ok=selection.ok), settings)
+        walked = None
+        if not decision.accepted and decision.reason == reasons.GREEKS_LIMIT and selection.ok:
+            walked = self._walk_for_greeks(signal, now, others)
+        if walked is not None:
+            selection, decision = walked
+        chosen = None if selection.contract is None else selection.contract.key
+        await eng.release_quotes([c.key for c in others if c.key != chosen])
+        intake = await self._store(decision, source, now, signal, selection,
+                                   note="greeks_limit at the money strike: the next liquid strike outward "
+                                        "that fits the limits" if walked else None)
+        return intake
+
+    def _walk_for_greeks(self, signal: Signal, now: datetime,
+                         others: list[OptionContract]) -> tuple[Selection, Decision] | None:
+        """The money strike's size breaks the portfolio greek limits: try the other liquid strikes of
+        the same §4.1 walk, in its order, and take the first the whole gate accepts."""
+        eng, settings = self.engine, self.engine.settings
+        for contract in others[1:]:
+            quote = eng.quotes.get(contract.key)
+            if not check_quote(quote, settings.liquidity, now).ok or quote is None or quote.mid is None:
+                continue
+            decision = evaluate(eng.sizing_request(signal, quote.mid, quote, now, liquidity_ok=True), settings)
+            if decision.accepted:
+                return Selection(contract, quote, None, ()), decision
+        return None
+
+    async def _select(self, signal: Signal, now: datetime) -> tuple[Selection, list[OptionContract]]:
+        """The §4.1 choice, and every candidate of the walk after the chosen one (for the greeks walk)."""
+        eng, settings = self.engine, self.engine.settings
+        under = eng.quotes.get(signal.underlying)
+        spot = None if under is None or not under.usable else under.mid
+        if spot is None or under is None or under.age_s(now) > settings.gate.max_quote_age_s:
+            return Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no fresh {signal.underlying} quote"), []
+        try:
+            chain = await self._chain(signal.underlying, now)
+        except BrokerError as exc:
+            return Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no option chain: {exc}"), []
+        tried = candidates(chain, signal.direction, spot, now.date(), settings.profile.expiry,
+                           settings.liquidity.strikes_each_side)
+        await eng.ensure_quotes([c.key for c in tried])
+        selection = select_contract(chain, signal.direction, spot, now, settings.profile.expiry,
+                                    settings.liquidity, eng.quotes.get)
+        if selection.contract is not None and selection.contract in tried:
+            return selection, tried[tried.index(selection.contract):]
+        return selection, tried
+
+    async def _chain(self, underlying: str, now: datetime) -> OptionChain:
+        key = (underlying, now.date())
+        chain = self._chains.get(key)
+        if chain is None:
+            chain = await self.engine.broker.chain(underlying)
+            self._chains = {k: v for k, v in self._chains.items() if k[1] == now.date()}
+            self._chains[key] = chain
+        return chain
+
+    # ------------------------------------------------------------------ scale-ins
+
+    async def _scale_in(self, signal: Signal, source: str, now: datetime) -> Intake:
+        eng, settings = self.engine, self.engine.settings
+        position = eng.book.get(_int(signal.position_id))
+        if position is None or position.open_qty <= 0:
+            decision = refused_input(_bare_request(signal, now), settings, reasons.SCALE_IN_POSITION_MISMATCH,
+                                     f"no open position {signal.position_id}")
+            return await self._store(decision, source, now, signal)
+        await eng.ensure_quotes([position.key])
+        quote = eng.quotes.get(position.key)
+        price = None if quote is None else quote.mid
+        if price is None or price <= 0:
+            decision = refused_input(_bare_request(signal, now), settings, reasons.STALE_MARKET_DATA,
+                                     f"no quote for {position.key}")
+            return await self._store(decision, source, now, signal)
+        request = eng.sizing_request(signal, price, quote, now,
+                                     liquidity_ok=check_quote(quote, settings.liquidity, now).ok)
+        view = OpenPositionView(position.underlying, position.open_qty, position.record.entry_price)
+        sessions = eng.sessions_since(position.record.entry_time, now)
+        decision = evaluate_scale_in(ScaleInRequest(request, view, position_mark=position.mark,
+                                                    sessions_since_entry=sessions), settings)
+        intake = await self._store(decision, source, now, signal)
+        return Intake(intake.outcome, signal, decision, None, position)
+
+    # ------------------------------------------------------------------ records
+
+    async def _store(self, decision: Decision, source: str, now: datetime, signal: Signal | None,
+                     selection: Selection | None = None, note: str | None = None) -> Intake:
+        eng = self.engine
+        record = decision.to_record()
+        record["source"] = source
+        if note:
+            record["strike_note"] = note
+        if selection is not None:
+            record["selection"] = {"contract": None if selection.contract is None else selection.contract.key,
+                                   "reason": selection.reason, "detail": selection.detail,
+                                   "tried": selection.reasons}
+            if selection.quote is not None:
+                record["selection"]["quote"] = _quote_record(selection.quote)
+        stored = await eng.store.record_decision(
+            signal_id=decision.signal_id if signal is not None else None, at=now, accepted=decision.accepted,
+            reason=decision.reason, contracts=decision.contracts, notional=decision.notional,
+            multiplier=decision.multiplier, breakdown=record)
+        record["decision_id"] = stored.id
+        outcome = SignalOutcome(accepted=decision.accepted, reason=decision.reason,
+                                http_status=HTTP_ACCEPTED if decision.accepted else HTTP_REFUSED,
+                                decision=record, message=decision.message or None)
+        eng.log_decision(decision, signal, selection)
+        return Intake(outcome, signal, decision, selection)
+
+    async def _invalid(self, sid: str | None, raw: Any, source: str, now: datetime, code: str,
+                       message: str) -> Intake:
+        eng = self.engine
+        record = {"accepted": False, "reason": code, "message": message, "profile": eng.settings.profile.name,
+                  "signal_id": sid, "source": source, "raw": json_safe(raw)}
+        stored = await eng.store.record_decision(signal_id=sid, at=now, accepted=False, reason=code, contracts=0,
+                                                 notional=Decimal(0), multiplier=Decimal(0), breakdown=record)
+        record["decision_id"] = stored.id
+        eng.log.info("decision", accepted=False, reason=code, signal_id=sid, message=message)
+        eng.observe_decision(False, code)
+        return Intake(SignalOutcome(False, code, HTTP_REFUSED, record, message))
+
+    async def _duplicate(self, sid: str, raw: Any, source: str, now: datetime) -> Intake:
+        """Answered with the first decision; stored as a refusal of its own, not tied to the signal row,
+        so the first signal keeps its status."""
+        eng = self.engine
+        first = next((d for d in await eng.store.recent_decisions(limit=500) if d.signal_id == sid), None)
+        message = f"signal {sid} was already received"
+        record = {"accepted": False, "reason": reasons.DUPLICATE_SIGNAL, "message": message, "signal_id": sid,
+                  "duplicate_of": sid, "source": source, "raw": json_safe(raw),
+                  "first_decision": None if first is None else first.breakdown}
+        await eng.store.record_decision(signal_id=None, at=now, accepted=False, reason=reasons.DUPLICATE_SIGNAL,
+                                        contracts=0, notional=Decimal(0), multiplier=Decimal(0), breakdown=record)
+        eng.log.info("decision", accepted=False, reason=reasons.DUPLICATE_SIGNAL, signal_id=sid)
+        eng.observe_decision(False, reasons.DUPLICATE_SIGNAL)
+        return Intake(SignalOutcome(False, reasons.DUPLICATE_SIGNAL, HTTP_DUPLICATE, record, message))
+
+
+def _first_priced(selection: Selection) -> Quote | None:
+    """When no strike passes, the nearest one with a price: the sizer still shows its whole breakdown
+    with `liquidity` as the reason."""
+    for candidate in selection.tried:
+        if candidate.quote is not None and candidate.quote.mid is not None and candidate.quote.mid > 0:
+            return candidate.quote
+    return None
+
+
+def _bare_request(signal: Signal, now: datetime) -> SizingRequest:
+    return SizingRequest(signal=signal, price=Decimal(0), capital_base=Decimal(0), now=now)
+
+
+def _quote_record(quote: Quote) -> dict[str, Any]:
+    return {"bid": None if quote.bid is None else str(quote.bid), "ask": None if quote.ask is None else str(quote.ask),
+            "mid": None if quote.mid is None else str(quote.mid), "at": quote.received_at.isoformat(),
+            "modelled": quote.modelled}
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None

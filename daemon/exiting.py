@@ -1,0 +1,287 @@
+"""Positions in motion: entries sent, fills applied, exit rules run, breaker effects, flattening.
+
+Every exit rule that fires is stored as an exit event, and the exit state after each
+evaluation is stored, both BEFORE any order follows (the intent write that precedes an order
+waits for them on the store's single writer), so a restart never fires a rule twice. Every
+close goes through the same executor as entries (exits cross the spread and never give up),
+with orderRef `tradingd:<profile>:x<exit event id>:<n>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from broker.execution import ExecutionError, ExecutionResult, ParentOrder
+from broker.order_ref import parent_ref
+from broker.types import Fill
+from exits import policy
+from exits.action import ExitAction
+from exits.breakeven import tighten_to_breakeven
+from exits.errors import ExitInputError
+from exits.market import MarketSnapshot
+from exits.state import ExitState
+from risk.breakers import TOP_LEVEL, effects
+
+if TYPE_CHECKING:
+    from daemon.engine import Engine
+    from daemon.entries import Intake
+    from daemon.positions import LivePosition
+
+
+class ExitDesk:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    # ------------------------------------------------------------------ entries
+
+    async def open_entry(self, intake: Intake) -> None:
+        """An accepted decision: a position row, its option subscribed, the parent order under way."""
+        eng = self.engine
+        decision, signal = intake.decision, intake.signal
+        assert decision is not None and signal is not None
+        now = eng.clock.now()
+        if intake.position is not None:  # scale-in: more of an open position
+            position = intake.position
+            contract = position.contract
+        else:
+            assert intake.selection is not None and intake.selection.contract is not None
+            contract = intake.selection.contract
+            record = await eng.store.open_position(contract, now, signal_id=signal.id)
+            from daemon.positions import LivePosition
+
+            position = LivePosition(record=record, contract=contract, exit_state=ExitState(),
+                                    session_ref=Decimal(0))
+            eng.book.add(position)
+        await eng.broker.subscribe([contract.key])
+        ref = parent_ref(eng.profile, signal.id, eng.settings.execution.order_ref_prefix)
+        eng.bind_order(ref, position.id)
+        position.entry_complete = False
+        position.entry_pending += decision.contracts
+        position.entry_limit = position.entry_limit or (decision.contract_value or Decimal(0)) / contract.multiplier
+        parent = ParentOrder(eng.profile, signal.id, contract, "BUY", decision.contracts, kind="entry")
+        eng.spawn(self._entry(position, parent), name=f"entry-{signal.id}")
+
+    async def _entry(self, position: LivePosition, parent: ParentOrder) -> None:
+        eng = self.engine
+        result = await self._execute(parent)
+        position.entry_pending = max(0, position.entry_pending - parent.quantity)
+        position.entry_complete = position.entry_pending == 0
+        self._log_parent(position, parent, result)
+        if result is not None and result.filled == 0 and position.record.original_qty == 0:
+            await eng.settle_fills()
+            if position.record.original_qty == 0 and position.id in eng.book.positions:
+                await eng.store.close_position(position.id, eng.clock.now(), reason="entry_unfilled")
+                eng.book.remove(position.id)
+                await eng.broker.unsubscribe([position.key])
+                eng.log.warning("entry_unfilled", position_id=position.id, underlying=position.underlying)
+                return
+        await self.evaluate(position, eng.clock.now())
+
+    async def _execute(self, parent: ParentOrder) -> ExecutionResult | None:
+        try:
+            return await self.engine.executor.execute(parent)
+        except ExecutionError as exc:
+            self.engine.log.error("order_refused", order_ref=parent.source_id, code=exc.code, error=str(exc))
+            return None
+
+    def _log_parent(self, position: LivePosition, parent: ParentOrder, result: ExecutionResult | None) -> None:
+        eng = self.engine
+        if result is None:
+            return
+        eng.log.info("order", position_id=position.id, order_ref=result.parent_ref, underlying=position.underlying,
+                     side=parent.side, contracts=f"{result.filled}/{result.requested}",
+                     limit=result.avg_price, status=result.status.value,
+                     slippage=result.slippage_vs_mid, underfilled=result.underfilled or None)
+        if eng.metrics is not None:
+            eng.metrics.observe_order(result.status.value if not result.underfilled else "underfilled")
+
+    # ------------------------------------------------------------------ fills
+
+    async def apply_fill(self, fill: Fill) -> None:
+        eng = self.engine
+        outcome = await eng.store.apply_fill(fill)
+        if not outcome.new:
+            return
+        record = outcome.position
+        position = None if record is None else eng.book.get(record.id)
+        if record is not None and position is None and record.status == "open":
+            position = eng._live_position(record, None, None)
+            eng.book.add(position)
+        realized = outcome.fill.realized_pnl
+        if position is not None and record is not None:
+            before = position.record
+            eng.book.record_fill(position, outcome.fill, before)
+            position.record = record
+            if fill.side == "SELL":
+                position.pending_exit = max(0, position.pending_exit - fill.quantity)
+        eng.realized_total += realized
+        quote = eng.quotes.get(fill.contract.key)
+        mid = None if quote is None else quote.mid
+        eng.log.info("fill", order_id=fill.order_id, order_ref=fill.order_ref,
+                     position_id=None if record is None else record.id, underlying=fill.contract.underlying,
+                     side=fill.side, contracts=fill.quantity, price=fill.price, mid=mid,
+                     slippage=None if mid is None else (fill.price - mid) * (1 if fill.side == "BUY" else -1),
+                     realized=realized if fill.side == "SELL" else None, option=fill.contract.key)
+        if eng.metrics is not None:
+            slip = None if not mid else (fill.price - mid) / mid * (1 if fill.side == "BUY" else -1)
+            eng.metrics.observe_fill(side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
+        if outcome.unmatched_qty:
+            eng.log.error("fill_beyond_position", order_ref=fill.order_ref, unmatched=outcome.unmatched_qty)
+        if record is not None and record.status == "closed":
+            eng.book.remove(record.id)
+            eng.book.closed_today.append(record.id)
+            await eng.broker.unsubscribe([record.contract_key])
+            eng.log.info("position_closed", position_id=record.id, underlying=record.underlying,
+                         realized=record.realized_pnl, reason=record.close_reason, option=record.contract_key)
+
+    # ------------------------------------------------------------------ exit rules
+
+    def market(self, position: LivePosition, now: datetime) -> MarketSnapshot:
+        eng = self.engine
+        quote = eng.quotes.get(position.key)
+        price = None
+        if quote is not None and quote.usable and quote.age_s(now) <= eng.settings.gate.max_quote_age_s:
+            mid = quote.mid
+            price = mid if mid is not None and mid > 0 else None
+        under = eng.quotes.get(position.underlying)
+        vix = eng.quotes.get(eng.settings.profile.vix_symbol)
+        return MarketSnapshot(
+            option_price=price, session=eng.sessions(now.date()),
+            underlying_price=None if under is None or under.mid is None or under.mid <= 0 else under.mid,
+            vix=None if vix is None or vix.mid is None or vix.mid <= 0 else vix.mid,
+            previous_underlying_close=eng.previous_close.get(position.underlying))
+
+    async def evaluate(self, position: LivePosition, now: datetime) -> None:
+        """Run the profile's exit policy on one position; store the state, every fired rule, then act."""
+        eng = self.engine
+        if not position.entry_complete or position.open_qty <= 0 or position.id not in eng.book.positions:
+            return
+        try:
+            actions, state = policy.evaluate(position.exit_view(eng.profile), position.exit_state,
+                                             self.market(position, now), now, eng.settings)
+        except ExitInputError as exc:
+            eng.log.error("exit_evaluation_failed", position_id=position.id, code=exc.code, error=str(exc))
+            return
+        await self._act(position, actions, state, now)
+
+    async def _act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState,
+                   now: datetime) -> None:
+        eng = self.engine
+        if state != position.exit_state:
+            position.exit_state = state
+            await eng.store.save_exit_state(position.id, state.to_record(), now)
+        for action in actions:
+            event = await eng.store.record_exit_event(position.id, rule=action.rule, kind=action.kind,
+                                                      quantity=action.quantity, reason=action.reason, at=now)
+            if eng.metrics is not None:
+                eng.metrics.observe_exit(action.rule)
+            if action.kind in ("close", "partial_close"):
+                self._send_exit(position, action.quantity, f"x{event.id}", action, now)
+            elif action.kind == "tighten_stop":
+                eng.log.info("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
+                             contracts=action.quantity, price=action.stop_price, kind="tighten_stop",
+                             reason=action.reason)
+            else:
+                eng.log.warning("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
+                                contracts=0, price=position.mark, pnl_pct=_pct(position), kind="alert",
+                                reason=action.reason)
+
+    def _send_exit(self, position: LivePosition, quantity: int, source_id: str, action: ExitAction,
+                   now: datetime) -> None:
+        eng = self.engine
+        qty = min(quantity, position.closable)
+        eng.log.info("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
+                     contracts=qty, price=position.mark, pnl_pct=_pct(position), kind=action.kind,
+                     reason=action.reason)
+        if qty <= 0:
+            return
+        position.pending_exit += qty
+        eng.bind_order(parent_ref(eng.profile, source_id, eng.settings.execution.order_ref_prefix), position.id)
+        parent = ParentOrder(eng.profile, source_id, position.contract, "SELL", qty, kind="exit")
+        eng.spawn(self._exit(position, parent), name=f"exit-{source_id}")
+
+    async def _exit(self, position: LivePosition, parent: ParentOrder) -> None:
+        result = await self._execute(parent)
+        filled = 0 if result is None else result.filled
+        position.pending_exit = max(0, position.pending_exit - (parent.quantity - filled))
+        self._log_parent(position, parent, result)
+
+    async def close_all(self, rule: str, reason: str, now: datetime, losers_only: bool = False) -> list[int]:
+        """Close what is open (or only the losing positions), recorded as exit events of `rule`."""
+        closing = []
+        for position in self.engine.book:
+            if position.closable <= 0:
+                continue
+            if losers_only and position.price() >= position.record.entry_price:
+                continue
+            qty = position.closable
+            state = replace(position.exit_state, fired=position.exit_state.fired | {rule},
+                            quantity_closed=min(position.record.original_qty,
+                                                position.exit_state.quantity_closed + qty))
+            await self._act(position, (ExitAction("close", qty, reason, rule),), state, now)
+            closing.append(position.id)
+        return closing
+
+    async def resume_interrupted(self, now: datetime) -> None:
+        """After a restart: contracts the rules asked to close that are still open (their order died
+        with the old process) are sent again; nothing is re-fired."""
+        for position in self.engine.book:
+            asked = position.exit_state.quantity_closed - (position.record.original_qty - position.open_qty)
+            qty = min(asked, position.closable)
+            if qty > 0:
+                event = await self.engine.store.record_exit_event(
+                    position.id, rule="resume_exit", kind="close" if qty == position.open_qty else "partial_close",
+                    quantity=qty, reason="exit interrupted by a restart, sent again", at=now)
+                self._send_exit(position, qty, f"x{event.id}",
+                                ExitAction("partial_close", qty, "resume interrupted exit", "resume_exit"), now)
+
+    # ------------------------------------------------------------------ account breakers (SPEC §3)
+
+    async def check_breakers(self, now: datetime) -> None:
+        eng = self.engine
+        session = eng.sessions(now.date())
+        if session is None:
+            return
+        before_state, before_level = eng.control.state, eng.control.level
+        session_pnl = eng.book.session_pnl()
+        update = eng.control.evaluate(session.day, session_pnl, eng.capital_base())
+        if update.event is None and eng.control.state == before_state:
+            return
+        level = eng.control.level
+        name = eng.settings.breakers.levels[level - 1].name if level else "clear"
+        await eng.persist_state(name)
+        eng.log.warning("breaker", level=level, name=name, session_pnl=session_pnl,
+                        trading_state=eng.control.state.value, previous_level=before_level, event=update.event)
+        if update.event != "tripped":
+            return
+        await eng.store.record_breaker_event(level=level, from_state=before_state.value,
+                                             to_state=eng.control.state.value, session_pnl=session_pnl, at=now,
+                                             reason=f"{name}: session P&L {session_pnl}")
+        if eng.metrics is not None:
+            eng.metrics.observe_breaker_event(level)
+        fx = effects(level)
+        if fx.flatten:
+            await self.close_all(f"breaker_level_{TOP_LEVEL}_flatten", f"breaker level {level} ({name}): flatten",
+                                 now)
+        elif fx.close_losers:
+            await self.close_all(f"breaker_level_{level}_close_loser",
+                                 f"breaker level {level} ({name}): close losing positions", now, losers_only=True)
+        if fx.tighten_winners_to_break_even and not fx.flatten:
+            await self._tighten_winners(now)
+
+    async def _tighten_winners(self, now: datetime) -> None:
+        for position in self.engine.book:
+            if position.closable <= 0 or position.mark is None:
+                continue
+            actions, state = tighten_to_breakeven(position.exit_view(self.engine.profile), position.exit_state,
+                                                  position.mark)
+            await self._act(position, actions, state, now)
+
+
+def _pct(position: LivePosition) -> str | None:
+    pct = position.unrealized_pct
+    return None if pct is None else f"{pct * 100:.1f}%"
+

@@ -1,0 +1,76 @@
+"""Signals and decisions: every signal kept as it arrived, every decision with its breakdown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from daemon.store.errors import StoreError
+from daemon.store.models import DecisionRow, SignalRow
+from daemon.store.records import DecisionRecord, SignalRecord
+from daemon.store.types import jsonable, stored
+
+SIGNAL_STATUSES = ("received", "accepted", "refused")
+
+
+def record_signal(session: Session, profile: str, signal_id: str, payload: Mapping[str, Any], received_at: datetime,
+                  status: str = "received", reason: str | None = None) -> bool:
+    if not signal_id:
+        raise StoreError("a signal needs an id", "missing_signal_id")
+    if status not in SIGNAL_STATUSES:
+        raise StoreError(f"signal status {status!r} is not one of {SIGNAL_STATUSES}", "bad_signal_status")
+    if session.get(SignalRow, (profile, signal_id)) is not None:
+        return False
+    session.add(SignalRow(profile=profile, id=signal_id, received_at=received_at,
+                          payload=_as_object(jsonable(payload)),
+                          status=status, reason=reason))
+    return True
+
+
+def is_duplicate_signal(session: Session, profile: str, signal_id: str) -> bool:
+    return session.get(SignalRow, (profile, signal_id)) is not None
+
+
+def get_signal(session: Session, profile: str, signal_id: str) -> SignalRecord | None:
+    row = session.get(SignalRow, (profile, signal_id))
+    if row is None:
+        return None
+    return SignalRecord(signal_id=row.id, received_at=row.received_at, payload=row.payload,
+                        status=row.status, reason=row.reason)  # type: ignore[arg-type]
+
+
+def record_decision(session: Session, profile: str, *, signal_id: str | None, at: datetime, accepted: bool,
+                    reason: str | None, contracts: int, notional: Decimal, multiplier: Decimal,
+                    breakdown: Any) -> DecisionRecord:
+    row = DecisionRow(profile=profile, signal_id=signal_id, at=at, accepted=bool(accepted), reason=reason,
+                      contracts=int(contracts), notional=notional, multiplier=multiplier,
+                      breakdown=_as_object(jsonable(breakdown)))
+    session.add(row)
+    if signal_id is not None:
+        signal = session.get(SignalRow, (profile, signal_id))
+        # The first decision is the signal's; a later one (a duplicate resent) must not rewrite it.
+        if signal is not None and signal.status == "received":
+            signal.status = "accepted" if accepted else "refused"
+            signal.reason = reason
+    return _decision(stored(session, row))
+
+
+def recent_decisions(session: Session, profile: str, limit: int = 50) -> list[DecisionRecord]:
+    rows = session.scalars(select(DecisionRow).where(DecisionRow.profile == profile)
+                           .order_by(DecisionRow.at.desc(), DecisionRow.id.desc()).limit(limit))
+    return [_decision(r) for r in rows]
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _decision(row: DecisionRow) -> DecisionRecord:
+    return DecisionRecord(id=row.id, signal_id=row.signal_id, at=row.at, accepted=row.accepted, reason=row.reason,
+                          contracts=row.contracts, notional=row.notional, multiplier=row.multiplier,
+                          breakdown=row.breakdown)

@@ -1,0 +1,51 @@
+"""Time-based exits that close whatever is left: the 0dte close-out (SPEC §5.1) and the 7dte
+expiry-day close (§5.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from config.models import SevenDteExitsConfig, ZeroDteExitsConfig
+from exits.context import NOTHING, ExitContext, RuleResult, close_all
+from exits.session import SessionTimes
+from exits.state import ExitState
+
+
+def cutoff(session: SessionTimes, at: time, before_early_close_min: int) -> datetime:
+    """`at` on the session's day, or `before_early_close_min` before an early close if sooner."""
+    moment = session.at(at)
+    if session.early_close:
+        moment = min(moment, session.close - timedelta(minutes=before_early_close_min))
+    return moment
+
+
+def zero_dte_closeout_at(session: SessionTimes, cfg: ZeroDteExitsConfig) -> datetime:
+    return cutoff(session, cfg.closeout_time, cfg.closeout_before_early_close_min)
+
+
+def expiry_close_at(session: SessionTimes, cfg: SevenDteExitsConfig) -> datetime:
+    return cutoff(session, cfg.expiry_close_time, cfg.expiry_close_before_early_close_min)
+
+
+def zero_dte_closeout(ctx: ExitContext, state: ExitState, cfg: ZeroDteExitsConfig) -> RuleResult:
+    """Every 0dte position is flat by the close-out; fires on any evaluation at or after it,
+    so a daemon that was down at 15:45 still closes on its first look."""
+    session = ctx.market.session
+    if session is None:
+        return NOTHING, state
+    return _close_from(ctx, state, zero_dte_closeout_at(session, cfg), "closeout", "0dte close-out")
+
+
+def expiry_close(ctx: ExitContext, state: ExitState, cfg: SevenDteExitsConfig) -> RuleResult:
+    """On expiry day what is left is sold before the close rather than left to exercise."""
+    session = ctx.market.session
+    if session is None or ctx.dte != 0:
+        return NOTHING, state
+    return _close_from(ctx, state, expiry_close_at(session, cfg), "expiry_close", "expiry-day close")
+
+
+def _close_from(ctx: ExitContext, state: ExitState, at: datetime, rule: str, what: str) -> RuleResult:
+    if ctx.now < at:
+        return NOTHING, state
+    half_day = " (early close)" if ctx.market.session is not None and ctx.market.session.early_close else ""
+    return close_all(ctx, state, rule, f"{what} at {at:%H:%M}{half_day}", fired=(rule,))

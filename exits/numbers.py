@@ -1,0 +1,32 @@
+"""Decimal checks and the one quantity-rounding convention of the exit rules."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from exits.errors import ExitInputError
+
+
+def require_price(value: object, name: str, code: str = "bad_position") -> Decimal:
+    """A finite Decimal > 0; floats are refused so no binary error reaches money."""
+    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+        raise ExitInputError(code, f"{name} must be a finite Decimal > 0, got {value!r}")
+    return value
+
+
+def share_of(quantity: int, share: Decimal) -> int:
+    """round(quantity × share), halves up (2 × 0.25 = 0.5 -> 1), at least 1 when share > 0."""
+    if share <= 0:
+        return 0
+    return max(1, int((quantity * share).to_integral_value(rounding=ROUND_HALF_UP)))
+
+
+def pct(fraction: Decimal) -> str:
+    """+5.0% style, for reasons people read."""
+    return f"{fraction * 100:+.1f}%"
+
+
+def money(value: Decimal) -> str:
+    """A price for people: cents when exact to the cent (105.00), otherwise as precise as it is."""
+    cents = value.quantize(Decimal("0.01"))
+    return f"{cents:f}" if cents == value else f"{value.normalize():f}"

@@ -1,0 +1,96 @@
+"""From bet and multiplier to a contract count, and the caps that floor it (SPEC §2.3, §2.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from config.models import Settings, SizingConfig
+from risk import reasons
+from risk.capital import BetLimits
+from risk.correlation import Regime
+from risk.decision import CapBound
+from risk.request import OpenPositionView
+
+
+@dataclass(frozen=True)
+class ContractSizing:
+    contract_value: Decimal
+    min_contracts: int
+    scaled: int  # before the caps
+    contracts: int  # after the caps
+    notional: Decimal
+    cap_limits: Mapping[str, Decimal]
+    bound: tuple[CapBound, ...]
+    reason: str | None  # contract_too_expensive | below_minimum_bet | None
+    message: str
+
+
+def contract_value(price: Decimal, multiplier: int) -> Decimal:
+    return price * multiplier
+
+
+def min_contracts(min_bet: Decimal, value: Decimal) -> int:
+    return int((min_bet / value).to_integral_value(rounding=ROUND_CEILING))
+
+
+def scaled_contracts(minimum: int, multiplier: Decimal) -> int:
+    return max(minimum, int((minimum * multiplier).to_integral_value(rounding=ROUND_FLOOR)))
+
+
+def apply_caps(contracts: int, value: Decimal, limits: Mapping[str, Decimal]) -> tuple[int, tuple[CapBound, ...]]:
+    """Each cap in order floors the count to what its money allows (never below zero)."""
+    bound: list[CapBound] = []
+    for name, money in limits.items():
+        allowed = max(0, int((money / value).to_integral_value(rounding=ROUND_FLOOR)))
+        if allowed < contracts:
+            bound.append(CapBound(name=name, kind="contracts", limit=money,
+                                  contracts_before=contracts, contracts_after=allowed))
+            contracts = allowed
+    return contracts, tuple(bound)
+
+
+def exposure_cap_pct(book_regime: Regime, cfg: SizingConfig) -> Decimal:
+    """Total exposure cap as a fraction of the base, tighter for a correlated book when configured (7dte)."""
+    if book_regime == "high" and cfg.max_exposure_pct_high is not None:
+        return cfg.max_exposure_pct_high
+    if book_regime in ("high", "moderate") and cfg.max_exposure_pct_moderate is not None:
+        return cfg.max_exposure_pct_moderate
+    return cfg.max_exposure_pct
+
+
+def book_cap_limits(underlying: str, base: Decimal, open_positions: Sequence[OpenPositionView],
+                    buying_power: Decimal | None, book_regime: Regime, settings: Settings) -> dict[str, Decimal]:
+    """The money each §2.4 cap after the maximum bet still allows, given what is already open."""
+    multiplier = settings.profile.contract_multiplier
+    sizing = settings.sizing
+    limits: dict[str, Decimal] = {}
+    if sizing.per_underlying_alloc_pct is not None:
+        on_underlying = sum((p.exposure(multiplier) for p in open_positions if p.underlying == underlying), Decimal(0))
+        limits["per_underlying"] = sizing.per_underlying_alloc_pct * base - on_underlying
+    total = sum((p.exposure(multiplier) for p in open_positions), Decimal(0))
+    limits["total_exposure"] = exposure_cap_pct(book_regime, sizing) * base - total
+    if buying_power is not None:
+        limits["buying_power"] = buying_power
+    return limits
+
+
+def size_entry(bets: BetLimits, value: Decimal, multiplier: Decimal,
+               book_limits: Mapping[str, Decimal]) -> ContractSizing:
+    """SPEC §2.3: the minimum in contracts, scaled, then capped; refused below the minimum bet."""
+    minimum = min_contracts(bets.min_bet, value)
+    scaled = scaled_contracts(minimum, multiplier)
+    limits = {"max_bet": bets.max_bet, **book_limits}
+    contracts, bound = apply_caps(scaled, value, limits)
+    notional = contracts * value
+    reason, message = None, ""
+    if value > bets.max_bet:
+        reason = reasons.CONTRACT_TOO_EXPENSIVE
+        message = f"one contract costs {value}, more than the maximum bet {bets.max_bet}"
+    elif notional < bets.min_bet:
+        reason = reasons.BELOW_MINIMUM_BET
+        names = ", ".join(b.name for b in bound) or "the bet limits"
+        message = f"{contracts} contracts = {notional} after {names}, below the minimum bet {bets.min_bet}"
+    return ContractSizing(contract_value=value, min_contracts=minimum, scaled=scaled, contracts=contracts,
+                          notional=notional, cap_limits=limits, bound=bound, reason=reason, message=message)

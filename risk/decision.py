@@ -1,0 +1,112 @@
+"""A sizing decision with its whole breakdown, as stored and shown (SPEC §2: every decision is a record)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Literal
+
+CheckStatus = Literal["pass", "fail", "skip"]
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class GateCheck:
+    """One pre-trade check; `skip` when it does not apply or its data was not given (what-if)."""
+
+    name: str
+    status: CheckStatus
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CapBound:
+    """A cap that bound: the multiplier (limit = the multiplier cap) or the contracts (limit = money)."""
+
+    name: str
+    kind: Literal["multiplier", "contracts"]
+    limit: Decimal
+    contracts_before: int
+    contracts_after: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the sizer decided. `contracts` and `notional` are the sizer's answer even when the gate
+    refuses (so an operator sees both); only `accepted` decides whether anything is sent."""
+
+    accepted: bool
+    reason: str | None
+    profile: str
+    action: str
+    signal_id: str | None
+    underlying: str | None
+    contracts: int = 0
+    notional: Decimal = Decimal(0)
+    contract_value: Decimal | None = None
+    min_contracts: int = 0
+    min_bet: Decimal | None = None
+    max_bet: Decimal | None = None
+    capital_base: Decimal | None = None
+    multiplier: Decimal = Decimal(0)
+    raw_multiplier: Decimal = Decimal(0)
+    factors: Mapping[str, Decimal] = field(default_factory=lambda: _EMPTY)
+    multiplier_caps: Mapping[str, Decimal] = field(default_factory=lambda: _EMPTY)  # every multiplier cap that applied
+    cap_limits: Mapping[str, Decimal] = field(default_factory=lambda: _EMPTY)  # every contracts cap, as money still allowed
+    caps: tuple[CapBound, ...] = ()  # the caps that actually reduced the size, in the order applied
+    checks: tuple[GateCheck, ...] = ()
+    notes: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        # Frozen all the way down: the breakdown is a record, nobody may edit it after the fact.
+        for name in ("factors", "multiplier_caps", "cap_limits", "notes"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    def to_record(self, *, numbers: bool = False) -> dict[str, Any]:
+        """JSON-safe: Decimals as strings (exact, for the store and the API), or with `numbers` as JSON
+        numbers wherever the number's text is exact (the CLI), strings otherwise."""
+        dec = _json_number if numbers else _json_string
+        return {
+            "accepted": self.accepted,
+            "reason": self.reason,
+            "message": self.message,
+            "profile": self.profile,
+            "action": self.action,
+            "signal_id": self.signal_id,
+            "underlying": self.underlying,
+            "contracts": self.contracts,
+            "notional": dec(self.notional),
+            "contract_value": _opt(dec, self.contract_value),
+            "min_contracts": self.min_contracts,
+            "min_bet": _opt(dec, self.min_bet),
+            "max_bet": _opt(dec, self.max_bet),
+            "capital_base": _opt(dec, self.capital_base),
+            "multiplier": dec(self.multiplier),
+            "raw_multiplier": dec(self.raw_multiplier),
+            "factors": {k: dec(v) for k, v in self.factors.items()},
+            "multiplier_caps": {k: dec(v) for k, v in self.multiplier_caps.items()},
+            "cap_limits": {k: dec(v) for k, v in self.cap_limits.items()},
+            "caps": [{"name": c.name, "kind": c.kind, "limit": dec(c.limit),
+                      "contracts_before": c.contracts_before, "contracts_after": c.contracts_after}
+                     for c in self.caps],
+            "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
+            "notes": dict(self.notes),
+        }
+
+
+def _opt(convert: Any, value: Decimal | None) -> Any:
+    return None if value is None else convert(value)
+
+
+def _json_string(value: Decimal) -> str:
+    return str(value)
+
+
+def _json_number(value: Decimal) -> int | float | str:
+    if value == value.to_integral_value():
+        return int(value)
+    as_float = float(value)
+    return as_float if Decimal(repr(as_float)) == value else str(value)

@@ -1,0 +1,157 @@
+"""The pre-trade gate (SPEC §2.1): every check is run and recorded; the first failure is the reason.
+
+Each check is a small function of the (normalized) request, so scale-ins compose their own list
+from the same pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from config.models import Settings
+from risk import reasons
+from risk.breakers import effects
+from risk.contracts import ContractSizing
+from risk.decision import GateCheck
+from risk.request import SizingRequest
+
+
+def first_failure(checks: Iterable[GateCheck]) -> GateCheck | None:
+    return next((c for c in checks if c.status == "fail"), None)
+
+
+def entry_checks(request: SizingRequest, settings: Settings, sizing: ContractSizing) -> tuple[GateCheck, ...]:
+    """All SPEC §2.1 checks for a new position, in SPEC order."""
+    return (
+        halted(request),
+        confidence(request, settings),
+        vix_threshold(request, settings),
+        max_positions(request, settings),
+        max_positions_per_symbol(request, settings),
+        stale_market_data(request, settings),
+        liquidity(request),
+        duplicate(request),
+        expired(request),
+        _sizing_check(reasons.CONTRACT_TOO_EXPENSIVE, sizing),
+        _sizing_check(reasons.BELOW_MINIMUM_BET, sizing),
+        greeks(request, settings, sizing.contracts),
+    )
+
+
+def _pass(name: str, detail: str = "") -> GateCheck:
+    return GateCheck(name, "pass", detail)
+
+
+def _fail(name: str, detail: str) -> GateCheck:
+    return GateCheck(name, "fail", detail)
+
+
+def _skip(name: str, detail: str) -> GateCheck:
+    return GateCheck(name, "skip", detail)
+
+
+def halted(request: SizingRequest) -> GateCheck:
+    state, level = request.trading_state, request.breaker_level
+    if not state.allows_entries:
+        return _fail(reasons.HALTED, f"trading state {state.value} allows no entries")
+    if not effects(level).entries_allowed:
+        return _fail(reasons.HALTED, f"account breaker at level {level}: no new entries this session")
+    return _pass(reasons.HALTED, f"trading state {state.value}, breaker level {level}")
+
+
+def confidence(request: SizingRequest, settings: Settings) -> GateCheck:
+    value, threshold = request.signal.confidence, settings.gate.confidence_threshold
+    if value < threshold:
+        return _fail(reasons.CONFIDENCE_BELOW_THRESHOLD, f"confidence {value} < {threshold}")
+    return _pass(reasons.CONFIDENCE_BELOW_THRESHOLD, f"confidence {value} >= {threshold}")
+
+
+def vix_threshold(request: SizingRequest, settings: Settings) -> GateCheck:
+    limit = settings.gate.vix_max_entry
+    if limit is None:
+        return _skip(reasons.VIX_ABOVE_THRESHOLD, f"no VIX limit for profile {settings.profile.name}")
+    if request.vix is None:
+        return _skip(reasons.VIX_ABOVE_THRESHOLD, "no VIX given")
+    if request.vix > limit:
+        return _fail(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} > {limit}")
+    return _pass(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} <= {limit}")
+
+
+def max_positions(request: SizingRequest, settings: Settings) -> GateCheck:
+    held, limit = len(request.open_positions), settings.sizing.max_positions
+    if held >= limit:
+        return _fail(reasons.MAX_POSITIONS, f"{held} positions open, at most {limit}")
+    return _pass(reasons.MAX_POSITIONS, f"{held} of {limit} positions open")
+
+
+def max_positions_per_symbol(request: SizingRequest, settings: Settings) -> GateCheck:
+    symbol = request.signal.underlying
+    held = sum(1 for p in request.open_positions if p.underlying == symbol)
+    limit = settings.sizing.max_positions_per_underlying
+    if held >= limit:
+        return _fail(reasons.MAX_POSITIONS_PER_SYMBOL, f"{held} {symbol} positions open, at most {limit}")
+    return _pass(reasons.MAX_POSITIONS_PER_SYMBOL, f"{held} of {limit} {symbol} positions open")
+
+
+def stale_market_data(request: SizingRequest, settings: Settings) -> GateCheck:
+    name, max_age = reasons.STALE_MARKET_DATA, settings.gate.max_quote_age_s
+    needs_vix = settings.gate.vix_max_entry is not None or bool(settings.multiplier.vix_factor_above
+                                                                or settings.multiplier.vix_factor_below)
+    if request.quote_age_s is not None and request.quote_age_s > max_age:
+        return _fail(name, f"option quote is {request.quote_age_s} s old, more than {max_age} s")
+    if not request.what_if:
+        if request.quote_age_s is None:
+            return _fail(name, "no option quote")
+        if needs_vix and request.vix is None:
+            return _fail(name, "no VIX quote")
+    if request.quote_age_s is None:
+        return _skip(name, "quote age not given (what-if)")
+    return _pass(name, f"option quote {request.quote_age_s} s old")
+
+
+def liquidity(request: SizingRequest) -> GateCheck:
+    if request.liquidity_ok is None:
+        if request.what_if:
+            return _skip(reasons.LIQUIDITY, "liquidity not given (what-if)")
+        return _fail(reasons.LIQUIDITY, "no strike established as liquid")
+    if not request.liquidity_ok:
+        return _fail(reasons.LIQUIDITY, "no strike passes the liquidity check")
+    return _pass(reasons.LIQUIDITY)
+
+
+def duplicate(request: SizingRequest) -> GateCheck:
+    if request.duplicate:
+        return _fail(reasons.DUPLICATE_SIGNAL, f"signal {request.signal.id} was seen before")
+    return _pass(reasons.DUPLICATE_SIGNAL)
+
+
+def expired(request: SizingRequest) -> GateCheck:
+    age, ttl = request.signal.age_s(request.now), request.signal.ttl_s
+    if age > ttl:
+        return _fail(reasons.SIGNAL_EXPIRED, f"signal is {age} s old, ttl {ttl} s")
+    return _pass(reasons.SIGNAL_EXPIRED, f"signal is {age} s old, ttl {ttl} s")
+
+
+def _sizing_check(name: str, sizing: ContractSizing) -> GateCheck:
+    if sizing.reason == name:
+        return _fail(name, sizing.message)
+    return _pass(name)
+
+
+def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCheck:
+    """Portfolio greeks after the trade, in share-equivalents; only the pairs given are checked."""
+    name, gate = reasons.GREEKS_LIMIT, settings.gate
+    shares = Decimal(settings.profile.contract_multiplier * contracts)
+    checked: list[str] = []
+    for label, limit, per_share, book in (("delta", gate.max_abs_delta, request.option_delta, request.portfolio_delta),
+                                          ("gamma", gate.max_gamma, request.option_gamma, request.portfolio_gamma)):
+        if limit is None or per_share is None or book is None:
+            continue
+        after = book + per_share * shares
+        if abs(after) > limit:
+            return _fail(name, f"portfolio {label} after the trade |{after}| > {limit}")
+        checked.append(f"{label} {after} within {limit}")
+    if not checked:
+        return _skip(name, "no greek limits or greeks given")
+    return _pass(name, "; ".join(checked))

@@ -1,0 +1,149 @@
+"""What the sizer is asked: the signal plus the market and book it is sized against."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+
+from config.models import Settings
+from risk import reasons
+from risk.breakers import TradingState
+from risk.numbers import MIN_PRICE, InvalidInput, require_decimal
+from risk.signal import Signal
+
+Correlations = Mapping[str, Mapping[str, Decimal]]
+_NO_CORRELATIONS: Correlations = MappingProxyType({})
+_ONE = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPositionView:
+    """One open position as sizing sees it: `price` is the premium paid per share."""
+
+    underlying: str
+    contracts: int
+    price: Decimal
+
+    def exposure(self, multiplier: int) -> Decimal:
+        return self.contracts * self.price * multiplier
+
+
+@dataclass(frozen=True)
+class SizingRequest:
+    """Everything one sizing decision depends on; the engine fills it, the sizer only reads it.
+
+    `price` is the option's limit price per share. `option_delta`/`option_gamma` are per share as
+    quoted (0.50), `portfolio_delta`/`portfolio_gamma` in share-equivalents (Σ greek × multiplier ×
+    contracts); the greeks check runs only when both of a pair are given.
+    `what_if` (the `size` command): checks needing data the caller does not have (quote age,
+    liquidity, VIX) are recorded as skipped instead of failing; the engine leaves it False, so
+    a missing quote refuses the entry.
+    """
+
+    signal: Signal
+    price: Decimal
+    capital_base: Decimal
+    now: datetime
+    vix: Decimal | None = None
+    vix_session_open: Decimal | None = None
+    open_positions: tuple[OpenPositionView, ...] = ()
+    correlations: Correlations = field(default_factory=lambda: _NO_CORRELATIONS)
+    buying_power: Decimal | None = None
+    breaker_level: int = 0
+    trading_state: TradingState = TradingState.ACTIVE
+    quote_age_s: Decimal | None = None
+    liquidity_ok: bool | None = None
+    duplicate: bool = False
+    option_delta: Decimal | None = None
+    option_gamma: Decimal | None = None
+    portfolio_delta: Decimal | None = None
+    portfolio_gamma: Decimal | None = None
+    what_if: bool = False
+
+
+def normalize_request(request: SizingRequest, settings: Settings) -> SizingRequest:
+    """The request with every number a finite Decimal in range, or InvalidInput naming the first bad one."""
+    signal = request.signal
+    if not isinstance(signal, Signal):
+        raise InvalidInput(reasons.INVALID_SIGNAL, f"not a parsed signal: {type(signal).__name__}")
+    if not isinstance(request.now, datetime) or not isinstance(signal.created_at, datetime):
+        raise InvalidInput(reasons.INVALID_CREATED_AT, "now and created_at must be datetimes")
+    if signal.profile != settings.profile.name:
+        raise InvalidInput(reasons.WRONG_PROFILE, f"signal is for {signal.profile!r}, settings are {settings.profile.name!r}")
+    if signal.underlying not in settings.profile.underlyings:
+        raise InvalidInput(reasons.UNKNOWN_UNDERLYING, f"{signal.underlying!r} is not traded by {settings.profile.name}")
+    confidence = require_decimal(signal.confidence, reasons.INVALID_CONFIDENCE, "confidence",
+                                 minimum=Decimal(0), maximum=_ONE)
+    ttl_s = require_decimal(signal.ttl_s, reasons.INVALID_TTL, "ttl_s", strictly_above=Decimal(0))
+    if request.now.tzinfo is None or signal.created_at.tzinfo is None:
+        raise InvalidInput(reasons.INVALID_CREATED_AT, "times must be timezone-aware")
+    if not isinstance(request.breaker_level, int) or isinstance(request.breaker_level, bool) \
+            or not 0 <= request.breaker_level <= len(settings.breakers.levels):
+        raise InvalidInput(reasons.INVALID_BREAKER_LEVEL, f"breaker level must be 0-{len(settings.breakers.levels)}, "
+                           f"got {request.breaker_level!r}")
+    if not isinstance(request.trading_state, TradingState):
+        raise InvalidInput(reasons.INVALID_TRADING_STATE, f"unknown trading state {request.trading_state!r}")
+    return replace(
+        request,
+        signal=replace(signal, confidence=confidence, ttl_s=ttl_s),
+        price=require_decimal(request.price, reasons.INVALID_PRICE, "option price", minimum=MIN_PRICE),
+        capital_base=require_decimal(request.capital_base, reasons.INVALID_CAPITAL_BASE, "capital base",
+                                     strictly_above=Decimal(0)),
+        vix=_optional(request.vix, reasons.INVALID_VIX, "VIX", minimum=Decimal(0)),
+        vix_session_open=_optional(request.vix_session_open, reasons.INVALID_VIX, "VIX session open",
+                                   strictly_above=Decimal(0)),
+        open_positions=parse_open_positions(request.open_positions),
+        correlations=parse_correlations(request.correlations),
+        buying_power=_optional(request.buying_power, reasons.INVALID_BUYING_POWER, "buying power"),
+        quote_age_s=_optional(request.quote_age_s, reasons.INVALID_QUOTE_AGE, "quote age", minimum=Decimal(0)),
+        option_delta=_optional(request.option_delta, reasons.INVALID_GREEKS, "option delta"),
+        option_gamma=_optional(request.option_gamma, reasons.INVALID_GREEKS, "option gamma"),
+        portfolio_delta=_optional(request.portfolio_delta, reasons.INVALID_GREEKS, "portfolio delta"),
+        portfolio_gamma=_optional(request.portfolio_gamma, reasons.INVALID_GREEKS, "portfolio gamma"),
+    )
+
+
+def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:
+    """Open positions from OpenPositionViews or JSON-like objects {underlying, contracts, price}."""
+    if isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence):
+        raise InvalidInput(reasons.INVALID_OPEN_POSITION, "open positions must be a list")
+    views: list[OpenPositionView] = []
+    for i, item in enumerate(raw):
+        if isinstance(item, OpenPositionView):
+            item = {"underlying": item.underlying, "contracts": item.contracts, "price": item.price}
+        if not isinstance(item, Mapping) or set(item) != {"underlying", "contracts", "price"}:
+            raise InvalidInput(reasons.INVALID_OPEN_POSITION,
+                               f"open position [{i}] must be an object with exactly underlying, contracts, price")
+        underlying, contracts = item["underlying"], item["contracts"]
+        if not isinstance(underlying, str) or not underlying.strip():
+            raise InvalidInput(reasons.INVALID_OPEN_POSITION, f"open position [{i}]: underlying must be a symbol")
+        if isinstance(contracts, bool) or not isinstance(contracts, int) or contracts <= 0:
+            raise InvalidInput(reasons.INVALID_OPEN_POSITION, f"open position [{i}]: contracts must be a positive integer")
+        price = require_decimal(item["price"], reasons.INVALID_OPEN_POSITION, f"open position [{i}] price",
+                                minimum=Decimal(0))
+        views.append(OpenPositionView(underlying.strip().upper(), contracts, price))
+    return tuple(views)
+
+
+def parse_correlations(raw: object) -> Correlations:
+    """A symbol -> symbol -> rho mapping with every rho a finite number in [-1, 1]."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(reasons.INVALID_CORRELATION, "correlations must be an object of objects")
+    table: dict[str, dict[str, Decimal]] = {}
+    for a, row in raw.items():
+        if not isinstance(a, str) or not isinstance(row, Mapping):
+            raise InvalidInput(reasons.INVALID_CORRELATION, f"correlations[{a!r}] must be an object")
+        for b, rho in row.items():
+            if not isinstance(b, str):
+                raise InvalidInput(reasons.INVALID_CORRELATION, f"correlations[{a!r}] has a non-symbol key {b!r}")
+            value = require_decimal(rho, reasons.INVALID_CORRELATION, f"correlations[{a}][{b}]",
+                                    minimum=-_ONE, maximum=_ONE)
+            table.setdefault(a.strip().upper(), {})[b.strip().upper()] = value
+    return MappingProxyType({k: MappingProxyType(v) for k, v in table.items()})
+
+
+def _optional(value: object, code: str, what: str, **bounds: Decimal) -> Decimal | None:
+    return None if value is None else require_decimal(value, code, what, **bounds)

@@ -1,0 +1,93 @@
+"""`evaluate`: the one entry point for sizing a new position (SPEC §2).
+
+It always sizes (so `tradingd size` shows the sizer's answer even when the gate refuses), then
+runs the whole gate. Bad numbers are refused with a reason code, never raised.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from config.models import Settings
+from risk import reasons
+from risk.capital import bet_limits
+from risk.contracts import book_cap_limits, contract_value, min_contracts, scaled_contracts, size_entry
+from risk.correlation import average_abs_to, average_pairwise_abs, regime
+from risk.decision import CapBound, Decision, GateCheck
+from risk.gate import entry_checks, first_failure
+from risk.multiplier import MultiplierResult, combine, exposure_factor, multiplier_caps, signal_factors
+from risk.numbers import InvalidInput
+from risk.request import SizingRequest, normalize_request
+
+
+def evaluate(request: SizingRequest, settings: Settings) -> Decision:
+    try:
+        req = normalize_request(request, settings)
+    except InvalidInput as exc:
+        return refused_input(request, settings, exc.code, exc.message)
+    if req.signal.action != "open":
+        return refused_input(req, settings, reasons.INVALID_ACTION,
+                             "scale_in signals are sized by risk.scale_in.evaluate_scale_in")
+    signal, base = req.signal, req.capital_base
+    bets = bet_limits(base, settings.sizing)
+    value = contract_value(req.price, settings.profile.contract_multiplier)
+    minimum = min_contracts(bets.min_bet, value)
+    held = [p.underlying for p in req.open_positions]
+
+    mult = _multiplier(req, settings, value, minimum)
+    book_average = average_pairwise_abs([*held, signal.underlying], req.correlations)
+    book_regime = regime(book_average, settings.correlation)
+    limits = book_cap_limits(signal.underlying, base, req.open_positions, req.buying_power, book_regime, settings)
+    sizing = size_entry(bets, value, mult.final, limits)
+    checks = entry_checks(req, settings, sizing)
+    failed = first_failure(checks)
+
+    notes = {**mult.notes, "correlation_regime": book_regime,
+             "average_pairwise_abs_rho": "none" if book_average is None else str(book_average)}
+    return Decision(
+        accepted=failed is None, reason=None if failed is None else failed.name,
+        message="" if failed is None else failed.detail,
+        profile=settings.profile.name, action=signal.action, signal_id=signal.id, underlying=signal.underlying,
+        contracts=sizing.contracts, notional=sizing.notional, contract_value=value, min_contracts=minimum,
+        min_bet=bets.min_bet, max_bet=bets.max_bet, capital_base=base,
+        multiplier=mult.final, raw_multiplier=mult.raw, factors=mult.factors, multiplier_caps=mult.caps,
+        cap_limits=sizing.cap_limits, caps=(*_multiplier_bound(mult, minimum, settings.multiplier.floor), *sizing.bound),
+        checks=checks, notes=notes,
+    )
+
+
+def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum: int) -> MultiplierResult:
+    """Factors and caps. The exposure factor depends on the size it changes: it is judged once on the
+    size the other factors give (before the §2.4 caps), never iterated; the larger tentative size
+    trips it no later than the final one would."""
+    signal = req.signal
+    rho_to_open = average_abs_to(signal.underlying, [p.underlying for p in req.open_positions], req.correlations)
+    factors, notes = signal_factors(signal, req.vix, rho_to_open, settings)
+    caps = multiplier_caps(signal, req.vix, req.vix_session_open, req.breaker_level, settings.multiplier)
+    floor = settings.multiplier.floor
+    tentative = combine(factors, caps, floor, notes)
+    open_exposure = sum((p.exposure(settings.profile.contract_multiplier) for p in req.open_positions), Decimal(0))
+    exposure_after = open_exposure + scaled_contracts(minimum, tentative.final) * value
+    factor = exposure_factor(exposure_after, req.capital_base, settings.sizing)
+    if factor is None:
+        return tentative
+    notes["exposure_after_tentative"] = str(exposure_after)
+    return combine({**factors, "exposure": factor}, caps, floor, notes)
+
+
+def _multiplier_bound(mult: MultiplierResult, minimum: int, floor: Decimal) -> tuple[CapBound, ...]:
+    if mult.bound_by is None:
+        return ()
+    before = scaled_contracts(minimum, max(mult.raw, floor))
+    return (CapBound(name=mult.bound_by, kind="multiplier", limit=mult.cap, contracts_before=before,
+                     contracts_after=scaled_contracts(minimum, mult.final)),)
+
+
+def refused_input(request: SizingRequest, settings: Settings, code: str, message: str) -> Decision:
+    """A request the sizer cannot size: refused with the reason, nothing computed."""
+    signal = getattr(request, "signal", None)
+    return Decision(
+        accepted=False, reason=code, message=message, profile=settings.profile.name,
+        action=str(getattr(signal, "action", "open")), signal_id=getattr(signal, "id", None),
+        underlying=getattr(signal, "underlying", None), checks=(GateCheck("inputs", "fail", message),),
+    )

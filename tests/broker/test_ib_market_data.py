@@ -1,0 +1,94 @@
+"""IBBroker quotes and chains over the fake gateway: fields, receive time, staleness codes, the line budget, pacing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from broker.base import BrokerError
+from tests.broker.test_ib_support import EXPIRY, connected, gateway, spy_call
+
+OPTION = spy_call().key
+
+
+def _req_id(gw, symbol: str, sec_type: str) -> int:
+    session = gw.sessions[0]
+    return next(rid for rid, sub in session.market_data.items()
+                if sub.contract.symbol == symbol and sub.contract.sec_type == sec_type)
+
+
+async def test_option_quote_carries_sizes_open_interest_greeks_and_receive_time():
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        before = broker.clock.now()
+        await broker.subscribe([OPTION, "SPY", "VIX"])
+        q = await rec.wait_for(lambda: rec.last_quote(OPTION))
+        assert (q.bid, q.ask, q.bid_size, q.ask_size) == (Decimal("2.5"), Decimal("2.6"), 20, 20)
+        assert q.open_interest == 1200 and q.delta == Decimal("0.5") and q.gamma == Decimal("0.04")
+        assert q.iv == Decimal("0.18") and q.usable
+        assert before <= q.received_at <= broker.clock.now()
+        assert (await rec.wait_for(lambda: rec.last_quote("VIX"))).last == Decimal("18.5")
+        spy = await rec.wait_for(lambda: rec.last_quote("SPY"))
+        assert (spy.bid, spy.ask) == (Decimal("470"), Decimal("470.02"))
+
+
+async def test_chain_lists_expiries_and_strikes():
+    async with gateway() as gw, connected(gw) as (broker, _):
+        chain = await broker.chain("SPY")
+        assert chain.expiries == (EXPIRY,)
+        assert chain.strikes == (Decimal(468), Decimal(470), Decimal(472))
+        assert chain.multiplier == 100
+        assert (await broker.load_chains(["SPY", "NOPE"])).keys() == {"SPY"}
+
+
+@pytest.mark.parametrize("code", [354, 10197])
+async def test_per_request_stale_codes_mark_that_quote_unusable_until_a_fresh_tick(code):
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        await broker.subscribe([OPTION, "SPY"])
+        await rec.wait_for(lambda: rec.last_quote(OPTION) and rec.last_quote("SPY"))
+        await gw.send_error(_req_id(gw, "SPY", "OPT"), code)
+        stale = await rec.wait_for(lambda: not rec.last_quote(OPTION).usable and rec.last_quote(OPTION))
+        assert stale.bid == Decimal("2.5")  # same prices, same receive time: only marked
+        assert rec.last_quote("SPY").usable
+        gw.market.set_option("SPY", EXPIRY, 470, "C", "2.55", "2.65", open_interest=1200)
+        fresh = await rec.wait_for(lambda: rec.last_quote(OPTION).usable and rec.last_quote(OPTION))
+        assert fresh.bid == Decimal("2.55")
+
+
+async def test_farm_broken_2103_marks_every_quote_unusable():
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        await broker.subscribe([OPTION, "SPY"])
+        await rec.wait_for(lambda: rec.last_quote(OPTION) and rec.last_quote("SPY"))
+        await gw.send_error(-1, 2103)
+        await rec.wait_for(lambda: not rec.last_quote(OPTION).usable and not rec.last_quote("SPY").usable)
+
+
+async def test_unknown_contract_and_line_budget_are_refused():
+    async with gateway() as gw, connected(gw, broker__ib__market_data_lines=2) as (broker, _):
+        with pytest.raises(BrokerError) as err:
+            await broker.subscribe(["SPY 20300118 C 999"])
+        assert err.value.code == "200"
+        with pytest.raises(BrokerError) as err:
+            await broker.subscribe(["NOT A KEY"])
+        assert err.value.code == "bad_key"
+        await broker.subscribe(["SPY", OPTION])
+        with pytest.raises(BrokerError) as err:
+            await broker.subscribe(["VIX"])
+        assert err.value.code == "market_data_lines"
+        await broker.unsubscribe([OPTION])
+        await broker.subscribe(["VIX"])
+
+
+async def test_snapshot_returns_a_fresh_quote():
+    async with gateway() as gw, connected(gw) as (broker, _):
+        q = await broker.snapshot(OPTION)
+        assert (q.bid, q.ask) == (Decimal("2.5"), Decimal("2.6"))
+
+
+async def test_outgoing_messages_stay_within_the_pacing_limit():
+    async with gateway(max_messages_per_second=22) as gw, connected(gw, execution__max_messages_per_s=20) as (broker, _):
+        strikes = range(400, 420)
+        gw.market.add_chain("SPY", [EXPIRY], strikes)
+        await broker.subscribe([spy_call(Decimal(s)).key for s in strikes])
+        assert gw.pacing_violations == 0
+        assert broker.throttle.sent >= 2 * len(strikes)  # qualify + subscribe each, all paced

@@ -1,0 +1,85 @@
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from broker.quote_model import OptionQuoteModel
+from broker.quotes import QuoteBook
+from daemon.clock import VirtualClock
+from tests.broker.helpers import T0, contract, quote, settings
+
+CFG = settings("0dte").broker.sim.model
+KEY = contract("270", "C").key
+
+
+def setup():
+    clock = VirtualClock(T0)
+    book = QuoteBook()
+    model = OptionQuoteModel(book, clock, CFG)
+    model.attach()
+    return clock, book, model
+
+
+def test_tracked_options_are_repriced_on_each_underlying_tick():
+    clock, book, model = setup()
+    assert model.track([KEY, "SPY", KEY]) == [KEY]
+    book.update(quote("VIX", "15.9", "16.1"))
+    assert book.get(KEY) is None  # no underlying price yet
+    book.update(quote("SPY", "270.39", "270.41"))
+    first = book.get(KEY)
+    assert first.modelled and float(first.iv) == pytest.approx(0.16, abs=0.001)  # VIX/100, a touch of skew
+    book.update(quote("SPY", "271.39", "271.41", at=T0 + timedelta(seconds=1)))
+    assert book.get(KEY).mid > first.mid and book.get(KEY).received_at == T0 + timedelta(seconds=1)
+    book.update(quote("VIX", "29.9", "30.1", at=T0 + timedelta(seconds=2)))
+    assert float(book.get(KEY).iv) == pytest.approx(0.30 * (1 + 2 * 0.0052), abs=0.0005)  # skew: the strike is 0.5 % below spot
+
+
+def test_recorded_quotes_are_never_overwritten():
+    clock, book, model = setup()
+    model.track([KEY])
+    recorded = quote(KEY, "1.00", "1.02")
+    book.update(recorded)
+    book.update(quote("VIX", "15.9", "16.1"))
+    book.update(quote("SPY", "270.39", "270.41"))
+    assert book.get(KEY) is recorded
+
+
+def test_untracked_and_unpriceable_options_are_left_alone():
+    clock, book, model = setup()
+    model.track([KEY])
+    model.untrack([KEY])
+    book.update(quote("VIX", "15.9", "16.1"))
+    book.update(quote("SPY", "270.39", "270.41"))
+    assert book.get(KEY) is None and model.tracked() == []
+    no_vix = OptionQuoteModel(QuoteBook(), clock, CFG)
+    assert no_vix.quote_for(contract("270", "C")) is None
+
+
+def test_stale_underlying_makes_stale_options():
+    clock, book, model = setup()
+    model.track([KEY])
+    book.update(quote("VIX", "15.9", "16.1"))
+    book.update(quote("SPY", "270.39", "270.41", usable=False))
+    assert book.get(KEY).usable is False
+
+
+def test_realized_vol_prices_single_stocks():
+    s7 = settings("7dte").broker.sim.model
+    clock = VirtualClock(T0)
+    book = QuoteBook()
+    model = OptionQuoteModel(book, clock, s7)
+    book.update(quote("AAPL", "170.00", "170.04"))
+    c = contract("170", "C", expiry=T0.date() + timedelta(days=3), underlying="AAPL")
+    assert model.quote_for(c) is None  # neither VIX nor bars
+    model.set_realized_vol("AAPL", 0.25)
+    assert float(model.quote_for(c).iv) == pytest.approx(0.275, abs=0.001)  # realized × 1.1
+    model.set_realized_vol("AAPL", None)
+    assert model.quote_for(c) is None
+
+
+def test_expired_options_are_not_priced():
+    clock, book, model = setup()
+    book.update(quote("VIX", "15.9", "16.1"))
+    book.update(quote("SPY", "270.39", "270.41"))
+    yesterday = contract("270", "C", expiry=T0.date() - timedelta(days=1))
+    assert model.quote_for(yesterday) is None

@@ -1,0 +1,100 @@
+"""Recorded SPXW 0DTE quotes (Lean, 2021-01-04) replay as they are and the executor trades against them."""
+
+import asyncio
+import itertools
+from datetime import date, datetime, timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from broker.execution import ExecutionStatus, Executor, ParentOrder
+from broker.quote_model import OptionQuoteModel
+from broker.quotes import QuoteBook
+from broker.recorded import RecordedDataError, read_open_interest, read_quotes
+from broker.sim import SimBroker
+from daemon.clock import EXCHANGE_TZ, VirtualClock
+from tests.broker.helpers import Recorder, drive, quote, settings
+
+SPXW = "quantconnect_lean/Data/indexoption/usa/minute/spxw"
+KEY = "SPXW 20210104 C 3700"
+
+
+@pytest.fixture
+def day(shared_data):
+    folder = shared_data / "market" / SPXW
+    oi = read_open_interest(folder / "20210104_openinterest_european.zip.zip")
+    return read_quotes(folder / "20210104_quote_european.zip", oi)
+
+
+def test_quotes_are_read_as_recorded(day):
+    first = next(q for q in day if q.key == KEY)
+    # row 34200000 (09:30 bar start): bid close 649000, size 48; ask close 679000, size 15
+    assert first.received_at == datetime(2021, 1, 4, 9, 31, tzinfo=EXCHANGE_TZ)  # known at the bar's end
+    assert (first.bid, first.ask, first.bid_size, first.ask_size) == (D("64.9"), D("67.9"), 48, 15)
+    assert first.open_interest == 1732 and not first.modelled
+    assert [q.received_at for q in day] == sorted(q.received_at for q in day)
+    assert {q.key.split(" ")[1] for q in day} == {"20210104", "20210106", "20210108"}  # 0DTE among them
+
+
+def test_recorded_quotes_are_never_replaced_by_modelled_ones(day):
+    clock = VirtualClock(datetime(2021, 1, 4, 9, 31, tzinfo=EXCHANGE_TZ))
+    book = QuoteBook()
+    model = OptionQuoteModel(book, clock, settings("0dte").broker.sim.model)
+    model.attach()
+    model.track([KEY])
+    recorded = next(q for q in day if q.key == KEY)
+    book.update(recorded)
+    book.update(quote("VIX", "21.9", "22.1", at=clock.now()))
+    book.update(quote("SPXW", "3735", "3736", at=clock.now()))
+    assert book.get(KEY) is recorded
+
+
+async def test_an_entry_fills_against_recorded_quotes(day):
+    start = datetime(2021, 1, 4, 9, 31, tzinfo=EXCHANGE_TZ)
+    clock = VirtualClock(start)
+    book = QuoteBook()
+    s = settings("0dte")
+    sim = SimBroker(book, clock, s)
+    ids = itertools.count(1)
+
+    async def before_send(request):
+        return None
+
+    executor = Executor.from_settings(sim, book, clock, s, allocate_order_id=lambda: next(ids), before_send=before_send)
+    sim.set_listener(Recorder(forward=executor))
+    await sim.start()
+    tape = [q for q in day if q.key == KEY and q.received_at < start + timedelta(minutes=15)]
+
+    async def feed():
+        for q in tape:
+            await clock.sleep((q.received_at - clock.now()).total_seconds())
+            book.update(q)
+
+    feeding = asyncio.create_task(feed())
+    await clock.settle()
+    contract = tape[0].key
+    from broker.types import OptionContract
+    parent = ParentOrder("0dte", "rec-1", OptionContract.from_key(contract), "BUY", 1)
+    result = await drive(clock, asyncio.create_task(executor.execute(parent)), limit_s=120)
+    assert result.status is ExecutionStatus.FILLED
+    fill_quote = book.get(KEY)
+    assert result.avg_price == fill_quote.ask and not fill_quote.modelled  # at the recorded ask
+    feeding.cancel()
+    await sim.stop()
+
+
+def test_bad_files_are_reported(tmp_path):
+    bad = tmp_path / "x.zip"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(RecordedDataError, match="unreadable_file"):
+        read_quotes(bad)
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "y.zip", "w") as z:
+        z.writestr("readme.txt", "hello")
+    with pytest.raises(RecordedDataError, match="bad_file_name"):
+        read_quotes(tmp_path / "y.zip")
+    with zipfile.ZipFile(tmp_path / "z.zip", "w") as z:
+        z.writestr("20210104_spxw_minute_quote_european_call_37000000_20210104.csv", "1,2,3\n")
+    with pytest.raises(RecordedDataError, match="bad_row"):
+        read_quotes(tmp_path / "z.zip")
+    assert date(2021, 1, 4)  # keeps the import honest for readers

@@ -1,0 +1,273 @@
+"""The order desk: accepts, modifies, cancels and fills orders, and reports each step.
+
+It owns the order book and the executions; the gateway gives it the market, the account and
+a way to reach the clients (`Outbox`), so the same code runs with or without anyone connected.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from tests.fakegw import messages as msg
+from tests.fakegw.account import AccountBook
+from tests.fakegw.market import Market
+from tests.fakegw.orders import (
+    STOP_TYPES,
+    CommissionSchedule,
+    FakeExecution,
+    FakeOrder,
+    match,
+    price_conforms,
+    stop_triggered,
+)
+from tests.fakegw.requests import PlaceOrder
+from tests.fakegw.wire import Field, jdouble
+
+SUPPORTED_TYPES = frozenset({"LMT", "MKT", "STP", "STP LMT"})
+FIRST_PERM_ID = 1_500_000_000
+
+
+class Outbox(Protocol):
+    """How the desk reaches connected clients."""
+
+    server_version: int
+
+    def to_owner(self, client_id: int, fields: list[Field]) -> None: ...
+    def error_to(self, client_id: int, req_id: int, code: int, message: str) -> None: ...
+    def account_changed(self, con_id: int | None) -> None: ...
+
+
+@dataclass(slots=True)
+class OrderDesk:
+    market: Market
+    account: AccountBook
+    out: Outbox
+    clock: Callable[[], datetime]
+    commission: CommissionSchedule = field(default_factory=CommissionSchedule)
+    auto_fill: bool = True
+    next_valid_id: int = 1
+    orders: dict[int, FakeOrder] = field(default_factory=dict)
+    executions: list[FakeExecution] = field(default_factory=list)
+    reject_reasons: list[str] = field(default_factory=list)
+    _perm_ids: itertools.count = field(default_factory=lambda: itertools.count(FIRST_PERM_ID))
+    _exec_seq: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    # --- placing -------------------------------------------------------------------
+    def place(self, client_id: int, req: PlaceOrder) -> None:
+        if req.what_if:
+            self._what_if(client_id, req)
+            return
+        existing = self.orders.get(req.order_id)
+        if self.reject_reasons:
+            self._reject(client_id, req, existing, self.reject_reasons.pop(0))
+        elif existing is not None:
+            self._modify(client_id, existing, req)
+        else:
+            self._new(client_id, req)
+
+    def _new(self, client_id: int, req: PlaceOrder) -> None:
+        if req.order_id < self.next_valid_id:
+            self._refuse(client_id, req, 103, "Duplicate order id")
+            return
+        self.next_valid_id = req.order_id + 1
+        found = self.market.find(req.contract)
+        if len(found) != 1:
+            self._refuse(client_id, req, 200, "No security definition has been found for the request")
+            return
+        order = self._order_from(client_id, req, found[0])
+        problem = self._validate(order)
+        self.orders[order.order_id] = order
+        if problem:
+            order.error = problem
+            order.set_status("Inactive")
+            self.out.error_to(client_id, order.order_id, *problem)
+            return
+        order.set_status("PreSubmitted" if order.order_type in STOP_TYPES else "Submitted")
+        self._report(order)
+        self.run_matching(order.contract.con_id)
+
+    def _modify(self, client_id: int, order: FakeOrder, req: PlaceOrder) -> None:
+        if order.client_id != client_id:
+            self.out.error_to(client_id, req.order_id, 103, "Duplicate order id")
+        elif order.done:
+            code, text = (104, "Can't modify a filled order") if order.status == "Filled" else (103, "Duplicate order id")
+            self.out.error_to(client_id, req.order_id, code, text)
+        elif self._differs(order, req):
+            self.out.error_to(client_id, req.order_id, 105, "Order being modified does not match original order")
+        else:
+            candidate = self._order_from(client_id, req, order.contract)
+            problem = self._validate(candidate) or (
+                (105, "Order being modified does not match original order") if req.qty < order.filled else None)
+            if problem:
+                self.out.error_to(client_id, req.order_id, *problem)
+                return
+            for name in ("qty", "order_type", "lmt_price", "aux_price", "tif", "order_ref", "outside_rth"):
+                setattr(order, name, getattr(candidate, name))
+            order.revisions += 1
+            waiting_stop = order.order_type in STOP_TYPES and not order.triggered
+            order.set_status("PreSubmitted" if waiting_stop else "Submitted")
+            self._report(order)
+            self.run_matching(order.contract.con_id)
+
+    def _differs(self, order: FakeOrder, req: PlaceOrder) -> bool:
+        found = self.market.find(req.contract)
+        return req.action != order.action or not found or found[0].con_id != order.contract.con_id
+
+    def _order_from(self, client_id: int, req: PlaceOrder, contract) -> FakeOrder:
+        return FakeOrder(order_id=req.order_id, client_id=client_id, perm_id=next(self._perm_ids),
+                         contract=contract, action=req.action, qty=_whole(req.qty),
+                         order_type=req.order_type, lmt_price=req.lmt_price, aux_price=req.aux_price,
+                         tif=req.tif or "DAY", order_ref=req.order_ref,
+                         account=req.account or self.account.account, placed_at=self.clock(),
+                         parent_id=req.parent_id, outside_rth=req.outside_rth)
+
+    def _validate(self, order: FakeOrder) -> tuple[int, str] | None:
+        if order.qty <= 0:
+            return 434, "The order size cannot be zero"
+        if order.action not in ("BUY", "SELL"):
+            return 321, f"Error validating request.-'bN' : cause - Invalid side: {order.action}"
+        if order.order_type not in SUPPORTED_TYPES:
+            return 387, "Unsupported order type for this exchange and security type."
+        if order.account != self.account.account:
+            return 321, f"Error validating request.-'bN' : cause - Invalid account: {order.account}"
+        needs_limit = order.order_type in ("LMT", "STP LMT")
+        needs_stop = order.order_type in STOP_TYPES
+        if (needs_limit and order.lmt_price is None) or (needs_stop and order.aux_price is None):
+            return 321, "Error validating request.-'bN' : cause - Missing order price"
+        tick = order.contract.min_tick
+        prices = [order.lmt_price if needs_limit else None, order.aux_price if needs_stop else None]
+        if not all(price_conforms(p, tick) for p in prices):
+            return 110, "The price does not conform to the minimum price variation for this contract."
+        return None
+
+    def _refuse(self, client_id: int, req: PlaceOrder, code: int, text: str) -> None:
+        """A new order TWS never accepts: the error goes out, the attempt is kept for tests."""
+        if req.order_id not in self.orders:
+            found = self.market.find(req.contract)
+            if found:
+                order = self._order_from(client_id, req, found[0])
+                order.error = (code, text)
+                order.set_status("Inactive")
+                self.orders.setdefault(req.order_id, order)
+        self.out.error_to(client_id, req.order_id, code, text)
+
+    def _reject(self, client_id: int, req: PlaceOrder, existing: FakeOrder | None, reason: str) -> None:
+        text = f"Order rejected - reason:{reason}"
+        if existing is not None:  # a rejected modification leaves the working order as it was
+            self.out.error_to(client_id, req.order_id, 201, text)
+            return
+        found = self.market.find(req.contract)
+        if not found:
+            self._refuse(client_id, req, 200, "No security definition has been found for the request")
+            return
+        self.next_valid_id = max(self.next_valid_id, req.order_id + 1)
+        order = self._order_from(client_id, req, found[0])
+        order.error = (201, text)
+        order.set_status("Inactive")
+        self.orders[order.order_id] = order
+        self.out.error_to(client_id, order.order_id, 201, text)
+        self.out.to_owner(client_id, msg.order_status(order.view()))
+
+    def _what_if(self, client_id: int, req: PlaceOrder) -> None:
+        found = self.market.find(req.contract)
+        if len(found) != 1:
+            self.out.error_to(client_id, req.order_id, 200, "No security definition has been found for the request")
+            return
+        order = self._order_from(client_id, req, found[0])
+        mark = self.market.mark(order.contract) or order.lmt_price or Decimal(0)
+        cost = (mark * order.qty * order.contract.contract_multiplier).quantize(Decimal("0.01"))
+        equity = self.account.cash
+        margin = ("0.0", "0.0", jdouble(equity), jdouble(cost), jdouble(cost), jdouble(-cost),
+                  jdouble(cost), jdouble(cost), jdouble(equity - cost))
+        fee = self.commission.charge(order.contract, order.qty)
+        view = replace(order.view(), status="PreSubmitted", what_if=True, margin=margin,
+                       commission=("", jdouble(fee), jdouble(fee), self.account.currency))
+        self.out.to_owner(client_id, msg.open_order(self.out.server_version, view))
+
+    def _report(self, order: FakeOrder) -> None:
+        view = order.view()
+        self.out.to_owner(order.client_id, msg.open_order(self.out.server_version, view))
+        self.out.to_owner(order.client_id, msg.order_status(view))
+
+    # --- cancelling ----------------------------------------------------------------
+    def cancel(self, client_id: int, order_id: int) -> None:
+        order = self.orders.get(order_id)
+        if order is None or order.client_id != client_id:
+            self.out.error_to(client_id, order_id, 10147,
+                              f"OrderId {order_id} that needs to be cancelled is not found.")
+        elif order.done:
+            self.out.error_to(client_id, order_id, 10148,
+                              f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {order.status}.")
+        else:
+            self._cancelled(order)
+
+    def cancel_all(self) -> None:
+        for order in list(self.orders.values()):
+            if not order.done:
+                self._cancelled(order)
+
+    def _cancelled(self, order: FakeOrder) -> None:
+        order.set_status("Cancelled")
+        self.out.to_owner(order.client_id, msg.order_status(order.view()))
+        self.out.error_to(order.client_id, order.order_id, 202, "Order Canceled - reason:")
+
+    # --- matching and fills --------------------------------------------------------
+    def run_matching(self, con_id: int) -> None:
+        quote, liquidity = self.market.quote(con_id), self.market.liquidity.get(con_id)
+        if quote is None or liquidity is None:
+            return
+        working = sorted((o for o in self.orders.values() if o.contract.con_id == con_id and not o.done),
+                         key=lambda o: o.order_id)
+        for order in working:
+            if order.order_type in STOP_TYPES and not order.triggered and stop_triggered(order, quote):
+                order.triggered = True
+                order.set_status("Submitted")
+                self.out.to_owner(order.client_id, msg.order_status(order.view()))
+            if not self.auto_fill:
+                continue
+            taken = match(order, quote, liquidity)
+            if taken is None:
+                continue
+            qty, price = taken
+            if order.action == "BUY":
+                liquidity.ask -= int(qty)
+            else:
+                liquidity.bid -= int(qty)
+            self.fill(order, qty, price)
+
+    def fill(self, order: FakeOrder, qty: Decimal, price: Decimal, when: datetime | None = None) -> FakeExecution:
+        if order.done:
+            raise ValueError(f"order_done: order {order.order_id} is {order.status}")
+        if qty <= 0 or qty > order.remaining:
+            raise ValueError(f"bad_fill_qty: {qty} for order {order.order_id} with {order.remaining} remaining")
+        order.record_fill(qty, price)
+        commission = self.commission.charge(order.contract, qty)
+        _, realized = self.account.apply_fill(order.contract, order.action, qty, price, commission)
+        seq = next(self._exec_seq)
+        execution = FakeExecution(
+            exec_id=f"0000f00d.{order.perm_id:08x}.{seq:02d}.01", order_id=order.order_id,
+            client_id=order.client_id, perm_id=order.perm_id, order_ref=order.order_ref,
+            contract=order.contract, action=order.action, qty=qty, price=price,
+            time=when or self.clock(), commission=commission, cum_qty=order.filled,
+            avg_price=order.avg_fill_price, account=order.account,
+            currency=self.account.currency, realized_pnl=realized)
+        self.executions.append(execution)
+        self.out.to_owner(order.client_id, msg.exec_details(self.out.server_version, -1, execution.view()))
+        self.out.to_owner(order.client_id, msg.order_status(order.view()))
+        self.out.to_owner(order.client_id, msg.commission_report(execution.view()))
+        self.out.account_changed(order.contract.con_id)
+        return execution
+
+    def working(self, client_id: int | None = None) -> list[FakeOrder]:
+        return [o for o in self.orders.values()
+                if not o.done and (client_id is None or o.client_id == client_id)]
+
+
+def _whole(qty: Decimal) -> Decimal:
+    """`1.0` as ib_async sends a float quantity becomes `1`; fractions stay."""
+    return qty.quantize(Decimal(1)) if qty == qty.to_integral_value() else qty
