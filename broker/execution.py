@@ -315,7 +315,8 @@ class Executor:
         while run.filled < parent.quantity:
             await self._sleep_until(next_child_at if run.deadline is None else min(next_child_at, run.deadline))
             if run.expired(self._clock.now()):
-                run.status, run.reason = ExecutionStatus.TIMED_OUT, "parent_timeout"
+                run.status = ExecutionStatus.TIMED_OUT
+                run.reason = "parent_timeout" if run.children else "no_usable_quote"
                 return
             quote, stale = await self._quote(run)
             if quote is None:  # nothing to price against yet: look again after a reprice interval

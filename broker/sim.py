@@ -104,6 +104,7 @@ class SimBroker:
         self._account_id = account_id
         self._cash = self._cfg.starting_cash if self._cfg.starting_cash is not None else settings.capital.account_size
         self._orders: dict[int, _SimOrder] = {}
+        self._resting: dict[str, dict[int, _SimOrder]] = {}  # contract key -> working orders at the exchange
         self._positions: dict[str, _Position] = {}
         self._fills: list[Fill] = []
         self._consumed: dict[str, _Consumed] = {}
@@ -270,6 +271,7 @@ class SimBroker:
             return
         order.active = True
         order.status = OrderStatus.SUBMITTED
+        self._resting.setdefault(order.request.contract.key, {})[order_id] = order
         self._emit_update(order)
         self._match(order, self._book.get(order.request.contract.key))
 
@@ -303,13 +305,17 @@ class SimBroker:
 
     def _finish(self, order: _SimOrder, status: OrderStatus, reason: str | None = None) -> None:
         order.status = status
+        self._rest_no_more(order)
         self._emit_update(order, reason)
+
+    def _rest_no_more(self, order: _SimOrder) -> None:
+        self._resting.get(order.request.contract.key, {}).pop(order.request.order_id, None)
 
     # ------------------------------------------------------------------ matching
 
     def _on_quote(self, quote: Quote) -> None:
-        for order in list(self._orders.values()):
-            if order.active and order.working and order.request.contract.key == quote.key:
+        for order in list(self._resting.get(quote.key, {}).values()):
+            if order.working:
                 self._match(order, quote)
 
     def _match(self, order: _SimOrder, quote: Quote | None) -> None:
@@ -368,6 +374,8 @@ class SimBroker:
                     self._clock.now(), commission)
         self._fills.append(fill)
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
+        if order.remaining == 0:
+            self._rest_no_more(order)
         log.info("sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
         if self._listener is not None:
             self._listener.on_fill(fill)

@@ -130,6 +130,11 @@ class IBBroker:
                 log.warning("ib_chain_failed", underlying=underlying, code=exc.code, error=str(exc))
         return loaded
 
+    async def market_data_status(self, keys: Iterable[str]) -> dict[str, str]:
+        """`live`, `delayed` or `missing` for each key (what `tradingd broker check` reports)."""
+        self._require_socket()
+        return await self._md.probe(keys, float(self.cfg.snapshot_timeout_s))
+
     # ------------------------------------------------------------------ Broker
 
     async def account(self) -> AccountSnapshot:

@@ -28,7 +28,8 @@ from daemon.clock import Clock
 log = structlog.get_logger("broker.ib")
 
 OPTION_GENERIC_TICKS = "100,101"  # option volume and open interest; model greeks come with every option
-LIVE = 1  # IB marketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed frozen
+LIVE, DELAYED = 1, 3  # IB marketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed frozen
+PROBE_POLL_S = 0.05  # how often `probe` looks whether its tickers have data yet
 Pace = Callable[[], Awaitable[None]]
 Within = Callable[[Awaitable[Any], float], Awaitable[Any]]
 
@@ -127,6 +128,61 @@ class MarketData:
             raise BrokerError("snapshot_empty", f"IB's snapshot for {key} has no prices")
         return quote
 
+    async def probe(self, keys: Iterable[str], wait_s: float) -> dict[str, str]:
+        """For `broker check`: is market data for each key `live`, `delayed` or `missing`?
+
+        Live is asked for first; what has none is asked again as delayed (IB market data type 3).
+        """
+        result: dict[str, str] = {}
+        pending = list(dict.fromkeys(keys))
+        for data_type in (LIVE, DELAYED):
+            if not pending:
+                break
+            await self._pace()
+            self.ib.reqMarketDataType(data_type)
+            for key, state in (await self._probe_once(pending, wait_s, data_type)).items():
+                result[key] = state
+            pending = [k for k in pending if k not in result]
+        await self._pace()
+        self.ib.reqMarketDataType(LIVE)
+        return {**result, **{k: "missing" for k in pending}}
+
+    async def _probe_once(self, keys: list[str], wait_s: float, data_type: int) -> dict[str, str]:
+        tickers: dict[str, Ticker] = {}
+        failed: set[str] = set()
+        by_req: dict[int, str] = {}
+
+        def on_error(req_id: int, code: int, _message: str, _contract: Any) -> None:
+            if req_id in by_req and codes.info(code).effect in (codes.Effect.QUOTE_STALE, codes.Effect.NO_CONTRACT):
+                failed.add(by_req[req_id])
+
+        self.ib.errorEvent += on_error
+        try:
+            for key in keys:
+                try:
+                    contract = await self.book.qualify(key)
+                except BrokerError:
+                    failed.add(key)
+                    continue
+                await self._pace()
+                tickers[key] = self.ib.reqMktData(contract, "", False, False)
+                by_req[self.ib.wrapper.ticker2ReqId["mktData"][tickers[key]]] = key
+            deadline = self.clock.now().timestamp() + wait_s
+            while self.clock.now().timestamp() < deadline and not all(
+                    k in failed or _has_data(t) for k, t in tickers.items()):
+                await self.clock.sleep(PROBE_POLL_S)
+            for ticker in tickers.values():
+                if ticker.contract is not None:
+                    await self._pace()
+                    self.ib.cancelMktData(ticker.contract)
+        finally:
+            self.ib.errorEvent -= on_error
+        found = {}
+        for key, ticker in tickers.items():
+            if key not in failed and _has_data(ticker):
+                found[key] = "delayed" if data_type == DELAYED or ticker.marketDataType in (3, 4) else "live"
+        return found
+
     async def _request(self, key: str) -> None:
         contract = await self.book.qualify(key)
         generic = OPTION_GENERIC_TICKS if is_option_key(key) else ""
@@ -186,6 +242,10 @@ def _size(x: float | None) -> int:
 def _dec(x: float | None) -> Decimal | None:
     v = _number(x)
     return None if v is None else Decimal(str(v))
+
+
+def _has_data(t: Ticker) -> bool:
+    return any(_number(x) is not None and x > 0 for x in (t.bid, t.ask, t.last, t.close))
 
 
 def _first_number(*xs: float | None) -> float | None:

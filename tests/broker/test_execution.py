@@ -182,7 +182,8 @@ async def test_an_entry_never_trades_on_a_stale_quote():
     h.feed.cancel()
     await advance(h.clock, 15, step_s=0.5)
     result = await h.run(parent(10))
-    assert result.status is ExecutionStatus.TIMED_OUT and result.children == () and result.filled == 0
+    assert result.status is ExecutionStatus.TIMED_OUT and result.reason == "no_usable_quote"
+    assert result.children == () and result.filled == 0 and h.sent("place") == []
     await h.sim.stop()
 
 

@@ -2,7 +2,8 @@
 
 import asyncio
 import itertools
-from datetime import date, datetime, timedelta
+import zipfile
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -12,6 +13,7 @@ from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
 from broker.recorded import RecordedDataError, read_open_interest, read_quotes
 from broker.sim import SimBroker
+from broker.types import OptionContract
 from daemon.clock import EXCHANGE_TZ, VirtualClock
 from tests.broker.helpers import Recorder, drive, quote, settings
 
@@ -72,9 +74,7 @@ async def test_an_entry_fills_against_recorded_quotes(day):
 
     feeding = asyncio.create_task(feed())
     await clock.settle()
-    contract = tape[0].key
-    from broker.types import OptionContract
-    parent = ParentOrder("0dte", "rec-1", OptionContract.from_key(contract), "BUY", 1)
+    parent = ParentOrder("0dte", "rec-1", OptionContract.from_key(KEY), "BUY", 1)
     result = await drive(clock, asyncio.create_task(executor.execute(parent)), limit_s=120)
     assert result.status is ExecutionStatus.FILLED
     fill_quote = book.get(KEY)
@@ -88,7 +88,6 @@ def test_bad_files_are_reported(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(RecordedDataError, match="unreadable_file"):
         read_quotes(bad)
-    import zipfile
     with zipfile.ZipFile(tmp_path / "y.zip", "w") as z:
         z.writestr("readme.txt", "hello")
     with pytest.raises(RecordedDataError, match="bad_file_name"):
@@ -97,4 +96,3 @@ def test_bad_files_are_reported(tmp_path):
         z.writestr("20210104_spxw_minute_quote_european_call_37000000_20210104.csv", "1,2,3\n")
     with pytest.raises(RecordedDataError, match="bad_row"):
         read_quotes(tmp_path / "z.zip")
-    assert date(2021, 1, 4)  # keeps the import honest for readers

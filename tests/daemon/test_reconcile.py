@@ -73,7 +73,7 @@ async def test_fills_made_while_disconnected_are_applied_exactly_once(store: Sto
         assert after.matched_orders == (2,) and after.clean
         assert (await store.get_position(position.id)).open_qty == 1
         again = await _reconcile(broker, store, kind="reconnect")
-        assert again.fills_applied == () and again.fills_known == 1
+        assert again.fills_applied == () and again.fills_known >= 1  # asked again (inclusive since), applied never
         await gw.fill(2, 1, "2.70")  # the rest fills live after the reconnect
         await engine.wait_for(lambda: len(engine.fills) == 2)
         await engine.settle()

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from tests.fakegw import messages as msg
 from tests.fakegw.account import AccountBook
+from tests.fakegw.contracts import FakeContract
 from tests.fakegw.market import Market
 from tests.fakegw.orders import (
     STOP_TYPES,
@@ -118,7 +119,7 @@ class OrderDesk:
         found = self.market.find(req.contract)
         return req.action != order.action or not found or found[0].con_id != order.contract.con_id
 
-    def _order_from(self, client_id: int, req: PlaceOrder, contract) -> FakeOrder:
+    def _order_from(self, client_id: int, req: PlaceOrder, contract: FakeContract) -> FakeOrder:
         return FakeOrder(order_id=req.order_id, client_id=client_id, perm_id=next(self._perm_ids),
                          contract=contract, action=req.action, qty=_whole(req.qty),
                          order_type=req.order_type, lmt_price=req.lmt_price, aux_price=req.aux_price,

@@ -98,6 +98,13 @@ class FakeGateway:
     async def stop(self) -> None:
         await self._shut_down()
 
+    async def __aenter__(self) -> FakeGateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
     async def _shut_down(self) -> None:
         """Stop listening, release stalled readers, close every client, then wait for the listener."""
         server, self._server = self._server, None

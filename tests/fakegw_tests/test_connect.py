@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from ib_async import IB
+from ib_async import IB, LimitOrder, Option
 
 from tests.fakegw import FakeGateway
 from tests.fakegw.rawclient import RawClient
-from tests.fakegw_tests.conftest import Connect
+from tests.fakegw_tests.conftest import Connect, seed_market, settle
 
 
 async def test_connect_syncs_accounts_ids_and_farm_notices(gw: FakeGateway) -> None:
@@ -89,23 +89,16 @@ def test_unsupported_server_version_is_refused() -> None:
 
 @pytest.mark.parametrize("version", [170, 178])
 async def test_other_server_versions_decode_cleanly(version: int) -> None:
-    from ib_async import LimitOrder, Option
-
-    from tests.fakegw_tests.conftest import seed_market
-
-    gw = FakeGateway(server_version=version)
-    await gw.start()
-    seed_market(gw)
     ib = IB()
-    try:
-        await ib.connectAsync("127.0.0.1", gw.port, clientId=1, timeout=2)
-        (call,) = await ib.qualifyContractsAsync(Option("SPY", "20240119", 470, "C", "SMART"))
-        trade = ib.placeOrder(call, LimitOrder("BUY", 1, 1.55, orderRef="r"))
-        while trade.orderStatus.status != "Filled":
-            await asyncio.wait_for(ib.updateEvent, 2)
-        fills = await asyncio.wait_for(ib.reqExecutionsAsync(), 2)
-        assert ib.client.serverVersion() == version and fills[0].execution.orderRef == "r"
-        assert [o.order.orderRef for o in await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), 2)] == []
-    finally:
-        ib.disconnect()
-        await gw.stop()
+    async with FakeGateway(server_version=version) as gw:
+        seed_market(gw)
+        try:
+            await ib.connectAsync("127.0.0.1", gw.port, clientId=1, timeout=2)
+            (call,) = await ib.qualifyContractsAsync(Option("SPY", "20240119", 470, "C", "SMART"))
+            trade = ib.placeOrder(call, LimitOrder("BUY", 1, 1.55, orderRef="r"))
+            await settle(ib, lambda: trade.orderStatus.status == "Filled")
+            fills = await asyncio.wait_for(ib.reqExecutionsAsync(), 2)
+            assert ib.client.serverVersion() == version and fills[0].execution.orderRef == "r"
+            assert await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), 2) == []
+        finally:
+            ib.disconnect()
