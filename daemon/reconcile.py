@@ -15,7 +15,9 @@ Run after every (re)connect, before entries are accepted:
    entries until an operator acknowledges it.
 
 Fills and order updates go through `apply_fill` / `on_update` (the engine passes its own
-handlers so its in-memory state follows; the store's are the default).
+handlers so its in-memory state follows; the store's are the default). An `apply_fill` that
+returns the store's FillOutcome lets the report tell new fills from known ones; one that
+returns None has every fill counted as applied.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 Kind = Literal["startup", "reconnect"]
-ApplyFill = Callable[[Fill], Awaitable[FillOutcome]]
+ApplyFill = Callable[[Fill], Awaitable["FillOutcome | None"]]  # None: applied, new or not unknown
 OnUpdate = Callable[[OrderUpdate], Awaitable[Any]]
 
 NEVER_SENT = "never_sent"
@@ -171,9 +173,9 @@ async def _apply_fills(fills: list[Fill], apply: ApplyFill) -> tuple[list[str], 
     applied, known = [], 0
     for fill in sorted(fills, key=lambda f: (f.at, f.exec_id)):
         outcome = await apply(fill)
-        if outcome.new:
+        if outcome is None or outcome.new:
             applied.append(fill.exec_id)
-            if outcome.unmatched_qty:
+            if outcome is not None and outcome.unmatched_qty:
                 log.warning("fill_beyond_open_quantity", exec_id=fill.exec_id, order_id=fill.order_id,
                             unmatched=outcome.unmatched_qty)
         else:

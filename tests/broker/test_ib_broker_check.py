@@ -1,0 +1,66 @@
+"""`tradingd broker check` against the fake gateway: what it prints, and the exits when it cannot connect or
+the account would be refused. The CLI runs in a worker thread (its own event loop), the gateway in the test's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from daemon.cli import main
+from tests.broker.test_ib_support import gateway
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADINGD_BROKER__IB__SNAPSHOT_TIMEOUT_S", "1")
+    monkeypatch.setenv("TRADINGD_BROKER__IB__CONNECT_TIMEOUT_S", "2")
+
+
+async def _cli(*argv: str) -> int:
+    return await asyncio.to_thread(main, ["broker", "check", *argv])
+
+
+async def test_json_report_of_a_paper_account(capsys: pytest.CaptureFixture[str]):
+    async with gateway() as gw:
+        gw.market.set_stock("QQQ", "400.00", "400.02")
+        code = await _cli("--profile", "0dte", "--port", str(gw.port), "--client-id", "55", "--json")
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (out["server_version"], out["account"], out["paper"], out["currency"]) == (176, "DU1234567", True, "USD")
+    assert (out["net_liquidation"], out["buying_power"]) == ("100000.00", "400000.00")
+    assert out["market_data"] == {"SPY": "live", "QQQ": "live", "IWM": "missing", "VIX": "live"}
+    assert any("IWM" in w for w in out["warnings"])
+
+
+async def test_text_report_warns_about_a_non_usd_base_currency(capsys: pytest.CaptureFixture[str]):
+    async with gateway(currency="GBP") as gw:
+        code = await _cli("--port", str(gw.port))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "DU1234567 (paper)" in out and "base currency    GBP" in out
+    assert "warning: base currency is GBP, not USD" in out
+
+
+async def test_a_live_account_without_live_true_exits_non_zero(capsys: pytest.CaptureFixture[str]):
+    async with gateway(account="U7654321") as gw:
+        code = await _cli("--port", str(gw.port), "--json")
+    captured = capsys.readouterr()
+    assert code == 1
+    assert json.loads(captured.out)["code"] == "live_account_refused"
+    assert "U7654321" in captured.err and "ib.live = true" in captured.err
+
+
+async def test_no_gateway_exits_non_zero_naming_the_port(capsys: pytest.CaptureFixture[str]):
+    async with gateway() as gw:
+        port = gw.port
+    code = await _cli("--port", str(port))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "4002" in err
+
+
+async def test_bad_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
+    assert await _cli("--port", "70000") == 2
+    assert "--port" in capsys.readouterr().err
