@@ -92,6 +92,10 @@ class _Consumed:
     taken: dict[str, int] = field(default_factory=lambda: {"BUY": 0, "SELL": 0})
 
 
+def _positive(price: Decimal | None) -> bool:
+    return isinstance(price, Decimal) and price.is_finite() and price > 0
+
+
 class SimBroker:
     name = "sim"
 
@@ -242,9 +246,9 @@ class SimBroker:
             raise BrokerError("bad_quantity", f"quantity must be positive, got {order.quantity}")
         if order.side not in ("BUY", "SELL"):
             raise BrokerError("bad_side", f"side must be BUY or SELL, got {order.side!r}")
-        if order.order_type == "LMT" and not (order.limit_price is not None and order.limit_price > 0):
+        if order.order_type == "LMT" and not _positive(order.limit_price):
             raise BrokerError("bad_price", f"a limit order needs a positive limit, got {order.limit_price}")
-        if order.order_type == "STP" and not (order.stop_price is not None and order.stop_price > 0):
+        if order.order_type == "STP" and not _positive(order.stop_price):
             raise BrokerError("bad_price", f"a stop order needs a positive stop, got {order.stop_price}")
         if order.order_type not in ("LMT", "STP", "MKT"):
             raise BrokerError("bad_order_type", f"unknown order type {order.order_type!r}")

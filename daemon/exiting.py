@@ -254,7 +254,7 @@ class ExitDesk:
         name = eng.settings.breakers.levels[level - 1].name if level else "clear"
         await eng.persist_state(name)
         eng.log.warning("breaker", level=level, name=name, session_pnl=session_pnl,
-                        trading_state=eng.control.state.value, previous_level=before_level, event=update.event)
+                        trading_state=eng.control.state.value, previous_level=before_level, change=update.event)
         if update.event != "tripped":
             return
         await eng.store.record_breaker_event(level=level, from_state=before_state.value,

@@ -169,8 +169,9 @@ async def test_refusals(sim):
         await broker.place(order(1))
     with pytest.raises(BrokerError, match="bad_quantity"):
         await broker.place(order(3, qty=0))
-    with pytest.raises(BrokerError, match="bad_price"):
-        await broker.place(order(4, limit=None))
+    for bad_limit in (None, "NaN", "-1"):
+        with pytest.raises(BrokerError, match="bad_price"):
+            await broker.place(order(4, limit=bad_limit))
     assert await broker.next_order_id() == 3
     await broker.stop()
     with pytest.raises(BrokerError, match="not_connected"):
