@@ -99,7 +99,6 @@ class Engine:
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._detach_quotes: Callable[[], None] | None = None
-        self._session_day: date | None = None
         self._last_underlying: dict[str, Decimal] = {}
 
     # ================================================================== lifecycle
@@ -110,9 +109,10 @@ class Engine:
         await self.store.upgrade()
         snapshot = await self.store.load_snapshot()
         self.control.restore(await self.store.get_meta(META_KEY), snapshot.trading_state)
-        refs = _load_refs(await self.store.get_meta(SESSION_REFS_KEY))
+        refs_session, refs = _load_refs(await self.store.get_meta(SESSION_REFS_KEY))
         for record in snapshot.open_positions:
             self.book.add(self._live_position(record, snapshot.exit_states.get(record.id), refs.get(record.id)))
+        await self._resume_session(refs_session)
         self.blocked = {b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged}
         self.realized_total = sum((d.realized_pnl for d in await self.store.summary_by_day()), ZERO)
         self.broker.set_listener(self)
@@ -276,12 +276,11 @@ class Engine:
             await self.exits.check_breakers(now)
 
     def _track_vix_open(self, quote: Quote, now: datetime) -> None:
+        """VIX's session open: its first print at or after the open (SPEC §3's 20 % spike rule)."""
         session = self.sessions(now.date())
-        if session is None or quote.received_at < session.open:
+        if session is None or quote.received_at < session.open or session.day != self.book.session_day:
             return
-        if self._session_day != session.day or self.vix_open is None:
-            if self._session_day != session.day:
-                self._session_day = session.day
+        if self.vix_open is None:
             self.vix_open = quote.mid
 
     # ================================================================== orders
@@ -518,15 +517,37 @@ class Engine:
             self.metrics.update_from_status(self.status())
             self.metrics.observe_checkpoint(wallclock.perf_counter() - started, at)
 
+    async def _resume_session(self, refs_session: date | None) -> None:
+        """A restart inside a session carries on its P&L: the fills since the open are summed again
+        (their realized P&L is against the entry, exact for positions opened this session)."""
+        now = self.clock.now()
+        session = self.sessions(now.date())
+        if session is None or now < session.open or session.day not in (refs_session, self.control.breaker.session):
+            return
+        self.book.session_day = session.day
+        fills = await self.store.list_fills(limit=100_000, since=session.open)
+        self.book.session_realized = sum((f.realized_pnl for f in fills), ZERO)
+
     async def session_open(self, at: datetime) -> None:
-        self._session_day = at.date()
-        self.vix_open = None
-        self.previous_close.update(self._last_underlying)
-        self.book.start_session()
-        await self.store.set_meta(SESSION_REFS_KEY, json.dumps({str(p.id): str(p.session_ref) for p in self.book}))
+        await self.roll_session(at)
         await self.exits.check_breakers(at)  # a new session resets levels 1-3
         self.log.info("session_open", session=at.date().isoformat(), trading_state=self.control.state.value,
                       breaker_level=self.control.level, open_positions=len(self.book))
+
+    async def roll_session(self, now: datetime) -> bool:
+        """On the first look at a new session (whichever job or quote comes first): session P&L starts
+        from zero, carried-in positions from their last mark, VIX's session open is taken afresh."""
+        session = self.sessions(now.date())
+        if session is None or self.book.session_day == session.day:
+            return False
+        self.book.session_day = session.day
+        self.vix_open = None
+        self.previous_close.update(self._last_underlying)
+        self.book.start_session()
+        await self.store.set_meta(SESSION_REFS_KEY, json.dumps({"session": session.day.isoformat(),
+                                                                "refs": {str(p.id): str(p.session_ref)
+                                                                         for p in self.book}}))
+        return True
 
     async def closeout(self, at: datetime) -> None:
         for position in self.book:
@@ -614,10 +635,12 @@ class TrackedStore:
         return call
 
 
-def _load_refs(text: str | None) -> dict[int, Decimal]:
+def _load_refs(text: str | None) -> tuple[date | None, dict[int, Decimal]]:
     if not text:
-        return {}
+        return None, {}
     try:
-        return {int(k): Decimal(v) for k, v in json.loads(text).items()}
-    except (ValueError, TypeError, ArithmeticError):
-        return {}
+        data = json.loads(text)
+        return (date.fromisoformat(data["session"]),
+                {int(k): Decimal(v) for k, v in data.get("refs", {}).items()})
+    except (ValueError, TypeError, ArithmeticError, AttributeError, KeyError):
+        return None, {}

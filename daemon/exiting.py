@@ -245,6 +245,7 @@ class ExitDesk:
         session = eng.sessions(now.date())
         if session is None:
             return
+        await eng.roll_session(now)
         before_state, before_level = eng.control.state, eng.control.level
         session_pnl = eng.book.session_pnl()
         update = eng.control.evaluate(session.day, session_pnl, eng.capital_base())

@@ -10,7 +10,7 @@ session P&L = Σ realized since the open against that reference − commissions
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from broker.types import OptionContract, Quote
@@ -106,6 +106,7 @@ class Book:
     def __init__(self) -> None:
         self.positions: dict[int, LivePosition] = {}
         self.session_realized = ZERO  # since the session open, against each position's session_ref
+        self.session_day: date | None = None
         self.closed_today: list[int] = []
 
     def add(self, position: LivePosition) -> None:

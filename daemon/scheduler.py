@@ -98,10 +98,11 @@ def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandler
 
         return run
 
+    # At equal fire times the earlier job in this list runs first: the open before the checkpoint.
     jobs = [
+        Job("session_open", SessionTrigger(sessions, lambda s: s.open, "open"), handlers.session_open),
         Job("checkpoint", CronTrigger(minute=f"*/{schedule.checkpoint_minutes}", hour=CHECKPOINT_HOURS,
                                       day_of_week=WEEKDAYS, timezone=EXCHANGE_TZ), on_sessions(handlers.checkpoint)),
-        Job("session_open", SessionTrigger(sessions, lambda s: s.open, "open"), handlers.session_open),
         Job("correlation_refresh", _daily(schedule.correlation_refresh), on_sessions(handlers.refresh_correlations)),
         Job("daily_report", SessionTrigger(sessions, lambda s: _after_close(s, schedule.daily_report), "report"),
             handlers.daily_report),
