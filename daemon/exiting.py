@@ -93,8 +93,8 @@ class ExitDesk:
             return
         eng.log.info("order", position_id=position.id, order_ref=result.parent_ref, underlying=position.underlying,
                      side=parent.side, contracts=f"{result.filled}/{result.requested}",
-                     limit=result.avg_price, status=result.status.value,
-                     slippage=result.slippage_vs_mid, underfilled=result.underfilled or None)
+                     avg_price=_q(result.avg_price), status=result.status.value,
+                     slippage=_q(result.slippage_vs_mid), underfilled=result.underfilled or None)
         if eng.metrics is not None:
             eng.metrics.observe_order(result.status.value if not result.underfilled else "underfilled")
 
@@ -280,6 +280,11 @@ class ExitDesk:
             actions, state = tighten_to_breakeven(position.exit_view(self.engine.profile), position.exit_state,
                                                   position.mark)
             await self._act(position, actions, state, now)
+
+
+def _q(value: Decimal | None) -> Decimal | None:
+    """Averages shown to the cent's hundredth: a log line is read, not recomputed."""
+    return None if value is None else value.quantize(Decimal("0.0001"))
 
 
 def _pct(position: LivePosition) -> str | None:

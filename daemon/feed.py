@@ -83,14 +83,16 @@ def bar_path(bar: Bar, ticks: int = DEFAULT_TICKS_PER_BAR) -> list[tuple[datetim
         return [(bar.end, bar.close)]
     first, second = (bar.low, bar.high) if bar.close >= bar.open else (bar.high, bar.low)
     corners = [bar.open, first, second, bar.close]
-    span = (bar.end - bar.start) / ticks
+    span_us = (bar.end - bar.start) // timedelta(microseconds=1)
     path = []
     for k in range(ticks):
         u = Decimal(3 * k) / (ticks - 1)  # position along the 3 segments
         seg = min(int(u), 2)
         frac = u - seg
         price = corners[seg] + (corners[seg + 1] - corners[seg]) * frac
-        path.append((bar.start + span * (k + 1), price.quantize(_CENT) if frac else price))
+        # Whole microseconds, so the last sample falls exactly on the bar's end (before its bar event).
+        offset = timedelta(microseconds=span_us * (k + 1) // ticks)
+        path.append((bar.start + offset, price.quantize(_CENT) if frac else price))
     return path
 
 
@@ -136,9 +138,12 @@ class ReplayFeed:
         self.settle = settle
         self.speed = speed
         self.ticks_per_bar = ticks_per_bar
-        self.run_until = run_until
+        self.run_until_time = run_until
         self.stats = FeedStats()
         self._stop = asyncio.Event()
+        self._pending: Iterator[tuple[datetime, int, int, Any]] | None = None
+        self._next: tuple[datetime, int, int, Any] | None = None
+        self._previous: datetime | None = None
 
     @property
     def start(self) -> datetime | None:
@@ -162,27 +167,40 @@ class ReplayFeed:
 
     async def run(self) -> FeedStats:
         """Replay everything (or until `stop()`), then fire the jobs left on the last day."""
-        previous: datetime | None = None
-        for at, kind, _, payload in self.events():
-            if self._stop.is_set():
+        await self.run_until(None)
+        if self._previous is not None and not self._stop.is_set():
+            last_day = self._previous.astimezone(EXCHANGE_TZ).date()
+            await self.run_until(datetime.combine(last_day, self.run_until_time, tzinfo=EXCHANGE_TZ))
+        return self.stats
+
+    async def run_until(self, until: datetime | None) -> FeedStats:
+        """Replay the events at or before `until` (None: all), then bring the clock and the jobs to
+        `until`. Called again, it carries on where it stopped."""
+        if self._pending is None:
+            self._pending = self.events()
+            self._next = next(self._pending, None)
+        while self._next is not None and not self._stop.is_set():
+            at, kind, _, payload = self._next
+            if until is not None and at > until:
                 break
-            await self._pace(previous, at)
-            previous = at
-            if self.scheduler is not None:
-                await self.scheduler.run_until(at)
-            if at > self.clock.now():
-                await self.clock.advance_to(at)
+            await self._pace(self._previous, at)
+            self._previous = at
+            await self._at(at)
             await self._deliver(kind, payload)
             if self.settle is not None:
                 await self.settle()
-        if previous is not None and not self._stop.is_set():
-            end = datetime.combine(previous.astimezone(EXCHANGE_TZ).date(), self.run_until, tzinfo=EXCHANGE_TZ)
-            if self.scheduler is not None:
-                await self.scheduler.run_until(end)
-            await self.clock.advance_to(end)
+            self._next = next(self._pending, None)
+        if until is not None and not self._stop.is_set():
+            await self._at(until)
             if self.settle is not None:
                 await self.settle()
         return self.stats
+
+    async def _at(self, at: datetime) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.run_until(at)
+        if at > self.clock.now():
+            await self.clock.advance_to(at)
 
     async def _deliver(self, kind: int, payload: Any) -> None:
         stats = self.stats

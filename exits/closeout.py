@@ -29,7 +29,9 @@ def expiry_close_at(session: SessionTimes, cfg: SevenDteExitsConfig) -> datetime
 
 def zero_dte_closeout(ctx: ExitContext, state: ExitState, cfg: ZeroDteExitsConfig) -> RuleResult:
     """Every 0dte position is flat by the close-out; fires on any evaluation at or after it,
-    so a daemon that was down at 15:45 still closes on its first look."""
+    so a daemon that was down at 15:45 still closes on its first look, even days later."""
+    if ctx.dte < 0:
+        return _past_expiry(ctx, state, "closeout", "0dte close-out")
     session = ctx.market.session
     if session is None:
         return NOTHING, state
@@ -38,6 +40,8 @@ def zero_dte_closeout(ctx: ExitContext, state: ExitState, cfg: ZeroDteExitsConfi
 
 def expiry_close(ctx: ExitContext, state: ExitState, cfg: SevenDteExitsConfig) -> RuleResult:
     """On expiry day what is left is sold before the close rather than left to exercise."""
+    if ctx.dte < 0:
+        return _past_expiry(ctx, state, "expiry_close", "expiry-day close")
     session = ctx.market.session
     if session is None or ctx.dte != 0:
         return NOTHING, state
@@ -49,3 +53,9 @@ def _close_from(ctx: ExitContext, state: ExitState, at: datetime, rule: str, wha
         return NOTHING, state
     half_day = " (early close)" if ctx.market.session is not None and ctx.market.session.early_close else ""
     return close_all(ctx, state, rule, f"{what} at {at:%H:%M}{half_day}", fired=(rule,))
+
+
+def _past_expiry(ctx: ExitContext, state: ExitState, rule: str, what: str) -> RuleResult:
+    """Still open after its expiry day, the position missed its cut-off (a daemon that was down,
+    a replayed path running on): "closed by" still holds, so it closes on this look, at any hour."""
+    return close_all(ctx, state, rule, f"{what} missed: expired {ctx.position.expiry}", fired=(rule,))

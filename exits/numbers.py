@@ -5,12 +5,14 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from exits.errors import ExitInputError
+from risk.numbers import MAX_MAGNITUDE
 
 
 def require_price(value: object, name: str, code: str = "bad_position") -> Decimal:
-    """A finite Decimal > 0; floats are refused so no binary error reaches money."""
-    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
-        raise ExitInputError(code, f"{name} must be a finite Decimal > 0, got {value!r}")
+    """A finite Decimal in (0, MAX_MAGNITUDE]; floats are refused so no binary error reaches money,
+    and the bound keeps every product the rules form inside Decimal's range (1e999999 would overflow)."""
+    if not isinstance(value, Decimal) or not value.is_finite() or not 0 < value <= MAX_MAGNITUDE:
+        raise ExitInputError(code, f"{name} must be a finite Decimal > 0 and at most {MAX_MAGNITUDE}, got {value!r}")
     return value
 
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from exits.errors import ExitInputError
 from exits.numbers import require_price
+from risk.numbers import MAX_MAGNITUDE
 
 Profile = Literal["0dte", "7dte"]
 Right = Literal["C", "P"]
@@ -38,8 +39,9 @@ class ExitPosition:
             raise ExitInputError("bad_position", "entry_time must be timezone-aware")
         for name in ("original_quantity", "open_quantity"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ExitInputError("bad_position", f"{name} must be a whole number >= 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MAGNITUDE:
+                raise ExitInputError("bad_position", f"{name} must be a whole number in [0, {MAX_MAGNITUDE}], "
+                                                     f"got {value!r}")
         if self.original_quantity < 1:
             raise ExitInputError("bad_position", "original_quantity must be at least 1")
         if self.open_quantity > self.original_quantity:

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from exits.errors import ExitInputError
+from risk.numbers import MAX_MAGNITUDE
 
 RECORD_VERSION = 1
 
@@ -99,8 +100,9 @@ def _decimal(value: Any, name: str) -> Decimal | None:
         number = Decimal(value) if isinstance(value, str) else None
     except InvalidOperation:
         number = None
-    if number is None or not number.is_finite():
-        raise ExitInputError("bad_exit_state", f"{name} must be a decimal string, got {value!r}")
+    if number is None or not number.is_finite() or abs(number) > MAX_MAGNITUDE:
+        raise ExitInputError("bad_exit_state", f"{name} must be a decimal string of at most {MAX_MAGNITUDE}, "
+                                               f"got {value!r}")
     return number
 
 

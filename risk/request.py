@@ -11,7 +11,7 @@ from types import MappingProxyType
 from config.models import Settings
 from risk import reasons
 from risk.breakers import TradingState
-from risk.numbers import MIN_PRICE, InvalidInput, require_decimal
+from risk.numbers import MAX_MAGNITUDE, MIN_PRICE, InvalidInput, require_decimal
 from risk.signal import Signal
 
 Correlations = Mapping[str, Mapping[str, Decimal]]
@@ -120,8 +120,9 @@ def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:
         underlying, contracts = item["underlying"], item["contracts"]
         if not isinstance(underlying, str) or not underlying.strip():
             raise InvalidInput(reasons.INVALID_OPEN_POSITION, f"open position [{i}]: underlying must be a symbol")
-        if isinstance(contracts, bool) or not isinstance(contracts, int) or contracts <= 0:
-            raise InvalidInput(reasons.INVALID_OPEN_POSITION, f"open position [{i}]: contracts must be a positive integer")
+        if isinstance(contracts, bool) or not isinstance(contracts, int) or not 0 < contracts <= MAX_MAGNITUDE:
+            raise InvalidInput(reasons.INVALID_OPEN_POSITION,
+                               f"open position [{i}]: contracts must be a positive integer of at most {MAX_MAGNITUDE}")
         price = require_decimal(item["price"], reasons.INVALID_OPEN_POSITION, f"open position [{i}] price",
                                 minimum=Decimal(0))
         views.append(OpenPositionView(underlying.strip().upper(), contracts, price))

@@ -102,6 +102,10 @@ class IBBroker:
         return self.ib.client.serverVersion() or None
 
     @property
+    def subscriptions(self) -> tuple[str, ...]:
+        return self._md.keys
+
+    @property
     def reconnects(self) -> int:
         return self._session.reconnects
 

@@ -29,6 +29,7 @@ log = structlog.get_logger("broker.ib")
 
 OPTION_GENERIC_TICKS = "100,101"  # option volume and open interest; model greeks come with every option
 LIVE, DELAYED = 1, 3  # IB marketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed frozen
+NO_CONTRACT = "200"
 PROBE_POLL_S = 0.05  # how often `probe` looks whether its tickers have data yet
 Pace = Callable[[], Awaitable[None]]
 Within = Callable[[Awaitable[Any], float], Awaitable[Any]]
@@ -78,16 +79,27 @@ class MarketData:
     def is_stale(self, key: str) -> bool:
         return key in self._stale
 
-    async def subscribe(self, keys: Iterable[str]) -> None:
+    async def subscribe(self, keys: Iterable[str]) -> list[str]:
+        """Stream each key; returns the keys IB has no contract for (logged, skipped: their quotes
+        never arrive, so entries on them refuse for want of a quote, and the rest still streams)."""
         new = [k for k in dict.fromkeys(keys) if k not in self._wanted]
         if len(self._wanted) + len(new) > self.lines:
             raise BrokerError("market_data_lines",
                               f"{len(self._wanted)} lines in use, {len(new)} more would pass the budget of {self.lines}")
+        unknown = []
         for key in new:
-            await self.book.qualify(key)  # an unknown contract fails before anything is counted
-        for key in new:
+            try:
+                await self.book.qualify(key)
+            except BrokerError as exc:
+                if exc.code != NO_CONTRACT:
+                    raise
+                unknown.append(key)
+                continue
             self._wanted.append(key)
             await self._request(key)
+        if unknown:
+            log.error("ib_no_contract", keys=unknown)
+        return unknown
 
     async def unsubscribe(self, keys: Iterable[str]) -> None:
         for key in keys:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TypeVar
 
 from config.loader import load_settings
 from config.models import Settings
@@ -17,8 +18,10 @@ from daemon import calendar
 from daemon.cli import UsageError
 from daemon.clock import EXCHANGE_TZ
 from exits import ExitAction, ExitInputError, ExitPosition, MarketSnapshot, evaluate, new_state
+from risk.numbers import MAX_MAGNITUDE
 
 FRIDAY = 4
+_Day = TypeVar("_Day", date, datetime)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,16 +52,18 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.profile)
     entry = _positive_decimal(args.entry, "--entry")
     contracts = _contracts(args.contracts)
-    entry_time = _exchange_time(args.entry_time, "--entry-time")
+    entry_time = _in_calendar(_exchange_time(args.entry_time, "--entry-time"), "--entry-time")
+    underlying = _underlying(args.underlying, settings)
     vix = None if args.vix is None else _positive_decimal(args.vix, "--vix")
     earnings = None if args.earnings is None else _date(args.earnings, "--earnings")
-    expiry = _date(args.expiry, "--expiry") if args.expiry else default_expiry(settings, entry_time.date())
+    expiry = _in_calendar(_date(args.expiry, "--expiry"), "--expiry") if args.expiry \
+        else default_expiry(settings, entry_time.date())
     if expiry < entry_time.date():
         raise UsageError(f"--expiry {expiry} is before the entry date {entry_time.date()}")
     rows = read_quotes(Path(args.quotes), entry_time)
     try:
-        position = ExitPosition(entry, entry_time, contracts, contracts, expiry,
-                                args.underlying or settings.profile.underlyings[0], settings.profile.name, args.right)
+        position = ExitPosition(entry, entry_time, contracts, contracts, expiry, underlying,
+                                settings.profile.name, args.right)
         results = replay(position, rows, settings, vix, earnings)
     except ExitInputError as exc:
         raise UsageError(str(exc), exc.code) from None
@@ -125,7 +130,7 @@ def default_expiry(settings: Settings, entry_day: date) -> date:
 
 def read_quotes(path: Path, entry_time: datetime) -> list[QuoteRow]:
     try:
-        with path.open(newline="") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's BOM is not part of "time"
             reader = csv.DictReader(handle)
             header = [h.strip() for h in (reader.fieldnames or [])]
             if "time" not in header or "price" not in header:
@@ -138,6 +143,7 @@ def read_quotes(path: Path, entry_time: datetime) -> list[QuoteRow]:
         raise UsageError(f"cannot read quotes file {path}: {exc}") from None
     if not rows:
         raise UsageError(f"{path}: no quote rows")
+    _in_calendar(rows[-1].time, f"{path}:{rows[-1].line} time")
     previous = entry_time
     for row in rows:
         if row.time < previous:
@@ -151,6 +157,8 @@ def _row(path: Path, line: int, raw: dict[str | None, str | None], has_underlyin
     where = f"{path}:{line}"
     if None in raw:
         raise UsageError(f"{where}: more fields than the header")
+    if None in raw.values():  # an empty cell is "no quote"; a missing one is a broken row
+        raise UsageError(f"{where}: fewer fields than the header")
     when = _exchange_time(raw.get("time") or "", f"{where} time")
     price_text = (raw.get("price") or "").strip()
     price = _positive_decimal(price_text, f"{where} price") if price_text else None
@@ -164,8 +172,8 @@ def _positive_decimal(text: str, what: str) -> Decimal:
         value = Decimal(text.strip())
     except (InvalidOperation, AttributeError):
         raise UsageError(f"{what}: not a number: {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise UsageError(f"{what}: must be a finite number > 0, got {text!r}")
+    if not value.is_finite() or not 0 < value <= MAX_MAGNITUDE:
+        raise UsageError(f"{what}: must be a finite number > 0 and at most {MAX_MAGNITUDE}, got {text!r}")
     return value
 
 
@@ -174,9 +182,29 @@ def _contracts(text: str) -> int:
         value = int(text)
     except ValueError:
         raise UsageError(f"--contracts: not a whole number: {text!r}") from None
-    if value < 1:
-        raise UsageError(f"--contracts: must be at least 1, got {value}")
+    if not 1 <= value <= MAX_MAGNITUDE:
+        raise UsageError(f"--contracts: must be at least 1 and at most {MAX_MAGNITUDE}, got {value}")
     return value
+
+
+def _underlying(text: str | None, settings: Settings) -> str:
+    if text is None:
+        return settings.profile.underlyings[0]
+    symbol = text.strip().upper()
+    if symbol not in settings.profile.underlyings:
+        raise UsageError(f"--underlying {text!r} is not traded by profile {settings.profile.name}; "
+                         f"known: {', '.join(settings.profile.underlyings)}", "unknown_underlying")
+    return symbol
+
+
+def _in_calendar(when: _Day, what: str) -> _Day:
+    """Within the years the exchange calendar covers: from its first year to a few years past today
+    (nothing is listed further out, and the calendar library cannot reach the far future)."""
+    last = date.today().year + calendar.YEARS_AHEAD
+    if not calendar.FIRST_YEAR <= when.year <= last:
+        raise UsageError(f"{what}: {when.isoformat()} is outside the exchange calendar "
+                         f"({calendar.FIRST_YEAR} to {last})", calendar.CalendarRangeError.code)
+    return when
 
 
 def _exchange_time(text: str, what: str) -> datetime:

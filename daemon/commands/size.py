@@ -19,7 +19,7 @@ from daemon.cli import UsageError
 from daemon.clock import LiveClock
 from risk.capital import capital_base
 from risk.decision import Decision
-from risk.numbers import InvalidInput, to_decimal
+from risk.numbers import MAX_MAGNITUDE, InvalidInput, to_decimal
 from risk.request import SizingRequest, parse_correlations, parse_open_positions
 from risk.signal import FUNDAMENTAL_FIELDS, STRATEGIES, SignalRejected, parse_signal
 from risk.sizing import evaluate
@@ -94,7 +94,7 @@ def _settings(profile: str) -> Settings:
 def _number(text: str, flag: str, code: str) -> Decimal:
     value = to_decimal(text, allow_str=True)
     if value is None:
-        raise UsageError(f"{flag} must be a finite number, got {text!r}", code)
+        raise UsageError(f"{flag} must be a finite number of at most {MAX_MAGNITUDE} in size, got {text!r}", code)
     return value
 
 
