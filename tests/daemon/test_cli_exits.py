@@ -107,6 +107,19 @@ GOOD = "time,price\n2025-03-03T10:00,10.50\n"
     (GOOD, ["--earnings", "soon"], "--earnings"),
     (GOOD, ["--entry-time", "09:45"], "--entry-time"),
     (GOOD, ["--profile", "nope"], "unknown profile"),
+    ("time,price\n2025-03-03T10:00,1e999999\n", [], "at most"),
+    ("time,price\n2025-03-03T10:00,1e30\n", [], "at most"),
+    ("time,price,underlying\n2025-03-03T10:00,10\n", [], "fewer fields than the header"),
+    ("time,price\n2025-03-03T10:00\n", [], "fewer fields than the header"),
+    ("time,price\n2262-04-12T10:00,10\n", [], "outside the exchange calendar"),
+    (GOOD, ["--entry", "1e999999"], "--entry"),
+    (GOOD, ["--vix", "1e999999"], "--vix"),
+    (GOOD, ["--contracts", "99999999999999999999999"], "--contracts"),
+    (GOOD, ["--contracts", "-3"], "--contracts"),
+    (GOOD, ["--underlying", "AAPL"], "not traded by profile 0dte"),
+    (GOOD, ["--underlying", ""], "not traded by profile 0dte"),
+    (GOOD, ["--expiry", "2300-01-01"], "outside the exchange calendar"),
+    (GOOD, ["--entry-time", "1980-01-02T10:00"], "outside the exchange calendar"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, text, extra, needle) -> None:
     q = _file(tmp_path, text)
@@ -123,3 +136,15 @@ def test_missing_file_and_binary_file(tmp_path, capsys) -> None:
     blob.write_bytes(b"\xff\xfe\x00\x01")
     rc, _, err = _run(capsys, [*BASE, "--quotes", str(blob)])
     assert rc == 2 and "cannot read quotes file" in err
+
+
+def test_a_spreadsheet_bom_and_padded_cells_are_read(tmp_path, capsys) -> None:
+    q = tmp_path / "q.csv"
+    q.write_bytes("\ufefftime , price \n 2025-03-03T10:00 , 10.50 \n".encode())
+    rc, out, _ = _run(capsys, [*BASE, "--quotes", str(q), "--json"])
+    assert rc == 0 and [r["rule"] for r in json.loads(out)] == ["take_profit_tier_1"]
+
+
+def test_lower_case_underlying_is_the_profiles_symbol(tmp_path, capsys) -> None:
+    rc, out, _ = _run(capsys, [*BASE, "--underlying", "qqq", "--quotes", str(_file(tmp_path, GOOD)), "--json"])
+    assert rc == 0 and json.loads(out)[0]["rule"] == "take_profit_tier_1"

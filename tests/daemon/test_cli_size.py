@@ -33,6 +33,14 @@ def run_json(capsys, *args):
     (["--confidence", "0.7", "--equity", "0"], "invalid_capital_base"),
     (["--confidence", "0.7", "--strategy", "yolo"], "invalid_strategy"),
     (["--confidence", "0.7", "--breaker-level", "9"], "invalid_breaker_level"),
+    (["--confidence", "0.7", "--breaker-level", "x"], "usage"),
+    (["--confidence", "0.7", "--price", "1e13"], "invalid_price"),
+    (["--confidence", "0.7", "--price", "1e999999"], "invalid_price"),
+    (["--confidence", "1e999999"], "invalid_confidence"),
+    (["--confidence", "0.7", "--equity", "-5"], "invalid_capital_base"),
+    (["--confidence", "0.7", "--vix-open", "0"], "invalid_vix"),
+    (["--confidence", "0.7", "--underlying", ""], "invalid_type"),
+    (["--confidence", "0.7", "--direction", "up"], "invalid_direction"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, args, code):
     status, out, err = run_json(capsys, *BASE_0DTE, *args)
@@ -114,3 +122,19 @@ def test_human_output_shows_the_breakdown(capsys):
         assert check in out
     status, out, _ = run(capsys, *BASE_0DTE, "--confidence", "0.6", "--vix", "20")
     assert status == 0 and "REFUSED: confidence_below_threshold" in out and "contracts    40" in out
+
+
+@pytest.mark.parametrize("text, code", [
+    ("", "invalid_file"),
+    ("{}", "invalid_open_position"),
+    (json.dumps([{"underlying": "QQQ", "contracts": 10 ** 26, "price": 2}]), "invalid_open_position"),
+    (json.dumps([{"underlying": "QQQ", "contracts": 2, "price": 1e300}]), "invalid_open_position"),
+    (json.dumps([{"underlying": "QQQ", "contracts": -2, "price": 2}]), "invalid_open_position"),
+    (json.dumps([{"underlying": "QQQ", "contracts": 2, "price": 2, "side": "long"}]), "invalid_open_position"),
+])
+def test_odd_open_positions_files(capsys, tmp_path, text, code):
+    book = tmp_path / "book.json"
+    book.write_text(text)
+    status, out, err = run_json(capsys, *BASE_0DTE, "--confidence", "0.7", "--open-positions", str(book))
+    assert (status, out["code"]) == (2, code)
+    assert err.count("\n") == 1 and "Traceback" not in err
