@@ -24,6 +24,7 @@ from decimal import ROUND_FLOOR, Decimal
 import structlog
 
 from broker.base import Broker, BrokerError
+from broker.execution import OrderIdAllocator
 from broker.order_ref import OrderRefError, build_order_ref, parse_order_ref
 from broker.types import OpenOrder, OptionContract, OrderRequest, OrderStatus, OrderUpdate
 from config.models import ProtectiveConfig
@@ -31,7 +32,6 @@ from config.models import ProtectiveConfig
 log = structlog.get_logger(__name__)
 
 STOP_SOURCE = "stop-"
-OrderIdAllocator = Callable[[], "int | Awaitable[int]"]
 BeforeSend = Callable[[OrderRequest, int], Awaitable[None]]  # (request, position id)
 
 

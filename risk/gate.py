@@ -148,7 +148,7 @@ def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCh
                                           ("gamma", gate.max_gamma, request.option_gamma, request.portfolio_gamma)):
         if limit is None or per_share is None or book is None:
             continue
-        after = per_share * shares
+        after = book + per_share * shares
         if abs(after) > limit:
             return _fail(name, f"portfolio {label} after the trade |{after}| > {limit}")
         checked.append(f"{label} {after} within {limit}")

@@ -116,15 +116,7 @@ class Orders:
     async def place(self, req: OrderRequest) -> None:
         if req.order_id in self._requests:
             raise BrokerError("duplicate_order_id", f"order id {req.order_id} was already used; ids never repeat")
-        order = ib_order(req, self._account())
-        contract = await self.book.qualify(req.contract.key)
-        self._requests[req.order_id] = req
-        await self._pace()
-        self.ib.client.placeOrder(req.order_id, contract, order)
-        log.info("order", order_id=req.order_id, order_ref=req.order_ref, underlying=req.contract.underlying,
-                 contract=req.contract.key, side=req.side, contracts=req.quantity, type=req.order_type,
-                 limit=str(req.limit_price) if req.limit_price is not None else None,
-                 stop=str(req.stop_price) if req.stop_price is not None else None, status="sent")
+        await self._send(req, "sent")
 
     async def modify(self, req: OrderRequest) -> None:
         known = self._requests.get(req.order_id)
@@ -134,11 +126,19 @@ class Orders:
             raise BrokerError("bad_order", f"order {req.order_id}: a modification keeps the contract and side")
         if req.order_id in self._final:
             raise BrokerError("order_not_working", f"order {req.order_id} is {self._final[req.order_id].value}")
+        await self._send(req, "modified")
+
+    async def _send(self, req: OrderRequest, what: str) -> None:
+        """placeOrder: a new id places, a known one modifies (IB's own rule)."""
         order = ib_order(req, self._account())
         contract = await self.book.qualify(req.contract.key)
         self._requests[req.order_id] = req
         await self._pace()
         self.ib.client.placeOrder(req.order_id, contract, order)
+        log.info("order", order_id=req.order_id, order_ref=req.order_ref, underlying=req.contract.underlying,
+                 contract=req.contract.key, side=req.side, contracts=req.quantity, type=req.order_type,
+                 limit=str(req.limit_price) if req.limit_price is not None else None,
+                 stop=str(req.stop_price) if req.stop_price is not None else None, status=what)
 
     async def cancel(self, order_id: int) -> None:
         await self._pace()

@@ -83,3 +83,30 @@ def test_exits_command_closes_a_path_that_runs_past_expiry(tmp_path: Path, capsy
     records = json.loads(capsys.readouterr().out)
     assert [(r["time"], r["kind"], r["quantity"], r["rule"]) for r in records] == [
         ("2025-03-04T10:00:00-05:00", "close", 10, "closeout")]
+
+
+def test_close_half_is_half_of_what_is_open_then():
+    """§3: "−15% close half; hard stop of §1 closes the rest" — after tier 1 took 3 of 10, half of the
+    7 still open (3.5, halves up: 4) goes at −15 %, and the hard stop closes the last 3."""
+    path = [(at(DAY, 10), "10.50"), (at(DAY, 10, 5), "8.50"), (at(DAY, 10, 10), "7.50")]
+    steps, state = walk(zero_position(qty=10), path)
+    assert [_kinds(actions) for _, actions in steps] == [
+        [("partial_close", 3, "take_profit_tier_1")],
+        [("alert", 0, "loss_alert"), ("partial_close", 4, "loss_close_half")],
+        [("close", 3, "hard_stop")],
+    ]
+    assert state.quantity_closed == 10
+
+
+def test_7dte_partial_counts_only_what_profit_taking_closed():
+    """§5.2: "Cumulative: at profit p close (sum of shares of the thresholds ≤ p) − (already closed)".
+    Read (docs/decisions/exits.md) as already closed *by this rule*: the §3 close-half at −15 % does not
+    pay for a threshold, so after it the +20 % threshold still takes 25 % of the original 20."""
+    path = [(at(FRI, 10, 1), "85"), (at(FRI, 10, 2), "120"), (at(FRI, 10, 3), "135")]
+    steps, state = walk(seven_position(qty=20), path)
+    assert [[(k, q, r) for k, q, r in _kinds(actions) if k != "tighten_stop"] for _, actions in steps] == [
+        [("alert", 0, "loss_alert"), ("partial_close", 10, "loss_close_half")],
+        [("partial_close", 5, "partial_profit")],
+        [("close", 5, "partial_profit")],
+    ]
+    assert (state.quantity_closed, state.profit_closed) == (20, 10)

@@ -117,3 +117,28 @@ def test_7dte_breaker_level_one_is_minimum_bet_only():
     d = size_7dte(breaker_level=1)
     assert (d.accepted, d.contracts, d.notional) == (True, 33, D(33000))
     assert [c.name for c in d.caps] == ["breaker"]
+
+
+def test_correlation_factor_looks_at_the_new_underlying_against_open_positions_only():
+    """§2.2: "Correlation factor: average |ρ| between the new underlying and the underlyings of open
+    positions … < 0.3 → 1.2" — SPY against QQQ and IWM averages 0.2 (the QQQ–IWM pair's 0.9 is not
+    part of it): 1.25 × 1.2 = 1.5, so 60 contracts rather than 50."""
+    book = (OpenPositionView("QQQ", 1, D(1)), OpenPositionView("IWM", 1, D(1)))
+    rho = {"SPY": {"QQQ": D("0.2"), "IWM": D("0.2")}, "QQQ": {"IWM": D("0.9")}}
+    d = evaluate(request("0dte", confidence=0.7, vix=D(18), open_positions=book, correlations=rho), settings("0dte"))
+    assert d.factors["correlation"] == D("1.2")
+    assert (d.accepted, d.contracts) == (True, 60)
+
+
+def test_7dte_book_regime_averages_every_pair_including_the_new_one():
+    """§2.5: "The 7dte book is "highly correlated" when the average pairwise |ρ| of open positions plus
+    the new one is > 0.8" and §1 "max total exposure | … | 99% of equity; 75% if the book is moderately
+    correlated, 50% if highly" — MSFT–NVDA 0.99 and AAPL to each 0.75 average 0.83: high, so 50,000 less
+    the 20,000 open leaves 30 contracts, below the 33,000 minimum (AAPL's own average, 0.75, is only
+    moderate: it sets the correlation factor 0.75, not the book's regime)."""
+    book = (OpenPositionView("MSFT", 10, D(10)), OpenPositionView("NVDA", 10, D(10)))
+    rho = {"AAPL": {"MSFT": D("0.75"), "NVDA": D("0.75")}, "MSFT": {"NVDA": D("0.99")}}
+    d = size_7dte(open_positions=book, correlations=rho)
+    assert d.notes["correlation_regime"] == "high" and d.factors["correlation"] == D("0.75")
+    assert d.cap_limits["total_exposure"] == D(30000)
+    assert (d.reason, d.contracts) == ("below_minimum_bet", 30)

@@ -4,14 +4,12 @@ reconnect with backoff, RECONCILING, 1100/1101/1102, restart windows and alerts 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 import pytest
 
 from broker.base import BrokerError
 from broker.ib import ConnectionState, IBBroker
-from daemon.clock import LiveClock
-from tests.broker.test_ib_support import at, connected, gateway, order, settings
+from tests.broker.test_ib_support import ShiftedClock, at, connected, gateway, order, settings
 
 
 async def test_connects_ready_with_account_and_paper_flag():
@@ -166,21 +164,11 @@ async def test_1101_resubscribes_market_data():
         assert rec.last_quote("SPY").usable
 
 
-class _ShiftedClock(LiveClock):
-    """Live time moved to `start` (timers stay real): to be inside or outside IB's restart window."""
-
-    def __init__(self, start: datetime):
-        self._offset = start - super().now()
-
-    def now(self) -> datetime:
-        return super().now() + self._offset
-
-
 @pytest.mark.parametrize(("when", "expected"), [(at(14, 0), False), (at(23, 55), True)])
 async def test_disconnect_alerts_only_outside_the_restart_window(when, expected):
     alerts: list = []
     async with gateway() as gw:
-        broker = IBBroker(settings(gw.port), clock=_ShiftedClock(when),
+        broker = IBBroker(settings(gw.port), clock=ShiftedClock(when),
                           alert=lambda kind, detail: alerts.append((kind, dict(detail))))
         await broker.start()
         try:

@@ -20,27 +20,18 @@ import pytest
 from broker.ib import ConnectionState, IBBroker
 from broker.quotes import QuoteBook
 from broker.types import OptionContract
-from daemon.clock import EXCHANGE_TZ, LiveClock
+from daemon.clock import EXCHANGE_TZ
 from daemon.engine import Engine
 from daemon.reconcile import reconcile
 from daemon.store import Store
-from tests.broker.test_ib_support import FAST_IB
+from tests.broker.test_ib_support import FAST_IB, ShiftedClock
 from tests.fakegw import FakeGateway
 from config.loader import load_settings
 
 WEDNESDAY_10AM = datetime(2024, 3, 6, 10, 0, tzinfo=EXCHANGE_TZ)
+SPY_QQQ_IWM = {"SPY": "470.00", "QQQ": "400.00", "IWM": "200.00"}
 FAST_EXECUTION = {"execution.child_interval_s": "0.1", "execution.reprice_s": "0.2"}
 pytestmark = pytest.mark.slow
-
-
-class ShiftedClock(LiveClock):
-    """Live time moved to `start`: the engine sees a trading day whatever day the tests run."""
-
-    def __init__(self, start: datetime):
-        self._offset = start - super().now()
-
-    def now(self) -> datetime:
-        return super().now() + self._offset
 
 
 @dataclass
@@ -85,6 +76,21 @@ class Rig:
         await asyncio.sleep(0.05)
         return await self.engine.submit_signal(raw, "test")
 
+    async def open_trade(self, sid: str, underlying: str, expiry: date, strikes: list[int], bid: str,
+                         listed: tuple[date, ...] = ()) -> Any:
+        """Calls listed around the money; the engine started; a bullish signal accepted."""
+        self.gw.market.add_chain(underlying, sorted({expiry, *listed}), strikes)
+        for k in strikes:
+            self.quote(underlying, expiry, k, bid)
+        await self.engine.start()
+        keys = [OptionContract(underlying, expiry, Decimal(k), "C").key for k in strikes]
+        outcome = await self.submit_after_quotes(self.signal(sid, underlying), keys)
+        assert outcome.accepted, outcome
+        return outcome
+
+    async def open_0dte(self, sid: str) -> Any:
+        return await self.open_trade(sid, "SPY", WEDNESDAY_10AM.date(), list(range(465, 476)), "2.95")
+
     async def agree(self) -> None:
         """The store and the gateway saw the same executions, and hold the same positions."""
         await self.engine.settle_fills()
@@ -126,17 +132,9 @@ async def rig(tmp_path, profile: str, underlyings: dict[str, str], **overrides: 
 
 async def test_full_0dte_trade(tmp_path):
     today = WEDNESDAY_10AM.date()
-    strikes = list(range(465, 476))
-    async with rig(tmp_path, "0dte", {"SPY": "470.00", "QQQ": "400.00", "IWM": "200.00"}) as r:
-        r.gw.market.add_chain("SPY", [today], strikes)
-        for k in strikes:
-            r.quote("SPY", today, k, "2.95")
-        await r.engine.start()
-        keys = [OptionContract("SPY", today, Decimal(k), "C").key for k in strikes]
-        outcome = await r.submit_after_quotes(r.signal("e2e-0dte", "SPY"), keys)
-        assert outcome.accepted, outcome
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM) as r:
+        outcome = await r.open_0dte("e2e-0dte")
         contracts = outcome.decision["contracts"]
-        await r.until(lambda: r.position_qty())
         await r.until(async_eq(r.position_qty, [(contracts, "open")]))
         entries = [o for o in r.gw.orders.values() if o.action == "BUY"]
         assert len(entries) > 1 and all(o.qty <= 10 for o in entries)  # sliced into children
@@ -161,13 +159,8 @@ async def test_full_7dte_trade(tmp_path):
     mag7 = {"AAPL": "175.00", "MSFT": "400.00", "GOOGL": "140.00", "AMZN": "175.00", "NVDA": "850.00",
             "META": "500.00", "TSLA": "180.00"}
     async with rig(tmp_path, "7dte", mag7) as r:
-        r.gw.market.add_chain("AAPL", [date(2024, 3, 8), expiry, date(2024, 3, 22)], strikes)
-        for k in strikes:
-            r.quote("AAPL", expiry, k, "9.95")
-        await r.engine.start()
-        keys = [OptionContract("AAPL", expiry, Decimal(k), "C").key for k in strikes]
-        outcome = await r.submit_after_quotes(r.signal("e2e-7dte", "AAPL"), keys)
-        assert outcome.accepted, outcome
+        outcome = await r.open_trade("e2e-7dte", "AAPL", expiry, strikes, "9.95",
+                                     listed=(date(2024, 3, 8), date(2024, 3, 22)))
         assert outcome.decision["selection"]["contract"] == f"AAPL {expiry:%Y%m%d} C 175"
         contracts = outcome.decision["contracts"]
         await r.until(async_eq(r.position_qty, [(contracts, "open")]))
@@ -181,17 +174,8 @@ async def test_full_7dte_trade(tmp_path):
 
 
 async def test_socket_dropped_mid_slice_sends_nothing_twice_and_loses_nothing(tmp_path):
-    today = WEDNESDAY_10AM.date()
-    strikes = list(range(465, 476))
-    async with rig(tmp_path, "0dte", {"SPY": "470.00", "QQQ": "400.00", "IWM": "200.00"},
-                   **{"execution.child_interval_s": "0.4"}) as r:
-        r.gw.market.add_chain("SPY", [today], strikes)
-        for k in strikes:
-            r.quote("SPY", today, k, "2.95")
-        await r.engine.start()
-        keys = [OptionContract("SPY", today, Decimal(k), "C").key for k in strikes]
-        outcome = await r.submit_after_quotes(r.signal("e2e-drop", "SPY"), keys)
-        assert outcome.accepted, outcome
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"execution.child_interval_s": "0.4"}) as r:
+        outcome = await r.open_0dte("e2e-drop")
         await r.until(lambda: len(r.gw.executions) >= 1)
         await r.gw.drop_clients()  # mid-slice: more children were still to come
         await r.until(lambda: r.broker.state is ConnectionState.DISCONNECTED, timeout=5)
@@ -232,14 +216,8 @@ def async_where(fn: Callable[[], Any], test: Callable[[Any], Any]) -> Callable[[
                                        "(broker/protective.py ProtectiveStops is ready for it)")
 async def test_protective_stop_rests_at_the_broker_and_follows_partial_exits(tmp_path):
     today = WEDNESDAY_10AM.date()
-    strikes = list(range(465, 476))
-    async with rig(tmp_path, "0dte", {"SPY": "470.00", "QQQ": "400.00", "IWM": "200.00"}) as r:
-        r.gw.market.add_chain("SPY", [today], strikes)
-        for k in strikes:
-            r.quote("SPY", today, k, "2.95")
-        await r.engine.start()
-        keys = [OptionContract("SPY", today, Decimal(k), "C").key for k in strikes]
-        outcome = await r.submit_after_quotes(r.signal("e2e-stop", "SPY"), keys)
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM) as r:
+        outcome = await r.open_0dte("e2e-stop")
         contracts = outcome.decision["contracts"]
         await r.until(async_eq(r.position_qty, [(contracts, "open")]))
 

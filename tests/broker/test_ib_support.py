@@ -10,7 +10,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from broker.ib import IBBroker
 from broker.types import Fill, OptionContract, OrderRequest, OrderUpdate, Quote
 from config.loader import load_settings
 from config.models import Settings
-from daemon.clock import EXCHANGE_TZ
+from daemon.clock import EXCHANGE_TZ, LiveClock
 from tests.fakegw import FakeGateway
 
 EXPIRY = date(2030, 1, 18)  # far enough out that no test meets it
@@ -139,9 +139,19 @@ async def connected(gw: FakeGateway, alerts: list | None = None, start: bool = T
         await broker.stop()
 
 
+class ShiftedClock(LiveClock):
+    """Live time moved to `start` (timers stay real): a trading day, or IB's restart window, on any day."""
+
+    def __init__(self, start: datetime):
+        self._offset = start - super().now()
+
+    def now(self) -> datetime:
+        return super().now() + self._offset
+
+
 def at(hour: int, minute: int = 0, day: date = date(2024, 3, 6)) -> datetime:
     """A wall time in exchange time (default a Wednesday)."""
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=EXCHANGE_TZ)
 
 
-__all__ = ["EXPIRY", "Recorder", "at", "connected", "gateway", "order", "settings", "spy_call", "timedelta"]
+__all__ = ["EXPIRY", "Recorder", "ShiftedClock", "at", "connected", "gateway", "order", "settings", "spy_call"]
