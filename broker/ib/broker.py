@@ -120,6 +120,9 @@ class IBBroker:
 
     async def start(self) -> None:
         await self._session.start()
+        # Chains before the first signal needs one (SPEC §6.1: loaded before the open); in the
+        # background, so a slow sec-def farm does not hold the start-up.
+        self._session.spawn(self.load_chains(self.settings.profile.underlyings))
 
     async def stop(self) -> None:
         await self._session.stop()
@@ -129,7 +132,7 @@ class IBBroker:
         loaded = {}
         for underlying in underlyings:
             try:
-                loaded[underlying] = await self._book.chain(underlying, refresh=True)
+                loaded[underlying] = await self._book.chain(underlying, self.clock.now().date(), refresh=True)
             except BrokerError as exc:
                 log.warning("ib_chain_failed", underlying=underlying, code=exc.code, error=str(exc))
         return loaded
@@ -156,7 +159,7 @@ class IBBroker:
 
     async def chain(self, underlying: str) -> OptionChain:
         self._require_socket()
-        return await self._book.chain(underlying)
+        return await self._book.chain(underlying, self.clock.now().date())
 
     async def subscribe(self, keys: list[str]) -> None:
         self._require_socket()

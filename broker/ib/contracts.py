@@ -79,7 +79,7 @@ class ContractBook:
         self._within = within
         self._by_key: dict[str, Contract] = {}
         self._key_by_con_id: dict[int, str] = {}
-        self._chains: dict[str, OptionChain] = {}
+        self._chains: dict[str, tuple[date, OptionChain]] = {}
 
     def key_for(self, c: Contract) -> str | None:
         return self._key_by_con_id.get(c.conId) or key_of(c, self.multiplier)
@@ -106,10 +106,12 @@ class ContractBook:
     async def qualify_option(self, opt: OptionContract) -> Contract:
         return await self.qualify(opt.key)
 
-    async def chain(self, underlying: str, *, refresh: bool = False) -> OptionChain:
-        """Expiries and strikes listed for `underlying` (SMART, its own trading class), cached until refreshed."""
-        if not refresh and underlying in self._chains:
-            return self._chains[underlying]
+    async def chain(self, underlying: str, day: date, *, refresh: bool = False) -> OptionChain:
+        """Expiries and strikes listed for `underlying` (SMART, its own trading class), cached for `day`
+        (listings change overnight: a new weekly, an expired one gone)."""
+        cached = self._chains.get(underlying)
+        if not refresh and cached is not None and cached[0] == day:
+            return cached[1]
         und = await self.qualify(underlying)
         await self._pace()
         params = await self._within(self.ib.reqSecDefOptParamsAsync(und.symbol, "", und.secType, und.conId))
@@ -121,7 +123,7 @@ class ContractBook:
         strikes = sorted({plain_decimal(s) for p in own for s in p.strikes})
         multiplier = int(own[0].multiplier or self.multiplier)
         chain = OptionChain(underlying, tuple(expiries), tuple(strikes), multiplier)
-        self._chains[underlying] = chain
+        self._chains[underlying] = (day, chain)
         return chain
 
 

@@ -20,13 +20,13 @@ import pytest
 from broker.ib import ConnectionState, IBBroker
 from broker.quotes import QuoteBook
 from broker.types import OptionContract
+from config.loader import load_settings
 from daemon.clock import EXCHANGE_TZ
 from daemon.engine import Engine
 from daemon.reconcile import reconcile
 from daemon.store import Store
 from tests.broker.test_ib_support import FAST_IB, ShiftedClock
 from tests.fakegw import FakeGateway
-from config.loader import load_settings
 
 WEDNESDAY_10AM = datetime(2024, 3, 6, 10, 0, tzinfo=EXCHANGE_TZ)
 SPY_QQQ_IWM = {"SPY": "470.00", "QQQ": "400.00", "IWM": "200.00"}
