@@ -37,6 +37,7 @@ WEEKLY_WEEKDAY = 4  # Friday
 CALENDAR_START = "2000-01-01"  # far enough back for every recorded data set we replay
 DEFAULT_HORIZON_DAYS = 35
 DEFAULT_STRIKES_EACH_SIDE = 25
+CACHED_DAYS = 2048  # dates whose session facts are kept (about eight years of sessions)
 
 
 class ListingError(ValueError):
@@ -61,6 +62,9 @@ def _in_bounds(day: date) -> bool:
     return cal.first_session.date() <= day <= cal.last_session.date()
 
 
+# A date's facts never change, and a pandas lookup costs ~100 µs: the option model asks for
+# every tracked option on every tick, so both lookups are cached per day (bounded: a few years).
+@lru_cache(maxsize=CACHED_DAYS)
 def is_session(day: date) -> bool:
     if not _in_bounds(day):
         raise ListingError("outside_calendar", f"{day} is outside the XNYS calendar")
@@ -69,8 +73,16 @@ def is_session(day: date) -> bool:
 
 def session_close(day: date) -> datetime:
     """The close of the session on `day`, exchange time (13:00 on half days)."""
-    if not is_session(day):
+    close = _session_close(day)
+    if close is None:
         raise ListingError("not_a_session", f"{day} is not an XNYS session")
+    return close
+
+
+@lru_cache(maxsize=CACHED_DAYS)
+def _session_close(day: date) -> datetime | None:
+    if not is_session(day):
+        return None
     return _xnys().session_close(_ts(day)).to_pydatetime().astimezone(EXCHANGE_TZ)
 
 

@@ -9,6 +9,7 @@ tracked options of that underlying from the book's underlying quote and VIX, and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 import structlog
 
@@ -82,6 +83,10 @@ class OptionQuoteModel:
 
     def quote_for(self, contract: OptionContract) -> Quote | None:
         """A modelled quote now, or None when the underlying price, the vol or the session is unknown."""
+        now = self._clock.now()
+        expires_at = self._expires_at(contract)
+        if expires_at is None or now > expires_at:
+            return None  # not a session, or expired: nothing trades
         under = self._book.get(contract.underlying)
         spot = None if under is None else under.mid
         if spot is None or spot <= 0:
@@ -91,21 +96,23 @@ class OptionQuoteModel:
         vol = atm_vol(contract.underlying, vix_level, self._cfg, self._realized.get(contract.underlying))
         if vol is None:
             return None
-        try:
-            expires_at = session_close(contract.expiry)
-        except ListingError:
-            return None
-        now = self._clock.now()
-        if now > expires_at:
-            return None  # expired: nothing trades
         return model_quote(contract, spot, vol, now, expires_at, under.received_at, self._cfg, usable=under.usable)
 
     def refresh(self, underlying: str | None = None) -> int:
-        """Reprice the tracked options (of one underlying, or all); returns how many quotes were written."""
+        """Reprice the tracked options (of one underlying, or all); returns how many quotes were written.
+
+        An option past its expiry is dropped from tracking: it never quotes again, and a replay of
+        many 0DTE sessions would otherwise reprice every expired chain on every tick."""
         groups = [underlying] if underlying is not None else list(self._tracked)
+        now = self._clock.now()
         written = 0
         for name in groups:
-            for key, contract in list(self._tracked.get(name, {}).items()):
+            per = self._tracked.get(name, {})
+            for key, contract in list(per.items()):
+                expires_at = self._expires_at(contract)
+                if expires_at is not None and now > expires_at:
+                    del per[key]
+                    continue
                 current = self._book.get(key)
                 if current is not None and not current.modelled:
                     continue  # a recorded quote wins
@@ -113,6 +120,13 @@ class OptionQuoteModel:
                 if quote is not None and self._book.update(quote):
                     written += 1
         return written
+
+    @staticmethod
+    def _expires_at(contract: OptionContract) -> datetime | None:
+        try:
+            return session_close(contract.expiry)  # cached per day in listings
+        except ListingError:
+            return None
 
     def refresh_key(self, key: str) -> Quote | None:
         """Track `key` and write its modelled quote now (a snapshot); the book's quote after."""

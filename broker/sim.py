@@ -8,16 +8,24 @@ and then fills as a marketable order. Commissions follow IB's per-contract sched
 per-order minimum. Options the book has no recorded quote for are priced by an
 OptionQuoteModel when one is given. The sim does not emit `on_quote`: the book it reads is
 the engine's own, which already has every quote.
+
+A process restart: IB keeps the account (positions, cash, working orders) while the daemon is
+down; the in-process sim dies with it. `SimAccountState` is what the account held, built from
+the store's fills and working intents by `stored_account_state`, and handed to a new sim with
+`SimBroker(..., prior=...)` or `restore(...)`. Execution ids carry a per-instance session
+token, so a new sim never repeats an id the store already holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, Protocol
 
 import structlog
 
@@ -44,6 +52,10 @@ log = structlog.get_logger(__name__)
 
 ACCOUNT_ID = "SIM"
 CURRENCY = "USD"
+# Intent states whose order reached the exchange (an "intent" may never have been sent).
+SENT_INTENT_STATES = frozenset({"sent", "acked", "working"})
+ALL_FILLS = 10**9  # `Store.list_fills` takes a limit; an account's whole history is far below it
+_instances = itertools.count(1)  # with a random part, ids differ between instances of one process too
 
 
 @dataclass(eq=False)
@@ -96,17 +108,124 @@ def _positive(price: Decimal | None) -> bool:
     return isinstance(price, Decimal) and price.is_finite() and price > 0
 
 
+@dataclass(frozen=True, slots=True)
+class RestingOrder:
+    """An order the exchange still works after the daemon restarted, with what it already did:
+    `filled` contracts, `notional` (Σ price × quantity of those fills) and the `commission` charged."""
+
+    request: OrderRequest
+    filled: int = 0
+    notional: Decimal = Decimal(0)
+    commission: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class SimAccountState:
+    """What the paper account held when its last process stopped. `cash` None: the starting cash."""
+
+    positions: tuple[BrokerPosition, ...] = ()
+    cash: Decimal | None = None
+    orders: tuple[RestingOrder, ...] = ()
+
+
+PriorState = SimAccountState | Callable[[], Awaitable[SimAccountState]]
+
+
+class FillLike(Protocol):
+    """A stored fill (`daemon.store.records.FillRecord`); a `broker.types.Fill` also fits."""
+
+    exec_id: str
+    order_id: int
+    side: str
+    quantity: int
+    price: Decimal
+    commission: Decimal
+    at: datetime
+
+
+class IntentLike(Protocol):
+    """A stored order intent (`daemon.store.records.IntentRecord`)."""
+
+    order_id: int
+    order_ref: str
+    contract_key: str
+    side: str
+    quantity: int
+    order_type: str
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    tif: str
+    state: str
+    created_at: datetime
+
+
+def starting_cash(settings: Settings) -> Decimal:
+    cfg = settings.broker.sim
+    return cfg.starting_cash if cfg.starting_cash is not None else settings.capital.account_size
+
+
+def _fill_contract(fill: Any, multiplier: int) -> OptionContract:
+    contract = getattr(fill, "contract", None)
+    return contract if isinstance(contract, OptionContract) else OptionContract.from_key(fill.contract_key, multiplier)
+
+
+def account_state_from_history(fills: Iterable[FillLike], intents: Iterable[IntentLike], *, cash: Decimal,
+                               multiplier: int, session_day: date) -> SimAccountState:
+    """The account a sim would hold after `fills` (any order), starting from `cash`, with the
+    `intents` that reached the exchange still working: DAY orders of `session_day` and GTC orders
+    (a DAY order of an earlier session expired at its close), less what they already filled."""
+    positions: dict[str, _Position] = {}
+    done: dict[int, tuple[int, Decimal, Decimal]] = {}  # order id -> filled, notional, commission
+    for fill in sorted(fills, key=lambda f: (f.at, f.exec_id)):
+        contract = _fill_contract(fill, multiplier)
+        value = fill.price * fill.quantity * contract.multiplier
+        cash += (value if fill.side == "SELL" else -value) - fill.commission
+        pos = positions.setdefault(contract.key, _Position(contract))
+        pos.apply(fill.quantity if fill.side == "BUY" else -fill.quantity, fill.price)
+        qty, notional, commission = done.get(fill.order_id, (0, Decimal(0), Decimal(0)))
+        done[fill.order_id] = (qty + fill.quantity, notional + fill.price * fill.quantity, commission + fill.commission)
+    orders = []
+    for intent in intents:
+        if intent.state not in SENT_INTENT_STATES:
+            continue
+        if intent.tif != "GTC" and intent.created_at.date() != session_day:
+            continue
+        filled, notional, commission = done.get(intent.order_id, (0, Decimal(0), Decimal(0)))
+        if filled >= intent.quantity:
+            continue
+        request = OrderRequest(intent.order_id, intent.order_ref,
+                               OptionContract.from_key(intent.contract_key, multiplier), intent.side,  # type: ignore[arg-type]
+                               intent.quantity, intent.order_type, intent.limit_price,  # type: ignore[arg-type]
+                               intent.stop_price, intent.tif)  # type: ignore[arg-type]
+        orders.append(RestingOrder(request, filled, notional, commission))
+    held = tuple(BrokerPosition(p.contract, p.quantity, p.avg_cost) for p in positions.values() if p.quantity)
+    return SimAccountState(held, cash, tuple(orders))
+
+
+async def stored_account_state(store: Any, settings: Settings, now: datetime) -> SimAccountState:
+    """The account as the store (a `daemon.store.Store` of this profile) knows it at `now`."""
+    return account_state_from_history(await store.list_fills(limit=ALL_FILLS), await store.load_pending_intents(),
+                                      cash=starting_cash(settings), multiplier=settings.profile.contract_multiplier,
+                                      session_day=now.date())
+
+
 class SimBroker:
     name = "sim"
 
     def __init__(self, book: QuoteBook, clock: Clock, settings: Settings, *,
-                 quote_model: OptionQuoteModel | None = None, account_id: str = ACCOUNT_ID):
+                 quote_model: OptionQuoteModel | None = None, account_id: str = ACCOUNT_ID,
+                 prior: PriorState | None = None, session: str | None = None):
+        """`prior`: the account's state to start from (see `restore`), or an async loader of it,
+        awaited in `start()` (after the engine migrated the store). `session`: the token in this
+        instance's execution ids; by default a fresh random one."""
         self._book = book
         self._clock = clock
         self._cfg = settings.broker.sim
         self._quote_model = quote_model
         self._account_id = account_id
-        self._cash = self._cfg.starting_cash if self._cfg.starting_cash is not None else settings.capital.account_size
+        self._prior = prior
+        self._session = session if session is not None else f"{uuid.uuid4().hex[:12]}{next(_instances)}"
+        self._cash = starting_cash(settings)
         self._orders: dict[int, _SimOrder] = {}
         self._resting: dict[str, dict[int, _SimOrder]] = {}  # contract key -> working orders at the exchange
         self._positions: dict[str, _Position] = {}
@@ -131,12 +250,50 @@ class SimBroker:
     async def start(self) -> None:
         if self._connected:
             return
+        if self._prior is not None:
+            prior, self._prior = self._prior, None
+            self.restore(prior if isinstance(prior, SimAccountState) else await prior())
         self._detach = self._book.add_listener(self._on_quote)
         if self._quote_model is not None:
             self._quote_model.attach()
         self._connected = True
         if self._listener is not None:
             self._listener.on_connection(True, "sim_started")
+
+    def restore(self, state: SimAccountState) -> None:
+        """Take over the account's prior state: positions, cash and the orders still working at the
+        exchange (resting from now on, without the latency). Only on a sim that has not started
+        nor traded: the state replaces the account, it is not merged into one."""
+        if self._connected or self._orders or self._fills:
+            raise BrokerError("restore_too_late", "a sim takes its prior state before it starts or trades")
+        positions: dict[str, _Position] = {}
+        for held in state.positions:
+            if held.quantity == 0 or held.contract.key in positions or not (
+                    isinstance(held.avg_cost, Decimal) and held.avg_cost.is_finite() and held.avg_cost >= 0):
+                raise BrokerError("bad_prior_state", f"position {held.contract.key}: {held.quantity} "
+                                                     f"at {held.avg_cost} (zero, repeated or a bad cost)")
+            positions[held.contract.key] = _Position(held.contract, held.quantity, held.avg_cost)
+        if state.cash is not None and not (isinstance(state.cash, Decimal) and state.cash.is_finite()):
+            raise BrokerError("bad_prior_state", f"cash must be a finite Decimal, got {state.cash!r}")
+        orders: dict[int, _SimOrder] = {}
+        for resting in state.orders:
+            request = resting.request
+            self._validate(request)
+            if request.order_id in orders or not 0 <= resting.filled < request.quantity:
+                raise BrokerError("bad_prior_state", f"order {request.order_id}: repeated, or filled "
+                                                     f"{resting.filled} of {request.quantity}")
+            orders[request.order_id] = _SimOrder(
+                request, OrderStatus.PARTIALLY_FILLED if resting.filled else OrderStatus.SUBMITTED,
+                resting.filled, resting.notional, resting.commission, active=True)
+        self._positions = positions
+        if state.cash is not None:
+            self._cash = state.cash
+        self._orders = orders
+        self._resting = {}
+        for order_id, order in orders.items():
+            self._resting.setdefault(order.request.contract.key, {})[order_id] = order
+        self._next_id = max([self._next_id, *(i + 1 for i in orders)])
+        log.info("sim_restored", positions=len(positions), cash=str(self._cash), orders=len(orders))
 
     async def stop(self) -> None:
         if self._detach is not None:
@@ -374,7 +531,8 @@ class SimBroker:
         pos.apply(signed, price)
         if pos.quantity == 0:
             del self._positions[req.contract.key]
-        fill = Fill(f"SIM-{next(self._exec_seq)}", req.order_id, req.order_ref, req.contract, req.side, qty, price,
+        # Zero-padded so ids of one instance sort in the order they happened.
+        fill = Fill(f"SIM-{self._session}-{next(self._exec_seq):08d}", req.order_id, req.order_ref, req.contract, req.side, qty, price,
                     self._clock.now(), commission)
         self._fills.append(fill)
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED

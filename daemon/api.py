@@ -169,7 +169,10 @@ class Api:
 
         return guarded
 
-    async def _body(self, request: web.Request, required: bool = True) -> dict[str, Any]:
+    async def _body(self, request: web.Request, required: bool = True, *, signal: bool = False) -> Any:
+        """The JSON body. For signals (`signal=True`) NaN/Infinity tokens and non-object values pass
+        through, so the signal rules refuse them with their SPEC reason code and the refusal is
+        stored; a body that is not JSON at all is refused here and logged with an excerpt."""
         if not request.body_exists and not required:
             return {}
         if request.content_type != "application/json":
@@ -185,10 +188,12 @@ class Api:
         if not raw.strip() and not required:
             return {}
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+            data = json.loads(raw.decode("utf-8"), parse_constant=float if signal else _no_constant)
         except (UnicodeDecodeError, ValueError) as exc:
+            if signal:
+                log.warning("signal_body_refused", reason=MALFORMED_JSON, excerpt=raw[:200].decode("utf-8", "replace"))
             raise ApiError(400, MALFORMED_JSON, f"body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) and not signal:
             raise ApiError(400, BODY_NOT_OBJECT, "body must be a JSON object")
         return data
 
@@ -222,8 +227,8 @@ class Api:
     # -------------------------------------------------------------- routes
 
     async def post_signal(self, request: web.Request) -> web.Response:
-        raw = await self._body(request)
-        signal_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        raw = await self._body(request, signal=True)
+        signal_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
         async with self.locks.hold(signal_id):
             outcome = await self.control.submit_signal(raw, "api")
         if not isinstance(outcome, SignalOutcome):

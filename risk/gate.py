@@ -96,18 +96,25 @@ def max_positions_per_symbol(request: SizingRequest, settings: Settings) -> Gate
 
 def stale_market_data(request: SizingRequest, settings: Settings) -> GateCheck:
     name, max_age = reasons.STALE_MARKET_DATA, settings.gate.max_quote_age_s
-    needs_vix = settings.gate.vix_max_entry is not None or bool(settings.multiplier.vix_factor_above
-                                                                or settings.multiplier.vix_factor_below)
     if request.quote_age_s is not None and request.quote_age_s > max_age:
         return _fail(name, f"option quote is {request.quote_age_s} s old, more than {max_age} s")
+    if _needs_vix(settings):  # the VIX gates and scales the entry: a stale VIX is stale market data
+        vix_age = request.vix_quote_age_s
+        if vix_age is not None and vix_age > max_age:
+            return _fail(name, f"VIX quote is {vix_age} s old, more than {max_age} s")
     if not request.what_if:
         if request.quote_age_s is None:
             return _fail(name, "no option quote")
-        if needs_vix and request.vix is None:
+        if _needs_vix(settings) and request.vix is None:
             return _fail(name, "no VIX quote")
     if request.quote_age_s is None:
         return _skip(name, "quote age not given (what-if)")
     return _pass(name, f"option quote {request.quote_age_s} s old")
+
+
+def _needs_vix(settings: Settings) -> bool:
+    return settings.gate.vix_max_entry is not None or bool(settings.multiplier.vix_factor_above
+                                                           or settings.multiplier.vix_factor_below)
 
 
 def liquidity(request: SizingRequest) -> GateCheck:
@@ -140,18 +147,28 @@ def _sizing_check(name: str, sizing: ContractSizing) -> GateCheck:
 
 
 def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCheck:
-    """Portfolio greeks after the trade, in share-equivalents; only the pairs given are checked."""
+    """Portfolio greeks after the trade, in share-equivalents, against each configured limit.
+
+    A limit whose greeks are missing refuses the entry ("greeks unavailable"): an unchecked
+    limit is no limit. Only a what-if (the `size` command, which has no market) skips it.
+    """
     name, gate = reasons.GREEKS_LIMIT, settings.gate
     shares = Decimal(settings.profile.contract_multiplier * contracts)
     checked: list[str] = []
+    missing: list[str] = []
     for label, limit, per_share, book in (("delta", gate.max_abs_delta, request.option_delta, request.portfolio_delta),
                                           ("gamma", gate.max_gamma, request.option_gamma, request.portfolio_gamma)):
-        if limit is None or per_share is None or book is None:
+        if limit is None:
+            continue
+        if per_share is None or book is None:
+            missing.append(f"no {'option' if per_share is None else 'portfolio'} {label}")
             continue
         after = book + per_share * shares
         if abs(after) > limit:
             return _fail(name, f"portfolio {label} after the trade |{after}| > {limit}")
         checked.append(f"{label} {after} within {limit}")
+    if missing and not request.what_if:
+        return _fail(name, f"greeks unavailable: {', '.join(missing)}")
     if not checked:
-        return _skip(name, "no greek limits or greeks given")
+        return _skip(name, "no greek limits" if not missing else f"greeks not given (what-if): {', '.join(missing)}")
     return _pass(name, "; ".join(checked))

@@ -37,10 +37,10 @@ class SizingRequest:
 
     `price` is the option's limit price per share. `option_delta`/`option_gamma` are per share as
     quoted (0.50), `portfolio_delta`/`portfolio_gamma` in share-equivalents (Σ greek × multiplier ×
-    contracts); the greeks check runs only when both of a pair are given.
+    contracts; 0 with nothing open). `vix_quote_age_s` is the age of the VIX quote `vix` came from.
     `what_if` (the `size` command): checks needing data the caller does not have (quote age,
-    liquidity, VIX) are recorded as skipped instead of failing; the engine leaves it False, so
-    a missing quote refuses the entry.
+    liquidity, VIX, greeks) are recorded as skipped instead of failing; the engine leaves it False,
+    so a missing quote or missing greeks refuse the entry.
     """
 
     signal: Signal
@@ -55,6 +55,7 @@ class SizingRequest:
     breaker_level: int = 0
     trading_state: TradingState = TradingState.ACTIVE
     quote_age_s: Decimal | None = None
+    vix_quote_age_s: Decimal | None = None
     liquidity_ok: bool | None = None
     duplicate: bool = False
     option_delta: Decimal | None = None
@@ -99,6 +100,8 @@ def normalize_request(request: SizingRequest, settings: Settings) -> SizingReque
         correlations=parse_correlations(request.correlations),
         buying_power=_optional(request.buying_power, reasons.INVALID_BUYING_POWER, "buying power"),
         quote_age_s=_optional(request.quote_age_s, reasons.INVALID_QUOTE_AGE, "quote age", minimum=Decimal(0)),
+        vix_quote_age_s=_optional(request.vix_quote_age_s, reasons.INVALID_QUOTE_AGE, "VIX quote age",
+                                  minimum=Decimal(0)),
         option_delta=_optional(request.option_delta, reasons.INVALID_GREEKS, "option delta"),
         option_gamma=_optional(request.option_gamma, reasons.INVALID_GREEKS, "option gamma"),
         portfolio_delta=_optional(request.portfolio_delta, reasons.INVALID_GREEKS, "portfolio delta"),

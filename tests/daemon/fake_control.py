@@ -32,6 +32,8 @@ class FakeControl:
         self._maybe_fail()
         self.submissions += 1
         await asyncio.sleep(0)  # a real engine awaits: give a concurrent duplicate the chance to race
+        if not isinstance(raw, dict):
+            return SignalOutcome(False, "invalid_signal", 422, {"signal_id": None, "accepted": False}, "not an object")
         signal_id = raw.get("id")
         if not isinstance(signal_id, str):
             return SignalOutcome(False, "invalid_id", 422, {"signal_id": None, "accepted": False}, "id missing")

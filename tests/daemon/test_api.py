@@ -118,11 +118,19 @@ async def test_not_accepting_is_503(server: Server) -> None:
     assert status == 503 and body["reason"] == "reconciling" and body["accepted"] is False
 
 
+@pytest.mark.parametrize(("data", "reason"), [
+    (b'{"id": "s-nan", "underlying": "ZZZ", "confidence": NaN}', "unknown_underlying"),
+    (b"[1, 2]", "invalid_signal"),
+])
+async def test_signal_bodies_that_parse_reach_the_signal_rules(server: Server, data: bytes, reason: str) -> None:
+    """NaN tokens and non-objects are the signal rules' to refuse (and the engine's to store), not the transport's."""
+    status, body = await server.call("POST", "/v1/signals", data=data, headers={"Content-Type": "application/json"})
+    assert status == 422 and body["reason"] == reason
+
+
 @pytest.mark.parametrize(("data", "headers", "reason"), [
     (b"{not json", {"Content-Type": "application/json"}, "malformed_json"),
-    (b'{"confidence": NaN}', {"Content-Type": "application/json"}, "malformed_json"),
     (b"\xff\xfe", {"Content-Type": "application/json"}, "malformed_json"),
-    (b"[1, 2]", {"Content-Type": "application/json"}, "body_not_object"),
     (b'{"id": "x"}', {"Content-Type": "text/plain"}, "unsupported_content_type"),
     (b"x" * 4096, {"Content-Type": "application/json"}, "body_too_large"),
 ])

@@ -4,12 +4,10 @@ and nothing fires twice."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import date, datetime
 from pathlib import Path
 
-from broker.sim import _Position
-from broker.types import OptionContract
+from broker.sim import stored_account_state
 from tests.daemon.test_engine_harness import DAY1, RIDE, Rig, at, breaker_levels
 
 OVERRIDES = {**RIDE, **breaker_levels(0.01, 0.02, 0.03, 0.05)}
@@ -20,15 +18,13 @@ async def _restart(tmp_path: Path, old: Rig, profile: str, symbols: list[str], d
     """A new process on the same database, its clock at `when`, replaying from there on."""
     old.engine.kill()
     await old.store.close()
+    held, cash = await old.broker.positions(), (await old.broker.account()).cash
     rig = Rig(tmp_path, profile, symbols, days=days, db=old.db, overrides=overrides, start=when)
-    # The sim is a new paper exchange: its execution ids must not repeat the dead one's
-    # (see docs/decisions/engine.md, asks).
-    rig.broker._exec_seq = itertools.count(10_000)
-    # ...and it must hold what the account held (IB keeps positions across a daemon restart; the
-    # in-process sim dies with the process, so it is given them back).
-    for held in await rig.store.load_open_positions():
-        contract = OptionContract.from_key(held.contract_key, held.multiplier)
-        rig.broker._positions[held.contract_key] = _Position(contract, held.open_qty, held.entry_price)
+    # IB keeps the account across a daemon restart; the in-process sim died with the old process,
+    # so the new one is given what the store says the account held (as `tradingd run` does).
+    # Its execution ids carry its own session token: they cannot repeat the dead sim's.
+    rig.broker.restore(await stored_account_state(rig.store, rig.settings, when))
+    assert await rig.broker.positions() == held and (await rig.broker.account()).cash == cash
     rig.feed.bars = {s: [b for b in bars if b.start >= when] for s, bars in rig.feed.bars.items()}
     await rig.start()
     return rig

@@ -52,9 +52,15 @@ def signal(profile: str = "0dte", /, **fields: Any) -> Signal:
 
 def request(profile: str = "0dte", price: Any = Decimal("3.00"), *, confidence: Any = 0.7,
             sig: Signal | None = None, capital_base: Any = None, **fields: Any) -> SizingRequest:
-    """A live (not what-if) request that passes every market-data check unless told otherwise."""
+    """A live (not what-if) request that passes every market-data check unless told otherwise.
+
+    A live 0dte request has greeks (the gate refuses an entry whose greeks are unavailable): a flat
+    book and an option of no delta or gamma, so only a test that sets them meets the limits."""
     values: dict[str, Any] = {"vix": Decimal(18) if profile == "0dte" else None, "quote_age_s": Decimal(1),
                               "liquidity_ok": True, **fields}
+    if profile == "0dte" and not values.get("what_if"):
+        for greek in ("option_delta", "option_gamma", "portfolio_delta", "portfolio_gamma"):
+            values.setdefault(greek, Decimal(0))
     return SizingRequest(signal=sig or signal(profile, confidence=confidence), price=price,
                          capital_base=BASE[profile] if capital_base is None else capital_base, now=NOW, **values)
 

@@ -117,3 +117,31 @@ def test_7dte_has_no_vix_or_greeks_limits():
     assert d.accepted
     assert check(d, "vix_above_threshold").status == "skip"
     assert check(d, "greeks_limit").status == "skip"
+
+
+@pytest.mark.parametrize("missing", ["option_delta", "option_gamma", "portfolio_delta", "portfolio_gamma"])
+def test_a_live_entry_without_its_greeks_is_refused_greeks_unavailable(missing):
+    d = decide(request(**{missing: None}))
+    assert (d.accepted, d.reason) == (False, "greeks_limit")
+    assert check(d, "greeks_limit").detail.startswith("greeks unavailable")
+
+
+def test_what_if_without_greeks_still_skips_the_limit():
+    d = decide(request(option_delta=None, option_gamma=None, portfolio_delta=None, portfolio_gamma=None,
+                       what_if=True))
+    assert d.accepted and check(d, "greeks_limit").status == "skip"
+
+
+def test_7dte_without_greeks_is_not_refused_it_has_no_greek_limits():
+    d = decide(request("7dte", price=D(10)), "7dte")
+    assert d.accepted and check(d, "greeks_limit").status == "skip"
+
+
+def test_a_stale_vix_is_stale_market_data_for_0dte():
+    assert decide(request(vix_quote_age_s=D(10))).accepted
+    stale = decide(request(vix_quote_age_s=D("10.01")))
+    assert stale.reason == "stale_market_data" and "VIX" in check(stale, "stale_market_data").detail
+
+
+def test_7dte_does_not_need_a_fresh_vix():
+    assert decide(request("7dte", price=D(10), vix_quote_age_s=D(3600)), "7dte").accepted
