@@ -54,7 +54,7 @@ ACCOUNT_ID = "SIM"
 CURRENCY = "USD"
 # Intent states whose order reached the exchange (an "intent" may never have been sent).
 SENT_INTENT_STATES = frozenset({"sent", "acked", "working"})
-ALL_FILLS = 10**9  # `Store.list_fills` takes a limit; an account's whole history is far below it
+ALL_ROWS = 10**9  # the store's listings take a limit; an account's whole history is far below it
 _instances = itertools.count(1)  # with a random part, ids differ between instances of one process too
 
 
@@ -159,6 +159,14 @@ class IntentLike(Protocol):
     created_at: datetime
 
 
+class OrderStatusLike(Protocol):
+    """The broker's last word on an order (`daemon.store.records.OrderRecord`)."""
+
+    order_id: int
+    filled: int
+    remaining: int
+
+
 def starting_cash(settings: Settings) -> Decimal:
     cfg = settings.broker.sim
     return cfg.starting_cash if cfg.starting_cash is not None else settings.capital.account_size
@@ -170,10 +178,16 @@ def _fill_contract(fill: Any, multiplier: int) -> OptionContract:
 
 
 def account_state_from_history(fills: Iterable[FillLike], intents: Iterable[IntentLike], *, cash: Decimal,
-                               multiplier: int, session_day: date) -> SimAccountState:
+                               multiplier: int, session_day: date,
+                               statuses: Iterable[OrderStatusLike] = ()) -> SimAccountState:
     """The account a sim would hold after `fills` (any order), starting from `cash`, with the
     `intents` that reached the exchange still working: DAY orders of `session_day` and GTC orders
-    (a DAY order of an earlier session expired at its close), less what they already filled."""
+    (a DAY order of an earlier session expired at its close), less what they already filled.
+
+    An intent is the order as first sent; a modification changes the quantity the broker reports
+    (`statuses`: filled + remaining), which wins. A modified price is not kept anywhere: such an
+    order rests at its first price (the engine's stop desk re-prices its stops when it starts)."""
+    quantities = {s.order_id: s.filled + s.remaining for s in statuses if s.filled + s.remaining > 0}
     positions: dict[str, _Position] = {}
     done: dict[int, tuple[int, Decimal, Decimal]] = {}  # order id -> filled, notional, commission
     for fill in sorted(fills, key=lambda f: (f.at, f.exec_id)):
@@ -191,11 +205,12 @@ def account_state_from_history(fills: Iterable[FillLike], intents: Iterable[Inte
         if intent.tif != "GTC" and intent.created_at.date() != session_day:
             continue
         filled, notional, commission = done.get(intent.order_id, (0, Decimal(0), Decimal(0)))
-        if filled >= intent.quantity:
+        quantity = quantities.get(intent.order_id, intent.quantity)
+        if filled >= quantity:
             continue
         request = OrderRequest(intent.order_id, intent.order_ref,
                                OptionContract.from_key(intent.contract_key, multiplier), intent.side,  # type: ignore[arg-type]
-                               intent.quantity, intent.order_type, intent.limit_price,  # type: ignore[arg-type]
+                               quantity, intent.order_type, intent.limit_price,  # type: ignore[arg-type]
                                intent.stop_price, intent.tif)  # type: ignore[arg-type]
         orders.append(RestingOrder(request, filled, notional, commission))
     held = tuple(BrokerPosition(p.contract, p.quantity, p.avg_cost) for p in positions.values() if p.quantity)
@@ -204,9 +219,10 @@ def account_state_from_history(fills: Iterable[FillLike], intents: Iterable[Inte
 
 async def stored_account_state(store: Any, settings: Settings, now: datetime) -> SimAccountState:
     """The account as the store (a `daemon.store.Store` of this profile) knows it at `now`."""
-    return account_state_from_history(await store.list_fills(limit=ALL_FILLS), await store.load_pending_intents(),
+    return account_state_from_history(await store.list_fills(limit=ALL_ROWS), await store.load_pending_intents(),
                                       cash=starting_cash(settings), multiplier=settings.profile.contract_multiplier,
-                                      session_day=now.date())
+                                      session_day=now.date(),
+                                      statuses=await store.list_orders(limit=ALL_ROWS, open_only=True))
 
 
 class SimBroker:
@@ -237,6 +253,7 @@ class SimBroker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_id = 1
         self._exec_seq = itertools.count(1)
+        self._bids_withheld: dict[str, datetime] = {}  # fault injection: key -> until
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -294,6 +311,26 @@ class SimBroker:
             self._resting.setdefault(order.request.contract.key, {})[order_id] = order
         self._next_id = max([self._next_id, *(i + 1 for i in orders)])
         log.info("sim_restored", positions=len(positions), cash=str(self._cash), orders=len(orders))
+
+    def withhold_bids(self, key: str, until: datetime | None) -> None:
+        """Fault injection (tests, drills): until `until` on the injected clock (None lifts it) the
+        bids of `key` show no size: sells against them rest unfilled while the quotes go on marking
+        positions, as in a gap where buyers pulled their bids. Resting sells fill on the first
+        quote after it ends."""
+        if until is None:
+            self._bids_withheld.pop(key, None)
+        else:
+            self._bids_withheld[key] = until
+        log.warning("sim_fault_bids_withheld", key=key, until=None if until is None else until.isoformat())
+
+    def _bid_withheld(self, key: str) -> bool:
+        until = self._bids_withheld.get(key)
+        if until is None:
+            return False
+        if self._clock.now() < until:
+            return True
+        del self._bids_withheld[key]
+        return False
 
     async def stop(self) -> None:
         if self._detach is not None:
@@ -491,7 +528,7 @@ class SimBroker:
                 return
             order.triggered = True
             log.info("sim_stop_triggered", order_id=req.order_id, stop=str(req.stop_price), at=str(trigger))
-        if touch is None or touch <= 0:
+        if touch is None or touch <= 0 or (not buy and self._bid_withheld(quote.key)):
             return
         if req.order_type == "LMT" and (req.limit_price < touch if buy else req.limit_price > touch):  # type: ignore[operator]
             return

@@ -461,6 +461,9 @@ class ApiConfig(Frozen):
 
 class ScheduleConfig(Frozen):
     checkpoint_minutes: int = Field(default=5, gt=0, le=60)
+    # The systemd watchdog stops vouching for a daemon whose checkpoint is this many intervals late
+    # during regular hours (a stuck scheduler or engine gets restarted).
+    checkpoint_overdue_after: int = Field(default=3, gt=0)
     correlation_refresh: time = time(9, 0)
     daily_report: time = time(16, 15)
 

@@ -3,6 +3,10 @@
 Live (`--broker ib|sim` without `--replay`): LiveClock, APScheduler's AsyncIOScheduler, runs
 until SIGTERM/SIGINT. Replay (`--replay DATA`): VirtualClock, the same jobs fired on it,
 the recorded bars as the market, the sim broker, and a per-day summary at the end.
+
+Under systemd (`Type=notify`): READY=1 once the engine has started (start-up reconciliation
+done), STATUS=<trading state> whenever it changes, WATCHDOG=1 pings while the engine says it
+is healthy, STOPPING=1 on shutdown. Outside systemd these are no-ops.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from typing import Any, TextIO
 
 from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
-from broker.sim import SimBroker
+from broker.sim import SimBroker, stored_account_state
 from config.loader import load_settings
 from config.models import Settings
 from daemon import calendar
+from daemon import notify as sd
 from daemon.bars import Bar, DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
 from daemon.clock import Clock, LiveClock, VirtualClock
 from daemon.engine import Engine
@@ -138,15 +143,19 @@ class App:
         quotes = QuoteBook()
         model = OptionQuoteModel(quotes, self.clock, settings.broker.sim.model, settings.profile.vix_symbol,
                                  settings.profile.contract_multiplier)
+        url = settings.daemon.store.url or (replay_store_url(settings) if self.replay is not None else None)
+        store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
+                      busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
         if settings.broker.kind == "sim":
-            broker: Any = SimBroker(quotes, self.clock, settings, quote_model=model)
+            # Live, a restarted sim takes over the paper account the store says it held (IB keeps it at
+            # the broker); a replay starts from its own fresh account.
+            prior = None if self.replay is not None else (
+                lambda: stored_account_state(store, settings, self.clock.now()))
+            broker: Any = SimBroker(quotes, self.clock, settings, quote_model=model, prior=prior)
         else:
             from broker.ib.broker import IBBroker
 
             broker, model = IBBroker(settings, self.clock), None
-        url = settings.daemon.store.url or (replay_store_url(settings) if self.replay is not None else None)
-        store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
-                      busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
         daily = self.replay.closes_before if self.replay is not None else None
         self.engine = Engine(settings, self.clock, store, broker, quotes, quote_model=model, daily_closes=daily,
                              metrics=self.metrics)
@@ -163,12 +172,15 @@ class App:
         configure_logging(self.options.json_logs, clock=self.clock)
         engine = self.build()
         log = get_logger("tradingd.run", profile=self.settings.profile.name)
+        engine.on_state = sd.status
         await engine.start()
+        watchdog = None
         try:
             if self.options.api:
                 from daemon.api import start_api
 
                 self._runner, self.api_port = await start_api(engine, self.settings, self.metrics)
+            sd.ready(engine.state_text())
             if self.replay is not None:
                 if self.replay.missing:
                     log.warning("replay_symbols_missing", symbols=self.replay.missing,
@@ -176,12 +188,20 @@ class App:
                 await self._replay(engine)
                 await self.print_summary(engine)
             else:
+                watchdog = sd.start_watchdog(engine.healthy)
                 await self._live(engine)
         finally:
+            sd.stopping()
+            if watchdog is not None:
+                watchdog.cancel()
+                await asyncio.gather(watchdog, return_exceptions=True)
             await engine.stop()
             if self._runner is not None:
                 await self._runner.cleanup()
             await engine.store.close()
+            if not self.options.summary_json:  # JSON output carries it inside the summary
+                print(f"database: {database_location(engine.store.raw.url)}", file=self.out)
+                self.out.flush()
         return 0
 
     async def _replay(self, engine: Engine) -> None:
@@ -205,7 +225,8 @@ class App:
                                signal_sink=engine.submit_signal, signal_source=f"replay:{self.options.signals}",
                                settle=engine.settle, speed=self.options.speed)
         stats = await self.feed.run()
-        log.info("replay_done", quotes=stats.quotes, bars=stats.bars, signals=stats.signals,
+        # Every signal the engine was handed: the file's (timed) and the reference source's (per bar).
+        log.info("replay_done", quotes=stats.quotes, bars=stats.bars, signals=engine.signals_received,
                  sessions=len(stats.days))
 
     async def _live(self, engine: Engine) -> None:
@@ -231,10 +252,21 @@ class App:
         if self.options.summary_json:
             import json
 
-            print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days)}), file=self.out)
+            print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days),
+                              "database": database_location(engine.store.raw.url)}), file=self.out)
         else:
             print(summary_text(days, self.settings.profile.name), file=self.out)
         self.out.flush()
+
+
+def database_location(url: str) -> str:
+    """Where the state is: the file of a SQLite URL, else the URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return str(Path(parsed.database).resolve())
+    return parsed.render_as_string(hide_password=True)
 
 
 def main_async(options: RunOptions) -> int:

@@ -9,8 +9,10 @@ arrival order, awaiting the store, so every fill and every exit-state change is 
 before anything that depends on it is sent. Signals are decided one at a time under a lock.
 
 Pieces: `entries.SignalDesk` (signal -> decision), `positions.Book` (open positions, marks,
-session P&L), `trading.TradingControl` (breakers, halt), `exiting.ExitDesk` (exit rules,
-breaker effects, flatten), `broker.execution.Executor` (parent orders).
+session P&L), `trading.TradingControl` (breakers, halt, reconciling), `exiting.ExitDesk` (exit
+rules, breaker effects, flatten), `protection.StopDesk` (the stops resting at the broker),
+`broker.execution.Executor` (parent orders), `daemon.reconcile` (store vs broker after every
+(re)connect, before entries are accepted).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import time as wallclock
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +31,7 @@ from broker.base import Broker, BrokerError
 from broker.execution import Executor
 from broker.quote_model import OptionQuoteModel, is_option_key
 from broker.quotes import QuoteBook
+from broker.throttle import Throttle
 from broker.types import Fill, OptionContract, OrderRequest, OrderUpdate, Quote
 from config.models import Settings
 from daemon import calendar
@@ -38,8 +41,11 @@ from daemon.entries import SignalDesk
 from daemon.exiting import ExitDesk
 from daemon.logging import get_logger
 from daemon.positions import Book, LivePosition
+from daemon.protection import StopDesk
+from daemon.reconcile import ReconcileReport, reconcile, reconciler
+from daemon.sending import OrderIds, RecordingBroker, paces_itself
 from daemon.store import Store
-from daemon.store.records import PositionRecord
+from daemon.store.records import OrderRecord, PositionRecord
 from daemon.trading import META_KEY, TradingControl
 from exits.session import SessionTimes
 from exits.state import ExitState
@@ -52,6 +58,10 @@ from risk.signal import Signal
 SessionLookup = Callable[[date], SessionTimes | None]
 DailyCloses = Callable[[date], Mapping[str, Sequence[Decimal]]]
 SESSION_REFS_KEY = "engine.session_refs"
+RECONCILE_KEY = "engine.last_reconcile"
+# The connection reasons of a broker that reconciles through a hook (IBBroker, `set_reconciler`):
+# "reconciling" after every (re)connect while its reconciler runs, "ready" once it returned.
+RECONCILING, READY = "reconciling", "ready"
 SETTLE_ROUNDS = 1000  # a bound, not a tuning knob: one event never needs more than a few
 ZERO = Decimal(0)
 
@@ -59,8 +69,7 @@ ZERO = Decimal(0)
 class Engine:
     def __init__(self, settings: Settings, clock: Clock, store: Store, broker: Broker, quotes: QuoteBook, *,
                  quote_model: OptionQuoteModel | None = None, sessions: SessionLookup = calendar.session_for,
-                 daily_closes: DailyCloses | None = None, metrics: Any = None,
-                 reconcile: Callable[[Engine], Awaitable[Any]] | None = None):
+                 daily_closes: DailyCloses | None = None, metrics: Any = None):
         self.settings = settings
         self.profile = settings.profile.name
         self.clock = clock
@@ -71,15 +80,28 @@ class Engine:
         self.sessions = sessions
         self.daily_closes = daily_closes
         self.metrics = metrics
-        self._reconcile_hook = reconcile
         self.log = get_logger("tradingd.engine", profile=self.profile)
         self.book = Book()
         self.control = TradingControl(settings)
         self.desk = SignalDesk(self)
         self.exits = ExitDesk(self)
-        self.executor = Executor.from_settings(broker, quotes, clock, settings,
-                                               allocate_order_id=self._allocate_order_id,
-                                               before_send=self._before_send)
+        # One bucket paces every outgoing message: the broker's own when it has one (IB), which the
+        # executor then shares (its order messages count twice there: slower, never over the limit).
+        self.throttle: Throttle = getattr(broker, "throttle", None) or Throttle(
+            clock, settings.execution.max_messages_per_s)
+        self.order_ids = OrderIds()
+        self.executor = Executor.from_settings(RecordingBroker(broker, self._record_refusal, clock.now, self.order_ids),
+                                               quotes, clock, settings, allocate_order_id=self.allocate_order_id,
+                                               before_send=self._before_send, throttle=self.throttle)
+        pace = None if paces_itself(broker) else self.throttle.acquire
+        self.stops = StopDesk(self, RecordingBroker(broker, self._record_refusal, clock.now, self.order_ids,
+                                                    acquire=pace))
+        self._broker_reconciles = callable(getattr(broker, "set_reconciler", None))
+        self.last_reconcile: ReconcileReport | None = None
+        self.signals_received = 0
+        self.started_at: datetime | None = None
+        self.on_state: Callable[[str], Any] | None = None  # told the trading state's text when it changes
+        self._announced: str | None = None
         self.blocked: set[str] = set()
         self.correlations: dict[str, dict[str, Decimal]] = {}
         self.previous_close: dict[str, Decimal] = {}
@@ -87,7 +109,6 @@ class Engine:
         self.realized_total = ZERO
         self.phase = "STARTING"
         self.last_checkpoint: datetime | None = None
-        self._next_order_id = 0
         self._intents_written: set[int] = set()
         self._order_positions: dict[str, int] = {}  # parent orderRef -> position id
         self._signal_lock = asyncio.Lock()
@@ -104,7 +125,7 @@ class Engine:
     # ================================================================== lifecycle
 
     async def start(self) -> None:
-        """Migrate, load state, connect, reconcile; then accept signals."""
+        """Migrate, load state, connect, reconcile (SPEC §6); then accept signals."""
         self.phase = "STARTING"
         await self.store.upgrade()
         snapshot = await self.store.load_snapshot()
@@ -115,20 +136,27 @@ class Engine:
         await self._resume_session(refs_session)
         self.blocked = {b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged}
         self.realized_total = sum((d.realized_pnl for d in await self.store.summary_by_day()), ZERO)
+        self.control.reconciling = True
         self.broker.set_listener(self)
+        if self._broker_reconciles:  # it reconciles inside start() and after every reconnect, then says "ready"
+            self.broker.set_reconciler(self._reconciler())  # type: ignore[attr-defined]
         await self.broker.start()
-        self._next_order_id = max(snapshot.highest_order_id, await self.broker.next_order_id() - 1)
+        # Reconciliation remembers every id it saw at the broker: the max rule covers them too.
+        self.order_ids.start_after(max(await self.store.highest_order_id(), await self.broker.next_order_id() - 1))
         self._detach_quotes = self.quotes.add_listener(self._on_book_quote)
         self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"engine-{self.profile}")
         await self.broker.subscribe([*self.settings.profile.underlyings, self.settings.profile.vix_symbol,
                                      *(p.key for p in self.book)])
-        self.control.reconciling = True
-        await self._reconcile(snapshot.pending_intents, snapshot.last_execution_time)
-        self.control.reconciling = False
+        if not self._broker_reconciles and await self._reconcile("startup") is not None:
+            self.control.reconciling = False
+        await self._start_stops()
         await self._persist_state("started")
+        self.started_at = self.clock.now()
         self.phase = "RUNNING"
+        self._announce()
         self.log.info("engine_started", trading_state=self.control.state.value, open_positions=len(self.book),
-                      breaker_level=self.control.level, blocked=sorted(self.blocked))
+                      breaker_level=self.control.level, blocked=sorted(self.blocked),
+                      protective_stops=len(self.stops.stops.all))
         await self.exits.resume_interrupted(self.clock.now())
 
     async def stop(self) -> None:
@@ -137,6 +165,7 @@ class Engine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.order_ids.release()  # a sender cancelled between its id and its place
         await self.settle()
         if self._worker is not None:
             self._worker.cancel()
@@ -201,6 +230,7 @@ class Engine:
 
     def on_order_update(self, update: OrderUpdate) -> None:
         self.executor.on_order_update(update)
+        self.stops.on_order_update(update)
         self._push("update", update)
 
     def on_fill(self, fill: Fill) -> None:
@@ -208,11 +238,29 @@ class Engine:
         self._push("fill", fill)
 
     def on_connection(self, connected: bool, reason: str) -> None:
+        """Entries wait while the broker is away and until the store is reconciled with it (SPEC §6.1).
+
+        A broker with a reconciler hook (IB) runs `daemon.reconcile` itself on every (re)connect,
+        between "reconciling" and "ready"; any other broker's reconnect is reconciled here, once.
+        """
         self.log.info("broker_connection", connected=connected, reason=reason)
         if self.metrics is not None:
-            self.metrics.set_broker_connected(connected)
-        if connected and self.phase == "RUNNING":
+            self.metrics.set_broker_connected(connected, disconnect_expected=self.disconnect_expected)
+        if connected and reason == RECONCILING:
+            self.control.reconciling = True
+        elif connected and reason == READY:
+            self.control.reconciling = False
+            if self.phase == "RUNNING":
+                self._push("ready", reason)
+        elif connected and self.phase == "RUNNING" and not self._broker_reconciles:
+            self.control.reconciling = True
             self._push("reconnected", reason)
+        self._announce()
+
+    @property
+    def disconnect_expected(self) -> bool:
+        """The broker is away inside its restart window (IB's nightly restart, the weekend): no alert."""
+        return bool(getattr(self.broker, "disconnect_expected", False))
 
     def _on_book_quote(self, quote: Quote) -> None:
         self._dirty[quote.key] = quote
@@ -251,11 +299,12 @@ class Engine:
                 self.log.info("order", order_id=payload.order_id, order_ref=payload.order_ref,
                               status=payload.status.value, contracts=payload.filled, reason=payload.reason)
         elif kind == "reconnected":
-            self.control.reconciling = True
-            try:
-                await self._reconcile((), await self.store.last_execution_time())
-            finally:
+            if await self._reconcile("reconnect") is not None:
                 self.control.reconciling = False
+                self._announce()
+            await self._after_connect()
+        elif kind == "ready":
+            await self._after_connect()
 
     async def _handle_quote(self, quote: Quote) -> None:
         now = self.clock.now()
@@ -285,23 +334,44 @@ class Engine:
 
     # ================================================================== orders
 
-    async def _allocate_order_id(self) -> int:
-        self._next_order_id += 1
-        return self._next_order_id
+    async def allocate_order_id(self) -> int:
+        """The next id; the one after waits until this one was placed or given up (ids go out in order)."""
+        return await self.order_ids.take()
 
     async def _before_send(self, request: OrderRequest) -> None:
         """Every order intent is committed before the broker sees it (SPEC §6.1); a modify keeps its intent."""
         if request.order_id in self._intents_written:
             return
-        parent = request.order_ref.rsplit(":", 1)[0]
-        await self.store.write_intent(request, self.clock.now(), parent_ref=parent,
-                                      position_id=self._order_positions.get(parent))
+        await self.write_intent(request, self._order_positions.get(request.order_ref.rsplit(":", 1)[0]))
+
+    async def write_intent(self, request: OrderRequest, position_id: int | None) -> None:
+        """Commit the intent of a new order, tied to its position so its fills find it."""
+        try:
+            await self.store.write_intent(request, self.clock.now(), parent_ref=request.order_ref.rsplit(":", 1)[0],
+                                          position_id=position_id)
+        except BaseException:  # no intent, no order: its id is given up
+            self.order_ids.done(request.order_id)
+            raise
         self._intents_written.add(request.order_id)
         self.log.info("order", order_id=request.order_id, order_ref=request.order_ref,
                       underlying=request.contract.underlying, side=request.side, contracts=request.quantity,
-                      limit=request.limit_price, status="sending")
+                      type=request.order_type, limit=request.limit_price, stop=request.stop_price, status="sending")
         if self.metrics is not None:
             self.metrics.observe_order("submitted")
+
+    async def _record_refusal(self, update: OrderUpdate) -> OrderRecord:
+        """The broker refused to take an order: its intent is closed as rejected, with the reason, at once."""
+        self.log.warning("order", order_id=update.order_id, order_ref=update.order_ref, status="rejected",
+                         reason=update.reason)
+        if self.metrics is not None:
+            self.metrics.observe_order("rejected")
+        return await self.store.update_order(update)
+
+    async def _apply_update(self, update: OrderUpdate) -> OrderRecord:
+        """An order status found by reconciliation: everyone who follows orders hears it, then the store."""
+        self.executor.on_order_update(update)
+        self.stops.on_order_update(update)
+        return await self.store.update_order(update)
 
     async def ensure_quotes(self, keys: Sequence[str]) -> None:
         """Subscribe `keys`; any still without a fresh quote gets a snapshot (IB streams take a moment)."""
@@ -329,13 +399,15 @@ class Engine:
 
     @property
     def accepting_signals(self) -> bool:
-        return self.phase == "RUNNING" and self.broker.connected and not self.control.reconciling
+        """Signals are answered (while reconciling: refused with a stored decision); not before the engine
+        runs, nor while the broker is away."""
+        return self.phase == "RUNNING" and self.broker.connected
 
     async def submit_signal(self, raw: JsonDict, source: str) -> SignalOutcome:
         started = wallclock.perf_counter()
+        self.signals_received += 1
         if not self.accepting_signals:
-            why = "reconciling" if self.control.reconciling else (
-                "broker_disconnected" if self.phase == "RUNNING" else self.phase.lower())
+            why = "broker_disconnected" if self.phase == "RUNNING" else self.phase.lower()
             return SignalOutcome(False, "not_accepting", HTTP_NOT_ACCEPTING,
                                  message=f"the engine is not accepting signals ({why})")
         async with self._signal_lock:
@@ -350,10 +422,11 @@ class Engine:
     def sizing_request(self, signal: Signal, price: Decimal, quote: Quote | None, now: datetime,
                        liquidity_ok: bool) -> SizingRequest:
         vix_quote = self.quotes.get(self.settings.profile.vix_symbol)
-        greeks = self.book.greeks()
+        greeks = self.book.known_greeks()
         return SizingRequest(
             signal=signal, price=price, capital_base=self.capital_base(), now=now,
             vix=None if vix_quote is None else vix_quote.mid, vix_session_open=self.vix_open,
+            vix_quote_age_s=None if vix_quote is None else vix_quote.age_s(now),
             open_positions=self.book.views(), correlations=self.correlations,
             buying_power=self._buying_power, breaker_level=self.control.level,
             trading_state=self.control.state, quote_age_s=None if quote is None else quote.age_s(now),
@@ -409,6 +482,12 @@ class Engine:
             "exposure": str(self.book.exposure()),
             "open_positions": len(self.book.held()),
             "broker_connected": self.broker.connected,
+            "disconnect_expected": self.disconnect_expected,
+            "protective_stops": len(self.stops.stops.all),
+            "last_reconcile": None if self.last_reconcile is None else {
+                "kind": self.last_reconcile.kind, "at": self.last_reconcile.at.isoformat(),
+                "clean": self.last_reconcile.clean, "fills_applied": len(self.last_reconcile.fills_applied),
+                "adopted": len(self.last_reconcile.adopted), "blocked": list(self.last_reconcile.blocked)},
             "market_data_age_s": min(ages) if ages else None,
             "last_checkpoint": None if self.last_checkpoint is None else self.last_checkpoint.isoformat(),
             "blocked_underlyings": sorted(self.blocked),
@@ -491,8 +570,44 @@ class Engine:
         if self.metrics is not None:
             self.metrics.set_trading_state(self.control.state.value)
             self.metrics.set_breaker_level(self.control.level)
+        self._announce()
 
     persist_state = _persist_state
+
+    def state_text(self) -> str:
+        """One line for systemd's STATUS: the trading state, why, and whether the broker is there."""
+        state = self.control.state.value if self.phase == "RUNNING" else self.phase
+        reason = self.control.reason
+        broker = "broker connected" if self.broker.connected else (
+            "broker away (expected)" if self.disconnect_expected else "broker disconnected")
+        return f"{state}{f' ({reason})' if reason else ''}, {broker}"
+
+    def _announce(self) -> None:
+        """Tell `on_state` (systemd STATUS) and the metrics when the trading state's text changes."""
+        text = self.state_text()
+        if text == self._announced:
+            return
+        self._announced = text
+        if self.metrics is not None:
+            self.metrics.set_trading_state(self.control.state.value)
+        if self.on_state is not None:
+            try:
+                self.on_state(text)
+            except Exception as exc:  # noqa: BLE001 - a status line must never stop trading
+                self.log.warning("state_listener_failed", error=repr(exc))
+
+    def healthy(self) -> bool:
+        """For the systemd watchdog: the engine runs, its worker lives, and during regular hours the
+        5-minute checkpoint is not overdue (a stuck scheduler or loop stops the pings)."""
+        if self.phase != "RUNNING" or self._worker is None or self._worker.done():
+            return False
+        now = self.clock.now()
+        session = self.sessions(now.date())
+        if session is None or not session.contains(now):
+            return True
+        schedule = self.settings.daemon.schedule
+        since = max(t for t in (self.last_checkpoint, self.started_at, session.open) if t is not None)
+        return now - since <= timedelta(minutes=schedule.checkpoint_minutes * schedule.checkpoint_overdue_after)
 
     # ================================================================== scheduled jobs (scheduler.JobHandlers)
 
@@ -592,25 +707,56 @@ class Engine:
             position.apply_quote(quote)
         return position
 
-    async def _reconcile(self, pending: Sequence[Any], since: datetime | None) -> None:
-        """Broker vs store: fills missed while away are applied (exactly once, by exec id); intents the
-        broker has no working order for are closed as cancelled."""
-        if self._reconcile_hook is not None:
-            await self._reconcile_hook(self)
-            return
+    def _reconciler(self) -> Callable[[str], Awaitable[ReconcileReport]]:
+        """The hook a reconciling broker (IB) awaits after every (re)connect: the first is the start-up one."""
+        return reconciler(self.broker, self.store, profile=self.profile,  # type: ignore[arg-type]
+                          prefix=self.settings.execution.order_ref_prefix, now=self.clock.now,
+                          apply_fill=self.exits.apply_fill, on_update=self._apply_update, on_report=self._reconciled)
+
+    async def _reconcile(self, kind: str) -> ReconcileReport | None:
+        """Store vs broker (`daemon.reconcile`), for brokers without a hook; None when the broker failed us."""
         try:
-            executions = await self.broker.executions(since)
-            working = {o.request.order_id for o in await self.broker.open_orders()}
+            report = await reconcile(self.broker, self.store, profile=self.profile,  # type: ignore[arg-type]
+                                     prefix=self.settings.execution.order_ref_prefix, now=self.clock.now(),
+                                     kind=kind, apply_fill=self.exits.apply_fill,  # type: ignore[arg-type]
+                                     on_update=self._apply_update)
         except BrokerError as exc:
-            self.log.error("reconcile_failed", code=exc.code)
-            return
-        for fill in executions:
-            await self.exits.apply_fill(fill)
-        now = self.clock.now()
-        for intent in pending:
-            if intent.order_id not in working:
-                await self.store.set_intent_state(intent.order_id, "cancelled", now)
-                self.log.warning("intent_not_at_broker", order_id=intent.order_id, order_ref=intent.order_ref)
+            self.log.error("reconcile_failed", kind=kind, code=exc.code, error=str(exc))
+            return None
+        await self._reconciled(report)
+        return report
+
+    async def _reconciled(self, report: ReconcileReport) -> None:
+        """Take in what reconciliation found: adopted positions into the book, blocked underlyings; the report stored."""
+        self.last_reconcile = report
+        await self.store.set_meta(RECONCILE_KEY, json.dumps(report.as_dict()))
+        adopted = []
+        for found in report.adopted:
+            record = await self.store.get_position(found.position_id)
+            if record is not None and record.status == "open" and record.id not in self.book.positions:
+                self.book.add(self._live_position(record, None, None))
+                adopted.append(record.id)
+                self.log.warning("position_adopted", position_id=record.id, underlying=record.underlying,
+                                 contracts=record.open_qty, entry_price=record.entry_price, option=record.contract_key,
+                                 order_refs=list(found.order_refs))
+        self.blocked = {b.underlying for b in await self.store.blocked_underlyings()}
+        if adopted and self._worker is not None:  # at an IB start-up, start() subscribes the whole book next
+            await self.broker.subscribe([self.book.positions[i].key for i in adopted])
+        for position_id in adopted:
+            self.stops.follow_soon(self.book.positions[position_id])
+
+    async def _start_stops(self) -> None:
+        """Adopt the stops resting at the broker and place the missing ones; retried after the next connect."""
+        try:
+            self.stops.start(await self.broker.open_orders())
+        except BrokerError as exc:
+            self.log.warning("protective_stops_deferred", code=exc.code, error=str(exc))
+
+    async def _after_connect(self) -> None:
+        if self.stops.active:
+            self.stops.resync()
+        else:
+            await self._start_stops()
 
 
 class TrackedStore:

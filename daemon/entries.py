@@ -19,6 +19,7 @@ from broker.base import BrokerError
 from broker.types import OptionChain, OptionContract, Quote
 from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
 from risk import reasons
+from risk.breakers import TradingState
 from risk.decision import Decision
 from risk.request import OpenPositionView, SizingRequest
 from risk.scale_in import ScaleInRequest, evaluate_scale_in
@@ -83,6 +84,10 @@ class SignalDesk:
             signal = parse_signal(raw, settings, now)
         except SignalRejected as exc:
             return await self._invalid(sid, raw, source, now, exc.reason_code, exc.message)
+        if eng.control.state is TradingState.RECONCILING:
+            return await self._store(refused_input(_bare_request(signal, now), settings, reasons.HALTED,
+                                                   "trading state RECONCILING allows no entries: the store is being "
+                                                   "reconciled with the broker after a (re)connect"), source, now, signal)
         if signal.underlying in eng.blocked:
             return await self._store(refused_input(_bare_request(signal, now), settings, reasons.HALTED,
                                                    f"{signal.underlying} is blocked until an operator acknowledges "
@@ -95,7 +100,7 @@ class SignalDesk:
 
     async def _open(self, signal: Signal, source: str, now: datetime) -> Intake:
         eng, settings = self.engine, self.engine.settings
-        selection, others = await self._select(signal, now)
+        selection, others, now = await self._select(signal, now)
         priced = selection.quote if selection.ok else _first_priced(selection)
         if priced is None or priced.mid is None:
             code = reasons.STALE_MARKET_DATA if selection.reason in (NO_UNDERLYING_PRICE, LIQUIDITY, None) else (
@@ -104,17 +109,17 @@ class SignalDesk:
                                      selection.detail or "no option price to size against")
             return await self._store(decision, source, now, signal, selection)
         decision = evaluate(eng.sizing_request(signal, priced.mid, priced, now, liquidity_ok=selection.ok), settings)
-        walked = None
+        walked, note = None, None
         if not decision.accepted and decision.reason == reasons.GREEKS_LIMIT and selection.ok:
             walked = self._walk_for_greeks(signal, now, others)
         if walked is not None:
+            assert selection.contract is not None
+            note = {"strike_note": "greeks_limit at the money strike: the next liquid strike outward "
+                                   "that fits the limits", "money_strike": selection.contract.key}
             selection, decision = walked
         chosen = None if selection.contract is None else selection.contract.key
         await eng.release_quotes([c.key for c in others if c.key != chosen])
-        intake = await self._store(decision, source, now, signal, selection,
-                                   note="greeks_limit at the money strike: the next liquid strike outward "
-                                        "that fits the limits" if walked else None)
-        return intake
+        return await self._store(decision, source, now, signal, selection, note=note)
 
     def _walk_for_greeks(self, signal: Signal, now: datetime,
                          others: list[OptionContract]) -> tuple[Selection, Decision] | None:
@@ -130,25 +135,28 @@ class SignalDesk:
                 return Selection(contract, quote, None, ()), decision
         return None
 
-    async def _select(self, signal: Signal, now: datetime) -> tuple[Selection, list[OptionContract]]:
-        """The §4.1 choice, and every candidate of the walk after the chosen one (for the greeks walk)."""
+    async def _select(self, signal: Signal, now: datetime) -> tuple[Selection, list[OptionContract], datetime]:
+        """The §4.1 choice, every candidate of the walk from the chosen one on (for the greeks walk), and
+        the time it was made at: read after the candidates' quotes were awaited, so a quote that came in
+        meanwhile is not younger than "now" (a negative age is refused as bad input)."""
         eng, settings = self.engine, self.engine.settings
         under = eng.quotes.get(signal.underlying)
         spot = None if under is None or not under.usable else under.mid
         if spot is None or under is None or under.age_s(now) > settings.gate.max_quote_age_s:
-            return Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no fresh {signal.underlying} quote"), []
+            return Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no fresh {signal.underlying} quote"), [], now
         try:
             chain = await self._chain(signal.underlying, now)
         except BrokerError as exc:
-            return Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no option chain: {exc}"), []
+            return Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no option chain: {exc}"), [], now
         tried = candidates(chain, signal.direction, spot, now.date(), settings.profile.expiry,
                            settings.liquidity.strikes_each_side)
         await eng.ensure_quotes([c.key for c in tried])
+        now = eng.clock.now()
         selection = select_contract(chain, signal.direction, spot, now, settings.profile.expiry,
                                     settings.liquidity, eng.quotes.get)
         if selection.contract is not None and selection.contract in tried:
-            return selection, tried[tried.index(selection.contract):]
-        return selection, tried
+            return selection, tried[tried.index(selection.contract):], now
+        return selection, tried, now
 
     async def _chain(self, underlying: str, now: datetime) -> OptionChain:
         key = (underlying, now.date())
@@ -169,6 +177,7 @@ class SignalDesk:
                                      f"no open position {signal.position_id}")
             return await self._store(decision, source, now, signal)
         await eng.ensure_quotes([position.key])
+        now = eng.clock.now()  # after the wait: the quote may have arrived during it
         quote = eng.quotes.get(position.key)
         price = None if quote is None else quote.mid
         if price is None or price <= 0:
@@ -187,12 +196,12 @@ class SignalDesk:
     # ------------------------------------------------------------------ records
 
     async def _store(self, decision: Decision, source: str, now: datetime, signal: Signal | None,
-                     selection: Selection | None = None, note: str | None = None) -> Intake:
+                     selection: Selection | None = None, note: dict[str, str] | None = None) -> Intake:
         eng = self.engine
         record = decision.to_record()
         record["source"] = source
         if note:
-            record["strike_note"] = note
+            record.update(note)
         if selection is not None:
             record["selection"] = {"contract": None if selection.contract is None else selection.contract.key,
                                    "reason": selection.reason, "detail": selection.detail,

@@ -5,10 +5,17 @@ evaluation is stored, both BEFORE any order follows (the intent write that prece
 waits for them on the store's single writer), so a restart never fires a rule twice. Every
 close goes through the same executor as entries (exits cross the spread and never give up),
 with orderRef `tradingd:<profile>:x<exit event id>:<n>`.
+
+The position's stop resting at the broker (`protection.StopDesk`) follows every change: placed
+on the entry fills, shrunk before an exit order goes out (so the two never sell the same
+contract), raised when the rules tighten the stop, cancelled when the position closes. A fill
+of that stop is the broker closing contracts on its own: applied once like any fill, recorded
+as an exit event (`protective_stop`), and never counted against a working exit.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +24,7 @@ from typing import TYPE_CHECKING
 from broker.execution import ExecutionError, ExecutionResult, ParentOrder
 from broker.order_ref import parent_ref
 from broker.types import Fill
+from daemon.store.records import FillOutcome
 from exits import policy
 from exits.action import ExitAction
 from exits.breakeven import tighten_to_breakeven
@@ -31,9 +39,15 @@ if TYPE_CHECKING:
     from daemon.positions import LivePosition
 
 
+STOP_FILL_RULE = "protective_stop"
+
+
 class ExitDesk:
     def __init__(self, engine: Engine):
         self.engine = engine
+        # Fills come from the worker and, after a reconnect, from the broker's reconciler: one at a time,
+        # so a position's record is never overwritten by an older one.
+        self._fill_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ entries
 
@@ -100,11 +114,17 @@ class ExitDesk:
 
     # ------------------------------------------------------------------ fills
 
-    async def apply_fill(self, fill: Fill) -> None:
+    async def apply_fill(self, fill: Fill) -> FillOutcome:
+        """Apply one execution exactly once (by exec id); the store's outcome tells new from known."""
+        async with self._fill_lock:
+            outcome = await self.engine.store.apply_fill(fill)
+            if outcome.new:
+                await self._applied(fill, outcome)
+            return outcome
+
+    async def _applied(self, fill: Fill, outcome: FillOutcome) -> None:
         eng = self.engine
-        outcome = await eng.store.apply_fill(fill)
-        if not outcome.new:
-            return
+        by_stop = eng.stops.on_fill(fill)
         record = outcome.position
         position = None if record is None else eng.book.get(record.id)
         if record is not None and position is None and record.status == "open":
@@ -115,7 +135,7 @@ class ExitDesk:
             before = position.record
             eng.book.record_fill(position, outcome.fill, before)
             position.record = record
-            if fill.side == "SELL":
+            if fill.side == "SELL" and not by_stop:
                 position.pending_exit = max(0, position.pending_exit - fill.quantity)
         eng.realized_total += realized
         quote = eng.quotes.get(fill.contract.key)
@@ -130,12 +150,33 @@ class ExitDesk:
             eng.metrics.observe_fill(side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
         if outcome.unmatched_qty:
             eng.log.error("fill_beyond_position", order_ref=fill.order_ref, unmatched=outcome.unmatched_qty)
+        if by_stop and position is not None:
+            await self._stop_filled(position, fill)
         if record is not None and record.status == "closed":
             eng.book.remove(record.id)
             eng.book.closed_today.append(record.id)
+            eng.stops.cancel_soon(record.id)
             await eng.broker.unsubscribe([record.contract_key])
             eng.log.info("position_closed", position_id=record.id, underlying=record.underlying,
                          realized=record.realized_pnl, reason=record.close_reason, option=record.contract_key)
+        elif position is not None:
+            eng.stops.follow_soon(position)
+
+    async def _stop_filled(self, position: LivePosition, fill: Fill) -> None:
+        """The broker's stop sold contracts: an exit event like any close, and the rules count them as closed."""
+        eng = self.engine
+        kind = "close" if position.open_qty == 0 else "partial_close"
+        state = replace(position.exit_state, quantity_closed=min(position.record.original_qty,
+                                                                 position.exit_state.quantity_closed + fill.quantity))
+        position.exit_state = state
+        await eng.store.save_exit_state(position.id, state.to_record(), fill.at)
+        reason = f"protective stop filled at the broker at {fill.price}"
+        await eng.store.record_exit_event(position.id, rule=STOP_FILL_RULE, kind=kind, quantity=fill.quantity,
+                                          reason=reason, at=fill.at)
+        if eng.metrics is not None:
+            eng.metrics.observe_exit(STOP_FILL_RULE)
+        eng.log.warning("exit", position_id=position.id, underlying=position.underlying, rule=STOP_FILL_RULE,
+                        contracts=fill.quantity, price=fill.price, pnl_pct=_pct(position), kind=kind, reason=reason)
 
     # ------------------------------------------------------------------ exit rules
 
@@ -184,6 +225,7 @@ class ExitDesk:
                 eng.log.info("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
                              contracts=action.quantity, price=action.stop_price, kind="tighten_stop",
                              reason=action.reason)
+                eng.stops.follow_soon(position)
             else:
                 eng.log.warning("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
                                 contracts=0, price=position.mark, pnl_pct=_pct(position), kind="alert",
@@ -204,10 +246,14 @@ class ExitDesk:
         eng.spawn(self._exit(position, parent), name=f"exit-{source_id}")
 
     async def _exit(self, position: LivePosition, parent: ParentOrder) -> None:
+        eng = self.engine
+        await eng.stops.follow(position)  # the stop gives up these contracts before the exit may sell them
         result = await self._execute(parent)
         filled = 0 if result is None else result.filled
         position.pending_exit = max(0, position.pending_exit - (parent.quantity - filled))
         self._log_parent(position, parent, result)
+        if filled < parent.quantity and position.id in eng.book.positions:
+            await eng.stops.follow(position)  # what the exit did not sell is covered again
 
     async def close_all(self, rule: str, reason: str, now: datetime, losers_only: bool = False) -> list[int]:
         """Close what is open (or only the losing positions), recorded as exit events of `rule`."""

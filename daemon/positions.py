@@ -165,6 +165,16 @@ class Book:
                 gamma += p.gamma * p.multiplier * p.open_qty
         return {"delta": delta, "gamma": gamma}
 
+    def known_greeks(self) -> dict[str, Decimal | None]:
+        """Portfolio greeks for the gate: 0 with nothing open; None for a greek some held position has
+        no quote for yet (an unknown greek is not zero: the gate then refuses, "greeks unavailable")."""
+        totals: dict[str, Decimal | None] = {"delta": ZERO, "gamma": ZERO}
+        for p in self.held():
+            for name, value in (("delta", p.delta), ("gamma", p.gamma)):
+                total = totals[name]
+                totals[name] = None if value is None or total is None else total + value * p.multiplier * p.open_qty
+        return totals
+
     def record_fill(self, position: LivePosition, fill: FillRecord, before: PositionRecord) -> None:
         """Account a fill already applied by the store (`before` is the record it applied to)."""
         mult = before.multiplier

@@ -14,6 +14,11 @@ Called on entry fills, before and after every exit order, when the exits tighten
 when a position closes, after a restart (`start`: adopt the stops still resting, cancel those
 of positions no longer open, place the missing ones) and after a reconnect (`resync`).
 Until `start` nothing is sent: order ids are not known before the engine has reconciled.
+
+Outside an exit's own task the changes run as tasks of their own (`follow_soon`): a message may
+wait for the throttle on the engine's clock, which the engine's worker (and its start-up) must
+never do, or a replay's virtual time could not move on. A change made late is still right:
+each one makes the broker match the position as it is when it runs.
 """
 
 from __future__ import annotations
@@ -94,12 +99,17 @@ class StopDesk:
         async with self._locks[position_id]:
             await self.stops.cancel(position_id)
 
-    async def follow_all(self) -> None:
-        for position in self.engine.book:
-            await self.follow(position)
+    def follow_soon(self, position: LivePosition) -> None:
+        if self.active:
+            self.engine.spawn(self.follow(position), name=f"stop-{position.id}")
 
-    async def start(self, open_orders: list[OpenOrder]) -> None:
-        """After the start-up reconciliation: take over the stops still resting, then make every one right."""
+    def cancel_soon(self, position_id: int) -> None:
+        if self.active:
+            self.engine.spawn(self.cancel(position_id), name=f"stop-cancel-{position_id}")
+
+    def start(self, open_orders: list[OpenOrder]) -> None:
+        """After the start-up reconciliation: take over the stops still resting, cancel those of positions
+        no longer open, and make every position's stop right."""
         held = self.engine.book.positions
         adopted = self.stops.adopt(open_orders)
         self.active = True
@@ -107,14 +117,21 @@ class StopDesk:
             if stop.position_id not in held or held[stop.position_id].open_qty <= 0:
                 self.engine.log.warning("protective_stop_orphan", position_id=stop.position_id,
                                         order_id=stop.request.order_id)
-                await self.stops.cancel(stop.position_id)
-        await self.follow_all()
+                self.cancel_soon(stop.position_id)
+        self.follow_all()
 
-    async def resync(self) -> None:
+    def follow_all(self) -> None:
+        for position in self.engine.book:
+            self.follow_soon(position)
+
+    def resync(self) -> None:
         """After a reconnect: changes refused while away go through, then every stop is checked again."""
         if self.active:
-            await self.stops.resync()
-            await self.follow_all()
+            self.engine.spawn(self._resync(), name="stop-resync")
+
+    async def _resync(self) -> None:
+        await self.stops.resync()
+        self.follow_all()
 
     # ------------------------------------------------------------------ broker events
 

@@ -6,11 +6,15 @@ Two things every outgoing order needs beyond the Broker interface:
   not be left looking as if it might still be working;
 - one token bucket paces every message (SPEC §4.2, §6.1). A broker that paces its own wire
   (IB: `broker.throttle`) is trusted to; for any other the sender takes the token itself when
-  asked to (`pace=True`; the executor takes its own before each message).
+  given `acquire` (the executor takes its own before each message);
+- order ids reach the broker in the order they were handed out: IB refuses an id lower than
+  one it has already seen (103, duplicate order id). `OrderIds` hands out one id at a time and
+  the next only once the previous one was placed or given up.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,26 +31,60 @@ def paces_itself(broker: Broker) -> bool:
     return getattr(broker, "throttle", None) is not None
 
 
+class OrderIds:
+    """The engine's order ids (SPEC §6.1: max(broker's next valid id, highest stored) + 1, never reused),
+    each held from `take` until `done` so that ids go out in order."""
+
+    def __init__(self) -> None:
+        self.last = 0
+        self._turn = asyncio.Lock()
+        self._holder: int | None = None
+
+    def start_after(self, highest: int) -> None:
+        self.last = max(self.last, highest)
+
+    async def take(self) -> int:
+        await self._turn.acquire()
+        self.last += 1
+        self._holder = self.last
+        return self.last
+
+    def done(self, order_id: int) -> None:
+        """`order_id` was placed, refused or given up: the next id may be handed out."""
+        if self._holder == order_id:
+            self.release()
+
+    def release(self) -> None:
+        if self._holder is not None:
+            self._holder = None
+            self._turn.release()
+
+
 class RecordingBroker:
     """Delegates to `broker`; `place`, `modify`, `cancel` as described in the module docstring."""
 
-    def __init__(self, broker: Broker, record: RecordUpdate, now: Now, acquire: Acquire | None = None):
+    def __init__(self, broker: Broker, record: RecordUpdate, now: Now, ids: OrderIds,
+                 acquire: Acquire | None = None):
         self._broker = broker
         self._record = record
         self._now = now
+        self._ids = ids
         self._acquire = acquire
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._broker, name)
 
     async def place(self, order: OrderRequest) -> None:
-        await self._pace()
         try:
+            await self._pace()
             await self._broker.place(order)
         except BrokerError as exc:
+            self._ids.done(order.order_id)
             await self._record(OrderUpdate(order.order_id, order.order_ref, OrderStatus.REJECTED, 0, order.quantity,
                                            None, self._now(), reason=str(exc)))
             raise
+        finally:
+            self._ids.done(order.order_id)
 
     async def modify(self, order: OrderRequest) -> None:
         await self._pace()

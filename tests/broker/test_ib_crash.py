@@ -139,10 +139,6 @@ def _signal(sid: str, confidence: float) -> dict[str, Any]:
 
 async def _enter(d: Daemon) -> int:
     """Send a signal; return the order id of its first child once its intent is committed."""
-    # A refused first signal streams the candidate strikes, so the second one prices on quotes already
-    # in (the engine reads its clock before it subscribes; a quote arriving meanwhile looks too new).
-    await d.post_signal(_signal("warm-up", 0.5))
-    await asyncio.sleep(0.3)
     task = asyncio.ensure_future(d.post_signal(_signal("crash", 0.75)))
     line = await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sending")
     task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)

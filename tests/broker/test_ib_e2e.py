@@ -68,14 +68,6 @@ class Rig:
     async def position_qty(self) -> list[tuple[int, str]]:
         return [(p.open_qty, p.status) for p in await self.store.list_positions()]
 
-    async def submit_after_quotes(self, raw: dict[str, Any], keys: list[str]) -> Any:
-        # The engine reads its clock before it subscribes the candidates; a quote arriving during that
-        # wait would be "from the future". Streaming them first keeps this test about the broker.
-        await self.broker.subscribe(keys)
-        await self.until(lambda: all(self.engine.quotes.get(k) is not None for k in keys))
-        await asyncio.sleep(0.05)
-        return await self.engine.submit_signal(raw, "test")
-
     async def open_trade(self, sid: str, underlying: str, expiry: date, strikes: list[int], bid: str,
                          listed: tuple[date, ...] = ()) -> Any:
         """Calls listed around the money; the engine started; a bullish signal accepted."""
@@ -83,8 +75,8 @@ class Rig:
         for k in strikes:
             self.quote(underlying, expiry, k, bid)
         await self.engine.start()
-        keys = [OptionContract(underlying, expiry, Decimal(k), "C").key for k in strikes]
-        outcome = await self.submit_after_quotes(self.signal(sid, underlying), keys)
+        # The candidates are not streamed yet: the engine subscribes them and prices on what arrives.
+        outcome = await self.engine.submit_signal(self.signal(sid, underlying), "test")
         assert outcome.accepted, outcome
         return outcome
 
@@ -212,19 +204,81 @@ def async_where(fn: Callable[[], Any], test: Callable[[Any], Any]) -> Callable[[
     return check
 
 
-@pytest.mark.xfail(strict=True, reason="the engine does not yet rest protective stops at the broker "
-                                       "(broker/protective.py ProtectiveStops is ready for it)")
+def _stops(gw: FakeGateway) -> list[Any]:
+    return [o for o in gw.orders.values() if o.order_type == "STP" and not o.done]
+
+
+def _never_oversold(gw: FakeGateway) -> Callable[[], None]:
+    """Sample the gateway while the test runs: the working stop and exit orders never sell more than is held."""
+    worst: list[tuple[int, int]] = []
+
+    async def watch() -> None:
+        while True:
+            held = sum(int(p.qty) for p in gw.positions.values())
+            selling = sum(int(o.remaining) for o in gw.orders.values() if o.action == "SELL" and not o.done)
+            if selling > held:
+                worst.append((selling, held))
+            await asyncio.sleep(0.005)
+
+    task = asyncio.ensure_future(watch())
+
+    def check() -> None:
+        task.cancel()
+        assert not worst, f"stop + exits offered more than was held: {worst[:5]}"
+
+    return check
+
+
 async def test_protective_stop_rests_at_the_broker_and_follows_partial_exits(tmp_path):
     today = WEDNESDAY_10AM.date()
     async with rig(tmp_path, "0dte", SPY_QQQ_IWM) as r:
         outcome = await r.open_0dte("e2e-stop")
         contracts = outcome.decision["contracts"]
         await r.until(async_eq(r.position_qty, [(contracts, "open")]))
+        await r.until(lambda: sum(int(o.qty) for o in _stops(r.gw)) == contracts, timeout=3)
+        [stop] = _stops(r.gw)
+        [position] = await r.store.list_positions()
+        assert stop.order_ref == f"tradingd:0dte:stop-{position.id}:1" and stop.action == "SELL"
+        assert stop.aux_price == (position.entry_price * Decimal("0.75")).quantize(Decimal("0.01"), "ROUND_FLOOR")
+        intent = await r.store.find_intent(stop.order_id)
+        assert intent is not None and intent.position_id == position.id  # written before it was sent
+        check = _never_oversold(r.gw)
 
-        def stop_qty() -> int:
-            return sum(int(o.qty) for o in r.gw.orders.values() if o.order_type == "STP" and not o.done)
+        r.quote("SPY", today, 470, "3.22")  # tier 1: a partial exit; the stop shrinks to what is left
+        first = await r.until(async_where(r.position_qty, lambda q: q[0][0] < contracts
+                                          and [int(o.qty) for o in _stops(r.gw)] == [q[0][0]] and q))
+        assert stop.order_id in {o.order_id for o in _stops(r.gw)}  # changed in place, same order id
+        r.quote("SPY", today, 470, "3.37")  # tier 2
+        await r.until(async_where(r.position_qty, lambda q: q[0][0] < first[0][0]
+                                  and [int(o.qty) for o in _stops(r.gw)] == [q[0][0]]))
+        r.quote("SPY", today, 470, "3.52")  # tier 3: the rest; the stop is cancelled
+        await r.until(async_eq(r.position_qty, [(0, "closed")]))
+        await r.until(lambda: not _stops(r.gw), timeout=3)
+        check()
+        assert r.gw.orders[stop.order_id].status == "Cancelled" and r.gw.orders[stop.order_id].filled == 0
+        await r.agree()
 
-        await r.until(lambda: stop_qty() == contracts, timeout=3)
-        r.quote("SPY", today, 470, "3.22")
-        left = await r.until(async_where(r.position_qty, lambda q: q[0][0] < contracts and q))
-        await r.until(lambda: stop_qty() == left[0][0], timeout=3)
+
+async def test_a_stop_filled_at_the_broker_closes_the_position_once_and_no_exit_follows(tmp_path):
+    today = WEDNESDAY_10AM.date()
+    # The daemon's own loss levels are moved below the quote that trips the broker's stop, so the stop
+    # alone closes the position: the daemon must take its fills as the close, and sell nothing itself.
+    levels = {"position_levels.close_half_pct": "-0.24", "position_levels.hard_stop_pct": "-0.25"}
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **levels) as r:
+        outcome = await r.open_0dte("e2e-stopped")
+        contracts = outcome.decision["contracts"]
+        await r.until(async_eq(r.position_qty, [(contracts, "open")]))
+        await r.until(lambda: sum(int(o.qty) for o in _stops(r.gw)) == contracts, timeout=3)
+        [stop] = _stops(r.gw)
+        # bid at the stop (it fires), mid above the daemon's own stop and close-half levels
+        r.quote("SPY", today, 470, str(stop.aux_price), spread="0.12", size=contracts)
+        await r.until(async_eq(r.position_qty, [(0, "closed")]))
+        await r.agree()
+        sells = [e for e in r.gw.executions if e.action == "SELL"]
+        assert sells and {e.order_id for e in sells} == {stop.order_id}
+        assert not [o for o in r.gw.orders.values() if o.action == "SELL" and o.order_type != "STP"]
+        events = await r.store.list_exit_events()
+        assert [(e.rule, e.kind) for e in events if e.kind != "alert"] == [("protective_stop", "close")]
+        assert not r.engine.book.positions
+        fills = await r.store.list_fills(limit=1000)
+        assert sum(f.quantity for f in fills if f.side == "SELL") == contracts

@@ -82,3 +82,16 @@ def test_expired_options_are_not_priced():
     book.update(quote("SPY", "270.39", "270.41"))
     yesterday = contract("270", "C", expiry=T0.date() - timedelta(days=1))
     assert model.quote_for(yesterday) is None
+
+
+async def test_options_past_their_expiry_stop_being_tracked():
+    clock, book, model = setup()
+    tomorrow = contract("270", "C", expiry=T0.date() + timedelta(days=1)).key
+    model.track([KEY, tomorrow])
+    book.update(quote("VIX", "15.9", "16.1"))
+    book.update(quote("SPY", "270.39", "270.41"))
+    assert sorted(model.tracked()) == sorted([KEY, tomorrow])
+    await clock.advance_to(T0.replace(hour=16, minute=1))  # today's expiry closed at 16:00
+    model.refresh()
+    assert model.tracked() == [tomorrow], "an expired option never quotes again"
+    assert model.quote_for(contract("270", "C", expiry=T0.date() + timedelta(days=1))) is not None

@@ -14,7 +14,7 @@ from broker.quotes import QuoteBook
 from broker.sim import RestingOrder, SimAccountState, SimBroker, account_state_from_history, starting_cash
 from broker.types import BrokerPosition, OrderRequest, OrderStatus
 from daemon.clock import VirtualClock
-from daemon.store.records import IntentRecord
+from daemon.store.records import IntentRecord, OrderRecord
 from tests.broker.helpers import T0, Recorder, advance, contract, quote, settings
 
 S = settings("0dte")
@@ -75,7 +75,7 @@ async def test_two_sims_never_repeat_an_execution_id():
         await trade_a_morning(book, clock, sim)
         ids.append([f.exec_id for f in await sim.executions()])
         await sim.stop()
-    assert len(ids[0]) == len(ids[1]) == 5
+    assert len(ids[0]) == len(ids[1]) == 4
     assert not set(ids[0]) & set(ids[1])
     assert ids[0] == sorted(ids[0]), "one instance's ids sort in the order they happened"
 
@@ -173,3 +173,11 @@ async def test_restore_only_before_the_sim_starts():
     with pytest.raises(BrokerError, match="restore_too_late"):
         sim.restore(SimAccountState())
     await sim.stop()
+
+
+def test_a_modified_quantity_comes_from_the_broker_status():
+    stop = order(7, side="SELL", qty=10, limit=None, kind="STP", stop="1.50")
+    status = OrderRecord(7, stop.order_ref, "Submitted", 0, 6, None, None, T0)
+    state = account_state_from_history([], [intent(stop)], cash=D(0), multiplier=100, session_day=T0.date(),
+                                       statuses=[status])
+    assert [(o.request.order_id, o.request.quantity) for o in state.orders] == [(7, 6)]

@@ -45,7 +45,8 @@ def at(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
 
 class Rig:
     def __init__(self, tmp_path: Path, profile: str, symbols: Sequence[str], days: Sequence[date] = (DAY1,),
-                 overrides: dict[str, Any] | None = None, db: str | None = None, start: datetime | None = None):
+                 overrides: dict[str, Any] | None = None, db: str | None = None, start: datetime | None = None,
+                 broker: type[SimBroker] = SimBroker):
         self.tmp_path = tmp_path
         self.settings = load_settings(profile, env={}, overrides={
             "daemon.state_dir": str(tmp_path), "daemon.api.port": 0, **(overrides or {})})
@@ -58,7 +59,7 @@ class Rig:
         self.quotes = QuoteBook()
         self.model = OptionQuoteModel(self.quotes, self.clock, self.settings.broker.sim.model,
                                       self.settings.profile.vix_symbol, self.settings.profile.contract_multiplier)
-        self.broker = SimBroker(self.quotes, self.clock, self.settings, quote_model=self.model)
+        self.broker = broker(self.quotes, self.clock, self.settings, quote_model=self.model)
         self.store = Store(profile, self.db, state_dir=tmp_path)
         self.engine = Engine(self.settings, self.clock, self.store, self.broker, self.quotes,
                              quote_model=self.model, daily_closes=self._closes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +30,8 @@ def test_make_run_command_prints_decisions_orders_fills_exits_and_the_summary(tm
     for day in ("2019-02-11", "2019-02-12", "2019-02-13", "2019-02-14", "2019-02-15"):
         assert f"{day}: signals" in out
     assert "total: signals" in out and "trades" in out
+    # The log's count of signals is the summary's (the reference source's signals included).
+    logged = re.search(r"replay_done .*signals=(\d+)", out)
+    total = re.search(r"total: signals (\d+)", out)
+    assert logged and total and logged.group(1) == total.group(1) != "0"
+    assert f"database: {tmp_path / 'replay-0dte.db'}" in out  # where the state went, the last line

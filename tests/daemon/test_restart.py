@@ -8,26 +8,35 @@ from datetime import date, datetime
 from pathlib import Path
 
 from broker.sim import stored_account_state
+from broker.types import OpenOrder
 from tests.daemon.test_engine_harness import DAY1, RIDE, Rig, at, breaker_levels
 
 OVERRIDES = {**RIDE, **breaker_levels(0.01, 0.02, 0.03, 0.05)}
 
 
-async def _restart(tmp_path: Path, old: Rig, profile: str, symbols: list[str], days: list[date],
+async def restart_on_same_store(tmp_path: Path, old: Rig, profile: str, symbols: list[str], days: list[date],
                    when: datetime, overrides: dict | None = None) -> Rig:
     """A new process on the same database, its clock at `when`, replaying from there on."""
     old.engine.kill()
     await old.store.close()
     held, cash = await old.broker.positions(), (await old.broker.account()).cash
+    resting = sorted(_resting(o) for o in await old.broker.open_orders())
     rig = Rig(tmp_path, profile, symbols, days=days, db=old.db, overrides=overrides, start=when)
     # IB keeps the account across a daemon restart; the in-process sim died with the old process,
     # so the new one is given what the store says the account held (as `tradingd run` does).
     # Its execution ids carry its own session token: they cannot repeat the dead sim's.
     rig.broker.restore(await stored_account_state(rig.store, rig.settings, when))
     assert await rig.broker.positions() == held and (await rig.broker.account()).cash == cash
+    # A modified price is not stored: the stop desk re-prices the stops when the engine starts.
+    assert sorted(_resting(o) for o in await rig.broker.open_orders()) == resting
     rig.feed.bars = {s: [b for b in bars if b.start >= when] for s, bars in rig.feed.bars.items()}
     await rig.start()
     return rig
+
+
+def _resting(order: OpenOrder) -> tuple[int, str, str, int, int]:
+    r = order.request
+    return r.order_id, r.side, r.order_type, r.quantity, order.filled
 
 
 async def test_restart_restores_positions_tiers_and_stops_and_fires_nothing_twice(tmp_path: Path) -> None:
@@ -42,7 +51,7 @@ async def test_restart_restores_positions_tiers_and_stops_and_fires_nothing_twic
     state_before, open_before = before.exit_state, before.open_qty
 
     kill_at = rig.clock.now()
-    rig = await _restart(tmp_path, rig, "0dte", ["SPY"], [DAY1], kill_at)
+    rig = await restart_on_same_store(tmp_path, rig, "0dte", ["SPY"], [DAY1], kill_at)
     try:
         (after,) = rig.engine.book.held()
         assert after.id == before.id and after.open_qty == open_before
@@ -74,7 +83,7 @@ async def test_level_4_reached_while_down_flattens_and_stays_latched_across_rest
     assert rig.engine.control.level < 4 and rig.engine.book.held()
 
     # Down from 10:01 to 12:00 while the market moves against the position.
-    rig = await _restart(tmp_path, rig, "0dte", ["SPY"], [day], at(day, 12, 0), overrides)
+    rig = await restart_on_same_store(tmp_path, rig, "0dte", ["SPY"], [day], at(day, 12, 0), overrides)
     await rig.until(at(day, 12, 10))
     assert rig.engine.control.level == 4
     assert rig.engine.control.state.value == "HALTED" and rig.engine.control.latched
@@ -84,7 +93,7 @@ async def test_level_4_reached_while_down_flattens_and_stays_latched_across_rest
     exit_rules = {e.rule for e in await rig.store.list_exit_events()}
     assert "breaker_level_4_flatten" in exit_rules
 
-    rig = await _restart(tmp_path, rig, "0dte", ["SPY"], [day], at(day, 12, 30), overrides)
+    rig = await restart_on_same_store(tmp_path, rig, "0dte", ["SPY"], [day], at(day, 12, 30), overrides)
     try:
         assert rig.engine.control.state.value == "HALTED" and rig.engine.control.latched
         await rig.until(at(day, 12, 40))

@@ -1,0 +1,75 @@
+"""How many exit evaluations per second `exits.evaluate` makes (both profiles).
+
+Positions ride seeded random premium paths through a session, one evaluation every 10 s of
+quotes, the state carried from one look to the next and closes applied as if filled (a closed
+position is replaced by a fresh one), so every rule gets its turn. A figure, not a test.
+Usage: python bench/bench_exits.py [evaluations] [--json]
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.per_profile import PROFILES, main  # noqa: E402
+from config.loader import load_settings  # noqa: E402
+from exits import EXCHANGE_TZ, ExitPosition, MarketSnapshot, SessionTimes, evaluate, new_state  # noqa: E402
+
+SEED = 20190212
+STEP = timedelta(seconds=10)
+DAYS = {"0dte": date(2019, 2, 12), "7dte": date(2019, 2, 11)}  # 7dte: Monday, expiring Friday the 15th
+EXPIRY = {"0dte": date(2019, 2, 12), "7dte": date(2019, 2, 15)}
+UNDERLYING = {"0dte": "SPY", "7dte": "AAPL"}
+
+
+def _at(day: date, hh: int, mm: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hh, mm, tzinfo=EXCHANGE_TZ)
+
+
+def run(evaluations: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"evaluations": evaluations}
+    for profile in PROFILES:
+        settings = load_settings(profile, env={})
+        rng = random.Random(SEED)
+        day = DAYS[profile]
+        session = SessionTimes(day, _at(day, 9, 30), _at(day, 16, 0))
+        # The paths are drawn before the clock starts: only the evaluations are timed.
+        looks = []
+        now, price = _at(day, 9, 45), 3.0
+        for _ in range(evaluations):
+            price = max(0.05, price * (1 + rng.gauss(0, 0.01)))
+            looks.append((now, MarketSnapshot(Decimal(f"{price:.2f}"), session, Decimal("190.0"), Decimal("16.5"))))
+            now += STEP
+            if now >= session.close:
+                now = _at(day, 9, 45)
+        actions = positions = 0
+        position: ExitPosition | None = None
+        wall = time.perf_counter()
+        for when, market in looks:
+            if position is None or position.open_quantity == 0 or when < position.entry_time:
+                entry = market.option_price or Decimal(3)
+                position = ExitPosition(entry, when, 20, 20, EXPIRY[profile], UNDERLYING[profile], profile)  # type: ignore[arg-type]
+                state = new_state(position, settings)
+                positions += 1
+            fired, state = evaluate(position, state, market, when, settings)
+            sold = sum(a.quantity for a in fired if a.kind in ("close", "partial_close"))
+            if sold:
+                position = replace(position, open_quantity=max(0, position.open_quantity - sold))
+            actions += len(fired)
+        wall = time.perf_counter() - wall
+        out[profile] = {"wall_s": round(wall, 3), "evaluations_per_s": round(evaluations / wall),
+                        "us_per_evaluation": round(wall / evaluations * 1e6, 1), "positions": positions,
+                        "actions": actions}
+    return out
+
+
+if __name__ == "__main__":
+    main(run, 50_000)
