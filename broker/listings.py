@@ -4,21 +4,17 @@ Listing conventions are exchange facts, not trading rules, so they live here as 
 - SPY, QQQ, IWM: an expiry every session, $1 strikes near the money, penny ticks at every price.
 - single stocks (the Mag7): weekly Friday expiries (Thursday when Friday is a holiday),
   strikes by price ($2.50 below $500, $5 below $1,000, ...), penny ticks below $3, nickels above.
-The session calendar is exchange_calendars' XNYS.
+Sessions come from the daemon's one XNYS calendar (`daemon.calendar`: built once, then plain
+values), so the option model's per-tick look-ups never reach pandas.
 """
 
 from __future__ import annotations
 
-import warnings
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from functools import lru_cache
-
-import exchange_calendars as xcals
-import pandas as pd
 
 from broker.types import OptionChain
-from daemon.clock import EXCHANGE_TZ
+from daemon import calendar
 
 DAILY_EXPIRY_UNDERLYINGS = frozenset({"SPY", "QQQ", "IWM"})
 PENNY_EVERY_PRICE = frozenset({"SPY", "QQQ", "IWM"})  # Penny Interval Program: $0.01 at every price
@@ -34,10 +30,9 @@ STOCK_STRIKE_STEPS: tuple[tuple[Decimal | None, Decimal], ...] = (
     (None, Decimal(10)),
 )
 WEEKLY_WEEKDAY = 4  # Friday
-CALENDAR_START = "2000-01-01"  # far enough back for every recorded data set we replay
+FIRST_LISTED = date(2000, 1, 1)  # far enough back for every recorded data set we replay
 DEFAULT_HORIZON_DAYS = 35
 DEFAULT_STRIKES_EACH_SIDE = 25
-CACHED_DAYS = 2048  # dates whose session facts are kept (about eight years of sessions)
 
 
 class ListingError(ValueError):
@@ -46,44 +41,18 @@ class ListingError(ValueError):
         super().__init__(f"{code}: {message}")
 
 
-@lru_cache(maxsize=1)
-def _xnys() -> xcals.ExchangeCalendar:
-    with warnings.catch_warnings():  # exchange_calendars trips a pandas deprecation warning while it builds
-        warnings.simplefilter("ignore")
-        return xcals.get_calendar("XNYS", start=CALENDAR_START)
-
-
-def _ts(day: date) -> pd.Timestamp:
-    return pd.Timestamp(day.isoformat())
-
-
-def _in_bounds(day: date) -> bool:
-    cal = _xnys()
-    return cal.first_session.date() <= day <= cal.last_session.date()
-
-
-# A date's facts never change, and a pandas lookup costs ~100 µs: the option model asks for
-# every tracked option on every tick, so both lookups are cached per day (bounded: a few years).
-@lru_cache(maxsize=CACHED_DAYS)
-def is_session(day: date) -> bool:
-    if not _in_bounds(day):
-        raise ListingError("outside_calendar", f"{day} is outside the XNYS calendar")
-    return bool(_xnys().is_session(_ts(day)))
+def _check_in_calendar(first: date, last: date) -> None:
+    if first < FIRST_LISTED:
+        raise ListingError("outside_calendar", f"{first}..{last} is outside the XNYS calendar")
 
 
 def session_close(day: date) -> datetime:
     """The close of the session on `day`, exchange time (13:00 on half days)."""
-    close = _session_close(day)
-    if close is None:
+    _check_in_calendar(day, day)
+    session = calendar.session_for(day)
+    if session is None:
         raise ListingError("not_a_session", f"{day} is not an XNYS session")
-    return close
-
-
-@lru_cache(maxsize=CACHED_DAYS)
-def _session_close(day: date) -> datetime | None:
-    if not is_session(day):
-        return None
-    return _xnys().session_close(_ts(day)).to_pydatetime().astimezone(EXCHANGE_TZ)
+    return session.close
 
 
 def tick_size(underlying: str, price: Decimal) -> Decimal:
@@ -127,16 +96,14 @@ def listed_strikes(underlying: str, spot: Decimal, count_each_side: int = DEFAUL
 def listed_expiries(underlying: str, today: date, horizon_days: int = DEFAULT_HORIZON_DAYS) -> tuple[date, ...]:
     """Expiries from `today` (inclusive) to `today + horizon_days`."""
     end = today + timedelta(days=horizon_days)
-    if not (_in_bounds(today) and _in_bounds(end)):
-        raise ListingError("outside_calendar", f"{today}..{end} is outside the XNYS calendar")
-    cal = _xnys()
+    _check_in_calendar(today, end)
     if underlying in DAILY_EXPIRY_UNDERLYINGS:
-        return tuple(s.date() for s in cal.sessions_in_range(_ts(today), _ts(end)))
+        return calendar.sessions_between(today, end)
     expiries = []
     friday = today + timedelta(days=(WEEKLY_WEEKDAY - today.weekday()) % 7)
     while friday <= end:
         # A holiday Friday moves the expiry to the session before it (Thursday, usually).
-        expiry = cal.date_to_session(_ts(friday), direction="previous").date()
+        expiry = friday if calendar.is_session(friday) else calendar.previous_session(friday)
         if expiry >= today:
             expiries.append(expiry)
         friday += timedelta(days=7)

@@ -124,7 +124,7 @@ class OptionQuoteModel:
     @staticmethod
     def _expires_at(contract: OptionContract) -> datetime | None:
         try:
-            return session_close(contract.expiry)  # cached per day in listings
+            return session_close(contract.expiry)  # a dictionary look-up (daemon.calendar)
         except ListingError:
             return None
 

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from config.models import Settings
 from daemon.auth import Tokens, api_url_file, load_tokens
-from daemon.control import ControlError, EngineControl, SignalOutcome
+from daemon.control import INTERNAL_ERROR, ControlError, EngineControl, SignalOutcome
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
 
@@ -38,7 +38,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SIGNALS_PATH = "/v1/signals"
 MAX_REASON_CHARS = 500
 _ACTOR_RE = re.compile(r"^[A-Za-z0-9_.@:+-]{1,64}$")
-_SIGNAL_STATUSES = {200, 409, 422, 503}
+_SIGNAL_STATUSES = {200, 409, 422, 500, 503}
 
 # Reason codes the API itself answers (the engine's come from risk/reasons.py).
 MISSING_TOKEN = "missing_token"
@@ -52,7 +52,6 @@ MISSING_REASON = "missing_reason"
 INVALID_REASON = "invalid_reason"
 INVALID_ACTOR = "invalid_actor"
 MISSING_UNDERLYING = "missing_underlying"
-INTERNAL_ERROR = "internal_error"
 STATUS_UNAVAILABLE = "status_unavailable"
 
 

@@ -170,6 +170,8 @@ class App:
 
     async def run(self) -> int:
         configure_logging(self.options.json_logs, clock=self.clock)
+        # The XNYS calendar takes a second of pandas to build: on a thread, before the loop has work.
+        await asyncio.to_thread(calendar.session_for, self.clock.now().date())
         engine = self.build()
         log = get_logger("tradingd.run", profile=self.settings.profile.name)
         engine.on_state = sd.status
@@ -221,6 +223,7 @@ class App:
             listeners.append(on_bar)
         scheduler = VirtualScheduler(self.jobs(engine), self.clock, after_each=engine.settle)
         self.feed = ReplayFeed(self.clock, engine.quotes, self.replay.bars, scheduler=scheduler,
+                               index_symbols=frozenset({self.settings.profile.vix_symbol}),
                                bar_listeners=listeners, signals=self.timed_signals,
                                signal_sink=engine.submit_signal, signal_source=f"replay:{self.options.signals}",
                                settle=engine.settle, speed=self.options.speed)

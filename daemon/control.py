@@ -18,6 +18,8 @@ HTTP_ACCEPTED = 200
 HTTP_REFUSED = 422  # refused by a rule, or the signal is invalid
 HTTP_DUPLICATE = 409  # a signal id already decided: the first decision is answered again
 HTTP_NOT_ACCEPTING = 503  # RECONCILING, broker disconnected, starting up or stopping
+HTTP_INTERNAL_ERROR = 500  # a bug met while deciding: logged, the daemon carries on
+INTERNAL_ERROR = "internal_error"
 
 # Keys `status()` answers. The engine may add more; the API and the ops command
 # show these first and tolerate any of them being None (e.g. equity before the
@@ -48,7 +50,7 @@ class SignalOutcome:
 
     `decision` is the decision record (JSON-safe), the same row the store keeps.
     `reason` is a stable snake_case code (SPEC §2.1 names) when refused, None when accepted.
-    `http_status` is a hint the API answers with: 200, 422, 409 or 503 (see HTTP_*).
+    `http_status` is a hint the API answers with: 200, 422, 409, 503 or 500 (see HTTP_*).
     """
 
     accepted: bool

@@ -36,7 +36,14 @@ from broker.types import Fill, OptionContract, OrderRequest, OrderUpdate, Quote
 from config.models import Settings
 from daemon import calendar
 from daemon.clock import Clock
-from daemon.control import HTTP_NOT_ACCEPTING, ControlError, JsonDict, SignalOutcome
+from daemon.control import (
+    HTTP_INTERNAL_ERROR,
+    HTTP_NOT_ACCEPTING,
+    INTERNAL_ERROR,
+    ControlError,
+    JsonDict,
+    SignalOutcome,
+)
 from daemon.entries import SignalDesk
 from daemon.exiting import ExitDesk
 from daemon.logging import get_logger
@@ -193,8 +200,8 @@ class Engine:
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.log.error("task_failed", task=task.get_name(), error=repr(task.exception()))
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.log.error("task_failed", code="task_failed", task=task.get_name(), error=repr(exc), exc_info=exc)
 
     async def settle(self) -> None:
         """Let everything the last event started run until it waits on the clock again: the worker idle
@@ -225,19 +232,33 @@ class Engine:
 
     # ================================================================== broker and book callbacks
 
+    # These four are called by the broker from inside its own machinery (ib_async's decoder and
+    # events, the sim's matching): they never raise into it, and a fill or an update is queued for
+    # the worker whatever happens to the executor's or the stop desk's bookkeeping of it.
+
     def on_quote(self, quote: Quote) -> None:
-        self.quotes.update(quote)  # IB streams here; the book tells the engine (and the model, and the sim)
+        # IB streams here; the book tells the engine (and the model, and the sim)
+        self._guarded("quote", self.quotes.update, quote)
 
     def on_order_update(self, update: OrderUpdate) -> None:
-        self.executor.on_order_update(update)
-        self.stops.on_order_update(update)
+        self._guarded("order_update", self.executor.on_order_update, update)
+        self._guarded("order_update", self.stops.on_order_update, update)
         self._push("update", update)
 
     def on_fill(self, fill: Fill) -> None:
-        self.executor.on_fill(fill)
+        self._guarded("fill", self.executor.on_fill, fill)
         self._push("fill", fill)
 
     def on_connection(self, connected: bool, reason: str) -> None:
+        self._guarded("connection", self._on_connection, connected, reason)
+
+    def _guarded(self, event: str, call: Callable[..., Any], *args: Any) -> None:
+        try:
+            call(*args)
+        except Exception as exc:  # noqa: BLE001 - a broker callback must never raise into the broker
+            self.log.exception("broker_callback_failed", code="callback_error", broker_event=event, error=repr(exc))
+
+    def _on_connection(self, connected: bool, reason: str) -> None:
         """Entries wait while the broker is away and until the store is reconciled with it (SPEC §6.1).
 
         A broker with a reconciler hook (IB) runs `daemon.reconcile` itself on every (re)connect,
@@ -287,7 +308,7 @@ class Engine:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - one bad event must not stop the engine
-                    self.log.exception("event_failed", error=repr(exc))
+                    self.log.exception("event_failed", code="event_failed", error=repr(exc))
             self._idle.set()
 
     async def _handle_event(self, kind: str, payload: Any) -> None:
@@ -411,10 +432,15 @@ class Engine:
             return SignalOutcome(False, "not_accepting", HTTP_NOT_ACCEPTING,
                                  message=f"the engine is not accepting signals ({why})")
         async with self._signal_lock:
-            await self.refresh_buying_power()
-            intake = await self.desk.decide(raw, source)
-            if intake.decision is not None and intake.decision.accepted:
-                await self.exits.open_entry(intake)
+            try:
+                await self.refresh_buying_power()
+                intake = await self.desk.decide(raw, source)
+                if intake.decision is not None and intake.decision.accepted:
+                    await self.exits.open_entry(intake)
+            except Exception as exc:  # noqa: BLE001 - a bug met by one signal must not stop the daemon (or a replay)
+                self.log.exception("signal_failed", code=INTERNAL_ERROR, source=source, error=repr(exc))
+                return SignalOutcome(False, INTERNAL_ERROR, HTTP_INTERNAL_ERROR,
+                                     message="internal error while deciding the signal; see the daemon log")
         if self.metrics is not None:
             self.metrics.observe_latency(wallclock.perf_counter() - started)
         return intake.outcome

@@ -150,7 +150,10 @@ class SignalDesk:
             return Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no option chain: {exc}"), [], now
         tried = candidates(chain, signal.direction, spot, now.date(), settings.profile.expiry,
                            settings.liquidity.strikes_each_side)
-        await eng.ensure_quotes([c.key for c in tried])
+        try:
+            await eng.ensure_quotes([c.key for c in tried])
+        except BrokerError as exc:  # e.g. IB's market-data line budget: refused as stale data, not a crash
+            return Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no option quotes: {exc}"), tried, now
         now = eng.clock.now()
         selection = select_contract(chain, signal.direction, spot, now, settings.profile.expiry,
                                     settings.liquidity, eng.quotes.get)

@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from broker.base import BrokerError
 from broker.execution import ExecutionError, ExecutionResult, ParentOrder
 from broker.order_ref import parent_ref
 from broker.types import Fill
@@ -69,7 +70,10 @@ class ExitDesk:
             position = LivePosition(record=record, contract=contract, exit_state=ExitState(),
                                     session_ref=Decimal(0))
             eng.book.add(position)
-        await eng.broker.subscribe([contract.key])
+        try:
+            await eng.broker.subscribe([contract.key])  # already streaming since the choice: this only makes sure
+        except BrokerError as exc:
+            eng.log.warning("subscribe_failed", code=exc.code, option=contract.key, error=str(exc))
         ref = parent_ref(eng.profile, signal.id, eng.settings.execution.order_ref_prefix)
         eng.bind_order(ref, position.id)
         position.entry_complete = False
@@ -95,11 +99,16 @@ class ExitDesk:
         await self.evaluate(position, eng.clock.now())
 
     async def _execute(self, parent: ParentOrder) -> ExecutionResult | None:
+        """The parent worked to its end; None when it was refused or broke. Never raises (but for a
+        cancellation): the caller must always give back the contracts it reserved (`pending_exit`)."""
         try:
             return await self.engine.executor.execute(parent)
         except ExecutionError as exc:
             self.engine.log.error("order_refused", order_ref=parent.source_id, code=exc.code, error=str(exc))
-            return None
+        except Exception as exc:  # noqa: BLE001 - else a failed exit would hold its contracts for ever
+            self.engine.log.exception("order_failed", order_ref=parent.source_id, code="execution_failed",
+                                      error=repr(exc))
+        return None
 
     def _log_parent(self, position: LivePosition, parent: ParentOrder, result: ExecutionResult | None) -> None:
         eng = self.engine
@@ -247,10 +256,13 @@ class ExitDesk:
 
     async def _exit(self, position: LivePosition, parent: ParentOrder) -> None:
         eng = self.engine
-        await eng.stops.follow(position)  # the stop gives up these contracts before the exit may sell them
-        result = await self._execute(parent)
-        filled = 0 if result is None else result.filled
-        position.pending_exit = max(0, position.pending_exit - (parent.quantity - filled))
+        result = None
+        try:
+            await eng.stops.follow(position)  # the stop gives up these contracts before the exit may sell them
+            result = await self._execute(parent)
+        finally:  # whatever broke, what was not sold may be asked for again by the next evaluation
+            filled = 0 if result is None else result.filled
+            position.pending_exit = max(0, position.pending_exit - (parent.quantity - filled))
         self._log_parent(position, parent, result)
         if filled < parent.quantity and position.id in eng.book.positions:
             await eng.stops.follow(position)  # what the exit did not sell is covered again

@@ -12,7 +12,6 @@ from that session's hours.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -23,9 +22,10 @@ from apscheduler.triggers.cron import CronTrigger
 
 from config.models import Settings
 from daemon.clock import EXCHANGE_TZ, VirtualClock
+from daemon.logging import get_logger
 from exits.session import SessionTimes
 
-log = logging.getLogger(__name__)
+log = get_logger("tradingd.scheduler")
 
 JobFunc = Callable[[datetime], Awaitable[None]]
 # Checkpoints run from the pre-market to the end of the post-market on weekdays: outside
@@ -147,8 +147,8 @@ async def _live_call(job: Job) -> None:
 async def _run_job(job: Job, at: datetime) -> None:
     try:
         await job.func(at)
-    except Exception:  # a failing job must not stop the others, nor the next run of itself
-        log.exception("scheduled job %s failed at %s", job.name, at.isoformat())
+    except Exception as exc:  # a failing job must not stop the others, nor the next run of itself
+        log.exception("job_failed", code="job_failed", job=job.name, at=at.isoformat(), error=repr(exc))
 
 
 class VirtualScheduler:

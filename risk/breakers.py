@@ -74,6 +74,8 @@ def level_for(session_pnl: Decimal, base: Decimal, cfg: BreakersConfig) -> int:
 
 @dataclass(frozen=True, slots=True)
 class BreakerState:
+    # The session last evaluated; while latched, the session the top level tripped in, so that an
+    # operator's resume on a later session (after its open carried the latch) starts it clear.
     session: date | None = None
     level: int = 0
     latched: bool = False  # the top level: survives sessions and restarts until an operator resumes
@@ -110,8 +112,8 @@ def evaluate_breaker(previous: BreakerState, session: date, session_pnl: Decimal
     if resumed:
         reached = min(reached, TOP_LEVEL - 1)
     level = max(carried, reached)
-    state = BreakerState(session=session, level=level, latched=previous.latched or level == TOP_LEVEL,
-                         resumed_in_session=resumed)
+    state = BreakerState(session=previous.session if previous.latched else session, level=level,
+                         latched=previous.latched or level == TOP_LEVEL, resumed_in_session=resumed)
     return BreakerUpdate(state=state, previous_level=previous.level, session_pnl=session_pnl)
 
 

@@ -229,20 +229,26 @@ class IBBroker:
         self._notify(False, reason)
 
     def _notify(self, connected: bool, reason: str) -> None:
-        if self._listener is not None:
-            self._listener.on_connection(connected, reason)
+        self._tell("on_connection", connected, reason)
 
     def _emit_quote(self, quote: Quote) -> None:
-        if self._listener is not None:
-            self._listener.on_quote(quote)
+        self._tell("on_quote", quote)
 
     def _emit_update(self, update: OrderUpdate) -> None:
-        if self._listener is not None:
-            self._listener.on_order_update(update)
+        self._tell("on_order_update", update)
 
     def _emit_fill(self, fill: Fill) -> None:
-        if self._listener is not None:
-            self._listener.on_fill(fill)
+        self._tell("on_fill", fill)
+
+    def _tell(self, callback: str, *args: Any) -> None:
+        """Call the listener; what it raises is logged here, never let into ib_async's decoder nor into
+        the heartbeat and reconnect paths (a listener bug must not keep the connection from coming up)."""
+        if self._listener is None:
+            return
+        try:
+            getattr(self._listener, callback)(*args)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("ib_listener_failed", code="listener_error", callback=callback, error=repr(exc))
 
     async def _request(self, awaitable: Awaitable[Any]) -> Any:
         try:

@@ -199,7 +199,10 @@ class MarketData:
         contract = await self.book.qualify(key)
         generic = OPTION_GENERIC_TICKS if is_option_key(key) else ""
         await self._pace()
-        ticker = self.ib.reqMktData(contract, generic, False, False)
+        try:
+            ticker = self.ib.reqMktData(contract, generic, False, False)
+        except ConnectionError as exc:  # the socket went since the caller looked: asked again on reconnect
+            raise BrokerError("not_connected", f"no market data request for {key}: {exc}") from None
         self._tickers[key] = ticker
         self._key_by_ticker[id(ticker)] = key
 

@@ -8,7 +8,8 @@ fill waits up to `commission_wait_s` for its commission report. A rejection (201
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -134,7 +135,8 @@ class Orders:
         contract = await self.book.qualify(req.contract.key)
         self._requests[req.order_id] = req
         await self._pace()
-        self.ib.client.placeOrder(req.order_id, contract, order)
+        with _on_the_wire(req.order_id):
+            self.ib.client.placeOrder(req.order_id, contract, order)
         log.info("order", order_id=req.order_id, order_ref=req.order_ref, underlying=req.contract.underlying,
                  contract=req.contract.key, side=req.side, contracts=req.quantity, type=req.order_type,
                  limit=str(req.limit_price) if req.limit_price is not None else None,
@@ -142,7 +144,8 @@ class Orders:
 
     async def cancel(self, order_id: int) -> None:
         await self._pace()
-        self.ib.client.cancelOrder(order_id, "")
+        with _on_the_wire(order_id):
+            self.ib.client.cancelOrder(order_id, "")
 
     def adopt(self, orders: list[OpenOrder]) -> None:
         """Open orders seen at the broker (reconcile): they may be modified and cancelled, never reused."""
@@ -313,6 +316,16 @@ class Orders:
             tif="GTC" if o.tif == "GTC" else "DAY",
         )
         return OpenOrder(request=req, status=status, filled=int(trade.orderStatus.filled))
+
+
+@contextmanager
+def _on_the_wire(order_id: int) -> Iterator[None]:
+    """ib_async raises ConnectionError when the socket went between our check and the send: the
+    order did not leave, which the senders know as BrokerError `not_connected`."""
+    try:
+        yield
+    except ConnectionError as exc:
+        raise BrokerError("not_connected", f"order {order_id} not sent, connection to IB lost: {exc}") from None
 
 
 def _rejects(code: int) -> bool:

@@ -337,6 +337,9 @@ class IBSession:
                     return
                 log.info("ib_reconnect_failed", attempt=attempt, waited_s=round(delay, 3), error=str(exc))
                 continue
+            except Exception as exc:  # anything else (an OSError, a library bug) is one more failed attempt
+                log.exception("ib_reconnect_failed", code="reconnect_error", attempt=attempt, error=repr(exc))
+                continue
             self.reconnects += 1
             self._came_up("reconnected")
             return
@@ -346,17 +349,23 @@ class IBSession:
         timeout = float(self.cfg.heartbeat_timeout_s)
         while self.state is not ConnectionState.STOPPED:
             await self.clock.sleep(interval)
-            if self._connecting or not self.socket_up:
-                continue
-            if self.state is ConnectionState.RECONCILING and (self._up_task is None or self._up_task.done()):
-                self._came_up("retry")  # an earlier reconciliation did not finish
             try:
-                await self._pace()
-                await self.within(self.ib.reqCurrentTimeAsync(), timeout)
-            except (TimeoutError, ConnectionError):
-                if self.socket_up and not self._connecting and self.state is not ConnectionState.STOPPED:
-                    log.warning("ib_heartbeat_timeout", timeout_s=timeout)
-                    self._drop("heartbeat_timeout")
+                await self._beat(timeout)
+            except Exception:  # a dead heartbeat would never notice a dead gateway: log and beat on
+                log.exception("ib_heartbeat_error", code="heartbeat_error")
+
+    async def _beat(self, timeout: float) -> None:
+        if self._connecting or not self.socket_up:
+            return
+        if self.state is ConnectionState.RECONCILING and (self._up_task is None or self._up_task.done()):
+            self._came_up("retry")  # an earlier reconciliation did not finish
+        try:
+            await self._pace()
+            await self.within(self.ib.reqCurrentTimeAsync(), timeout)
+        except (TimeoutError, ConnectionError):
+            if self.socket_up and not self._connecting and self.state is not ConnectionState.STOPPED:
+                log.warning("ib_heartbeat_timeout", timeout_s=timeout)
+                self._drop("heartbeat_timeout")
 
     async def _watch_outage(self, since: datetime, reason: str) -> None:
         wait = float(self.cfg.disconnect_alert_after_s)
@@ -382,8 +391,15 @@ class IBSession:
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """Every background task's failure is logged (never an unretrieved exception found at exit)."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("ib_task_failed", code="task_failed", error=repr(exc), exc_info=exc,
+                      task=getattr(task.get_coro(), "__qualname__", task.get_name()))
 
 
 async def _first(*aws: Awaitable[Any]) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from daemon.cli import main
 from tests.broker.test_ib_support import gateway
+from tests.fakegw import FakeGateway
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +33,39 @@ async def test_json_report_of_a_paper_account(capsys: pytest.CaptureFixture[str]
     assert (out["net_liquidation"], out["buying_power"]) == ("100000.00", "400000.00")
     assert out["market_data"] == {"SPY": "live", "QQQ": "live", "IWM": "missing", "VIX": "live"}
     assert any("IWM" in w for w in out["warnings"])
+
+
+def _entitled_market(gw: FakeGateway) -> None:
+    """SPY and VIX live; QQQ without a live subscription but with delayed data; IWM with neither."""
+    gw.market.set_stock("QQQ", "400.00", "400.02")
+    gw.market.set_stock("IWM", "200.00", "200.02")
+    gw.market.entitle("QQQ", live=False, delayed=True)
+    gw.market.entitle("IWM", live=False, delayed=False)
+
+
+async def test_json_reports_live_delayed_and_missing_market_data(capsys: pytest.CaptureFixture[str]):
+    async with gateway() as gw:
+        _entitled_market(gw)
+        code = await _cli("--port", str(gw.port), "--json")
+        entitlement_codes = sorted(c for _, _, c, _ in gw.errors_sent if c in (354, 10167, 10168))
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["market_data"] == {"SPY": "live", "QQQ": "delayed", "IWM": "missing", "VIX": "live"}
+    assert entitlement_codes == [354, 354, 10167, 10168]  # QQQ and IWM asked live, then delayed
+    (warning,) = [w for w in out["warnings"] if "market data" in w]
+    assert "QQQ" in warning and "IWM" in warning and "SPY" not in warning
+
+
+async def test_text_report_warns_about_delayed_and_missing_market_data(capsys: pytest.CaptureFixture[str]):
+    async with gateway() as gw:
+        _entitled_market(gw)
+        code = await _cli("--port", str(gw.port))
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = dict(line.split()[2:] for line in out.splitlines() if line.startswith("market data"))
+    assert rows == {"SPY": "live", "QQQ": "delayed", "IWM": "missing", "VIX": "live"}
+    (warning,) = [line for line in out.splitlines() if line.startswith("warning: no live market data for")]
+    assert "QQQ" in warning and "IWM" in warning and "SPY" not in warning and "VIX" not in warning
 
 
 async def test_text_report_warns_about_a_non_usd_base_currency(capsys: pytest.CaptureFixture[str]):

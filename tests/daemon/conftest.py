@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from daemon.store import Store
+from tests.daemon.test_engine_harness import Rig
 
 PG_URL = os.environ.get("TRADINGD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PROFILE = "0dte"
@@ -84,3 +85,12 @@ async def store(open_store: Callable[[], Store]) -> AsyncIterator[Store]:
     await s.upgrade()
     yield s
     await s.close()
+
+
+@pytest.fixture
+async def rig(tmp_path) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
+    """The 0dte profile on SPY's bundled bars, started at midnight of DAY1 (a module may define its own)."""
+    started = Rig(tmp_path, "0dte", ["SPY"])
+    await started.start()
+    yield started
+    await started.close()

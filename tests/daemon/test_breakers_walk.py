@@ -1,20 +1,44 @@
-"""The account breaker walked 1 -> 2 -> 3 -> 4 in one test on a real price path (SPEC §3).
+"""The account breaker walked 1 -> 2 -> 3 -> 4 on the 0dte profile's own levels and a real price path
+(SPEC §3), each level's effect checked as it trips.
 
-The path: the bundled 2019-02-14 morning, SPY rising 273.3 -> 274.6 from 09:51 to 10:35, the
-week's longest one-way run. SPY puts bought at 09:51 lose nearly all the way; at level 1 QQQ
-calls are bought (at the minimum bet) and win with the market. Every level is reached by
-marking those positions to the modelled quotes of the real underlying prices, the breaker
-evaluating the session P&L as on any day: the loss levels are set at 1,350 / 2,450 / 2,880 /
-3,600 dollars of the 60,000 base so that one morning crosses them in turn.
+Levels: the profile's, unmodified (asserted): 7 / 10 / 15 / 20 % of the 60,000 base, i.e. a session
+P&L of -4,200 / -6,000 / -9,000 / -12,000.
 
-Level 3 closes the losers; on a continuous path that caps the loss, so level 4 needs a gap.
-Injected fault: from level 2 until 10:35 the SPY put's bids show no size (`withhold_bids`): its
-quotes still mark it, nothing trades against them, as when buyers pull their bids in a fast
-market. Level 3's close then rests unfilled while SPY keeps rising, and the marked loss carries
-the account on to level 4. When the bids come back the resting sells fill.
+Path: the bundled 2019-02-14 morning, SPY 273.5 -> 274.6 and QQQ 170.5 -> 171.2 from 10:01 to 10:35.
+Every position goes through the engine's signal path, is sized by the sizer and bought by the
+executor. An entry fills at most about 150 contracts: SPEC §4.2's children (10 contracts, 3 s
+apart) against a 60 s parent timeout, so a bet of 12,000-18,700 in options of 0.28-0.65 ends
+underfilled at 3,300-9,800 of premium. Recorded on this path (session P&L at each trip):
 
-Per-position rules are moved out of the way (RIDE: no greek limits, far loss levels; take-profit
-tiers out of reach) so the account breaker is what acts on the positions.
+  09:58:00  QQQ 171 put (in the money), bet x1.5 (340 contracts): 150 filled at 0.551
+  10:01:00  SPY 274 put, x1.0 (the correlated book's factor): 150 at 0.653
+  10:03:25  level 1 at -4,305 -> QQQ 171 call at the minimum bet (381 contracts): 120 at 0.277;
+            a scale-in on the QQQ put is refused
+  10:06:00  SPY 274 put at the minimum bet (253), still at level 1: 150 at 0.518
+  10:07:42  level 2 at -6,000.50 -> entries refused
+  10:15:42  level 3 at -9,391 -> the three puts are closed, the call's stop goes to its entry price
+  10:31:34  level 4 at -12,061 -> the call is flattened (+1,164), HALTED latches; the puts' sells
+            fill at 10:35 and the session closes at -15,101
+
+Injected fault: without it level 3's closes fill within two minutes, the puts' loss is realized and
+the call's stop at break-even keeps the rest: the session P&L stalls at -11,771 (still so at noon)
+and level 4 is out of reach. From
+level 2 until 10:34 the puts' bids show no size (`SimBroker.withhold_bids`): their quotes still
+mark them, nothing trades against them, as when buyers pull their bids in a fast market. Level 3's
+closes rest unfilled while SPY and QQQ keep rising, and the marked loss carries the account to
+level 4. When the bids come back the resting sells fill.
+
+Then a restart on the same store before the next session (2019-02-15): still HALTED through its
+open; an operator's resume starts that session at level 0 and it trades.
+
+Overridden (all per-position rules; the breaker levels are not touched):
+- greek limits (`gate.max_abs_delta`, `gate.max_gamma`): at 6,000 / 3,000 share-equivalents the book
+  holds one such position: the engine walks the first put to a deeper strike (55 contracts) and
+  refuses the second `greeks_limit` (portfolio delta -16,104);
+- position levels (`position_levels.*`): -7 % alert, -15 % close half and the -25 % hard stop would
+  close the puts long before the account reaches -20 %;
+- take-profit tiers (`exits.zero_dte.bands`): +5/10/15 % would sell the winning call before levels 3
+  and 4 act on it.
 """
 
 from __future__ import annotations
@@ -23,16 +47,16 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from config.loader import load_settings
 from daemon.control import SignalOutcome
-from tests.daemon.test_engine_harness import RIDE, Rig, at, breaker_levels
+from daemon.positions import LivePosition
+from tests.daemon.test_engine_harness import RIDE, Rig, at
 from tests.daemon.test_restart import restart_on_same_store
 
 DAY = date(2019, 2, 14)
-BIDS_BACK = at(DAY, 10, 35)
-# Each of the first three levels sits where the path's loss jumps by 250 dollars or more, at
-# least 100 from both sides of the jump, and no one quote moves the loss across two levels.
-WALK = {**RIDE, **breaker_levels(0.0225, 0.0408, 0.048, 0.06),
-        "exits.zero_dte.bands": [{"starts": "00:00:00", "tiers": [{"target": 10, "share": 1}]}]}
+NEXT_DAY = date(2019, 2, 15)
+BIDS_BACK = at(DAY, 10, 34)
+WALK = {**RIDE, "exits.zero_dte.bands": [{"starts": "00:00:00", "tiers": [{"target": 10, "share": 1}]}]}
 STEP = timedelta(seconds=1)
 
 
@@ -48,46 +72,82 @@ async def _signal(rig: Rig, sid: str, underlying: str, direction: str, **extra: 
     return await rig.engine.submit_signal(rig.signal(sid, underlying, direction, 0.95, rig.clock.now(), **extra), "t")
 
 
+async def _entered(rig: Rig, sid: str, underlying: str, direction: str) -> LivePosition:
+    outcome = await _signal(rig, sid, underlying, direction)
+    assert outcome.accepted, f"{sid}: {outcome.reason} {outcome.decision.get('message')}"
+    (position,) = [p for p in rig.engine.book if p.record.opened_by_signal_id == sid]
+    return position
+
+
 def _failed(outcome: SignalOutcome) -> set[str]:
     return {c["name"] for c in outcome.decision.get("checks", []) if c["status"] == "fail"}
 
 
-async def test_breaker_walks_1_to_4_on_a_real_path_and_each_level_acts(tmp_path: Path) -> None:
+def _at_minimum_bet(outcome: SignalOutcome) -> None:
+    decision = outcome.decision
+    assert outcome.accepted, decision.get("message")
+    assert Decimal(decision["multiplier"]) == 1 and "breaker" in decision["multiplier_caps"]
+    assert decision["contracts"] == decision["min_contracts"], "level 1: entries at the minimum bet only"
+
+
+def _loss_at(rig: Rig, level: int) -> Decimal:
+    """The session P&L at or below which `level` trips (negative)."""
+    return -rig.settings.breakers.levels[level - 1].loss_pct * rig.engine.capital_base()
+
+
+async def _trips_within_their_bands(rig: Rig) -> list[int]:
+    """Each recorded trip's session P&L lies between its own level and the next: none was skipped."""
+    events = sorted(await rig.store.list_breaker_events(), key=lambda e: e.at)
+    top = len(rig.settings.breakers.levels)
+    for event in events:
+        assert event.session_pnl <= _loss_at(rig, event.level), event
+        assert event.level == top or event.session_pnl > _loss_at(rig, event.level + 1), event
+    return [e.level for e in events]
+
+
+async def test_breaker_walks_1_to_4_on_the_profiles_own_levels_and_each_level_acts(tmp_path: Path) -> None:
     rig = Rig(tmp_path, "0dte", ["SPY", "QQQ"], days=[DAY], overrides=WALK)
+    assert rig.settings.breakers == load_settings("0dte", env={}).breakers, "the profile's own levels"
     await rig.start()
     try:
-        await rig.until(at(DAY, 9, 51))
-        first = await _signal(rig, "walk-put", "SPY", "bearish")
-        assert first.accepted and Decimal(first.decision["multiplier"]) > 1
-        (put,) = list(rig.engine.book)
+        await rig.until(at(DAY, 9, 58))
+        qqq_put = await _entered(rig, "walk-qqq-put", "QQQ", "bearish")
+        await rig.until(at(DAY, 10, 1))
+        spy_put = await _entered(rig, "walk-spy-put", "SPY", "bearish")
 
         # Level 1 (caution): entries at the minimum bet only, no scale-ins.
-        await _step_until_level(rig, 1, by=at(DAY, 9, 58))
+        await _step_until_level(rig, 1, by=at(DAY, 10, 5))
         assert rig.engine.control.state.value == "ACTIVE"
-        call = await _signal(rig, "walk-call", "QQQ", "bullish")
-        assert call.accepted, call.decision.get("message")
-        assert Decimal(call.decision["multiplier"]) == 1, "level 1: entries at the minimum bet only"
-        assert "breaker" in call.decision["multiplier_caps"]
-        more = await _signal(rig, "walk-add", "SPY", "bearish", action="scale_in", position_id=str(put.id))
+        call_outcome = await _signal(rig, "walk-call", "QQQ", "bullish")
+        _at_minimum_bet(call_outcome)
+        more = await _signal(rig, "walk-add", "QQQ", "bearish", action="scale_in", position_id=str(qqq_put.id))
         assert not more.accepted and "scale_in_breaker" in _failed(more), "level 1: no scale-ins"
+        await rig.until(at(DAY, 10, 6))
+        assert rig.engine.control.level == 1
+        late_outcome = await _signal(rig, "walk-spy-put-2", "SPY", "bearish")
+        _at_minimum_bet(late_outcome)
+        (call,) = [p for p in rig.engine.book if p.record.opened_by_signal_id == "walk-call"]
+        (late_put,) = [p for p in rig.engine.book if p.record.opened_by_signal_id == "walk-spy-put-2"]
+        puts = {qqq_put.id, spy_put.id, late_put.id}
 
         # Level 2 (daily limit): no new entries for the rest of the session.
-        await _step_until_level(rig, 2, by=at(DAY, 10, 5))
+        await _step_until_level(rig, 2, by=at(DAY, 10, 10))
         assert rig.engine.control.state.value == "REDUCING"
-        refused = await _signal(rig, "walk-late", "QQQ", "bullish")
+        refused = await _signal(rig, "walk-l2", "QQQ", "bullish")
         assert not refused.accepted and refused.reason == "halted"
-        rig.broker.withhold_bids(put.key, until=BIDS_BACK)  # the injected gap (module docstring)
+        for key in {qqq_put.key, spy_put.key, late_put.key}:
+            rig.broker.withhold_bids(key, until=BIDS_BACK)  # the injected fault (module docstring)
 
         # Level 3 (reduce): every loser closed, every winner's stop at break-even.
-        await _step_until_level(rig, 3, by=at(DAY, 10, 15))
-        losers = [p for p in rig.engine.book.held() if p.price() < p.record.entry_price]
-        winners = [p for p in rig.engine.book.held() if p.price() >= p.record.entry_price]
-        assert [p.id for p in losers] == [put.id] and winners, "the path gives one loser and one winner"
-        closing = {e.position_id for e in await rig.store.list_exit_events()
-                   if e.rule == "breaker_level_3_close_loser"}
-        assert closing == {put.id} and put.closable == 0, "level 3 closes every loser"
-        for winner in winners:
-            assert winner.exit_state.stop_price == winner.record.entry_price, "winners' stops to break-even"
+        await _step_until_level(rig, 3, by=at(DAY, 10, 20))
+        held = rig.engine.book.held()
+        losers = {p.id for p in held if p.price() < p.record.entry_price}
+        winners = [p for p in held if p.price() > p.record.entry_price]
+        assert losers == puts and [p.id for p in winners] == [call.id], "the path: three losing puts, one winning call"
+        closing = {e.position_id for e in await rig.store.list_exit_events() if e.rule == "breaker_level_3_close_loser"}
+        assert closing == puts and all(p.closable == 0 for p in held if p.id in puts), "level 3 closes every loser"
+        assert call.exit_state.stop_price == call.record.entry_price, "winners' stops to break-even"
+        assert call.closable == call.open_qty > 0, "a winner is kept"
         refused = await _signal(rig, "walk-l3", "QQQ", "bullish")
         assert not refused.accepted and refused.reason == "halted"
 
@@ -95,28 +155,31 @@ async def test_breaker_walks_1_to_4_on_a_real_path_and_each_level_acts(tmp_path:
         await _step_until_level(rig, 4, by=BIDS_BACK)
         assert rig.engine.control.state.value == "HALTED" and rig.engine.control.latched
         assert all(p.closable == 0 for p in rig.engine.book.held()), "level 4 sells every contract held"
+        flattened = {e.position_id for e in await rig.store.list_exit_events() if e.rule == "breaker_level_4_flatten"}
+        assert flattened == {call.id}, "level 4 flattens what level 3 kept"
         await rig.until(BIDS_BACK + timedelta(minutes=2))
         assert not rig.engine.book.held(), "flat once the bids are back"
         assert await rig.broker.positions() == [] and await rig.broker.open_orders() == []
         assert {p.status for p in await rig.store.list_positions()} == {"closed"}
-        levels = [e.level for e in sorted(await rig.store.list_breaker_events(), key=lambda e: e.at)]
-        assert levels == [1, 2, 3, 4]
+        assert await _trips_within_their_bands(rig) == [1, 2, 3, 4]
     except BaseException:
         await rig.close()
         raise
 
-    # The latch survives a restart on the same store and only an operator's resume clears it.
-    rig = await restart_on_same_store(tmp_path, rig, "0dte", ["SPY", "QQQ"], [DAY], at(DAY, 11, 0), WALK)
+    # The latch survives a restart on the same store and the next session's open; only an operator's
+    # resume clears it, and then that session trades from level 0.
+    rig = await restart_on_same_store(tmp_path, rig, "0dte", ["SPY", "QQQ"], [NEXT_DAY], at(NEXT_DAY, 9, 0), WALK)
     try:
         assert rig.engine.control.state.value == "HALTED" and rig.engine.control.latched
-        await rig.until(at(DAY, 11, 10))
-        assert rig.engine.control.level == 4, "a quieter market does not lift level 4"
-        refused = await _signal(rig, "walk-after", "SPY", "bullish")
+        await rig.until(at(NEXT_DAY, 9, 40))
+        assert ("session_open", at(NEXT_DAY, 9, 30)) in rig.scheduler.fired
+        assert rig.engine.control.level == 4 and rig.engine.control.latched, "a new session does not lift level 4"
+        refused = await _signal(rig, "walk-next-halted", "SPY", "bullish")
         assert not refused.accepted and refused.reason == "halted"
         resumed = await rig.engine.resume("ops")
-        assert resumed["trading_state"] == "REDUCING", "the session's losses still bar entries"
+        assert resumed["trading_state"] == "ACTIVE" and resumed["breaker_level"] == 0, resumed
         assert not rig.engine.control.latched
-        await rig.engine.session_open(at(DAY + timedelta(days=1), 9, 30))
-        assert rig.engine.control.level == 0 and rig.engine.control.state.value == "ACTIVE"
+        await _entered(rig, "walk-next", "SPY", "bullish")
+        assert rig.engine.control.level == 0
     finally:
         await rig.close()

@@ -6,13 +6,10 @@ Each test fails when its piece is not wired in. The real engine, sim broker, sto
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, ROUND_UP, Decimal
 from typing import Any
-
-import pytest
 
 from broker.base import BrokerError
 from broker.ib import IBBroker
@@ -47,15 +44,6 @@ async def _opened(rig: Rig, sid: str = "w-1") -> Any:
 
 async def _stops_at_broker(rig: Rig) -> list[OrderRequest]:
     return [o.request for o in await rig.broker.open_orders() if o.request.order_type == "STP"]
-
-
-@pytest.fixture
-async def rig(tmp_path) -> AsyncIterator[Rig]:
-    """The 0dte profile on SPY's bundled bars, started at midnight of DAY1."""
-    started = Rig(tmp_path, "0dte", ["SPY"])
-    await started.start()
-    yield started
-    await started.close()
 
 
 def _floor(price: Decimal) -> Decimal:

@@ -17,6 +17,7 @@ from tests.fakegw.contracts import (
     make_underlying,
     normalize_right,
 )
+from tests.fakegw.entitlements import FULL, Entitlement
 
 Price = Decimal | float | int | str
 
@@ -86,6 +87,8 @@ class Market:
     quotes: dict[int, FakeQuote] = field(default_factory=dict)
     liquidity: dict[int, Liquidity] = field(default_factory=dict)
     _underlyings: dict[str, FakeContract] = field(default_factory=dict)
+    _entitled_contracts: dict[int, Entitlement] = field(default_factory=dict)
+    _entitled_symbols: dict[tuple[str, bool], Entitlement] = field(default_factory=dict)  # (symbol, options)
 
     # --- instruments ---------------------------------------------------------------
     def underlying(self, symbol: str) -> FakeContract:
@@ -157,6 +160,29 @@ class Market:
     def mark(self, contract: FakeContract) -> Decimal | None:
         quote = self.quotes.get(contract.con_id)
         return quote.mid if quote else None
+
+    # --- entitlements ---------------------------------------------------------------
+    def entitle(self, target: str | FakeContract, *, live: bool = True, delayed: bool = True,
+                options: bool = False) -> None:
+        """What market data the account may have for `target` (every instrument may have all of it
+        until told otherwise). A symbol means its underlying, or with `options=True` every option on
+        it (an OPRA-like subscription); a FakeContract means that one instrument and wins over its
+        symbol's. Checked when a request arrives: running subscriptions keep what they were given."""
+        entitlement = Entitlement(live=live, delayed=delayed)
+        if isinstance(target, FakeContract):
+            if options:
+                raise ValueError(f"bad_entitlement: options=True applies to a symbol, not {target.local_symbol}")
+            self._entitled_contracts[target.con_id] = entitlement
+        elif isinstance(target, str) and target.strip():
+            self._entitled_symbols[(target.strip(), options)] = entitlement
+        else:
+            raise ValueError(f"bad_entitlement: target must be a symbol or a FakeContract, got {target!r}")
+
+    def entitlement(self, contract: FakeContract) -> Entitlement:
+        exact = self._entitled_contracts.get(contract.con_id)
+        if exact is not None:
+            return exact
+        return self._entitled_symbols.get((contract.symbol, contract.is_option), FULL)
 
     # --- lookups -------------------------------------------------------------------
     def find(self, query: ContractQuery) -> list[FakeContract]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tests.fakegw import messages as msg
+from tests.fakegw.entitlements import grant
 from tests.fakegw.requests import (
     ExecutionFilter,
     read_contract,
@@ -307,10 +308,17 @@ class ClientSession:
             self.error(req.req_id, 101, f"Max number of tickers has been reached:max={self.gw.max_market_data_lines}")
             return
         contract = found[0]
-        sub = Subscription(req.req_id, contract, req.generic_ticks)
+        granted = grant(self.market_data_type, self.gw.market.entitlement(contract), contract)
+        notice = granted.notice
+        if notice is not None and granted.refused:
+            self.error(req.req_id, *notice)
+            return
+        sub = Subscription(req.req_id, contract, req.generic_ticks, delayed=granted.delayed)
         self.send(msg.tick_req_params(req.req_id, contract.min_tick, "9c0001", 3))
-        if self.market_data_type is not None:
-            self.send(msg.market_data_type(req.req_id, self.market_data_type))
+        if granted.data_type is not None:
+            self.send(msg.market_data_type(req.req_id, granted.data_type))
+        if notice is not None:
+            self.error(req.req_id, *notice)
         if not req.snapshot:
             self.market_data[req.req_id] = sub
         if not self.gw.connectivity_lost:

@@ -1,6 +1,8 @@
 """Market data ticks: what a subscription has been told, and the ticks a new quote implies.
 
 TWS streams only what changed; a side that disappears is sent as price -1 / size 0.
+Delayed data carries the same values under the delayed tick types (ib_async fills the same
+Ticker fields from them); open interest has no delayed type and keeps 27 / 28.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ BID_SIZE, ASK_SIZE = 0, 3
 MODEL_GREEKS = 13
 CALL_OPEN_INTEREST, PUT_OPEN_INTEREST = 27, 28
 OPEN_INTEREST_GENERIC = "101"
+# TWS's delayed counterparts: bid/ask/last 66-68, sizes 69/70, close 75, model greeks 83.
+DELAYED_TICK = {BID: 66, ASK: 67, LAST: 68, BID_SIZE: 69, ASK_SIZE: 70, CLOSE: 75, MODEL_GREEKS: 83}
 
 
 @dataclass(slots=True)
@@ -25,7 +29,12 @@ class Subscription:
     req_id: int
     contract: FakeContract
     generic_ticks: frozenset[str]
+    delayed: bool = False
     sent: dict[str, object] = field(default_factory=dict)
+
+    def tick(self, tick_type: int) -> int:
+        """The tick type this subscription sends `tick_type`'s value under."""
+        return DELAYED_TICK.get(tick_type, tick_type) if self.delayed else tick_type
 
 
 def quote_ticks(sub: Subscription, quote: FakeQuote, underlying_price: Decimal | None,
@@ -41,13 +50,13 @@ def quote_ticks(sub: Subscription, quote: FakeQuote, underlying_price: Decimal |
         if before == now or (before is None and price is None):
             continue
         if before is not None and before[0] == price:  # type: ignore[index]
-            out.append(msg.tick_size(sub.req_id, size_tick, now[1]))
+            out.append(msg.tick_size(sub.req_id, sub.tick(size_tick), now[1]))
         else:
-            out.append(msg.tick_price(sub.req_id, tick, price, now[1]))
+            out.append(msg.tick_price(sub.req_id, sub.tick(tick), price, now[1]))
         sub.sent[name] = now
     for name, tick, price in (("last", LAST, quote.last), ("close", CLOSE, quote.close)):
         if price is not None and sub.sent.get(name) != price:
-            out.append(msg.tick_price(sub.req_id, tick, price, 0))
+            out.append(msg.tick_price(sub.req_id, sub.tick(tick), price, 0))
             sub.sent[name] = price
     out += _greeks(sub, quote, underlying_price)
     out += _open_interest(sub, quote, open_interest)
@@ -61,7 +70,7 @@ def _greeks(sub: Subscription, quote: FakeQuote, underlying_price: Decimal | Non
     if sub.sent.get("greeks") == greeks:
         return []
     sub.sent["greeks"] = greeks
-    return [msg.tick_option_computation(sub.req_id, MODEL_GREEKS, *greeks)]
+    return [msg.tick_option_computation(sub.req_id, sub.tick(MODEL_GREEKS), *greeks)]
 
 
 def _open_interest(sub: Subscription, quote: FakeQuote, totals: dict[str, int] | None) -> list[list[Field]]:

@@ -81,10 +81,12 @@ async def test_cancelled_subscription_gets_no_more_ticks(ib: IB, gw: FakeGateway
 
 
 async def test_market_data_type_is_announced_per_subscription(ib: IB) -> None:
-    ib.reqMarketDataType(3)
+    ib.reqMarketDataType(2)
     (call,) = await ib.qualifyContractsAsync(CALL)
     ticker = ib.reqMktData(call)
-    await settle(ib, lambda: ticker.marketDataType == 3)
+    await settle(ib, lambda: ticker.marketDataType == 2)
+    # Delayed (3) is "live when subscribed": an entitled instrument is announced as live.
+    # Delayed data itself is in test_entitlements.py.
 
 
 async def test_market_data_lines_are_limited(ib: IB, gw: FakeGateway) -> None:

@@ -81,6 +81,18 @@ def test_resume_clears_the_latch():
     assert (later.level, later.latched, later.session) == (0, False, WED)
 
 
+def test_resume_on_a_later_session_starts_clear_after_its_open_carried_the_latch():
+    """SPEC §3: level 4 "latch[es] HALTED across restarts until an operator resumes"; levels 1-3
+    "reset at the next session open". A latch carried into Tuesday's open, then resumed on
+    Tuesday, must leave Tuesday clear, not at Monday's level 3."""
+    latched = step(BreakerState(), MON, -13000).state
+    carried = step(latched, TUE, 0).state  # Tuesday's open (and every tick after it) while still latched
+    assert (carried.level, carried.latched, carried.session) == (4, True, MON)
+    resumed = resume(carried, TUE)
+    assert (resumed.level, resumed.latched) == (0, False)
+    assert trading_state(step(resumed, TUE, 0).state) is TradingState.ACTIVE
+
+
 def test_trading_state_precedence():
     clear = BreakerState(session=MON)
     assert trading_state(clear) is TradingState.ACTIVE
