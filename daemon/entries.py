@@ -238,7 +238,7 @@ class SignalDesk:
         """Answered with the first decision; stored as a refusal of its own, not tied to the signal row,
         so the first signal keeps its status."""
         eng = self.engine
-        first = next((d for d in await eng.store.recent_decisions(limit=500) if d.signal_id == sid), None)
+        first = await eng.store.first_decision(sid)
         message = f"signal {sid} was already received"
         record = {"accepted": False, "reason": reasons.DUPLICATE_SIGNAL, "message": message, "signal_id": sid,
                   "duplicate_of": sid, "source": source, "raw": json_safe(raw),

@@ -66,6 +66,12 @@ def recent_decisions(session: Session, profile: str, limit: int = 50) -> list[De
     return [_decision(r) for r in rows]
 
 
+def first_decision(session: Session, profile: str, signal_id: str) -> DecisionRecord | None:
+    row = session.scalars(select(DecisionRow).where(DecisionRow.profile == profile, DecisionRow.signal_id == signal_id)
+                          .order_by(DecisionRow.at, DecisionRow.id).limit(1)).first()
+    return None if row is None else _decision(row)
+
+
 def _as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 

@@ -171,6 +171,11 @@ class Store:
         """Newest first."""
         ...
 
+    @_operation(ops_signals.first_decision)
+    async def first_decision(self, signal_id: str) -> DecisionRecord | None:
+        """The decision the signal with this id got when it first arrived (what a resend is answered with)."""
+        ...
+
     # ------------------------------------------------------------------ orders and fills
 
     @_operation(ops_orders.write_intent)

@@ -104,6 +104,19 @@ async def test_signal_ids_are_unique_and_the_first_decision_sets_status(store):
     assert decision.breakdown == {"gate": {"confidence": "0.8"}, "steps": [1, 2]}
     assert decision.multiplier == Decimal("1.25")
     assert [d.reason for d in await store.recent_decisions()] == ["duplicate_signal", "low_confidence"]
+    first = await store.first_decision("sig-1")
+    assert first is not None and (first.id, first.reason) == (decision.id, "low_confidence")
+    assert await store.first_decision("sig-2") is None
+
+
+async def test_a_resend_finds_its_first_decision_however_many_came_after(store):
+    await store.record_decision(signal_id="old", at=at(0), accepted=True, reason=None, contracts=40,
+                                notional=Decimal(12000), multiplier=Decimal(1), breakdown={})
+    for i in range(600):  # far more than any "recent" window
+        await store.record_decision(signal_id=f"later-{i}", at=at(1), accepted=False, reason="liquidity",
+                                    contracts=0, notional=Decimal(0), multiplier=Decimal(1), breakdown={})
+    first = await store.first_decision("old")
+    assert first is not None and first.accepted and first.contracts == 40
 
 
 async def test_bad_signal_input_has_reason_codes(store):
