@@ -22,14 +22,11 @@ from broker.types import (
     OrderUpdate,
     Quote,
 )
+from config.errors import ReasonError
 
 
-class BrokerError(Exception):
+class BrokerError(ReasonError):
     """A broker refused or failed a request. `code` is a stable reason code (IB error number as text for `ib`)."""
-
-    def __init__(self, code: str, message: str):
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 class BrokerListener(Protocol):

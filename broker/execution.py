@@ -29,6 +29,7 @@ from typing import Literal
 
 import structlog
 
+from config.errors import ReasonError
 from broker.base import Broker, BrokerError
 from broker.listings import round_to_tick
 from broker.order_ref import OrderRefError, build_order_ref, parent_ref
@@ -46,10 +47,8 @@ PriceRounder = Callable[[str, Decimal, str], Decimal]  # (underlying, price, "do
 Kind = Literal["entry", "exit"]
 
 
-class ExecutionError(ValueError):
-    def __init__(self, code: str, message: str):
-        self.code = code
-        super().__init__(f"{code}: {message}")
+class ExecutionError(ReasonError, ValueError):
+    """`code` is a stable reason code."""
 
 
 class ExecutionStatus(str, Enum):

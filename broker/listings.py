@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from broker.types import OptionChain
+from config.errors import ReasonError
 from daemon import calendar
 
 DAILY_EXPIRY_UNDERLYINGS = frozenset({"SPY", "QQQ", "IWM"})
@@ -35,10 +36,8 @@ DEFAULT_HORIZON_DAYS = 35
 DEFAULT_STRIKES_EACH_SIDE = 25
 
 
-class ListingError(ValueError):
-    def __init__(self, code: str, message: str):
-        self.code = code
-        super().__init__(f"{code}: {message}")
+class ListingError(ReasonError, ValueError):
+    """`code` is a stable reason code."""
 
 
 def _check_in_calendar(first: date, last: date) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config.errors import ReasonError
+
 DEFAULT_PREFIX = "tradingd"
 SEP = ":"
 
 
-class OrderRefError(ValueError):
-    def __init__(self, code: str, message: str):
-        self.code = code
-        super().__init__(f"{code}: {message}")
+class OrderRefError(ReasonError, ValueError):
+    """`code` is a stable reason code."""
 
 
 @dataclass(frozen=True, slots=True)

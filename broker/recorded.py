@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from broker.types import OptionContract, Quote
+from config.errors import ReasonError
 from daemon.clock import EXCHANGE_TZ
 
 PRICE_SCALE = Decimal(10000)
@@ -29,10 +30,8 @@ _NAME = re.compile(
     r"_(?P<right>call|put)_(?P<strike>\d+)_(?P<expiry>\d{8})\.csv$")
 
 
-class RecordedDataError(ValueError):
-    def __init__(self, code: str, message: str):
-        self.code = code
-        super().__init__(f"{code}: {message}")
+class RecordedDataError(ReasonError, ValueError):
+    """`code` is a stable reason code."""
 
 
 def _parse_name(name: str) -> tuple[date, str, OptionContract]:

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from config.errors import ReasonError
 from daemon.clock import EXCHANGE_TZ
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,12 +23,8 @@ BUNDLED = REPO / "data" / "bundled" / "eqker"
 MINUTE_BAR = timedelta(minutes=1)
 
 
-class BarDataError(Exception):
+class BarDataError(ReasonError):
     """A data folder or file that cannot be replayed. `code` is a stable reason code."""
-
-    def __init__(self, code: str, message: str):
-        self.code = code
-        super().__init__(f"{code}: {message}")
 
 
 @dataclass(frozen=True, slots=True)

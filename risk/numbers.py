@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from config.errors import ReasonError
+
 # Sanity bounds, not trading rules: beyond any real account or option, and they keep every
 # product of two inputs inside Decimal's default 28 significant digits.
 MAX_MAGNITUDE = Decimal("1e12")
 MIN_PRICE = Decimal("0.0001")
 
 
-class InvalidInput(ValueError):
+class InvalidInput(ReasonError, ValueError):
     """A value that cannot be used; `code` is a stable reason code."""
-
-    def __init__(self, code: str, message: str):
-        self.code = code
-        self.message = message
-        super().__init__(f"{code}: {message}")
 
 
 def to_decimal(value: object, *, allow_str: bool = False) -> Decimal | None:

@@ -16,13 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from config.errors import ReasonError
 from daemon.clock import EXCHANGE_TZ
 
 
-class SignalFileError(Exception):
-    def __init__(self, code: str, message: str):
-        self.code = code
-        super().__init__(f"{code}: {message}")
+class SignalFileError(ReasonError):
+    """`code` is a stable reason code."""
 
 
 @dataclass(frozen=True, slots=True)
