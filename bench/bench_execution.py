@@ -23,9 +23,9 @@ import structlog  # noqa: E402
 from broker.execution import Executor, ParentOrder  # noqa: E402
 from broker.quotes import QuoteBook  # noqa: E402
 from broker.sim import SimBroker  # noqa: E402
-from broker.types import Fill, OptionContract, OrderUpdate, Quote  # noqa: E402
+from market.types import Fill, OptionContract, OrderUpdate, Quote  # noqa: E402
 from config.loader import load_settings  # noqa: E402
-from daemon.clock import EXCHANGE_TZ, VirtualClock  # noqa: E402
+from market.clock import EXCHANGE_TZ, VirtualClock  # noqa: E402
 
 START = datetime(2019, 2, 12, 10, 0, tzinfo=EXCHANGE_TZ)
 

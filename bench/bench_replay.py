@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broker.types import Quote  # noqa: E402
+from market.types import Quote  # noqa: E402
 from daemon.app import App, RunOptions  # noqa: E402
 from daemon.engine import Engine  # noqa: E402
 

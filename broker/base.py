@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from broker.types import (
+from market.types import (
     AccountSnapshot,
     BrokerPosition,
     Fill,

@@ -35,9 +35,9 @@ from broker.listings import round_to_tick
 from broker.order_ref import OrderRefError, build_order_ref, parent_ref
 from broker.quotes import QuoteBook
 from broker.throttle import Throttle
-from broker.types import Fill, OptionContract, OrderRequest, OrderStatus, OrderUpdate, Quote, Side
+from market.types import Fill, OptionContract, OrderRequest, OrderStatus, OrderUpdate, Quote, Side
 from config.models import ExecutionConfig, Settings
-from daemon.clock import Clock
+from market.clock import Clock
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from broker.types import Quote
+from market.types import Quote
 from config.models import LiquidityConfig
 
 # Reason codes, first failure wins, in this order.

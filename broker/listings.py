@@ -4,7 +4,7 @@ Listing conventions are exchange facts, not trading rules, so they live here as 
 - SPY, QQQ, IWM: an expiry every session, $1 strikes near the money, penny ticks at every price.
 - single stocks (the Mag7): weekly Friday expiries (Thursday when Friday is a holiday),
   strikes by price ($2.50 below $500, $5 below $1,000, ...), penny ticks below $3, nickels above.
-Sessions come from the daemon's one XNYS calendar (`daemon.calendar`: built once, then plain
+Sessions come from the daemon's one XNYS calendar (`market.calendar`: built once, then plain
 values), so the option model's per-tick look-ups never reach pandas.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
-from broker.types import OptionChain
+from market.types import OptionChain
 from config.errors import ReasonError
-from daemon import calendar
+from market import calendar
 
 DAILY_EXPIRY_UNDERLYINGS = frozenset({"SPY", "QQQ", "IWM"})
 PENNY_EVERY_PRICE = frozenset({"SPY", "QQQ", "IWM"})  # Penny Interval Program: $0.01 at every price

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from broker.listings import PENNY, round_to_tick
-from broker.types import OptionContract, Quote, Right
+from market.types import OptionContract, Quote, Right
 from config.models import OptionModelConfig
 
 SECONDS_PER_YEAR = 365 * 24 * 3600

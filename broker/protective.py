@@ -26,7 +26,7 @@ import structlog
 from broker.base import Broker, BrokerError
 from broker.execution import OrderIdAllocator
 from broker.order_ref import OrderRefError, build_order_ref, parse_order_ref
-from broker.types import OpenOrder, OptionContract, OrderRequest, OrderStatus, OrderUpdate
+from market.types import OpenOrder, OptionContract, OrderRequest, OrderStatus, OrderUpdate
 from config.models import ProtectiveConfig
 
 log = structlog.get_logger(__name__)

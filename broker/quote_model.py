@@ -16,9 +16,9 @@ import structlog
 from broker.listings import ListingError, session_close
 from broker.pricing import atm_vol, model_quote
 from broker.quotes import QuoteBook
-from broker.types import OptionContract, Quote
+from market.types import OptionContract, Quote
 from config.models import OptionModelConfig
-from daemon.clock import Clock
+from market.clock import Clock
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +124,7 @@ class OptionQuoteModel:
     @staticmethod
     def _expires_at(contract: OptionContract) -> datetime | None:
         try:
-            return session_close(contract.expiry)  # a dictionary look-up (daemon.calendar)
+            return session_close(contract.expiry)  # a dictionary look-up (market.calendar)
         except ListingError:
             return None
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import structlog
 
-from broker.types import Quote
+from market.types import Quote
 
 QuoteListener = Callable[[Quote], None]
 

@@ -19,9 +19,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from broker.types import OptionContract, Quote
+from market.types import OptionContract, Quote
 from config.errors import ReasonError
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 
 PRICE_SCALE = Decimal(10000)
 BAR = timedelta(minutes=1)

@@ -15,9 +15,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from broker.liquidity import LiquidityCheck, check_quote
-from broker.types import OptionChain, OptionContract, Quote, Right
+from market.types import OptionChain, OptionContract, Quote, Right
 from config.models import ExpiryConfig, LiquidityConfig
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 
 # Refusal reason codes. `liquidity` is SPEC §2.1's; the others say why there was nothing to check.
 LIQUIDITY = "liquidity"

@@ -33,7 +33,7 @@ from broker.base import BrokerError, BrokerListener
 from broker.listings import ListingError, option_chain
 from broker.quote_model import OptionQuoteModel, is_option_key
 from broker.quotes import QuoteBook
-from broker.types import (
+from market.types import (
     AccountSnapshot,
     BrokerPosition,
     Fill,
@@ -46,7 +46,7 @@ from broker.types import (
     Quote,
 )
 from config.models import Settings
-from daemon.clock import Clock
+from market.clock import Clock
 
 log = structlog.get_logger(__name__)
 
@@ -132,7 +132,7 @@ PriorState = SimAccountState | Callable[[], Awaitable[SimAccountState]]
 
 
 class FillLike(Protocol):
-    """A stored fill (`daemon.store.records.FillRecord`); a `broker.types.Fill` also fits."""
+    """A stored fill (`daemon.store.records.FillRecord`); a `market.types.Fill` also fits."""
 
     exec_id: str
     order_id: int

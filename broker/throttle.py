@@ -13,7 +13,7 @@ import asyncio
 import math
 from datetime import datetime, timedelta
 
-from daemon.clock import Clock
+from market.clock import Clock
 
 
 class Throttle:

@@ -26,10 +26,10 @@ from broker.quotes import QuoteBook
 from broker.sim import SimBroker, stored_account_state
 from config.loader import load_settings
 from config.models import Settings
-from daemon import calendar
+from market import calendar
 from daemon import notify as sd
 from daemon.bars import Bar, DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
-from daemon.clock import Clock, LiveClock, VirtualClock
+from market.clock import Clock, LiveClock, VirtualClock
 from daemon.engine import Engine
 from daemon.feed import ReplayClock, ReplayFeed, replay_start
 from daemon.logging import configure_logging, get_logger

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from config.errors import ReasonError
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "bundled" / "eqker"

@@ -32,10 +32,10 @@ from broker.execution import Executor
 from broker.quote_model import OptionQuoteModel, is_option_key
 from broker.quotes import QuoteBook
 from broker.throttle import Throttle
-from broker.types import Fill, OptionContract, OrderRequest, OrderUpdate, Quote
+from market.types import Fill, OptionContract, OrderRequest, OrderUpdate, Quote
 from config.models import Settings
-from daemon import calendar
-from daemon.clock import Clock
+from market import calendar
+from market.clock import Clock
 from daemon.control import (
     HTTP_INTERNAL_ERROR,
     HTTP_NOT_ACCEPTING,
@@ -54,7 +54,7 @@ from daemon.sending import OrderIds, RecordingBroker, paces_itself
 from daemon.store import Store
 from daemon.store.records import OrderRecord, PositionRecord
 from daemon.trading import META_KEY, TradingControl
-from exits.session import SessionTimes
+from market.session import SessionTimes
 from exits.state import ExitState
 from risk.capital import capital_base
 from risk.correlation import correlation_matrix

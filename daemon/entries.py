@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from broker.liquidity import check_quote
 from broker.selection import LIQUIDITY, NO_UNDERLYING_PRICE, Selection, candidates, select_contract
 from broker.base import BrokerError
-from broker.types import OptionChain, OptionContract, Quote
+from market.types import OptionChain, OptionContract, Quote
 from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
 from risk import reasons
 from risk.breakers import TradingState

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from broker.base import BrokerError
 from broker.execution import ExecutionError, ExecutionResult, ParentOrder
 from broker.order_ref import parent_ref
-from broker.types import Fill
+from market.types import Fill
 from daemon.store.records import FillOutcome
 from exits import policy
 from exits.action import ExitAction

@@ -26,9 +26,9 @@ from decimal import Decimal
 from typing import Any
 
 from broker.quotes import QuoteBook
-from broker.types import Quote
+from market.types import Quote
 from daemon.bars import Bar
-from daemon.clock import EXCHANGE_TZ, VirtualClock
+from market.clock import EXCHANGE_TZ, VirtualClock
 from daemon.scheduler import VirtualScheduler
 from daemon.signals.jsonl import TimedSignal
 

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from daemon.clock import EXCHANGE_TZ, Clock
+from market.clock import EXCHANGE_TZ, Clock
 
 ID_KEYS = ("profile", "signal_id", "order_id", "order_ref", "position_id")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from broker.types import OptionContract, Quote
+from market.types import OptionContract, Quote
 from daemon.store.records import FillRecord, PositionRecord
 from exits.position import ExitPosition
 from exits.state import ExitState

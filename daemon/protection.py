@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from broker.base import Broker
 from broker.order_ref import OrderRefError, parse_order_ref
 from broker.protective import STOP_SOURCE, ProtectiveStops, stop_price
-from broker.types import Fill, OpenOrder, OrderRequest, OrderUpdate
+from market.types import Fill, OpenOrder, OrderRequest, OrderUpdate
 
 if TYPE_CHECKING:
     from daemon.engine import Engine

@@ -34,7 +34,7 @@ import structlog
 
 from broker.base import Broker
 from broker.order_ref import OrderRefError, parse_order_ref
-from broker.types import BrokerPosition, Fill, OpenOrder, OrderStatus, OrderUpdate
+from market.types import BrokerPosition, Fill, OpenOrder, OrderStatus, OrderUpdate
 from daemon.store.records import FillOutcome, IntentRecord
 from daemon.store.types import jsonable
 

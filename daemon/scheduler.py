@@ -21,9 +21,9 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from config.models import Settings
-from daemon.clock import EXCHANGE_TZ, VirtualClock
+from market.clock import EXCHANGE_TZ, VirtualClock
 from daemon.logging import get_logger
-from exits.session import SessionTimes
+from market.session import SessionTimes
 
 log = get_logger("tradingd.scheduler")
 
@@ -36,7 +36,7 @@ WEEKDAYS = "mon-fri"
 _SEARCH_DAYS = 14
 
 
-# The session on a day, None when the exchange is closed (`daemon.calendar.session_for`).
+# The session on a day, None when the exchange is closed (`market.calendar.session_for`).
 SessionLookup = Callable[[date], SessionTimes | None]
 
 

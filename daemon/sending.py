@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from broker.base import Broker, BrokerError
-from broker.types import OrderRequest, OrderStatus, OrderUpdate
+from market.types import OrderRequest, OrderStatus, OrderUpdate
 
 RecordUpdate = Callable[[OrderUpdate], Awaitable[Any]]
 Now = Callable[[], Any]

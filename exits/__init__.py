@@ -11,7 +11,7 @@ from exits.errors import ExitInputError
 from exits.market import MarketSnapshot
 from exits.policy import evaluate, new_state
 from exits.position import ExitPosition
-from exits.session import EXCHANGE_TZ, SessionTimes
+from market.session import EXCHANGE_TZ, SessionTimes
 from exits.state import ExitState
 
 __all__ = [

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 from config.models import SevenDteExitsConfig, ZeroDteExitsConfig
 from exits.context import NOTHING, ExitContext, RuleResult, close_all
-from exits.session import SessionTimes
+from market.session import SessionTimes
 from exits.state import ExitState
 
 

@@ -10,7 +10,7 @@ from exits.action import ExitAction
 from exits.errors import ExitInputError
 from exits.market import MarketSnapshot
 from exits.position import ExitPosition
-from exits.session import EXCHANGE_TZ
+from market.session import EXCHANGE_TZ
 from exits.state import ExitState
 
 RuleResult = tuple[tuple[ExitAction, ...], ExitState]

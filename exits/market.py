@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from exits.numbers import require_price
-from exits.session import SessionTimes
+from market.session import SessionTimes
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from config.models import TierBand, ZeroDteExitsConfig
 from exits.context import NOTHING, ExitContext, RuleResult, close, remaining
 from exits.numbers import pct, share_of
-from exits.session import EXCHANGE_TZ
+from market.session import EXCHANGE_TZ
 from exits.state import ExitState
 
 

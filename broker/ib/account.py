@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 from broker.base import BrokerError
-from broker.types import AccountSnapshot
+from market.types import AccountSnapshot
 from config.models import IBConfig
 
 PAPER_PREFIX = "DU"  # IB paper accounts; live ones start with U (or F/I for advisors)

@@ -29,7 +29,7 @@ from broker.ib.market_data import MarketData
 from broker.ib.orders import Orders
 from broker.ib.session import AlertHook, ConnectionState, IBSession
 from broker.throttle import Throttle
-from broker.types import (
+from market.types import (
     AccountSnapshot,
     BrokerPosition,
     Fill,
@@ -40,7 +40,7 @@ from broker.types import (
     Quote,
 )
 from config.models import IBConfig, Settings
-from daemon.clock import Clock, LiveClock
+from market.clock import Clock, LiveClock
 
 log = structlog.get_logger("broker.ib")
 

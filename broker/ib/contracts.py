@@ -15,7 +15,7 @@ from typing import Any
 from ib_async import IB, Contract, Index, Option, Stock
 
 from broker.base import BrokerError
-from broker.types import OptionChain, OptionContract
+from market.types import OptionChain, OptionContract
 
 SMART = "SMART"
 INDEX_EXCHANGE = "CBOE"  # where VIX (the only index a profile streams) is listed

@@ -22,8 +22,8 @@ from ib_async import IB, Ticker
 from broker.base import BrokerError
 from broker.ib import codes
 from broker.ib.contracts import ContractBook, is_option_key
-from broker.types import Quote
-from daemon.clock import Clock
+from market.types import Quote
+from market.clock import Clock
 
 log = structlog.get_logger("broker.ib")
 

@@ -22,8 +22,8 @@ from ib_async.objects import CommissionReport, Execution
 from broker.base import BrokerError
 from broker.ib import codes
 from broker.ib.contracts import ContractBook, option_from_ib
-from broker.types import Fill, OpenOrder, OrderRequest, OrderStatus, OrderUpdate
-from daemon.clock import EXCHANGE_TZ, Clock
+from market.types import Fill, OpenOrder, OrderRequest, OrderStatus, OrderUpdate
+from market.clock import EXCHANGE_TZ, Clock
 
 log = structlog.get_logger("broker.ib")
 

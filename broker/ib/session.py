@@ -28,7 +28,7 @@ from broker.ib import codes
 from broker.ib.account import check_account
 from broker.ib.windows import backoff_delays, in_restart_window
 from config.models import IBConfig
-from daemon.clock import Clock
+from market.clock import Clock
 
 log = structlog.get_logger("broker.ib")
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, time
 from decimal import Decimal
 
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 
 SATURDAY = 5
 

@@ -14,9 +14,9 @@ from typing import TypeVar
 
 from config.loader import load_settings
 from config.models import Settings
-from daemon import calendar
+from market import calendar
 from daemon.cli import UsageError
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 from exits import ExitAction, ExitInputError, ExitPosition, MarketSnapshot, evaluate, new_state
 from risk.numbers import MAX_MAGNITUDE
 

@@ -16,7 +16,7 @@ from typing import Any
 from config.loader import ConfigError, load_settings
 from config.models import Settings
 from daemon.cli import UsageError
-from daemon.clock import LiveClock
+from market.clock import LiveClock
 from risk.capital import capital_base
 from risk.decision import Decision
 from risk.numbers import MAX_MAGNITUDE, InvalidInput, to_decimal

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ReasonError
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 
 
 class SignalFileError(ReasonError):

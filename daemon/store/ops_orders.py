@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from broker.types import Fill, OrderRequest, OrderStatus, OrderUpdate
+from market.types import Fill, OrderRequest, OrderStatus, OrderUpdate
 from daemon.store.errors import StoreError
 from daemon.store.models import FillRow, MetaRow, OrderIntentRow, OrderRow
 from daemon.store.ops_positions import apply_to_position, position_record, position_row

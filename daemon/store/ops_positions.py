@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from broker.types import OptionContract
+from market.types import OptionContract
 from daemon.store.errors import StoreError
 from daemon.store.models import ExitEventRow, ExitStateRow, PositionRow
 from daemon.store.records import ExitEventRecord, PositionRecord

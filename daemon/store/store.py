@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import sessionmaker
 
-from broker.types import Fill, OptionContract, OrderRequest, OrderUpdate
+from market.types import Fill, OptionContract, OrderRequest, OrderUpdate
 from daemon.store import ops_orders, ops_positions, ops_signals, ops_state, summary
 from daemon.store.database import DEFAULT_BUSY_TIMEOUT_MS, default_url, make_engine
 from daemon.store.errors import StoreError

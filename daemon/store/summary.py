@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 from daemon.store.models import BreakerEventRow, DecisionRow, FillRow, PositionRow, SignalRow
 from daemon.store.records import DaySummary
 

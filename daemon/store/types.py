@@ -22,7 +22,7 @@ from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 from daemon.store.errors import StoreError
 
 MONEY_PRECISION = 18

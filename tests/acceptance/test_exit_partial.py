@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from config import load_settings
-from daemon import calendar
+from market import calendar
 from daemon.cli import main
 from exits import EXCHANGE_TZ, ExitPosition, MarketSnapshot, evaluate, new_state
 

@@ -7,10 +7,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from broker.types import Fill, OptionContract, OrderUpdate, Quote
+from market.types import Fill, OptionContract, OrderUpdate, Quote
 from config.loader import load_settings
 from config.models import Settings
-from daemon.clock import EXCHANGE_TZ, VirtualClock
+from market.clock import EXCHANGE_TZ, VirtualClock
 
 D = Decimal
 T0 = datetime(2019, 2, 12, 10, 0, tzinfo=EXCHANGE_TZ)  # a Tuesday session

@@ -10,8 +10,8 @@ from broker.listings import round_to_tick
 from broker.order_ref import parse_order_ref
 from broker.quotes import QuoteBook
 from broker.sim import SimBroker
-from broker.types import OrderRequest, OrderStatus
-from daemon.clock import VirtualClock
+from market.types import OrderRequest, OrderStatus
+from market.clock import VirtualClock
 from tests.broker.helpers import T0, Recorder, advance, contract, drive, quote, settings
 
 C = contract("270", "C")
@@ -251,7 +251,7 @@ async def test_cancelling_the_parent_pulls_the_working_child():
 
 async def test_late_and_foreign_events_are_ignored():
     h = Harness()
-    from broker.types import OrderUpdate
+    from market.types import OrderUpdate
     h.executor.on_order_update(OrderUpdate(999, "x", OrderStatus.FILLED, 1, 0, D(1), T0))  # not ours: no error
     assert h.executor.working_order_ids == []
 

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 from daemon.store import Store
 from tests.fakegw import FakeGateway
 

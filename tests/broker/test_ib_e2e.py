@@ -19,9 +19,9 @@ import pytest
 
 from broker.ib import ConnectionState, IBBroker
 from broker.quotes import QuoteBook
-from broker.types import OptionContract
+from market.types import OptionContract
 from config.loader import load_settings
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 from daemon.engine import Engine
 from daemon.reconcile import reconcile
 from daemon.store import Store

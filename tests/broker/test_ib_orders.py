@@ -11,7 +11,7 @@ import pytest
 
 from broker.base import BrokerError
 from broker.ib import ConnectionState
-from broker.types import OrderStatus
+from market.types import OrderStatus
 from daemon.store import Store
 from tests.broker.test_ib_support import connected, gateway, order
 

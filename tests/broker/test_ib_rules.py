@@ -17,7 +17,7 @@ from broker.ib.account import check_account, snapshot_from_values
 from broker.ib.contracts import plain_decimal
 from broker.ib.orders import map_status
 from broker.ib.windows import backoff_delays, in_restart_window
-from broker.types import OrderStatus
+from market.types import OrderStatus
 from config.models import IBConfig
 from tests.broker.test_ib_support import at
 

@@ -15,10 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from broker.ib import IBBroker
-from broker.types import Fill, OptionContract, OrderRequest, OrderUpdate, Quote
+from market.types import Fill, OptionContract, OrderRequest, OrderUpdate, Quote
 from config.loader import load_settings
 from config.models import Settings
-from daemon.clock import EXCHANGE_TZ, LiveClock
+from market.clock import EXCHANGE_TZ, LiveClock
 from tests.fakegw import FakeGateway
 
 EXPIRY = date(2030, 1, 18)  # far enough out that no test meets it

@@ -13,7 +13,7 @@ from broker.listings import (
     strike_increment,
     tick_size,
 )
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 
 
 def test_index_etfs_list_an_expiry_every_session():

@@ -9,8 +9,8 @@ from broker.liquidity import check_quote
 from broker.listings import option_chain, session_close
 from broker.pricing import atm_vol, black_scholes, model_quote, realized_vol, skewed_vol
 from broker.selection import strikes_outward
-from broker.types import OptionContract
-from daemon.clock import EXCHANGE_TZ
+from market.types import OptionContract
+from market.clock import EXCHANGE_TZ
 from tests.broker.helpers import settings
 
 S0 = settings("0dte")

@@ -11,9 +11,9 @@ import pytest
 from broker.protective import ProtectiveStops, stop_price
 from broker.quotes import QuoteBook
 from broker.sim import SimBroker
-from broker.types import OrderRequest, OrderStatus, Quote
+from market.types import OrderRequest, OrderStatus, Quote
 from config.loader import load_settings
-from daemon.clock import EXCHANGE_TZ, VirtualClock
+from market.clock import EXCHANGE_TZ, VirtualClock
 from tests.broker.test_ib_support import Recorder, connected, gateway, order, spy_call
 
 CONTRACT = spy_call()

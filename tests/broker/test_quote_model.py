@@ -4,7 +4,7 @@ import pytest
 
 from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
-from daemon.clock import VirtualClock
+from market.clock import VirtualClock
 from tests.broker.helpers import T0, contract, quote, settings
 
 CFG = settings("0dte").broker.sim.model

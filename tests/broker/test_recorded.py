@@ -13,8 +13,8 @@ from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
 from broker.recorded import RecordedDataError, read_open_interest, read_quotes
 from broker.sim import SimBroker
-from broker.types import OptionContract
-from daemon.clock import EXCHANGE_TZ, VirtualClock
+from market.types import OptionContract
+from market.clock import EXCHANGE_TZ, VirtualClock
 from tests.broker.helpers import Recorder, drive, quote, settings
 
 SPXW = "quantconnect_lean/Data/indexoption/usa/minute/spxw"

@@ -4,8 +4,8 @@ from decimal import Decimal as D
 from broker import liquidity, selection
 from broker.listings import option_chain
 from broker.selection import choose_expiry, select_contract, strikes_outward
-from broker.types import OptionChain
-from daemon.clock import EXCHANGE_TZ
+from market.types import OptionChain
+from market.clock import EXCHANGE_TZ
 from tests.broker.helpers import quote, settings
 
 S0 = settings("0dte")

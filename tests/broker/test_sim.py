@@ -7,8 +7,8 @@ from broker.base import Broker, BrokerError
 from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
 from broker.sim import SimBroker
-from broker.types import OrderRequest, OrderStatus
-from daemon.clock import VirtualClock
+from market.types import OrderRequest, OrderStatus
+from market.clock import VirtualClock
 from tests.broker.helpers import T0, Recorder, advance, contract, quote, settings
 
 C = contract("270", "C")

@@ -7,8 +7,8 @@ from decimal import Decimal as D
 
 from broker.quotes import QuoteBook
 from broker.sim import SimBroker
-from broker.types import OrderRequest
-from daemon.clock import VirtualClock
+from market.types import OrderRequest
+from market.clock import VirtualClock
 from tests.broker.helpers import T0, Recorder, advance, contract, quote, settings
 
 C = contract("270", "C")

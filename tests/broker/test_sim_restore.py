@@ -12,8 +12,8 @@ import pytest
 from broker.base import BrokerError
 from broker.quotes import QuoteBook
 from broker.sim import RestingOrder, SimAccountState, SimBroker, account_state_from_history, starting_cash
-from broker.types import BrokerPosition, OrderRequest, OrderStatus
-from daemon.clock import VirtualClock
+from market.types import BrokerPosition, OrderRequest, OrderStatus
+from market.clock import VirtualClock
 from daemon.store.records import IntentRecord, OrderRecord
 from tests.broker.helpers import T0, Recorder, advance, contract, quote, settings
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 
 from broker.throttle import Throttle
-from daemon.clock import VirtualClock
+from market.clock import VirtualClock
 from tests.broker.helpers import T0, advance
 
 

@@ -16,9 +16,9 @@ from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
 from broker.sim import SimBroker
 from config.loader import load_settings
-from daemon import calendar
+from market import calendar
 from daemon.bars import BUNDLED, load_daily_bars, load_minute_bars
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 from daemon.engine import Engine
 from daemon.feed import ReplayClock, ReplayFeed
 from daemon.scheduler import VirtualScheduler, build_jobs

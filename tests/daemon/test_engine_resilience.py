@@ -10,8 +10,8 @@ from typing import Any
 import structlog
 
 from broker.base import BrokerError
-from broker.types import Fill, OrderRequest
-from daemon.clock import EXCHANGE_TZ
+from market.types import Fill, OrderRequest
+from market.clock import EXCHANGE_TZ
 from daemon.control import HTTP_INTERNAL_ERROR, INTERNAL_ERROR
 from daemon.scheduler import Job, _run_job
 from tests.daemon.test_engine_harness import DAY1, Rig, at

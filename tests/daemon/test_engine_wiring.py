@@ -17,9 +17,9 @@ from broker.quotes import QuoteBook
 from broker.liquidity import check_quote
 from broker.selection import candidates
 from broker.sim import RestingOrder, SimAccountState, SimBroker
-from broker.types import BrokerPosition, Fill, OptionContract, OrderRequest, OrderStatus, Quote
+from market.types import BrokerPosition, Fill, OptionContract, OrderRequest, OrderStatus, Quote
 from daemon.app import App, RunOptions
-from daemon.clock import LiveClock
+from market.clock import LiveClock
 from daemon.engine import RECONCILE_KEY, Engine
 from daemon.metrics import Metrics
 from daemon.store import Store

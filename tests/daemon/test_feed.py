@@ -10,7 +10,7 @@ import pytest
 
 from broker.quotes import QuoteBook
 from daemon.bars import BUNDLED, Bar, BarDataError, load_daily_bars, load_minute_bars, resolve_data_dir
-from daemon.clock import EXCHANGE_TZ, VirtualClock
+from market.clock import EXCHANGE_TZ, VirtualClock
 from daemon.feed import ReplayFeed, bar_path
 from daemon.signals.jsonl import SignalFileError, load_signal_file
 from daemon.signals.reference import OpeningRangeBreakout

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 import structlog
 
-from daemon.clock import EXCHANGE_TZ, VirtualClock
+from market.clock import EXCHANGE_TZ, VirtualClock
 from daemon.logging import ConsoleLine, bind_ids, configure_logging, get_logger, use_json
 
 

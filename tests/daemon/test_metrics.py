@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 from daemon.metrics import METRIC_NAMES, SPECS, TRADING_STATES, Metrics, series_names
 
 

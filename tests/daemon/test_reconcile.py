@@ -8,7 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from broker.ib import ConnectionState
-from broker.types import OrderStatus
+from market.types import OrderStatus
 from daemon.reconcile import NEVER_SENT, POSITION_MISMATCH, UNKNOWN_POSITION, reconcile, reconciler
 from daemon.store import Store
 from tests.broker.test_ib_support import Recorder, connected, gateway, order, spy_call

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from broker.sim import stored_account_state
-from broker.types import OpenOrder
+from market.types import OpenOrder
 from tests.daemon.test_engine_harness import DAY1, RIDE, Rig, at, breaker_levels
 
 OVERRIDES = {**RIDE, **breaker_levels(0.01, 0.02, 0.03, 0.05)}

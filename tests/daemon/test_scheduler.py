@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from config.loader import load_settings
-from daemon import calendar
-from daemon.clock import EXCHANGE_TZ, VirtualClock
+from market import calendar
+from market.clock import EXCHANGE_TZ, VirtualClock
 from daemon.scheduler import SessionTrigger, VirtualScheduler, build_jobs
 from exits.closeout import zero_dte_closeout_at
 

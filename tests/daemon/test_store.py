@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from broker.types import Fill, OptionContract, OrderRequest, OrderStatus, OrderUpdate
-from daemon.clock import EXCHANGE_TZ
+from market.types import Fill, OptionContract, OrderRequest, OrderStatus, OrderUpdate
+from market.clock import EXCHANGE_TZ
 from daemon.store import Store, StoreError
 
 T0 = datetime(2019, 2, 11, 9, 45, tzinfo=EXCHANGE_TZ)

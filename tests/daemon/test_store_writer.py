@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from daemon.clock import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 from daemon.store import Store, StoreError
 
 T0 = datetime(2019, 2, 11, 10, 0, tzinfo=EXCHANGE_TZ)

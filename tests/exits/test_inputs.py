@@ -7,6 +7,8 @@ from datetime import datetime
 
 import pytest
 
+from market.errors import MarketValueError
+
 from exits import ExitInputError, MarketSnapshot, SessionTimes, evaluate
 from exits.numbers import share_of
 from tests.exits.builders import DAY, SEVEN, ZERO, D, at, fresh, market, session, zero_position
@@ -32,9 +34,10 @@ def test_bad_market(field) -> None:
 
 
 def test_bad_sessions() -> None:
-    with pytest.raises(ExitInputError):
+    with pytest.raises(MarketValueError) as err:
         SessionTimes(DAY, datetime(2025, 3, 3, 9, 30), at(DAY, 16))
-    with pytest.raises(ExitInputError):
+    assert err.value.code == "bad_session"
+    with pytest.raises(MarketValueError):
         SessionTimes(DAY, at(DAY, 16), at(DAY, 9, 30))
 
 

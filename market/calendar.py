@@ -14,8 +14,8 @@ import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from daemon.clock import EXCHANGE_TZ
-from exits.session import SessionTimes
+from market.clock import EXCHANGE_TZ
+from market.session import SessionTimes
 
 __all__ = [
     "CalendarRangeError",

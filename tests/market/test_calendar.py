@@ -1,4 +1,4 @@
-"""daemon.calendar: XNYS sessions from exchange_calendars, as SessionTimes values."""
+"""market.calendar: XNYS sessions from exchange_calendars, as SessionTimes values."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timezone
 import pytest
 
 from config import load_settings
-from daemon import calendar
-from daemon.clock import EXCHANGE_TZ
+from market import calendar
+from market.clock import EXCHANGE_TZ
 from exits import zero_dte_closeout_at
 
 

@@ -10,9 +10,8 @@ import heapq
 import itertools
 from datetime import datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")
+from market.session import EXCHANGE_TZ
 
 
 class Clock(Protocol):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from exits.errors import ExitInputError
+from market.errors import MarketValueError
 
 # The exchange's own zone: entry-time bands, expiry days and close-outs are exchange-local.
 EXCHANGE_TZ = ZoneInfo("America/New_York")
@@ -23,9 +23,9 @@ class SessionTimes:
 
     def __post_init__(self) -> None:
         if self.open.tzinfo is None or self.close.tzinfo is None:
-            raise ExitInputError("bad_session", "session open and close must be timezone-aware")
+            raise MarketValueError("bad_session", "session open and close must be timezone-aware")
         if not self.open < self.close:
-            raise ExitInputError("bad_session", f"session {self.day}: open {self.open} is not before close {self.close}")
+            raise MarketValueError("bad_session", f"session {self.day}: open {self.open} is not before close {self.close}")
 
     def contains(self, when: datetime) -> bool:
         """True inside regular hours: open inclusive, close exclusive."""
