@@ -22,6 +22,7 @@ with a reason code and counted; it never stops the core.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -89,13 +90,15 @@ class Core:
         self.store_reason: str | None = None
         self.connected = True
         self.bad_events = 0
+        self.last_checkpoint: datetime | None = None
         self.exec_ids: set[str] = set()
         self.order_ids = Counter()
         self.position_ids = Counter()
         self.exit_event_ids = Counter()
         self.decision_ids = Counter()
         self.pending: list[Pending] = []
-        self.outcomes: dict[str, SignalOutcome] = {}  # source -> the last answer (the API reads it)
+        self.answers: list[tuple[int | None, SignalOutcome]] = []  # (ticket, outcome) of every signal decided
+        self.signals_received = 0
         self.session = SessionDesk(settings, sessions, daily_closes)
         self.orders = OrderDesk(execution, self.order_ids, settings.execution.order_ref_prefix)
         self.stops = StopDesk(settings, self.order_ids)
@@ -123,7 +126,7 @@ class Core:
             if kind is OrderUpdateEvent:
                 return self.on_update(event.update)
             if kind is SignalEvent:
-                return self.on_signal(event.raw, event.source, event.at)
+                return self.on_signal(event.raw, event.source, event.at, event.ticket)
             if kind is TimerEvent:
                 return self.on_timer(event.name, event.at)
             if kind is OperatorCommand:
@@ -242,24 +245,28 @@ class Core:
 
     # ================================================================== signals
 
-    def on_signal(self, raw: Any, source: str, now: datetime) -> SignalOutcome | None:
-        """The answer, or None while the decision waits for quotes (it follows on a later event or timer)."""
+    def on_signal(self, raw: Any, source: str, now: datetime, ticket: int | None = None) -> SignalOutcome | None:
+        """The answer, or None while the decision waits for quotes (it follows on a later event or timer);
+        either way it is also appended to `answers` under `ticket`."""
+        self.signals_received += 1
         if not self.store_available:
-            return self._refuse_unstored(raw, source, now)
+            outcome = self._refuse_unstored(raw, source, now)
+            self.answers.append((ticket, outcome))
+            return outcome
         result = self.entries.receive(raw, source, now, self.out)
         if isinstance(result, Pending):
-            self.pending.append(result)
+            self.pending.append(replace(result, ticket=ticket))
             self.out.add(Subscribe(result.keys))
             return None
-        return self._decided(result, None, now)
+        return self._decided(result, None, now, ticket)
 
     def _check_pending(self, now: datetime) -> None:
         for pending in list(self.pending):
             if self.entries.ready(pending, now):
                 self.pending.remove(pending)
-                self._decided(self.entries.finish(pending, now, self.out), pending, now)
+                self._decided(self.entries.finish(pending, now, self.out), pending, now, pending.ticket)
 
-    def _decided(self, intake: Intake, pending: Pending | None, now: datetime) -> SignalOutcome:
+    def _decided(self, intake: Intake, pending: Pending | None, now: datetime, ticket: int | None) -> SignalOutcome:
         chosen = None
         if intake.decision is not None and intake.decision.accepted:
             chosen = self._open_entry(intake, now)
@@ -268,7 +275,7 @@ class Core:
             unused = tuple(k for k in pending.keys if k != chosen and k not in held)
             if unused:
                 self.out.add(Unsubscribe(unused))
-        self.outcomes[intake.outcome.decision.get("source", "") if intake.outcome.decision else ""] = intake.outcome
+        self.answers.append((ticket, intake.outcome))
         return intake.outcome
 
     def _refuse_unstored(self, raw: Any, source: str, now: datetime) -> SignalOutcome:
@@ -461,6 +468,7 @@ class Core:
                     drawdown=max(ZERO, -session_pnl) / base if base > 0 else ZERO, exposure=self.book.exposure(),
                     open_positions=len(self.book.held()), greeks={k: str(v) for k, v in greeks.items()},
                     breaker_level=self.control.level, state=self.control.state.value)
+        self.last_checkpoint = at
         out.metric("observe_checkpoint", at=at)
 
     def roll_session(self, now: datetime) -> bool:
@@ -505,6 +513,41 @@ class Core:
         self.out.metric("set_store_available", available=event.available)
 
     # ================================================================== views
+
+    def status(self, now: datetime) -> dict[str, Any]:
+        """The operator's snapshot (daemon.control.STATUS_KEYS and more); the shell adds what it owns."""
+        base = self.capital_base()
+        session_pnl = self.book.session_pnl()
+        ages = [float(q.age_s(now)) for u in self.settings.profile.underlyings if (q := self.quotes.get(u)) is not None]
+        greeks = self.book.greeks()
+        return {
+            "profile": self.profile, "trading_state": self.control.state.value, "breaker_level": self.control.level,
+            "equity": str(self.equity()), "session_pnl": str(session_pnl),
+            "drawdown": str(max(ZERO, -session_pnl) / base if base > 0 else ZERO),
+            "exposure": str(self.book.exposure()), "open_positions": len(self.book.held()),
+            "broker_connected": self.connected, "protective_stops": len(self.stops.resting),
+            "market_data_age_s": min(ages) if ages else None,
+            "last_checkpoint": None if self.last_checkpoint is None else self.last_checkpoint.isoformat(),
+            "blocked_underlyings": sorted(self.blocked), "greeks": {k: str(v) for k, v in greeks.items()},
+            "halt_reason": self.control.reason, "latched": self.control.latched,
+            "store_available": self.store_available, "store_reason": self.store_reason,
+            "bad_events": self.bad_events, "now": now.isoformat(),
+        }
+
+    def positions(self) -> list[dict[str, Any]]:
+        rows = []
+        for p in self.book:
+            pct = p.unrealized_pct
+            rows.append({
+                "position_id": p.id, "underlying": p.underlying, "right": p.record.right,
+                "strike": str(p.record.strike), "expiry": p.record.expiry.isoformat(), "contracts": p.open_qty,
+                "entry_price": str(p.record.entry_price), "mark": None if p.mark is None else str(p.mark),
+                "unrealized_pnl": str(p.unrealized), "unrealized_pct": None if pct is None else str(pct),
+                "opened_at": p.record.entry_time.isoformat(), "contract": p.key,
+                "stop_price": None if p.exit_state.stop_price is None else str(p.exit_state.stop_price),
+                "rules_fired": sorted(p.exit_state.fired), "closing": p.pending_exit,
+            })
+        return rows
 
     def standing(self, now: datetime) -> Standing:
         greeks = self.book.known_greeks()

@@ -86,6 +86,7 @@ class Pending:
     keys: tuple[str, ...]
     deadline: datetime
     held: HeldView | None = None  # scale-in
+    ticket: int | None = None
 
 
 def signal_id_of(raw: Any) -> str | None:

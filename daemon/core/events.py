@@ -28,6 +28,7 @@ class SignalEvent:
     raw: Any  # the signal as received (a JSON object); validated by the entry desk
     source: str
     at: datetime
+    ticket: int | None = None  # the caller's handle: its answer comes back in `Core.answers` under it
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ def decide(core, sid: str = "s1", symbol: str = "SPY", when=None, **extra):  # t
     for key in keys:
         core.handle(QuoteEvent(option(key, "2.00", when)))
     decided = core.take_effects()
-    return core.outcomes["test"], effects + decided
+    return core.answers[-1][1], effects + decided
 
 
 def test_a_signal_waits_for_its_candidates_quotes_then_enters_durably() -> None:
@@ -47,7 +47,7 @@ def test_a_signal_waits_for_its_candidates_quotes_then_enters_durably() -> None:
     for key in subscribe[0].keys:
         core.handle(QuoteEvent(option(key, "2.00", at(9, 31, 6))))
     effects = core.take_effects()
-    assert core.outcomes["test"].accepted, core.outcomes["test"].decision
+    assert core.answers[-1][1].accepted, core.answers[-1][1].decision
     ops = [p.op for p in persists(effects)]
     assert ops[:3] == ["record_decision", "open_position", "write_intent"]
     place = [e for e in orders(effects) if isinstance(e, PlaceOrder)]
@@ -65,7 +65,7 @@ def test_a_pending_signal_is_decided_at_its_deadline_without_quotes() -> None:
     deadline = core.next_timer_at()
     assert deadline is not None and deadline <= at(9, 31, 17)
     core.advance(deadline)
-    outcome = core.outcomes["test"]
+    outcome = core.answers[-1][1]
     assert not outcome.accepted and outcome.reason == "stale_market_data"
 
 
