@@ -210,7 +210,7 @@ class App:
 
     async def run_replay(self) -> int:
         """A replay: the deterministic core in a plain loop over the recorded week (`daemon.replay`)."""
-        from daemon.replay import Replay, StepClock, StoreSink, recorded_events
+        from daemon.replay import Replay, ReplayStoreMismatch, StepClock, StoreSink, recorded_events, run_id
 
         assert self.replay is not None and isinstance(self.clock, VirtualClock)
         settings = self.settings
@@ -223,6 +223,17 @@ class App:
                       busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
         await store.upgrade()
         sink = StoreSink(store)
+        signals_bytes = Path(self.options.signals).read_bytes() if self.timed_signals else None
+        rid = run_id(settings, [p for p in self.replay.folder.iterdir() if p.is_file()], signals_bytes,
+                     str(self.options.signals))
+        try:
+            resumed = await asyncio.to_thread(sink.claim, rid)
+        except ReplayStoreMismatch as exc:
+            await store.close()
+            raise RunError(exc.code, str(exc)) from None
+        if resumed:
+            log.warning("replay_resumed", records_already_stored=resumed, run_id=rid[:12],
+                        note="re-running the inputs from the start; what the store holds is not written again")
         listener = None
         if self.options.signals == REFERENCE:
             log.info("reference_signals", note="DEMONSTRATION signal source: an opening-range breakout on the "

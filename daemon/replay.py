@@ -14,6 +14,7 @@ their underlying's ticks. Every replay prints its events per second.
 from __future__ import annotations
 
 import heapq
+import logging
 import itertools
 import time as wallclock
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -157,7 +158,15 @@ class Replay:
         core.start(self.clock.at)
         self._drain(self.clock.at)
         stats = self.stats
+        sink = self.sink
+        quiet = sink is not None and sink.catching_up
+        if quiet:  # re-running what a killed run already did: the log said it then
+            logging.disable(logging.CRITICAL)
         for at, kind, _, payload in events:
+            if quiet and not sink.catching_up:
+                quiet = False
+                logging.disable(logging.NOTSET)
+                self.log.warning("replay_caught_up", at=at.isoformat(), records=sink.seq)
             self._until(at)
             self.clock.at = at
             if kind == _QUOTE:
@@ -181,6 +190,8 @@ class Replay:
                 inbox.answer(core)
         if until is not None:
             self._until(until)
+        if quiet:
+            logging.disable(logging.NOTSET)
         if self.inbox is not None:
             self.inbox.answer(core)
             self.inbox.close()
@@ -306,8 +317,23 @@ def _closeout(settings: Settings) -> Callable[[Any], Any] | None:
     return (lambda s: zero_dte_closeout_at(s, zero)) if zero is not None else None
 
 
+RUN_ID_KEY = "replay.run_id"
+APPLIED_KEY = "replay.applied"
+
+
+class ReplayStoreMismatch(Exception):
+    code = "replay_store_mismatch"
+
+
 class StoreSink:
-    """The core's Persist records written to the store in batches, synchronously, in order.
+    """The core's Persist records written to the store in batches, synchronously, in order, exactly once.
+
+    The core is deterministic, so a replay's records form one fixed sequence. Each batch is
+    committed in one transaction together with the count of records applied so far
+    (`replay.applied` in the meta table): a replay killed at any moment and started again on
+    the same store re-runs its inputs from the start and skips the records already committed,
+    so every record lands exactly once (SPEC §6.3). `replay.run_id` (a hash of profile,
+    settings, data and signals) says which replay the store belongs to; another is refused.
 
     Each record runs the Store operation its `op` names (`Store.<op>.__store_op__`) inside a
     savepoint, so one refused record (logged with its reason code) never loses the others.
@@ -320,9 +346,42 @@ class StoreSink:
         self.pending: list[tuple[str, dict[str, Any]]] = []
         self.positions: dict[int, int] = {}  # core position id -> stored id
         self.failed = 0
+        self.seq = 0  # records seen in this run
+        self.applied = 0  # records the store already holds (from a killed run), skipped
         self.log = get_logger("tradingd.replay.sink", profile=store.profile)
 
+    def claim(self, run_id: str) -> int:
+        """Tie the store to this replay (or find it already is); returns the records it already holds."""
+        from daemon.store.store import Store
+
+        get_meta = Store.get_meta.__store_op__  # type: ignore[attr-defined]
+        set_meta = Store.set_meta.__store_op__  # type: ignore[attr-defined]
+        with self.store.transaction() as session:
+            held = get_meta(session, self.store.profile, RUN_ID_KEY)
+            if held is None:
+                if _has_rows(session):
+                    raise ReplayStoreMismatch("the store holds another run's data; give an empty --db to replay into")
+                set_meta(session, self.store.profile, RUN_ID_KEY, run_id)
+                set_meta(session, self.store.profile, APPLIED_KEY, "0")
+                self.applied = 0
+            elif held != run_id:
+                raise ReplayStoreMismatch(f"the store belongs to replay {held[:12]}, not {run_id[:12]} (other "
+                                          "profile, settings, data or signals): give another --db")
+            else:
+                self.applied = int(get_meta(session, self.store.profile, APPLIED_KEY) or 0)
+        self.positions = _stored_positions(self.store)
+        return self.applied
+
+    @property
+    def catching_up(self) -> bool:
+        return self.seq < self.applied
+
     def append(self, op: str, payload: dict[str, Any]) -> None:
+        self.seq += 1
+        if self.seq <= self.applied:
+            if op == "open_position":  # the store numbered it in the killed run: the same number again
+                self.positions.setdefault(payload["position_id"], payload["position_id"])
+            return
         self.pending.append((op, payload))
         if len(self.pending) >= self.batch:
             self.flush()
@@ -355,3 +414,41 @@ class StoreSink:
                     continue
                 if core_id is not None:
                     self.positions[core_id] = result.id
+            Store.set_meta.__store_op__(session, self.store.profile, APPLIED_KEY,  # type: ignore[attr-defined]
+                                        str(self.seq))
+        self.applied = self.seq
+
+
+def _has_rows(session: Any) -> bool:
+    from sqlalchemy import func, select
+
+    from daemon.store.models import DecisionRow, PositionRow
+
+    return any(session.scalar(select(func.count()).select_from(model)) for model in (DecisionRow, PositionRow))
+
+
+def _stored_positions(store: Any) -> dict[int, int]:
+    """Positions a killed run stored: in a replayed store the core's numbers and the store's are the same
+    (one writer, in order), so each maps to itself."""
+    from sqlalchemy import select
+
+    from daemon.store.models import PositionRow
+
+    with store.transaction() as session:
+        return {i: i for i in session.scalars(select(PositionRow.id))}
+
+
+def run_id(settings: Settings, data_files: Iterable[Any], signals: bytes | None, source: str) -> str:
+    """What makes two replays the same run: profile and every setting, the data, the signals."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    digest.update(settings.model_dump_json().encode())
+    digest.update(source.encode())
+    for path in sorted(Path(p) for p in data_files):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    if signals is not None:
+        digest.update(signals)
+    return digest.hexdigest()
