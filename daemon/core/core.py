@@ -94,6 +94,8 @@ class Core:
         self.last_checkpoint: datetime | None = None
         self._next_trip: float | None = None  # see `_marked`; forgotten on every other kind of event
         self._trip_until = datetime.min.replace(tzinfo=EXCHANGE_TZ)
+        self._pnl_base = 0.0
+        self._pnl_terms: dict[int, list[float]] = {}  # position id -> [contracts x multiplier, session ref, mark]
         self.exec_ids: set[str] = set()
         self.order_ids = Counter()
         self.position_ids = Counter()
@@ -239,8 +241,12 @@ class Core:
             bid, ask = quote.bid, quote.ask
             price = float(quote.mid or 0) if bid is None or ask is None or bid <= 0 or ask < bid else (
                 float(bid) + float(ask)) / 2
+            terms = self._pnl_terms
             for position in list(held):
                 position.apply_quote(quote)
+                term = terms.get(position.id)
+                if term is not None:
+                    term[2] = price
                 self.exits.on_quote(position, price, self._vix, now, self.out)
             self._marked(now)
             if self.out.items:
@@ -502,13 +508,16 @@ class Core:
             return
         self.check_breakers(now)
         self._next_trip = self._trip_floor()
+        # the float session P&L's terms, as of this exact check: quotes move only the marks
+        self._pnl_base = float(self.book.session_realized)
+        self._pnl_terms = {p.id: [float(p.open_qty * p.multiplier), float(p.session_ref), float(p.price())]
+                           for p in self.book.positions.values() if p.open_qty}
         self._trip_until = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
 
     def _session_pnl_f(self) -> float:
-        total = float(self.book.session_realized)
-        for p in self.book.positions.values():
-            if p.open_qty:
-                total += p.open_qty * (float(p.price()) - float(p.session_ref)) * p.multiplier
+        total = self._pnl_base
+        for size, ref, mark in self._pnl_terms.values():
+            total += size * (mark - ref)
         return total
 
     def _trip_floor(self) -> float | None:
