@@ -25,7 +25,7 @@ def test_a_7dte_position_whose_expiry_spans_earnings_takes_its_20_percent_tier_a
     action = closes(fired)[0]
     assert (action.kind, action.quantity, action.rule) == ("partial_close", 5, "partial_profit")
     assert action.reason.endswith("; earnings 2025-03-06 before expiry 2025-03-07 x 0.75")
-    assert "thresholds +15%" in action.reason
+    assert "thresholds +15.0%" in action.reason
 
 
 def test_an_fomc_day_takes_0dte_targets_at_0_8():
