@@ -42,6 +42,11 @@ def percentile_rank(value: Decimal, history: Sequence[Decimal], min_history: int
     return Decimal(below) / Decimal(len(history))
 
 
+def history_percentile(value: Decimal, history: Sequence[Decimal], cfg: VolatilityRegimeConfig) -> Decimal | None:
+    """`value`'s rank among the last `history_sessions` values (the value itself excluded by the caller)."""
+    return percentile_rank(value, history[-cfg.history_sessions:], cfg.min_history)
+
+
 def is_inverted(term_slope: Decimal | None, cfg: VolatilityRegimeConfig) -> bool:
     return term_slope is not None and term_slope < cfg.inversion_below
 
