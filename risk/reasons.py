@@ -55,6 +55,7 @@ INVALID_TRADING_STATE = "invalid_trading_state"
 INVALID_QUOTE_AGE = "invalid_quote_age"
 INVALID_GREEKS = "invalid_greeks"
 INVALID_VOLATILITY = "invalid_volatility"
+INVALID_EVENTS = "invalid_events"
 
 # Scale-in (SPEC §2.6).
 SCALE_IN_DISABLED = "scale_in_disabled"

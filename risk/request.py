@@ -129,7 +129,7 @@ def normalize_request(request: SizingRequest, settings: Settings) -> SizingReque
 
 def _events(raw: object) -> EventView:
     if not isinstance(raw, EventView):
-        raise InvalidInput(reasons.INVALID_SIGNAL, f"events must be an EventView, got {type(raw).__name__}")
+        raise InvalidInput(reasons.INVALID_EVENTS, f"events must be an EventView, got {type(raw).__name__}")
     return raw
 
 

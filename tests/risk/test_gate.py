@@ -116,7 +116,7 @@ def test_7dte_has_no_vix_or_delta_limits_only_vega_and_theta():
     d = decide(request("7dte", price=D(10), vix=D(45), option_delta=D(1), portfolio_delta=D(10 ** 6)), "7dte")
     assert d.accepted
     assert check(d, "vix_above_threshold").status == "skip"
-    assert check(d, "greeks_limit").detail == "vega 0 within 3000; theta 0 within 5000"  # SPEC §10.4
+    assert check(d, "greeks_limit").detail == "vega 0 within 5000; theta 0 within 10000"  # SPEC §10.4
 
 
 @pytest.mark.parametrize("missing", ["option_delta", "option_gamma", "portfolio_delta", "portfolio_gamma"])

@@ -154,9 +154,10 @@ def test_percentile_rank_needs_enough_history():
     assert percentile_rank(D(15), history[:19], 20) is None
 
 
-def test_a_bad_percentile_is_refused_as_input():
+def test_a_bad_percentile_or_events_value_is_refused_as_input():
     d = evaluate(request(volatility=VolatilityView(vix_percentile=D("1.5"))), S0)
     assert (d.accepted, d.reason) == (False, "invalid_volatility")
+    assert evaluate(request(events={"macro": []}), S0).reason == "invalid_events"
 
 
 # ------------------------------------------------------------------ sectors
@@ -194,18 +195,19 @@ def test_0dte_has_no_sector_cap():
 
 def test_a_vega_breach_is_refused_greeks_limit():
     # 0.7 confidence at 10.00: 41 contracts; vega 0.30 per share -> 0.30 x 100 x 41 = 1,230 $/vol point
-    fits = evaluate(request("7dte", price=D(10), option_vega=D("0.30"), portfolio_vega=D(1700)), S7)
-    assert fits.accepted and "vega 2930.00 within 3000" in check(fits, "greeks_limit").detail
-    d = evaluate(request("7dte", price=D(10), option_vega=D("0.30"), portfolio_vega=D(2000)), S7)
+    fits = evaluate(request("7dte", price=D(10), option_vega=D("0.30"), portfolio_vega=D(3700)), S7)
+    assert fits.accepted and "vega 4930.00 within 5000" in check(fits, "greeks_limit").detail
+    d = evaluate(request("7dte", price=D(10), option_vega=D("0.30"), portfolio_vega=D(4000)), S7)
     assert (d.accepted, d.reason) == (False, "greeks_limit")
-    assert d.message == "portfolio vega after the trade |3230.00| > 3000"
+    assert d.message == "portfolio vega after the trade |5230.00| > 5000"
 
 
 def test_a_theta_breach_is_refused_greeks_limit():
-    d = evaluate(request("7dte", price=D(10), option_theta=D("-0.50"), portfolio_theta=D(-3000)), S7)
-    assert (d.reason, d.message) == ("greeks_limit", "portfolio theta after the trade |-5050.00| > 5000")
+    # 41 contracts x 100 x -0.50 = -2,050 $/day on top of -8,000
+    d = evaluate(request("7dte", price=D(10), option_theta=D("-0.50"), portfolio_theta=D(-8000)), S7)
+    assert (d.reason, d.message) == ("greeks_limit", "portfolio theta after the trade |-10050.00| > 10000")
 
 
 def test_0dte_vega_joins_delta_and_gamma():
-    d = evaluate(request(option_vega=D("0.5"), portfolio_vega=D(3500)), S0)  # 50 contracts: +2,500
-    assert (d.reason, d.message) == ("greeks_limit", "portfolio vega after the trade |6000.0| > 4000")
+    d = evaluate(request(option_vega=D("0.5"), portfolio_vega=D(600)), S0)  # 50 contracts: +2,500
+    assert (d.reason, d.message) == ("greeks_limit", "portfolio vega after the trade |3100.0| > 3000")
