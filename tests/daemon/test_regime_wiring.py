@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from daemon.regime_report import effects_lines, regime_effects
 from tests.daemon.test_engine_harness import DAY1, RIDE, Rig, at
 
 CALENDAR = """
@@ -53,6 +54,13 @@ async def test_an_fomc_day_caps_the_0dte_bet_refuses_the_blackout_and_scales_the
 
         status = rig.engine.status()["regime"]
         assert status["calendar"]["today"] == ["fomc 2019-02-11 11:00 ET"]
+
+        # the end-of-run summary's market-regime section (the replay report of Part 7 is not built yet)
+        effects = regime_effects(await rig.store.recent_decisions(limit=1000), events)
+        day = effects[DAY1]
+        assert day["capped_by_macro_day"] == 1 and day["refused_event_blackout"] == 1
+        assert day["exits_at_macro_day_targets"] == len(tiers) and day["events"] == ["fomc 2019-02-11 11:00 ET"]
+        assert effects_lines(effects, "0dte")[1].startswith("2019-02-11: capped_by_macro_day 1, ")
         assert status["vega"] is not None
     finally:
         await rig.close()
@@ -97,5 +105,7 @@ async def test_a_7dte_entry_whose_expiry_spans_earnings_is_capped_and_its_exits_
         assert market.earnings_date == thu and market.macro_events == ()
         await rig.until(at(thu, 10, 0))
         assert rig.engine.exits.market(position, rig.clock.now()).earnings_date == thu  # the report day itself
+        effects = regime_effects(await rig.store.recent_decisions(limit=1000), [])
+        assert effects[wed] == {"events": ["earnings 2019-02-14 <= expiry 2019-02-22"], "capped_by_earnings_span": 1}
     finally:
         await rig.close()
