@@ -55,7 +55,7 @@ from daemon.sending import OrderIds, RecordingBroker, paces_itself
 from daemon.store import Store
 from daemon.store.records import OrderRecord, PositionRecord
 from daemon.trading import META_KEY, TradingControl
-from market.session import SessionTimes
+from market.session import EXCHANGE_TZ, SessionTimes
 from exits.state import ExitState
 from risk.capital import capital_base
 from risk.correlation import correlation_matrix
@@ -693,8 +693,9 @@ class Engine:
             return False
         self.book.session_day = session.day
         last_vix = self.quotes.get(self.settings.profile.vix_symbol)
-        if self.daily_closes is None and last_vix is not None and last_vix.received_at.date() < session.day:
-            await self.regime.record_vix_close(last_vix.received_at.date(), last_vix.mid)  # live VIX history
+        vix_day = None if last_vix is None else last_vix.received_at.astimezone(EXCHANGE_TZ).date()
+        if self.daily_closes is None and last_vix is not None and vix_day is not None and vix_day < session.day:
+            await self.regime.record_vix_close(vix_day, last_vix.mid)  # live VIX history, cached in the store
         self.vix_open = None
         self.previous_close.update(self._last_underlying)
         self.book.start_session()

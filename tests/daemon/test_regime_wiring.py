@@ -109,3 +109,18 @@ async def test_a_7dte_entry_whose_expiry_spans_earnings_is_capped_and_its_exits_
         assert effects[wed] == {"events": ["earnings 2019-02-14 <= expiry 2019-02-22"], "capped_by_earnings_span": 1}
     finally:
         await rig.close()
+
+
+async def test_live_the_last_vix_of_each_session_joins_the_cached_history(tmp_path):
+    tue = date(2019, 2, 12)
+    rig = Rig(tmp_path, "0dte", ["SPY"], days=[DAY1, tue], overrides=RIDE)
+    rig.engine.daily_closes = None  # live: no replay closes, the history is built from the VIX quotes seen
+    await rig.start()
+    try:
+        await rig.until(at(tue, 10, 0))
+        history = list(rig.engine.regime.vix_history)
+        assert [d for d, _ in history] == [DAY1]
+        assert abs(history[0][1] - Decimal("15.97")) < Decimal("0.5")  # CBOE's close that day: 15.97
+        assert await rig.store.get_meta("regime.vix_history") is not None
+    finally:
+        await rig.close()
