@@ -191,7 +191,8 @@ class RegimeDesk:
             theta = None if t is None or theta is None else theta + t * p.multiplier * p.open_qty
         return vega, theta
 
-    def request_fields(self, underlying: str, quote: Quote | None, now: datetime, vix: Decimal | None) -> dict[str, Any]:
+    def request_fields(self, underlying: str, quote: Quote | None, now: datetime,
+                       vix: Decimal | None) -> dict[str, Any]:
         """The SizingRequest fields of SPEC §10 for one signal."""
         key = None if quote is None else quote.key
         vega, theta = (None, None) if key is None else self.option_vega_theta(key, now)

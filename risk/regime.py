@@ -63,8 +63,9 @@ def classify(vix: Decimal | None, view: VolatilityView, cfg: VolatilityRegimeCon
     if cfg.stressed_on_inversion and is_inverted(view.term_slope, cfg):
         stress.append(f"term structure inverted (front/next slope {view.term_slope:.4f} < {cfg.inversion_below})")
     skew = view.skew_percentile
-    if skew is not None and cfg.stressed_skew_percentile_above is not None and skew > cfg.stressed_skew_percentile_above:
-        stress.append(f"skew percentile {skew:.2f} > {cfg.stressed_skew_percentile_above}")
+    skew_limit = cfg.stressed_skew_percentile_above
+    if skew is not None and skew_limit is not None and skew > skew_limit:
+        stress.append(f"skew percentile {skew:.2f} > {skew_limit}")
     if stress:
         return RegimeResult("stressed", cfg.caps.get("stressed"), tuple(stress))
     calm: list[str] = []

@@ -136,7 +136,8 @@ def test_goog_atm_ivs_from_the_minute_quotes_agree_with_the_lean_eod_universe_wi
     eod_spot = float(rows[1][6])
     traded = []  # the universe's closes of contracts that traded that day (a zero-volume close is stale)
     for r in rows[2:]:
-        contract = OptionContract("GOOG", datetime.strptime(r[0], "%Y%m%d").date(), Decimal(r[1]), r[2])  # type: ignore[arg-type]
+        expiry = datetime.strptime(r[0], "%Y%m%d").date()
+        contract = OptionContract("GOOG", expiry, Decimal(r[1]), r[2])  # type: ignore[arg-type]
         close = Decimal(r[6])
         if close > 0 and int(r[7]) > 0:
             traded.append((contract, Quote(contract.key, close, close, None, CLOSE)))

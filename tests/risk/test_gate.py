@@ -10,7 +10,8 @@ from risk.sizing import evaluate
 from tests.risk.builders import request, settings, with_signal
 
 SPEC_ORDER = ["halted", "confidence_below_threshold", "vix_above_threshold", "max_positions",
-              "max_positions_per_symbol", "event_blackout", "stale_market_data", "liquidity", "duplicate_signal", "signal_expired",
+              "max_positions_per_symbol", "event_blackout", "stale_market_data", "liquidity", "duplicate_signal",
+              "signal_expired",
               "contract_too_expensive", "below_minimum_bet", "greeks_limit", "sector_limit"]
 S0 = settings("0dte")
 
