@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from daemon.engine import Engine
 
 VIX_HISTORY_KEY = "regime.vix_history"
+SURFACE_KEY = "regime.surfaces"  # the last checkpoint's surfaces and each underlying's skew history
 ZERO = Decimal(0)
 
 
@@ -46,7 +47,8 @@ class RegimeDesk:
         history = self.cfg.volatility.history_sessions
         self.vix_history: deque[tuple[date, Decimal]] = deque(maxlen=history)
         self.surfaces: dict[str, Surface] = {}
-        self.skew_history: dict[str, deque[Decimal]] = {}
+        # one put-skew value (−RR25, the session's last) per session and underlying
+        self.skew_history: dict[str, deque[tuple[date, Decimal]]] = {}
         self.inverted: set[str] = set()
         self.last_regime: RegimeResult | None = None
 
@@ -80,15 +82,19 @@ class RegimeDesk:
     # ------------------------------------------------------------------ VIX history
 
     async def load(self) -> None:
-        raw = await self.engine.store.get_meta(VIX_HISTORY_KEY)
-        if not raw:
-            return
+        """The VIX and skew histories cached in the store (a restart keeps its percentiles)."""
+        store, maxlen = self.engine.store, self.cfg.volatility.history_sessions
+        raw = await store.get_meta(VIX_HISTORY_KEY)
         try:
-            rows = [(date.fromisoformat(d), Decimal(v)) for d, v in json.loads(raw)]
-        except (ValueError, TypeError, ArithmeticError) as exc:
-            self.engine.log.warning("vix_history_unreadable", error=str(exc))
+            rows = [(date.fromisoformat(d), Decimal(v)) for d, v in json.loads(raw)] if raw else []
+            saved = json.loads(await store.get_meta(SURFACE_KEY) or "{}")
+            skews = {u: deque(((date.fromisoformat(d), Decimal(v)) for d, v in values), maxlen=maxlen)
+                     for u, values in dict(saved.get("skew_history", {})).items()}
+        except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+            self.engine.log.warning("regime_history_unreadable", code="regime_history_unreadable", error=str(exc))
             return
-        self.vix_history.extend(sorted(rows)[-self.vix_history.maxlen:])  # type: ignore[index]
+        self.vix_history.extend(sorted(rows)[-maxlen:])
+        self.skew_history.update(skews)
 
     def set_vix_history(self, closes: list[tuple[date, Decimal]]) -> None:
         """Replay: the replay's own daily VIX closes before the session."""
@@ -111,10 +117,12 @@ class RegimeDesk:
         surface = self.surfaces.get(underlying)
         slope = None if surface is None else _dec(surface.term_slope)
         skew = None
-        history = self.skew_history.get(underlying)
-        if surface is not None and surface.risk_reversal_25d is not None and history:
-            # put skew = −risk reversal: the dearer the puts, the higher its percentile
-            skew = history_percentile(-_dec(surface.risk_reversal_25d), list(history), cfg)  # type: ignore[operator]
+        rr = None if surface is None else _dec(surface.risk_reversal_25d)
+        if surface is not None and rr is not None:
+            # put skew = −risk reversal: the dearer the puts, the higher its percentile among past sessions
+            today = surface.at.astimezone(EXCHANGE_TZ).date()
+            past = [v for d, v in self.skew_history.get(underlying, ()) if d < today]
+            skew = history_percentile(-rr, past, cfg)
         return VolatilityView(vix_percentile=pct, term_slope=slope, skew_percentile=skew)
 
     def build_surfaces(self, now: datetime) -> dict[str, Surface]:
@@ -148,7 +156,11 @@ class RegimeDesk:
         for underlying, surface in self.surfaces.items():
             rr = _dec(surface.risk_reversal_25d)
             if rr is not None:
-                self.skew_history.setdefault(underlying, deque(maxlen=cfg.history_sessions)).append(-rr)
+                history = self.skew_history.setdefault(underlying, deque(maxlen=cfg.history_sessions))
+                today = now.astimezone(EXCHANGE_TZ).date()
+                if history and history[-1][0] == today:
+                    history.pop()  # the session's value is its latest
+                history.append((today, -rr))
             inverted = is_inverted(_dec(surface.term_slope), cfg)
             if inverted and underlying not in self.inverted:
                 eng.log.warning("term_structure_inverted", underlying=underlying, term_slope=surface.term_slope,
@@ -166,6 +178,9 @@ class RegimeDesk:
         self.last_regime = classify(vix, VolatilityView(market.vix_percentile, min(slopes, default=None)), cfg)
         if eng.metrics is not None:
             eng.metrics.set_volatility(self.surfaces, self.inverted, self.last_regime.name, market.vix_percentile)
+        await eng.store.set_meta(SURFACE_KEY, json.dumps({
+            "at": now.isoformat(), "surfaces": {u: s.to_record() for u, s in sorted(self.surfaces.items())},
+            "skew_history": {u: [[d.isoformat(), str(v)] for d, v in h] for u, h in sorted(self.skew_history.items())}}))
 
     # ------------------------------------------------------------------ vega and theta
 

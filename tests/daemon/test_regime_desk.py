@@ -4,7 +4,8 @@ once, the live VIX history cached in the store, and vega/theta of the book."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from collections import deque
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -16,6 +17,7 @@ from config import load_settings
 from daemon.regime import VIX_HISTORY_KEY, RegimeDesk
 from market.session import EXCHANGE_TZ
 from market.types import OptionContract, Quote
+from risk.regime import classify
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=EXCHANGE_TZ)
 
@@ -68,6 +70,12 @@ def test_an_inverted_term_structure_is_seen_at_the_checkpoint_and_told_once():
     assert view.term_slope is not None and view.term_slope < 0
     status = desk.status(NOW)
     assert status["term_structure_inverted"] == ["AAPL"] and status["volatility_regime"]["name"] == "stressed"
+    # stored: the surfaces and the skew history, read back after a restart
+    assert '"front": "2025-03-07"' in eng.store.meta["regime.surfaces"]
+    again = RegimeDesk(SimpleNamespace(**{**vars(eng), "log": Log()}))
+    asyncio.run(again.load())
+    assert list(again.skew_history["AAPL"]) == list(desk.skew_history["AAPL"])
+    assert [d for d, _ in desk.skew_history["AAPL"]] == [NOW.date()]  # one value per session
 
 
 def test_the_live_vix_history_is_cached_in_the_store_and_read_back():
@@ -94,3 +102,19 @@ def test_book_vega_and_theta_sum_the_held_positions_and_an_unknown_one_makes_the
     assert vega == one_vega * 1000 and theta == one_theta * 1000 and vega > 0 > theta
     held.append(SimpleNamespace(key="AAPL 20250314 C 150", multiplier=100, open_qty=1))  # no quote
     assert desk.portfolio_vega_theta(NOW) == (None, None)
+
+
+def test_the_skew_percentile_ranks_today_s_put_skew_among_past_sessions():
+    eng = engine()
+    put_chain(eng.quotes, date(2025, 3, 7), 0.30)
+    put_chain(eng.quotes, date(2025, 3, 14), 0.30)
+    desk = RegimeDesk(eng)
+    asyncio.run(desk.checkpoint(NOW))
+    today = desk.skew_history["AAPL"][-1][1]  # a flat smile: put skew about 0
+    past = [(NOW.date() - timedelta(days=30 - i), today - Decimal("0.001") * (i + 1)) for i in range(25)]
+    desk.skew_history["AAPL"] = deque([*past, (NOW.date(), today)], maxlen=252)
+    view = desk.volatility_for("AAPL", Decimal(18))
+    assert view.skew_percentile == 1  # above every past session's
+    assert classify(Decimal(18), view, eng.settings.regime.volatility).name == "stressed"
+    desk.skew_history["AAPL"] = deque(past[:10], maxlen=252)  # too short a history: unknown
+    assert desk.volatility_for("AAPL", Decimal(18)).skew_percentile is None
