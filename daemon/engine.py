@@ -709,6 +709,7 @@ class Engine:
             await self.exits.evaluate(position, at)
 
     async def refresh_correlations(self, at: datetime) -> None:
+        await self.regime.refresh_calendar()  # the operator's calendar source, once a day before the open
         if self.daily_closes is None:
             return
         closes = self.daily_closes(at.date())
