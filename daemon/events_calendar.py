@@ -64,8 +64,10 @@ class EventCalendar:
             macro[day] = macro.get(day, ()) + tuple(e for e in events if (e.kind, e.at) not in known)
         earnings = {s: tuple(sorted(set(self.earnings.get(s, ())) | set(other.earnings.get(s, ()))))
                     for s in {*self.earnings, *other.earnings}}
+        sources = self.source.split(" + ")
+        source = self.source if other.source in sources else f"{self.source} + {other.source}"  # daily refreshes
         return EventCalendar(macro, earnings, {**self.timings, **other.timings}, {**self.aliases, **other.aliases},
-                             f"{self.source} + {other.source}")
+                             source)
 
     def summary(self) -> dict[str, Any]:
         days = sorted(self.macro)

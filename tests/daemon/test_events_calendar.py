@@ -58,6 +58,8 @@ def test_a_refresh_is_merged_over_the_bundled_calendar_and_a_failed_one_raises(b
     assert [e.kind for e in merged.macro_on(date(2024, 1, 31))] == ["fomc"]  # no duplicate
     assert merged.macro_on(date(2027, 1, 27))[0].kind == "fomc"
     assert merged.next_earnings("AAPL", date(2026, 12, 1)) == date(2027, 1, 28)
+    again = asyncio.run(refreshed(merged, cfg))  # the daily refresh of the same source changes nothing
+    assert again.macro == merged.macro and again.earnings == merged.earnings and again.source == merged.source
     missing = CFG.model_copy(update={"refresh_source": str(tmp_path / "nope.toml")})
     with pytest.raises(CalendarError) as exc:
         asyncio.run(refreshed(bundled, missing))
