@@ -180,14 +180,14 @@ def build_surface(underlying: str, quotes: Iterable[tuple[OptionContract, Quote]
 
 
 def option_greeks(contract: OptionContract, quote: Quote | None, spot: Decimal | None, now: datetime,
-                  rate: float) -> tuple[Decimal, Decimal] | None:
+                  rate: float, min_time_s: float = 60.0) -> tuple[Decimal, Decimal] | None:
     """(vega per vol point, theta per calendar day) per share for one option, from its quote's IV
-    (model or solved); None when the IV cannot be had. Feeds the vega/theta limits (SPEC §10.4)."""
+    (model or solved); None when the IV cannot be had. Feeds the vega/theta limits (SPEC §10.4).
+    An option still quoted at its nominal expiry time is measured `min_time_s` before it (as the
+    sim's model prices it): its vega is then about nil, not unknown."""
     if quote is None or spot is None or spot <= 0:
         return None
-    years = years_between(now, expires_at(contract.expiry))
-    if years <= 0:
-        return None
+    years = years_between(now, expires_at(contract.expiry), min_time_s)
     iv, _ = _quote_iv(quote, float(spot), float(contract.strike), years, rate, contract.right, 0.0)
     if iv is None:
         return None

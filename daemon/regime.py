@@ -191,8 +191,9 @@ class RegimeDesk:
         except ValueError:
             return None, None
         spot = eng.quotes.get(contract.underlying)
+        model = eng.settings.broker.sim.model
         found = option_greeks(contract, eng.quotes.get(option_key), None if spot is None else spot.mid, now,
-                              float(eng.settings.broker.sim.model.risk_free_rate))
+                              float(model.risk_free_rate), float(model.min_time_to_expiry_s))
         return (None, None) if found is None else found
 
     def portfolio_vega_theta(self, now: datetime) -> tuple[Decimal | None, Decimal | None]:

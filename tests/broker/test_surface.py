@@ -100,6 +100,11 @@ def test_option_greeks_give_vega_per_vol_point_and_theta_per_day():
     assert float(vega) == pytest.approx(g.vega, rel=1e-3) and float(theta) == pytest.approx(g.theta, rel=1e-3)
     assert vega > 0 > theta
     assert option_greeks(c, None, Decimal(100), NOW, RATE) is None
+    # quoted at (or past) its nominal 16:00 expiry: measured a minute before it, vega about nil, never unknown
+    late = datetime(2025, 3, 10, 16, 3, tzinfo=EXCHANGE_TZ)
+    ib_quote = Quote(c.key, Decimal("0.05"), Decimal("0.10"), None, late, iv=Decimal("0.2"))  # IB's model IV
+    vega, theta = option_greeks(c, ib_quote, Decimal(100), late, RATE)
+    assert 0 <= vega < Decimal("0.01")
 
 
 # ------------------------------------------------------------------ recorded GOOG chain, 2015-12-24
