@@ -117,6 +117,17 @@ class ExecutionResult:
         return self.slippage_vs_mid / self.arrival_mid
 
 
+def limit_walk(result: ExecutionResult) -> str:
+    """Every limit each child was sent or repriced at, "3.41>3.43>3.46", children apart by " | ":
+    the parent's summary line explains a fill above the first limit without a line per reprice."""
+    return " | ".join(">".join(f"{price:f}" for _, price in child.limits) for child in result.children)
+
+
+def _cents(value: Decimal | None) -> str | None:
+    """Averages shown at the penny tick's places (prices at their tick; Decimal stays exact inside)."""
+    return None if value is None else f"{value.quantize(Decimal('0.01')):f}"
+
+
 def _two_sided(quote: Quote | None) -> bool:
     return (quote is not None and quote.usable and quote.bid is not None and quote.ask is not None
             and quote.bid > 0 and quote.ask > quote.bid)
@@ -302,7 +313,8 @@ class Executor:
                 self._live.pop(child.request.order_id, None)
         result = run.result()
         log.info("parent_done", order_ref=run.ref, status=result.status.value, filled=result.filled,
-                 requested=result.requested, avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid))
+                 requested=result.requested, avg_price=_cents(result.avg_price),
+                 slippage=_cents(result.slippage_vs_mid), walk=limit_walk(result))
         return result
 
     async def _work_parent(self, run: _Run) -> None:
@@ -438,8 +450,8 @@ class Executor:
             log.warning("place_refused", order_ref=request.order_ref, code=exc.code)
             return self._refused(run, child, exc.code)
         child.limits.append((child.sent_at, limit))
-        log.info("child_sent", order_ref=request.order_ref, order_id=request.order_id, quantity=quantity,
-                 limit=str(limit))
+        log.debug("child_sent", order_ref=request.order_ref, order_id=request.order_id, quantity=quantity,
+                  limit=str(limit))
         return child
 
     @staticmethod
@@ -466,6 +478,7 @@ class Executor:
             return
         child.request = request
         child.limits.append((self._clock.now(), limit))
+        log.debug("child_repriced", order_ref=request.order_ref, order_id=request.order_id, limit=str(limit))
 
     async def _cancel(self, child: _Child) -> None:
         """Cancel and wait (one reprice interval at most) for the broker to confirm; late fills still count."""

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from config.models import Settings
 from daemon.auth import Tokens, api_url_file, load_tokens
+from daemon.format import present_position, present_status
 from daemon.control import INTERNAL_ERROR, ControlError, EngineControl, SignalOutcome
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
@@ -238,10 +239,10 @@ class Api:
         return _json(outcome.to_json(), status)
 
     async def get_status(self, request: web.Request) -> web.Response:
-        return _json(self.control.status())
+        return _json(present_status(self.control.status()))
 
     async def get_positions(self, request: web.Request) -> web.Response:
-        positions = self.control.positions()
+        positions = [present_position(p) for p in self.control.positions()]
         return _json({"positions": positions, "count": len(positions)})
 
     async def post_halt(self, request: web.Request) -> web.Response:

@@ -73,6 +73,22 @@ def make_settings(options: RunOptions) -> Settings:
     return load_settings(options.profile, overrides=overrides)
 
 
+def quote_source_problem(options: RunOptions) -> str | None:
+    """Why this run would trade blind, or None (SPEC §4.3: `--broker sim` needs a quote source).
+
+    The sim fills against recorded quotes (`--replay`); live, it has none (IB market data for
+    the sim is not built), so every signal would be refused `stale_market_data` without a word.
+    """
+    if options.replay is not None:
+        return None
+    kind = options.broker or make_settings(options).broker.kind
+    if kind != "sim":
+        return None
+    return ("--broker sim needs a quote source and has none: give --replay DATA (recorded bars, "
+            "e.g. --replay bundled), or trade through IB Gateway with --broker ib; without quotes "
+            "every signal would be refused stale_market_data")
+
+
 def replay_store_url(settings: Settings) -> str:
     """A replay without --db starts from an empty database of its own (never the live one)."""
     path = Path(settings.daemon.state_dir) / f"replay-{settings.profile.name}.db"
@@ -137,6 +153,8 @@ class App:
         self.api_port: int | None = None
         self._runner: Any = None
         self._stop = asyncio.Event()
+        self.stopped_by: str | None = None  # the signal that ended a replay early
+        self.json_logs = False
 
     def build(self) -> Engine:
         settings, options = self.settings, self.options
@@ -169,7 +187,9 @@ class App:
         return build_jobs(self.settings, calendar.session_for, engine, closeout_at=closeout)
 
     async def run(self) -> int:
-        configure_logging(self.options.json_logs, clock=self.clock)
+        # `--json`: stdout carries the summary and nothing else, the logs go to stderr.
+        log_stream = sys.stderr if self.options.summary_json else self.out
+        self.json_logs = configure_logging(self.options.json_logs, stream=log_stream, clock=self.clock)
         # The XNYS calendar takes a second of pandas to build: on a thread, before the loop has work.
         await asyncio.to_thread(calendar.session_for, self.clock.now().date())
         engine = self.build()
@@ -187,7 +207,12 @@ class App:
                 if self.replay.missing:
                     log.warning("replay_symbols_missing", symbols=self.replay.missing,
                                 note="these underlyings have no recorded bars and are not traded in this replay")
+                self._on_signals(self.stop)
                 await self._replay(engine)
+                if self.stopped_by is not None:
+                    self._print_line(f"replay stopped by {self.stopped_by} at {self.clock.now():%Y-%m-%d %H:%M:%S %Z}"
+                                     "; partial summary follows", event="replay_stopped",
+                                     signal=self.stopped_by, at=self.clock.now().isoformat())
                 await self.print_summary(engine)
             else:
                 watchdog = sd.start_watchdog(engine.healthy)
@@ -200,10 +225,11 @@ class App:
             await engine.stop()
             if self._runner is not None:
                 await self._runner.cleanup()
+                forget_api_url(self.settings, self.api_port)
             await engine.store.close()
             if not self.options.summary_json:  # JSON output carries it inside the summary
-                print(f"database: {database_location(engine.store.raw.url)}", file=self.out)
-                self.out.flush()
+                where = database_location(engine.store.raw.url)
+                self._print_line(f"database: {where}", event="database", database=where)
         return 0
 
     async def _replay(self, engine: Engine) -> None:
@@ -232,19 +258,39 @@ class App:
         log.info("replay_done", quotes=stats.quotes, bars=stats.bars, signals=engine.signals_received,
                  sessions=len(stats.days))
 
+    def _on_signals(self, stop: Any) -> None:
+        """SIGTERM/SIGINT call `stop(name)`: a clean end (summary, database line), not a dead process."""
+        loop = asyncio.get_running_loop()
+        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop, sig.name)
+
+    def _print_line(self, text: str, **fields: Any) -> None:
+        """One line of our own on stdout: a JSON line when the logs are JSON (stdout then holds
+        JSON only), else the text."""
+        if self.options.summary_json:  # stdout holds the summary's JSON alone
+            print(text, file=sys.stderr)
+            return
+        if self.json_logs:
+            import json
+
+            print(json.dumps({"level": "info", **fields}), file=self.out)
+        else:
+            print(text, file=self.out)
+        self.out.flush()
+
     async def _live(self, engine: Engine) -> None:
         scheduler = LiveScheduler(self.jobs(engine))
         scheduler.start()
-        loop = asyncio.get_running_loop()
-        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, self._stop.set)
+        self._on_signals(self.stop)
         try:
             await self._stop.wait()
         finally:
             scheduler.shutdown()
 
-    def stop(self) -> None:
+    def stop(self, by: str | None = None) -> None:
+        if by is not None and self.stopped_by is None:
+            self.stopped_by = by
         self._stop.set()
         if self.feed is not None:
             self.feed.stop()
@@ -252,14 +298,27 @@ class App:
     async def print_summary(self, engine: Engine) -> None:
         await engine.store.drain()
         days = await engine.store.summary_by_day()
-        if self.options.summary_json:
+        if self.options.summary_json or self.json_logs:
             import json
 
-            print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days),
-                              "database": database_location(engine.store.raw.url)}), file=self.out)
+            extra = {"event": "replay_summary", "level": "info"} if not self.options.summary_json else {}
+            print(json.dumps({**extra, "profile": self.settings.profile.name, "days": summary_json(days),
+                              "database": database_location(engine.store.raw.url),
+                              "complete": self.stopped_by is None}), file=self.out)
         else:
             print(summary_text(days, self.settings.profile.name), file=self.out)
         self.out.flush()
+
+
+def forget_api_url(settings: Settings, port: int | None) -> None:
+    """A stopped daemon leaves no URL behind for the CLI to find (only its own: another daemon of
+    the profile may have written the file since)."""
+    from daemon.auth import api_url_file
+
+    path = api_url_file(settings)
+    with contextlib.suppress(OSError):
+        if port is not None and path.read_text().strip().endswith(f":{port}"):
+            path.unlink()
 
 
 def database_location(url: str) -> str:

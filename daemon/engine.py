@@ -46,6 +46,7 @@ from daemon.control import (
 )
 from daemon.entries import SignalDesk
 from daemon.exiting import ExitDesk
+from daemon import format as fmt
 from daemon.logging import get_logger
 from daemon.positions import Book, LivePosition
 from daemon.protection import StopDesk
@@ -317,8 +318,8 @@ class Engine:
         elif kind == "update":
             await self.store.update_order(payload)
             if payload.status.done:
-                self.log.info("order", order_id=payload.order_id, order_ref=payload.order_ref,
-                              status=payload.status.value, contracts=payload.filled, reason=payload.reason)
+                self.log.debug("order", order_id=payload.order_id, order_ref=payload.order_ref,
+                               status=payload.status.value, contracts=payload.filled, reason=payload.reason)
         elif kind == "reconnected":
             if await self._reconcile("reconnect") is not None:
                 self.control.reconciling = False
@@ -374,18 +375,18 @@ class Engine:
             self.order_ids.done(request.order_id)
             raise
         self._intents_written.add(request.order_id)
-        self.log.info("order", order_id=request.order_id, order_ref=request.order_ref,
-                      underlying=request.contract.underlying, side=request.side, contracts=request.quantity,
-                      type=request.order_type, limit=request.limit_price, stop=request.stop_price, status="sending")
+        self.log.debug("order", order_id=request.order_id, order_ref=request.order_ref,
+                       underlying=request.contract.underlying, side=request.side, contracts=request.quantity,
+                       type=request.order_type, limit=request.limit_price, stop=request.stop_price, status="sending")
         if self.metrics is not None:
-            self.metrics.observe_order("submitted")
+            self.metrics.observe_order("submitted", level="child")
 
     async def _record_refusal(self, update: OrderUpdate) -> OrderRecord:
         """The broker refused to take an order: its intent is closed as rejected, with the reason, at once."""
         self.log.warning("order", order_id=update.order_id, order_ref=update.order_ref, status="rejected",
                          reason=update.reason)
         if self.metrics is not None:
-            self.metrics.observe_order("rejected")
+            self.metrics.observe_order("rejected", level="child")
         return await self.store.update_order(update)
 
     async def _apply_update(self, update: OrderUpdate) -> OrderRecord:
@@ -481,7 +482,7 @@ class Engine:
                       accepted=decision.accepted, reason=decision.reason,
                       direction=None if signal is None else signal.direction,
                       confidence=None if signal is None else signal.confidence,
-                      contracts=decision.contracts, multiplier=decision.multiplier, bet=decision.notional,
+                      contracts=decision.contracts, multiplier=fmt.ratio(decision.multiplier), bet=fmt.money(decision.notional),
                       option=None if contract is None else contract.key, message=decision.message or None)
         self.observe_decision(decision.accepted, decision.reason)
 

@@ -168,6 +168,9 @@ def configure_logging(json_logs: bool | None = None, level: str = "INFO", stream
     handler._tradingd = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(numeric)
+    # APScheduler tells every run of every job at info ("Running job ... executed successfully"):
+    # every 5 minutes, for nothing. Its warnings (a missed run) still come through.
+    logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
     return as_json
 
 
