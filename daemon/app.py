@@ -27,6 +27,7 @@ from broker.sim import SimBroker, stored_account_state
 from config.loader import load_settings
 from config.models import Settings
 from market import calendar
+from daemon import notifications
 from daemon import notify as sd
 from daemon.bars import Bar, DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
 from market.clock import Clock, LiveClock, VirtualClock
@@ -194,6 +195,7 @@ class App:
         await asyncio.to_thread(calendar.session_for, self.clock.now().date())
         engine = self.build()
         log = get_logger("tradingd.run", profile=self.settings.profile.name)
+        notifier = self._start_notifier()
         engine.on_state = sd.status
         await engine.start()
         watchdog = None
@@ -227,6 +229,9 @@ class App:
                 await self._runner.cleanup()
                 forget_api_url(self.settings, self.api_port)
             await engine.store.close()
+            if notifier is not None:
+                await asyncio.to_thread(notifier.stop)
+                notifications.install(None)
             if not self.options.summary_json:  # JSON output carries it inside the summary
                 where = database_location(engine.store.raw.url)
                 self._print_line(f"database: {where}", event="database", database=where)
@@ -257,6 +262,20 @@ class App:
         # Every signal the engine was handed: the file's (timed) and the reference source's (per bar).
         log.info("replay_done", quotes=stats.quotes, bars=stats.bars, signals=engine.signals_received,
                  sessions=len(stats.days))
+
+    def _start_notifier(self) -> notifications.Notifier | None:
+        """The profile's notifier, installed for `notifications.notify`; None when none is configured.
+        A replay tells nobody: its events happened years ago."""
+        if self.replay is not None:
+            return None
+        try:
+            notifier = notifications.Notifier.from_settings(self.settings.notifications, self.settings.profile.name)
+        except notifications.NotificationError as exc:
+            raise RunError(exc.code, str(exc)) from None
+        if notifier is not None:
+            notifier.start()
+            notifications.install(notifier)
+        return notifier
 
     def _on_signals(self, stop: Any) -> None:
         """SIGTERM/SIGINT call `stop(name)`: a clean end (summary, database line), not a dead process."""

@@ -47,6 +47,7 @@ from daemon.control import (
 from daemon.entries import SignalDesk
 from daemon.exiting import ExitDesk
 from daemon import format as fmt
+from daemon import notifications as tell
 from daemon.logging import get_logger
 from daemon.positions import Book, LivePosition
 from daemon.protection import StopDesk
@@ -266,6 +267,9 @@ class Engine:
         between "reconciling" and "ready"; any other broker's reconnect is reconciled here, once.
         """
         self.log.info("broker_connection", connected=connected, reason=reason)
+        if not connected and not self.disconnect_expected:
+            tell.notify("disconnect", f"broker disconnected outside its restart window ({reason}): "
+                                      "no entries until it is back and reconciled")
         if self.metrics is not None:
             self.metrics.set_broker_connected(connected, disconnect_expected=self.disconnect_expected)
         if connected and reason == RECONCILING:
@@ -550,6 +554,7 @@ class Engine:
         await self.store.record_operator_action("halt", who=actor, why=reason, at=now)
         await self._persist_state(reason or "operator halt")
         self.log.warning("operator_halt", actor=actor, reason=reason)
+        tell.notify("halt", f"HALTED by {actor}: {reason or 'operator halt'}. No entries until resume.")
         self._observe_operator("halt")
         return {"ok": True, "trading_state": self.control.state.value, "latched": True}
 
@@ -562,6 +567,8 @@ class Engine:
         await self._persist_state(f"resumed by {actor}")
         self.log.warning("operator_resume", actor=actor, trading_state=self.control.state.value,
                          breaker_level=self.control.level)
+        tell.notify("resume", f"resumed by {actor}: trading state {self.control.state.value}, "
+                              f"breaker level {self.control.level}")
         self._observe_operator("resume")
         return {"ok": True, "trading_state": self.control.state.value, "breaker_level": self.control.level}
 
@@ -571,6 +578,7 @@ class Engine:
                                                 detail={"positions": [p.id for p in self.book]})
         closing = await self.exits.close_all("operator_flatten", f"operator flatten by {actor}: {reason}", now)
         self.log.warning("operator_flatten", actor=actor, reason=reason, positions=closing)
+        tell.notify("flatten", f"flatten by {actor}: {reason}; closing {len(closing)} position(s)")
         self._observe_operator("flatten")
         return {"ok": True, "trading_state": self.control.state.value, "closing_positions": closing}
 
@@ -715,6 +723,7 @@ class Engine:
             if day.session_date == at.date():
                 for line in day_lines(day):
                     self.log.info("daily_report", line=line)
+                tell.notify("daily_report", "\n".join(day_lines(day)))
 
     # ================================================================== state
 

@@ -26,6 +26,7 @@ from broker.execution import ExecutionError, ExecutionResult, ParentOrder
 from broker.order_ref import parent_ref
 from market.types import Fill
 from daemon import format as fmt
+from daemon import notifications as tell
 from daemon.store.records import FillOutcome
 from exits import policy
 from exits.action import ExitAction
@@ -158,6 +159,8 @@ class ExitDesk:
         if eng.metrics is not None:
             slip = None if not mid else (fill.price - mid) / mid * (1 if fill.side == "BUY" else -1)
             eng.metrics.observe_fill(side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
+        tell.notify("fill", f"{fill.side} {fill.quantity} {fill.contract.key} at {fmt.price(fill.price)}"
+                            + (f", realized {fmt.money_text(realized)}" if fill.side == "SELL" else ""))
         if outcome.unmatched_qty:
             eng.log.error("fill_beyond_position", order_ref=fill.order_ref, unmatched=outcome.unmatched_qty)
         if by_stop and position is not None:
@@ -315,6 +318,8 @@ class ExitDesk:
         await eng.persist_state(name)
         eng.log.warning("breaker", level=level, name=name, session_pnl=fmt.money(session_pnl),
                         trading_state=eng.control.state.value, previous_level=before_level, change=update.event)
+        tell.notify("breaker", f"breaker level {before_level} -> {level} ({name}, {update.event or 'changed'}): "
+                               f"session P&L {fmt.money_text(session_pnl)}, trading state {eng.control.state.value}")
         if update.event != "tripped":
             return
         await eng.store.record_breaker_event(level=level, from_state=before_state.value,
@@ -324,6 +329,8 @@ class ExitDesk:
             eng.metrics.observe_breaker_event(level)
         fx = effects(level)
         if fx.flatten:
+            tell.notify("emergency_flatten", f"breaker level {level} ({name}): closing every position; "
+                                             f"session P&L {fmt.money_text(session_pnl)}")
             await self.close_all(f"breaker_level_{TOP_LEVEL}_flatten", f"breaker level {level} ({name}): flatten",
                                  now)
         elif fx.close_losers:

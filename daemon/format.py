@@ -156,10 +156,17 @@ def present_decision(record: Mapping[str, Any], *, numbers: bool = False) -> dic
     for key, render in (("factors", ratio), ("multiplier_caps", ratio), ("cap_limits", money)):
         if isinstance(out.get(key), Mapping):
             out[key] = {k: show(v, render) for k, v in out[key].items()}
+    if isinstance(out.get("notes"), Mapping):
+        out["notes"] = {k: note(v) for k, v in out["notes"].items()}
     if isinstance(out.get("caps"), list):
         out["caps"] = [{**c, "limit": show(c.get("limit"), ratio if c.get("kind") == "multiplier" else money)}
                        for c in out["caps"]]
     return out
+
+
+def note(value: Any) -> Any:
+    """A decision note: a number (an exposure, a correlation) at two places; words as they are."""
+    return ratio(value) if isinstance(value, str) and _decimal(value) is not None else value
 
 
 def _number(text: str | None) -> Any:

@@ -165,8 +165,9 @@ def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCh
             continue
         after = book + per_share * shares
         if abs(after) > limit:
-            return _fail(name, f"portfolio {label} after the trade |{after}| > {limit}")
-        checked.append(f"{label} {after} within {limit}")
+            # Share-equivalents shown at 0.1 (the text is read; the comparison used the exact value).
+            return _fail(name, f"portfolio {label} after the trade |{after:.1f}| > {limit}")
+        checked.append(f"{label} {after:.1f} within {limit}")
     if missing and not request.what_if:
         return _fail(name, f"greeks unavailable: {', '.join(missing)}")
     if not checked:

@@ -162,7 +162,7 @@ def render(d: Decision, confidence: Decimal, price: Decimal) -> str:
     lines.append("checks")
     lines += [f"  {c.status:<4}  {c.name:<28} {c.detail}".rstrip() for c in d.checks]
     if d.notes:
-        lines.append("notes        " + _pairs(d.notes))
+        lines.append("notes        " + _pairs(d.notes, fmt.note))
     return "\n".join(lines)
 
 
