@@ -31,6 +31,7 @@ from daemon.format import present_position, present_status
 from daemon.control import INTERNAL_ERROR, ControlError, EngineControl, SignalOutcome
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
+from daemon.page import routes as page
 
 log = get_logger("daemon.api")
 
@@ -300,6 +301,7 @@ class Api:
         app.router.add_post("/v1/acknowledge", admin(self.post_acknowledge))
         app.router.add_get("/healthz", self.get_healthz)
         app.router.add_get("/metrics", self.get_metrics)
+        page.register(app, self.control, self.settings, self.tokens)  # GET / : the operator page (SPEC §11)
         return app
 
 
