@@ -61,6 +61,7 @@ class RunOptions:
     json_logs: bool | None = None
     api: bool = True
     summary_json: bool = False
+    log_level: str = "info"
 
 
 def make_settings(options: RunOptions) -> Settings:
@@ -190,7 +191,8 @@ class App:
     async def run(self) -> int:
         # `--json`: stdout carries the summary and nothing else, the logs go to stderr.
         log_stream = sys.stderr if self.options.summary_json else self.out
-        self.json_logs = configure_logging(self.options.json_logs, stream=log_stream, clock=self.clock)
+        self.json_logs = configure_logging(self.options.json_logs, level=self.options.log_level, stream=log_stream,
+                                           clock=self.clock)
         # The XNYS calendar takes a second of pandas to build: on a thread, before the loop has work.
         await asyncio.to_thread(calendar.session_for, self.clock.now().date())
         engine = self.build()

@@ -119,6 +119,7 @@ class ExitDesk:
         eng.log.info("order", position_id=position.id, order_ref=result.parent_ref, underlying=position.underlying,
                      side=parent.side, contracts=f"{result.filled}/{result.requested}",
                      avg_price=fmt.price(result.avg_price), status=result.status.value,
+                     pnl_pct=_pct(position, result.avg_price) if parent.side == "SELL" and result.avg_price else None,
                      slippage=fmt.price(result.slippage_vs_mid), underfilled=result.underfilled or None)
         if eng.metrics is not None:
             eng.metrics.observe_order(result.status.value if not result.underfilled else "underfilled", level="parent")
@@ -241,7 +242,7 @@ class ExitDesk:
                 eng.stops.follow_soon(position)
             else:
                 eng.log.warning("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
-                                contracts=0, price=fmt.price(position.mark), pnl_pct=_pct(position), kind="alert",
+                                contracts=0, price=fmt.price(position.mark), mark_pnl_pct=_pct(position), kind="alert",
                                 reason=action.reason)
 
     def _send_exit(self, position: LivePosition, quantity: int, source_id: str, action: ExitAction,
@@ -249,7 +250,7 @@ class ExitDesk:
         eng = self.engine
         qty = min(quantity, position.closable)
         eng.log.info("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
-                     contracts=qty, price=fmt.price(position.mark), pnl_pct=_pct(position), kind=action.kind,
+                     contracts=qty, price=fmt.price(position.mark), mark_pnl_pct=_pct(position), kind=action.kind,
                      reason=action.reason)
         if qty <= 0:
             return
@@ -349,7 +350,8 @@ class ExitDesk:
 
 
 def _pct(position: LivePosition, at_price: Decimal | None = None) -> str | None:
-    """P&L on the premium at `at_price` (a fill's price) or, for what is not a fill, the mark."""
+    """P&L on the premium at `at_price` (a fill's price: `pnl_pct`) or, on a line that is not a fill
+    (an alert, the decision to close), at the mark (`mark_pnl_pct`): never the one for the other."""
     entry = position.record.entry_price
     if at_price is None:
         return fmt.pct_text(position.unrealized_pct) if position.unrealized_pct is not None else None

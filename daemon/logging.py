@@ -34,7 +34,7 @@ CONSOLE_LAYOUT: dict[str, tuple[str, ...]] = {
     "decision": ("underlying", "accepted", "reason", "direction", "contracts", "multiplier", "bet"),
     "order": ("underlying", "side", "contracts", "limit", "status"),
     "fill": ("underlying", "side", "contracts", "price", "mid", "slippage"),
-    "exit": ("underlying", "rule", "contracts", "price", "pnl_pct"),
+    "exit": ("underlying", "rule", "contracts", "price", "pnl_pct", "mark_pnl_pct"),
     "breaker": ("breaker_level", "name", "session_pnl", "trading_state"),
 }
 

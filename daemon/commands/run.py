@@ -10,6 +10,7 @@ or N × real time, and prints a per-day summary at the end.
 from __future__ import annotations
 
 import argparse
+import os
 
 from daemon.cli import UsageError
 
@@ -28,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-port", type=int, help="HTTP API port (0: any free port)")
     p.add_argument("--json-logs", action="store_true", default=None,
                    help="only JSON lines on stdout (the default whenever stdout is not a terminal)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                   default=os.environ.get("TRADINGD_LOG_LEVEL", "info").lower(),
+                   help="debug adds each child order, reprice and simulated fill (default: $TRADINGD_LOG_LEVEL or info)")
     p.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
     p.add_argument("--json", action="store_true",
                    help="print only the end-of-replay summary, as JSON, on stdout (logs go to stderr)")
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     json_logs = True if args.json_logs else None
     options = RunOptions(profile=args.profile, broker=args.broker, replay=args.replay, speed=args.speed,
                          signals=args.signals, db=args.db, api_port=args.api_port, json_logs=json_logs,
-                         api=not args.no_api, summary_json=args.json)
+                         api=not args.no_api, summary_json=args.json, log_level=args.log_level)
     import asyncio
 
     try:
