@@ -199,7 +199,11 @@ class App:
         log = get_logger("tradingd.run", profile=self.settings.profile.name)
         notifier = self._start_notifier()
         engine.on_state = sd.status
-        await engine.start()
+        try:
+            await engine.start()
+        except BaseException:
+            self._stop_notifier(notifier)
+            raise
         watchdog = None
         try:
             if self.options.api:
@@ -231,9 +235,7 @@ class App:
                 await self._runner.cleanup()
                 forget_api_url(self.settings, self.api_port)
             await engine.store.close()
-            if notifier is not None:
-                await asyncio.to_thread(notifier.stop)
-                notifications.install(None)
+            await asyncio.to_thread(self._stop_notifier, notifier)
             if not self.options.summary_json:  # JSON output carries it inside the summary
                 where = database_location(engine.store.raw.url)
                 self._print_line(f"database: {where}", event="database", database=where)
@@ -278,6 +280,13 @@ class App:
             notifier.start()
             notifications.install(notifier)
         return notifier
+
+    @staticmethod
+    def _stop_notifier(notifier: notifications.Notifier | None) -> None:
+        """Send what is queued (a few seconds at most), then stop telling anyone."""
+        if notifier is not None:
+            notifications.install(None)
+            notifier.stop()
 
     def _on_signals(self, stop: Any) -> None:
         """SIGTERM/SIGINT call `stop(name)`: a clean end (summary, database line), not a dead process."""

@@ -267,7 +267,7 @@ class Engine:
         between "reconciling" and "ready"; any other broker's reconnect is reconciled here, once.
         """
         self.log.info("broker_connection", connected=connected, reason=reason)
-        if not connected and not self.disconnect_expected:
+        if not connected and not self.disconnect_expected and self.phase == "RUNNING":  # not our own stop
             tell.notify("disconnect", f"broker disconnected outside its restart window ({reason}): "
                                       "no entries until it is back and reconciled")
         if self.metrics is not None:

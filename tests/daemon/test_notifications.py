@@ -182,3 +182,29 @@ def test_configuration_errors_are_clear(tmp_path: Path) -> None:
     secrets.write_text("# webhook\njson://127.0.0.1:9/\n")
     assert notifications.read_urls(NotificationsConfig(urls_file=str(secrets))) == ["json://127.0.0.1:9/"]
     assert notifications.notify("halt", "no notifier installed") is False
+
+
+async def test_tradingd_run_sends_through_the_profiles_configured_urls(receiver: Receiver, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from daemon.app import App, RunOptions
+
+    monkeypatch.setenv("TRADINGD_NOTIFICATIONS__URLS", f'["{receiver.url}"]')
+    monkeypatch.setenv("TRADINGD_DAEMON__STATE_DIR", str(tmp_path))
+    app = App(RunOptions(profile="0dte", broker="sim", db=f"sqlite:///{tmp_path / 'n.db'}", api=False,
+                         json_logs=True), out=io.StringIO())
+    run = asyncio.ensure_future(app.run())
+    try:
+        for _ in range(300):
+            if app.engine is not None and app.engine.phase == "RUNNING":
+                break
+            await asyncio.sleep(0.05)
+        assert notifications.installed() is not None
+        await app.engine.halt("wired from the profile", "test")  # type: ignore[union-attr]
+    finally:
+        app.stop()
+        assert await asyncio.wait_for(run, 30) == 0
+    assert notifications.installed() is None  # a stopped daemon leaves no notifier behind
+    assert [m["message"] for m in receiver.messages] == [
+        "HALTED by test: wired from the profile. No entries until resume."]
