@@ -284,7 +284,8 @@ def _position_lines(data: dict[str, Any]) -> list[str]:
     if not positions:
         return ["no open positions"]
     columns = [c for c in POSITION_COLUMNS if any(c in p for p in positions)]
-    rows = [[_text(p.get(c)) for c in columns] for p in positions]
+    rows = [[_text(p.get(c)) + ("%" if c == "unrealized_pct" and p.get(c) is not None else "") for c in columns]
+            for p in positions]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
