@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.daemon.test_output_units import json_too_precise
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -26,6 +28,10 @@ def test_make_run_command_prints_decisions_orders_fills_exits_and_the_summary(tm
     # stdout is a pipe, not a terminal: JSON lines only (a terminal gets one human line per event).
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     events = [line.get("event") for line in lines]
+    # Every number at its unit: money 2 places, prices at the tick, percentages 0.1 (issue 13).
+    for line in lines:
+        shown = {k: v for k, v in line.items() if k not in ("timestamp", "exchange_time", "at")}
+        assert json_too_precise(shown) == [], line
     for event in ("decision", "order", "fill", "exit", "api_listening", "parent_done"):
         assert event in events, f"no {event} line"
     assert any("DEMONSTRATION" in str(line.get("note")) for line in lines)
