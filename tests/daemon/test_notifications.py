@@ -137,6 +137,20 @@ async def test_a_stalled_receiver_never_blocks_the_core(receiver: Receiver) -> N
     assert [m["message"] for m in receiver.messages] == [f"message {n}" for n in range(5)]
 
 
+async def test_messages_go_out_even_while_the_core_is_blocked(receiver: Receiver) -> None:
+    """The sender is a thread of its own: a core stuck in a long synchronous call (the case a
+    store-fault or disconnect message matters most) does not hold the message back."""
+    notifier = _notifier(receiver)
+    try:
+        notifier.notify("store_fault", "store unavailable")
+        deadline = time.monotonic() + 10
+        while not receiver.messages and time.monotonic() < deadline:
+            time.sleep(0.01)  # blocking the event loop on purpose: no await anywhere in here
+        assert [m["message"] for m in receiver.messages] == ["store unavailable"]
+    finally:
+        notifier.stop()
+
+
 def test_a_failed_send_is_retried_with_backoff(receiver: Receiver) -> None:
     receiver.fail_next = 2
     waits: list[float] = []
