@@ -117,17 +117,6 @@ class ExecutionResult:
         return self.slippage_vs_mid / self.arrival_mid
 
 
-def limit_walk(result: ExecutionResult) -> str:
-    """Every limit each child was sent or repriced at, "3.41>3.43>3.46", children apart by " | ":
-    the parent's summary line explains a fill above the first limit without a line per reprice."""
-    return " | ".join(">".join(f"{price:f}" for _, price in child.limits) for child in result.children)
-
-
-def _cents(value: Decimal | None) -> str | None:
-    """Averages shown at the penny tick's places (prices at their tick; Decimal stays exact inside)."""
-    return None if value is None else f"{value.quantize(Decimal('0.01')):f}"
-
-
 def _two_sided(quote: Quote | None) -> bool:
     return (quote is not None and quote.usable and quote.bid is not None and quote.ask is not None
             and quote.bid > 0 and quote.ask > quote.bid)
@@ -301,7 +290,7 @@ class Executor:
         now = self._clock.now()
         deadline = None if parent.kind == "exit" else now + timedelta(seconds=float(self._cfg.parent_timeout_s))
         run = _Run(parent, parent_ref(parent.profile, parent.source_id, self._cfg.order_ref_prefix), deadline)
-        log.info("parent_start", order_ref=run.ref, contract=parent.contract.key, side=parent.side,
+        log.debug("parent_start", order_ref=run.ref, contract=parent.contract.key, side=parent.side,
                  quantity=parent.quantity, kind=parent.kind)
         try:
             await self._work_parent(run)
@@ -312,9 +301,9 @@ class Executor:
             for child in run.children:
                 self._live.pop(child.request.order_id, None)
         result = run.result()
-        log.info("parent_done", order_ref=run.ref, status=result.status.value, filled=result.filled,
-                 requested=result.requested, avg_price=_cents(result.avg_price),
-                 slippage=_cents(result.slippage_vs_mid), walk=limit_walk(result))
+        # Debug: the engine's "order" line is the parent's summary (with its limit walk) at info.
+        log.debug("parent_done", order_ref=run.ref, status=result.status.value, filled=result.filled,
+                  requested=result.requested, avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid))
         return result
 
     async def _work_parent(self, run: _Run) -> None:

@@ -120,7 +120,8 @@ class ExitDesk:
                      side=parent.side, contracts=f"{result.filled}/{result.requested}",
                      avg_price=fmt.price(result.avg_price), status=result.status.value,
                      pnl_pct=_pct(position, result.avg_price) if parent.side == "SELL" and result.avg_price else None,
-                     slippage=fmt.price(result.slippage_vs_mid), underfilled=result.underfilled or None)
+                     slippage=fmt.price(result.slippage_vs_mid), underfilled=result.underfilled or None,
+                     walk=fmt.limit_walk(result))
         if eng.metrics is not None:
             eng.metrics.observe_order(result.status.value if not result.underfilled else "underfilled", level="parent")
 

@@ -90,6 +90,13 @@ def money_text(value: Any) -> str:
     return f"{'-' if cents < 0 else ''}${abs(cents):,.2f}"
 
 
+def limit_walk(result: Any) -> str:
+    """Every limit each child of a parent order was sent or repriced at, "3.41>3.43>3.46", children
+    apart by " | ": the parent's summary line explains a fill above the first limit, so the
+    reprices themselves can be debug lines. Takes any result with `children[].limits`."""
+    return " | ".join(">".join(f"{lim:f}" for _, lim in child.limits) for child in getattr(result, "children", ()))
+
+
 # ------------------------------------------------------------------ the operator seam's records
 
 # Key -> renderer, for the JSON the API answers (status, positions) and the CLI prints.

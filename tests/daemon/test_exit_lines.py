@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
-from broker.execution import ChildOrderResult, ExecutionResult, ExecutionStatus, limit_walk
+from broker.execution import ChildOrderResult, ExecutionResult, ExecutionStatus
 from daemon.exiting import _pct
+from daemon.format import limit_walk
 from market.clock import EXCHANGE_TZ
 from market.types import OrderStatus
 
