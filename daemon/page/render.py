@@ -40,7 +40,9 @@ form.inline{display:inline-block;margin-right:12px}.axis{font:11px system-ui,san
 """
 
 
-def page(view: PageView, *, role: str, flash: str | None = None, error: str | None = None) -> str:
+def page(view: PageView, *, role: str, flash: str | None = None, error: str | None = None,
+         refresh_s: int | None = None) -> str:
+    """`refresh_s`: the browser reloads the page that often (no script: a meta refresh)."""
     status = view.status
     state = str(status.get("trading_state") or "-")
     body = [
@@ -56,11 +58,14 @@ def page(view: PageView, *, role: str, flash: str | None = None, error: str | No
         '<section id="equity"><h2>Session equity curve (session P&amp;L)</h2>',
         equity_svg(view.curve, view.breaker_lines, int(status.get("breaker_level") or 0)),
         "</section>",
-        f'<p class="muted">As of {view.now:%Y-%m-%d %H:%M:%S %Z}. Reload for fresh numbers. '
-        f'<a href="/logout">Sign out</a></p>',
+        f'<p class="muted">As of {view.now:%Y-%m-%d %H:%M:%S %Z}. '
+        + (f'Reloads every {refresh_s} s (<a href="/">stop</a>). ' if refresh_s else
+           'Reload for fresh numbers, or <a href="/?refresh=30" id="auto-refresh">every 30 s</a>. ')
+        + '<a href="/logout">Sign out</a></p>',
         "</main>",
     ]
-    return _document(f"tradingd {view.profile}: {state}", "".join(body))
+    head = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
+    return _document(f"tradingd {view.profile}: {state}", "".join(body), head)
 
 
 def login(message: str | None = None) -> str:
@@ -256,7 +261,7 @@ def _sign(value: Any) -> str:
     return "neg" if text.startswith("-") else ("pos" if text and text not in ("0", "0.00") else "")
 
 
-def _document(title: str, body: str) -> str:
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+def _document(title: str, body: str, head: str = "") -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">{head}<title>{escape(title)}</title>'
             f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{STYLE}</style></head>'
             f"<body>{body}</body></html>")

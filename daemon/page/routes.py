@@ -35,6 +35,7 @@ COOKIE = "tradingd_page"
 _COOKIE_CONTEXT = b"tradingd operator page session v1"
 MAX_REASON_CHARS = 500
 ACTOR = "page:admin"
+REFRESH_RANGE_S = (5, 3600)
 _HTML = "text/html"
 _HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -76,7 +77,7 @@ class Page:
         view = await gather(self.control, self.settings)
         flash = request.query.get("done")
         text = f"{flash}: done" if flash in render.ACTIONS else None
-        return _html(render.page(view, role=role, flash=text))
+        return _html(render.page(view, role=role, flash=text, refresh_s=_refresh(request.query.get("refresh"))))
 
     async def post_login(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -141,6 +142,14 @@ class Page:
         if action not in render.ACTIONS:
             raise web.HTTPNotFound()  # the API's middleware answers it as its 404
         return action
+
+
+def _refresh(value: str | None) -> int | None:
+    """`?refresh=N`: reload every N seconds, N within REFRESH_RANGE_S; anything else: no reload."""
+    if value is None or not value.isdigit():
+        return None
+    seconds = int(value)
+    return seconds if REFRESH_RANGE_S[0] <= seconds <= REFRESH_RANGE_S[1] else None
 
 
 def _see_other(location: str) -> web.Response:

@@ -72,6 +72,11 @@ async def test_the_page_needs_the_read_token_and_never_shows_a_token(running: Ru
             assert r.status == 200 and 'id="trading-state"' in html
             assert READ not in html and ADMIN not in html and session_value(READ) not in html
             assert "script" not in html.lower()  # server-rendered, no JavaScript
+            assert 'http-equiv="refresh"' not in html
+        async with http.get(running.url + "/?refresh=30", headers={"Authorization": f"Bearer {READ}"}) as r:
+            assert '<meta http-equiv="refresh" content="30">' in await r.text()
+        async with http.get(running.url + "/?refresh=1", headers={"Authorization": f"Bearer {READ}"}) as r:
+            assert 'http-equiv="refresh"' not in await r.text()  # faster than 5 s is not honoured
         async with http.post(running.url + "/login", data={"token": READ}, allow_redirects=False) as r:
             assert r.status == 303
             cookie = r.cookies[COOKIE]
