@@ -27,8 +27,8 @@ from prometheus_client import CollectorRegistry
 
 from config.models import Settings
 from daemon.auth import Tokens, api_url_file, load_tokens
-from daemon.format import present_position, present_status
 from daemon.control import INTERNAL_ERROR, ControlError, EngineControl, SignalOutcome
+from daemon.format import present_position, present_status
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
 from daemon.page import routes as page

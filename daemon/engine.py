@@ -486,7 +486,8 @@ class Engine:
                       accepted=decision.accepted, reason=decision.reason,
                       direction=None if signal is None else signal.direction,
                       confidence=None if signal is None else signal.confidence,
-                      contracts=decision.contracts, multiplier=fmt.ratio(decision.multiplier), bet=fmt.money(decision.notional),
+                      contracts=decision.contracts, multiplier=fmt.ratio(decision.multiplier),
+                      bet=fmt.money(decision.notional),
                       option=None if contract is None else contract.key, message=decision.message or None)
         self.observe_decision(decision.accepted, decision.reason)
 

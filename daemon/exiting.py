@@ -191,7 +191,8 @@ class ExitDesk:
         if eng.metrics is not None:
             eng.metrics.observe_exit(STOP_FILL_RULE)
         eng.log.warning("exit", position_id=position.id, underlying=position.underlying, rule=STOP_FILL_RULE,
-                        contracts=fill.quantity, price=fmt.price(fill.price), pnl_pct=_pct(position, fill.price), kind=kind, reason=reason)
+                        contracts=fill.quantity, price=fmt.price(fill.price), pnl_pct=_pct(position, fill.price),
+                        kind=kind, reason=reason)
 
     # ------------------------------------------------------------------ exit rules
 

@@ -179,7 +179,8 @@ def _decisions(view: PageView) -> str:
 
 def _decision(d: Mapping[str, Any], open_: bool = False) -> str:
     b = fmt.present_decision(d.get("breakdown") or {})
-    verdict = '<span class="ok">ACCEPTED</span>' if d["accepted"] else f'<span class="no">REFUSED {escape(str(d.get("reason")))}</span>'
+    verdict = ('<span class="ok">ACCEPTED</span>' if d["accepted"]
+               else f'<span class="no">REFUSED {escape(str(d.get("reason")))}</span>')
     chosen = (b.get("selection") or {}).get("contract")
     sized = "" if d["accepted"] else "the sizer's answer: "
     head = (f'{d["at"]:%H:%M:%S} {escape(str(b.get("underlying") or ""))} {verdict}: {sized}'
