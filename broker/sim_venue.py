@@ -163,6 +163,10 @@ class SimVenue:
     # ------------------------------------------------------------------ state
 
     @property
+    def latency(self) -> timedelta:
+        return self._latency
+
+    @property
     def cash(self) -> Decimal:
         return self._cash
 

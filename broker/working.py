@@ -351,9 +351,48 @@ class Working:
             return
         _, child = found
         if child.confirmed is not None:
+            if child.limits and child.limits[-1][1] == child.request.limit_price:
+                child.limits.pop()  # it never held that price
             child.request = child.confirmed
             child.confirmed = None
         log.warning("modify_refused", order_ref=child.request.order_ref, order_id=order_id, code=reason)
+
+    def parent_of(self, order_id: int) -> str | None:
+        """The parent ref of a child still in flight."""
+        found = self._by_order.get(order_id)
+        return None if found is None else found[0].ref
+
+    def is_live(self, order_id: int) -> bool:
+        """`order_id` is a child of a parent still in flight."""
+        return order_id in self._by_order
+
+    def renumber(self, old_id: int, new_id: int) -> bool:
+        """Give a child whose Place has not reached the venue yet another order id (an async caller
+        whose ids come from an awaited allocator hands out provisional ones: see `Executor`).
+        False when no parent in flight has `old_id`."""
+        found = self._by_order.pop(old_id, None)
+        if found is None:
+            return False
+        if new_id in self._by_order:
+            self._by_order[old_id] = found
+            raise ExecutionError("duplicate_order_id", f"order id {new_id} is already a working child")
+        child = found[1]
+        child.request = dataclasses.replace(child.request, order_id=new_id)
+        if child.confirmed is not None:
+            child.confirmed = dataclasses.replace(child.confirmed, order_id=new_id)
+        self._by_order[new_id] = found
+
+        def renamed(cmd: VenueCommand) -> VenueCommand:
+            if isinstance(cmd, (Place, Modify)) and cmd.request.order_id == old_id:
+                return type(cmd)(dataclasses.replace(cmd.request, order_id=new_id))
+            if isinstance(cmd, Cancel) and cmd.order_id == old_id:
+                return Cancel(new_id)
+            return cmd
+
+        for out in self._outbox:
+            out.command = renamed(out.command)
+        self._ready = [renamed(c) for c in self._ready]
+        return True
 
     def abandon(self, ref: str, now: datetime) -> list[int]:
         """Stop working parent `ref` at once (its caller gave up): no result; returns the ids of its
@@ -485,8 +524,7 @@ class Working:
                 out.limit = limit
                 child.request = request
                 return
-        if child.confirmed is None:
-            child.confirmed = child.request
+        child.confirmed = child.request  # what the venue holds if this change is refused
         child.request = request
         self._outbox.append(_Out(Modify(request), child, limit))
 
@@ -548,7 +586,6 @@ class Working:
             elif isinstance(command, Modify):
                 assert child is not None and out.limit is not None
                 child.limits.append((now, out.limit))
-                child.confirmed = None
             elif isinstance(command, Cancel):
                 found = self._by_order.get(command.order_id)
                 if found is not None and found[0].phase == _CANCEL:

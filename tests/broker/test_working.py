@@ -326,3 +326,43 @@ def test_abandon_returns_the_working_children():
     [place] = w.take_commands()
     assert w.abandon(ref, T0) == [place.request.order_id]
     assert len(w) == 0 and w.next_deadline() is None and w.take_results() == []
+
+
+def test_a_refused_modify_keeps_the_venues_price_and_the_next_reprice_tries_again():
+    s = settings("0dte")
+    book = _Book()
+    book.put(quote(KEY, "2.90", "3.10", at=T0))
+    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w.start(parent(4), T0, iter(range(10, 20)).__next__)
+    [place] = w.take_commands()
+    t2 = T0 + timedelta(seconds=2)
+    book.put(quote(KEY, "2.90", "3.10", at=t2))
+    w.on_timer(t2)
+    [modify] = w.take_commands()
+    assert modify.request.limit_price == D("3.05")
+    w.modify_refused(place.request.order_id, "201", t2)
+    t4 = T0 + timedelta(seconds=4)
+    book.put(quote(KEY, "2.90", "3.10", at=t4))
+    w.on_timer(t4)
+    [again] = w.take_commands()
+    assert again.request.limit_price == D("3.09")
+    w.abandon("tradingd:0dte:sig-1", t4)
+
+
+def test_renumber_moves_a_child_and_its_queued_commands_to_the_real_id():
+    s = settings("0dte", **{"execution.max_messages_per_s": 1})
+    book = _Book()
+    book.put(quote(KEY, "2.90", "3.10", at=T0))
+    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w.start(parent(4, source="a"), T0, iter(range(-1, -10, -1)).__next__)
+    w.start(parent(4, source="b"), T0, iter(range(-20, -30, -1)).__next__)
+    [place_a] = w.take_commands()
+    assert place_a.request.order_id == -1 and w.is_live(-1) and w.is_live(-20)
+    assert w.renumber(-20, 501)  # b's Place still waits for its token
+    assert not w.is_live(-20) and w.is_live(501) and not w.renumber(-99, 502)
+    w.on_timer(T0 + timedelta(seconds=1))
+    [place_b] = w.take_commands()
+    assert place_b.request.order_id == 501
+    w.on_fill(Fill("e", 501, place_b.request.order_ref, C, "BUY", 4, D("3.05"), T0), T0 + timedelta(seconds=1))
+    [result] = w.take_results()
+    assert result.children[0].order_id == 501 and result.filled == 4
