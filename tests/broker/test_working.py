@@ -366,3 +366,19 @@ def test_renumber_moves_a_child_and_its_queued_commands_to_the_real_id():
     w.on_fill(Fill("e", 501, place_b.request.order_ref, C, "BUY", 4, D("3.05"), T0), T0 + timedelta(seconds=1))
     [result] = w.take_results()
     assert result.children[0].order_id == 501 and result.filled == 4
+
+
+def test_a_quote_does_nothing_unless_a_parent_waits_on_a_snapshot_of_its_key(monkeypatch):
+    s = settings("0dte")
+    book = _Book()
+    book.put(quote(KEY, "2.90", "3.10", at=T0))
+    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    for i in range(20):
+        w.start(parent(4, source=f"p{i}"), T0, iter(range(100 * i, 100 * i + 50)).__next__)
+    w.take_commands()
+    calls = []
+    monkeypatch.setattr(w, "_drive", lambda run, now: calls.append(run))
+    monkeypatch.setattr(book, "get", lambda key: calls.append(key))
+    w.on_quote(KEY, T0 + timedelta(seconds=1))  # parents work this key, none waits on a snapshot
+    w.on_quote("SPY", T0 + timedelta(seconds=1))
+    assert calls == [] and w.take_commands() == []
