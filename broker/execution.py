@@ -42,7 +42,7 @@ from broker.parent import (  # noqa: F401 - re-exported: callers import the pare
 )
 from broker.quotes import QuoteBook
 from broker.throttle import Throttle
-from broker.working import Cancel, Modify, Place, SnapshotWanted, VenueCommand, Working
+from broker.working import Cancel, Modify, Place, SnapshotWanted, VenueCommand, Working, structlog_sink
 from config.models import ExecutionConfig, Settings
 from market.clock import Clock
 from market.types import Fill, OrderRequest, OrderUpdate
@@ -67,7 +67,7 @@ class Executor:
         self._before_send = before_send
         self._throttle = throttle or Throttle(clock, cfg.max_messages_per_s)
         self._working = Working(cfg, quotes=book, max_quote_age_s=max_quote_age_s, round_price=round_price,
-                                pacer=Pacer(cfg.max_messages_per_s))
+                                pacer=Pacer(cfg.max_messages_per_s), log_to=structlog_sink)
         self._provisional = itertools.count(-1, -1)  # ids Working hands out until the allocator's are known
         self._waiters: dict[str, asyncio.Future[ExecutionResult]] = {}
         self._wake = asyncio.Event()
@@ -230,8 +230,7 @@ class Executor:
         try:
             await self._broker.place(request)
         except BrokerError as exc:
-            log.warning("place_refused", order_ref=request.order_ref, code=exc.code)
-            self._working.refused(order_id, exc.code, self._clock.now())
+            self._working.refused(order_id, exc.code, self._clock.now())  # logged there
 
     async def _modify(self, request: OrderRequest) -> None:
         now = self._clock.now()
@@ -246,8 +245,7 @@ class Executor:
             return  # it filled while waiting for the throttle
         try:
             await self._broker.modify(request)
-        except BrokerError as exc:  # most often: it filled or was cancelled on the way
-            log.warning("modify_refused", order_ref=request.order_ref, code=exc.code)
+        except BrokerError as exc:  # most often: it filled or was cancelled on the way (logged there)
             self._working.modify_refused(request.order_id, exc.code, self._clock.now())
 
     async def _cancel(self, order_id: int) -> None:

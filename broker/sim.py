@@ -48,6 +48,10 @@ from market.types import (
 
 log = structlog.get_logger(__name__)
 
+
+def structlog_sink(level: str, event: str, fields: dict[str, Any]) -> None:
+    getattr(log, level)(event, **fields)
+
 __all__ = ["ACCOUNT_ID", "CURRENCY", "RestingOrder", "SimAccountState", "SimBroker", "account_state_from_history",
            "starting_cash", "stored_account_state"]
 
@@ -168,7 +172,7 @@ class SimBroker:
         self._prior = prior
         session = session if session is not None else f"{uuid.uuid4().hex[:12]}{next(_instances)}"
         self.venue = SimVenue(settings.broker.sim, quotes=book, cash=starting_cash(settings), session=session,
-                              account_id=account_id)
+                              account_id=account_id, log_to=structlog_sink)
         self._listener: BrokerListener | None = None
         self._connected = False
         self._detach: Callable[[], None] | None = None

@@ -28,7 +28,8 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import structlog
 
@@ -51,6 +52,8 @@ log = structlog.get_logger(__name__)
 ACCOUNT_ID = "SIM"
 CURRENCY = "USD"
 VenueEvent = OrderUpdate | Fill
+# (level, event, fields): where the venue's notes go; None (the default) keeps it silent (replay).
+LogSink = Callable[[str, str, dict[str, Any]], None]
 
 
 class QuoteSource(Protocol):
@@ -141,8 +144,10 @@ def _request_of(cmd: object) -> OrderRequest:
 
 class SimVenue:
     def __init__(self, cfg: SimBrokerConfig, *, quotes: QuoteSource, cash: Decimal, session: str = "",
-                 account_id: str = ACCOUNT_ID):
+                 account_id: str = ACCOUNT_ID, log_to: LogSink | None = None):
         self._cfg = cfg
+        self._log_to = log_to
+        self.failures = 0  # venue actions that raised (logged; the exchange keeps running)
         self._quotes = quotes
         self._account_id = account_id
         self._exec_prefix = f"SIM-{session}-" if session else "SIM-"
@@ -212,7 +217,7 @@ class SimVenue:
         for order_id, order in orders.items():
             self._resting.setdefault(order.request.contract.key, {})[order_id] = order
         self._next_id = max([self._next_id, *(i + 1 for i in orders)])
-        log.info("sim_restored", positions=len(positions), cash=str(self._cash), orders=len(orders))
+        self._note("info", "sim_restored", positions=len(positions), cash=str(self._cash), orders=len(orders))
 
     def withhold_bids(self, key: str, until: datetime | None) -> None:
         """Fault injection (tests, drills): until `until` (None lifts it) the bids of `key` show no
@@ -222,7 +227,8 @@ class SimVenue:
             self._bids_withheld.pop(key, None)
         else:
             self._bids_withheld[key] = until
-        log.warning("sim_fault_bids_withheld", key=key, until=None if until is None else until.isoformat())
+        self._note("warning", "sim_fault_bids_withheld", key=key,
+                   until=None if until is None else until.isoformat())
 
     def _bid_withheld(self, key: str, now: datetime | None) -> bool:
         until = self._bids_withheld.get(key)
@@ -311,8 +317,9 @@ class SimVenue:
                     self._replace(payload)  # type: ignore[arg-type]
                 else:
                     self._cancel_now(payload)  # type: ignore[arg-type]
-            except Exception:  # noqa: BLE001 - the exchange must keep running
-                log.exception("sim_action_failed", action=what)
+            except Exception as exc:  # noqa: BLE001 - the exchange must keep running
+                self.failures += 1
+                log.exception("sim_action_failed", action=what, error=repr(exc))
         if self._now is None or now > self._now:
             self._now = now
 
@@ -404,7 +411,7 @@ class SimVenue:
             if trigger is None or (trigger < req.stop_price if buy else trigger > req.stop_price):  # type: ignore[operator]
                 return
             order.triggered = True
-            log.info("sim_stop_triggered", order_id=req.order_id, stop=str(req.stop_price), at=str(trigger))
+            self._note("info", "sim_stop_triggered", order_id=req.order_id, stop=str(req.stop_price), at=str(trigger))
         if touch is None or touch <= 0 or (not buy and self._bid_withheld(quote.key, self._now)):
             return
         if req.order_type == "LMT" and (req.limit_price < touch if buy else req.limit_price > touch):  # type: ignore[operator]
@@ -455,9 +462,13 @@ class SimVenue:
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         if order.remaining == 0:
             self._rest_no_more(order)
-        log.info("sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
+        self._note("info", "sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
         self._events.append(fill)
         self._emit_update(order)
+
+    def _note(self, level: str, event: str, **fields: Any) -> None:
+        if self._log_to is not None:
+            self._log_to(level, event, fields)
 
     def _emit_update(self, order: _SimOrder, reason: str | None = None) -> None:
         self._events.append(OrderUpdate(

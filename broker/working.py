@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -57,6 +57,13 @@ log = structlog.get_logger(__name__)
 
 PriceRounder = Callable[[str, Decimal, str], Decimal]  # (underlying, price, "down"|"up") -> on-tick price
 NextId = Callable[[], int]
+# (level, event, fields): where Working's notes go. None (the default) keeps it silent, as the
+# synchronous core wants (it logs through its effects); the async adapter passes structlog.
+LogSink = Callable[[str, str, dict[str, Any]], None]
+
+
+def structlog_sink(level: str, event: str, fields: dict[str, Any]) -> None:
+    getattr(log, level)(event, **fields)
 
 __all__ = ["Cancel", "ExecutionError", "Modify", "Place", "QuoteSource", "SnapshotWanted", "VenueCommand",
            "Working"]
@@ -213,8 +220,10 @@ class _Out:
 
 class Working:
     def __init__(self, cfg: ExecutionConfig, *, quotes: QuoteSource, max_quote_age_s: Decimal,
-                 round_price: PriceRounder = round_to_tick, pacer: Pacer | None = None):
+                 round_price: PriceRounder = round_to_tick, pacer: Pacer | None = None,
+                 log_to: LogSink | None = None):
         self._cfg = cfg
+        self._log_to = log_to
         self._quotes = quotes
         self._max_age = timedelta(seconds=float(max_quote_age_s))
         self._round_price = round_price
@@ -257,8 +266,9 @@ class Working:
         deadline = None if parent.kind == "exit" else now + self._timeout
         run = _Run(parent, ref, next_id, now, deadline, parent.first_child, next_child_at=now)
         self._runs[ref] = run
-        log.info("parent_start", order_ref=ref, contract=parent.contract.key, side=parent.side,
-                 quantity=parent.quantity, kind=parent.kind)
+        if self._log_to is not None:
+            self._log_to("info", "parent_start", dict(order_ref=ref, contract=parent.contract.key, side=parent.side,
+                                                      quantity=parent.quantity, kind=parent.kind))
         self._drive(run, now)
         self._release(now)
         return ref
@@ -339,7 +349,9 @@ class Working:
         child.status = OrderStatus.REJECTED
         child.reason = reason
         run.status, run.reason = ExecutionStatus.REJECTED, reason
-        log.warning("place_refused", order_ref=child.request.order_ref, order_id=order_id, code=reason)
+        if self._log_to is not None:
+            self._log_to("warning", "place_refused",
+                         dict(order_ref=child.request.order_ref, order_id=order_id, code=reason))
         self._drive(run, now)
         self._release(now)
 
@@ -355,7 +367,9 @@ class Working:
                 child.limits.pop()  # it never held that price
             child.request = child.confirmed
             child.confirmed = None
-        log.warning("modify_refused", order_ref=child.request.order_ref, order_id=order_id, code=reason)
+        if self._log_to is not None:
+            self._log_to("warning", "modify_refused",
+                         dict(order_ref=child.request.order_ref, order_id=order_id, code=reason))
 
     def parent_of(self, order_id: int) -> str | None:
         """The parent ref of a child still in flight."""
@@ -542,9 +556,11 @@ class Working:
         self._forget(run)
         result = run.result()
         self._results.append(result)
-        log.info("parent_done", order_ref=run.ref, status=result.status.value, filled=result.filled,
-                 requested=result.requested, avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid),
-                 below_minimum=result.below_minimum)
+        if self._log_to is not None:
+            self._log_to("warning" if result.below_minimum else "info", "parent_done", dict(
+                order_ref=run.ref, status=result.status.value, filled=result.filled, requested=result.requested,
+                avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid),
+                below_minimum=result.below_minimum))
 
     def _forget(self, run: _Run) -> None:
         for child in run.children:
@@ -581,8 +597,10 @@ class Working:
                     run = found[0]
                     run.next_reprice = now + self._reprice
                     run.next_child_at = now + self._interval
-                log.info("child_sent", order_ref=command.request.order_ref, order_id=command.request.order_id,
-                         quantity=command.request.quantity, limit=str(out.limit))
+                if self._log_to is not None:
+                    self._log_to("info", "child_sent", dict(
+                        order_ref=command.request.order_ref, order_id=command.request.order_id,
+                        quantity=command.request.quantity, limit=str(out.limit)))
             elif isinstance(command, Modify):
                 assert child is not None and out.limit is not None
                 child.limits.append((now, out.limit))

@@ -73,8 +73,16 @@ def test_an_entry_ending_below_the_minimum_bet_is_kept_and_says_so():
     assert result.underfilled and result.below_minimum
     assert h.venue.positions()[0].quantity == 5  # kept, not unwound
     h2 = VenueLoop(rows=[(0, "2.95", "3.05", 5), (5, "3.30", "3.60", 5)])
+    notes = []
+    h2.working._log_to = lambda level, event, fields: notes.append((level, event, fields.get("below_minimum")))
     h2.advance(0.5)
     assert not h2.run(parent(40, min_quantity=5)).below_minimum
+    assert ("info", "parent_done", False) in notes
+    h3 = VenueLoop(rows=[(0, "2.95", "3.05", 5), (5, "3.30", "3.60", 5)])
+    h3.working._log_to = lambda level, event, fields: notes.append((level, event, fields.get("below_minimum")))
+    h3.advance(0.5)
+    assert h3.run(parent(40, min_quantity=6)).below_minimum
+    assert notes[-1] == ("warning", "parent_done", True)  # logged as a warning (SPEC §4.2)
 
 
 def test_repricing_walks_a_quarter_spread_per_interval_and_never_past_the_band():
