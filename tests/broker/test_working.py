@@ -20,6 +20,25 @@ def parent(qty=40, side="BUY", kind="entry", source="sig-1", min_quantity=0):
     return ParentOrder("0dte", source, C, side, qty, kind, min_quantity=min_quantity)
 
 
+class _Book:
+    def __init__(self):
+        self.quotes = {}
+
+    def put(self, q):
+        self.quotes[q.key] = q
+
+    def get(self, key):
+        return self.quotes.get(key)
+
+
+def bare(bid="2.90", ask="3.10", size=50, **overrides):
+    """A Working over a plain quote dict holding one quote of the option at T0."""
+    s = settings("0dte", **overrides)
+    book = _Book()
+    book.put(quote(KEY, bid, ask, at=T0, size=size))
+    return Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s), book
+
+
 @pytest.mark.parametrize("shown, expected", [(50, [10, 10, 10, 10]), (7, [7, 7, 7, 7, 7, 5])])
 def test_a_12000_parent_at_3_is_sliced_into_capped_children_spaced_apart(shown, expected):
     h = VenueLoop(rows=[(0, "2.95", "3.05", shown)])
@@ -136,10 +155,7 @@ def test_an_exit_on_a_stale_quote_asks_for_a_snapshot_and_crosses_at_once():
 
 
 def test_a_stale_exit_waits_for_the_snapshot_answer_then_crosses():
-    s = settings("0dte")
-    book = _Book()
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
-    book.put(quote(KEY, "2.80", "3.20", at=T0))
+    w, book = bare("2.80", "3.20")
     now = T0 + timedelta(seconds=30)
     w.start(parent(10, side="SELL", kind="exit", source="exit-2"), now, iter(range(500, 600)).__next__)
     assert w.take_commands() == [SnapshotWanted(KEY)]
@@ -150,7 +166,7 @@ def test_a_stale_exit_waits_for_the_snapshot_answer_then_crosses():
     [place] = w.take_commands()
     assert isinstance(place, Place) and place.request.limit_price == D("2.70") and place.request.quantity == 10
     # a failed snapshot: the run asks again at its next retry, nothing else happens
-    w2 = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w2, _ = bare("2.80", "3.20")
     w2.start(parent(10, side="SELL", kind="exit", source="exit-3"), now, iter(range(700, 800)).__next__)
     assert w2.take_commands() == [SnapshotWanted(KEY)]
     w2.on_snapshot(KEY, None, now)
@@ -218,10 +234,7 @@ def test_the_same_inputs_give_identical_commands():
 
 
 def test_fills_count_once_and_late_statuses_never_revive_a_child():
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.95", "3.05", at=T0, size=0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare("2.95", "3.05", size=0)
     w.start(parent(4), T0, iter(range(10, 20)).__next__)
     [place] = w.take_commands()
     oid, ref = place.request.order_id, place.request.order_ref
@@ -240,10 +253,7 @@ def test_fills_count_once_and_late_statuses_never_revive_a_child():
 
 
 def test_a_parent_in_flight_cannot_start_twice_and_bad_parents_are_refused():
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.95", "3.05", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare("2.95", "3.05")
     w.start(parent(4), T0, iter(range(10, 20)).__next__)
     with pytest.raises(ExecutionError) as err:
         w.start(parent(4), T0, iter(range(30, 40)).__next__)
@@ -258,10 +268,7 @@ def test_a_parent_in_flight_cannot_start_twice_and_bad_parents_are_refused():
 
 
 def test_commands_wait_for_their_token_in_order_and_a_done_childs_modify_is_dropped():
-    s = settings("0dte", **{"execution.max_messages_per_s": 1})
-    book = _Book()
-    book.put(quote(KEY, "2.90", "3.10", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare(**{"execution.max_messages_per_s": 1})
     ids = iter(range(10, 99)).__next__
     for name in "abc":
         w.start(parent(4, source=name), T0, ids)
@@ -291,22 +298,8 @@ def test_commands_wait_for_their_token_in_order_and_a_done_childs_modify_is_drop
     assert all(y - x >= 1 for x, y in zip(times, times[1:]))
 
 
-class _Book:
-    def __init__(self):
-        self.quotes = {}
-
-    def put(self, q):
-        self.quotes[q.key] = q
-
-    def get(self, key):
-        return self.quotes.get(key)
-
-
 def test_cancel_goes_out_at_the_timeout_and_an_unconfirmed_cancel_ends_the_parent():
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.90", "3.10", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare()
     w.start(parent(4), T0, iter(range(10, 20)).__next__)
     [place] = w.take_commands()
     t = T0
@@ -326,10 +319,7 @@ def test_cancel_goes_out_at_the_timeout_and_an_unconfirmed_cancel_ends_the_paren
 
 
 def test_abandon_returns_the_working_children():
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.90", "3.10", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare()
     ref = w.start(parent(4), T0, iter(range(10, 20)).__next__)
     [place] = w.take_commands()
     assert w.abandon(ref, T0) == [place.request.order_id]
@@ -337,10 +327,7 @@ def test_abandon_returns_the_working_children():
 
 
 def test_a_refused_modify_keeps_the_venues_price_and_the_next_reprice_tries_again():
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.90", "3.10", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare()
     w.start(parent(4), T0, iter(range(10, 20)).__next__)
     [place] = w.take_commands()
     t2 = T0 + timedelta(seconds=2)
@@ -358,10 +345,7 @@ def test_a_refused_modify_keeps_the_venues_price_and_the_next_reprice_tries_agai
 
 
 def test_renumber_moves_a_child_and_its_queued_commands_to_the_real_id():
-    s = settings("0dte", **{"execution.max_messages_per_s": 1})
-    book = _Book()
-    book.put(quote(KEY, "2.90", "3.10", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare(**{"execution.max_messages_per_s": 1})
     w.start(parent(4, source="a"), T0, iter(range(-1, -10, -1)).__next__)
     w.start(parent(4, source="b"), T0, iter(range(-20, -30, -1)).__next__)
     [place_a] = w.take_commands()
@@ -377,10 +361,7 @@ def test_renumber_moves_a_child_and_its_queued_commands_to_the_real_id():
 
 
 def test_a_quote_does_nothing_unless_a_parent_waits_on_a_snapshot_of_its_key(monkeypatch):
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.90", "3.10", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare()
     for i in range(20):
         w.start(parent(4, source=f"p{i}"), T0, iter(range(100 * i, 100 * i + 50)).__next__)
     w.take_commands()
