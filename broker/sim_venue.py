@@ -69,6 +69,7 @@ class _SimOrder:
     commission: Decimal = Decimal(0)
     triggered: bool = False  # STP: the stop was touched, it now trades as a market order
     active: bool = False  # it has reached the exchange (after the latency)
+    ended: bool = False  # filled, cancelled or rejected (status.done, kept as a plain flag for the quote path)
 
     @property
     def remaining(self) -> int:
@@ -76,7 +77,7 @@ class _SimOrder:
 
     @property
     def working(self) -> bool:
-        return not self.status.done
+        return not self.ended
 
     @property
     def avg_price(self) -> Decimal | None:
@@ -154,7 +155,9 @@ class SimVenue:
         self._latency = timedelta(milliseconds=cfg.latency_ms)
         self._cash = cash
         self._orders: dict[int, _SimOrder] = {}
-        self._resting: dict[str, dict[int, _SimOrder]] = {}  # contract key -> working orders at the exchange
+        # contract key -> the working orders resting there, in arrival order; a tuple, replaced when one
+        # comes or goes (rare), so a quote walks it without copying
+        self._resting: dict[str, tuple[_SimOrder, ...]] = {}
         self._positions: dict[str, Position] = {}
         self._fills: list[Fill] = []
         self._consumed: dict[str, list] = {}  # key -> [quote, taken BUY, taken SELL]: each quote shows its size once
@@ -214,8 +217,8 @@ class SimVenue:
             self._cash = state.cash
         self._orders = orders
         self._resting = {}
-        for order_id, order in orders.items():
-            self._resting.setdefault(order.request.contract.key, {})[order_id] = order
+        for order in orders.values():
+            self._rest(order)
         self._next_id = max([self._next_id, *(i + 1 for i in orders)])
         self._note("info", "sim_restored", positions=len(positions), cash=str(self._cash), orders=len(orders))
 
@@ -343,7 +346,7 @@ class SimVenue:
             return
         order.active = True
         order.status = OrderStatus.SUBMITTED
-        self._resting.setdefault(order.request.contract.key, {})[order_id] = order
+        self._rest(order)
         self._emit_update(order)
         self._match(order, self._quotes.get(order.request.contract.key))
 
@@ -377,15 +380,23 @@ class SimVenue:
 
     def _finish(self, order: _SimOrder, status: OrderStatus, reason: str | None = None) -> None:
         order.status = status
+        order.ended = status.done
         self._rest_no_more(order)
         self._emit_update(order, reason)
 
+    def _rest(self, order: _SimOrder) -> None:
+        key = order.request.contract.key
+        self._resting[key] = (*self._resting.get(key, ()), order)
+
     def _rest_no_more(self, order: _SimOrder) -> None:
-        resting = self._resting.get(order.request.contract.key)
-        if resting is not None:
-            resting.pop(order.request.order_id, None)
-            if not resting:
-                del self._resting[order.request.contract.key]
+        key = order.request.contract.key
+        resting = self._resting.get(key)
+        if resting is not None and order in resting:
+            left = tuple(o for o in resting if o is not order)
+            if left:
+                self._resting[key] = left
+            else:
+                del self._resting[key]
 
     # ------------------------------------------------------------------ matching
 
@@ -393,11 +404,13 @@ class SimVenue:
         """A quote of `quote.key` at `now`: match what rests on that key (nothing to do, no allocation,
         when nothing rests there)."""
         resting = self._resting.get(quote.key)
-        if not resting:
+        if resting is None:
             return
         self._now = now
-        for order in list(resting.values()):
-            if order.working:
+        if not quote.usable:
+            return
+        for order in resting:
+            if not order.ended:  # an earlier one in this walk may have ended it
                 self._match(order, quote)
 
     def _match(self, order: _SimOrder, quote: Quote | None) -> None:
@@ -405,13 +418,13 @@ class SimVenue:
             return
         req = order.request
         buy = req.side == "BUY"
-        touch, shown = (quote.ask, quote.ask_size) if buy else (quote.bid, quote.bid_size)
-        if req.order_type == "STP" and not order.triggered:
+        if req.order_type == "STP" and not order.triggered:  # the common case of a resting stop: one compare
             trigger = quote.ask if buy else quote.bid
             if trigger is None or (trigger < req.stop_price if buy else trigger > req.stop_price):  # type: ignore[operator]
                 return
             order.triggered = True
             self._note("info", "sim_stop_triggered", order_id=req.order_id, stop=str(req.stop_price), at=str(trigger))
+        touch, shown = (quote.ask, quote.ask_size) if buy else (quote.bid, quote.bid_size)
         if touch is None or touch <= 0 or (not buy and self._bid_withheld(quote.key, self._now)):
             return
         if req.order_type == "LMT" and (req.limit_price < touch if buy else req.limit_price > touch):  # type: ignore[operator]
@@ -461,6 +474,7 @@ class SimVenue:
         self._fills.append(fill)
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         if order.remaining == 0:
+            order.ended = True
             self._rest_no_more(order)
         self._note("info", "sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
         self._events.append(fill)
