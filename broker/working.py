@@ -444,7 +444,23 @@ class Working:
     # ------------------------------------------------------------------ the state machine
 
     def _drive(self, run: _Run, now: datetime) -> None:
-        """Move `run` as far as it can go at `now`."""
+        """Move `run` as far as it can go at `now`. A fault in one parent (a failing id allocator, a
+        price the rounder refuses) ends that parent `execution_failed`, keeping what filled; the
+        others go on and nothing is raised into the caller."""
+        try:
+            self._advance(run, now)
+        except Exception as exc:  # noqa: BLE001 - one parent's fault must not stop the rest
+            if self._runs.get(run.ref) is not run:
+                return
+            run.status, run.reason = ExecutionStatus.REJECTED, "execution_failed"
+            if run.child is not None and not run.child.done and run.child.sent_at is not None:
+                run.child.cancel_requested = True
+                self._outbox.append(_Out(Cancel(run.child.request.order_id), run.child))
+            if self._log_to is not None:
+                self._log_to("error", "execution_failed", dict(order_ref=run.ref, error=repr(exc)))
+            self._finish(run)
+
+    def _advance(self, run: _Run, now: datetime) -> None:
         if self._runs.get(run.ref) is not run:
             return
         parent = run.parent

@@ -371,3 +371,21 @@ def test_a_quote_does_nothing_unless_a_parent_waits_on_a_snapshot_of_its_key(mon
     w.on_quote(KEY, T0 + timedelta(seconds=1))  # parents work this key, none waits on a snapshot
     w.on_quote("SPY", T0 + timedelta(seconds=1))
     assert calls == [] and w.take_commands() == []
+
+
+def test_a_fault_in_one_parent_ends_it_with_a_reason_and_the_others_go_on():
+    w, book = bare()
+    notes = []
+    w._log_to = lambda level, event, fields: notes.append((level, event))
+
+    def broken():
+        raise RuntimeError("id allocator down")
+
+    w.start(parent(4, source="ok"), T0, iter(range(10, 20)).__next__)
+    w.start(parent(4, source="bad"), T0, broken)  # raises nothing into the caller
+    [result] = w.take_results()
+    assert (result.parent_ref, result.status, result.reason) == (
+        "tradingd:0dte:bad", ExecutionStatus.REJECTED, "execution_failed")
+    assert ("error", "execution_failed") in notes
+    [place] = w.take_commands()
+    assert place.request.order_ref == "tradingd:0dte:ok:1" and w.parents == ["tradingd:0dte:ok"]
