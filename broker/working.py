@@ -376,6 +376,15 @@ class Working:
         found = self._by_order.get(order_id)
         return None if found is None else found[0].ref
 
+    def submit(self, command: VenueCommand, now: datetime) -> None:
+        """Send a message that is not a parent's child (a protective stop's place, change or cancel)
+        through the same pacing: it leaves by `take_commands`, in order with the children's, so
+        one budget (≤ max_messages_per_s) holds for everything this venue connection sends."""
+        if not isinstance(command, (Place, Modify, Cancel, SnapshotWanted)):
+            raise ExecutionError("bad_command", f"not a venue command: {type(command).__name__}")
+        self._outbox.append(_Out(command, None))
+        self._release(now)
+
     def is_live(self, order_id: int) -> bool:
         """`order_id` is a child of a parent still in flight."""
         return order_id in self._by_order
@@ -604,8 +613,10 @@ class Working:
                 continue  # it filled or ended while waiting for the token: nothing to say
             self._pacer.take(now)
             self._ready.append(command)
+            if child is None:
+                continue  # a snapshot, or a message submitted from outside (a protective stop)
             if isinstance(command, Place):
-                assert child is not None and out.limit is not None
+                assert out.limit is not None
                 child.sent_at = now
                 child.limits.append((now, out.limit))
                 found = self._by_order.get(command.request.order_id)
@@ -618,7 +629,7 @@ class Working:
                         order_ref=command.request.order_ref, order_id=command.request.order_id,
                         quantity=command.request.quantity, limit=str(out.limit)))
             elif isinstance(command, Modify):
-                assert child is not None and out.limit is not None
+                assert out.limit is not None
                 child.limits.append((now, out.limit))
             elif isinstance(command, Cancel):
                 found = self._by_order.get(command.order_id)

@@ -11,7 +11,7 @@ import pytest
 from broker.order_ref import parse_order_ref
 from broker.parent import ExecutionError, ExecutionStatus, ParentOrder, child_cap
 from broker.working import Cancel, Modify, Place, SnapshotWanted, Working
-from market.types import Fill, OrderStatus, OrderUpdate
+from market.types import Fill, OrderRequest, OrderStatus, OrderUpdate
 from tests.broker.helpers import T0, quote, settings
 from tests.broker.venue_loop import C, KEY, VenueLoop
 
@@ -389,3 +389,22 @@ def test_a_fault_in_one_parent_ends_it_with_a_reason_and_the_others_go_on():
     assert ("error", "execution_failed") in notes
     [place] = w.take_commands()
     assert place.request.order_ref == "tradingd:0dte:ok:1" and w.parents == ["tradingd:0dte:ok"]
+
+
+def test_submitted_messages_share_the_childrens_pacing_in_order():
+    w, book = bare(**{"execution.max_messages_per_s": 2})
+    stop = OrderRequest(900, "tradingd:0dte:stop-1:1", C, "SELL", 4, "STP", None, D("1.50"))
+    w.start(parent(4, source="a"), T0, iter(range(10, 20)).__next__)
+    w.submit(Place(stop), T0)
+    w.submit(Cancel(900), T0)
+    [first] = w.take_commands()
+    assert isinstance(first, Place) and first.request.order_id == 10
+    assert w.next_deadline() == T0 + timedelta(milliseconds=500)
+    w.on_timer(T0 + timedelta(milliseconds=500))
+    assert w.take_commands() == [Place(stop)]
+    w.on_timer(T0 + timedelta(milliseconds=999))
+    assert w.take_commands() == []
+    w.on_timer(T0 + timedelta(seconds=1))
+    assert w.take_commands() == [Cancel(900)]
+    with pytest.raises(ExecutionError):
+        w.submit("not a command", T0)
