@@ -184,7 +184,9 @@ class _Run:
         if self.phase == _SEND:
             due = self.next_child_at
         elif self.phase == _WORK:
-            due = self.next_reprice  # None while its Place waits for a token: the pacer's deadline covers it
+            if self.child is not None and self.child.sent_at is None:
+                return None  # its Place waits for a token: the pacer's deadline covers it (even past the timeout)
+            due = self.next_reprice
         else:
             due = self.cancel_until
         if self.deadline is not None and self.phase != _CANCEL:

@@ -408,3 +408,22 @@ def test_submitted_messages_share_the_childrens_pacing_in_order():
     assert w.take_commands() == [Cancel(900)]
     with pytest.raises(ExecutionError):
         w.submit("not a command", T0)
+
+
+def test_every_deadline_moves_something_even_when_places_wait_past_the_timeout():
+    # one message a second and 70 entries at once: the last Places leave after their 60 s timeout
+    w, book = bare("2.90", "3.10", **{"execution.max_messages_per_s": 1})
+    ids = iter(range(1, 10_000)).__next__
+    for i in range(70):
+        w.start(parent(1, source=f"e{i}"), T0, ids)
+    calls, results = 0, []
+    while (t := w.next_deadline()) is not None:
+        calls += 1
+        assert calls < 2000, "a deadline that moves nothing: the caller would spin"
+        book.put(quote(KEY, "2.90", "3.10", at=t))
+        w.on_timer(t)
+        w.take_commands()
+        results += w.take_results()
+    assert len(results) == 70 and w.next_deadline() is None
+    late = [r for r in results if not r.children or r.children[0].sent_at > T0 + timedelta(seconds=60)]
+    assert late, "some Places did wait past their parent's timeout"
