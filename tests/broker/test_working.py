@@ -427,3 +427,52 @@ def test_every_deadline_moves_something_even_when_places_wait_past_the_timeout()
     assert len(results) == 70 and w.next_deadline() is None
     late = [r for r in results if not r.children or r.children[0].sent_at > T0 + timedelta(seconds=60)]
     assert late, "some Places did wait past their parent's timeout"
+
+
+from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import settings as hyp_settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from broker.sim_venue import SimAccountState  # noqa: E402
+from market.types import BrokerPosition  # noqa: E402
+
+_ROW = st.tuples(st.integers(0, 90), st.integers(150, 450), st.integers(1, 40), st.integers(0, 30))  # s, bid¢, spread¢, size
+_PARENT = st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 120), st.integers(0, 20))  # side, qty, start s
+
+
+@hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_ROW, min_size=1, max_size=8), st.lists(_PARENT, min_size=1, max_size=4))
+def test_property_every_parent_ends_once_within_its_rules(rows, parents):
+    rows = sorted({r[0]: r for r in [(0, *rows[0][1:]), *rows]}.values())
+    h = VenueLoop(rows=[(s, f"{b / 100:.2f}", f"{(b + sp) / 100:.2f}", size) for s, b, sp, size in rows],
+                  **{"broker.sim.starting_cash": 10_000_000})
+    h.venue.restore(SimAccountState((BrokerPosition(C, 500, D(2)),)))  # sells have something to sell
+    h.advance(0.5)
+    started = []
+    for i, (side, qty, at_s) in enumerate(sorted(parents, key=lambda p: p[2])):
+        h.advance_to(T0 + timedelta(seconds=1 + at_s))
+        kind = "exit" if side == "SELL" else "entry"
+        p = ParentOrder("0dte", f"p{i}", C, side, qty, kind)
+        h.working.start(p, h.now, lambda: next(h.ids))
+        started.append(p)
+    h.pump()
+    end = h.now + timedelta(seconds=400)
+    while len(h.results) < len(started) and h.now < end and h.step():
+        pass
+    assert sorted(r.parent_ref for r in h.results) == sorted(f"tradingd:0dte:p{i}" for i in range(len(started)))
+    for result in h.results:
+        assert 0 <= result.filled <= result.requested
+        sends = [c.sent_at for c in result.children]
+        assert sends == sorted(sends)
+        if result.status is not ExecutionStatus.FILLED:
+            assert result.underfilled and result.reason
+        if not result.parent_ref.endswith(tuple(f"p{i}" for i, p in enumerate(started) if p.kind == "exit")):
+            assert all(t - sends[0] <= timedelta(seconds=60) for t in sends) if sends else True
+    places = [cmd.request for _, cmd in h.commands if isinstance(cmd, Place)]
+    assert len({r.order_id for r in places}) == len(places) and len({r.order_ref for r in places}) == len(places)
+    times = [t for t, _ in h.commands]
+    assert all(b - a >= timedelta(seconds=1) for a, b in zip(times, times[40:]))
+    fills_by_order = {}
+    for f in h.fills:
+        fills_by_order[f.order_id] = fills_by_order.get(f.order_id, 0) + f.quantity
+    assert all(fills_by_order[r.order_id] <= r.quantity for r in places if r.order_id in fills_by_order)
