@@ -429,7 +429,7 @@ def test_every_deadline_moves_something_even_when_places_wait_past_the_timeout()
     assert late, "some Places did wait past their parent's timeout"
 
 
-from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import HealthCheck, example, given  # noqa: E402
 from hypothesis import settings as hyp_settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -442,6 +442,7 @@ _PARENT = st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 120), st.in
 
 @hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_ROW, min_size=1, max_size=8), st.lists(_PARENT, min_size=1, max_size=4))
+@example(rows=[(45, 340, 22, 1)], parents=[("SELL", 99, 7)])  # a long exit: one contract shown a second
 def test_property_every_parent_ends_once_within_its_rules(rows, parents):
     rows = sorted({r[0]: r for r in [(0, *rows[0][1:]), *rows]}.values())
     h = VenueLoop(rows=[(s, f"{b / 100:.2f}", f"{(b + sp) / 100:.2f}", size) for s, b, sp, size in rows],
@@ -456,7 +457,7 @@ def test_property_every_parent_ends_once_within_its_rules(rows, parents):
         h.working.start(p, h.now, lambda: next(h.ids))
         started.append(p)
     h.pump()
-    end = h.now + timedelta(seconds=400)
+    end = h.now + timedelta(seconds=3600)  # an exit of 120 against 1 contract shown: ~120 children of ~9 s
     while len(h.results) < len(started) and h.now < end and h.step():
         pass
     assert sorted(r.parent_ref for r in h.results) == sorted(f"tradingd:0dte:p{i}" for i in range(len(started)))
