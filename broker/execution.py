@@ -23,6 +23,8 @@ import dataclasses
 import inspect
 import itertools
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
 
 import structlog
 
@@ -46,7 +48,6 @@ from broker.working import Cancel, Modify, Place, SnapshotWanted, VenueCommand, 
 from config.models import ExecutionConfig, Settings
 from market.clock import Clock
 from market.types import Fill, OrderRequest, OrderUpdate
-from decimal import Decimal
 
 log = structlog.get_logger(__name__)
 
@@ -270,7 +271,7 @@ class Executor:
 
     # ------------------------------------------------------------------ waiting on the injected clock
 
-    async def _wait(self, until) -> None:  # type: ignore[no-untyped-def]
+    async def _wait(self, until: datetime) -> None:
         """Until `until` on the clock or until a broker event or a new parent wakes the driver."""
         seconds = (until - self._clock.now()).total_seconds()
         if self._wake.is_set():
