@@ -476,7 +476,7 @@ class SimVenue:
         if order.remaining == 0:
             order.ended = True
             self._rest_no_more(order)
-        self._note("info", "sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
+        self._note("debug", "sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
         self._events.append(fill)
         self._emit_update(order)
 

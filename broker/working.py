@@ -269,7 +269,7 @@ class Working:
         run = _Run(parent, ref, next_id, now, deadline, parent.first_child, next_child_at=now)
         self._runs[ref] = run
         if self._log_to is not None:
-            self._log_to("info", "parent_start", dict(order_ref=ref, contract=parent.contract.key, side=parent.side,
+            self._log_to("debug", "parent_start", dict(order_ref=ref, contract=parent.contract.key, side=parent.side,
                                                       quantity=parent.quantity, kind=parent.kind))
         self._drive(run, now)
         self._release(now)
@@ -533,8 +533,10 @@ class Working:
             run.step += 1
             # Exits cross once the band has held the walk for one interval, or at once on stale data.
             child.crossing = child.crossing or (run.is_exit and (run.held or stale))
-            limit, run.held = child_limit(parent.side, quote.bid, quote.ask, run.step, self._cfg,  # type: ignore[arg-type]
-                                          self._rounder(parent), cross=child.crossing)
+            bid, ask = quote.bid, quote.ask
+            assert bid is not None and ask is not None  # a usable quote is two-sided
+            limit, run.held = child_limit(parent.side, bid, ask, run.step, self._cfg, self._rounder(parent),
+                                          cross=child.crossing)
             if limit != child.request.limit_price:
                 self._modify(child, limit)
 
@@ -584,7 +586,8 @@ class Working:
         result = run.result()
         self._results.append(result)
         if self._log_to is not None:
-            self._log_to("warning" if result.below_minimum else "info", "parent_done", dict(
+            # debug: the engine's "order" line is the parent's summary at info; below the minimum bet warns
+            self._log_to("warning" if result.below_minimum else "debug", "parent_done", dict(
                 order_ref=run.ref, status=result.status.value, filled=result.filled, requested=result.requested,
                 avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid),
                 below_minimum=result.below_minimum))
@@ -627,12 +630,15 @@ class Working:
                     run.next_reprice = now + self._reprice
                     run.next_child_at = now + self._interval
                 if self._log_to is not None:
-                    self._log_to("info", "child_sent", dict(
+                    self._log_to("debug", "child_sent", dict(
                         order_ref=command.request.order_ref, order_id=command.request.order_id,
                         quantity=command.request.quantity, limit=str(out.limit)))
             elif isinstance(command, Modify):
                 assert out.limit is not None
                 child.limits.append((now, out.limit))
+                if self._log_to is not None:
+                    self._log_to("debug", "child_repriced", dict(
+                        order_ref=command.request.order_ref, order_id=command.request.order_id, limit=str(out.limit)))
             elif isinstance(command, Cancel):
                 found = self._by_order.get(command.order_id)
                 if found is not None and found[0].phase == _CANCEL:

@@ -96,7 +96,7 @@ def test_an_entry_ending_below_the_minimum_bet_is_kept_and_says_so():
     h2.working._log_to = lambda level, event, fields: notes.append((level, event, fields.get("below_minimum")))
     h2.advance(0.5)
     assert not h2.run(parent(40, min_quantity=5)).below_minimum
-    assert ("info", "parent_done", False) in notes
+    assert ("debug", "parent_done", False) in notes
     h3 = VenueLoop(rows=[(0, "2.95", "3.05", 5), (5, "3.30", "3.60", 5)])
     h3.working._log_to = lambda level, event, fields: notes.append((level, event, fields.get("below_minimum")))
     h3.advance(0.5)
@@ -436,7 +436,8 @@ from hypothesis import strategies as st  # noqa: E402
 from broker.sim_venue import SimAccountState  # noqa: E402
 from market.types import BrokerPosition  # noqa: E402
 
-_ROW = st.tuples(st.integers(0, 90), st.integers(150, 450), st.integers(1, 40), st.integers(0, 30))  # s, bid¢, spread¢, size
+# (from second, bid in cents, spread in cents, size shown)
+_ROW = st.tuples(st.integers(0, 90), st.integers(150, 450), st.integers(1, 40), st.integers(0, 30))
 _PARENT = st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 120), st.integers(0, 20))  # side, qty, start s
 
 
