@@ -318,10 +318,10 @@ class App:
             sink.flush()
             log.info("replay_done", quotes=stats.quotes, option_quotes=stats.option_quotes, bars=stats.bars,
                      signals=stats.signals, fills=stats.fills, events_per_s=round(stats.events_per_s),
-                     wall_s=round(stats.wall_s, 3))
+                     wall_s=round(stats.wall_s, 2))
             self._print_line(f"replay: {stats.quotes} quotes in {stats.wall_s:.2f} s = "
                              f"{stats.events_per_s:,.0f} quote events/s", event="replay_speed", quotes=stats.quotes,
-                             wall_s=round(stats.wall_s, 3), events_per_s=round(stats.events_per_s))
+                             wall_s=round(stats.wall_s, 2), events_per_s=round(stats.events_per_s))
             if self.stopped_by is not None:
                 self._print_line(f"replay stopped by {self.stopped_by} at {step.now():%Y-%m-%d %H:%M:%S %Z}"
                                  "; partial summary follows", event="replay_stopped",
