@@ -38,7 +38,8 @@ from daemon.report import summary_json, summary_text
 from daemon.scheduler import LiveScheduler, VirtualScheduler, build_jobs
 from daemon.signals.jsonl import load_signal_file
 from daemon.signals.reference import SOURCE as REFERENCE, OpeningRangeBreakout
-from daemon.store import Store
+from daemon.store import Store, StoreError, default_url
+from daemon.store.lock import StoreLock
 from exits.closeout import zero_dte_closeout_at
 
 
@@ -137,13 +138,14 @@ class App:
         self.api_port: int | None = None
         self._runner: Any = None
         self._stop = asyncio.Event()
+        self.store_lock: StoreLock | None = None
 
     def build(self) -> Engine:
         settings, options = self.settings, self.options
         quotes = QuoteBook()
         model = OptionQuoteModel(quotes, self.clock, settings.broker.sim.model, settings.profile.vix_symbol,
                                  settings.profile.contract_multiplier)
-        url = settings.daemon.store.url or (replay_store_url(settings) if self.replay is not None else None)
+        url = self._locked_store_url()
         store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
                       busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
         if settings.broker.kind == "sim":
@@ -162,6 +164,22 @@ class App:
         if isinstance(self.clock, ReplayClock):
             self.clock.quiesce = self.engine.settle
         return self.engine
+
+    def _locked_store_url(self) -> str:
+        """The store's URL, once this process holds the one-daemon-per-store lock (SPEC §6.2): before
+        the store is opened (or a replay's old database cleared) and before the broker is touched."""
+        settings = self.settings
+        url = settings.daemon.store.url
+        fresh_replay = url is None and self.replay is not None
+        if fresh_replay:
+            url = f"sqlite:///{(Path(settings.daemon.state_dir) / f'replay-{settings.profile.name}.db').resolve()}"
+        elif url is None:
+            url = default_url(settings.daemon.state_dir, settings.profile.name)
+        try:
+            self.store_lock = StoreLock(url, settings.profile.name).acquire()
+        except StoreError as exc:
+            raise RunError(exc.code, str(exc)) from None
+        return replay_store_url(settings) if fresh_replay else url
 
     def jobs(self, engine: Engine) -> list[Any]:
         zero = self.settings.exits.zero_dte
@@ -201,6 +219,8 @@ class App:
             if self._runner is not None:
                 await self._runner.cleanup()
             await engine.store.close()
+            if self.store_lock is not None:
+                self.store_lock.release()
             if not self.options.summary_json:  # JSON output carries it inside the summary
                 print(f"database: {database_location(engine.store.raw.url)}", file=self.out)
                 self.out.flush()

@@ -53,6 +53,11 @@ def set_trading_state(session: Session, profile: str, state: str, *, since: date
 
 def record_breaker_event(session: Session, profile: str, *, level: int, from_state: str, to_state: str,
                          session_pnl: Decimal, at: datetime, reason: str | None = None) -> BreakerEventRecord:
+    existing = session.scalar(select(BreakerEventRow).where(  # natural key: a retried record is a no-op
+        BreakerEventRow.profile == profile, BreakerEventRow.level == int(level), BreakerEventRow.at == at,
+        BreakerEventRow.to_state == to_state).limit(1))
+    if existing is not None:
+        return _breaker_event(existing)
     row = BreakerEventRow(profile=profile, level=int(level), from_state=from_state, to_state=to_state,
                           session_pnl=session_pnl, reason=reason, at=at)
     session.add(row)
@@ -74,6 +79,11 @@ def record_operator_action(session: Session, profile: str, action: str, *, who: 
         raise StoreError(f"operator action {action!r} is not one of {OPERATOR_ACTIONS}", "bad_operator_action")
     if not who:
         raise StoreError("an operator action needs who asked for it", "missing_operator")
+    existing = session.scalar(select(OperatorActionRow).where(  # natural key: a retried record is a no-op
+        OperatorActionRow.profile == profile, OperatorActionRow.action == action, OperatorActionRow.who == who,
+        OperatorActionRow.at == at).limit(1))
+    if existing is not None:
+        return _operator_action(existing)
     row = OperatorActionRow(profile=profile, action=action, who=who, why=why, at=at,
                             detail=jsonable(dict(detail or {})))
     session.add(row)
@@ -89,6 +99,11 @@ def list_operator_actions(session: Session, profile: str, limit: int = 100) -> l
 def record_checkpoint(session: Session, profile: str, *, at: datetime, equity: Decimal, session_pnl: Decimal,
                       drawdown: Decimal, exposure: Decimal, open_positions: int, greeks: Mapping[str, Any],
                       breaker_level: int, state: str) -> None:
+    if session.scalar(select(CheckpointRow.id).where(  # natural key: a retried record is a no-op
+            CheckpointRow.profile == profile, CheckpointRow.at == at, CheckpointRow.equity == equity,
+            CheckpointRow.session_pnl == session_pnl, CheckpointRow.open_positions == int(open_positions))
+            .limit(1)) is not None:
+        return
     session.add(CheckpointRow(profile=profile, at=at, equity=equity, session_pnl=session_pnl, drawdown=drawdown,
                               exposure=exposure, open_positions=int(open_positions), greeks=jsonable(dict(greeks)),
                               breaker_level=int(breaker_level), state=state))
