@@ -270,6 +270,7 @@ class App:
             self.feed.stop()
 
     async def print_summary(self, engine: Engine) -> None:
+        await engine.flush_journal()
         await engine.store.drain()
         days = await engine.store.summary_by_day()
         if self.options.summary_json:

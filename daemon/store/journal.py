@@ -114,6 +114,7 @@ class Journal:
         self._listeners: list[Listener] = []
         self._signatures: dict[str, tuple[Callable[..., Any], inspect.Signature]] = {}
         self._batch_in_flight: list[_Record] = []
+        self._drains: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
 
     # ------------------------------------------------------------------ the API
 
@@ -188,10 +189,25 @@ class Journal:
         return True
 
     async def drain(self, timeout: float | None = None) -> bool:
-        """`flush_sync` without blocking the event loop."""
-        if not self._pending:
-            return True
-        return await asyncio.get_running_loop().run_in_executor(None, self.flush_sync, timeout)
+        """Wait, without blocking the event loop, until every record appended so far is committed (True);
+        False at once while the store is unavailable, when a write fails meanwhile, or after `timeout`."""
+        with self._lock:
+            target = self._seq
+            if not self._pending_up_to(target):
+                return True
+            if not self.available:
+                return False
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[bool] = loop.create_future()
+            self._drains.append((target, loop, future))
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            return False
+
+    def notify_with(self, notify: Callable[[Callable[[], None]], Any] | None) -> None:
+        """How listeners are called from now on (the engine: its loop's `call_soon_threadsafe`)."""
+        self._notify = notify
 
     def close(self) -> None:
         """Stop retrying (what is still pending stays unwritten: call `flush_sync` first)."""
@@ -314,6 +330,7 @@ class Journal:
             self._changed.notify_all()
         for record in batch:
             self._finish(record)
+        self._wake_drains(failed=False)
         if came_back:
             log.warning("store_available", pending=len(self._pending), failures=self.failures)
             self._tell(True, None)
@@ -329,6 +346,7 @@ class Journal:
         log.error("journal_record_refused", code=error.code, op=record.op, error=str(error))
         record.error = error
         self._finish(record)
+        self._wake_drains(failed=False)
 
     def _failed(self, batch: list[_Record], exc: BaseException) -> None:
         reason = describe_failure(exc)
@@ -355,6 +373,7 @@ class Journal:
             self._changed.notify_all()
         for record in withdrawn:
             self._finish(record)
+        self._wake_drains(failed=True)
         if went_down:
             log.error("store_unavailable", code=STORE_UNAVAILABLE, reason=reason, pending=len(self._pending))
             self._tell(False, reason)
@@ -373,6 +392,19 @@ class Journal:
         except StoreError:
             with self._lock:
                 self._scheduled = False
+
+    def _wake_drains(self, *, failed: bool) -> None:
+        with self._lock:
+            if not self._drains:
+                return
+            ready = [(loop, fut, not failed) for target, loop, fut in self._drains
+                     if failed or not self._pending_up_to(target)]
+            self._drains = [d for d in self._drains if failed is False and self._pending_up_to(d[0])]
+        for loop, future, value in ready:
+            try:
+                loop.call_soon_threadsafe(lambda f=future, v=value: f.done() or f.set_result(v))
+            except RuntimeError:  # the loop is gone
+                pass
 
     def _finish(self, record: _Record) -> None:
         if record.done is not None:

@@ -100,15 +100,15 @@ async def test_a_store_that_cannot_write_keeps_every_record_and_flushes_in_order
     faulty.broken = True
     for i in range(1, 8):
         journal.append("record_checkpoint", **checkpoint(i))
-    await wait_for(lambda: not journal.available)
-    assert journal.reason is not None and "disk is full" in journal.reason
+    await wait_for(lambda: bool(changes))
+    assert not journal.available and journal.reason is not None and "disk is full" in journal.reason
     assert changes == [(False, journal.reason)]
     assert not await journal.drain(0.2)  # never "flushed" while the store is away
     attempts = faulty.attempts
     await wait_for(lambda: faulty.attempts >= attempts + 3)  # it keeps trying, with backoff
     assert journal.pending == 7 and journal.failures >= 3
     faulty.broken = False
-    await wait_for(lambda: journal.available and journal.pending == 0)
+    await wait_for(lambda: journal.available and journal.pending == 0 and len(changes) == 2)
     assert changes[-1] == (True, None)
     assert [c.equity for c in await store.list_checkpoints()] == [Decimal(60000 + i) for i in range(8)]
 
