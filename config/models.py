@@ -484,6 +484,9 @@ class JournalConfig(Frozen):
     high_water: int = Field(default=50_000, gt=0)
     # How long an entry's intent may wait to be committed before the entry is refused store_unavailable.
     durable_timeout_s: float = Field(default=5.0, gt=0)
+    # Exit-event and decision ids are reserved from the store this many at a time (database-wide, so
+    # daemons sharing a database never give the same id); the next block is reserved when half is used.
+    id_block: int = Field(default=1000, gt=0)
 # --- end room journal ---------------------------------------------------------------------------------
 
 

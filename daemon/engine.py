@@ -87,8 +87,9 @@ class Engine:
         # journal; the store is read (start-up, reconciliation, reports) but never waited on to act.
         self.journal = Journal(store, JournalSettings.from_config(settings.daemon.journal))
         self.journal.add_listener(self._on_store)
-        self._last_exit_event_id = 0  # ids the engine gives its exit events and decisions (journal records
-        self._last_decision_id = 0  # carry them; an exit's orderRef names its event before the row exists)
+        # Ids the engine gives its exit events and decisions (journal records carry them; an exit's
+        # orderRef names its event before the row exists), reserved from the store in blocks.
+        self._ids = {table: IdBlock(table, settings.daemon.journal.id_block) for table in ("exit_events", "decisions")}
         self._exec_ids: set[str] = set()  # every fill applied: "exactly once" decided in memory
         self._intent_positions: dict[int, int | None] = {}  # order id -> position id, as its intent says
         self.seen_signals: set[str] = set()  # signal ids received by this process (the store may lag)
@@ -148,8 +149,8 @@ class Engine:
         await self.store.upgrade()
         self.journal.notify_with(asyncio.get_running_loop().call_soon_threadsafe)
         snapshot = await self.store.load_snapshot()
-        self._last_exit_event_id = await self.store.highest_exit_event_id()
-        self._last_decision_id = await self.store.highest_decision_id()
+        for block in self._ids.values():
+            block.add(await self.store.reserve_ids(block.table, block.size))
         self._exec_ids = await self.store.applied_exec_ids()
         self._intent_positions.update({i.order_id: i.position_id for i in snapshot.pending_intents})
         self.control.restore(await self.store.get_meta(META_KEY), snapshot.trading_state)
@@ -705,12 +706,25 @@ class Engine:
         return True
 
     def next_exit_event_id(self) -> int:
-        self._last_exit_event_id += 1
-        return self._last_exit_event_id
+        return self._next_id("exit_events")
 
     def next_decision_id(self) -> int:
-        self._last_decision_id += 1
-        return self._last_decision_id
+        return self._next_id("decisions")
+
+    def _next_id(self, table: str) -> int:
+        block = self._ids[table]
+        if block.wants_more() and self.phase == "RUNNING":
+            block.refilling = True
+            self.spawn(self._reserve(block), name=f"reserve-{table}")
+        return block.take(self.log)
+
+    async def _reserve(self, block: IdBlock) -> None:
+        try:
+            block.add(await self.store.reserve_ids(block.table, block.size))
+        except Exception as exc:  # noqa: BLE001 - retried at the next id; the current block goes on
+            self.log.warning("id_reservation_failed", code="store_unavailable", table=block.table, error=repr(exc))
+        finally:
+            block.refilling = False
 
     def healthy(self) -> bool:
         """For the systemd watchdog: the engine runs, its worker lives, and during regular hours the
@@ -872,6 +886,36 @@ class Engine:
             self.stops.resync()
         else:
             await self._start_stops()
+
+
+class IdBlock:
+    """Ids reserved from the store (`Store.reserve_ids`), handed out in order; the next block is asked
+    for once half of the current one is used. Run dry (a store away for a very long time): the ids go
+    on past the block, logged, which only matters to a second daemon sharing the database."""
+
+    def __init__(self, table: str, size: int):
+        self.table = table
+        self.size = size
+        self.blocks: deque[list[int]] = deque()  # [next, last]
+        self.refilling = False
+
+    def add(self, first: int) -> None:
+        self.blocks.append([first, first + self.size - 1])
+
+    def left(self) -> int:
+        return sum(last - nxt + 1 for nxt, last in self.blocks)
+
+    def wants_more(self) -> bool:
+        return not self.refilling and self.left() < self.size // 2
+
+    def take(self, log: Any) -> int:
+        while len(self.blocks) > 1 and self.blocks[0][0] > self.blocks[0][1]:
+            self.blocks.popleft()
+        block = self.blocks[0]
+        if block[0] > block[1]:
+            log.error("id_block_exhausted", code="id_block_exhausted", table=self.table, next_id=block[0])
+        block[0] += 1
+        return block[0] - 1
 
 
 class TrackedStore:

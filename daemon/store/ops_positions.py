@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from market.types import OptionContract
@@ -129,11 +129,6 @@ def record_exit_event(session: Session, profile: str, position_id: int, *, rule:
     record = _exit_event(stored(session, row))
     keep_sequence_ahead(session, "exit_events", event_id)
     return record
-
-
-def highest_exit_event_id(session: Session, profile: str) -> int:
-    """The highest exit-event id of any profile (ids are one sequence per table): the engine numbers on from it."""
-    return int(session.scalar(select(func.max(ExitEventRow.id))) or 0)
 
 
 def list_exit_events(session: Session, profile: str, position_id: int | None = None,

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.store.errors import StoreError
@@ -64,11 +64,6 @@ def record_decision(session: Session, profile: str, *, signal_id: str | None, at
     record = _decision(stored(session, row))
     keep_sequence_ahead(session, "decisions", decision_id)
     return record
-
-
-def highest_decision_id(session: Session, profile: str) -> int:
-    """The highest decision id of any profile: the engine numbers on from it."""
-    return int(session.scalar(select(func.max(DecisionRow.id))) or 0)
 
 
 def recent_decisions(session: Session, profile: str, limit: int = 50) -> list[DecisionRecord]:

@@ -7,7 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, Text, cast, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from daemon.store import ops_orders, ops_positions
@@ -16,6 +18,8 @@ from daemon.store.models import (
     BlockedUnderlyingRow,
     BreakerEventRow,
     CheckpointRow,
+    DecisionRow,
+    ExitEventRow,
     MetaRow,
     OperatorActionRow,
     TradingStateRow,
@@ -164,6 +168,33 @@ def set_meta(session: Session, profile: str, key: str, value: str) -> None:
         session.add(MetaRow(profile=profile, key=key, value=str(value)))
     else:
         row.value = str(value)
+
+
+# Tables whose ids the engine gives (journal records carry them): one id space per table, shared by every
+# profile on the database, handed out in blocks so two daemons sharing a database never give the same id.
+_ENGINE_NUMBERED = {"exit_events": ExitEventRow, "decisions": DecisionRow}
+
+
+def reserve_ids(session: Session, profile: str, table: str, count: int) -> int:
+    """Reserve `count` ids of `table` for this daemon; returns the first. Atomic across daemons: the
+    database-wide counter row is created if missing, then incremented in one UPDATE (a row lock on
+    PostgreSQL, the write lock on SQLite) before it is read back."""
+    model = _ENGINE_NUMBERED.get(table)
+    if model is None or count <= 0:
+        raise StoreError(f"cannot reserve {count} ids of {table!r}", "bad_id_reservation")
+    key = f"ids.{table}"
+    highest = int(session.scalar(select(func.max(model.id))) or 0)
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    session.execute(insert(MetaRow).values(profile="", key=key, value=str(highest))
+                    .on_conflict_do_nothing(index_elements=["profile", "key"]))
+    session.execute(update(MetaRow).where(MetaRow.profile == "", MetaRow.key == key)
+                    .values(value=cast(cast(MetaRow.value, Integer) + count, Text)))
+    end = int(session.scalar(select(MetaRow.value).where(MetaRow.profile == "", MetaRow.key == key)) or 0)
+    start = max(end - count + 1, highest + 1)  # a table written around the counter (tests): never below its rows
+    if start + count - 1 > end:
+        session.execute(update(MetaRow).where(MetaRow.profile == "", MetaRow.key == key)
+                        .values(value=str(start + count - 1)))
+    return start
 
 
 def load_snapshot(session: Session, profile: str) -> StoreSnapshot:

@@ -181,11 +181,6 @@ class Store:
         """
         ...
 
-    @_operation(ops_signals.highest_decision_id)
-    async def highest_decision_id(self) -> int:
-        """The highest decision id written (any profile): ids the engine gives (`decision_id`) continue from it."""
-        ...
-
     @_operation(ops_signals.recent_decisions)
     async def recent_decisions(self, limit: int = 50) -> list[DecisionRecord]:
         """Newest first."""
@@ -332,12 +327,6 @@ class Store:
                                 reason: str | None, at: datetime, event_id: int | None = None) -> ExitEventRecord:
         """Every exit rule that fired, whether or not an order followed. `event_id` given: written once."""
         ...
-
-    @_operation(ops_positions.highest_exit_event_id)
-    async def highest_exit_event_id(self) -> int:
-        """The highest exit-event id written (any profile): ids the engine gives (`event_id`) continue from it."""
-        ...
-
     @_operation(ops_positions.list_exit_events)
     async def list_exit_events(self, position_id: int | None = None, limit: int = 100) -> list[ExitEventRecord]:
         """Newest first."""
@@ -416,6 +405,12 @@ class Store:
         ...
 
     # ------------------------------------------------------------------ start-up and reports
+
+    @_operation(ops_state.reserve_ids)
+    async def reserve_ids(self, table: str, count: int) -> int:
+        """Reserve `count` ids of an engine-numbered table (`exit_events`, `decisions`) for this daemon,
+        database-wide; returns the first."""
+        ...
 
     @_operation(ops_state.load_snapshot)
     async def load_snapshot(self) -> StoreSnapshot:

@@ -234,3 +234,21 @@ def test_flush_sync_blocks_until_written(tmp_path: Any) -> None:
         await store.close()
 
     asyncio.run(scenario())
+
+
+async def test_id_blocks_never_overlap_between_daemons_sharing_a_database(store: Store) -> None:
+    other = Store("7dte", store.url)
+    try:
+        first = await store.reserve_ids("exit_events", 10)
+        second = await other.reserve_ids("exit_events", 10)
+        third = await store.reserve_ids("exit_events", 10)
+        assert first == 1 and second == 11 and third == 21
+        assert await store.reserve_ids("decisions", 5) == 1  # one counter per table
+        journal = Journal(store, FAST)
+        position = await store.open_position(CONTRACT, T0, signal_id="s1")
+        journal.append("record_exit_event", position_id=position.id, rule="take_profit_1", kind="partial_close",
+                       quantity=1, reason="tier 1", at=T0, event_id=first)
+        assert await journal.drain(5)
+        assert await store.reserve_ids("exit_events", 10) == 31  # never below the rows either
+    finally:
+        await other.close()
