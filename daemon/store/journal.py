@@ -161,13 +161,10 @@ class Journal:
 
         record = _Record(0, op, fn, payload, durable=True, done=threading.Event(), waiters=[wake])
         self._enqueue(record)
-        try:
-            await asyncio.wait_for(asyncio.shield(future), self.settings.durable_timeout_s)
-        except asyncio.TimeoutError:
+        if not await _wait(future, self.settings.durable_timeout_s):
             self._withdraw(record)
-            if record.error is None and record.done is not None and record.done.is_set():
-                return record.result  # committed just as the wait ran out
-            raise StoreUnavailable(f"{op} was not committed within {self.settings.durable_timeout_s} s") from None
+            if not (record.done is not None and record.done.is_set()):
+                raise StoreUnavailable(f"{op} was not committed within {self.settings.durable_timeout_s} s")
         if record.error is not None:
             raise record.error
         return record.result
@@ -200,10 +197,9 @@ class Journal:
             loop = asyncio.get_running_loop()
             future: asyncio.Future[bool] = loop.create_future()
             self._drains.append((target, loop, future))
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except asyncio.TimeoutError:
+        if not await _wait(future, timeout):
             return False
+        return future.result()
 
     def notify_with(self, notify: Callable[[Callable[[], None]], Any] | None) -> None:
         """How listeners are called from now on (the engine: its loop's `call_soon_threadsafe`)."""
@@ -427,6 +423,24 @@ class Journal:
                 except RuntimeError:  # the loop is closed
                     pass
             call()
+
+
+async def _wait(future: asyncio.Future[Any], timeout: float | None) -> bool:
+    """Await `future` until `timeout`: False when the time ran out first. Not `asyncio.wait_for`: on
+    Python 3.11 it swallows a cancellation that arrives as the future completes, and a task that
+    cannot be cancelled holds up the engine's stop for ever."""
+    if timeout is None:
+        await future
+        return True
+    loop = asyncio.get_running_loop()
+    expired = loop.create_future()
+    handle = loop.call_later(timeout, lambda: expired.done() or expired.set_result(None))
+    future.add_done_callback(lambda _: expired.done() or expired.set_result(None))
+    try:
+        await expired
+    finally:
+        handle.cancel()
+    return future.done()
 
 
 class _StopFlush(Exception):
