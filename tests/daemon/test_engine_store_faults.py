@@ -96,3 +96,20 @@ async def test_exits_go_on_while_the_store_is_away_and_every_record_reaches_it_a
 
 async def _exit_events(store: Store) -> list[tuple[str, str]]:
     return [(e.rule, e.kind) for e in await store.list_exit_events(limit=1000)]
+
+
+def test_the_store_metrics_follow_the_status() -> None:
+    from daemon.metrics import Metrics
+
+    metrics = Metrics("0dte")
+    metrics.update_from_status({"store": {"available": False, "reason": "disk full", "pending": 7, "failures": 3}})
+    metrics.update_from_status({"store": {"available": False, "reason": "disk full", "pending": 9, "failures": 5}})
+    body = metrics.render()[0].decode()
+    assert 'tradingd_store_available{profile="0dte"} 0.0' in body
+    assert 'tradingd_journal_pending{profile="0dte"} 9.0' in body
+    assert 'tradingd_store_write_failures_total{profile="0dte"} 5.0' in body
+    metrics.update_from_status({"store": {"available": True, "reason": None, "pending": 0, "failures": 5}})
+    body = metrics.render()[0].decode()
+    assert 'tradingd_store_available{profile="0dte"} 1.0' in body
+    assert 'tradingd_store_write_failures_total{profile="0dte"} 5.0' in body
+

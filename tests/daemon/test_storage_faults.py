@@ -50,7 +50,7 @@ from tests.daemon.storage_faults import (
     without_probe,
 )
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 CLOSEOUT = "15:45:00"
 
 
