@@ -22,6 +22,9 @@ GREEKS_LIMIT = "greeks_limit"
 # SPEC §6.2, checked after underlying_blocked and before confidence_below_threshold: the store cannot
 # commit an entry's intent, so no entry (room journal).
 STORE_UNAVAILABLE = "store_unavailable"
+# SPEC §10 (market-regime rules): event_blackout sits after max_positions_per_symbol, sector_limit last.
+EVENT_BLACKOUT = "event_blackout"
+SECTOR_LIMIT = "sector_limit"
 
 # Signal validation (the `invalid_signal` family, raised by risk.signal.parse_signal).
 INVALID_SIGNAL = "invalid_signal"
@@ -54,6 +57,8 @@ INVALID_BREAKER_LEVEL = "invalid_breaker_level"
 INVALID_TRADING_STATE = "invalid_trading_state"
 INVALID_QUOTE_AGE = "invalid_quote_age"
 INVALID_GREEKS = "invalid_greeks"
+INVALID_VOLATILITY = "invalid_volatility"
+INVALID_EVENTS = "invalid_events"
 
 # Scale-in (SPEC §2.6).
 SCALE_IN_DISABLED = "scale_in_disabled"
