@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy.engine import make_url
+
 from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
 from broker.sim import SimBroker, stored_account_state
@@ -182,6 +184,15 @@ class App:
             raise RunError(exc.code, str(exc)) from None
         return replay_store_url(settings) if fresh_replay else url
 
+    async def _relock(self, engine: Engine) -> None:
+        assert self.store_lock is not None
+        if await asyncio.to_thread(self.store_lock.reacquire):
+            engine.log.info("store_lock_held", where=self.store_lock.where)
+            return
+        engine.log.error("store_lock_lost", code="store_locked",
+                         reason="another tradingd holds this database's lock since the store came back")
+        await engine.halt("store lock lost: another tradingd runs on this database", "tradingd")
+
     def jobs(self, engine: Engine) -> list[Any]:
         zero = self.settings.exits.zero_dte
         closeout = (lambda s: zero_dte_closeout_at(s, zero)) if zero is not None else None
@@ -195,6 +206,10 @@ class App:
         log = get_logger("tradingd.run", profile=self.settings.profile.name)
         engine.on_state = sd.status
         await engine.start()
+        if self.store_lock is not None and make_url(self.store_lock.url).get_backend_name() == "postgresql":
+            # A PostgreSQL restart ends the session holding the advisory lock: take it again when the
+            # store comes back; if another daemon took it meanwhile, stop trading (SPEC §6.2).
+            engine.journal.add_listener(lambda ok, _why: ok and engine.spawn(self._relock(engine), "store-relock"))
         watchdog = None
         try:
             if self.options.api:

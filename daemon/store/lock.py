@@ -52,6 +52,24 @@ class StoreLock:
             self._lock_postgres()
         return self
 
+    def reacquire(self) -> bool:
+        """PostgreSQL only: after the server came back (its restart ended the session that held the
+        advisory lock), take it again. False when another daemon took it meanwhile."""
+        if make_url(self.url).get_backend_name() != "postgresql":
+            return True
+        if self._pg is not None:
+            try:
+                self._pg.exec_driver_sql("SELECT 1")
+                return True  # the session survived: the lock is still ours
+            except Exception:  # noqa: BLE001 - a dead session: take the lock again on a new one
+                pass
+        self.release()
+        try:
+            self._lock_postgres()
+        except StoreError:
+            return False
+        return True
+
     def release(self) -> None:
         if self._fd is not None:
             try:

@@ -31,6 +31,8 @@ from typing import Any
 
 import pytest
 
+from daemon.store import StoreError
+from daemon.store.lock import StoreLock
 from tests.daemon.storage_faults import (
     FAULT_FROM,
     FAULT_UNTIL,
@@ -75,7 +77,24 @@ def fault_free(replay: tuple[Path, Path], tmp_path_factory: pytest.TempPathFacto
     return rows
 
 
-def run_through_fault(daemon: Daemon, *, break_store: Callable[[], None], mend_store: Callable[[], None]) -> None:
+def assert_locked_again(daemon: Daemon, url: str) -> None:
+    """The server's restart ended the session holding the daemon's advisory lock: it takes it again."""
+    deadline = time.monotonic() + 10
+    while "store_lock_held" not in "".join(daemon.lines):
+        assert time.monotonic() < deadline, "the daemon did not take its lock again\n" + daemon.output()
+        time.sleep(0.02)
+    assert daemon.proc is not None
+    if daemon.proc.poll() is None:  # still running: a second daemon would be refused
+        try:
+            StoreLock(url, "0dte").acquire().release()
+        except StoreError as exc:
+            assert exc.code == "store_locked"
+        else:
+            assert daemon.proc.poll() is not None, "the lock was free while the daemon ran"
+
+
+def run_through_fault(daemon: Daemon, *, break_store: Callable[[], None], mend_store: Callable[[], None],
+                      after_mend: Callable[[], None] | None = None) -> None:
     """Start `daemon`; once its position is open break the store, check what must hold while it is
     broken, mend it after the close-out, and let the session run to its end."""
     daemon.start()
@@ -95,6 +114,8 @@ def run_through_fault(daemon: Daemon, *, break_store: Callable[[], None], mend_s
         mend_store()
     daemon.wait_until(lambda s: s["store"]["available"] is True and s["store"]["pending"] == 0,
                       "the journal to be flushed")
+    if after_mend is not None:
+        after_mend()
     assert daemon.finish() == 0, daemon.output()
     out = "".join(daemon.lines)
     assert "store_unavailable" in out and "store_available" in out
@@ -175,7 +196,8 @@ def test_postgres_stopped_mid_session_disarms_nothing_and_loses_nothing(replay: 
     data, signals = replay
     daemon = Daemon(run_args(data, signals, private_postgres.url, speed=SPEED), tmp_path / "state")
     try:
-        run_through_fault(daemon, break_store=private_postgres.stop, mend_store=private_postgres.start)
+        run_through_fault(daemon, break_store=private_postgres.stop, mend_store=private_postgres.start,
+                          after_mend=lambda: assert_locked_again(daemon, private_postgres.url))
         assert_same_store(private_postgres.url, fault_free)
     finally:
         daemon.kill()

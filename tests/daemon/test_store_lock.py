@@ -42,3 +42,24 @@ def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     StoreLock(url, "0dte").acquire().release()  # SIGKILL leaves no stale lock
+
+
+@pytest.mark.postgres
+def test_a_lock_whose_postgres_session_died_is_taken_again(store_url: str) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: a SQLite lock lives in the kernel, not in a session")
+    from sqlalchemy import create_engine, text
+
+    lock = StoreLock(store_url, "0dte").acquire()
+    try:
+        pid = lock._pg.execute(text("SELECT pg_backend_pid()")).scalar()  # noqa: SLF001 - the session to kill
+        admin = create_engine(store_url)
+        with admin.begin() as connection:  # the server restarting ends the session, and the lock with it
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.dispose()
+        StoreLock(store_url, "0dte").acquire().release()  # free now: another daemon could take it
+        assert lock.reacquire()
+        with pytest.raises(StoreError):
+            StoreLock(store_url, "0dte").acquire()
+    finally:
+        lock.release()
