@@ -699,9 +699,13 @@ class Engine:
         `store_unavailable`), /healthz answers 503, the metric and the alert follow; exits go on."""
         if available:
             self.log.warning("store_available", pending=self.journal.pending, failures=self.journal.failures)
+            tell.notify("store_fault", f"store available again: {self.journal.pending} records being written "
+                                       f"in order; entries resume")
         else:
             self.log.error("store_unavailable", code="store_unavailable", reason=reason, pending=self.journal.pending,
                            note="entries refused; exits, stops, the close-out and breakers go on from memory")
+            tell.notify("store_fault", f"store unavailable ({reason}): entries refused; exits, stops, the "
+                                       f"close-out and breakers go on from memory")
         if self.metrics is not None:
             self.metrics.set_store(available=available, pending=self.journal.pending, failures=self.journal.failures)
         self._announce()

@@ -38,9 +38,12 @@ async def mend_store(rig: Rig, faulty: Faulty) -> None:
     await until_true(lambda: rig.engine.journal.available and rig.engine.journal.pending == 0)
 
 
-async def test_store_unavailable_comes_after_underlying_blocked_and_before_confidence(rig: Rig) -> None:
+async def test_store_unavailable_comes_after_underlying_blocked_and_before_confidence(rig: Rig, monkeypatch) -> None:
+    told: list[tuple[str, str]] = []
+    monkeypatch.setattr("daemon.engine.tell.notify", lambda kind, text: told.append((kind, text)) or True)
     await rig.until(at(DAY1, 10, 28))
     faulty = await break_store(rig)
+    assert told and told[0][0] == "store_fault" and "disk is full" in told[0][1]  # the operator is told
     status = rig.engine.status()
     assert status["store"]["available"] is False and "disk is full" in status["store"]["reason"]
     assert "store unavailable" in rig.engine.state_text()
@@ -57,6 +60,8 @@ async def test_store_unavailable_comes_after_underlying_blocked_and_before_confi
     assert rig.engine.book.positions == {}
 
     await mend_store(rig, faulty)
+    await until_true(lambda: len(told) == 2)
+    assert told[1][0] == "store_fault" and "available again" in told[1][1]
     stored = {d.signal_id: d.reason for d in await rig.store.recent_decisions()}
     assert stored["low-1"] == "store_unavailable" and stored["good-1"] == "store_unavailable"
     assert stored["blk-1"] == "halted"
