@@ -96,7 +96,8 @@ class ExitDesk:
         position.entry_pending = max(0, position.entry_pending - parent.quantity)
         position.entry_complete = position.entry_pending == 0
         self._log_parent(position, parent, result)
-        if result is not None and result.filled == 0 and position.record.original_qty == 0:
+        # refused (a child without a durable intent: store_unavailable) or unfilled: nothing bought
+        if (result is None or result.filled == 0) and position.record.original_qty == 0:
             await eng.settle_fills()
             if position.record.original_qty == 0 and position.id in eng.book.positions:
                 eng.journal.append("close_position", position_id=position.id, closed_at=eng.clock.now(),
@@ -417,8 +418,8 @@ def apply_fill_to(record: PositionRecord | None, fill: Fill) -> FillOutcome:
     if record is None:
         return FillOutcome(new=True, fill=fill_record(fill, None, -commission), position=None)
     row = SimpleNamespace(**{f.name: getattr(record, f.name) for f in fields(record)})
-    realized, unmatched = apply_to_position(row, fill.side, fill.quantity, fill.price, commission,  # type: ignore[arg-type]
-                                            fill.at)
+    realized, unmatched = apply_to_position(
+        row, fill.side, fill.quantity, fill.price, commission, fill.at)  # type: ignore[arg-type]
     updated = replace(record, **{f.name: getattr(row, f.name) for f in fields(record)})
     return FillOutcome(new=True, fill=fill_record(fill, record.id, realized), unmatched_qty=unmatched,
                        position=updated)

@@ -51,8 +51,8 @@ def record_decision(session: Session, profile: str, *, signal_id: str | None, at
         if existing.profile != profile or existing.signal_id != signal_id:
             raise StoreError(f"decision id {decision_id} is taken by another decision", "decision_id_reused")
         return _decision(existing)  # the same record written again (a retried journal batch)
-    row = DecisionRow(id=decision_id, profile=profile, signal_id=signal_id, at=at, accepted=bool(accepted), reason=reason,
-                      contracts=int(contracts), notional=notional, multiplier=multiplier,
+    row = DecisionRow(id=decision_id, profile=profile, signal_id=signal_id, at=at, accepted=bool(accepted),
+                      reason=reason, contracts=int(contracts), notional=notional, multiplier=multiplier,
                       breakdown=_as_object(jsonable(breakdown)))
     session.add(row)
     if signal_id is not None:

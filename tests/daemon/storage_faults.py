@@ -110,7 +110,8 @@ class Daemon:
         _, status = self.get("/v1/status")
         return datetime.fromisoformat(status["now"])
 
-    def wait_until(self, condition: Callable[[dict[str, Any]], bool], what: str, timeout: float = 120) -> dict[str, Any]:
+    def wait_until(self, condition: Callable[[dict[str, Any]], bool], what: str,
+                   timeout: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             assert self.proc is not None and self.proc.poll() is None, f"exited before {what}\n" + self.output()
