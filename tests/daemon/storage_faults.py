@@ -88,7 +88,7 @@ class Daemon:
         for line in self.proc.stdout:
             self.lines.append(line)
             if self.url is None and "api_listening" in line:
-                self.url = line.split("url=")[1].split()[0].strip('"')
+                self.url = _api_url(line)
 
     def wait_api(self, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
@@ -135,6 +135,16 @@ class Daemon:
 
     def output(self) -> str:
         return "".join(self.lines[-80:])
+
+
+def _api_url(line: str) -> str | None:
+    """The URL of an `api_listening` line, in JSON (the default without a terminal) or key=value form."""
+    if line.lstrip().startswith("{"):
+        try:
+            return str(json.loads(line)["url"])
+        except (ValueError, KeyError):
+            return None
+    return line.split("url=")[1].split()[0].strip('"') if "url=" in line else None
 
 
 def run_args(data: Path, signals: Path, db_url: str, *, speed: float, api: bool = True) -> list[str]:
