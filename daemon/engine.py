@@ -27,6 +27,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from broker.base import Broker, BrokerError
 from broker.execution import Executor
 from broker.quote_model import OptionQuoteModel, is_option_key
@@ -708,6 +710,9 @@ class Engine:
                                        f"close-out and breakers go on from memory")
         if self.metrics is not None:
             self.metrics.set_store(available=available, pending=self.journal.pending, failures=self.journal.failures)
+        if (available and self.phase == "RUNNING" and self.control.reconciling and not self._broker_reconciles
+                and self.broker.connected):
+            self._push("reconnected", "store_available")  # a reconciliation the fault cut short, again
         self._announce()
 
     async def flush_journal(self, timeout: float | None = None) -> bool:
@@ -884,6 +889,10 @@ class Engine:
                                      on_update=self._apply_update)
         except BrokerError as exc:
             self.log.error("reconcile_failed", kind=kind, code=exc.code, error=str(exc))
+            return None
+        except (DBAPIError, OSError, StoreUnavailable) as exc:  # the store cannot be read or written (SPEC §6.2):
+            # entries wait (RECONCILING); tried again when the store is back (`_on_store`)
+            self.log.error("reconcile_failed", kind=kind, code="store_unavailable", error=repr(exc))
             return None
         await self._reconciled(report)
         return report

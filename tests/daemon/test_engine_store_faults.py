@@ -118,3 +118,27 @@ def test_the_store_metrics_follow_the_status() -> None:
     assert 'tradingd_store_available{profile="0dte"} 1.0' in body
     assert 'tradingd_store_write_failures_total{profile="0dte"} 5.0' in body
 
+
+
+async def test_a_reconnect_while_the_store_is_away_is_reconciled_when_it_returns(rig: Rig) -> None:
+    await rig.until(at(DAY1, 10, 0))
+    faulty = await break_store(rig)
+    real = rig.store._in_transaction
+
+    def reads_fail_too(*args: Any) -> Any:
+        if faulty.broken:
+            from tests.daemon.test_store_journal import disk_full
+
+            raise disk_full()
+        return real(*args)
+
+    rig.store._in_transaction = reads_fail_too  # type: ignore[method-assign]
+    rig.engine.on_connection(False, "gateway dropped")
+    rig.engine.on_connection(True, "back")
+    await rig.engine.settle()
+    await asyncio.sleep(0.05)
+    assert rig.engine.control.reconciling  # not reconciled: entries wait, the worker lives on
+    assert rig.engine.phase == "RUNNING" and rig.engine._worker is not None and not rig.engine._worker.done()
+    await mend_store(rig, faulty)
+    await until_true(lambda: not rig.engine.control.reconciling)
+    assert rig.engine.last_reconcile is not None and rig.engine.last_reconcile.kind == "reconnect"
