@@ -552,11 +552,29 @@ class StoreConfig(Frozen):
     busy_timeout_ms: int = Field(default=5000, gt=0)  # SQLite: how long a write waits for a lock
 
 
+# --- room journal (Part 5, SPEC §6.2): the write-behind journal in front of the store ---------------
+class JournalConfig(Frozen):
+    # After a failed write the journal retries, waiting retry_initial_s, doubling up to retry_max_s.
+    retry_initial_s: float = Field(default=0.05, gt=0)
+    retry_max_s: float = Field(default=2.0, gt=0)
+    # Records written in one transaction when catching up (one commit per batch, not per record).
+    batch_size: int = Field(default=200, gt=0)
+    # Pending records above this are counted and alerted (tradingd_journal_pending); never dropped.
+    high_water: int = Field(default=50_000, gt=0)
+    # How long an entry's intent may wait to be committed before the entry is refused store_unavailable.
+    durable_timeout_s: float = Field(default=5.0, gt=0)
+    # Exit-event and decision ids are reserved from the store this many at a time (database-wide, so
+    # daemons sharing a database never give the same id); the next block is reserved when half is used.
+    id_block: int = Field(default=1000, gt=0)
+# --- end room journal ---------------------------------------------------------------------------------
+
+
 class DaemonConfig(Frozen):
     api: ApiConfig = ApiConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     store: StoreConfig = StoreConfig()
     state_dir: str = "var"
+    journal: JournalConfig = JournalConfig()  # room journal
 
 
 # --------------------------------------------------------------------------- notifications (room ops)

@@ -276,6 +276,10 @@ class Api:
             log.warning("healthz_status_failed", error=f"{type(exc).__name__}: {exc}")
             return _json({"ok": False, "reason": STATUS_UNAVAILABLE, "message": str(exc)}, 503)
         keys = ("profile", "trading_state", "breaker_level", "broker_connected", "accepting_signals")
+        store = status.get("store")
+        if isinstance(store, dict) and store.get("available") is False:  # SPEC §6.2: entries stopped, say why
+            return _json({"ok": False, "reason": "store_unavailable", "message": store.get("reason"),
+                          "journal_pending": store.get("pending"), **{k: status.get(k) for k in keys}}, 503)
         return _json({"ok": True, **{k: status.get(k) for k in keys}})
 
     async def get_metrics(self, request: web.Request) -> web.Response:

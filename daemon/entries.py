@@ -7,6 +7,7 @@ accepted or refused, into one stored decision record with its full breakdown.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,13 +74,15 @@ class SignalDesk:
 
     async def decide(self, raw: Any, source: str) -> Intake:
         eng = self.engine
-        store, settings = eng.store, eng.settings
+        settings = eng.settings
         now = eng.clock.now()
         sid = signal_id_of(raw)
-        if sid is not None and await store.is_duplicate_signal(sid):
-            return await self._duplicate(sid, raw, source, now)
+        seen = None if sid is None else await self._seen(sid)
+        if seen:
+            return await self._duplicate(sid, raw, source, now)  # type: ignore[arg-type]
         if sid is not None:
-            await store.record_signal(sid, json_safe(raw), now)
+            eng.seen_signals.add(sid)
+            eng.journal.append("record_signal", signal_id=sid, payload=json_safe(raw), received_at=now)
         try:
             signal = parse_signal(raw, settings, now)
         except SignalRejected as exc:
@@ -92,9 +95,26 @@ class SignalDesk:
             return await self._store(refused_input(_bare_request(signal, now), settings, reasons.HALTED,
                                                    f"{signal.underlying} is blocked until an operator acknowledges "
                                                    f"an unknown broker position"), source, now, signal)
+        if not eng.journal.available or (sid is not None and seen is None):  # SPEC §6.2 (room journal)
+            why = eng.journal.reason or "the store could not be read"
+            return await self._store(refused_input(_bare_request(signal, now), settings, reasons.STORE_UNAVAILABLE,
+                                                   f"the store cannot write ({why}): no entry without a durable "
+                                                   f"intent; exits go on"), source, now, signal)
         if signal.action == "scale_in":
             return await self._scale_in(signal, source, now)
         return await self._open(signal, source, now)
+
+    async def _seen(self, sid: str) -> bool | None:
+        """Was this signal id received before: by this process (its record may still be in the journal)
+        or any earlier run (the store). None when the store could not be asked."""
+        eng = self.engine
+        if sid in eng.seen_signals:
+            return True
+        try:
+            return bool(await eng.store.is_duplicate_signal(sid))
+        except Exception as exc:  # noqa: BLE001 - a store that cannot answer refuses the entry, not the daemon
+            eng.log.warning("signal_lookup_failed", code="store_unavailable", signal_id=sid, error=repr(exc))
+            return None
 
     # ------------------------------------------------------------------ new positions
 
@@ -211,11 +231,13 @@ class SignalDesk:
                                    "tried": selection.reasons}
             if selection.quote is not None:
                 record["selection"]["quote"] = _quote_record(selection.quote)
-        stored = await eng.store.record_decision(
-            signal_id=decision.signal_id if signal is not None else None, at=now, accepted=decision.accepted,
-            reason=decision.reason, contracts=decision.contracts, notional=decision.notional,
-            multiplier=decision.multiplier, breakdown=record)
-        record["decision_id"] = stored.id
+        decision_id = eng.next_decision_id()
+        eng.journal.append(
+            "record_decision", signal_id=decision.signal_id if signal is not None else None, at=now,
+            accepted=decision.accepted, reason=decision.reason, contracts=decision.contracts,
+            notional=decision.notional, multiplier=decision.multiplier, breakdown=copy.deepcopy(record),
+            decision_id=decision_id)
+        record["decision_id"] = decision_id
         outcome = SignalOutcome(accepted=decision.accepted, reason=decision.reason,
                                 http_status=HTTP_ACCEPTED if decision.accepted else HTTP_REFUSED,
                                 decision=record, message=decision.message or None)
@@ -227,9 +249,11 @@ class SignalDesk:
         eng = self.engine
         record = {"accepted": False, "reason": code, "message": message, "profile": eng.settings.profile.name,
                   "signal_id": sid, "source": source, "raw": json_safe(raw)}
-        stored = await eng.store.record_decision(signal_id=sid, at=now, accepted=False, reason=code, contracts=0,
-                                                 notional=Decimal(0), multiplier=Decimal(0), breakdown=record)
-        record["decision_id"] = stored.id
+        decision_id = eng.next_decision_id()
+        eng.journal.append("record_decision", signal_id=sid, at=now, accepted=False, reason=code, contracts=0,
+                           notional=Decimal(0), multiplier=Decimal(0), breakdown=copy.deepcopy(record),
+                           decision_id=decision_id)
+        record["decision_id"] = decision_id
         eng.log.info("decision", accepted=False, reason=code, signal_id=sid, message=message)
         eng.observe_decision(False, code)
         return Intake(SignalOutcome(False, code, HTTP_REFUSED, record, message))
@@ -238,13 +262,18 @@ class SignalDesk:
         """Answered with the first decision; stored as a refusal of its own, not tied to the signal row,
         so the first signal keeps its status."""
         eng = self.engine
-        first = await eng.store.first_decision(sid)
+        try:
+            first = await eng.store.first_decision(sid)
+        except Exception as exc:  # noqa: BLE001 - the store cannot be read: answered without the first decision
+            eng.log.warning("first_decision_unreadable", code="store_unavailable", signal_id=sid, error=repr(exc))
+            first = None
         message = f"signal {sid} was already received"
         record = {"accepted": False, "reason": reasons.DUPLICATE_SIGNAL, "message": message, "signal_id": sid,
                   "duplicate_of": sid, "source": source, "raw": json_safe(raw),
                   "first_decision": None if first is None else first.breakdown}
-        await eng.store.record_decision(signal_id=None, at=now, accepted=False, reason=reasons.DUPLICATE_SIGNAL,
-                                        contracts=0, notional=Decimal(0), multiplier=Decimal(0), breakdown=record)
+        eng.journal.append("record_decision", signal_id=None, at=now, accepted=False, reason=reasons.DUPLICATE_SIGNAL,
+                           contracts=0, notional=Decimal(0), multiplier=Decimal(0), breakdown=copy.deepcopy(record),
+                           decision_id=eng.next_decision_id())
         eng.log.info("decision", accepted=False, reason=reasons.DUPLICATE_SIGNAL, signal_id=sid)
         eng.observe_decision(False, reasons.DUPLICATE_SIGNAL)
         return Intake(SignalOutcome(False, reasons.DUPLICATE_SIGNAL, HTTP_DUPLICATE, record, message))

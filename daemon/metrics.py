@@ -81,6 +81,10 @@ SPECS: tuple[_Spec, ...] = (
     _Spec(Counter, "tradingd_exits_total", "Exit actions by rule", ("rule",)),
     _Spec(Counter, "tradingd_breaker_events_total", "Account breaker trips by level", ("level",)),
     _Spec(Counter, "tradingd_operator_actions_total", "Operator commands by action", ("action",)),
+    # room journal (SPEC §6.2): the store behind the write-behind journal
+    _Spec(Gauge, "tradingd_store_available", "1 while the store writes; 0 while it cannot (disk full, read-only, down)"),
+    _Spec(Gauge, "tradingd_journal_pending", "Records appended to the journal and not yet committed"),
+    _Spec(Counter, "tradingd_store_write_failures_total", "Failed attempts to write the journal to the store"),
     # SPEC §10.2: the volatility surface and regime (room regime)
     _Spec(Gauge, "tradingd_atm_iv_ratio", "At-the-money implied vol by tenor (front, next), 0.20 = 20 %",
           ("underlying", "tenor")),
@@ -135,6 +139,7 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self._f = _declare(self.registry)
         self._state: str | None = None
+        self._store_failures = 0
         for state in TRADING_STATES:
             self._metric("tradingd_trading_state", state=state).set(0)
 
@@ -255,6 +260,17 @@ class Metrics:
     def observe_api_request(self, route: str, method: str, status: int) -> None:
         self._metric("tradingd_api_requests_total", route=route, method=method, status=str(status)).inc()
 
+    def set_store(self, *, available: bool, pending: int, failures: int | None = None) -> None:
+        """The journal's view of the store; `failures` is its running count (the counter follows it)."""
+        self._metric("tradingd_store_available").set(1 if available else 0)
+        self._metric("tradingd_journal_pending").set(pending)
+        if failures is not None:
+            counter = self._metric("tradingd_store_write_failures_total")
+            seen = self._store_failures
+            if failures > seen:
+                counter.inc(failures - seen)
+                self._store_failures = failures
+
     # ------------------------------------------------------------------ scrape
 
     def update_from_status(self, status: Mapping[str, Any]) -> None:
@@ -281,6 +297,10 @@ class Metrics:
             self.set_market_open(bool(status["market_open"]))
         if "market_data_age_s" in status:
             self.set_market_data_age(status["market_data_age_s"])
+        store = status.get("store")
+        if isinstance(store, Mapping) and store.get("available") is not None:
+            self.set_store(available=bool(store["available"]), pending=int(store.get("pending") or 0),
+                           failures=store.get("failures"))
         last = status.get("last_checkpoint")
         if isinstance(last, str):
             try:

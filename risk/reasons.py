@@ -19,6 +19,9 @@ SIGNAL_EXPIRED = "signal_expired"
 CONTRACT_TOO_EXPENSIVE = "contract_too_expensive"
 BELOW_MINIMUM_BET = "below_minimum_bet"
 GREEKS_LIMIT = "greeks_limit"
+# SPEC §6.2, checked after underlying_blocked and before confidence_below_threshold: the store cannot
+# commit an entry's intent, so no entry (room journal).
+STORE_UNAVAILABLE = "store_unavailable"
 # SPEC §10 (market-regime rules): event_blackout sits after max_positions_per_symbol, sector_limit last.
 EVENT_BLACKOUT = "event_blackout"
 SECTOR_LIMIT = "sector_limit"

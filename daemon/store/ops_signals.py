@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from daemon.store.errors import StoreError
 from daemon.store.models import DecisionRow, SignalRow
 from daemon.store.records import DecisionRecord, SignalRecord
-from daemon.store.types import jsonable, stored
+from daemon.store.types import jsonable, keep_sequence_ahead, stored
 
 SIGNAL_STATUSES = ("received", "accepted", "refused")
 
@@ -46,9 +46,13 @@ def get_signal(session: Session, profile: str, signal_id: str) -> SignalRecord |
 
 def record_decision(session: Session, profile: str, *, signal_id: str | None, at: datetime, accepted: bool,
                     reason: str | None, contracts: int, notional: Decimal, multiplier: Decimal,
-                    breakdown: Any) -> DecisionRecord:
-    row = DecisionRow(profile=profile, signal_id=signal_id, at=at, accepted=bool(accepted), reason=reason,
-                      contracts=int(contracts), notional=notional, multiplier=multiplier,
+                    breakdown: Any, decision_id: int | None = None) -> DecisionRecord:
+    if decision_id is not None and (existing := session.get(DecisionRow, decision_id)) is not None:
+        if existing.profile != profile or existing.signal_id != signal_id:
+            raise StoreError(f"decision id {decision_id} is taken by another decision", "decision_id_reused")
+        return _decision(existing)  # the same record written again (a retried journal batch)
+    row = DecisionRow(id=decision_id, profile=profile, signal_id=signal_id, at=at, accepted=bool(accepted),
+                      reason=reason, contracts=int(contracts), notional=notional, multiplier=multiplier,
                       breakdown=_as_object(jsonable(breakdown)))
     session.add(row)
     if signal_id is not None:
@@ -57,7 +61,9 @@ def record_decision(session: Session, profile: str, *, signal_id: str | None, at
         if signal is not None and signal.status == "received":
             signal.status = "accepted" if accepted else "refused"
             signal.reason = reason
-    return _decision(stored(session, row))
+    record = _decision(stored(session, row))
+    keep_sequence_ahead(session, "decisions", decision_id)
+    return record
 
 
 def recent_decisions(session: Session, profile: str, limit: int = 50) -> list[DecisionRecord]:
