@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import time
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,8 +18,34 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # ---- input hardening (Part 8): strict booleans, no empty paths -------------------------------
+    # pydantic's lax mode reads "yes", "on", 1 and "1" as true: a config that says `live = "yes"`
+    # must be an error, not a live account. And an empty path (`TRADINGD_DAEMON__STATE_DIR=`) is a
+    # mistake that would otherwise mean "the current directory".
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_input(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, field in cls.model_fields.items():
+            if name not in data:
+                continue
+            value = data[name]
+            if field.annotation is bool and not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false (a TOML boolean), got {value!r}")
+            if _is_path_field(name) and isinstance(value, str) and not value.strip():
+                raise ValueError(f"{name} must not be empty")
+        return data
+
 
 Pct = Decimal  # a fraction: 0.20 means 20 %
+
+_PATH_SUFFIXES = ("_dir", "_file", "_path", "url")
+
+
+def _is_path_field(name: str) -> bool:
+    """Fields naming a file, folder or database URL (input hardening, Part 8): never empty."""
+    return name.endswith(_PATH_SUFFIXES)
 
 
 class Threshold(Frozen):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,6 +42,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
     url = store_url(args.profile, args.url)
     shown = _redacted(url)
+    _refuse_missing_directory(url, shown)
     try:
         before = current_revision(url)
         after = upgrade(url)
@@ -56,6 +58,21 @@ def run_upgrade(args: argparse.Namespace) -> int:
     else:
         print(f"{shown}: migrated from {before or 'empty'} to revision {after}")
     return 0
+
+
+def _refuse_missing_directory(url: str, shown: str) -> None:
+    """A SQLite file named by URL lives in a folder that must already exist: a typo in --url must not
+    quietly create a new folder and an empty database there (the profile's default state dir is made
+    by `default_url`, before this check)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # an unparsable URL is reported by the store itself
+        return
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    folder = Path(parsed.database).expanduser().parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot migrate {shown}: the folder {folder} does not exist", "store_dir_missing")
 
 
 def _redacted(url: str) -> str:
