@@ -476,6 +476,24 @@ class BrokerConfig(Frozen):
 # --------------------------------------------------------------------------- daemon
 
 
+class ApiLimitsConfig(Frozen):
+    """Part 8 (input hardening): what one client may ask of the API before it is refused."""
+
+    # Per-token buckets: a token may send `per_s` requests a second on average, `burst` at once;
+    # over it the answer is 429 with Retry-After. The operator routes (halt/resume/flatten/
+    # acknowledge) have their own, smaller bucket per token. /healthz and /metrics are not limited.
+    signals_per_s: Decimal = Field(default=Decimal(20), gt=0)
+    signals_burst: int = Field(default=40, gt=0)
+    operator_per_s: Decimal = Field(default=Decimal("0.5"), gt=0)
+    operator_burst: int = Field(default=5, gt=0)
+    # A client must send its whole request head within this, and its body within that, or it is
+    # disconnected (head) / answered 408 (body): slow clients cannot hold connections open.
+    header_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
+    body_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
+    # JSON bodies nested deeper than this are refused (400 json_too_deep) before they are parsed.
+    max_json_depth: int = Field(default=16, gt=1, le=200)
+
+
 class ApiConfig(Frozen):
     host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
     port: int = Field(default=8740, ge=0, lt=65536)  # 0: any free port
@@ -483,6 +501,7 @@ class ApiConfig(Frozen):
     admin_token_file: str | None = None
     # A request body larger than this is refused (400 body_too_large) before it is parsed.
     max_body_bytes: int = Field(default=65536, gt=0)
+    limits: ApiLimitsConfig = ApiLimitsConfig()  # Part 8
 
 
 class ScheduleConfig(Frozen):
@@ -497,6 +516,10 @@ class ScheduleConfig(Frozen):
 class StoreConfig(Frozen):
     url: str | None = None  # None: sqlite:///<state dir>/tradingd-<profile>.db
     busy_timeout_ms: int = Field(default=5000, gt=0)  # SQLite: how long a write waits for a lock
+    # Part 8: refused signals (and their decisions) older than this are pruned by a daily job, so a
+    # flood of bad signals cannot grow the database without bound. Accepted ones are kept forever.
+    refused_retention_days: int = Field(default=30, gt=0)
+    prune_at: time = time(3, 30)  # exchange time, daily
 
 
 class DaemonConfig(Frozen):
@@ -504,6 +527,19 @@ class DaemonConfig(Frozen):
     schedule: ScheduleConfig = ScheduleConfig()
     store: StoreConfig = StoreConfig()
     state_dir: str = "var"
+
+
+class MarketDataConfig(Frozen):
+    """SPEC §4.4 market-data sanity (market/sanity.py)."""
+
+    max_tick_jump_underlying: Pct = Field(default=Decimal("0.20"), gt=0)
+    max_tick_jump_option: Pct = Field(default=Decimal("0.60"), gt=0)
+    jump_window_s: Decimal = Field(default=Decimal(5), gt=0)  # a second agreeing quote within it confirms a jump
+    # A last usable mid older than this is no reference for the jump check (see docs/decisions/input.md).
+    jump_reference_max_age_s: Decimal = Field(default=Decimal(120), gt=0)
+    max_future_s: Decimal = Field(default=Decimal(2), ge=0)  # clock skew allowed on a quote's stamp
+    max_age_s: Decimal = Field(default=Decimal(30), gt=0)  # older on arrival: unusable
+    log_interval_s: Decimal = Field(default=Decimal(60), gt=0)  # one log line per key and reason per interval
 
 
 class Settings(Frozen):
@@ -523,6 +559,7 @@ class Settings(Frozen):
     execution: ExecutionConfig
     broker: BrokerConfig = BrokerConfig()
     daemon: DaemonConfig = DaemonConfig()
+    market_data: MarketDataConfig = MarketDataConfig()  # Part 8: SPEC §4.4 sanity
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -54,6 +54,7 @@ from daemon.sending import OrderIds, RecordingBroker, paces_itself
 from daemon.store import Store
 from daemon.store.records import OrderRecord, PositionRecord
 from daemon.trading import META_KEY, TradingControl
+from market.sanity import QuoteSanity, SanityLimits, Verdict
 from market.session import SessionTimes
 from exits.state import ExitState
 from risk.capital import capital_base
@@ -84,6 +85,8 @@ class Engine:
         self.broker = broker
         self.quotes = quotes
         self.quote_model = quote_model
+        # SPEC §4.4 on every quote path (stream, snapshot, sim, replay): they all write through this book.
+        quotes.guard(QuoteSanity(SanityLimits.from_config(settings.market_data)), clock.now, self._bad_quote)
         self.sessions = sessions
         self.daily_closes = daily_closes
         self.metrics = metrics
@@ -484,6 +487,10 @@ class Engine:
                       contracts=decision.contracts, multiplier=decision.multiplier, bet=decision.notional,
                       option=None if contract is None else contract.key, message=decision.message or None)
         self.observe_decision(decision.accepted, decision.reason)
+
+    def _bad_quote(self, quote: Quote, verdict: Verdict) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_bad_market_data(verdict.reason or "unknown")
 
     def observe_decision(self, accepted: bool, reason: str | None) -> None:
         if self.metrics is not None:

@@ -8,7 +8,7 @@ accepted or refused, into one stored decision record with its full breakdown.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,8 @@ from risk.decision import Decision
 from risk.request import OpenPositionView, SizingRequest
 from risk.scale_in import ScaleInRequest, evaluate_scale_in
 from risk.signal import _ID_PATTERN, Signal, SignalRejected, parse_signal
-from risk.sizing import evaluate, refused_input
+from risk.gate import needs_vix
+from risk.sizing import evaluate, refused_input, screen
 
 if TYPE_CHECKING:
     from daemon.engine import Engine
@@ -84,31 +85,40 @@ class SignalDesk:
             signal = parse_signal(raw, settings, now)
         except SignalRejected as exc:
             return await self._invalid(sid, raw, source, now, exc.reason_code, exc.message)
+        if signal.action != "scale_in":
+            return await self._open(signal, source, now)
         if eng.control.state is TradingState.RECONCILING:
             return await self._store(refused_input(_bare_request(signal, now), settings, reasons.HALTED,
                                                    "trading state RECONCILING allows no entries: the store is being "
                                                    "reconciled with the broker after a (re)connect"), source, now, signal)
         if signal.underlying in eng.blocked:
-            return await self._store(refused_input(_bare_request(signal, now), settings, reasons.HALTED,
+            return await self._store(refused_input(_bare_request(signal, now), settings, reasons.UNDERLYING_BLOCKED,
                                                    f"{signal.underlying} is blocked until an operator acknowledges "
                                                    f"an unknown broker position"), source, now, signal)
-        if signal.action == "scale_in":
-            return await self._scale_in(signal, source, now)
-        return await self._open(signal, source, now)
+        return await self._scale_in(signal, source, now)
 
     # ------------------------------------------------------------------ new positions
 
     async def _open(self, signal: Signal, source: str, now: datetime) -> Intake:
         eng, settings = self.engine, self.engine.settings
+        # SPEC §2.1: every check that needs no option quote first, before any contract is chosen.
+        screened = screen(replace(eng.sizing_request(signal, Decimal(0), None, now, liquidity_ok=False),
+                                  underlying_blocked=signal.underlying in eng.blocked), settings)
+        if screened is not None:
+            return await self._store(screened, source, now, signal)
         selection, others, now = await self._select(signal, now)
+        problem = self._market_problem(signal, selection, now)
         priced = selection.quote if selection.ok else _first_priced(selection)
         if priced is None or priced.mid is None:
             code = reasons.STALE_MARKET_DATA if selection.reason in (NO_UNDERLYING_PRICE, LIQUIDITY, None) else (
                 selection.reason)
-            decision = refused_input(_bare_request(signal, now), settings, code,
-                                     selection.detail or "no option price to size against")
+            detail = selection.detail or "no option price to size against"
+            if problem is not None and code == reasons.STALE_MARKET_DATA:
+                code, detail = reasons.BAD_MARKET_DATA, problem
+            decision = refused_input(_bare_request(signal, now), settings, code, detail)
             return await self._store(decision, source, now, signal, selection)
-        decision = evaluate(eng.sizing_request(signal, priced.mid, priced, now, liquidity_ok=selection.ok), settings)
+        decision = evaluate(replace(eng.sizing_request(signal, priced.mid, priced, now, liquidity_ok=selection.ok),
+                                    market_data_problem=problem), settings)
         walked, note = None, None
         if not decision.accepted and decision.reason == reasons.GREEKS_LIMIT and selection.ok:
             walked = self._walk_for_greeks(signal, now, others)
@@ -133,6 +143,24 @@ class SignalDesk:
             decision = evaluate(eng.sizing_request(signal, quote.mid, quote, now, liquidity_ok=True), settings)
             if decision.accepted:
                 return Selection(contract, quote, None, ()), decision
+        return None
+
+    def _market_problem(self, signal: Signal, selection: Selection, now: datetime) -> str | None:
+        """SPEC §4.4: why the market data this entry would be sized on is unusable, or None. Looked at:
+        the underlying, the VIX when the profile sizes on it, and the chosen option (or, when no strike
+        passed, every candidate tried). A flagged quote past the freshness limit is stale, not bad."""
+        eng, settings = self.engine, self.engine.settings
+        keys = [signal.underlying]
+        if needs_vix(settings):
+            keys.append(settings.profile.vix_symbol)
+        if selection.contract is not None:
+            keys.append(selection.contract.key)
+        else:
+            keys.extend(c.contract.key for c in selection.tried)
+        for key in keys:
+            verdict, quote = eng.quotes.problem(key), eng.quotes.get(key)
+            if verdict is not None and quote is not None and quote.age_s(now) <= settings.gate.max_quote_age_s:
+                return verdict.describe(key)
         return None
 
     async def _select(self, signal: Signal, now: datetime) -> tuple[Selection, list[OptionContract], datetime]:

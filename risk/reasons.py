@@ -19,6 +19,9 @@ SIGNAL_EXPIRED = "signal_expired"
 CONTRACT_TOO_EXPENSIVE = "contract_too_expensive"
 BELOW_MINIMUM_BET = "below_minimum_bet"
 GREEKS_LIMIT = "greeks_limit"
+# Part 8: the gate's other SPEC §2.1 codes (order: see risk.gate.PRE_QUOTE_ORDER / entry_checks).
+UNDERLYING_BLOCKED = "underlying_blocked"  # held for operator review (§6.1), not the trading state
+BAD_MARKET_DATA = "bad_market_data"  # a quote the §4.4 sanity checks found unusable
 
 # Signal validation (the `invalid_signal` family, raised by risk.signal.parse_signal).
 INVALID_SIGNAL = "invalid_signal"

@@ -9,9 +9,10 @@ from risk.request import OpenPositionView
 from risk.sizing import evaluate
 from tests.risk.builders import request, settings, with_signal
 
-SPEC_ORDER = ["halted", "confidence_below_threshold", "vix_above_threshold", "max_positions",
-              "max_positions_per_symbol", "stale_market_data", "liquidity", "duplicate_signal", "signal_expired",
-              "contract_too_expensive", "below_minimum_bet", "greeks_limit"]
+# SPEC §2.1's order (store_unavailable, event_blackout and sector_limit join when their parts land).
+SPEC_ORDER = ["duplicate_signal", "signal_expired", "halted", "underlying_blocked", "confidence_below_threshold",
+              "vix_above_threshold", "max_positions", "max_positions_per_symbol", "stale_market_data",
+              "bad_market_data", "liquidity", "below_minimum_bet", "contract_too_expensive", "greeks_limit"]
 S0 = settings("0dte")
 
 
@@ -86,9 +87,9 @@ def test_signal_expiry_boundary():
 
 def test_first_failure_in_spec_order_wins_and_all_are_recorded():
     d = decide(request(confidence=0.5, trading_state=TradingState.HALTED, duplicate=True, liquidity_ok=False))
-    assert d.reason == "halted"
+    assert d.reason == "duplicate_signal"
     failed = [c.name for c in d.checks if c.status == "fail"]
-    assert failed == ["halted", "confidence_below_threshold", "liquidity", "duplicate_signal"]
+    assert failed == ["duplicate_signal", "halted", "confidence_below_threshold", "liquidity"]
 
 
 def test_what_if_skips_what_it_cannot_know():
