@@ -386,10 +386,13 @@ async def start_api(control: EngineControl, settings: Settings,
     """
     api = _build(control, settings, registry, tokens)
     limits = settings.daemon.api.limits
-    # Slow clients (Part 8): the first head within header_timeout_s or the connection is closed; later
-    # heads on a kept-alive connection within the keep-alive timeout, set to the same.
+    # Slow clients (Part 8): the first head within header_timeout_s or the connection is closed (and
+    # counted); an idle kept-alive connection, or a later head on it, within twice that (aiohttp's own
+    # keep-alive timer, which must not beat ours to a fresh connection).
     runner = GuardedRunner(api.app(), header_timeout_s=limits.header_timeout_s, on_slow=api._slow_client,
-                           handle_signals=False, access_log=None, keepalive_timeout=float(limits.header_timeout_s))
+                           handle_signals=False, access_log=None,
+                           keepalive_timeout=2 * float(limits.header_timeout_s),
+                           lingering_time=0)  # no waiting out a refused client's unread body
     await runner.setup()
     host = settings.daemon.api.host
     site = web.TCPSite(runner, host, settings.daemon.api.port)

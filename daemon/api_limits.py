@@ -6,7 +6,7 @@
 - `GuardedRunner`: an aiohttp AppRunner whose connections must deliver their first request head
   within `header_timeout_s` or are closed (a slow-header client holds no connection open for
   long). Later heads on a kept-alive connection are bounded by aiohttp's keep-alive timeout,
-  which `start_api` sets to the same value.
+  which `start_api` sets to twice that.
 - `LogLimiter`: one log line per key per interval (a flood is counted in full, logged once).
 """
 
