@@ -714,6 +714,12 @@ class Engine:
                 self.quote_model.set_realized_vol(symbol, realized_vol(list(series), window))
         self.log.info("correlations_refreshed", symbols=sorted(self.correlations))
 
+    async def prune_refused(self, at: datetime) -> None:
+        """Refused signals are kept `refused_retention_days` (Part 8): a flood cannot grow the store forever."""
+        days = self.settings.daemon.store.refused_retention_days
+        deleted = await self.store.prune_refused_signals(at - timedelta(days=days))
+        self.log.info("refused_signals_pruned", retention_days=days, **deleted)
+
     async def daily_report(self, at: datetime) -> None:
         from daemon.report import day_lines
 
