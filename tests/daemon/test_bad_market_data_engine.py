@@ -91,3 +91,35 @@ async def test_the_same_replay_without_the_spike_trades(tmp_path: Path) -> None:
         assert accepted.accepted, accepted
     finally:
         await rig.close()
+
+
+async def test_an_exit_on_a_bad_quote_asks_for_a_fresh_snapshot(tmp_path: Path) -> None:
+    """SPEC §4.4: exits never price on an unusable quote; they ask for a snapshot, which replaces it."""
+    rig = Rig(tmp_path, "0dte", ["SPY"])
+    await rig.start()
+    try:
+        await rig.until(at(DAY1, 10, 28))
+        opened = await rig.engine.submit_signal(rig.signal("pos", "SPY", "bearish", 0.91, rig.clock.now()), "t")
+        assert opened.accepted, opened
+        await rig.until(at(DAY1, 10, 31))
+        (position,) = rig.engine.book.held()
+        asked: list[str] = []
+        real_snapshot = rig.broker.snapshot
+
+        async def snapshot(key: str) -> Quote:
+            asked.append(key)
+            return await real_snapshot(key)
+
+        rig.broker.snapshot = snapshot  # type: ignore[method-assign]
+        good = rig.quotes.get(position.key)
+        assert good is not None and good.usable and good.bid is not None
+        # crossed, stamped like the model's quotes (the sim's snapshot carries its underlying's stamp)
+        rig.quotes.update(Quote(position.key, good.bid + 1, good.bid, None, good.received_at, 10, 10,
+                                modelled=True))
+        assert rig.quotes.problem(position.key) is not None
+        await rig.engine.settle()
+        assert asked == [position.key]
+        fresh = rig.quotes.get(position.key)
+        assert fresh is not None and fresh.usable and rig.quotes.problem(position.key) is None
+    finally:
+        await rig.close()
