@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow venv bench clean lint
+.PHONY: run test venv bench clean lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,6 @@ run: $(STAMP)
 ## Every test.
 test: $(STAMP)
 	$(BIN)/python -m pytest
-
-## The API fuzz test at 30,000 requests (`make test` sends 2,500).
-test-slow: $(STAMP)
-	TRADINGD_FUZZ_EXAMPLES=3000 $(BIN)/python -m pytest tests/daemon/test_api_fuzz.py -p no:cacheprovider
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

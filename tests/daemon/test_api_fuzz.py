@@ -7,7 +7,7 @@ junk values, extra and duplicate keys, deep nesting, binary, wrong content types
 unknown paths) and sends them over plain HTTP. Every answer must be a 4xx with a reason code, and
 afterwards the daemon must be up with no position, order or trading-state change.
 
-`make test` sends a few thousand; `make test-slow` (TRADINGD_FUZZ_EXAMPLES) many more.
+`make test` sends 2,500; the `slow` test (`make test-slow`) 25,000; TRADINGD_FUZZ_EXAMPLES scales both.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from tests.daemon.test_engine_harness import DAY1, Rig, at
 
 TOKENS = Tokens(api="fuzz-api-token", admin="fuzz-admin-token")
 PER_EXAMPLE = 10
-EXAMPLES = int(os.environ.get("TRADINGD_FUZZ_EXAMPLES", "250"))  # x PER_EXAMPLE requests
+EXAMPLES = int(os.environ.get("TRADINGD_FUZZ_EXAMPLES", "250"))  # x PER_EXAMPLE requests: 2,500
+SLOW_EXAMPLES = 10 * EXAMPLES
 REASON = re.compile(r"^[a-z0-9_]+$")
 
 
@@ -215,6 +216,16 @@ def _send(conn: http.client.HTTPConnection, req: dict[str, Any], shift_from: dat
 
 
 def test_fuzz_every_answer_is_a_4xx_with_a_reason_and_nothing_changes(daemon: Daemon) -> None:
+    _fuzz(daemon, EXAMPLES)
+
+
+@pytest.mark.slow
+def test_fuzz_many_more(daemon: Daemon) -> None:
+    """`make test-slow` (the slow marker): ten times as many."""
+    _fuzz(daemon, SLOW_EXAMPLES)
+
+
+def _fuzz(daemon: Daemon, examples: int) -> None:
     status, doc = _get(daemon.port, "/v1/openapi.json")
     assert status == 200
     rig = daemon.rig
@@ -224,7 +235,7 @@ def test_fuzz_every_answer_is_a_4xx_with_a_reason_and_nothing_changes(daemon: Da
     seen: dict[int, int] = {}
     conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
 
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
     @given(st.lists(requests_from(doc), min_size=PER_EXAMPLE, max_size=PER_EXAMPLE))
     def fuzz(batch: list[dict[str, Any]]) -> None:
@@ -242,8 +253,7 @@ def test_fuzz_every_answer_is_a_4xx_with_a_reason_and_nothing_changes(daemon: Da
 
     fuzz()
     conn.close()
-    assert sum(seen.values()) == EXAMPLES * PER_EXAMPLE
-    print("fuzz statuses", sorted(seen.items()))
+    assert sum(seen.values()) == examples * PER_EXAMPLE
     assert {400, 401, 403, 404, 422} <= set(seen), seen  # the requests reached every kind of refusal
 
     status, health = _get(daemon.port, "/healthz")
