@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal as D
 
+from structlog.testing import capture_logs
+
 from broker.quotes import QuoteBook
 from config.loader import load_settings
 from market.clock import EXCHANGE_TZ, VirtualClock
@@ -41,12 +43,12 @@ def test_a_listener_sees_the_flag() -> None:
     assert seen == [False]
 
 
-def test_logged_once_per_minute_but_counted_each_time(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_logged_once_per_minute_but_counted_each_time() -> None:
     book, clock, bad = guarded()
-    for k in range(5):
-        book.update(Quote("SPY", D("2"), D("1"), None, T0 + timedelta(seconds=k)))
-    out = capsys.readouterr().out
-    assert out.count("bad_market_data") == 1
+    with capture_logs() as logs:
+        for k in range(5):
+            book.update(Quote("SPY", D("2"), D("1"), None, T0 + timedelta(seconds=k)))
+    assert [(e["event"], e["reason"]) for e in logs] == [("bad_market_data", "crossed")]
     assert len(bad) == 5
 
 
