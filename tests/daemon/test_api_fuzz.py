@@ -215,11 +215,13 @@ def _send(conn: http.client.HTTPConnection, req: dict[str, Any], shift_from: dat
     return response.status, answer
 
 
+@pytest.mark.timeout(600)  # ~30 s alone; eight rooms share two cores
 def test_fuzz_every_answer_is_a_4xx_with_a_reason_and_nothing_changes(daemon: Daemon) -> None:
     _fuzz(daemon, EXAMPLES)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_fuzz_many_more(daemon: Daemon) -> None:
     """`make test-slow` (the slow marker): ten times as many."""
     _fuzz(daemon, SLOW_EXAMPLES)
