@@ -19,7 +19,6 @@ from broker.base import BrokerError
 from market.types import OptionChain, OptionContract, Quote
 from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
 from risk import reasons
-from risk.breakers import TradingState
 from risk.decision import Decision
 from risk.request import OpenPositionView, SizingRequest
 from risk.scale_in import ScaleInRequest, evaluate_scale_in
@@ -87,23 +86,20 @@ class SignalDesk:
             return await self._invalid(sid, raw, source, now, exc.reason_code, exc.message)
         if signal.action != "scale_in":
             return await self._open(signal, source, now)
-        if eng.control.state is TradingState.RECONCILING:
-            return await self._store(refused_input(_bare_request(signal, now), settings, reasons.HALTED,
-                                                   "trading state RECONCILING allows no entries: the store is being "
-                                                   "reconciled with the broker after a (re)connect"), source, now, signal)
-        if signal.underlying in eng.blocked:
-            return await self._store(refused_input(_bare_request(signal, now), settings, reasons.UNDERLYING_BLOCKED,
-                                                   f"{signal.underlying} is blocked until an operator acknowledges "
-                                                   f"an unknown broker position"), source, now, signal)
         return await self._scale_in(signal, source, now)
+
+    def _screen(self, signal: Signal, now: datetime, *, new_position: bool = True) -> Decision | None:
+        """SPEC §2.1: every check that needs no option quote, before any contract is chosen or subscribed."""
+        eng = self.engine
+        request = replace(eng.sizing_request(signal, Decimal(0), None, now, liquidity_ok=False),
+                          underlying_blocked=signal.underlying in eng.blocked)
+        return screen(request, eng.settings, new_position=new_position)
 
     # ------------------------------------------------------------------ new positions
 
     async def _open(self, signal: Signal, source: str, now: datetime) -> Intake:
         eng, settings = self.engine, self.engine.settings
-        # SPEC §2.1: every check that needs no option quote first, before any contract is chosen.
-        screened = screen(replace(eng.sizing_request(signal, Decimal(0), None, now, liquidity_ok=False),
-                                  underlying_blocked=signal.underlying in eng.blocked), settings)
+        screened = self._screen(signal, now)
         if screened is not None:
             return await self._store(screened, source, now, signal)
         selection, others, now = await self._select(signal, now)
@@ -202,6 +198,9 @@ class SignalDesk:
 
     async def _scale_in(self, signal: Signal, source: str, now: datetime) -> Intake:
         eng, settings = self.engine, self.engine.settings
+        screened = self._screen(signal, now, new_position=False)
+        if screened is not None:
+            return await self._store(screened, source, now, signal)
         position = eng.book.get(_int(signal.position_id))
         if position is None or position.open_qty <= 0:
             decision = refused_input(_bare_request(signal, now), settings, reasons.SCALE_IN_POSITION_MISMATCH,
@@ -215,8 +214,11 @@ class SignalDesk:
             decision = refused_input(_bare_request(signal, now), settings, reasons.STALE_MARKET_DATA,
                                      f"no quote for {position.key}")
             return await self._store(decision, source, now, signal)
-        request = eng.sizing_request(signal, price, quote, now,
-                                     liquidity_ok=check_quote(quote, settings.liquidity, now).ok)
+        problem = eng.quotes.problem(position.key)
+        request = replace(eng.sizing_request(signal, price, quote, now,
+                                             liquidity_ok=check_quote(quote, settings.liquidity, now).ok),
+                          underlying_blocked=signal.underlying in eng.blocked,
+                          market_data_problem=None if problem is None else problem.describe(position.key))
         view = OpenPositionView(position.underlying, position.open_qty, position.record.entry_price)
         sessions = eng.sessions_since(position.record.entry_time, now)
         decision = evaluate_scale_in(ScaleInRequest(request, view, position_mark=position.mark,

@@ -21,22 +21,25 @@ def first_failure(checks: Iterable[GateCheck]) -> GateCheck | None:
     return next((c for c in checks if c.status == "fail"), None)
 
 
-def pre_quote_checks(request: SizingRequest, settings: Settings) -> tuple[GateCheck, ...]:
+def pre_quote_checks(request: SizingRequest, settings: Settings, *,
+                     new_position: bool = True) -> tuple[GateCheck, ...]:
     """The SPEC §2.1 checks that need no option quote, in SPEC order. The engine runs them before it
     chooses or subscribes any contract, so a signal's reason never depends on whether quotes have
     arrived yet (a confidence of 0.5 is `confidence_below_threshold` with or without a market).
     `store_unavailable` and `event_blackout` (§6.2, §10.1) take their places here when those parts
-    give the request the facts they need."""
-    return (
+    give the request the facts they need. A scale-in (`new_position=False`) adds to a position
+    already counted, so the position-count checks are not its own."""
+    common = (
         duplicate(request),
         expired(request),
         halted(request),
         underlying_blocked(request),
         confidence(request, settings),
         vix_threshold(request, settings),
-        max_positions(request, settings),
-        max_positions_per_symbol(request, settings),
     )
+    if not new_position:
+        return common
+    return (*common, max_positions(request, settings), max_positions_per_symbol(request, settings))
 
 
 def entry_checks(request: SizingRequest, settings: Settings, sizing: ContractSizing) -> tuple[GateCheck, ...]:

@@ -56,7 +56,7 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
     )
 
 
-def screen(request: SizingRequest, settings: Settings) -> Decision | None:
+def screen(request: SizingRequest, settings: Settings, *, new_position: bool = True) -> Decision | None:
     """The pre-quote gate (SPEC §2.1): the refusal of the first check that needs no option quote,
     or None when they all pass and the engine may go on to choose a contract. The request's price
     is not looked at (no contract is chosen yet)."""
@@ -64,7 +64,7 @@ def screen(request: SizingRequest, settings: Settings) -> Decision | None:
         req = normalize_request(request, settings, priced=False)
     except InvalidInput as exc:
         return refused_input(request, settings, exc.code, exc.message)
-    checks = pre_quote_checks(req, settings)
+    checks = pre_quote_checks(req, settings, new_position=new_position)
     failed = first_failure(checks)
     if failed is None:
         return None

@@ -39,6 +39,9 @@ async def test_confidence_below_threshold_is_answered_before_any_quote_exists(tm
         blocked = await rig.engine.submit_signal(rig.signal("c-4", "SPY", "bullish", 0.9, now), "t")
         assert blocked.reason == "underlying_blocked"
         rig.engine.blocked.discard("SPY")
+        adding = await rig.engine.submit_signal(
+            rig.signal("c-6", "SPY", "bullish", 0.5, now, action="scale_in", position_id="99"), "t")
+        assert adding.reason == "confidence_below_threshold"  # before the position is even looked for
         fine = await rig.engine.submit_signal(rig.signal("c-5", "SPY", "bullish", 0.9, now), "t")
         assert fine.reason == "stale_market_data"  # only now, with every no-quote check passed
         assert len(rig.quotes) == 0 or rig.quotes.get("SPY") is None
@@ -121,5 +124,34 @@ async def test_an_exit_on_a_bad_quote_asks_for_a_fresh_snapshot(tmp_path: Path) 
         assert asked == [position.key]
         fresh = rig.quotes.get(position.key)
         assert fresh is not None and fresh.usable and rig.quotes.problem(position.key) is None
+    finally:
+        await rig.close()
+
+
+async def test_the_stream_and_snapshot_paths_are_checked(tmp_path: Path) -> None:
+    """The IB stream calls `Engine.on_quote`; snapshots come back through `ensure_quotes`: both are checked."""
+    rig = Rig(tmp_path, "0dte", ["SPY"])
+    rig.engine.metrics = metrics = Metrics("0dte")
+    await rig.start()
+    try:
+        await rig.until(at(DAY1, 10, 0))
+        now = rig.clock.now()
+        rig.engine.on_quote(Quote("QQQ", Decimal("-1"), Decimal("170.00"), None, now, 100, 100))  # IB's "no value"
+        assert rig.quotes.problem("QQQ") is not None and rig.quotes.problem("QQQ").reason == "invalid_price"  # type: ignore[union-attr]
+
+        async def crossed_snapshot(key: str) -> Quote:
+            return Quote(key, Decimal("2.00"), Decimal("1.50"), None, now, 10, 10)
+
+        async def no_stream(keys: list[str]) -> None:  # as IB before the first tick: only the snapshot answers
+            return None
+
+        rig.broker.snapshot = crossed_snapshot  # type: ignore[method-assign]
+        rig.broker.subscribe = no_stream  # type: ignore[method-assign]
+        key = "SPY 20190211 C 300"
+        await rig.engine.ensure_quotes([key])
+        assert rig.quotes.problem(key) is not None and rig.quotes.problem(key).reason == "crossed"  # type: ignore[union-attr]
+        assert not rig.quotes.get(key).usable  # type: ignore[union-attr]
+        rendered = metrics.render()[0].decode()
+        assert 'reason="invalid_price"' in rendered and 'reason="crossed"' in rendered
     finally:
         await rig.close()

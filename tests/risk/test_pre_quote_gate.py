@@ -64,3 +64,12 @@ def test_bad_market_data_sits_between_stale_and_liquidity() -> None:
     assert stale.reason == "stale_market_data"
     assert evaluate(request(confidence=0.9, option_delta=D("0.5"), portfolio_delta=D(0), option_gamma=D("0.05"),
                             portfolio_gamma=D(0)), S0).accepted
+
+
+def test_a_scale_in_is_not_held_to_the_position_counts() -> None:
+    full = tuple(OpenPositionView(s, 1, D(1)) for s in ("SPY", "QQQ", "IWM", "QQQ", "IWM"))
+    add = signal(action="scale_in", position_id="7", confidence=0.9)
+    assert screen(no_quote(sig=add, open_positions=full), S0, new_position=False) is None
+    low = signal(action="scale_in", position_id="7", confidence=0.5)
+    refused = screen(no_quote(sig=low, open_positions=full), S0, new_position=False)
+    assert refused is not None and refused.reason == "confidence_below_threshold"
