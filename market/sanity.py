@@ -84,6 +84,12 @@ class QuoteSanity:
     def __init__(self, limits: SanityLimits, is_option: Callable[[str], bool] = is_option_key):
         self.limits = limits
         self.is_option = is_option
+        # The time limits as timedeltas once: this runs on every quote of a replay.
+        self._future = _delta(limits.max_future_s)
+        self._old = _delta(limits.max_age_s)
+        self._window = _delta(limits.jump_window_s)
+        self._reference_age = _delta(limits.jump_reference_max_age_s)
+        self._log_interval = _delta(limits.log_interval_s)
         self._last: dict[str, _Mid] = {}
         self._pending: dict[str, _Mid] = {}
         self._logged: dict[tuple[str, str], datetime] = {}
@@ -114,11 +120,12 @@ class QuoteSanity:
                 return Verdict(False, INVALID_PRICE, f"{name} {value}")
         if quote.bid is not None and quote.ask is not None and quote.bid > quote.ask:
             return Verdict(False, CROSSED, f"bid {quote.bid} > ask {quote.ask}")
-        ahead = _seconds(quote.received_at - now)
-        if ahead > lim.max_future_s:
-            return Verdict(False, FUTURE_STAMP, f"stamped {ahead} s in the future, more than {lim.max_future_s} s")
-        if -ahead > lim.max_age_s:
-            return Verdict(False, TOO_OLD, f"{-ahead} s old on arrival, more than {lim.max_age_s} s")
+        ahead = quote.received_at - now
+        if ahead > self._future:
+            return Verdict(False, FUTURE_STAMP, f"stamped {_seconds(ahead)} s in the future, more than "
+                                                f"{lim.max_future_s} s")
+        if -ahead > self._old:
+            return Verdict(False, TOO_OLD, f"{_seconds(-ahead)} s old on arrival, more than {lim.max_age_s} s")
         return self._jump(quote)
 
     def _jump(self, quote: Quote) -> Verdict:
@@ -128,11 +135,11 @@ class QuoteSanity:
         lim = self.limits
         limit = lim.max_tick_jump_option if self.is_option(key) else lim.max_tick_jump_underlying
         ref = self._last.get(key)
-        if ref is None or _seconds(at - ref.at) > lim.jump_reference_max_age_s or _move(ref.mid, mid) <= limit:
+        if ref is None or at - ref.at > self._reference_age or _move(ref.mid, mid) <= limit:
             self._accept(key, mid, at)
             return USABLE
         pending = self._pending.get(key)
-        if pending is not None and _seconds(at - pending.at) <= lim.jump_window_s and _move(pending.mid, mid) <= limit:
+        if pending is not None and at - pending.at <= self._window and _move(pending.mid, mid) <= limit:
             self._accept(key, mid, at)  # a second quote agrees: the market really moved
             return USABLE
         self._pending[key] = _Mid(mid, at)
@@ -146,10 +153,10 @@ class QuoteSanity:
     def _first_in_interval(self, key: str, reason: str | None, now: datetime) -> bool:
         slot = (key, reason or "")
         last = self._logged.get(slot)
-        if last is not None and timedelta(0) <= now - last < timedelta(seconds=float(self.limits.log_interval_s)):
+        if last is not None and timedelta(0) <= now - last < self._log_interval:
             return False
         if len(self._logged) >= _MAX_LOG_KEYS:
-            horizon = now - timedelta(seconds=float(self.limits.log_interval_s))
+            horizon = now - self._log_interval
             self._logged = {k: v for k, v in self._logged.items() if v > horizon}
         self._logged[slot] = now
         return True
@@ -164,6 +171,10 @@ def _sane_price(value: Decimal) -> bool:
 
 def _move(reference: Decimal, mid: Decimal) -> Decimal:
     return abs(mid - reference) / reference
+
+
+def _delta(seconds: Decimal) -> timedelta:
+    return timedelta(seconds=float(seconds))
 
 
 def _seconds(delta: timedelta) -> Decimal:
