@@ -92,8 +92,12 @@ class SignalDesk:
         """SPEC §2.1: every check that needs no option quote, before any contract is chosen or subscribed."""
         eng = self.engine
         request = replace(eng.sizing_request(signal, Decimal(0), None, now, liquidity_ok=False),
-                          underlying_blocked=signal.underlying in eng.blocked)
+                          underlying_blocked=signal.underlying in eng.blocked, vix_usable=self._vix_usable())
         return screen(request, eng.settings, new_position=new_position)
+
+    def _vix_usable(self) -> bool:
+        """A VIX glitch must not answer `vix_above_threshold`: the gate skips it, `bad_market_data` says why."""
+        return self.engine.quotes.problem(self.engine.settings.profile.vix_symbol) is None
 
     # ------------------------------------------------------------------ new positions
 
@@ -114,7 +118,7 @@ class SignalDesk:
             decision = refused_input(_bare_request(signal, now), settings, code, detail)
             return await self._store(decision, source, now, signal, selection)
         decision = evaluate(replace(eng.sizing_request(signal, priced.mid, priced, now, liquidity_ok=selection.ok),
-                                    market_data_problem=problem), settings)
+                                    market_data_problem=problem, vix_usable=self._vix_usable()), settings)
         walked, note = None, None
         if not decision.accepted and decision.reason == reasons.GREEKS_LIMIT and selection.ok:
             walked = self._walk_for_greeks(signal, now, others)
@@ -217,7 +221,7 @@ class SignalDesk:
         problem = eng.quotes.problem(position.key)
         request = replace(eng.sizing_request(signal, price, quote, now,
                                              liquidity_ok=check_quote(quote, settings.liquidity, now).ok),
-                          underlying_blocked=signal.underlying in eng.blocked,
+                          underlying_blocked=signal.underlying in eng.blocked, vix_usable=self._vix_usable(),
                           market_data_problem=None if problem is None else problem.describe(position.key))
         view = OpenPositionView(position.underlying, position.open_qty, position.record.entry_price)
         sessions = eng.sessions_since(position.record.entry_time, now)

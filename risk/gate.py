@@ -106,6 +106,8 @@ def vix_threshold(request: SizingRequest, settings: Settings) -> GateCheck:
         return _skip(reasons.VIX_ABOVE_THRESHOLD, f"no VIX limit for profile {settings.profile.name}")
     if request.vix is None:
         return _skip(reasons.VIX_ABOVE_THRESHOLD, "no VIX given")
+    if not request.vix_usable:
+        return _skip(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} failed the market-data checks")
     if request.vix > limit:
         return _fail(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} > {limit}")
     return _pass(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} <= {limit}")

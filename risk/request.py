@@ -67,6 +67,7 @@ class SizingRequest:
     # sized on is unusable (§4.4 sanity: "SPY: crossed (bid 101 > ask 100)"), None when usable.
     underlying_blocked: bool = False
     market_data_problem: str | None = None
+    vix_usable: bool = True  # False: the VIX quote failed §4.4; `vix_above_threshold` is skipped, not judged
 
 
 def normalize_request(request: SizingRequest, settings: Settings, *, priced: bool = True) -> SizingRequest:

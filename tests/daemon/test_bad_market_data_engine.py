@@ -155,3 +155,18 @@ async def test_the_stream_and_snapshot_paths_are_checked(tmp_path: Path) -> None
         assert 'reason="invalid_price"' in rendered and 'reason="crossed"' in rendered
     finally:
         await rig.close()
+
+
+async def test_a_vix_glitch_is_bad_market_data_not_vix_above_threshold(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, "0dte", ["SPY"])
+    await rig.start()
+    try:
+        await rig.until(at(DAY1, 10, 28, 40))
+        vix = rig.quotes.get("VIX")
+        assert vix is not None and vix.usable and vix.mid is not None and vix.mid < 30
+        now = rig.clock.now()
+        rig.quotes.update(Quote("VIX", None, None, vix.mid * 10, now))
+        answer = await rig.engine.submit_signal(rig.signal("vix", "SPY", "bearish", 0.91, now), "t")
+        assert answer.reason == "bad_market_data" and "VIX" in (answer.message or "")
+    finally:
+        await rig.close()
