@@ -12,7 +12,7 @@ from datetime import time
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Frozen(BaseModel):
@@ -22,20 +22,16 @@ class Frozen(BaseModel):
     # pydantic's lax mode reads "yes", "on", 1 and "1" as true: a config that says `live = "yes"`
     # must be an error, not a live account. And an empty path (`TRADINGD_DAEMON__STATE_DIR=`) is a
     # mistake that would otherwise mean "the current directory".
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _strict_input(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        for name, field in cls.model_fields.items():
-            if name not in data:
-                continue
-            value = data[name]
-            if field.annotation is bool and not isinstance(value, bool):
-                raise ValueError(f"{name} must be true or false (a TOML boolean), got {value!r}")
-            if _is_path_field(name) and isinstance(value, str) and not value.strip():
-                raise ValueError(f"{name} must not be empty")
-        return data
+    def _strict_input(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or ""
+        field = cls.model_fields.get(name)
+        if field is not None and field.annotation is bool and not isinstance(value, bool):
+            raise ValueError(f"must be true or false (a TOML boolean), got {value!r}")
+        if _is_path_field(name) and isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
 
 
 Pct = Decimal  # a fraction: 0.20 means 20 %

@@ -11,7 +11,7 @@ from config.loader import ConfigError, load_settings
 def test_live_must_be_a_toml_boolean(text: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings("0dte", env={"TRADINGD_BROKER__IB__LIVE": text})
-    assert "live must be true or false" in str(err.value)
+    assert "broker.ib.live" in str(err.value) and "must be true or false" in str(err.value)
 
 
 @pytest.mark.parametrize("key", ["TRADINGD_SCALE_IN__ENABLED", "TRADINGD_BROKER__PROTECTIVE__ENABLED"])
