@@ -480,8 +480,8 @@ class ApiLimitsConfig(Frozen):
     # acknowledge) have their own, smaller bucket per token. /healthz and /metrics are not limited.
     signals_per_s: Decimal = Field(default=Decimal(20), gt=0)
     signals_burst: int = Field(default=40, gt=0)
-    operator_per_s: Decimal = Field(default=Decimal("0.5"), gt=0)
-    operator_burst: int = Field(default=5, gt=0)
+    operator_per_s: Decimal = Field(default=Decimal(1), gt=0)
+    operator_burst: int = Field(default=10, gt=0)
     # A client must send its whole request head within this, and its body within that, or it is
     # disconnected (head) / answered 408 (body): slow clients cannot hold connections open.
     header_timeout_s: Decimal = Field(default=Decimal(5), gt=0)

@@ -202,7 +202,8 @@ class Api:
                 raise ApiError(401, INVALID_TOKEN, "token not recognised")
             if role == "admin" and got != "admin":
                 raise ApiError(403, ADMIN_REQUIRED, "this route needs the admin token")
-            self._throttle(got, OPERATOR if role == "admin" else REQUESTS)
+            # operator commands (admin POSTs) have their own small bucket; reads share the requests one
+            self._throttle(got, OPERATOR if role == "admin" and request.method == "POST" else REQUESTS)
             return await handler(request)
 
         return guarded

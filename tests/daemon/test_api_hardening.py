@@ -126,11 +126,11 @@ def test_operator_routes_have_their_own_bucket(tmp_path: Path) -> None:
     assert limiter.retry_after("admin", "operator") is None  # untouched by the signal flood
     for _ in range(limits.operator_burst - 1):
         assert limiter.retry_after("admin", "operator") is None
-    assert limiter.retry_after("admin", "operator") == 2  # 0.5/s: one token in 2 s
+    assert limiter.retry_after("admin", "operator") == 1  # 1/s: one token in 1 s
 
 
 async def test_a_flood_is_answered_429_while_healthz_stays_fast(tmp_path: Path) -> None:
-    runner, srv = await _serve(tmp_path, **{"daemon.api.limits.signals_per_s": 5, "daemon.api.limits.signals_burst": 10})
+    runner, srv = await _serve(tmp_path, **{"daemon.api.limits.signals_per_s": 1, "daemon.api.limits.signals_burst": 10})
     try:
         async def one(k: int) -> tuple[int, str | None, str | None]:
             async with srv.session.post(srv.url + "/v1/signals", json={**SIGNAL, "id": f"f-{k}"},
@@ -147,8 +147,8 @@ async def test_a_flood_is_answered_429_while_healthz_stays_fast(tmp_path: Path) 
         answers = await flood
         limited = [a for a in answers if a[0] == 429]
         assert len(limited) >= 250 and all(a[1] == "rate_limited" and a[2] and int(a[2]) >= 1 for a in limited)
-        assert srv.control.submissions <= 20
-        assert healthz_s < 1.0, healthz_s
+        assert srv.control.submissions == len(answers) - len(limited)  # a refused one never reached the engine
+        assert healthz_s < 2.0, healthz_s
         # the admin's operator bucket is its own: an operator is never locked out by a signal flood
         async with srv.session.post(srv.url + "/v1/halt", json={"reason": "flood"},
                                     headers={"Authorization": f"Bearer {ADMIN}"}) as resp:
