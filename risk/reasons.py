@@ -19,7 +19,10 @@ SIGNAL_EXPIRED = "signal_expired"
 CONTRACT_TOO_EXPENSIVE = "contract_too_expensive"
 BELOW_MINIMUM_BET = "below_minimum_bet"
 GREEKS_LIMIT = "greeks_limit"
-# Part 8: the gate's other SPEC §2.1 codes (order: see risk.gate.PRE_QUOTE_ORDER / entry_checks).
+# SPEC §10 (market-regime rules): event_blackout sits after max_positions_per_symbol, sector_limit last.
+EVENT_BLACKOUT = "event_blackout"
+SECTOR_LIMIT = "sector_limit"
+# Part 8: the gate's other SPEC §2.1 codes (order: see risk.gate.pre_quote_checks / entry_checks).
 UNDERLYING_BLOCKED = "underlying_blocked"  # held for operator review (§6.1), not the trading state
 BAD_MARKET_DATA = "bad_market_data"  # a quote the §4.4 sanity checks found unusable
 
@@ -54,6 +57,8 @@ INVALID_BREAKER_LEVEL = "invalid_breaker_level"
 INVALID_TRADING_STATE = "invalid_trading_state"
 INVALID_QUOTE_AGE = "invalid_quote_age"
 INVALID_GREEKS = "invalid_greeks"
+INVALID_VOLATILITY = "invalid_volatility"
+INVALID_EVENTS = "invalid_events"
 
 # Scale-in (SPEC §2.6).
 SCALE_IN_DISABLED = "scale_in_disabled"

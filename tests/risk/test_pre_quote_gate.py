@@ -24,7 +24,8 @@ def no_quote(**fields):  # type: ignore[no-untyped-def]
 def test_order_is_specs() -> None:
     names = [c.name for c in pre_quote_checks(normalize_request(no_quote(), S0, priced=False), S0)]
     assert names == ["duplicate_signal", "signal_expired", "halted", "underlying_blocked",
-                     "confidence_below_threshold", "vix_above_threshold", "max_positions", "max_positions_per_symbol"]
+                     "confidence_below_threshold", "vix_above_threshold", "max_positions", "max_positions_per_symbol",
+                     "event_blackout"]
 
 
 def test_a_clean_signal_passes_the_screen_without_a_price() -> None:
