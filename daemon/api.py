@@ -30,10 +30,12 @@ from daemon.api_limits import (BODY_TIMEOUT, OPERATOR, RATE_LIMITED, REQUESTS, S
                                LogLimiter, RateLimiter, mark_head)
 from daemon.auth import Tokens, api_url_file, load_tokens
 from daemon.control import INTERNAL_ERROR, ControlError, EngineControl, SignalOutcome
+from daemon.format import present_position, present_status
 from daemon.jsonparse import JsonRefused, parse_json
 from daemon.openapi import OPENAPI_PATH, openapi_document
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
+from daemon.page import routes as page
 
 log = get_logger("daemon.api")
 
@@ -281,10 +283,10 @@ class Api:
         return _json(outcome.to_json(), status)
 
     async def get_status(self, request: web.Request) -> web.Response:
-        return _json(self.control.status())
+        return _json(present_status(self.control.status()))
 
     async def get_positions(self, request: web.Request) -> web.Response:
-        positions = self.control.positions()
+        positions = [present_position(p) for p in self.control.positions()]
         return _json({"positions": positions, "count": len(positions)})
 
     async def post_halt(self, request: web.Request) -> web.Response:
@@ -348,6 +350,7 @@ class Api:
         app.router.add_get("/healthz", self.get_healthz)
         app.router.add_get("/metrics", self.get_metrics)
         app.router.add_get(OPENAPI_PATH, self.get_openapi)
+        page.register(app, self.control, self.settings, self.tokens)  # GET / : the operator page (SPEC §11)
         return app
 
 

@@ -100,5 +100,35 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "/metrics": {"get": {"operationId": "metrics",
                                  "responses": _ok("Prometheus text", "text/plain")}},
             OPENAPI_PATH: {"get": {"operationId": "openapi", "responses": _ok("this document")}},
+            # The operator page (room ops, daemon/page/): HTML forms for people, not the JSON API.
+            "/": {"get": {"operationId": "page", "x-html": True, "responses": _html("the page or the sign-in form")}},
+            "/login": {"post": {"operationId": "pageLogin", "x-html": True,
+                                "requestBody": _form({"token": {"type": "string"}}),
+                                "responses": {"303": {"description": "signed in: back to /"},
+                                              **_html("token not recognised", "401")}}},
+            "/logout": {"get": {"operationId": "pageLogout", "x-html": True,
+                                "responses": {"303": {"description": "signed out: back to /"}}}},
+            "/page/{action}": {"post": {
+                "operationId": "pageAction", "x-html": True, "parameters": [_ACTION],
+                "requestBody": _form({"reason": {"type": "string", "maxLength": 500}}),
+                "responses": _html("the confirmation form")}},
+            "/page/{action}/confirm": {"post": {
+                "operationId": "pageConfirm", "x-html": True, "parameters": [_ACTION],
+                "requestBody": _form({"reason": {"type": "string"}, "confirm": {"type": "string"},
+                                      "admin_token": {"type": "string"}}),
+                "responses": {"303": {"description": "done: back to /"}, **_html("refused", "400")}}},
         },
     }
+
+
+_ACTION = {"name": "action", "in": "path", "required": True,
+           "schema": {"type": "string", "enum": ["halt", "resume", "flatten"]}}
+
+
+def _html(description: str, status: str = "200") -> dict[str, Any]:
+    return {status: {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}}
+
+
+def _form(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/x-www-form-urlencoded": {
+        "schema": {"type": "object", "properties": properties}}}}

@@ -163,6 +163,8 @@ def requests_from(doc: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     operations = []
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
+            if op.get("x-html"):  # the operator page's HTML forms (cookie sign-in): not the JSON API
+                continue
             if method == "post":
                 content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
                 weight = 6 if path == "/v1/signals" else 1  # signals reach the engine: most of the traffic
