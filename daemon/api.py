@@ -26,12 +26,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from config.models import Settings
-from daemon.api_limits import (BODY_TIMEOUT, OPERATOR, RATE_LIMITED, REQUESTS, SLOW_HEADERS, GuardedRunner,
-                               LogLimiter, RateLimiter, mark_head)
+from daemon import api_limits
+from daemon.api_limits import GuardedRunner, LogLimiter, RateLimiter, mark_head
 from daemon.auth import Tokens, api_url_file, load_tokens
 from daemon.control import INTERNAL_ERROR, ControlError, EngineControl, SignalOutcome
 from daemon.format import present_position, present_status
-from daemon.jsonparse import JsonRefused, parse_json
+from daemon.jsonparse import DUPLICATE_KEY, JSON_TOO_DEEP, JsonRefused, parse_json
 from daemon.openapi import OPENAPI_PATH, openapi_document
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
@@ -60,9 +60,11 @@ INVALID_ACTOR = "invalid_actor"
 MISSING_UNDERLYING = "missing_underlying"
 STATUS_UNAVAILABLE = "status_unavailable"
 INVALID_SYMBOL = "invalid_symbol"
+RATE_LIMITED = api_limits.RATE_LIMITED  # 429, with Retry-After
+BODY_TIMEOUT = api_limits.BODY_TIMEOUT  # 408
 # Refusals counted in tradingd_api_refusals_total (Part 8): who knocked without a key, who came too often.
 _COUNTED = {MISSING_TOKEN, INVALID_TOKEN, ADMIN_REQUIRED, RATE_LIMITED, BODY_TIMEOUT, BODY_TOO_LARGE, MALFORMED_JSON,
-            "json_too_deep", "duplicate_key"}
+            JSON_TOO_DEEP, DUPLICATE_KEY}
 
 
 class ApiError(Exception):
@@ -180,9 +182,9 @@ class Api:
                         route=_route_name(request), remote=peer, message=exc.message)
 
     def _slow_client(self, peer: Any) -> None:
-        self.metrics.observe_api_refusal(SLOW_HEADERS, 0)
-        if self._refusal_logs.first((SLOW_HEADERS, str(peer))):
-            log.warning("api_client_disconnected", reason=SLOW_HEADERS, remote=str(peer),
+        self.metrics.observe_api_refusal(api_limits.SLOW_HEADERS, 0)
+        if self._refusal_logs.first((api_limits.SLOW_HEADERS, str(peer))):
+            log.warning("api_client_disconnected", reason=api_limits.SLOW_HEADERS, remote=str(peer),
                         header_timeout_s=str(self.settings.daemon.api.limits.header_timeout_s))
 
     def _throttle(self, role: str, route_class: str) -> None:
@@ -205,7 +207,8 @@ class Api:
             if role == "admin" and got != "admin":
                 raise ApiError(403, ADMIN_REQUIRED, "this route needs the admin token")
             # operator commands (admin POSTs) have their own small bucket; reads share the requests one
-            self._throttle(got, OPERATOR if role == "admin" and request.method == "POST" else REQUESTS)
+            self._throttle(got, api_limits.OPERATOR if role == "admin" and request.method == "POST"
+                           else api_limits.REQUESTS)
             return await handler(request)
 
         return guarded
