@@ -61,6 +61,7 @@ from daemon.store import Store
 from daemon.store.journal import Journal, JournalSettings, StoreUnavailable
 from daemon.store.records import PositionRecord
 from daemon.trading import META_KEY, TradingControl
+from market.sanity import QuoteSanity, SanityLimits, Verdict
 from market.session import EXCHANGE_TZ, SessionTimes
 from exits.state import ExitState
 from risk.capital import capital_base
@@ -101,6 +102,8 @@ class Engine:
         self.broker = broker
         self.quotes = quotes
         self.quote_model = quote_model
+        # SPEC §4.4 on every quote path (stream, snapshot, sim, replay): they all write through this book.
+        quotes.guard(QuoteSanity(SanityLimits.from_config(settings.market_data)), clock.now, self._bad_quote)
         self.sessions = sessions
         self.daily_closes = daily_closes
         self.metrics = metrics
@@ -543,6 +546,10 @@ class Engine:
                       option=None if contract is None else contract.key, message=decision.message or None)
         self.observe_decision(decision.accepted, decision.reason)
 
+    def _bad_quote(self, quote: Quote, verdict: Verdict) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_bad_market_data(verdict.reason or "unknown")
+
     def observe_decision(self, accepted: bool, reason: str | None) -> None:
         if self.metrics is not None:
             self.metrics.observe_decision(accepted=accepted, reason=reason)
@@ -846,6 +853,12 @@ class Engine:
             for symbol, series in closes.items():
                 self.quote_model.set_realized_vol(symbol, realized_vol(list(series), window))
         self.log.info("correlations_refreshed", symbols=sorted(self.correlations))
+
+    async def prune_refused(self, at: datetime) -> None:
+        """Refused signals are kept `refused_retention_days` (Part 8): a flood cannot grow the store forever."""
+        days = self.settings.daemon.store.refused_retention_days
+        deleted = await self.store.prune_refused_signals(at - timedelta(days=days))
+        self.log.info("refused_signals_pruned", retention_days=days, **deleted)
 
     async def daily_report(self, at: datetime) -> None:
         from daemon.report import day_lines

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import fields, replace
+from datetime import datetime, timedelta
 from types import SimpleNamespace
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -55,6 +55,7 @@ class ExitDesk:
         # Fills come from the worker and, after a reconnect, from the broker's reconciler: one at a time,
         # so a position's record is never overwritten by an older one.
         self._fill_lock = asyncio.Lock()
+        self._snapshots_asked: dict[str, datetime] = {}  # SPEC §4.4: a fresh snapshot per bad quote, paced
 
     # ------------------------------------------------------------------ entries
 
@@ -250,6 +251,7 @@ class ExitDesk:
         eng = self.engine
         if not position.entry_complete or position.open_qty <= 0 or position.id not in eng.book.positions:
             return
+        self._refresh_if_bad(position, now)
         try:
             actions, state = policy.evaluate(position.exit_view(eng.profile), position.exit_state,
                                              self.market(position, now), now, eng.settings)
@@ -257,6 +259,27 @@ class ExitDesk:
             eng.log.error("exit_evaluation_failed", position_id=position.id, code=exc.code, error=str(exc))
             return
         await self._act(position, actions, state, now)
+
+    def _refresh_if_bad(self, position: LivePosition, now: datetime) -> None:
+        """SPEC §4.4: an exit never acts on a quote the sanity checks refused; it asks the broker for a
+        fresh snapshot (at most one per key per jump window, off the quote path: IB may take seconds),
+        which goes through the same checks and, usable, re-runs the exit rules with a real price; the
+        exit itself is the executor's marketable limit."""
+        eng, key = self.engine, position.key
+        if eng.quotes.problem(key) is None:
+            return
+        asked = self._snapshots_asked.get(key)
+        if asked is not None and now - asked < timedelta(seconds=float(eng.settings.market_data.jump_window_s)):
+            return
+        self._snapshots_asked[key] = now
+        eng.spawn(self._fresh_snapshot(key), name=f"snapshot-{key}")
+
+    async def _fresh_snapshot(self, key: str) -> None:
+        eng = self.engine
+        try:
+            eng.quotes.update(await eng.broker.snapshot(key))
+        except BrokerError as exc:
+            eng.log.warning("exit_snapshot_failed", key=key, code=exc.code, error=str(exc))
 
     async def _act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState,
                    now: datetime) -> None:

@@ -109,6 +109,9 @@ def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandler
     ]
     if closeout_at is not None:
         jobs.append(Job("closeout", SessionTrigger(sessions, closeout_at, "closeout"), handlers.closeout))
+    prune = getattr(handlers, "prune_refused", None)  # Part 8: refused-signal retention
+    if prune is not None:
+        jobs.append(Job("prune_refused", _daily(settings.daemon.store.prune_at), prune))
     return jobs
 
 

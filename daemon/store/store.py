@@ -191,6 +191,11 @@ class Store:
         """The decision the signal with this id got when it first arrived (what a resend is answered with)."""
         ...
 
+    @_operation(ops_signals.prune_refused)
+    async def prune_refused_signals(self, before: datetime) -> dict[str, int]:
+        """Delete refused signals (and their decisions) older than `before` (Part 8 retention)."""
+        ...
+
     # ------------------------------------------------------------------ orders and fills
 
     @_operation(ops_orders.write_intent)
