@@ -478,6 +478,9 @@ class Core:
             out.log("info", "correlations_refreshed", symbols=sorted(self.session.correlations))
         elif name == "daily_report":
             out.add(DailyReport(at.date()))
+        elif name == "prune_refused":  # Part 8: refused signals are kept `refused_retention_days`
+            days = self.settings.daemon.store.refused_retention_days
+            out.persist("prune_refused_signals", before=at - timedelta(days=days))
         else:
             self._bad("unknown_timer", f"no timer {name!r}")
             return
