@@ -293,7 +293,7 @@ class App:
                                            clock=step)
         log = get_logger("tradingd.run", profile=settings.profile.name)
         await asyncio.to_thread(calendar.session_for, self.clock.now().date())
-        url = settings.daemon.store.url or replay_store_url(settings)
+        url = self._locked_store_url()  # one daemon per store (SPEC §6.2), before the store is opened
         store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
                       busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
         await store.upgrade()
@@ -305,6 +305,8 @@ class App:
             resumed = await asyncio.to_thread(sink.claim, rid)
         except ReplayStoreMismatch as exc:
             await store.close()
+            if self.store_lock is not None:
+                self.store_lock.release()
             raise RunError(exc.code, str(exc)) from None
         if resumed:
             log.warning("replay_resumed", records_already_stored=resumed, run_id=rid[:12],
@@ -368,6 +370,8 @@ class App:
                 await self._runner.cleanup()
                 forget_api_url(self.settings, self.api_port)
             await store.close()
+            if self.store_lock is not None:
+                self.store_lock.release()
             if not self.options.summary_json:  # JSON output carries it inside the summary
                 where = database_location(store.url)
                 self._print_line(f"database: {where}", event="database", database=where)
