@@ -421,6 +421,12 @@ class IBConfig(Frozen):
     # contracts are USD-listed; `broker check` warns when the account's base currency differs.
     currency: str = Field(default="USD", min_length=3, max_length=3)
 
+    # --- room ib (issue 9): IB as a real gateway behaves ---------------------------------------
+    # the zone the gateway writes times in when it names none (IB's `TimezoneTWS`).
+    gateway_timezone: str = "America/New_York"
+    # paper accounts only: use IB's delayed data where no live subscription exists (labelled delayed).
+    delayed_data_on_paper: bool = False
+
     @model_validator(mode="after")
     def _consistent(self) -> IBConfig:
         if self.live and not self.account:

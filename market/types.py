@@ -56,6 +56,7 @@ class Quote:
     iv: Decimal | None = None
     modelled: bool = False  # a model priced it (no recorded option quote): labelled in logs and reports
     usable: bool = True  # False after IB stale-data codes (354, 10197, 2103) until a fresh tick
+    delayed: bool = False  # IB delayed data (paper accounts that allow it): labelled, never taken for live
 
     @property
     def mid(self) -> Decimal | None:

@@ -23,7 +23,7 @@ import structlog
 from ib_async import IB
 
 from broker.base import BrokerError, BrokerListener
-from broker.ib.account import snapshot_from_values
+from broker.ib.account import is_paper, snapshot_from_values
 from broker.ib.contracts import ContractBook, option_from_ib
 from broker.ib.market_data import MarketData
 from broker.ib.orders import Orders
@@ -67,7 +67,7 @@ class IBBroker:
                                   index_symbols={settings.profile.vix_symbol}, pace=pace, within=self._request)
         self._md = MarketData(self.ib, self._book, self.clock, lines=self.cfg.market_data_lines, pace=pace,
                               within=self._session.within, snapshot_timeout_s=float(self.cfg.snapshot_timeout_s),
-                              emit=self._emit_quote)
+                              emit=self._emit_quote, alert=self._session.alert)
         self._orders = Orders(self.ib, self._book, self.clock, account=lambda: self._session.account,
                               pace=pace, within=self._request,
                               spawn=self._session.spawn, commission_wait_s=float(self.cfg.commission_wait_s),
@@ -123,6 +123,23 @@ class IBBroker:
         # Chains before the first signal needs one (SPEC §6.1: loaded before the open); in the
         # background, so a slow sec-def farm does not hold the start-up.
         self._session.spawn(self.load_chains(self.settings.profile.underlyings))
+
+    async def probe(self) -> None:
+        """Connect once for `tradingd broker check`: no heartbeat, no reconnect, no chains, no reconciliation."""
+        await self._session.start(keep_alive=False)
+
+    async def current_time(self) -> datetime:
+        """The gateway's clock (one reqCurrentTime round trip), or BrokerError `timeout`."""
+        self._require_socket()
+        await self.throttle.acquire()
+        try:
+            return await self._session.within(self.ib.reqCurrentTimeAsync(), float(self.cfg.heartbeat_timeout_s))
+        except TimeoutError:
+            raise BrokerError("timeout", f"IB did not answer reqCurrentTime within {self.cfg.heartbeat_timeout_s} s") from None
+
+    def _delayed_ok(self) -> bool:
+        """Delayed data may be used only when the config allows it and the account is paper (never live)."""
+        return bool(self.cfg.delayed_data_on_paper) and is_paper(self._session.account)
 
     async def stop(self) -> None:
         await self._session.stop()
@@ -216,6 +233,10 @@ class IBBroker:
 
     async def _on_up(self, reason: str) -> None:
         self._notify(True, ConnectionState.RECONCILING.value)
+        self._md.delayed_ok = self._delayed_ok()
+        if self._md.delayed_ok:  # "live where subscribed, delayed otherwise" (IB market data type 3)
+            await self.throttle.acquire()
+            self.ib.reqMarketDataType(3)
         if reason != RESTORED_DATA_KEPT:
             await self._md.resubscribe()
         if self._reconciler is not None:

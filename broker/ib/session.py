@@ -68,9 +68,12 @@ class IBSession:
         self.cfg = cfg
         self.clock = clock
         self.ib = ib or IB()
+        # Execution times without a zone are the gateway's, never the host's (SPEC §6.1).
+        self.ib.TimezoneTWS = cfg.gateway_timezone
         self._pace = pace
         self._rng = rng or random.Random()
         self._alert = alert or _log_alert
+        self._keep_alive = True
         self.state = ConnectionState.STOPPED
         self.account = ""
         self.client_id = cfg.client_id
@@ -105,14 +108,25 @@ class IBSession:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Connect once (BrokerError when it cannot or the account is refused), then keep the connection."""
+    def alert(self, kind: str, detail: Mapping[str, Any]) -> None:
+        self._alert(kind, detail)
+
+    async def start(self, *, keep_alive: bool = True) -> None:
+        """Connect once (BrokerError when it cannot or the account is refused), then keep the connection.
+
+        `keep_alive=False` (a one-shot probe such as `broker check`): no heartbeat, no reconnect, no
+        reconciliation hook; a closed socket just ends the session.
+        """
+        self._keep_alive = keep_alive
         self.state = ConnectionState.DISCONNECTED
         try:
             await self._connect()
         except BrokerError:
             self.state = ConnectionState.STOPPED
             raise
+        if not keep_alive:
+            self.state = ConnectionState.READY
+            return
         self.spawn(self._heartbeat())
         up = self._came_up("connected")
         if up is not None:
@@ -202,10 +216,15 @@ class IBSession:
         def on_api_error(_msg: str) -> None:
             closed.set()
 
+        def on_socket_closed(_msg: str) -> None:  # ib_async says nothing when the peer hangs up mid-handshake
+            if not self.ib.client.isReady():
+                closed.set()
+
         for _ in range(CONNECT_MESSAGES):
             await self._pace()
         self.ib.errorEvent += on_error
         self.ib.client.apiError += on_api_error
+        self.ib.client.conn.disconnected += on_socket_closed
         connect = asyncio.ensure_future(self.ib.connectAsync(
             self.cfg.host, self.cfg.port, client_id, timeout=float(self.cfg.connect_timeout_s),
             fetchFields=STARTUP_FETCH))
@@ -221,13 +240,14 @@ class IBSession:
             self.ib.disconnect()
             if in_use.is_set():
                 raise _ClientIdInUse
-            reason = "the gateway closed the connection" if closed.is_set() else repr(connect.exception())
-            raise BrokerError("connect_failed",
-                              f"cannot connect to IB at {self.cfg.host}:{self.cfg.port} as client {client_id}: {reason}")
+            code, reason = _connect_failure(closed.is_set(), None if connect.cancelled() else connect.exception())
+            raise BrokerError(code, f"cannot connect to IB at {self.cfg.host}:{self.cfg.port} "
+                                    f"as client {client_id}: {reason}")
         finally:
             flagged.cancel()
             self.ib.errorEvent -= on_error
             self.ib.client.apiError -= on_api_error
+            self.ib.client.conn.disconnected -= on_socket_closed
 
     def _on_next_valid_id(self, order_id: int) -> None:
         self.next_valid_id = order_id
@@ -297,13 +317,16 @@ class IBSession:
     def _on_socket_closed(self) -> None:
         if self._connecting or self.state is ConnectionState.STOPPED:
             return
+        if not self._keep_alive:
+            self.state = ConnectionState.DISCONNECTED
+            return
         self._went_down(self._drop_reason or "socket_closed")
         self._ensure_reconnecting()
 
     def _on_error(self, req_id: int, code: int, message: str, _contract: Any) -> None:
         info = codes.info(code)
         getattr(log, info.log_level)("ib_message", code=code, req_id=req_id, message=message, meaning=info.meaning)
-        if self.state is ConnectionState.STOPPED or self._connecting:
+        if self.state is ConnectionState.STOPPED or self._connecting or not self._keep_alive:
             return
         if info.effect is codes.Effect.CONNECTIVITY_LOST:
             self._went_down(str(code))
@@ -400,6 +423,21 @@ class IBSession:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("ib_task_failed", code="task_failed", error=repr(exc), exc_info=exc,
                       task=getattr(task.get_coro(), "__qualname__", task.get_name()))
+
+
+CONNECTION_REFUSED, CONNECTION_CLOSED, CONNECT_TIMEOUT = "connection_refused", "connection_closed", "connect_timeout"
+CONNECT_FAILURES = frozenset({CONNECTION_REFUSED, CONNECTION_CLOSED, CONNECT_TIMEOUT, "connect_failed"})
+
+
+def _connect_failure(closed: bool, exc: BaseException | None) -> tuple[str, str]:
+    """Tell "nobody listens" from "the gateway hung up" from "no answer in time": each has another fix."""
+    if isinstance(exc, ConnectionRefusedError):
+        return CONNECTION_REFUSED, "connection refused (nothing listens on that port)"
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return CONNECT_TIMEOUT, "the gateway did not complete the handshake in time"
+    if closed or isinstance(exc, (ConnectionError, EOFError)):
+        return CONNECTION_CLOSED, "the gateway closed the connection"
+    return "connect_failed", repr(exc)
 
 
 async def _first(*aws: Awaitable[Any]) -> None:

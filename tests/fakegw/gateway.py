@@ -76,6 +76,9 @@ class FakeGateway:
         self.refused_client_ids: set[int] = set()
         self.connectivity_lost = False
         self.stalled = False
+        # Real gateways' quirks (issue 9), each off by default.
+        self.withhold_current_time = False  # reqCurrentTime never answered (some TWS builds, replays)
+        self.withheld_ends: set[str] = set()  # end markers never sent: "executions", "open_orders", ...
         # What happened, for assertions: every request frame, unanswered ones, errors sent.
         self.received: list[tuple[int | None, list[str]]] = []
         self.unhandled: list[tuple[int | None, list[str]]] = []

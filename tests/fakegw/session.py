@@ -163,6 +163,8 @@ class ClientSession:
             self.error(-1, code, text)
 
     def _current_time(self, fields: list[str]) -> None:
+        if self.gw.withhold_current_time:
+            return
         self.send(msg.current_time(int(self.gw.clock().timestamp())))
 
     def _managed_accounts(self, fields: list[str]) -> None:
