@@ -426,6 +426,10 @@ class IBConfig(Frozen):
     gateway_timezone: str = "America/New_York"
     # paper accounts only: use IB's delayed data where no live subscription exists (labelled delayed).
     delayed_data_on_paper: bool = False
+    # order ids are the account's: profiles on one host take turns through a lock file here
+    # (empty: the system's temp directory); a turn is given back after this long whatever happens.
+    order_id_lock_dir: str = ""
+    order_id_turn_max_s: Decimal = Field(default=Decimal(5), gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> IBConfig:

@@ -96,7 +96,9 @@ class Engine:
         # executor then shares (its order messages count twice there: slower, never over the limit).
         self.throttle: Throttle = getattr(broker, "throttle", None) or Throttle(
             clock, settings.execution.max_messages_per_s)
-        self.order_ids = OrderIds()
+        # Profiles sharing an IB account share its order ids: each id is taken in the account's turn.
+        self.order_ids = (OrderIds(broker.claim_order_id_floor, broker.release_order_id_claim)  # type: ignore[attr-defined]
+                          if getattr(broker, "shares_order_ids", False) else OrderIds())
         self.executor = Executor.from_settings(RecordingBroker(broker, self._record_refusal, clock.now, self.order_ids),
                                                quotes, clock, settings, allocate_order_id=self.allocate_order_id,
                                                before_send=self._before_send, throttle=self.throttle)

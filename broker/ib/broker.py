@@ -14,6 +14,7 @@ the same at any time.
 from __future__ import annotations
 
 import random
+import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +27,7 @@ from broker.base import BrokerError, BrokerListener
 from broker.ib.account import is_paper, snapshot_from_values
 from broker.ib.contracts import ContractBook, option_from_ib
 from broker.ib.market_data import MarketData
+from broker.ib.order_ids import AccountTurn, lock_path
 from broker.ib.orders import Orders
 from broker.ib.session import AlertHook, ConnectionState, IBSession
 from broker.throttle import Throttle
@@ -74,6 +76,7 @@ class IBBroker:
                               multiplier=multiplier, emit_update=self._emit_update, emit_fill=self._emit_fill)
         self._listener: BrokerListener | None = None
         self._reconciler: Reconciler | None = None
+        self._turn: AccountTurn | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -142,6 +145,7 @@ class IBBroker:
         return bool(self.cfg.delayed_data_on_paper) and is_paper(self._session.account)
 
     async def stop(self) -> None:
+        self.release_order_id_claim()
         await self._session.stop()
 
     async def load_chains(self, underlyings: Iterable[str]) -> dict[str, OptionChain]:
@@ -170,9 +174,38 @@ class IBBroker:
             summary = await self._request(self.ib.accountSummaryAsync(self._session.account))
             return snapshot_from_values(self._session.account, summary, self.server_version)
 
+    # Order ids are per account at IB: every profile on it draws from one sequence (SPEC §6.1).
+    shares_order_ids = True
+
     async def next_order_id(self) -> int:
+        """The lowest id no client on the account has used: above the gateway's nextValidId (reqIds, asked
+        now) and above every id seen in any openOrder, orderStatus or execution, from any client."""
         self._require_socket()
-        return await self._session.request_next_valid_id()
+        return max(await self._session.request_next_valid_id(), self._orders.highest_seen + 1)
+
+    async def claim_order_id_floor(self) -> int:
+        """Take the account's order-id turn (other profiles wait), then `order_id_floor()`. The turn is
+        held until `release_order_id_claim()`: after the order was placed or given up."""
+        if self._turn is None:
+            directory = self.cfg.order_id_lock_dir or tempfile.gettempdir()
+            self._turn = AccountTurn(lock_path(directory, self.cfg.host, self.cfg.port, self._session.account),
+                                     self.clock, max_hold_s=float(self.cfg.order_id_turn_max_s),
+                                     max_wait_s=float(self.cfg.order_id_turn_max_s))
+        await self._turn.acquire()
+        return await self.order_id_floor()
+
+    def release_order_id_claim(self) -> None:
+        if self._turn is not None:
+            self._turn.release()
+
+    async def order_id_floor(self) -> int:
+        """`next_order_id()` for each new order, never raising: without an answer, the highest id seen + 1
+        (the place that follows fails on its own if the connection is gone)."""
+        try:
+            return await self.next_order_id()
+        except BrokerError as exc:
+            log.warning("ib_order_id_floor_unknown", code=exc.code, error=str(exc))
+            return self._orders.highest_seen + 1
 
     async def chain(self, underlying: str) -> OptionChain:
         self._require_socket()

@@ -42,6 +42,7 @@ _STATUS = {
     "Inactive": OrderStatus.INACTIVE,
 }
 _ORDER_TYPES = frozenset({"LMT", "STP", "MKT"})
+REQUEST_ID_FLOOR = 1 << 30  # session.REQ_ID_BASE: ib_async's own request ids start there
 
 
 def map_status(ib_status: str, filled: float) -> OrderStatus | None:
@@ -109,6 +110,9 @@ class Orders:
         self._pending_fills: dict[str, Fill] = {}
         self._emitted_execs: set[str] = set()
         self._commissions: dict[str, Decimal] = {}
+        # The highest order id seen at the gateway from any client (openOrder, orderStatus, executions):
+        # the next id must be above it, or two profiles on one account collide (103).
+        self.highest_seen = 0
         ib.errorEvent += self._on_error
         self._hook_wrapper()
 
@@ -134,6 +138,7 @@ class Orders:
         order = ib_order(req, self._account())
         contract = await self.book.qualify(req.contract.key)
         self._requests[req.order_id] = req
+        self.note_order_id(req.order_id)
         await self._pace()
         with _on_the_wire(req.order_id):
             self.ib.client.placeOrder(req.order_id, contract, order)
@@ -182,16 +187,23 @@ class Orders:
         """Every order status, live execution and commission report, straight from the decoder."""
         wrapper = self.ib.wrapper
         order_status = wrapper.orderStatus
+        open_order = wrapper.openOrder
         exec_details = wrapper.execDetails
         commission_report = wrapper.commissionReport
 
+        def on_open_order(order_id: int, *rest: Any) -> None:
+            self.note_order_id(order_id)
+            open_order(order_id, *rest)
+
         def on_status(order_id: int, status: str, filled: float, remaining: float, avg_fill_price: float,
                       *rest: Any) -> None:
+            self.note_order_id(order_id)
             order_status(order_id, status, filled, remaining, avg_fill_price, *rest)
             self._on_status(order_id, status, filled, remaining, avg_fill_price)
 
         def on_exec(req_id: int, contract: Contract, execution: Execution) -> None:
             live = req_id not in wrapper._futures
+            self.note_order_id(execution.orderId)
             exec_details(req_id, contract, execution)
             if live:
                 self._on_execution(contract, execution)
@@ -200,9 +212,14 @@ class Orders:
             commission_report(report)
             self._on_commission(report)
 
+        wrapper.openOrder = on_open_order  # type: ignore[method-assign]
         wrapper.orderStatus = on_status  # type: ignore[method-assign]
         wrapper.execDetails = on_exec  # type: ignore[method-assign]
         wrapper.commissionReport = on_commission  # type: ignore[method-assign]
+
+    def note_order_id(self, order_id: int) -> None:
+        if 0 < order_id < REQUEST_ID_FLOOR:  # ib_async's request ids (what-if orders) are not order ids
+            self.highest_seen = max(self.highest_seen, order_id)
 
     def _on_status(self, order_id: int, ib_status: str, filled: float, remaining: float, avg: float) -> None:
         status = map_status(ib_status, filled)

@@ -91,3 +91,76 @@ async def test_outgoing_messages_stay_within_the_pacing_limit():
         await broker.subscribe([spy_call(Decimal(s)).key for s in strikes])
         assert gw.pacing_violations == 0
         assert broker.throttle.sent >= 2 * len(strikes)  # qualify + subscribe each, all paced
+
+
+# --- issue 9: a snapshot that ends in an error is a failure, never the streamed price restamped ---
+
+async def _streaming_spy(broker, rec):
+    await broker.subscribe(["SPY"])
+    return await rec.wait_for(lambda: (q := rec.last_quote("SPY")) and q.usable and q)
+
+
+def _refuse_spy_live(gw) -> None:
+    gw.market.entitle("SPY", live=False, delayed=False)
+
+
+def _competing_session(gw) -> None:
+    gw.competing_live_session = True
+
+
+def _paper_without_api_subscription(gw) -> None:
+    gw.paper_data_codes["SPY"] = 10089
+
+
+def _paper_part_not_subscribed(gw) -> None:
+    gw.paper_data_codes["SPY"] = 10090  # the last price still comes, bid and ask do not
+
+
+@pytest.mark.parametrize(("refuse", "code"), [(_refuse_spy_live, "354"), (_competing_session, "10197"),
+                                              (_paper_without_api_subscription, "10089"),
+                                              (_paper_part_not_subscribed, "10090")])
+async def test_a_snapshot_ending_in_an_error_fails_instead_of_restamping_the_streamed_quote(refuse, code):
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        streamed = await _streaming_spy(broker, rec)
+        refuse(gw)
+        with pytest.raises(BrokerError) as err:
+            await broker.snapshot("SPY")
+        assert err.value.code == code
+        assert rec.last_quote("SPY") == streamed  # the stream's quote is not restamped as fresh
+
+
+async def test_a_snapshot_refused_with_101_fails_and_alerts_naming_the_key():
+    alerts: list = []
+    async with gateway(max_market_data_lines=2) as gw, connected(gw, alerts=alerts) as (broker, rec):
+        await _streaming_spy(broker, rec)
+        await broker.subscribe(["VIX"])  # the account's two lines are taken
+        with pytest.raises(BrokerError) as err:
+            await broker.snapshot("SPY")
+        assert err.value.code == "101"
+        assert [(k, d["key"], d["code"]) for k, d in alerts] == [("ib_market_data_lines", "SPY", 101)]
+
+
+async def test_a_good_snapshot_is_fresh_and_does_not_touch_the_stream():
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        await _streaming_spy(broker, rec)
+        gw.market.set_stock("SPY", "471.00", "471.02", last="471.01")
+        await rec.wait_for(lambda: rec.last_quote("SPY").bid == Decimal("471"))
+        snap = await broker.snapshot("SPY")
+        assert (snap.bid, snap.ask, snap.usable, snap.delayed) == (Decimal("471"), Decimal("471.02"), True, False)
+
+
+async def test_lines_are_per_account_the_101st_is_refused_with_an_alert_naming_the_key():
+    """Two profiles on one account share its lines: the second one's stream past the budget gets 101."""
+    alerts: list = []
+    async with gateway(max_market_data_lines=2) as gw, \
+            connected(gw, broker__ib__client_id=7) as (first, rec1), \
+            connected(gw, alerts=alerts, broker__ib__client_id=8) as (second, rec2):
+        gw.market.set_stock("QQQ", "400.00", "400.02")
+        await first.subscribe(["SPY"])
+        await second.subscribe(["VIX"])
+        await rec2.wait_for(lambda: rec2.last_quote("VIX"))
+        await second.subscribe(["QQQ"])  # the account's third line
+        await rec2.wait_for(lambda: alerts)
+        assert [(k, d["key"], d["code"]) for k, d in alerts] == [("ib_market_data_lines", "QQQ", 101)]
+        assert "QQQ" not in second.subscriptions  # a refused line is not counted as streaming
+        assert rec2.last_quote("QQQ") is None

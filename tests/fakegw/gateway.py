@@ -48,6 +48,8 @@ ERROR_TEXT = {
     10167: "Requested market data is not subscribed. Displaying delayed market data.",
     10168: "Requested market data is not subscribed. Delayed market data is not enabled.",
     10197: "No market data during competing live session",
+    10089: "Requested market data requires additional subscription for API. See link in 'Market Data Connections' dialog for more details.",
+    10090: "Part of requested market data is not subscribed. Subscription-independent ticks are still active.",
 }
 
 
@@ -79,6 +81,10 @@ class FakeGateway:
         # Real gateways' quirks (issue 9), each off by default.
         self.withhold_current_time = False  # reqCurrentTime never answered (some TWS builds, replays)
         self.withheld_ends: set[str] = set()  # end markers never sent: "executions", "open_orders", ...
+        self.competing_live_session = False  # the same login is live elsewhere: market data gets 10197
+        # A paper account without shared data: symbol -> 10089 (needs an API subscription, nothing
+        # served) or 10090 (part not subscribed: the last price is served, quotes are not).
+        self.paper_data_codes: dict[str, int] = {}
         # What happened, for assertions: every request frame, unanswered ones, errors sent.
         self.received: list[tuple[int | None, list[str]]] = []
         self.unhandled: list[tuple[int | None, list[str]]] = []
@@ -132,6 +138,11 @@ class FakeGateway:
     @property
     def sessions(self) -> list[ClientSession]:
         return [s for s in self._sessions if s.ready]
+
+    @property
+    def market_data_lines(self) -> int:
+        """Lines in use on the account: every client's streams (IB's budget is per account, not per client)."""
+        return sum(len(s.market_data) for s in self.sessions)
 
     @property
     def client_ids(self) -> list[int]:

@@ -32,6 +32,10 @@ log = logging.getLogger("tests.fakegw")
 GATEWAY_TZ = ZoneInfo("America/New_York")
 # Where each request carries the id its errors are reported under.
 REQ_ID_FIELD = {1: 2, 3: 1, 4: 2, 6: 0, 7: 2, 9: 2, 62: 2, 74: 2, 76: 2, 78: 1}
+ERROR_TEXT_10197 = "No market data during competing live session"
+ERROR_TEXT_10089 = ("Requested market data requires additional subscription for API. "
+                    "See link in 'Market Data Connections' dialog for more details.")
+ERROR_TEXT_10090 = "Part of requested market data is not subscribed. Subscription-independent ticks are still active."
 SNAPSHOT_GENERIC_ERROR = "Error validating request.-'bW' : cause - Snapshot market data subscription is not applicable to generic ticks"
 
 
@@ -306,10 +310,17 @@ class ClientSession:
         if req.req_id in self.market_data:
             self.error(req.req_id, 322, f"Error processing request.-'bV' : cause - Duplicate ticker id {req.req_id}")
             return
-        if not req.snapshot and len(self.market_data) >= self.gw.max_market_data_lines:
+        if self.gw.market_data_lines >= self.gw.max_market_data_lines:  # per account; a snapshot takes a line too
             self.error(req.req_id, 101, f"Max number of tickers has been reached:max={self.gw.max_market_data_lines}")
             return
         contract = found[0]
+        if self.gw.competing_live_session:
+            self.error(req.req_id, 10197, ERROR_TEXT_10197)
+            return
+        paper_code = self.gw.paper_data_codes.get(contract.symbol) if self.gw.account_id.startswith("DU") else None
+        if paper_code == 10089:
+            self.error(req.req_id, 10089, ERROR_TEXT_10089)
+            return
         granted = grant(self.market_data_type, self.gw.market.entitlement(contract), contract)
         notice = granted.notice
         if notice is not None and granted.refused:
@@ -321,6 +332,9 @@ class ClientSession:
             self.send(msg.market_data_type(req.req_id, granted.data_type))
         if notice is not None:
             self.error(req.req_id, *notice)
+        if paper_code == 10090:  # part of it: the last price streams, bid and ask do not
+            sub = Subscription(req.req_id, contract, req.generic_ticks, delayed=granted.delayed, last_only=True)
+            self.error(req.req_id, 10090, ERROR_TEXT_10090)
         if not req.snapshot:
             self.market_data[req.req_id] = sub
         if not self.gw.connectivity_lost:
