@@ -430,6 +430,8 @@ class IBConfig(Frozen):
     # (empty: the system's temp directory); a turn is given back after this long whatever happens.
     order_id_lock_dir: str = ""
     order_id_turn_max_s: Decimal = Field(default=Decimal(5), gt=0)
+    # a protective stop's change (shrink, cancel) waits this long for IB to take or refuse it.
+    change_confirm_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> IBConfig:

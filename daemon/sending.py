@@ -97,13 +97,13 @@ class RecordingBroker:
         finally:
             self._ids.done(order.order_id)
 
-    async def modify(self, order: OrderRequest) -> None:
+    async def modify(self, order: OrderRequest, **confirm: Any) -> None:
         await self._pace()
-        await self._broker.modify(order)
+        await self._broker.modify(order, **confirm)
 
-    async def cancel(self, order_id: int) -> None:
+    async def cancel(self, order_id: int, **confirm: Any) -> None:
         await self._pace()
-        await self._broker.cancel(order_id)
+        await self._broker.cancel(order_id, **confirm)
 
     async def _pace(self) -> None:
         if self._acquire is not None:

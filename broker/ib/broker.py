@@ -73,7 +73,8 @@ class IBBroker:
         self._orders = Orders(self.ib, self._book, self.clock, account=lambda: self._session.account,
                               pace=pace, within=self._request,
                               spawn=self._session.spawn, commission_wait_s=float(self.cfg.commission_wait_s),
-                              multiplier=multiplier, emit_update=self._emit_update, emit_fill=self._emit_fill)
+                              multiplier=multiplier, emit_update=self._emit_update, emit_fill=self._emit_fill,
+                              within_s=self._session.within)
         self._listener: BrokerListener | None = None
         self._reconciler: Reconciler | None = None
         self._turn: AccountTurn | None = None
@@ -226,13 +227,17 @@ class IBBroker:
         self._require_connected()
         await self._orders.place(order)
 
-    async def modify(self, order: OrderRequest) -> None:
-        self._require_connected()
-        await self._orders.modify(order)
+    # `modify`/`cancel` with `confirm=True` return only once IB took the change and raise BrokerError
+    # with IB's code when it refused it (the order is then as IB holds it): protective stops use it.
+    confirms_changes = True
 
-    async def cancel(self, order_id: int) -> None:
+    async def modify(self, order: OrderRequest, *, confirm: bool = False) -> None:
         self._require_connected()
-        await self._orders.cancel(order_id)
+        await self._orders.modify(order, float(self.cfg.change_confirm_timeout_s) if confirm else 0)
+
+    async def cancel(self, order_id: int, *, confirm: bool = False) -> None:
+        self._require_connected()
+        await self._orders.cancel(order_id, float(self.cfg.change_confirm_timeout_s) if confirm else 0)
 
     async def positions(self) -> list[BrokerPosition]:
         self._require_socket()

@@ -76,6 +76,11 @@ CODES: dict[int, CodeInfo] = {
     504: CodeInfo(Effect.INFO, "error", "not connected"),
 }
 
+# On an order IB already holds, these refuse a modification or a cancel: the order stays as IB has it
+# (SPEC §6.1 "a refused order change is the broker's truth"). 103 also answers a change to another
+# client's order; 10147 a cancel of an order this client cannot see (placed under another client id).
+CHANGE_REFUSED = frozenset({103, 104, 105, 110, 161, 201, 321, 10147, 10148})
+
 _UNKNOWN = CodeInfo(Effect.INFO, "warning", "unclassified IB message")
 
 
