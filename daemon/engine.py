@@ -463,16 +463,19 @@ class Engine:
             portfolio_delta=greeks["delta"], portfolio_gamma=greeks["gamma"])
 
     _buying_power: Decimal | None = None
+    _net_liquidation: Decimal | None = None  # the broker's, for capital.source = "broker" (SPEC §6.1)
 
     async def refresh_buying_power(self) -> None:
         try:
-            self._buying_power = (await self.broker.account()).buying_power
+            account = await self.broker.account()
+            self._buying_power, self._net_liquidation = account.buying_power, account.net_liquidation
         except BrokerError as exc:
             self._buying_power = None
             self.log.warning("account_unavailable", code=exc.code)
 
     def capital_base(self) -> Decimal:
-        return capital_base(self.settings.capital, realized_pnl=self.realized_total)
+        return capital_base(self.settings.capital, realized_pnl=self.realized_total,
+                            net_liquidation=self._net_liquidation)
 
     def sessions_since(self, start: datetime, now: datetime) -> int:
         return max(0, len(calendar.sessions_between(start.date(), now.date())) - 1)
@@ -641,6 +644,8 @@ class Engine:
 
     async def checkpoint(self, at: datetime) -> None:
         started = wallclock.perf_counter()
+        if self.settings.capital.source == "broker":  # breakers and drawdown measure against net liquidation
+            await self.refresh_buying_power()
         for position in self.book:
             await self.exits.evaluate(position, at)
         await self.exits.check_breakers(at)

@@ -78,3 +78,22 @@ async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(
         assert set(by_client) == {17, 27} and not (by_client[17] & by_client[27])
     finally:
         await gw.stop()
+
+
+async def test_capital_source_broker_sizes_from_net_liquidation(tmp_path):
+    """capital.source = "broker": the bet limits come from the account's net liquidation at the gateway."""
+    from tests.broker.test_ib_e2e import SPY_QQQ_IWM, rig
+
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"capital.source": "broker"}) as r:
+        r.gw.account_values(net_liquidation="80000", buying_power="800000", cash="80000")
+        outcome = await r.open_0dte("broker-capital")
+        assert Decimal(str(outcome.decision["capital_base"])) == Decimal("80000")
+        await r.engine.checkpoint(r.clock.now())  # a checkpoint measures against it too, without failing
+        before = (await r.broker.account()).net_liquidation
+        r.gw.account_values(cash="50000")  # the account moved (cash out): net liquidation follows
+
+        async def moved() -> bool:
+            return (await r.broker.account()).net_liquidation != before
+        await r.until(moved, timeout=5)
+        await r.engine.checkpoint(r.clock.now())
+        assert r.engine.capital_base() == (await r.broker.account()).net_liquidation < before
