@@ -430,6 +430,8 @@ class IBConfig(Frozen):
     # (empty: the system's temp directory); a turn is given back after this long whatever happens.
     order_id_lock_dir: str = ""
     order_id_turn_max_s: Decimal = Field(default=Decimal(5), gt=0)
+    # error 326: our own client id is tried this many more times (reconnect backoff) before moving on.
+    client_id_retries: int = Field(default=3, ge=0)
     # a protective stop's change (shrink, cancel) waits this long for IB to take or refuse it.
     change_confirm_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
 

@@ -51,6 +51,7 @@ NEVER_SENT = "never_sent"
 ENDED_UNSEEN = "ended_while_disconnected"
 UNKNOWN_POSITION = "unknown_broker_position"
 POSITION_MISMATCH = "position_mismatch"
+CLIENT_ID_MOVED = "client_id_moved"
 _UNSENT_STATE = "intent"
 
 
@@ -148,6 +149,17 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
 
     adopted, unknown, mismatches = await _positions(store, broker_positions, own_open, own_fills, now)
     blocked = []
+    # Orders IB ties to a client id this session no longer has (IB 326 moved it): they can no longer be
+    # changed or cancelled from here, so their underlyings take no new entries until an operator looks.
+    foreign = getattr(broker, "orders_of_other_clients", None)
+    for o in (foreign(own_open) if foreign is not None else ()):
+        underlying = o.request.contract.underlying
+        log.error("order_of_another_client", order_id=o.request.order_id, order_ref=o.request.order_ref,
+                  underlying=underlying)
+        await store.block_underlying(underlying, reason=CLIENT_ID_MOVED, at=now,
+                                     detail={"order_id": o.request.order_id, "order_ref": o.request.order_ref})
+        if underlying not in blocked:
+            blocked.append(underlying)
     for item in (*unknown, *mismatches):
         reason = UNKNOWN_POSITION if isinstance(item, UnknownPosition) else POSITION_MISMATCH
         await store.block_underlying(item.underlying, reason=reason, at=now, detail=jsonable(item))

@@ -262,6 +262,12 @@ class IBBroker:
         self._orders.adopt(orders)
         return orders
 
+    def orders_of_other_clients(self, orders: Iterable[OpenOrder]) -> list[OpenOrder]:
+        """Those of `orders` IB ties to another client id than this session's (after a 326 move): this
+        session can neither change nor cancel them (103, 10147), and does not hear their fills live."""
+        mine = self._session.client_id
+        return [o for o in orders if self._orders.client_of.get(o.request.order_id, mine) != mine]
+
     async def executions(self, since: datetime | None = None) -> list[Fill]:
         """Executions at or after `since` (inclusive: the store dedupes by exec id)."""
         self._require_socket()

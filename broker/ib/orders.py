@@ -117,6 +117,7 @@ class Orders:
         # The highest order id seen at the gateway from any client (openOrder, orderStatus, executions):
         # the next id must be above it, or two profiles on one account collide (103).
         self.highest_seen = 0
+        self.client_of: dict[int, int] = {}  # order id -> the client id IB ties it to (reqAllOpenOrders)
         # A change (modify or cancel) sent and not yet answered: what IB held before it, and who waits.
         self._previous: dict[int, OrderRequest] = {}
         self._change_waiters: dict[int, tuple[str, asyncio.Future[None]]] = {}
@@ -204,6 +205,7 @@ class Orders:
         trades: list[Trade] = await self._within(self.ib.reqAllOpenOrdersAsync())
         result = []
         for trade in trades:
+            self.client_of[trade.order.orderId] = trade.order.clientId
             converted = self._open_order(trade)
             if converted is not None:
                 result.append(converted)

@@ -77,6 +77,7 @@ class IBSession:
         self.state = ConnectionState.STOPPED
         self.account = ""
         self.client_id = cfg.client_id
+        self.moved_from: set[int] = set()  # client ids this session had to leave (326)
         self.next_valid_id: int | None = None
         self.down_since: datetime | None = None
         self.reconnects = 0
@@ -173,13 +174,30 @@ class IBSession:
     # ------------------------------------------------------------------ connecting
 
     async def _connect(self) -> None:
+        """Connect as our client id. On 326 (in use: often our own session the gateway has not dropped yet)
+        the same id is tried again with backoff `client_id_retries` times: IB ties every order to the
+        client id that placed it, so moving on loses control of the orders (stops) placed before. Only
+        then the next ids, up to `client_id_attempts`; a move is alerted, and reconciliation blocks the
+        underlyings whose orders the new id cannot change."""
         self._connecting = True
         first = self.client_id
+        own_waits = backoff_delays(self.cfg.reconnect_initial_s, self.cfg.reconnect_max_s,
+                                   self.cfg.reconnect_jitter, self._rng)
+        own_retries = 0
+        tried = 0
         try:
-            for _ in range(self.cfg.client_id_attempts):
+            while tried < self.cfg.client_id_attempts:
                 try:
                     await self._connect_as(self.client_id)
                 except _ClientIdInUse:
+                    if self.client_id == first and own_retries < self.cfg.client_id_retries:
+                        own_retries += 1
+                        delay = next(own_waits)
+                        log.warning("ib_client_id_in_use", client_id=self.client_id, retry=own_retries,
+                                    wait_s=round(delay, 3))
+                        await self.clock.sleep(delay)
+                        continue
+                    tried += 1
                     log.warning("ib_client_id_in_use", client_id=self.client_id, next_client_id=self.client_id + 1)
                     self.client_id += 1
                     continue
@@ -200,8 +218,16 @@ class IBSession:
                 log.info("ib_connected", host=self.cfg.host, port=self.cfg.port, client_id=self.client_id,
                          account=self.account, server_version=self.ib.client.serverVersion(),
                          next_valid_id=self.next_valid_id)
+                if self.client_id != first:
+                    self.moved_from.add(first)
+                    self._alert("ib_client_id_moved", {
+                        "from_client_id": first, "to_client_id": self.client_id,
+                        "message": f"client id {first} stayed in use after {own_retries} retries; orders placed "
+                                   f"as client {first} can no longer be changed or cancelled by this session, "
+                                   "their underlyings are blocked for entries"})
                 return
-            raise BrokerError("326", f"client ids {first}..{self.client_id - 1} are all in use at the gateway")
+            self.client_id = first  # the next attempt starts from our own id again
+            raise BrokerError("326", f"client ids {first}..{first + tried - 1} are all in use at the gateway")
         finally:
             self._connecting = False
 
