@@ -432,6 +432,8 @@ class IBConfig(Frozen):
     order_id_turn_max_s: Decimal = Field(default=Decimal(5), gt=0)
     # error 326: our own client id is tried this many more times (reconnect backoff) before moving on.
     client_id_retries: int = Field(default=3, ge=0)
+    # a reconciliation step IB did not answer (no end marker) is retried this many times, with backoff.
+    reconcile_retries: int = Field(default=3, ge=0)
     # a protective stop's change (shrink, cancel) waits this long for IB to take or refuse it.
     change_confirm_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from broker.base import Broker
+from broker.base import Broker, BrokerError
 from broker.order_ref import OrderRefError, parse_order_ref
 from market.types import BrokerPosition, Fill, OpenOrder, OrderStatus, OrderUpdate
 from daemon.store.records import FillOutcome, IntentRecord
@@ -97,11 +97,13 @@ class ReconcileReport:
     mismatches: tuple[PositionMismatch, ...] = ()
     blocked: tuple[str, ...] = ()  # underlyings blocked for entries until acknowledged
     highest_order_id: int = 0
+    incomplete: tuple[str, ...] = ()  # steps the broker did not answer in time (retried)
 
     @property
     def clean(self) -> bool:
         """Nothing an operator needs to look at."""
-        return not (self.never_sent or self.orphan_orders or self.unknown_positions or self.mismatches)
+        return not (self.never_sent or self.orphan_orders or self.unknown_positions or self.mismatches
+                    or self.incomplete)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = jsonable(self)
@@ -131,23 +133,27 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
     update = on_update or store.update_order
     # Intents first: an order sent before the broker is asked is in its answer (one socket, in order).
     snapshot = await store.load_snapshot()
-    open_orders = await broker.open_orders()
-    executions = await broker.executions(since=snapshot.last_execution_time)
-    broker_positions = await broker.positions()
+    unanswered: list[str] = []
+    open_orders = await _ask("open_orders", broker.open_orders, unanswered)
+    executions = await _ask("executions", lambda: broker.executions(since=snapshot.last_execution_time), unanswered)
+    broker_positions = await _ask("positions", broker.positions, unanswered)
 
-    own_fills = [f for f in executions if ours(f.order_ref)]
+    own_fills = [f for f in executions or [] if ours(f.order_ref)]
     applied, known = await _apply_fills(own_fills, apply)
-    own_open = [o for o in open_orders if ours(o.request.order_ref)]
+    own_open = [o for o in open_orders or [] if ours(o.request.order_ref)]
 
-    intents = list(snapshot.pending_intents)
-    matched, never_sent, ended, handled = await _match_intents(intents, own_open, own_fills, kind, now, update)
-    orphans = []
-    for o in own_open:
-        oid = o.request.order_id
-        if oid not in handled and await store.find_intent(oid) is None:
-            orphans.append(oid)
+    matched, never_sent, ended, orphans = [], [], [], []
+    if open_orders is not None and executions is not None:  # an intent is judged only on both answers
+        intents = list(snapshot.pending_intents)
+        matched, never_sent, ended, handled = await _match_intents(intents, own_open, own_fills, kind, now, update)
+        for o in own_open:
+            oid = o.request.order_id
+            if oid not in handled and await store.find_intent(oid) is None:
+                orphans.append(oid)
 
-    adopted, unknown, mismatches = await _positions(store, broker_positions, own_open, own_fills, now)
+    # positions are compared only with all three answers: a missing fill or order would read as a mismatch
+    adopted, unknown, mismatches = ([], [], []) if unanswered else (
+        await _positions(store, broker_positions, own_open, own_fills, now))
     blocked = []
     # Orders IB ties to a client id this session no longer has (IB 326 moved it): they can no longer be
     # changed or cancelled from here, so their underlyings take no new entries until an operator looks.
@@ -173,12 +179,25 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
 
     report = ReconcileReport(
         profile=profile, kind=kind, at=now, fills_applied=tuple(applied), fills_known=known,
-        fills_foreign=len(executions) - len(own_fills), matched_orders=tuple(matched),
+        fills_foreign=len(executions or []) - len(own_fills), matched_orders=tuple(matched),
         never_sent=tuple(never_sent), ended_unseen=tuple(ended), orphan_orders=tuple(orphans),
         adopted=tuple(adopted), unknown_positions=tuple(unknown), mismatches=tuple(mismatches),
-        blocked=tuple(blocked), highest_order_id=highest)
+        blocked=tuple(blocked), highest_order_id=highest, incomplete=tuple(unanswered))
     (log.info if report.clean else log.warning)("reconciled", **_summary(report))
     return report
+
+
+async def _ask(step: str, call: Callable[[], Awaitable[Any]], unanswered: list[str]) -> Any:
+    """One question to the broker; None when it timed out (some gateways never send an end marker). The rest
+    of the reconciliation goes on without it (SPEC §6.1: never RECONCILING forever); the caller retries."""
+    try:
+        return await call()
+    except BrokerError as exc:
+        if exc.code != "timeout":
+            raise
+        unanswered.append(step)
+        log.error("reconcile_step_unanswered", step=step, code=exc.code, error=str(exc))
+        return None
 
 
 async def _apply_fills(fills: list[Fill], apply: ApplyFill) -> tuple[list[str], int]:
@@ -281,7 +300,7 @@ def _summary(report: ReconcileReport) -> dict[str, Any]:
         "adopted": [a.contract_key for a in report.adopted],
         "unknown_positions": [u.contract_key for u in report.unknown_positions],
         "mismatches": [m.contract_key for m in report.mismatches], "blocked": list(report.blocked),
-        "highest_order_id": report.highest_order_id,
+        "highest_order_id": report.highest_order_id, "incomplete": list(report.incomplete),
     }
 
 
@@ -297,7 +316,8 @@ def reconciler(broker: Broker, store: Store, *, profile: str, prefix: str, now: 
         kind: Kind = "reconnect" if seen_startup else "startup"
         report = await reconcile(broker, store, profile=profile, prefix=prefix, now=now(), kind=kind,
                                  apply_fill=apply_fill, on_update=on_update)
-        seen_startup = True
+        # the start-up judgement (never-sent intents) waits for a reconciliation that had its answers
+        seen_startup = seen_startup or not {"open_orders", "executions"} & set(report.incomplete)
         if on_report is not None:
             result = on_report(report)
             if inspect.isawaitable(result):

@@ -78,6 +78,7 @@ class IBBroker:
         self._listener: BrokerListener | None = None
         self._reconciler: Reconciler | None = None
         self._turn: AccountTurn | None = None
+        self._reconcile_failures = 0
 
     # ------------------------------------------------------------------ state
 
@@ -284,7 +285,37 @@ class IBBroker:
         if reason != RESTORED_DATA_KEPT:
             await self._md.resubscribe()
         if self._reconciler is not None:
-            await self._reconciler(reason)
+            self._check_reconciled(await self._reconciler(reason), reason)
+
+    def _check_reconciled(self, report: Any, reason: str) -> None:
+        """A reconciliation that got no answer to some step (a withheld end marker) timed out there and went
+        on without it: the connection is READY (exits and stops never wait), an alert says what is missing,
+        and the reconciliation runs again with backoff, `reconcile_retries` times at most."""
+        missing = tuple(getattr(report, "incomplete", ()) or ())
+        if not missing:
+            if self._reconcile_failures:
+                log.info("ib_reconcile_complete", after_retries=self._reconcile_failures)
+            self._reconcile_failures = 0
+            return
+        self._reconcile_failures += 1
+        attempt = self._reconcile_failures
+        gave_up = attempt > self.cfg.reconcile_retries
+        self._session.alert("ib_reconcile_gave_up" if gave_up else "ib_reconcile_incomplete", {
+            "steps": list(missing), "attempt": attempt, "reason": reason,
+            "message": f"IB did not answer {', '.join(missing)} within {self.cfg.connect_timeout_s} s"
+                       + ("; no more retries until the next reconnect" if gave_up else "; retrying")})
+        if not gave_up:
+            delay = min(float(self.cfg.reconnect_max_s), float(self.cfg.reconnect_initial_s) * 2 ** (attempt - 1))
+            self._session.spawn(self._reconcile_again(delay))
+
+    async def _reconcile_again(self, delay: float) -> None:
+        await self.clock.sleep(delay)
+        if self._reconciler is None or self.state is not ConnectionState.READY:
+            return  # a reconnect reconciles anyway
+        try:
+            self._check_reconciled(await self._reconciler("retry"), "retry")
+        except (BrokerError, ConnectionError) as exc:
+            log.warning("ib_reconcile_retry_failed", error=str(exc))
 
     def _on_ready(self, _reason: str) -> None:
         self._notify(True, ConnectionState.READY.value)
