@@ -98,6 +98,7 @@ class ReconcileReport:
     blocked: tuple[str, ...] = ()  # underlyings blocked for entries until acknowledged
     highest_order_id: int = 0
     incomplete: tuple[str, ...] = ()  # steps the broker did not answer in time (retried)
+    fills_recovered: tuple[str, ...] = ()  # fills rebuilt from completed orders (made before midnight)
 
     @property
     def clean(self) -> bool:
@@ -141,11 +142,18 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
     own_fills = [f for f in executions or [] if ours(f.order_ref)]
     applied, known = await _apply_fills(own_fills, apply)
     own_open = [o for o in open_orders or [] if ours(o.request.order_ref)]
+    # IB reports the current day's executions only: a fill made while we were down across midnight is
+    # found in the completed orders (filled quantity, no price) and applied from there, once.
+    asks_completed = getattr(broker, "completed_orders", None)
+    completed = await _ask("completed_orders", asks_completed, unanswered) if asks_completed is not None else []
+    recovered, completed_filled = await _fills_from_completed(completed or [], own_fills, ours, store, apply, now)
+    own_fills = [*own_fills, *recovered]
 
     matched, never_sent, ended, orphans = [], [], [], []
-    if open_orders is not None and executions is not None:  # an intent is judged only on both answers
+    if open_orders is not None and executions is not None and completed is not None:  # judged on all answers
         intents = list(snapshot.pending_intents)
-        matched, never_sent, ended, handled = await _match_intents(intents, own_open, own_fills, kind, now, update)
+        matched, never_sent, ended, handled = await _match_intents(intents, own_open, own_fills, kind, now, update,
+                                                                   completed_filled)
         for o in own_open:
             oid = o.request.order_id
             if oid not in handled and await store.find_intent(oid) is None:
@@ -182,9 +190,50 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
         fills_foreign=len(executions or []) - len(own_fills), matched_orders=tuple(matched),
         never_sent=tuple(never_sent), ended_unseen=tuple(ended), orphan_orders=tuple(orphans),
         adopted=tuple(adopted), unknown_positions=tuple(unknown), mismatches=tuple(mismatches),
-        blocked=tuple(blocked), highest_order_id=highest, incomplete=tuple(unanswered))
+        blocked=tuple(blocked), highest_order_id=highest, incomplete=tuple(unanswered),
+        fills_recovered=tuple(f.exec_id for f in recovered))
     (log.info if report.clean else log.warning)("reconciled", **_summary(report))
     return report
+
+
+async def _fills_from_completed(completed: list[Any], own_fills: list[Fill], ours: _Ours, store: Store,
+                                apply: ApplyFill, now: datetime) -> tuple[list[Fill], dict[int, int]]:
+    """Fills IB no longer lists as executions, rebuilt from its completed orders: our order (by orderRef, its
+    intent gives the order id and position), IB's filled quantity less what the store and today's executions
+    already hold. IB gives no fill price there: the order's own price stands in (a limit fills at it or better;
+    a stop about it), logged as estimated. The exec id is fixed per order, so a second pass adds nothing."""
+    mine = [c for c in completed if ours(c.order_ref) and c.filled > 0]
+    if not mine:
+        return [], {}
+    stored = await store.list_fills(limit=100_000)
+    seen = {f.exec_id for f in stored}
+    held: dict[int, int] = defaultdict(int)
+    for f in stored:
+        held[f.order_id] += f.quantity
+    for f in own_fills:
+        if f.exec_id not in seen:
+            held[f.order_id] += f.quantity
+    recovered: list[Fill] = []
+    totals: dict[int, int] = {}
+    for c in mine:
+        intents = await store.intents_by_ref(c.order_ref)
+        if not intents:
+            continue  # not ours to apply: the orphan-order and position checks report it
+        intent = intents[-1]
+        totals[intent.order_id] = c.filled
+        missing = c.filled - held[intent.order_id]
+        price = c.price_estimate
+        if missing <= 0 or price is None:
+            continue
+        fill = Fill(exec_id=f"completed-{c.perm_id}", order_id=intent.order_id, order_ref=c.order_ref,
+                    contract=c.contract, side=c.side, quantity=missing, price=price, at=c.completed_at or now,
+                    commission=Decimal(0))
+        await apply(fill)
+        recovered.append(fill)
+        log.warning("fill_from_completed_order", order_id=intent.order_id, order_ref=c.order_ref,
+                    contracts=missing, price=str(price), price_estimated=True, completed_at=str(c.completed_at),
+                    perm_id=c.perm_id)
+    return recovered, totals
 
 
 async def _ask(step: str, call: Callable[[], Awaitable[Any]], unanswered: list[str]) -> Any:
@@ -215,13 +264,15 @@ async def _apply_fills(fills: list[Fill], apply: ApplyFill) -> tuple[list[str], 
 
 
 async def _match_intents(intents: list[IntentRecord], own_open: list[OpenOrder], own_fills: list[Fill],
-                         kind: Kind, now: datetime,
-                         update: OnUpdate) -> tuple[list[int], list[int], list[int], set[int]]:
+                         kind: Kind, now: datetime, update: OnUpdate, completed_filled: dict[int, int] | None = None,
+                         ) -> tuple[list[int], list[int], list[int], set[int]]:
     by_id = {o.request.order_id: o for o in own_open}
     by_ref = {o.request.order_ref: o for o in own_open}
     filled: dict[int, int] = defaultdict(int)
     for f in own_fills:
         filled[f.order_id] += f.quantity
+    for order_id, total in (completed_filled or {}).items():  # IB's own total for an order it completed
+        filled[order_id] = max(filled[order_id], total)
     matched: list[int] = []
     never_sent: list[int] = []
     ended: list[int] = []
@@ -301,6 +352,7 @@ def _summary(report: ReconcileReport) -> dict[str, Any]:
         "unknown_positions": [u.contract_key for u in report.unknown_positions],
         "mismatches": [m.contract_key for m in report.mismatches], "blocked": list(report.blocked),
         "highest_order_id": report.highest_order_id, "incomplete": list(report.incomplete),
+        "fills_recovered": list(report.fills_recovered),
     }
 
 
@@ -317,7 +369,7 @@ def reconciler(broker: Broker, store: Store, *, profile: str, prefix: str, now: 
         report = await reconcile(broker, store, profile=profile, prefix=prefix, now=now(), kind=kind,
                                  apply_fill=apply_fill, on_update=on_update)
         # the start-up judgement (never-sent intents) waits for a reconciliation that had its answers
-        seen_startup = seen_startup or not {"open_orders", "executions"} & set(report.incomplete)
+        seen_startup = seen_startup or not {"open_orders", "executions", "completed_orders"} & set(report.incomplete)
         if on_report is not None:
             result = on_report(report)
             if inspect.isawaitable(result):

@@ -28,7 +28,7 @@ from broker.ib.account import is_paper, snapshot_from_values
 from broker.ib.contracts import ContractBook, option_from_ib
 from broker.ib.market_data import MarketData
 from broker.ib.order_ids import AccountTurn, lock_path
-from broker.ib.orders import Orders
+from broker.ib.orders import CompletedOrder, Orders
 from broker.ib.session import AlertHook, ConnectionState, IBSession
 from broker.throttle import Throttle
 from market.types import (
@@ -268,6 +268,11 @@ class IBBroker:
         session can neither change nor cancel them (103, 10147), and does not hear their fills live."""
         mine = self._session.client_id
         return [o for o in orders if self._orders.client_of.get(o.request.order_id, mine) != mine]
+
+    async def completed_orders(self) -> list[CompletedOrder]:
+        """Filled and cancelled orders IB still lists (also from before midnight, unlike executions)."""
+        self._require_socket()
+        return await self._orders.completed_orders()
 
     async def executions(self, since: datetime | None = None) -> list[Fill]:
         """Executions at or after `since` (inclusive: the store dedupes by exec id)."""

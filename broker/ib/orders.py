@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import structlog
@@ -117,6 +118,7 @@ class Orders:
         # The highest order id seen at the gateway from any client (openOrder, orderStatus, executions):
         # the next id must be above it, or two profiles on one account collide (103).
         self.highest_seen = 0
+        self._completed_times: dict[int, str] = {}  # permId -> completedTime
         self.client_of: dict[int, int] = {}  # order id -> the client id IB ties it to (reqAllOpenOrders)
         # A change (modify or cancel) sent and not yet answered: what IB held before it, and who waits.
         self._previous: dict[int, OrderRequest] = {}
@@ -211,6 +213,26 @@ class Orders:
                 result.append(converted)
         return result
 
+    async def completed_orders(self) -> list[CompletedOrder]:
+        """Orders IB lists as completed (filled or cancelled), from any day it still keeps: what executions
+        (the current day only) no longer show, e.g. a fill made while the daemon was down across midnight."""
+        await self._pace()
+        trades: list[Trade] = await self._within(self.ib.reqCompletedOrdersAsync(True))
+        result = []
+        for trade in trades:
+            o, st = trade.order, trade.orderStatus
+            opt = option_from_ib(trade.contract, self._multiplier)
+            if opt is None or not o.orderRef or o.action not in ("BUY", "SELL"):
+                continue
+            filled = _price(o.filledQuantity)
+            result.append(CompletedOrder(
+                order_ref=o.orderRef, perm_id=o.permId, contract=opt, side=o.action, quantity=int(o.totalQuantity),
+                filled=int(filled) if filled is not None else 0, status=st.status, order_type=o.orderType,
+                limit_price=_price(o.lmtPrice) if o.orderType == "LMT" else None,
+                stop_price=_price(o.auxPrice) if o.orderType in ("STP", "STP LMT") else None,
+                completed_at=_completed_time(self._completed_times.get(o.permId, ""))))
+        return result
+
     async def executions(self, since: datetime | None) -> list[Fill]:
         await self._pace()
         found = await self._within(self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self._account())))
@@ -232,6 +254,15 @@ class Orders:
         open_order = wrapper.openOrder
         exec_details = wrapper.execDetails
         commission_report = wrapper.commissionReport
+
+        completed_order = wrapper.completedOrder
+
+        def on_completed(contract: Contract, order: Order, state: Any) -> None:
+            # ib_async keeps only the status of a completed order; its completion time is kept here
+            self._completed_times[order.permId] = getattr(state, "completedTime", "")
+            completed_order(contract, order, state)
+
+        wrapper.completedOrder = on_completed  # type: ignore[method-assign]
 
         def on_open_order(order_id: int, contract: Contract, order: Order, *rest: Any) -> None:
             self.note_order_id(order_id)
@@ -413,6 +444,41 @@ class Orders:
             tif="GTC" if o.tif == "GTC" else "DAY",
         )
         return OpenOrder(request=req, status=status, filled=int(trade.orderStatus.filled))
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedOrder:
+    """One order IB reports completed. IB gives its filled quantity but no fill price and no order id."""
+
+    order_ref: str
+    perm_id: int
+    contract: Any  # OptionContract
+    side: str
+    quantity: int
+    filled: int
+    status: str
+    order_type: str
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    completed_at: datetime | None
+
+    @property
+    def price_estimate(self) -> Decimal | None:
+        """The order's own price: a limit fills at it or better, a stop at about it (IB does not say)."""
+        return self.limit_price if self.limit_price is not None else self.stop_price
+
+
+def _completed_time(text: str) -> datetime | None:
+    """`yyyymmdd hh:mm:ss <zone>` as TWS writes completedTime; None when absent or unreadable."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    day, clock, *zone = text.split()
+    try:
+        tz = ZoneInfo(zone[0]) if zone else EXCHANGE_TZ
+        return datetime.strptime(f"{day} {clock}", "%Y%m%d %H:%M:%S").replace(tzinfo=tz).astimezone(EXCHANGE_TZ)
+    except (ValueError, KeyError):
+        return None
 
 
 @contextmanager

@@ -81,6 +81,10 @@ class FakeGateway:
         # Real gateways' quirks (issue 9), each off by default.
         self.withhold_current_time = False  # reqCurrentTime never answered (some TWS builds, replays)
         self.withheld_ends: set[str] = set()  # end markers never sent: "executions", "open_orders", ...
+        self.status_before_exec = False  # a fill's orderStatus before its execDetails
+        self.duplicate_filled_status = False  # the Filled orderStatus sent twice
+        self.commission_delay_s = 0.0  # the commissionReport this long after the execution
+        self.executions_today_only = False  # reqExecutions answers the gateway's current day only, as IB does
         self.competing_live_session = False  # the same login is live elsewhere: market data gets 10197
         # A paper account without shared data: symbol -> 10089 (needs an API subscription, nothing
         # served) or 10090 (part not subscribed: the last price is served, quotes are not).

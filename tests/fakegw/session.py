@@ -8,7 +8,7 @@ import logging
 import traceback
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -251,12 +251,19 @@ class ClientSession:
         self._end("open_orders")
 
     def _completed(self, fields: list[str]) -> None:
+        """Every order that ended (filled or cancelled), whichever client placed it and whatever the day."""
+        for order in self.gw.desk.orders.values():
+            if order.done and order.status in ("Filled", "Cancelled"):
+                at = order.completed_at or order.placed_at
+                self.send(msg.completed_order(self.gw.server_version, order.view(),
+                                              f"{at:%Y%m%d %H:%M:%S} {GATEWAY_TZ.key}"))
         self._end("completed_orders")
 
     def _executions(self, fields: list[str]) -> None:
         flt = read_execution_filter(fields)
         for execution in self.gw.desk.executions:
-            if _passes(execution, flt):
+            if _passes(execution, flt, self.gw.clock().astimezone(GATEWAY_TZ).date()
+                       if self.gw.executions_today_only else None):
                 view = execution.view()
                 self.send(msg.exec_details(self.gw.server_version, flt.req_id, view))
                 self.send(msg.commission_report(view))
@@ -365,7 +372,7 @@ class ClientSession:
         self.market_data_type = Cursor(fields, 2).int()
 
 
-def _passes(e: FakeExecution, f: ExecutionFilter) -> bool:
+def _passes(e: FakeExecution, f: ExecutionFilter, today: date | None = None) -> bool:
     if f.client_id and e.client_id != f.client_id:
         return False
     if f.account and e.account != f.account:
@@ -378,6 +385,8 @@ def _passes(e: FakeExecution, f: ExecutionFilter) -> bool:
         return False
     if f.side and f.side not in (e.action, e.side):
         return False
+    if today is not None and e.time.astimezone(GATEWAY_TZ).date() != today:
+        return False  # IB reports the current day's executions only
     return not f.time or e.time >= parse_filter_time(f.time)
 
 
