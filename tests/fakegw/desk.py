@@ -266,7 +266,8 @@ class OrderDesk:
         # execution, a Filled status may come twice, the commission report may come late.
         out, owner = self.out, order.client_id
         status = msg.order_status(order.view())
-        details = msg.exec_details(out.server_version, -1, execution.view())
+        details = msg.exec_details(out.server_version, -1, execution.view(),
+                                   zone=not getattr(out, "exec_times_without_zone", False))
         report = msg.commission_report(execution.view())
         first, second = (status, details) if getattr(out, "status_before_exec", False) else (details, status)
         out.to_owner(owner, first)

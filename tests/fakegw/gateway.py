@@ -84,6 +84,7 @@ class FakeGateway:
         self.status_before_exec = False  # a fill's orderStatus before its execDetails
         self.duplicate_filled_status = False  # the Filled orderStatus sent twice
         self.commission_delay_s = 0.0  # the commissionReport this long after the execution
+        self.exec_times_without_zone = False  # execution times in the gateway's zone, unnamed
         self.executions_today_only = False  # reqExecutions answers the gateway's current day only, as IB does
         self.competing_live_session = False  # the same login is live elsewhere: market data gets 10197
         # A paper account without shared data: symbol -> 10089 (needs an API subscription, nothing

@@ -203,13 +203,14 @@ class ExecutionView:
     realized_pnl: Decimal | None
 
 
-def exec_time(moment: datetime) -> str:
-    return f"{moment:%Y%m%d %H:%M:%S} {TWS_TIME_ZONE}"
+def exec_time(moment: datetime, zone: bool = True) -> str:
+    """TWS writes the zone; some builds (and older gateways) write the gateway's local time without one."""
+    return f"{moment:%Y%m%d %H:%M:%S} {TWS_TIME_ZONE}" if zone else f"{moment:%Y%m%d  %H:%M:%S}"
 
 
-def exec_details(server_version: int, req_id: int, e: ExecutionView) -> list[Field]:
+def exec_details(server_version: int, req_id: int, e: ExecutionView, zone: bool = True) -> list[Field]:
     fields: list[Field] = [
-        11, req_id, e.order_id, *e.contract.execution_fields(), e.exec_id, exec_time(e.time),
+        11, req_id, e.order_id, *e.contract.execution_fields(), e.exec_id, exec_time(e.time, zone),
         e.account, e.contract.venue, e.side, quantity(e.shares), jdouble(e.price), e.perm_id,
         e.client_id, 0, quantity(e.cum_qty), jdouble(e.avg_price), e.order_ref,
         "", "", "", 2,  # evRule, evMultiplier, modelCode, lastLiquidity (2 = removed liquidity)

@@ -265,7 +265,8 @@ class ClientSession:
             if _passes(execution, flt, self.gw.clock().astimezone(GATEWAY_TZ).date()
                        if self.gw.executions_today_only else None):
                 view = execution.view()
-                self.send(msg.exec_details(self.gw.server_version, flt.req_id, view))
+                self.send(msg.exec_details(self.gw.server_version, flt.req_id, view,
+                                           zone=not self.gw.exec_times_without_zone))
                 self.send(msg.commission_report(view))
         self._end("executions", flt.req_id)
 
