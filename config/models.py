@@ -434,6 +434,8 @@ class IBConfig(Frozen):
     client_id_retries: int = Field(default=3, ge=0)
     # a reconciliation step IB did not answer (no end marker) is retried this many times, with backoff.
     reconcile_retries: int = Field(default=3, ge=0)
+    # historical-data requests (daily closes for correlations) are spaced this far apart (IB paces them).
+    history_pace_s: Decimal = Field(default=Decimal(2), ge=0)
     # a protective stop's change (shrink, cancel) waits this long for IB to take or refuse it.
     change_confirm_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
 

@@ -49,6 +49,7 @@ from daemon.exiting import ExitDesk
 from daemon.logging import get_logger
 from daemon.positions import Book, LivePosition
 from daemon.protection import StopDesk
+from daemon.history import DailyHistory
 from daemon.reconcile import ReconcileReport, reconcile, reconciler
 from daemon.sending import OrderIds, RecordingBroker, paces_itself
 from daemon.store import Store
@@ -86,6 +87,13 @@ class Engine:
         self.quote_model = quote_model
         self.sessions = sessions
         self.daily_closes = daily_closes
+        # Live (IB): the closes come from the broker's historical data, cached in the store (SPEC §2.5, §6.1).
+        self.history: DailyHistory | None = None
+        if daily_closes is None and callable(getattr(broker, "daily_closes", None)):
+            self.history = DailyHistory(broker, store, settings.profile.underlyings,  # type: ignore[arg-type]
+                                        sessions=settings.correlation.lookback_sessions,
+                                        pace_s=float(settings.broker.ib.history_pace_s))
+            self.daily_closes = self.history.closes
         self.metrics = metrics
         self.log = get_logger("tradingd.engine", profile=self.profile)
         self.book = Book()
@@ -167,6 +175,8 @@ class Engine:
                       breaker_level=self.control.level, blocked=sorted(self.blocked),
                       protective_stops=len(self.stops.stops.all))
         await self.exits.resume_interrupted(self.clock.now())
+        if self.history is not None:  # started after the pre-open refresh: correlations now, not tomorrow
+            self.spawn(self.refresh_correlations(self.clock.now()), name="history")
 
     async def stop(self) -> None:
         """A clean stop: no new signals, working parents pulled, state persisted, store drained."""
@@ -702,6 +712,8 @@ class Engine:
             await self.exits.evaluate(position, at)
 
     async def refresh_correlations(self, at: datetime) -> None:
+        if self.history is not None:
+            await self.history.refresh(at.date())
         if self.daily_closes is None:
             return
         closes = self.daily_closes(at.date())

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -268,6 +268,25 @@ class IBBroker:
         session can neither change nor cancel them (103, 10147), and does not hear their fills live."""
         mine = self._session.client_id
         return [o for o in orders if self._orders.client_of.get(o.request.order_id, mine) != mine]
+
+    async def daily_closes(self, symbol: str, sessions: int) -> list[tuple[date, Decimal]]:
+        """The last `sessions` daily closes of an underlying from IB's historical data (SPEC §2.5), oldest first.
+        BrokerError when IB has none or does not answer. The caller paces (IB limits historical requests)."""
+        self._require_socket()
+        contract = await self._book.qualify(symbol)
+        await self.throttle.acquire()
+        what = "TRADES"
+        bars = await self._request(self.ib.reqHistoricalDataAsync(
+            contract, endDateTime="", durationStr=f"{sessions} D", barSizeSetting="1 day", whatToShow=what,
+            useRTH=True, formatDate=1))
+        result = []
+        for bar in bars or []:
+            day = bar.date if isinstance(bar.date, date) else datetime.strptime(str(bar.date)[:8], "%Y%m%d").date()
+            if bar.close and bar.close > 0:
+                result.append((day, Decimal(str(bar.close))))
+        if not result:
+            raise BrokerError("no_history", f"IB returned no daily bars for {symbol}")
+        return result
 
     async def completed_orders(self) -> list[CompletedOrder]:
         """Filled and cancelled orders IB still lists (also from before midnight, unlike executions)."""

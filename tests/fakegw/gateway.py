@@ -85,7 +85,9 @@ class FakeGateway:
         self.duplicate_filled_status = False  # the Filled orderStatus sent twice
         self.commission_delay_s = 0.0  # the commissionReport this long after the execution
         self.exec_times_without_zone = False  # execution times in the gateway's zone, unnamed
-        self.executions_today_only = False  # reqExecutions answers the gateway's current day only, as IB does
+        self.executions_today_only = False
+        self.daily_closes: dict[str, dict] = {}  # symbol -> {date: close}: reqHistoricalData's daily bars
+        self.history_requests: list[tuple[str, str]] = []  # (symbol, duration) asked  # reqExecutions answers the gateway's current day only, as IB does
         self.competing_live_session = False  # the same login is live elsewhere: market data gets 10197
         # A paper account without shared data: symbol -> 10089 (needs an API subscription, nothing
         # served) or 10090 (part not subscribed: the last price is served, quotes are not).

@@ -61,7 +61,7 @@ class ClientSession:
             94: self._ignore, 95: self._ignore, 9: self._contract_details, 78: self._sec_def,
             1: self._market_data, 2: self._cancel_market_data, 59: self._set_market_data_type,
             3: self._place_order, 4: self._cancel_order, 58: self._global_cancel, 8: self._ids,
-            17: self._managed_accounts, 14: self._ignore,
+            17: self._managed_accounts, 14: self._ignore, 20: self._historical, 25: self._ignore,
         }
 
     # --- plumbing ------------------------------------------------------------------
@@ -309,6 +309,29 @@ class ClientSession:
                         req_id, exchange, under.con_id, trading_class, options[0].multiplier,
                         (o.expiry for o in options), (o.strike for o in options)))
         self._end("sec_def", req_id)
+
+    # --- historical data -----------------------------------------------------------
+    def _historical(self, fields: list[str]) -> None:
+        """Daily bars (`barSize` "1 day") of the closes the test set, the last `N D` of them before today."""
+        c = Cursor(fields, 1)
+        req_id = c.int()
+        query = read_contract(c)
+        _include_expired, _end, bar_size, duration = c.str(), c.str(), c.str(), c.str()
+        found = self.gw.market.find(query)
+        if len(found) != 1 or bar_size.strip() != "1 day":
+            self.error(req_id, 162, "Historical Market Data Service error message:no data of the requested kind")
+            return
+        self.gw.history_requests.append((found[0].symbol, duration))
+        days = int(duration.split()[0]) if duration.split()[0].isdigit() else 30
+        today = self.gw.clock().astimezone(GATEWAY_TZ).date()
+        bars = sorted((d, v) for d, v in self.gw.daily_closes.get(found[0].symbol, {}).items() if d < today)[-days:]
+        if not bars:
+            self.error(req_id, 162, "Historical Market Data Service error message:HMDS query returned no data")
+            return
+        out: list = [17, req_id, f"{bars[0][0]:%Y%m%d}", f"{bars[-1][0]:%Y%m%d}", len(bars)]
+        for day, close in bars:
+            out += [f"{day:%Y%m%d}", close, close, close, close, 1000, close, 10]
+        self.send(out)
 
     # --- market data ---------------------------------------------------------------
     def _market_data(self, fields: list[str]) -> None:
