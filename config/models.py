@@ -436,6 +436,8 @@ class IBConfig(Frozen):
     reconcile_retries: int = Field(default=3, ge=0)
     # historical-data requests (daily closes for correlations) are spaced this far apart (IB paces them).
     history_pace_s: Decimal = Field(default=Decimal(2), ge=0)
+    # expiries up to this many days out get their own strikes (real chains are uneven; one request each).
+    chain_expiry_days: int = Field(default=10, ge=0)
     # a protective stop's change (shrink, cancel) waits this long for IB to take or refuse it.
     change_confirm_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
 
@@ -484,6 +486,8 @@ class ScheduleConfig(Frozen):
     checkpoint_overdue_after: int = Field(default=3, gt=0)
     correlation_refresh: time = time(9, 0)
     daily_report: time = time(16, 15)
+    # room ib (issue 9): option chains (strikes per expiry) are loaded again before each session's open.
+    chain_refresh: time = time(8, 45)
 
 
 class StoreConfig(Frozen):

@@ -711,6 +711,13 @@ class Engine:
         for position in self.book:
             await self.exits.evaluate(position, at)
 
+    async def refresh_chains(self, at: datetime) -> None:
+        """Pre-open: the broker loads the underlyings' option chains again (a new weekly, strikes per expiry)."""
+        load = getattr(self.broker, "load_chains", None)
+        if load is not None:
+            loaded = await load(self.settings.profile.underlyings)
+            self.log.info("chains_refreshed", underlyings=sorted(loaded))
+
     async def refresh_correlations(self, at: datetime) -> None:
         if self.history is not None:
             await self.history.refresh(at.date())

@@ -109,6 +109,9 @@ def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandler
     ]
     if closeout_at is not None:
         jobs.append(Job("closeout", SessionTrigger(sessions, closeout_at, "closeout"), handlers.closeout))
+    refresh_chains = getattr(handlers, "refresh_chains", None)  # a broker with chains to load (IB)
+    if refresh_chains is not None:
+        jobs.append(Job("chain_refresh", _daily(schedule.chain_refresh), on_sessions(refresh_chains)))
     return jobs
 
 

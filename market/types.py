@@ -80,6 +80,15 @@ class OptionChain:
     expiries: tuple[date, ...]
     strikes: tuple[Decimal, ...]
     multiplier: int = 100
+    # Real chains are uneven (weeklies list fewer strikes): the strikes of each expiry where known.
+    strikes_by_expiry: tuple[tuple[date, tuple[Decimal, ...]], ...] = ()
+
+    def strikes_for(self, expiry: date) -> tuple[Decimal, ...]:
+        """The strikes listed for `expiry`; the union `strikes` when the broker did not say per expiry."""
+        for day, strikes in self.strikes_by_expiry:
+            if day == expiry:
+                return strikes
+        return self.strikes
 
 
 class OrderStatus(str, Enum):

@@ -66,7 +66,8 @@ class IBBroker:
         self._session.set_hooks(self._on_up, self._on_down, self._on_ready)
         multiplier = settings.profile.contract_multiplier
         self._book = ContractBook(self.ib, currency=self.cfg.currency, multiplier=multiplier,
-                                  index_symbols={settings.profile.vix_symbol}, pace=pace, within=self._request)
+                                  index_symbols={settings.profile.vix_symbol}, pace=pace, within=self._request,
+                                  expiry_days=self.cfg.chain_expiry_days)
         self._md = MarketData(self.ib, self._book, self.clock, lines=self.cfg.market_data_lines, pace=pace,
                               within=self._session.within, snapshot_timeout_s=float(self.cfg.snapshot_timeout_s),
                               emit=self._emit_quote, alert=self._session.alert)

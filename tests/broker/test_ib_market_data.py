@@ -164,3 +164,47 @@ async def test_lines_are_per_account_the_101st_is_refused_with_an_alert_naming_t
         assert [(k, d["key"], d["code"]) for k, d in alerts] == [("ib_market_data_lines", "QQQ", 101)]
         assert "QQQ" not in second.subscriptions  # a refused line is not counted as streaming
         assert rec2.last_quote("QQQ") is None
+
+
+async def test_uneven_chains_have_their_strikes_per_expiry_and_each_qualifies():
+    from datetime import date, timedelta
+
+    from market.types import OptionContract
+
+    today = date.today()
+    weekly, monthly = today + timedelta(days=2), today + timedelta(days=6)
+    async with gateway() as gw, connected(gw) as (broker, _):
+        gw.market.add_chain("SPY", [weekly], [Decimal(469), Decimal(470)])
+        gw.market.add_chain("SPY", [monthly], [Decimal(465), Decimal(470), Decimal(475)])
+        chain = (await broker.load_chains(["SPY"]))["SPY"]
+        assert chain.strikes_for(weekly) == (Decimal(469), Decimal(470))
+        assert chain.strikes_for(monthly) == (Decimal(465), Decimal(470), Decimal(475))
+        assert Decimal(465) in chain.strikes  # the union IB's option parameters give
+        for expiry in (weekly, monthly):
+            for strike in chain.strikes_for(expiry):  # every listed strike is a real contract
+                await broker.subscribe([OptionContract("SPY", expiry, strike, "C").key])
+        with pytest.raises(BrokerError):  # what the union would have offered for the weekly is not listed
+            await broker.snapshot(OptionContract("SPY", weekly, Decimal(465), "C").key)
+
+
+async def test_a_pre_open_job_loads_the_chains_again_each_session():
+    from datetime import date as _date
+
+    from market import calendar
+    from market.clock import EXCHANGE_TZ, VirtualClock
+    from daemon.scheduler import VirtualScheduler, build_jobs
+    from tests.daemon.test_scheduler import Recorder, _t
+
+    class WithChains(Recorder):
+        async def refresh_chains(self, at):  # type: ignore[no-untyped-def]
+            self.calls.append(("chain_refresh", at))
+
+    from config.loader import load_settings
+
+    rec, day = WithChains(), _date(2019, 2, 11)
+    clock = VirtualClock(_t(day, 0, 0))
+    scheduler = VirtualScheduler(build_jobs(load_settings("7dte", env={}), calendar.session_for, rec), clock)
+    await scheduler.run_until(_t(_date(2019, 2, 12), 23, 0))
+    fired = [t for n, t in rec.calls if n == "chain_refresh"]
+    assert fired == [_t(day, 8, 45), _t(_date(2019, 2, 12), 8, 45)]  # before each open
+    assert all(t.tzinfo == EXCHANGE_TZ for t in fired)
