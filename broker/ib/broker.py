@@ -13,6 +13,7 @@ the same at any time.
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
@@ -27,6 +28,7 @@ from broker.base import BrokerError, BrokerListener
 from broker.ib.account import is_paper, snapshot_from_values
 from broker.ib.contracts import ContractBook, option_from_ib
 from broker.ib.market_data import MarketData
+from broker.ib.lines import AccountLines, lines_path
 from broker.ib.order_ids import AccountTurn, lock_path
 from broker.ib.orders import CompletedOrder, Orders
 from broker.ib.session import AlertHook, ConnectionState, IBSession
@@ -150,6 +152,8 @@ class IBBroker:
     async def stop(self) -> None:
         self.release_order_id_claim()
         await self._session.stop()
+        if self._md.shared is not None:
+            self._md.shared.publish(0)  # this profile's lines are free for the others
 
     async def load_chains(self, underlyings: Iterable[str]) -> dict[str, OptionChain]:
         """Fetch (again) the chains of `underlyings`, e.g. before the open; failures are logged, not raised."""
@@ -190,12 +194,15 @@ class IBBroker:
         """Take the account's order-id turn (other profiles wait), then `order_id_floor()`. The turn is
         held until `release_order_id_claim()`: after the order was placed or given up."""
         if self._turn is None:
-            directory = self.cfg.order_id_lock_dir or tempfile.gettempdir()
-            self._turn = AccountTurn(lock_path(directory, self.cfg.host, self.cfg.port, self._session.account),
+            self._turn = AccountTurn(lock_path(self._lock_dir(), self.cfg.host, self.cfg.port, self._session.account),
                                      self.clock, max_hold_s=float(self.cfg.order_id_turn_max_s),
                                      max_wait_s=float(self.cfg.order_id_turn_max_s))
         await self._turn.acquire()
         return await self.order_id_floor()
+
+    def _lock_dir(self) -> str:
+        """Where the profiles on one account meet: the order-id turn and the market-data lines files."""
+        return self.cfg.order_id_lock_dir or tempfile.gettempdir()
 
     def release_order_id_claim(self) -> None:
         if self._turn is not None:
@@ -303,6 +310,9 @@ class IBBroker:
 
     async def _on_up(self, reason: str) -> None:
         self._notify(True, ConnectionState.RECONCILING.value)
+        self._md.shared = AccountLines(lines_path(self._lock_dir(), self.cfg.host, self.cfg.port, self._session.account),
+                                       f"{os.getpid()}:{self._session.client_id}")
+        self._md.publish()
         self._md.delayed_ok = self._delayed_ok()
         if self._md.delayed_ok:  # "live where subscribed, delayed otherwise" (IB market data type 3)
             await self.throttle.acquire()

@@ -23,6 +23,7 @@ from ib_async import IB, Ticker
 from broker.base import BrokerError
 from broker.ib import codes
 from broker.ib.contracts import ContractBook, is_option_key
+from broker.ib.lines import AccountLines
 from market.types import Quote
 from market.clock import Clock
 
@@ -77,6 +78,7 @@ class MarketData:
         self._snapshots = 0  # snapshots running: each holds one of the account's lines meanwhile
         self._alert = alert or (lambda kind, detail: log.error("alert", alert=kind, **detail))
         self.delayed_ok = False  # set by the broker on a paper account whose config allows delayed data
+        self.shared: AccountLines | None = None  # the account's lines as other profiles hold them (set on connect)
         ib.pendingTickersEvent += self._on_tickers
         ib.errorEvent += self._on_error
 
@@ -94,10 +96,14 @@ class MarketData:
         """Stream each key; returns the keys IB has no contract for (logged, skipped: their quotes
         never arrive, so entries on them refuse for want of a quote, and the rest still streams)."""
         new = [k for k in dict.fromkeys(keys) if k not in self._wanted]
-        if len(self._wanted) + self._snapshots + len(new) > self.lines:
+        others = self.shared.others() if self.shared is not None and new else 0
+        if len(self._wanted) + self._snapshots + len(new) + others > self.lines:
+            self._alert("ib_market_data_lines", {"key": ", ".join(new), "code": "market_data_lines",
+                                                 "message": f"the account's {self.lines} lines are in use"})
             raise BrokerError("market_data_lines",
-                              f"{len(self._wanted)} lines streaming and {self._snapshots} snapshots running, "
-                              f"{len(new)} more would pass the budget of {self.lines}")
+                              f"{len(self._wanted)} lines streaming, {self._snapshots} snapshots running and "
+                              f"{others} held by other profiles on the account: {len(new)} more would pass "
+                              f"the account's budget of {self.lines}")
         unknown = []
         for key in new:
             try:
@@ -109,19 +115,28 @@ class MarketData:
                 continue
             self._wanted.append(key)
             await self._request(key)
+        self.publish()
         if unknown:
             log.error("ib_no_contract", keys=unknown)
         return unknown
 
     def _take_line(self, key: str, *, snapshot: bool) -> None:
         """A snapshot needs a free line of this profile's share of the account's budget, as a stream does."""
-        if len(self._wanted) + self._snapshots + 1 > self.lines:
+        others = self.shared.others() if self.shared is not None else 0
+        if len(self._wanted) + self._snapshots + 1 + others > self.lines:
             self._alert("ib_market_data_lines", {"key": key, "code": "market_data_lines",
                                                  "message": f"budget of {self.lines} lines in use"})
             raise BrokerError("market_data_lines", f"no line free for {key}: {len(self._wanted)} streaming, "
-                                                   f"{self._snapshots} snapshots, budget {self.lines}")
+                                                   f"{self._snapshots} snapshots, {others} held by other "
+                                                   f"profiles, account budget {self.lines}")
         if snapshot:
             self._snapshots += 1
+            self.publish()
+
+    def publish(self) -> None:
+        """Tell the other profiles on the account how many lines this one holds now."""
+        if self.shared is not None:
+            self.shared.publish(len(self._wanted) + self._snapshots)
 
     def _lines_refused(self, key: str, code: int, message: str) -> None:
         """IB's 101: the account's lines are all taken (other profiles count too). Alert naming the key."""
@@ -141,6 +156,7 @@ class MarketData:
                 if self.ib.isConnected() and ticker.contract is not None:
                     await self._pace()
                     self.ib.cancelMktData(ticker.contract)
+        self.publish()
 
     async def resubscribe(self) -> None:
         """After a reconnect: ib_async forgot every ticker; ask again for each key, in order."""
@@ -191,6 +207,7 @@ class MarketData:
             self.ib.errorEvent -= on_error
             wrapper.reqId2Ticker.pop(req_id, None)
             self._snapshots -= 1
+            self.publish()
         if refused:
             code, message = refused[0]
             if codes.info(code).effect is codes.Effect.LINES_EXCEEDED:
@@ -296,6 +313,7 @@ class MarketData:
                 self._mark_stale([key], str(code))
                 self._wanted.remove(key)
                 self._key_by_ticker.pop(id(self._tickers.pop(key, None)), None)
+                self.publish()
                 self._lines_refused(key, code, _message)
             return
         if effect is codes.Effect.ALL_QUOTES_STALE:

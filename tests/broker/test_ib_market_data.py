@@ -208,3 +208,24 @@ async def test_a_pre_open_job_loads_the_chains_again_each_session():
     fired = [t for n, t in rec.calls if n == "chain_refresh"]
     assert fired == [_t(day, 8, 45), _t(_date(2019, 2, 12), 8, 45)]  # before each open
     assert all(t.tzinfo == EXCHANGE_TZ for t in fired)
+
+
+async def test_profiles_on_one_account_share_its_line_budget_before_ib_has_to_say_101():
+    alerts: list = []
+    async with gateway() as gw, \
+            connected(gw, broker__ib__client_id=7, broker__ib__market_data_lines=3) as (first, rec1), \
+            connected(gw, alerts=alerts, broker__ib__client_id=8, broker__ib__market_data_lines=3) as (second, _):
+        gw.market.set_stock("QQQ", "400.00", "400.02")
+        gw.market.set_stock("IWM", "200.00", "200.02")
+        await first.subscribe(["SPY", "VIX"])
+        await second.subscribe(["QQQ"])  # the account's third line
+        with pytest.raises(BrokerError) as err:
+            await second.subscribe(["IWM"])
+        assert err.value.code == "market_data_lines" and "other profiles" in str(err.value)
+        assert [(k, d["key"]) for k, d in alerts] == [("ib_market_data_lines", "IWM")]
+        with pytest.raises(BrokerError):  # a snapshot needs a line too
+            await second.snapshot("IWM")
+        await first.unsubscribe(["VIX"])  # a line comes free for the other profile
+        await second.subscribe(["IWM"])
+        assert second.subscriptions == ("QQQ", "IWM")
+        assert not [e for e in gw.errors_sent if e[2] == 101]
