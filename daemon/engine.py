@@ -92,7 +92,7 @@ class Engine:
         if daily_closes is None and callable(getattr(broker, "daily_closes", None)):
             self.history = DailyHistory(broker, store, settings.profile.underlyings,  # type: ignore[arg-type]
                                         sessions=settings.correlation.lookback_sessions,
-                                        pace_s=float(settings.broker.ib.history_pace_s))
+                                        pace_s=float(settings.broker.ib.history_pace_s), sleep=clock.sleep)
             self.daily_closes = self.history.closes
         self.metrics = metrics
         self.log = get_logger("tradingd.engine", profile=self.profile)

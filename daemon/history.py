@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
@@ -37,12 +37,13 @@ class MetaStore(Protocol):
 
 class DailyHistory:
     def __init__(self, broker: HistoryBroker, store: MetaStore, symbols: Iterable[str], *, sessions: int,
-                 pace_s: float):
+                 pace_s: float, sleep: Callable[[float], Awaitable[None]]):
         self._broker = broker
         self._store = store
         self.symbols = tuple(dict.fromkeys(s.upper() for s in symbols))
         self._sessions = sessions
         self._pace_s = pace_s
+        self._sleep = sleep  # the injected clock's
         self._closes: dict[str, dict[date, Decimal]] = {}
         self._loaded = False
         self._lock = asyncio.Lock()
@@ -59,7 +60,7 @@ class DailyHistory:
                 if known and _business_days_between(max(known), today) <= 1:
                     continue  # already holds the previous session
                 if asked:
-                    await asyncio.sleep(self._pace_s)
+                    await self._sleep(self._pace_s)
                 asked.append(symbol)
                 try:
                     bars = await self._broker.daily_closes(symbol, self._sessions + 1)

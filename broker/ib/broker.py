@@ -195,7 +195,7 @@ class IBBroker:
         held until `release_order_id_claim()`: after the order was placed or given up."""
         if self._turn is None:
             self._turn = AccountTurn(lock_path(self._lock_dir(), self.cfg.host, self.cfg.port, self._session.account),
-                                     self.clock, max_hold_s=float(self.cfg.order_id_turn_max_s),
+                                     max_hold_s=float(self.cfg.order_id_turn_max_s),
                                      max_wait_s=float(self.cfg.order_id_turn_max_s))
         await self._turn.acquire()
         return await self.order_id_floor()

@@ -22,8 +22,6 @@ from pathlib import Path
 
 import structlog
 
-from market.clock import Clock
-
 log = structlog.get_logger("broker.ib")
 
 POLL_S = 0.002  # how often a waiting daemon tries the lock again (turns last milliseconds)
@@ -35,9 +33,9 @@ def lock_path(directory: str, host: str, port: int, account: str) -> Path:
 
 
 class AccountTurn:
-    def __init__(self, path: Path, clock: Clock, *, max_hold_s: float, max_wait_s: float):
+    def __init__(self, path: Path, *, max_hold_s: float, max_wait_s: float):
+        """Waits and hold limits are wall time on purpose: the other holder is another process."""
         self.path = path
-        self._clock = clock
         self._max_hold_s = max_hold_s
         self._max_wait_s = max_wait_s
         self._fd: int | None = None
