@@ -137,7 +137,8 @@ class ProtectiveStops:
             if exc.code in UNANSWERED:
                 return  # resync tries again
             self._uncontrolled.add(position_id)
-            log.error("protective_stop_uncontrolled", code=exc.code, position_id=position_id,
+            # an alert line (the daemon's alert shape): an operator must look at the broker's stop
+            log.error("alert", alert="protective_stop_uncontrolled", code=exc.code, position_id=position_id,
                       order_id=current.request.order_id, contracts=current.quantity, error=str(exc))
             return
         log.warning("protective_stop_replacing", position_id=position_id, old_order_id=current.request.order_id,
