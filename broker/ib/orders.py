@@ -45,6 +45,7 @@ _STATUS = {
     "Inactive": OrderStatus.INACTIVE,
 }
 _ORDER_TYPES = frozenset({"LMT", "STP", "MKT"})
+PRICE_EPSILON = Decimal("0.000001")  # a price back from the wire as a float: equal within this
 REQUEST_ID_FLOOR = 1 << 30  # session.REQ_ID_BASE: ib_async's own request ids start there
 
 
@@ -303,7 +304,8 @@ class Orders:
             return
         price = order.auxPrice if req.order_type == "STP" else order.lmtPrice
         wanted = req.stop_price if req.order_type == "STP" else req.limit_price
-        if int(order.totalQuantity) == req.quantity and (wanted is None or _price(price) == wanted):
+        same_price = wanted is None or (price is not None and abs(Decimal(str(price)) - wanted) < PRICE_EPSILON)
+        if int(order.totalQuantity) == req.quantity and same_price:
             self._previous.pop(order_id, None)
             fut.set_result(None)
 
