@@ -48,6 +48,7 @@ from daemon.entries import SignalDesk
 from daemon.exiting import ExitDesk
 from daemon.logging import get_logger
 from daemon.positions import Book, LivePosition
+from daemon.regime import RegimeDesk
 from daemon.protection import StopDesk
 from daemon.history import DailyHistory
 from daemon.reconcile import ReconcileReport, reconcile, reconciler
@@ -55,7 +56,7 @@ from daemon.sending import OrderIds, RecordingBroker, paces_itself
 from daemon.store import Store
 from daemon.store.records import OrderRecord, PositionRecord
 from daemon.trading import META_KEY, TradingControl
-from market.session import SessionTimes
+from market.session import EXCHANGE_TZ, SessionTimes
 from exits.state import ExitState
 from risk.capital import capital_base
 from risk.correlation import correlation_matrix
@@ -87,6 +88,7 @@ class Engine:
         self.quote_model = quote_model
         self.sessions = sessions
         self.daily_closes = daily_closes
+        self.history_given = daily_closes  # replay's own closes (None live, where the broker's history feeds them)
         # Live (IB): the closes come from the broker's historical data, cached in the store (SPEC §2.5, §6.1).
         self.history: DailyHistory | None = None
         if daily_closes is None and callable(getattr(broker, "daily_closes", None)):
@@ -100,6 +102,7 @@ class Engine:
         self.control = TradingControl(settings)
         self.desk = SignalDesk(self)
         self.exits = ExitDesk(self)
+        self.regime = RegimeDesk(self)  # SPEC §10: calendar, surfaces, VIX history -> values for risk/exits
         # One bucket paces every outgoing message: the broker's own when it has one (IB), which the
         # executor then shares (its order messages count twice there: slower, never over the limit).
         self.throttle: Throttle = getattr(broker, "throttle", None) or Throttle(
@@ -151,6 +154,8 @@ class Engine:
         for record in snapshot.open_positions:
             self.book.add(self._live_position(record, snapshot.exit_states.get(record.id), refs.get(record.id)))
         await self._resume_session(refs_session)
+        await self.regime.load()
+        await self.regime.refresh_calendar()
         self.blocked = {b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged}
         self.realized_total = sum((d.realized_pnl for d in await self.store.summary_by_day()), ZERO)
         self.control.reconciling = True
@@ -470,7 +475,8 @@ class Engine:
             trading_state=self.control.state, quote_age_s=None if quote is None else quote.age_s(now),
             liquidity_ok=liquidity_ok, duplicate=False,
             option_delta=None if quote is None else quote.delta, option_gamma=None if quote is None else quote.gamma,
-            portfolio_delta=greeks["delta"], portfolio_gamma=greeks["gamma"])
+            portfolio_delta=greeks["delta"], portfolio_gamma=greeks["gamma"],
+            **self.regime.request_fields(signal.underlying, quote, now, None if vix_quote is None else vix_quote.mid))
 
     _buying_power: Decimal | None = None
     _net_liquidation: Decimal | None = None  # the broker's, for capital.source = "broker" (SPEC §6.1)
@@ -534,6 +540,7 @@ class Engine:
             "blocked_underlyings": sorted(self.blocked),
             "accepting_signals": self.accepting_signals,
             "greeks": {k: str(v) for k, v in greeks.items()},
+            "regime": self.regime.status(now),
             "halt_reason": self.control.reason,
             "latched": self.control.latched,
             "market_open": calendar.is_regular_hours(now),
@@ -656,6 +663,10 @@ class Engine:
         started = wallclock.perf_counter()
         if self.settings.capital.source == "broker":  # breakers and drawdown measure against net liquidation
             await self.refresh_buying_power()
+        try:  # the surface and regime are information: their failure must not stop the exits below
+            await self.regime.checkpoint(at)
+        except Exception as exc:  # noqa: BLE001
+            self.log.exception("regime_checkpoint_failed", code="regime_error", error=repr(exc))
         for position in self.book:
             await self.exits.evaluate(position, at)
         await self.exits.check_breakers(at)
@@ -699,6 +710,10 @@ class Engine:
         if session is None or self.book.session_day == session.day:
             return False
         self.book.session_day = session.day
+        last_vix = self.quotes.get(self.settings.profile.vix_symbol)
+        vix_day = None if last_vix is None else last_vix.received_at.astimezone(EXCHANGE_TZ).date()
+        if self.history_given is None and last_vix is not None and vix_day is not None and vix_day < session.day:
+            await self.regime.record_vix_close(vix_day, last_vix.mid)  # live VIX history, cached in the store
         self.vix_open = None
         self.previous_close.update(self._last_underlying)
         self.book.start_session()
@@ -719,12 +734,16 @@ class Engine:
             self.log.info("chains_refreshed", underlyings=sorted(loaded))
 
     async def refresh_correlations(self, at: datetime) -> None:
+        await self.regime.refresh_calendar()  # the operator's calendar source, once a day before the open
         if self.history is not None:
             await self.history.refresh(at.date())
         if self.daily_closes is None:
             return
         closes = self.daily_closes(at.date())
         self.correlations = correlation_matrix(closes, self.settings.correlation.lookback_sessions)
+        vix_closes = list(closes.get(self.settings.profile.vix_symbol, ()))
+        if vix_closes:  # replay: the regime's VIX history is the replay's own (SPEC §10.2)
+            self.regime.set_vix_history([(at.date(), v) for v in vix_closes])  # only the values are read
         if self.quote_model is not None:
             from broker.pricing import realized_vol
 
