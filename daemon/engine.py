@@ -88,7 +88,6 @@ class Engine:
         self.quote_model = quote_model
         self.sessions = sessions
         self.daily_closes = daily_closes
-        self.history_given = daily_closes  # replay's own closes (None live, where the broker's history feeds them)
         # Live (IB): the closes come from the broker's historical data, cached in the store (SPEC §2.5, §6.1).
         self.history: DailyHistory | None = None
         if daily_closes is None and callable(getattr(broker, "daily_closes", None)):
@@ -712,7 +711,8 @@ class Engine:
         self.book.session_day = session.day
         last_vix = self.quotes.get(self.settings.profile.vix_symbol)
         vix_day = None if last_vix is None else last_vix.received_at.astimezone(EXCHANGE_TZ).date()
-        if self.history_given is None and last_vix is not None and vix_day is not None and vix_day < session.day:
+        live = self.daily_closes is None or self.history is not None  # replay brings its own closes
+        if live and last_vix is not None and vix_day is not None and vix_day < session.day:
             await self.regime.record_vix_close(vix_day, last_vix.mid)  # live VIX history, cached in the store
         self.vix_open = None
         self.previous_close.update(self._last_underlying)
