@@ -114,9 +114,26 @@ class ProtectiveStops:
                 await self._modify(current, quantity, stop_price)
         except BrokerError as exc:
             log.warning("protective_stop_not_synced", position_id=position_id, code=exc.code, error=str(exc))
-            if exc.code not in UNANSWERED:  # refused: the stop is as the broker holds it; make it right another way
+            if exc.code == "timeout" and current is not None:  # no answer: ask what the broker holds now
+                await self._reread(position_id, current)
+            elif exc.code not in UNANSWERED:  # refused: the stop is as the broker holds it; make it right another way
                 await self._replace(position_id)
         return self._resting.get(position_id)
+
+    async def _reread(self, position_id: int, current: RestingStop) -> None:
+        """A change the broker did not answer in time may or may not be in force: its open orders say which."""
+        try:
+            held = {o.request.order_id: o for o in await self._broker.open_orders()}
+        except BrokerError as exc:
+            log.warning("protective_stop_unknown", position_id=position_id, code=exc.code)
+            return
+        found = held.get(current.request.order_id)
+        if found is None or found.status.done:
+            self._resting.pop(position_id, None)  # it ended meanwhile: the next sync places a new one
+        else:
+            self._resting[position_id] = RestingStop(position_id, found.request)
+        log.warning("protective_stop_reread", position_id=position_id, order_id=current.request.order_id,
+                    contracts=None if found is None else found.request.quantity)
 
     def uncontrolled(self, position_id: int) -> bool:
         """The broker refused to change and to cancel this position's stop (e.g. it was placed under a client

@@ -54,3 +54,19 @@ async def test_a_stop_the_session_cannot_control_holds_the_exit_back(tmp_path):
         check()
         assert not [e for e in r.gw.executions if e.action == "SELL"]
         assert int(r.gw.orders[stop.order_id].qty) == contracts and not r.gw.orders[stop.order_id].done
+
+
+async def test_an_unanswered_stop_shrink_is_read_back_from_the_broker_and_the_exit_goes(tmp_path):
+    today = WEDNESDAY_10AM.date()
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"broker.ib.change_confirm_timeout_s": "0.5"}) as r:
+        outcome = await r.open_0dte("silent-shrink")
+        contracts = outcome.decision["contracts"]
+        await r.until(async_eq(r.position_qty, [(contracts, "open")]))
+        await r.until(lambda: sum(int(o.qty) for o in _stops(r.gw)) == contracts, timeout=5)
+        [stop] = _stops(r.gw)
+        check = _never_oversold(r.gw)
+        r.gw.silent_modifications = True  # IB takes the shrink but its reply is lost
+        r.quote("SPY", today, 470, "3.22")  # tier 1: a partial exit
+        await r.until(async_where(r.position_qty, lambda q: 0 < q[0][0] < contracts), timeout=20)
+        check()
+        assert r.gw.orders[stop.order_id].revisions >= 1 and not r.gw.orders[stop.order_id].done

@@ -113,6 +113,9 @@ class OrderDesk:
             order.revisions += 1
             waiting_stop = order.order_type in STOP_TYPES and not order.triggered
             order.set_status("PreSubmitted" if waiting_stop else "Submitted")
+            if getattr(self.out, "silent_modifications", False):  # taken, but never echoed (a lost reply)
+                self.run_matching(order.contract.con_id)
+                return
             self._report(order)
             self.run_matching(order.contract.con_id)
 

@@ -81,6 +81,7 @@ class FakeGateway:
         # Real gateways' quirks (issue 9), each off by default.
         self.withhold_current_time = False  # reqCurrentTime never answered (some TWS builds, replays)
         self.withheld_ends: set[str] = set()  # end markers never sent: "executions", "open_orders", ...
+        self.silent_modifications = False  # a modification is taken but its openOrder/orderStatus never sent
         self.status_before_exec = False  # a fill's orderStatus before its execDetails
         self.duplicate_filled_status = False  # the Filled orderStatus sent twice
         self.commission_delay_s = 0.0  # the commissionReport this long after the execution
