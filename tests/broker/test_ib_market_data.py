@@ -229,3 +229,28 @@ async def test_profiles_on_one_account_share_its_line_budget_before_ib_has_to_sa
         await second.subscribe(["IWM"])
         assert second.subscriptions == ("QQQ", "IWM")
         assert not [e for e in gw.errors_sent if e[2] == 101]
+
+
+async def test_delayed_data_on_paper_when_allowed_is_usable_and_labelled_delayed():
+    async with gateway() as gw, connected(gw, broker__ib__delayed_data_on_paper="true") as (broker, rec):
+        gw.market.entitle("SPY", live=False, delayed=True)
+        await broker.subscribe(["SPY", "VIX"])
+        spy = await rec.wait_for(lambda: rec.last_quote("SPY"))
+        vix = await rec.wait_for(lambda: rec.last_quote("VIX"))
+        assert (spy.usable, spy.delayed) == (True, True)
+        assert (vix.usable, vix.delayed) == (True, False)  # subscribed: IB serves it live
+
+
+async def test_delayed_data_is_never_usable_without_the_setting_or_on_a_live_account():
+    async with gateway() as gw, connected(gw) as (broker, rec):  # paper, setting off
+        gw.market.entitle("SPY", live=False, delayed=True)
+        await broker.subscribe(["SPY"])
+        await rec.wait_for(lambda: any(e[2] == 354 for e in gw.errors_sent))
+        assert rec.last_quote("SPY") is None  # asked live: refused, nothing delayed offered
+    async with gateway(account="U7654321") as gw, connected(
+            gw, broker__ib__delayed_data_on_paper="true", broker__ib__live="true",
+            broker__ib__account="U7654321") as (broker, rec):
+        gw.market.entitle("SPY", live=False, delayed=True)
+        await broker.subscribe(["SPY"])
+        await rec.wait_for(lambda: any(e[2] == 354 for e in gw.errors_sent))
+        assert rec.last_quote("SPY") is None and not broker._md.delayed_ok
