@@ -112,6 +112,9 @@ def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandler
     refresh_chains = getattr(handlers, "refresh_chains", None)  # a broker with chains to load (IB)
     if refresh_chains is not None:
         jobs.append(Job("chain_refresh", _daily(schedule.chain_refresh), on_sessions(refresh_chains)))
+    prune = getattr(handlers, "prune_refused", None)  # Part 8: refused-signal retention
+    if prune is not None:
+        jobs.append(Job("prune_refused", _daily(settings.daemon.store.prune_at), prune))
     return jobs
 
 
