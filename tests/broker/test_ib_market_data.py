@@ -232,7 +232,7 @@ async def test_profiles_on_one_account_share_its_line_budget_before_ib_has_to_sa
 
 
 async def test_delayed_data_on_paper_when_allowed_is_usable_and_labelled_delayed():
-    async with gateway() as gw, connected(gw, broker__ib__delayed_data_on_paper="true") as (broker, rec):
+    async with gateway() as gw, connected(gw, broker__ib__delayed_data_on_paper=True) as (broker, rec):
         gw.market.entitle("SPY", live=False, delayed=True)
         await broker.subscribe(["SPY", "VIX"])
         spy = await rec.wait_for(lambda: rec.last_quote("SPY"))
@@ -248,7 +248,7 @@ async def test_delayed_data_is_never_usable_without_the_setting_or_on_a_live_acc
         await rec.wait_for(lambda: any(e[2] == 354 for e in gw.errors_sent))
         assert rec.last_quote("SPY") is None  # asked live: refused, nothing delayed offered
     async with gateway(account="U7654321") as gw, connected(
-            gw, broker__ib__delayed_data_on_paper="true", broker__ib__live="true",
+            gw, broker__ib__delayed_data_on_paper=True, broker__ib__live=True,
             broker__ib__account="U7654321") as (broker, rec):
         gw.market.entitle("SPY", live=False, delayed=True)
         await broker.subscribe(["SPY"])
