@@ -329,7 +329,10 @@ class ExitDesk:
         result = None
         try:
             await eng.stops.follow(position)  # the stop gives up these contracts before the exit may sell them
-            result = await self._execute(parent)
+            if eng.stops.leaves_room(position):  # the broker may have refused to shrink it (SPEC §6.1)
+                result = await self._execute(parent)
+            else:
+                eng.log.warning("exit_held_by_stop", position_id=position.id, contracts=parent.quantity)
         finally:  # whatever broke, what was not sold may be asked for again by the next evaluation
             filled = 0 if result is None else result.filled
             position.pending_exit = max(0, position.pending_exit - (parent.quantity - filled))
