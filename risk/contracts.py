@@ -12,8 +12,10 @@ from risk.capital import BetLimits
 from risk.correlation import Regime
 from risk.decision import CapBound
 from risk.request import OpenPositionView
+from risk.frozen import fast_init
 
 
+@fast_init
 @dataclass(frozen=True)
 class ContractSizing:
     contract_value: Decimal
