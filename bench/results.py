@@ -28,6 +28,7 @@ class Sample:
     op: str  # "<=" or ">="
     bound: float
     note: str = ""
+    valid: bool = True  # False: the run could not hold a condition the target names (then never met)
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,12 @@ def combine(runs: Iterable[Sequence[Sample]]) -> list[Figure]:
         # would report something easier than what was asked.
         value = statistics.median(measured) if measured and len(measured) == len(values) else None
         notes = sorted({s.note for s in samples if s.note})
+        held = all(s.valid for s in samples)
+        if not held:
+            notes.insert(0, "a condition of the target did not hold: not met whatever the value")
         figures.append(Figure(name, None if value is None else round(value, 3), first.unit,
-                              f"{first.op} {first.bound:g}", meets(value, first.op, first.bound),
-                              tuple(values), "; ".join(notes)))
+                              f"{first.op} {first.bound:g}", held and meets(value, first.op, first.bound),
+                              tuple(values), " | ".join(notes)))
     return figures
 
 
