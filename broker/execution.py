@@ -24,18 +24,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import Enum
-from typing import Literal
 
 import structlog
 
-from config.errors import ReasonError
 from broker.base import Broker, BrokerError
 from broker.listings import round_to_tick
-from broker.order_ref import OrderRefError, build_order_ref, parent_ref
+from broker.order_ref import build_order_ref, parent_ref
+from broker.parent import (  # noqa: F401 - re-exported: callers import the parent's values from here
+    ChildOrderResult,
+    ExecutionError,
+    ExecutionResult,
+    ExecutionStatus,
+    Kind,
+    ParentOrder,
+    child_limit,
+    child_quantity,
+    two_sided,
+)
 from broker.quotes import QuoteBook
 from broker.throttle import Throttle
-from market.types import Fill, OptionContract, OrderRequest, OrderStatus, OrderUpdate, Quote, Side
+from market.types import Fill, OrderRequest, OrderStatus, OrderUpdate, Quote
 from config.models import ExecutionConfig, Settings
 from market.clock import Clock
 
@@ -44,108 +52,6 @@ log = structlog.get_logger(__name__)
 OrderIdAllocator = Callable[[], "int | Awaitable[int]"]
 BeforeSend = Callable[[OrderRequest], Awaitable[None]]
 PriceRounder = Callable[[str, Decimal, str], Decimal]  # (underlying, price, "down"|"up") -> on-tick price
-Kind = Literal["entry", "exit"]
-
-
-class ExecutionError(ReasonError, ValueError):
-    """`code` is a stable reason code."""
-
-
-class ExecutionStatus(str, Enum):
-    FILLED = "filled"
-    TIMED_OUT = "timed_out"  # an entry that gave up at parent_timeout_s; what filled is kept
-    REJECTED = "rejected"  # the broker (or before_send) refused a child; what filled is kept
-
-
-@dataclass(frozen=True, slots=True)
-class ParentOrder:
-    profile: str
-    source_id: str  # the signal id (entries) or exit id (exits): the orderRef's middle part
-    contract: OptionContract
-    side: Side
-    quantity: int
-    kind: Kind = "entry"
-    first_child: int = 1  # child numbering in orderRefs; a resumed exit continues past what was sent
-
-    def validate(self) -> None:
-        if self.side not in ("BUY", "SELL"):
-            raise ExecutionError("bad_side", f"side must be BUY or SELL, got {self.side!r}")
-        if self.kind not in ("entry", "exit"):
-            raise ExecutionError("bad_kind", f"kind must be entry or exit, got {self.kind!r}")
-        if isinstance(self.quantity, bool) or not isinstance(self.quantity, int) or self.quantity <= 0:
-            raise ExecutionError("bad_quantity", f"quantity must be a positive integer, got {self.quantity!r}")
-        if isinstance(self.first_child, bool) or not isinstance(self.first_child, int) or self.first_child < 0:
-            raise ExecutionError("bad_child_number", f"first_child must be an integer >= 0, got {self.first_child!r}")
-        try:
-            parent_ref(self.profile, self.source_id)
-        except OrderRefError as exc:
-            raise ExecutionError(exc.code, str(exc)) from None
-
-
-@dataclass(frozen=True, slots=True)
-class ChildOrderResult:
-    order_id: int
-    order_ref: str
-    quantity: int
-    filled: int
-    avg_price: Decimal | None
-    status: OrderStatus
-    sent_at: datetime
-    limits: tuple[tuple[datetime, Decimal], ...]  # every limit the child was sent or modified at
-    commission: Decimal
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionResult:
-    parent_ref: str
-    requested: int
-    filled: int
-    avg_price: Decimal | None
-    slippage_vs_mid: Decimal | None  # per share vs the arrival mid; positive = worse than mid
-    children: tuple[ChildOrderResult, ...]
-    underfilled: bool
-    status: ExecutionStatus
-    arrival_mid: Decimal | None = None
-    commission: Decimal = Decimal(0)
-    reason: str | None = None
-
-    @property
-    def slippage_pct(self) -> Decimal | None:
-        if self.slippage_vs_mid is None or not self.arrival_mid:
-            return None
-        return self.slippage_vs_mid / self.arrival_mid
-
-
-def _two_sided(quote: Quote | None) -> bool:
-    return (quote is not None and quote.usable and quote.bid is not None and quote.ask is not None
-            and quote.bid > 0 and quote.ask > quote.bid)
-
-
-def child_limit(side: Side, bid: Decimal, ask: Decimal, step: int, cfg: ExecutionConfig,
-                round_price: Callable[[Decimal, str], Decimal], cross: bool = False) -> tuple[Decimal, bool]:
-    """The limit of a child at reprice `step` (0 = sent): (price, held_by_band).
-
-    mid + step × step_pct × spread toward the far touch, never past the far touch nor past
-    mid ± max_slippage_pct of mid; rounded to the tick away from the far touch so the band
-    holds. `held_by_band` says the band, not the far touch, stopped the walk. `cross` returns
-    the far touch itself (a marketable limit).
-    """
-    buy = side == "BUY"
-    far = ask if buy else bid
-    if cross:
-        return far, False
-    mid = (bid + ask) / 2
-    sign = 1 if buy else -1
-    raw = mid + sign * step * cfg.reprice_step_pct_of_spread * (ask - bid)
-    band = mid * (1 + sign * cfg.max_slippage_pct)
-    if buy:
-        limit = min(raw, band, far)
-        held = raw > band and band < far
-    else:
-        limit = max(raw, band, far)
-        held = raw < band and band > far
-    return round_price(limit, "down" if buy else "up"), held
 
 
 @dataclass(eq=False)
@@ -342,12 +248,8 @@ class Executor:
                 return
 
     def _child_quantity(self, run: _Run, quote: Quote) -> int:
-        remaining = run.parent.quantity - run.filled
-        if not run.sliced:
-            return remaining
         shown = quote.ask_size if run.parent.side == "BUY" else quote.bid_size
-        qty = min(remaining, self._cfg.max_child_contracts)
-        return min(qty, shown) if shown > 0 else qty  # size 0: not reported, the cap alone applies
+        return child_quantity(run.parent, run.parent.quantity - run.filled, run.sliced, shown, self._cfg)
 
     async def _work_child(self, run: _Run, child: _Child) -> None:
         reprice = timedelta(seconds=float(self._cfg.reprice_s))
@@ -389,7 +291,7 @@ class Executor:
         key = run.parent.contract.key
         quote = self._book.get(key)
         now = self._clock.now()
-        fresh = _two_sided(quote) and quote.age_s(now) <= self._max_quote_age_s  # type: ignore[union-attr]
+        fresh = two_sided(quote) and quote.age_s(now) <= self._max_quote_age_s  # type: ignore[union-attr]
         if fresh:
             return quote, False
         if not run.is_exit:
@@ -401,7 +303,7 @@ class Executor:
             log.warning("exit_snapshot_failed", order_ref=run.ref, key=key, code=exc.code)
             return None, True
         self._book.update(snap)
-        return (snap, True) if _two_sided(snap) else (None, True)
+        return (snap, True) if two_sided(snap) else (None, True)
 
     def _rounder(self, parent: ParentOrder) -> Callable[[Decimal, str], Decimal]:
         underlying = parent.contract.underlying

@@ -16,7 +16,7 @@ import contextlib
 import signal as os_signal
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,7 +29,7 @@ from config.models import Settings
 from market import calendar
 from daemon import notify as sd
 from daemon.bars import Bar, DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
-from market.clock import Clock, LiveClock, VirtualClock
+from market.clock import EXCHANGE_TZ, Clock, LiveClock, VirtualClock
 from daemon.engine import Engine
 from daemon.feed import ReplayClock, ReplayFeed, replay_start
 from daemon.logging import configure_logging, get_logger
@@ -169,6 +169,8 @@ class App:
         return build_jobs(self.settings, calendar.session_for, engine, closeout_at=closeout)
 
     async def run(self) -> int:
+        if self.replay is not None:
+            return await self.run_replay()
         configure_logging(self.options.json_logs, clock=self.clock)
         # The XNYS calendar takes a second of pandas to build: on a thread, before the loop has work.
         await asyncio.to_thread(calendar.session_for, self.clock.now().date())
@@ -205,6 +207,98 @@ class App:
                 print(f"database: {database_location(engine.store.raw.url)}", file=self.out)
                 self.out.flush()
         return 0
+
+    async def run_replay(self) -> int:
+        """A replay: the deterministic core in a plain loop over the recorded week (`daemon.replay`)."""
+        from daemon.replay import Replay, ReplayStoreMismatch, StepClock, StoreSink, recorded_events, run_id
+
+        assert self.replay is not None and isinstance(self.clock, VirtualClock)
+        settings = self.settings
+        step = StepClock(self.clock.now())
+        configure_logging(self.options.json_logs, clock=step)
+        log = get_logger("tradingd.run", profile=settings.profile.name)
+        await asyncio.to_thread(calendar.session_for, self.clock.now().date())
+        url = settings.daemon.store.url or replay_store_url(settings)
+        store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
+                      busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
+        await store.upgrade()
+        sink = StoreSink(store)
+        signals_bytes = Path(self.options.signals).read_bytes() if self.timed_signals else None
+        rid = run_id(settings, [p for p in self.replay.folder.iterdir() if p.is_file()], signals_bytes,
+                     str(self.options.signals))
+        try:
+            resumed = await asyncio.to_thread(sink.claim, rid)
+        except ReplayStoreMismatch as exc:
+            await store.close()
+            raise RunError(exc.code, str(exc)) from None
+        if resumed:
+            log.warning("replay_resumed", records_already_stored=resumed, run_id=rid[:12],
+                        note="re-running the inputs from the start; what the store holds is not written again")
+        listener = None
+        if self.options.signals == REFERENCE:
+            log.info("reference_signals", note="DEMONSTRATION signal source: an opening-range breakout on the "
+                                               "recorded bars; it shows the daemon working, it predicts nothing")
+            listener = OpeningRangeBreakout(settings.profile.name, settings.profile.underlyings).on_bar
+        source = REFERENCE if self.options.signals == REFERENCE else f"replay:{self.options.signals}"
+
+        def report(day: date) -> None:
+            sink.flush()
+            from daemon.report import day_lines
+            from daemon.store.store import Store as _Store
+
+            with store.transaction() as session:
+                days = _Store.summary_by_day.__store_op__(session, store.profile)  # type: ignore[attr-defined]
+            for summary in days:
+                if summary.session_date == day:
+                    for line in day_lines(summary):
+                        log.info("daily_report", line=line)
+
+        from daemon.shell import CoreControl, Inbox
+
+        inbox = Inbox()
+        replay = Replay(settings, self.clock.now(), sink=sink, bar_listener=listener, signal_source=source,
+                        daily_closes=self.replay.closes_before, on_report=report, clock=step, inbox=inbox)
+        if self.options.api:
+            from daemon.api import start_api
+
+            control = CoreControl(replay.core, inbox, step.now)
+            self._runner, self.api_port = await start_api(control, settings, self.metrics)
+        if self.replay.missing:
+            log.warning("replay_symbols_missing", symbols=self.replay.missing,
+                        note="these underlyings have no recorded bars and are not traded in this replay")
+        events = recorded_events(self.replay.bars, self.timed_signals, frozenset({settings.profile.vix_symbol}))
+        last = max(b[-1].end for b in self.replay.bars.values() if b).astimezone(EXCHANGE_TZ).date()
+        try:
+            stats = await asyncio.to_thread(replay.run, events, datetime.combine(last, time(23, 59),
+                                                                                  tzinfo=EXCHANGE_TZ))
+            sink.flush()
+            log.info("replay_done", quotes=stats.quotes, option_quotes=stats.option_quotes, bars=stats.bars,
+                     signals=stats.signals, sessions=len(stats.days) or None, fills=stats.fills,
+                     events_per_s=round(stats.events_per_s), wall_s=round(stats.wall_s, 3))
+            print(f"replay: {stats.quotes} quotes in {stats.wall_s:.2f} s = {stats.events_per_s:,.0f} quote events/s",
+                  file=self.out)
+            await self.print_summary_of(store)
+        finally:
+            inbox.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+            await store.close()
+            if not self.options.summary_json:
+                print(f"database: {database_location(store.url)}", file=self.out)
+                self.out.flush()
+        return 0
+
+    async def print_summary_of(self, store: Store) -> None:
+        await store.drain()
+        days = await store.summary_by_day()
+        if self.options.summary_json:
+            import json
+
+            print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days),
+                              "database": database_location(store.url)}), file=self.out)
+        else:
+            print(summary_text(days, self.settings.profile.name), file=self.out)
+        self.out.flush()
 
     async def _replay(self, engine: Engine) -> None:
         assert self.replay is not None and isinstance(self.clock, VirtualClock)

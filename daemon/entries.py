@@ -26,8 +26,11 @@ from risk.scale_in import ScaleInRequest, evaluate_scale_in
 from risk.signal import _ID_PATTERN, Signal, SignalRejected, parse_signal
 from risk.sizing import evaluate, refused_input
 
+# The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
+# daemon/core's desks take narrow collaborators instead.
+Engine = Any
+
 if TYPE_CHECKING:
-    from daemon.engine import Engine
     from daemon.positions import LivePosition
 
 

@@ -19,7 +19,7 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from broker.base import BrokerError
 from broker.execution import ExecutionError, ExecutionResult, ParentOrder
@@ -34,8 +34,11 @@ from exits.market import MarketSnapshot
 from exits.state import ExitState
 from risk.breakers import TOP_LEVEL, effects
 
+# The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
+# daemon/core's desks take narrow collaborators instead.
+Engine = Any
+
 if TYPE_CHECKING:
-    from daemon.engine import Engine
     from daemon.entries import Intake
     from daemon.positions import LivePosition
 

@@ -1,0 +1,328 @@
+"""`Working` driven synchronously (SPEC §4.2, §6.4): the executor's cases on virtual time with no asyncio,
+plus determinism, the child sizing of §4.2, pacing, refusals and snapshots."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from broker.order_ref import parse_order_ref
+from broker.parent import ExecutionError, ExecutionStatus, ParentOrder, child_cap
+from broker.working import Cancel, Modify, Place, SnapshotWanted, Working
+from market.types import Fill, OrderStatus, OrderUpdate
+from tests.broker.helpers import T0, quote, settings
+from tests.broker.venue_loop import C, KEY, VenueLoop
+
+
+def parent(qty=40, side="BUY", kind="entry", source="sig-1", min_quantity=0):
+    return ParentOrder("0dte", source, C, side, qty, kind, min_quantity=min_quantity)
+
+
+@pytest.mark.parametrize("shown, expected", [(50, [10, 10, 10, 10]), (7, [7, 7, 7, 7, 7, 5])])
+def test_a_12000_parent_at_3_is_sliced_into_capped_children_spaced_apart(shown, expected):
+    h = VenueLoop(rows=[(0, "2.95", "3.05", shown)])
+    h.advance(0.5)
+    result = h.run(parent(40))  # 40 × 3.00 × 100 = 12,000 > slice_threshold 5,000
+    assert [c.quantity for c in result.children] == expected
+    sends = [c.sent_at for c in result.children]
+    assert all(b - a >= timedelta(seconds=3) for a, b in zip(sends, sends[1:]))
+    assert result.status is ExecutionStatus.FILLED and not result.underfilled
+    assert (result.requested, result.filled, result.avg_price) == (40, 40, D("3.05"))
+    assert result.arrival_mid == D("3.00") and result.slippage_vs_mid == D("0.05")
+    assert result.commission == D("26.00")
+    assert h.venue.positions()[0].quantity == 40
+
+
+def test_a_parent_below_the_threshold_goes_as_one_order():
+    h = VenueLoop(rows=[(0, "2.95", "3.05", 5)])
+    h.advance(0.5)
+    result = h.run(parent(16))  # 4,800 of notional
+    assert [c.quantity for c in result.children] == [16] and result.filled == 16
+
+
+def test_children_are_sized_so_the_parent_completes_inside_its_timeout():
+    # SPEC §4.2: 400 contracts, 60 s timeout, 3 s apart -> max(10, ceil(400 / 20)) = 20 per child
+    cfg = settings("0dte").execution
+    assert (cfg.parent_timeout_s, cfg.child_interval_s, cfg.max_child_contracts) == (60, 3, 10)
+    assert child_cap(400, cfg) == 20 and child_cap(40, cfg) == 10 and child_cap(401, cfg) == 21
+    # each child reaches the ask at its second reprice (1 s apart here), inside its 3 s slot
+    h = VenueLoop(rows=[(0, "2.95", "3.05", 50)],
+                  **{"broker.sim.starting_cash": 1_000_000, "execution.reprice_s": 1})
+    h.advance(0.5)
+    result = h.run(parent(400))
+    assert [c.quantity for c in result.children] == [20] * 20
+    assert result.status is ExecutionStatus.FILLED and result.filled == 400
+    assert result.children[-1].sent_at - result.children[0].sent_at == timedelta(seconds=57)
+
+
+def test_a_child_is_never_larger_than_the_size_shown_at_the_touch():
+    h = VenueLoop(rows=[(0, "2.95", "3.05", 12)], **{"broker.sim.starting_cash": 1_000_000})
+    h.advance(0.5)
+    result = h.run(parent(400))
+    assert {c.quantity for c in result.children} == {12}
+    assert result.status is ExecutionStatus.TIMED_OUT and result.underfilled
+
+
+def test_an_entry_ending_below_the_minimum_bet_is_kept_and_says_so():
+    h = VenueLoop(rows=[(0, "2.95", "3.05", 5), (5, "3.30", "3.60", 5)])
+    h.advance(0.5)
+    result = h.run(parent(40, min_quantity=20))
+    assert result.status is ExecutionStatus.TIMED_OUT and result.filled == 5
+    assert result.underfilled and result.below_minimum
+    assert h.venue.positions()[0].quantity == 5  # kept, not unwound
+    h2 = VenueLoop(rows=[(0, "2.95", "3.05", 5), (5, "3.30", "3.60", 5)])
+    h2.advance(0.5)
+    assert not h2.run(parent(40, min_quantity=5)).below_minimum
+
+
+def test_repricing_walks_a_quarter_spread_per_interval_and_never_past_the_band():
+    h = VenueLoop(rows=[(0, "2.90", "3.10", 50)])  # mid 3.00, spread 0.20; band 3.09 is short of the ask
+    h.advance(0.5)
+    result = h.run(parent(40))
+    [child] = result.children
+    steps = [(t - child.sent_at, price) for t, price in child.limits]
+    assert steps == [(timedelta(0), D("3.00")), (timedelta(seconds=2), D("3.05")), (timedelta(seconds=4), D("3.09"))]
+    assert len(h.sent("modify")) == 2  # nothing is resent once the band holds
+    assert result.status is ExecutionStatus.TIMED_OUT and result.underfilled and result.filled == 0
+
+
+def test_a_parent_that_cannot_fill_times_out_keeping_what_filled():
+    h = VenueLoop(rows=[(0, "2.95", "3.05", 5), (5, "3.30", "3.60", 5)])
+    h.advance(0.5)
+    start = h.now
+    result = h.run(parent(40))
+    assert result.status is ExecutionStatus.TIMED_OUT and result.reason == "parent_timeout"
+    assert result.underfilled and (result.filled, result.avg_price) == (5, D("3.05"))
+    last = result.children[-1]
+    assert last.status is OrderStatus.CANCELLED and last.filled == 0
+    assert h.sent("cancel") == [(last.order_id, start + timedelta(seconds=60))]
+    assert h.now - start < timedelta(seconds=61)
+    assert h.venue.positions()[0].quantity == 5 and h.venue.open_orders() == []
+
+
+def test_an_exit_crosses_the_spread_after_the_band_and_completes():
+    h = VenueLoop(rows=[(0, "2.80", "3.20", 50)], **{"execution.parent_timeout_s": 5})
+    h.advance(0.5)
+    h.buy_position(40)
+    start = h.now
+    result = h.run(parent(40, side="SELL", kind="exit", source="exit-9"))
+    assert result.status is ExecutionStatus.FILLED and result.filled == 40 and not result.underfilled
+    first = result.children[0]
+    assert [p for _, p in first.limits] == [D("3.00"), D("2.91"), D("2.80")]  # mid, held at the band, cross
+    assert result.avg_price == D("2.80") and result.slippage_vs_mid == D("0.20")
+    assert h.now - start > timedelta(seconds=5)  # longer than an entry may take: exits never give up
+    assert h.venue.positions() == []
+
+
+def test_an_exit_on_a_stale_quote_asks_for_a_snapshot_and_crosses_at_once():
+    h = VenueLoop(rows=[(0, "2.80", "3.20", 50)])
+    h.advance(0.5)
+    h.buy_position(10)
+    h.feed_alive = False  # the feed dies: the last quote goes stale
+    h.advance(15)
+    result = h.run(parent(10, side="SELL", kind="exit", source="exit-1"))
+    assert [k for k, _, _ in h.log][:2] == ["snapshot", "place"]
+    assert result.filled == 10 and [p for _, p in result.children[0].limits] == [D("2.80")]
+
+
+def test_a_stale_exit_waits_for_the_snapshot_answer_then_crosses():
+    s = settings("0dte")
+    book = _Book()
+    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    book.put(quote(KEY, "2.80", "3.20", at=T0))
+    now = T0 + timedelta(seconds=30)
+    w.start(parent(10, side="SELL", kind="exit", source="exit-2"), now, iter(range(500, 600)).__next__)
+    assert w.take_commands() == [SnapshotWanted(KEY)]
+    w.on_quote(KEY, now)  # the old quote again: nothing
+    assert w.take_commands() == []
+    later = now + timedelta(milliseconds=300)
+    w.on_snapshot(KEY, quote(KEY, "2.70", "3.10", at=later), later)
+    [place] = w.take_commands()
+    assert isinstance(place, Place) and place.request.limit_price == D("2.70") and place.request.quantity == 10
+    # a failed snapshot: the run asks again at its next retry, nothing else happens
+    w2 = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w2.start(parent(10, side="SELL", kind="exit", source="exit-3"), now, iter(range(700, 800)).__next__)
+    assert w2.take_commands() == [SnapshotWanted(KEY)]
+    w2.on_snapshot(KEY, None, now)
+    assert w2.take_commands() == [] and w2.next_deadline() == now + timedelta(seconds=2)
+    w2.on_timer(now + timedelta(seconds=2))
+    assert w2.take_commands() == [SnapshotWanted(KEY)]
+
+
+def test_an_entry_never_trades_on_a_stale_quote():
+    h = VenueLoop(rows=[(0, "2.95", "3.05", 50)])
+    h.advance(0.5)
+    h.feed_alive = False
+    h.advance(15)
+    result = h.run(parent(10))
+    assert result.status is ExecutionStatus.TIMED_OUT and result.reason == "no_usable_quote"
+    assert result.children == () and result.filled == 0 and h.log == []
+
+
+def test_every_order_carries_the_order_ref():
+    h = VenueLoop(rows=[(0, "2.95", "3.05", 10)])
+    h.advance(0.5)
+    result = h.run(parent(40, source="sig:with:colons"))
+    refs = [parse_order_ref(cmd.request.order_ref) for _, cmd in h.commands if isinstance(cmd, (Place, Modify))]
+    assert refs and all((r.profile, r.source_id) == ("0dte", "sig:with:colons") for r in refs)
+    assert sorted({r.n for r in refs}) == [1, 2, 3, 4] and result.parent_ref == "tradingd:0dte:sig:with:colons"
+
+
+def test_a_refused_place_stops_the_parent_with_the_reason():
+    h = VenueLoop()
+    h.advance(0.5)
+    h.refuse_places = "store_unavailable"  # no durable intent, no entry
+    result = h.run(parent(10))
+    assert result.status is ExecutionStatus.REJECTED and result.reason == "store_unavailable"
+    assert result.filled == 0 and h.venue.open_orders() == [] and len(h.sent("place")) == 1
+
+
+def test_a_venue_rejection_stops_the_parent_with_its_reason():
+    h = VenueLoop(rows=[(0, "299.95", "300.05", 50)])  # 40 × 300 × 100 is more than the sim's cash
+    h.advance(0.5)
+    result = h.run(parent(40))
+    assert result.status is ExecutionStatus.REJECTED and result.reason == "insufficient_funds"
+
+
+def test_pacing_never_sends_more_than_the_limit_in_any_second():
+    h = VenueLoop(rows=[(0, "2.90", "3.10", 50)])  # nothing fills: every parent keeps repricing
+    h.advance(0.5)
+    parents = [ParentOrder("0dte", f"sig-{i}", C, "BUY", 1) for i in range(90)]
+    results = h.run_all(parents, limit_s=120)
+    assert len(results) == 90
+    times = [t for t, cmd in h.commands]
+    assert len(times) > 200
+    assert all(b - a >= timedelta(seconds=1) for a, b in zip(times, times[40:]))
+    assert h.working.pacer.sent == len(times)
+
+
+def test_the_same_inputs_give_identical_commands():
+    def one_run():
+        h = VenueLoop(rows=[(0, "2.95", "3.05", 7), (7, "2.90", "3.20", 4), (20, "3.30", "3.60", 5)])
+        h.advance(0.5)
+        h.run_all([parent(40, source="a"), parent(25, source="b")], limit_s=120)
+        return [(t, repr(c)) for t, c in h.commands], [repr(r) for r in h.results], [repr(f) for f in h.fills]
+
+    first, second = one_run(), one_run()
+    assert first == second and len(first[0]) > 10
+
+
+def test_fills_count_once_and_late_statuses_never_revive_a_child():
+    s = settings("0dte")
+    book = _Book()
+    book.put(quote(KEY, "2.95", "3.05", at=T0, size=0))
+    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w.start(parent(4), T0, iter(range(10, 20)).__next__)
+    [place] = w.take_commands()
+    oid, ref = place.request.order_id, place.request.order_ref
+    fill = Fill("x-1", oid, ref, C, "BUY", 2, D("3.05"), T0, D("1.00"))
+    w.on_fill(fill, T0)
+    w.on_fill(fill, T0)  # the same execution resent
+    assert w.working_order_ids == [oid]
+    w.on_update(OrderUpdate(oid, ref, OrderStatus.CANCELLED, 2, 2, D("3.05"), T0, "cancelled"), T0)
+    w.on_update(OrderUpdate(oid, ref, OrderStatus.SUBMITTED, 2, 2, D("3.05"), T0), T0)  # late: ignored
+    [result] = w.take_results()
+    assert result.filled == 2 and result.children[0].status is OrderStatus.CANCELLED
+    assert result.status is ExecutionStatus.REJECTED and result.commission == D("1.00")
+    w.on_fill(Fill("x-2", oid, ref, C, "BUY", 2, D("3.05"), T0), T0)  # after the end: not ours any more
+    w.on_update(OrderUpdate(999, "x", OrderStatus.FILLED, 1, 0, D(1), T0), T0)
+    assert w.take_results() == [] and w.working_order_ids == [] and len(w) == 0
+
+
+def test_a_parent_in_flight_cannot_start_twice_and_bad_parents_are_refused():
+    s = settings("0dte")
+    book = _Book()
+    book.put(quote(KEY, "2.95", "3.05", at=T0))
+    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w.start(parent(4), T0, iter(range(10, 20)).__next__)
+    with pytest.raises(ExecutionError) as err:
+        w.start(parent(4), T0, iter(range(30, 40)).__next__)
+    assert err.value.code == "parent_in_flight"
+    for bad, code in [(dict(quantity=0), "bad_quantity"), (dict(side="HOLD"), "bad_side"),
+                      (dict(kind="maybe"), "bad_kind"), (dict(source_id=""), "bad_order_ref"),
+                      (dict(min_quantity=-1), "bad_quantity")]:
+        fields = dict(profile="0dte", source_id="s", contract=C, side="BUY", quantity=1, kind="entry") | bad
+        with pytest.raises(ExecutionError) as err:
+            w.start(ParentOrder(**fields), T0, iter(range(50, 60)).__next__)
+        assert err.value.code == code
+
+
+def test_commands_wait_for_their_token_in_order_and_a_done_childs_modify_is_dropped():
+    s = settings("0dte", **{"execution.max_messages_per_s": 1})
+    book = _Book()
+    book.put(quote(KEY, "2.90", "3.10", at=T0))
+    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    ids = iter(range(10, 99)).__next__
+    for name in "abc":
+        w.start(parent(4, source=name), T0, ids)
+    sent = []
+
+    def at(seconds):
+        t = T0 + timedelta(seconds=seconds)
+        book.put(quote(KEY, "2.90", "3.10", at=t))
+        w.on_timer(t)
+        got = w.take_commands()
+        sent.extend((seconds, c) for c in got)
+        return got
+
+    [a] = w.take_commands()  # one token per second: b and c wait, in start order
+    assert w.next_deadline() == T0 + timedelta(seconds=1)
+    [b] = at(1)
+    [c] = at(2)  # c's Place was queued before a's reprice at 2 s: a's Modify waits
+    assert [x.request.order_ref.split(":")[2] for x in (a, b, c)] == ["a", "b", "c"]
+    [modify_a] = at(3)  # b's reprice (due 3 s) queues behind a's Modify
+    assert isinstance(modify_a, Modify) and modify_a.request.order_id == a.request.order_id
+    t = T0 + timedelta(seconds=3.5)
+    w.on_fill(Fill("e-1", b.request.order_id, b.request.order_ref, C, "BUY", 4, D("3.05"), t), t)
+    assert w.take_commands() == [] and [r.filled for r in w.take_results()] == [4]
+    got = at(4) + at(5) + at(6)
+    assert b.request.order_id not in [x.request.order_id for x in got if isinstance(x, Modify)]
+    times = [t for t, _ in sent]
+    assert all(y - x >= 1 for x, y in zip(times, times[1:]))
+
+
+class _Book:
+    def __init__(self):
+        self.quotes = {}
+
+    def put(self, q):
+        self.quotes[q.key] = q
+
+    def get(self, key):
+        return self.quotes.get(key)
+
+
+def test_cancel_goes_out_at_the_timeout_and_an_unconfirmed_cancel_ends_the_parent():
+    s = settings("0dte")
+    book = _Book()
+    book.put(quote(KEY, "2.90", "3.10", at=T0))
+    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w.start(parent(4), T0, iter(range(10, 20)).__next__)
+    [place] = w.take_commands()
+    t = T0
+    while True:
+        t = w.next_deadline()
+        book.put(quote(KEY, "2.90", "3.10", at=t))
+        w.on_timer(t)
+        commands = w.take_commands()
+        if any(isinstance(c, Cancel) for c in commands):
+            break
+    assert t == T0 + timedelta(seconds=60) and commands == [Cancel(place.request.order_id)]
+    assert w.take_results() == [] and w.next_deadline() == t + timedelta(seconds=2)
+    w.on_timer(t + timedelta(seconds=2))  # the venue never answered
+    [result] = w.take_results()
+    assert result.status is ExecutionStatus.TIMED_OUT and result.children[0].reason == "cancel_unconfirmed"
+    assert w.next_deadline() is None
+
+
+def test_abandon_returns_the_working_children():
+    s = settings("0dte")
+    book = _Book()
+    book.put(quote(KEY, "2.90", "3.10", at=T0))
+    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    ref = w.start(parent(4), T0, iter(range(10, 20)).__next__)
+    [place] = w.take_commands()
+    assert w.abandon(ref, T0) == [place.request.order_id]
+    assert len(w) == 0 and w.next_deadline() is None and w.take_results() == []
