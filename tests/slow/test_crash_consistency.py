@@ -5,7 +5,7 @@ The daemon runs as a real process, `make run`'s command (`tradingd run --profile
 sim --replay bundled --speed 0 --signals reference`) with its state in a temporary state dir and
 JSON logs on stdout. First one uninterrupted run is the reference. Then, on a fresh state dir, the
 same command is started, killed with SIGKILL after a seeded random delay, and started again on the
-same state dir, until it has been killed `KILLS` times; the last start runs to the end. Then:
+same state dir and store (`--db` in it), until it has been killed `KILLS` times; the last start runs to the end. Then:
 - final positions, fills, realized P&L, exit events and breaker events in the store equal the
   reference's (compared on their natural keys and values, not on row ids or execution ids);
 - no orderRef was sent twice, across every life's log;
@@ -57,8 +57,12 @@ class Life:
 def _start(state_dir: Path, out: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TRADINGD_DAEMON__STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
     env.pop("JOURNAL_STREAM", None)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    # The store is named: a replay without --db starts from an empty database of its own by design,
+    # so "restarted on the same store" means the same --db (in the same state dir).
+    store = ["--db", f"sqlite:///{state_dir / 'replay-0dte.db'}"]
     with out.open("wb") as sink:
-        return subprocess.Popen([str(TRADINGD), *COMMAND], cwd=REPO, env=env, stdout=sink,
+        return subprocess.Popen([str(TRADINGD), *COMMAND, *store], cwd=REPO, env=env, stdout=sink,
                                 stderr=subprocess.STDOUT)
 
 
