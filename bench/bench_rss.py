@@ -1,13 +1,14 @@
 """RSS after a replayed week with 100 subscribed contracts (issue 8: <= 150 MB, flat from day 2).
 
-The daemon's replay (`make run`'s: 0dte, sim, the bundled week, speed 0, reference signals, a
-fresh SQLite store) in this process, with 100 option contracts subscribed at the broker through
-the whole week on top of what the daemon itself subscribes: at each session's first quote the
-previous day's 100 are unsubscribed and 100 of the day's contracts are subscribed (25 strikes
-around the money x call/put x SPY and QQQ, expiring that day, as a 0dte book would watch), so
-the sim models and books a quote for each of them on every underlying tick.
-RSS (VmRSS of /proc/self/status) is sampled at the end of each session (the first quote of the
-next day, and after the last); "flat from day 2" is the growth from the end of day 2 to the end
+The daemon's replay (`daemon.replay.Replay` as `make run` wires it: 0dte, the sim venue, the
+bundled week, reference signals, the store sink on a fresh SQLite store) in this process, with
+100 option contracts subscribed through the whole week on top of what the daemon itself
+subscribes: at each session's first bars the previous day's 100 are untracked and 100 of the
+day's contracts tracked by the option model (what a Subscribe effect does; 25 strikes around
+the money x call/put x SPY and QQQ, expiring that day, as a 0dte book would watch), so a quote
+is modelled and booked for each of them on every underlying tick.
+RSS (VmRSS of /proc/self/status) is sampled at the end of each session (the next session's first
+bar, and after the last); "flat from day 2" is the growth from the end of day 2 to the end
 of the week. Usage: python bench/bench_rss.py [--json]
 """
 
@@ -20,7 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -57,51 +58,68 @@ def day_contracts(day: date, prices: dict[str, Decimal]) -> list[str]:
 
 def measure() -> dict[str, Any]:
     """Run the week in this process; the RSS at the end of each session and the subscriptions."""
-    from daemon.app import App, RunOptions
-    from daemon.engine import Engine
-    from market.types import Quote
+    import logging
 
+    from config.loader import load_settings
+    from daemon.app import load_replay
+    from daemon.bars import Bar
+    from daemon.replay import Replay, StepClock, StoreSink, recorded_events
+    from daemon.signals.reference import OpeningRangeBreakout
+    from daemon.store import Store
+    from market import calendar
+    from market.clock import EXCHANGE_TZ
+
+    settings = load_settings("0dte", env={})
+    data = load_replay("bundled", settings)
+    events = recorded_events(data.bars, [], frozenset({settings.profile.vix_symbol}))
+    first = min(b[0].start for b in data.bars.values() if b)
+    start = datetime.combine(first.date(), time(0), tzinfo=EXCHANGE_TZ)
+    last = max(b[-1].end for b in data.bars.values() if b).date()
+    calendar.session_for(start.date())
     samples: list[tuple[str, float]] = []
     subscribed: list[int] = []
+    reference = OpeningRangeBreakout(settings.profile.name, settings.profile.underlyings)
+    state: dict[str, Any] = {"day": None, "keys": [], "prices": {}}
+    replay: Replay | None = None
 
-    class SubscribingApp(App):
-        def build(self) -> Engine:
-            engine = super().build()
-            state: dict[str, Any] = {"day": None, "keys": [], "prices": {}}
-
-            def on_quote(quote: Quote) -> None:
-                if quote.key in UNDERLYINGS and quote.last is not None:
-                    state["prices"][quote.key] = quote.last
-                day = self.clock.now().date()  # the replay's clock: quote stamps are not all in order
-                if (state["day"] is not None and day <= state["day"]) or any(u not in state["prices"] for u in UNDERLYINGS):
-                    return
-                if state["day"] is not None:
-                    samples.append((state["day"].isoformat(), rss_mb()))
-                state["day"] = day
-                old, new = state["keys"], day_contracts(day, state["prices"])
-                state["keys"] = new
-                broker = engine.broker
-
-                async def resubscribe() -> None:
-                    if old:
-                        await broker.unsubscribe(old)
-                    await broker.subscribe(new)
-                    subscribed.append(len(new))
-
-                asyncio.get_running_loop().create_task(resubscribe())
-
-            engine.quotes.add_listener(on_quote)
-            return engine
+    def on_bar(bar: Bar) -> Any:
+        """The reference signals, and at each session's first bars the day's 100 subscriptions."""
+        assert replay is not None
+        if bar.symbol in UNDERLYINGS:
+            state["prices"][bar.symbol] = bar.close
+        day = bar.end.date()
+        if (state["day"] is None or day > state["day"]) and all(u in state["prices"] for u in UNDERLYINGS):
+            if state["day"] is not None:
+                samples.append((state["day"].isoformat(), rss_mb()))
+            state["day"] = day
+            old, new = state["keys"], day_contracts(day, state["prices"])
+            replay.model.untrack(old)  # what a Subscribe/Unsubscribe effect does in the replay
+            replay.model.track(new)
+            for underlying in UNDERLYINGS:
+                replay.model.refresh(underlying)
+            state["keys"] = new
+            subscribed.append(len(replay.model.tracked()))
+        return reference.on_bar(bar)
 
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["TRADINGD_DAEMON__STATE_DIR"] = tmp
-        options = RunOptions(profile="0dte", broker="sim", replay="bundled", speed=0.0, signals="reference",
-                             api=False)
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            app = SubscribingApp(options, out=sink)
-            code = asyncio.run(app.run())
+        store = Store("0dte", f"sqlite:///{Path(tmp) / 'rss.db'}")
+        asyncio.run(store.upgrade())
+        sink = StoreSink(store)
+        sink.claim("bench-rss")
+        replay = Replay(settings, start, sink=sink, bar_listener=on_bar, signal_source="reference",
+                        daily_closes=data.closes_before, clock=StepClock(start))
+        with open(os.devnull, "w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            logging.disable(logging.CRITICAL)
+            replay.run(events, datetime.combine(last, time(23, 59), tzinfo=EXCHANGE_TZ))
+            sink.flush()
+            logging.disable(logging.NOTSET)
         samples.append(("end", rss_mb()))
-    return {"exit_code": code, "rss_mb_by_day": samples, "subscribed_per_day": subscribed}
+
+        async def close() -> None:
+            await store.close()
+
+        asyncio.run(close())
+    return {"exit_code": 0, "rss_mb_by_day": samples, "subscribed_per_day": subscribed}
 
 
 def figures() -> list[Sample]:

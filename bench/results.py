@@ -87,8 +87,9 @@ def combine(runs: Iterable[Sequence[Sample]]) -> list[Figure]:
     return figures
 
 
-def write_json(figures: Sequence[Figure], path: Path) -> None:
-    path.write_text(json.dumps([f.as_json() for f in figures], indent=2) + "\n")
+def write_json(figures: Sequence[Figure], path: Path, keep: Sequence[dict[str, Any]] = ()) -> None:
+    """The figures as a JSON list (after `keep`: rows of an earlier run that this one did not redo)."""
+    path.write_text(json.dumps([*keep, *(f.as_json() for f in figures)], indent=2) + "\n")
 
 
 def table(figures: Sequence[Figure]) -> str:

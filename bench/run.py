@@ -9,6 +9,7 @@ Usage: python -m bench.run [--runs N] [--only NAME[,NAME]] [--out PATH]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -58,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(BENCHES[name]())
             print(f" ({time.perf_counter() - began:.1f} s)", flush=True)
     figures = combine(runs)
-    write_json(figures, args.out)
+    if args.only and args.out.exists():  # a partial run updates its own figures and keeps the others
+        fresh = {f.name for f in figures}
+        kept = [row for row in json.loads(args.out.read_text()) if row.get("name") not in fresh]
+        write_json(figures, args.out, keep=kept)
+    else:
+        write_json(figures, args.out)
     load = os.getloadavg()
     print()
     print(table(figures))
