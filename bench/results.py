@@ -77,7 +77,9 @@ def combine(runs: Iterable[Sequence[Sample]]) -> list[Figure]:
         # A run that could not measure makes the figure unmeasured: a median over the lucky runs
         # would report something easier than what was asked.
         value = statistics.median(measured) if measured and len(measured) == len(values) else None
-        notes = sorted({s.note for s in samples if s.note})
+        # The note of the run whose value is the median (runs' notes differ only in their numbers).
+        middle = min(samples, key=lambda s: abs(s.value - value) if s.value is not None and value is not None else 0)
+        notes = [middle.note] if middle.note else []
         held = all(s.valid for s in samples)
         if not held:
             notes.insert(0, "a condition of the target did not hold: not met whatever the value")
