@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -60,6 +60,7 @@ from daemon.positions import Book, LivePosition
 from daemon.store.records import PositionRecord
 from daemon.trading import TradingControl
 from exits.state import ExitState
+from market.session import EXCHANGE_TZ
 from market.types import Fill, OpenOrder, OptionContract, OrderStatus, OrderUpdate, Quote
 from risk import reasons
 from risk.capital import capital_base
@@ -91,6 +92,10 @@ class Core:
         self.connected = True
         self.bad_events = 0
         self.last_checkpoint: datetime | None = None
+        self._next_trip: float | None = None  # see `_marked`; forgotten on every other kind of event
+        self._trip_until = datetime.min.replace(tzinfo=EXCHANGE_TZ)
+        self._pnl_base = 0.0
+        self._pnl_terms: dict[int, list[float]] = {}  # position id -> [contracts x multiplier, session ref, mark]
         self.exec_ids: set[str] = set()
         self.order_ids = Counter()
         self.position_ids = Counter()
@@ -109,6 +114,7 @@ class Core:
         self.breakers = BreakerDesk(settings, self.control, self.book, self.exits, self.capital_base)
         self.operator = OperatorDesk(self.control, self.book, self.exits, self.blocked)
         self._by_key: dict[str, list[LivePosition]] = {}
+        self._vix: float | None = None  # the last VIX as a float (the price bands' validity)
 
     # ================================================================== the interface
 
@@ -121,6 +127,7 @@ class Core:
             kind = type(event)
             if kind is QuoteEvent:
                 return self.on_quote(event.quote)
+            self._next_trip = None  # fills, commands, timers may move the base, the level or the session
             if kind is FillEvent:
                 return self.on_fill(event.fill)
             if kind is OrderUpdateEvent:
@@ -231,12 +238,22 @@ class Core:
         now = quote.received_at
         held = self._by_key.get(key)
         if held:
+            bid, ask = quote.bid, quote.ask
+            price = float(quote.mid or 0) if bid is None or ask is None or bid <= 0 or ask < bid else (
+                float(bid) + float(ask)) / 2
+            terms = self._pnl_terms
             for position in list(held):
                 position.apply_quote(quote)
-                self.exits.evaluate(position, now, self.out)
-            self.check_breakers(now)
-            self._pump(now)
+                term = terms.get(position.id)
+                if term is not None:
+                    term[2] = price
+                self.exits.on_quote(position, price, self._vix, now, self.out)
+            self._marked(now)
+            if self.out.items:
+                self._pump(now)
         elif key == self.vix_key:
+            mid = quote.mid
+            self._vix = None if mid is None or mid <= 0 else float(mid)
             self.session.on_vix(quote)
         elif not is_option_key(key):
             self.session.on_underlying(quote)
@@ -482,6 +499,36 @@ class Core:
         self.out.persist("set_meta", key=SESSION_REFS_KEY, value=json.dumps(
             {"session": session.day.isoformat(), "refs": {str(p.id): str(p.session_ref) for p in self.book}}))
         return True
+
+    def _marked(self, now: datetime) -> None:
+        """After a mark changed: the breakers, skipped while the session P&L (as a float, with a margin)
+        is safely above the next level's loss and the session has not changed (nothing could happen)."""
+        floor = self._next_trip
+        if floor is not None and now < self._trip_until and self._session_pnl_f() > floor:
+            return
+        self.check_breakers(now)
+        self._next_trip = self._trip_floor()
+        # the float session P&L's terms, as of this exact check: quotes move only the marks
+        self._pnl_base = float(self.book.session_realized)
+        self._pnl_terms = {p.id: [float(p.open_qty * p.multiplier), float(p.session_ref), float(p.price())]
+                           for p in self.book.positions.values() if p.open_qty}
+        self._trip_until = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+
+    def _session_pnl_f(self) -> float:
+        total = self._pnl_base
+        for size, ref, mark in self._pnl_terms.values():
+            total += size * (mark - ref)
+        return total
+
+    def _trip_floor(self) -> float | None:
+        """The session P&L (float) above which no higher breaker level can be reached, with a safety margin."""
+        level = self.control.level
+        levels = self.settings.breakers.levels
+        if level >= len(levels):
+            return None
+        base = float(self.capital_base())
+        loss = min(float(lv.loss_pct) for lv in levels[level:])
+        return -loss * base + 1.0 + 1e-6 * base  # a dollar and a millionth of the base above the trip
 
     def check_breakers(self, now: datetime) -> None:
         session = self.sessions(now.date())

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from broker.execution import ParentOrder
 from config.models import Settings
@@ -22,6 +23,7 @@ from daemon.core.ports import QuoteSource, SessionLookup
 from daemon.positions import LivePosition
 from exits import policy
 from exits.action import ExitAction
+from exits.bands import price_band
 from exits.breakeven import tighten_to_breakeven
 from exits.errors import ExitInputError
 from exits.market import MarketSnapshot
@@ -46,6 +48,7 @@ class ExitDesk:
         self.event_ids = event_ids or Counter()
         self.max_age = settings.gate.max_quote_age_s
         self.vix_key = settings.profile.vix_symbol
+        self.hints: dict[int, Any] = {}  # position id -> its last price band (edges tried first next time)
 
     def market(self, position: LivePosition, now: datetime) -> MarketSnapshot:
         quote = self.quotes.get(position.key)
@@ -61,17 +64,31 @@ class ExitDesk:
             vix=None if vix is None or vix.mid is None or vix.mid <= 0 else vix.mid,
             previous_underlying_close=self.previous_close.get(position.underlying))
 
-    def evaluate(self, position: LivePosition, now: datetime, out: Outbox) -> None:
+    def on_quote(self, position: LivePosition, price: float, vix: float | None, now: datetime, out: Outbox) -> None:
+        """A quote of the position's option (`price` its mid as a float): inside the position's band
+        nothing can fire and the exact evaluation is skipped; outside it the policy runs exactly."""
+        band = position.band
+        if band is not None and band.holds(price, now, vix, position.mark):
+            return
+        self.evaluate(position, now, out, with_band=True)
+
+    def evaluate(self, position: LivePosition, now: datetime, out: Outbox, with_band: bool = False) -> None:
         """The profile's exit policy on one position; the state and every fired rule recorded, then acted on."""
+        if position.band is not None:
+            self.hints[position.id] = position.band
+        position.band = None
         if not position.entry_complete or position.open_qty <= 0:
             return
+        view = position.exit_view(self.profile)
+        market = self.market(position, now)
         try:
-            actions, state = policy.evaluate(position.exit_view(self.profile), position.exit_state,
-                                             self.market(position, now), now, self.settings)
+            actions, state = policy.evaluate(view, position.exit_state, market, now, self.settings)
         except ExitInputError as exc:
             out.log("error", "exit_evaluation_failed", position_id=position.id, code=exc.code, error=str(exc))
             out.metric("observe_bad_event", code=exc.code)
             return
+        if with_band and not actions and state == position.exit_state:
+            position.band = price_band(view, state, market, now, self.settings, self.hints.get(position.id))
         self.act(position, actions, state, now, out)
 
     def act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState, now: datetime,
