@@ -264,6 +264,7 @@ class App:
 
             control = CoreControl(replay.core, inbox, step.now)
             self._runner, self.api_port = await start_api(control, settings, self.metrics)
+        await replay.core.regime.refresh_calendar()  # the operator's calendar source (I/O: the shell's part)
         if self.replay.missing:
             log.warning("replay_symbols_missing", symbols=self.replay.missing,
                         note="these underlyings have no recorded bars and are not traded in this replay")
@@ -292,13 +293,17 @@ class App:
     async def print_summary_of(self, store: Store) -> None:
         await store.drain()
         days = await store.summary_by_day()
+        effects = regime_effects(await store.recent_decisions(limit=1_000_000),
+                                 await store.list_exit_events(limit=1_000_000))
         if self.options.summary_json:
             import json
 
             print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days),
+                              "regime_effects": {d.isoformat(): v for d, v in effects.items()},
                               "database": database_location(store.url)}), file=self.out)
         else:
             print(summary_text(days, self.settings.profile.name), file=self.out)
+            print("\n".join(effects_lines(effects, self.settings.profile.name)), file=self.out)
         self.out.flush()
 
     async def _replay(self, engine: Engine) -> None:

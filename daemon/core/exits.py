@@ -37,7 +37,8 @@ FollowStop = Callable[[LivePosition, datetime, Outbox], None]
 class ExitDesk:
     def __init__(self, settings: Settings, quotes: QuoteSource, sessions: SessionLookup,
                  previous_close: dict[str, Decimal], send: SendExit, follow_stop: FollowStop,
-                 event_ids: Counter | None = None):
+                 event_ids: Counter | None = None,
+                 market_events: Callable[[str, datetime], dict[str, Any]] | None = None):
         self.settings = settings
         self.profile = settings.profile.name
         self.quotes = quotes
@@ -48,6 +49,7 @@ class ExitDesk:
         self.event_ids = event_ids or Counter()
         self.max_age = settings.gate.max_quote_age_s
         self.vix_key = settings.profile.vix_symbol
+        self.market_events = market_events  # SPEC §10.1: earnings date, today's macro releases
         self.hints: dict[int, Any] = {}  # position id -> its last price band (edges tried first next time)
 
     def market(self, position: LivePosition, now: datetime) -> MarketSnapshot:
@@ -62,7 +64,8 @@ class ExitDesk:
             option_price=price, session=self.sessions(now.date()),
             underlying_price=None if under is None or under.mid is None or under.mid <= 0 else under.mid,
             vix=None if vix is None or vix.mid is None or vix.mid <= 0 else vix.mid,
-            previous_underlying_close=self.previous_close.get(position.underlying))
+            previous_underlying_close=self.previous_close.get(position.underlying),
+            **({} if self.market_events is None else self.market_events(position.underlying, now)))
 
     def on_quote(self, position: LivePosition, price: float, vix: float | None, now: datetime, out: Outbox) -> None:
         """A quote of the position's option (`price` its mid as a float): inside the position's band
