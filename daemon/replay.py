@@ -399,6 +399,11 @@ class StoreSink:
         from daemon.store.store import Store
 
         with self.store.transaction() as session:
+            # The count first, written out at once: pysqlite opens the transaction only at the first
+            # write, and a SAVEPOINT before it would commit each record on its own (not with the batch).
+            Store.set_meta.__store_op__(session, self.store.profile, APPLIED_KEY,  # type: ignore[attr-defined]
+                                        str(self.seq))
+            session.flush()
             for op, payload in records:
                 func = getattr(getattr(Store, op, None), "__store_op__", None)
                 if func is None:
@@ -420,8 +425,6 @@ class StoreSink:
                     continue
                 if core_id is not None:
                     self.positions[core_id] = result.id
-            Store.set_meta.__store_op__(session, self.store.profile, APPLIED_KEY,  # type: ignore[attr-defined]
-                                        str(self.seq))
         self.applied = self.seq
 
 
