@@ -196,7 +196,7 @@ class Executor:
         now = self._clock.now()
         deadline = None if parent.kind == "exit" else now + timedelta(seconds=float(self._cfg.parent_timeout_s))
         run = _Run(parent, parent_ref(parent.profile, parent.source_id, self._cfg.order_ref_prefix), deadline)
-        log.info("parent_start", order_ref=run.ref, contract=parent.contract.key, side=parent.side,
+        log.debug("parent_start", order_ref=run.ref, contract=parent.contract.key, side=parent.side,
                  quantity=parent.quantity, kind=parent.kind)
         try:
             await self._work_parent(run)
@@ -207,8 +207,9 @@ class Executor:
             for child in run.children:
                 self._live.pop(child.request.order_id, None)
         result = run.result()
-        log.info("parent_done", order_ref=run.ref, status=result.status.value, filled=result.filled,
-                 requested=result.requested, avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid))
+        # Debug: the engine's "order" line is the parent's summary (with its limit walk) at info.
+        log.debug("parent_done", order_ref=run.ref, status=result.status.value, filled=result.filled,
+                  requested=result.requested, avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid))
         return result
 
     async def _work_parent(self, run: _Run) -> None:
@@ -340,8 +341,8 @@ class Executor:
             log.warning("place_refused", order_ref=request.order_ref, code=exc.code)
             return self._refused(run, child, exc.code)
         child.limits.append((child.sent_at, limit))
-        log.info("child_sent", order_ref=request.order_ref, order_id=request.order_id, quantity=quantity,
-                 limit=str(limit))
+        log.debug("child_sent", order_ref=request.order_ref, order_id=request.order_id, quantity=quantity,
+                  limit=str(limit))
         return child
 
     @staticmethod
@@ -368,6 +369,7 @@ class Executor:
             return
         child.request = request
         child.limits.append((self._clock.now(), limit))
+        log.debug("child_repriced", order_ref=request.order_ref, order_id=request.order_id, limit=str(limit))
 
     async def _cancel(self, child: _Child) -> None:
         """Cancel and wait (one reprice interval at most) for the broker to confirm; late fills still count."""

@@ -575,7 +575,7 @@ class SimBroker:
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         if order.remaining == 0:
             self._rest_no_more(order)
-        log.info("sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
+        log.debug("sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
         if self._listener is not None:
             self._listener.on_fill(fill)
         self._emit_update(order)
