@@ -8,7 +8,9 @@ same command is started, killed with SIGKILL after a seeded random delay, and st
 same state dir and store (`--db` in it), until it has been killed `KILLS` times; the last start runs to the end. Then:
 - final positions, fills, realized P&L, exit events and breaker events in the store equal the
   reference's (compared on their natural keys and values, not on row ids or execution ids);
-- no orderRef was sent twice, across every life's log;
+- no orderRef was sent twice, across every life's log (the `order ... status=sending` lines: what
+  the daemon handed its venue; a killed run's venue dies with it, so an order whose intent was not
+  durable before it was sent is sent again by the next life, and that is what this catches);
 - the protective stops sent across every life are exactly the reference's (none re-sent);
 - nothing is still open past its expiry (the replay ends after the last session).
 The seed is printed on failure; set TRADINGD_CRASH_SEED to replay a failing schedule and
