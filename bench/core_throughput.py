@@ -35,6 +35,11 @@ for i, u in enumerate(spots, 1):
     c = OptionContract(u, expiry, Decimal(spots[u]), "C")
     keys[u] = c.key
     records.append(replace(new_position(i, c, start, f"s{i}"), open_qty=10, original_qty=10, entry_price=Decimal("5.00")))
+# 0dte: every position is closed at the 15:45 close-out, so the 0dte figure replays each session up to
+# 15:44 (and fires no timers) to keep the 5 positions open all week; 7dte replays everything with its timers.
+if profile == "0dte":
+    stream = [e for e in stream if e[0].time() < dtime(15, 44)]
+timers_on = profile != "0dte"
 events = []
 for at, _, _, q in stream:
     events.append(QuoteEvent(q))
@@ -63,7 +68,7 @@ def run():
     due = nxt()
     for e in events:
         at = e.quote.received_at
-        if due is not None and at >= due:
+        if timers_on and due is not None and at >= due:
             advance(at); due = nxt()
         handle(e)
         if core.out.items:

@@ -90,9 +90,9 @@ class ExitDesk:
             out.log("error", "exit_evaluation_failed", position_id=position.id, code=exc.code, error=str(exc))
             out.metric("observe_bad_event", code=exc.code)
             return
-        if with_band and not actions and state == position.exit_state:
-            position.band = price_band(view, state, market, now, self.settings, self.hints.get(position.id))
         self.act(position, actions, state, now, out)
+        if with_band and not actions:  # quiet now, or only the state moved (a new 7dte peak): band the new state
+            position.band = price_band(view, state, market, now, self.settings, self.hints.get(position.id))
 
     def act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState, now: datetime,
             out: Outbox) -> None:
