@@ -1,6 +1,7 @@
 """Core-only throughput: the 1-second stream into Core.handle, 5 positions held, each held option's quote
 (a linear function of its underlying) fed after every quote of its underlying."""
-import sys, time, io
+import sys
+import time
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from _core_stream import one_second
 from daemon.bars import resolve_data_dir, available_symbols
@@ -75,7 +76,8 @@ def run():
             effects += len(take())
     return effects
 if prof:
-    import cProfile, pstats
+    import cProfile
+    import pstats
     cProfile.run("run()", "/tmp/perf/core.out"); pstats.Stats("/tmp/perf/core.out").sort_stats("tottime").print_stats(15)
 else:
     t = time.perf_counter(); effects = run(); dt = time.perf_counter() - t

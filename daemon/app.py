@@ -157,6 +157,7 @@ class App:
         self._runner: Any = None
         self._stop = asyncio.Event()
         self.stopped_by: str | None = None  # the signal that ended a replay early
+        self._replay_loop: Any = None  # daemon.replay.Replay while one runs
         self.json_logs = False
 
     def build(self) -> Engine:
@@ -251,7 +252,8 @@ class App:
         assert self.replay is not None and isinstance(self.clock, VirtualClock)
         settings = self.settings
         step = StepClock(self.clock.now())
-        log_stream = sys.stderr if self.options.summary_json else self.out  # as `run` (merge of main)
+        # `--json`: stdout carries the summary and nothing else, the logs go to stderr.
+        log_stream = sys.stderr if self.options.summary_json else self.out
         self.json_logs = configure_logging(self.options.json_logs, level=self.options.log_level, stream=log_stream,
                                            clock=step)
         log = get_logger("tradingd.run", profile=settings.profile.name)
@@ -307,24 +309,32 @@ class App:
                         note="these underlyings have no recorded bars and are not traded in this replay")
         events = recorded_events(self.replay.bars, self.timed_signals, frozenset({settings.profile.vix_symbol}))
         last = max(b[-1].end for b in self.replay.bars.values() if b).astimezone(EXCHANGE_TZ).date()
+        self._replay_loop = replay
+        self._on_signals(self.stop)
         try:
             stats = await asyncio.to_thread(replay.run, events, datetime.combine(last, time(23, 59),
                                                                                   tzinfo=EXCHANGE_TZ))
             sink.flush()
             log.info("replay_done", quotes=stats.quotes, option_quotes=stats.option_quotes, bars=stats.bars,
-                     signals=stats.signals, sessions=len(stats.days) or None, fills=stats.fills,
-                     events_per_s=round(stats.events_per_s), wall_s=round(stats.wall_s, 3))
-            print(f"replay: {stats.quotes} quotes in {stats.wall_s:.2f} s = {stats.events_per_s:,.0f} quote events/s",
-                  file=self.out)
+                     signals=stats.signals, fills=stats.fills, events_per_s=round(stats.events_per_s),
+                     wall_s=round(stats.wall_s, 3))
+            self._print_line(f"replay: {stats.quotes} quotes in {stats.wall_s:.2f} s = "
+                             f"{stats.events_per_s:,.0f} quote events/s", event="replay_speed", quotes=stats.quotes,
+                             wall_s=round(stats.wall_s, 3), events_per_s=round(stats.events_per_s))
+            if self.stopped_by is not None:
+                self._print_line(f"replay stopped by {self.stopped_by} at {step.now():%Y-%m-%d %H:%M:%S %Z}"
+                                 "; partial summary follows", event="replay_stopped",
+                                 signal=self.stopped_by, at=step.now().isoformat())
             await self.print_summary_of(store)
         finally:
             inbox.close()
             if self._runner is not None:
                 await self._runner.cleanup()
+                forget_api_url(self.settings, self.api_port)
             await store.close()
-            if not self.options.summary_json:
-                print(f"database: {database_location(store.url)}", file=self.out)
-                self.out.flush()
+            if not self.options.summary_json:  # JSON output carries it inside the summary
+                where = database_location(store.url)
+                self._print_line(f"database: {where}", event="database", database=where)
         return 0
 
     async def print_summary_of(self, store: Store) -> None:
@@ -332,12 +342,14 @@ class App:
         days = await store.summary_by_day()
         effects = regime_effects(await store.recent_decisions(limit=1_000_000),
                                  await store.list_exit_events(limit=1_000_000))
-        if self.options.summary_json:
+        if self.options.summary_json or self.json_logs:  # stdout is JSON only: the summary is a JSON line too
             import json
 
-            print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days),
+            extra = {"event": "replay_summary", "level": "info"} if not self.options.summary_json else {}
+            print(json.dumps({**extra, "profile": self.settings.profile.name, "days": summary_json(days),
                               "regime_effects": {d.isoformat(): v for d, v in effects.items()},
-                              "database": database_location(store.url)}), file=self.out)
+                              "database": database_location(store.url),
+                              "complete": self.stopped_by is None}), file=self.out)
         else:
             print(summary_text(days, self.settings.profile.name), file=self.out)
             print("\n".join(effects_lines(effects, self.settings.profile.name)), file=self.out)
@@ -424,6 +436,8 @@ class App:
         if by is not None and self.stopped_by is None:
             self.stopped_by = by
         self._stop.set()
+        if self._replay_loop is not None:
+            self._replay_loop.stop()
         if self.feed is not None:
             self.feed.stop()
 

@@ -146,6 +146,7 @@ class Replay:
         self.core.orders.execution = self.working
         self.venue = SimVenue(settings.broker.sim, quotes=self.core.quotes, cash=settings.capital.account_size)
         self.stats = ReplayStats()
+        self.stopping = False  # set from another thread (SIGTERM): the loop ends after the current event
         self.reports: list[date] = []
         self.on_report = on_report
         self.inbox = inbox  # signals and operator commands from the API (daemon.shell.Inbox), between events
@@ -163,6 +164,8 @@ class Replay:
         if quiet:  # re-running what a killed run already did: the log said it then
             logging.disable(logging.CRITICAL)
         for at, kind, _, payload in events:
+            if self.stopping:
+                break
             if quiet and not sink.catching_up:
                 quiet = False
                 logging.disable(logging.NOTSET)
@@ -190,7 +193,7 @@ class Replay:
                 if not inbox.empty() and (self._account() or inbox.drain(core, at)):
                     self._drain(at)
                 inbox.answer(core)
-        if until is not None:
+        if until is not None and not self.stopping:
             self._until(until)
         if quiet:
             logging.disable(logging.NOTSET)
@@ -199,6 +202,9 @@ class Replay:
             self.inbox.close()
         stats.wall_s = wallclock.perf_counter() - started
         return stats
+
+    def stop(self) -> None:
+        self.stopping = True
 
     def _account(self) -> None:
         """The venue's buying power as the core sizes against it (the live shell asks the broker)."""

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -62,10 +62,8 @@ from daemon.store.records import PositionRecord
 from daemon.trading import TradingControl
 from exits.state import ExitState
 from market.session import EXCHANGE_TZ
-from market.types import Fill, OpenOrder, OptionContract, OrderStatus, OrderUpdate, Quote
-from risk import reasons
+from market.types import Fill, OpenOrder, OptionContract, OrderUpdate, Quote
 from risk.capital import capital_base
-from risk.decision import Decision
 
 SESSION_REFS_KEY = "engine.session_refs"
 STORE_UNAVAILABLE = "store_unavailable"
@@ -661,4 +659,3 @@ def _load_refs(text: str | None) -> dict[int, Decimal]:
         return {}
 
 
-__all__ = ["Core", "Decision", "date", "reasons", "OrderStatus", "Callable"]

@@ -155,9 +155,9 @@ class EntryDesk:
         under = self.quotes.get(signal.underlying)
         spot = None if under is None or not under.usable else under.mid
         if spot is None or under is None or under.age_s(now) > self.settings.gate.max_quote_age_s:
-            return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, f"no fresh {signal.underlying} quote"),
-                               source, now, signal, out, Selection(None, None, NO_UNDERLYING_PRICE,
-                                                                  detail=f"no fresh {signal.underlying} quote"))
+            detail = f"no fresh {signal.underlying} quote"
+            return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, detail), source, now, signal, out,
+                               Selection(None, None, NO_UNDERLYING_PRICE, detail=detail))
         chain = self.chains.chain(signal.underlying, now.date(), spot)
         if chain is None:
             return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, "no option chain"), source, now,
