@@ -62,7 +62,7 @@ def _start(state_dir: Path, out: Path) -> subprocess.Popen[bytes]:
     state_dir.mkdir(parents=True, exist_ok=True)
     # The store is named: a replay without --db starts from an empty database of its own by design,
     # so "restarted on the same store" means the same --db (in the same state dir).
-    store = ["--db", f"sqlite:///{state_dir / 'replay-0dte.db'}"]
+    store = ["--db", f"sqlite:///{store_of(state_dir)}"]
     with out.open("wb") as sink:
         return subprocess.Popen([str(TRADINGD), *COMMAND, *store], cwd=REPO, env=env, stdout=sink,
                                 stderr=subprocess.STDOUT)
@@ -111,11 +111,9 @@ def startup_seconds(life: Life) -> float:
     return min(max(at - life.began, 0.3), life.seconds)
 
 
-def database_of(life: Life) -> Path:
-    for raw in reversed(life.text.splitlines()):
-        if raw.startswith("database: "):
-            return Path(raw.removeprefix("database: ").strip())
-    raise AssertionError(f"the run printed no 'database:' line; its output ends:\n{life.text[-2000:]}")
+def store_of(state_dir: Path) -> Path:
+    """The store every life of a state dir runs on (`--db`, see `_start`)."""
+    return state_dir / "replay-0dte.db"
 
 
 def _rows(db: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
@@ -166,7 +164,7 @@ def test_a_replay_killed_twenty_times_ends_as_one_uninterrupted_run(tmp_path: Pa
 
     reference = run_life(tmp_path / "reference", tmp_path / "reference.out", None)
     assert reference.exit_code == 0, f"the uninterrupted run failed {where}:\n{reference.text[-3000:]}"
-    expected = final_state(database_of(reference))
+    expected = final_state(store_of(tmp_path / "reference"))
     assert expected["fills"] and expected["exit_events"], "the reference week traded nothing: nothing to compare"
     assert not expected["open_past_expiry"], f"the uninterrupted run leaves positions open past expiry {where}"
     reference_refs = sent_refs([reference])
@@ -196,7 +194,7 @@ def test_a_replay_killed_twenty_times_ends_as_one_uninterrupted_run(tmp_path: Pa
     assert last.exit_code == 0, f"the final restart failed {where}:\n{last.text[-3000:]}"
     print(f"kills {kills} at {schedule} s after each start {where}")
 
-    got = final_state(database_of(last))
+    got = final_state(store_of(crashed))
     problems = []
     for key in ("positions", "fills", "realized_pnl", "exit_events", "breaker_events"):
         if got[key] != expected[key]:
