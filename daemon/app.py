@@ -297,7 +297,8 @@ class App:
 
         inbox = Inbox()
         replay = Replay(settings, self.clock.now(), sink=sink, bar_listener=listener, signal_source=source,
-                        daily_closes=self.replay.closes_before, on_report=report, clock=step, inbox=inbox)
+                        daily_closes=self.replay.closes_before, on_report=report, clock=step, inbox=inbox,
+                        speed=self.options.speed)
         if self.options.api:
             from daemon.api import start_api
 

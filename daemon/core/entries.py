@@ -22,6 +22,7 @@ from typing import Any
 from broker.liquidity import check_quote
 from broker.selection import LIQUIDITY, NO_UNDERLYING_PRICE, Selection, candidates, select_contract
 from config.models import Settings
+from daemon import format as fmt
 from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
 from daemon.core.effects import Outbox
 from daemon.core.ids import Counter
@@ -306,7 +307,7 @@ class EntryDesk:
                 accepted=decision.accepted, reason=decision.reason,
                 direction=None if signal is None else signal.direction,
                 confidence=None if signal is None else signal.confidence, contracts=decision.contracts,
-                multiplier=decision.multiplier, bet=decision.notional, option=contract,
+                multiplier=fmt.ratio(decision.multiplier), bet=fmt.money(decision.notional), option=contract,
                 message=decision.message or None)
         out.metric("observe_decision", accepted=decision.accepted, reason=decision.reason)
         outcome = SignalOutcome(accepted=decision.accepted, reason=decision.reason,
