@@ -107,6 +107,7 @@ def job_specs(settings: Settings, sessions: SessionLookup,
     ]
     if closeout_at is not None:
         specs.append(JobSpec("closeout", SessionTrigger(sessions, closeout_at, "closeout")))
+    specs.append(JobSpec("prune_refused", _daily(settings.daemon.store.prune_at)))  # Part 8: refused-signal retention
     return specs
 
 
@@ -126,8 +127,11 @@ def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandler
     funcs: dict[str, JobFunc] = {"session_open": handlers.session_open, "checkpoint": handlers.checkpoint,
                                  "correlation_refresh": handlers.refresh_correlations,
                                  "daily_report": handlers.daily_report, "closeout": handlers.closeout}
+    prune = getattr(handlers, "prune_refused", None)  # Part 8: refused-signal retention
+    if prune is not None:
+        funcs["prune_refused"] = prune
     return [Job(spec.name, spec.trigger, on_sessions(funcs[spec.name]) if spec.sessions_only else funcs[spec.name])
-            for spec in job_specs(settings, sessions, closeout_at)]
+            for spec in job_specs(settings, sessions, closeout_at) if spec.name in funcs]
 
 
 def _daily(at: time) -> CronTrigger:
