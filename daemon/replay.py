@@ -403,7 +403,9 @@ class StoreSink:
                 self.positions.setdefault(payload["position_id"], payload["position_id"])
             return
         self.pending.append((op, payload))
-        if len(self.pending) >= self.batch:
+        # Write-ahead (SPEC 6.1/6.2): an order's intent is committed before the order is sent, so a
+        # run killed after a send finds the intent and re-sends nothing it had already sent.
+        if op == "write_intent" or len(self.pending) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
