@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv bench clean lint
+.PHONY: run test test-slow venv bench clean lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## The slow harnesses (tests/slow, marker `slow`: the crash-consistency replay); not part of `make test`.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow tests/slow
+
+## Every benchmark (medians of >= 3 runs): a table, and bench/results.json. Never part of `make test`.
 bench: $(STAMP)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .pytest_cache

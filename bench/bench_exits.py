@@ -1,4 +1,5 @@
-"""How many exit evaluations per second `exits.evaluate` makes (both profiles).
+"""How many exit evaluations per second `exits.evaluate` makes (both profiles), and how long one
+takes (`figures`: one position, one quote, p50 per profile).
 
 Positions ride seeded random premium paths through a session, one evaluation every 10 s of
 quotes, the state carried from one look to the next and closes applied as if filled (a closed
@@ -20,6 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.per_profile import PROFILES, main  # noqa: E402
+from bench.results import Sample, percentile  # noqa: E402
 from config.loader import load_settings  # noqa: E402
 from exits import EXCHANGE_TZ, ExitPosition, MarketSnapshot, SessionTimes, evaluate, new_state  # noqa: E402
 
@@ -34,22 +36,53 @@ def _at(day: date, hh: int, mm: int) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, tzinfo=EXCHANGE_TZ)
 
 
+def _looks(profile: str, evaluations: int) -> list[tuple[datetime, MarketSnapshot]]:
+    """The seeded premium path, drawn before any clock starts: only the evaluations are timed."""
+    rng = random.Random(SEED)
+    day = DAYS[profile]
+    session = SessionTimes(day, _at(day, 9, 30), _at(day, 16, 0))
+    looks = []
+    now, price = _at(day, 9, 45), 3.0
+    for _ in range(evaluations):
+        price = max(0.05, price * (1 + rng.gauss(0, 0.01)))
+        looks.append((now, MarketSnapshot(Decimal(f"{price:.2f}"), session, Decimal("190.0"), Decimal("16.5"))))
+        now += STEP
+        if now >= session.close:
+            now = _at(day, 9, 45)
+    return looks
+
+
+def figures(evaluations: int = 50_000) -> list[Sample]:
+    """Issue 8's exit figure: one position, one quote, each `exits.evaluate` timed alone, p50 <= 15 us
+    per profile (the same seeded walk as `run`, so every rule gets its turn)."""
+    out = []
+    for profile in PROFILES:
+        settings = load_settings(profile, env={})
+        looks = _looks(profile, evaluations)
+        timer = time.perf_counter_ns
+        took = []
+        position: ExitPosition | None = None
+        for when, market in looks:
+            if position is None or position.open_quantity == 0 or when < position.entry_time:
+                entry = market.option_price or Decimal(3)
+                position = ExitPosition(entry, when, 20, 20, EXPIRY[profile], UNDERLYING[profile], profile)  # type: ignore[arg-type]
+                state = new_state(position, settings)
+            began = timer()
+            fired, state = evaluate(position, state, market, when, settings)
+            took.append(timer() - began)
+            sold = sum(a.quantity for a in fired if a.kind in ("close", "partial_close"))
+            if sold:
+                position = replace(position, open_quantity=max(0, position.open_quantity - sold))
+        took.sort()
+        out.append(Sample(f"exit_evaluation_p50_{profile}", percentile(took, 50) / 1000, "us", "<=", 15))
+    return out
+
+
 def run(evaluations: int) -> dict[str, Any]:
     out: dict[str, Any] = {"evaluations": evaluations}
     for profile in PROFILES:
         settings = load_settings(profile, env={})
-        rng = random.Random(SEED)
-        day = DAYS[profile]
-        session = SessionTimes(day, _at(day, 9, 30), _at(day, 16, 0))
-        # The paths are drawn before the clock starts: only the evaluations are timed.
-        looks = []
-        now, price = _at(day, 9, 45), 3.0
-        for _ in range(evaluations):
-            price = max(0.05, price * (1 + rng.gauss(0, 0.01)))
-            looks.append((now, MarketSnapshot(Decimal(f"{price:.2f}"), session, Decimal("190.0"), Decimal("16.5"))))
-            now += STEP
-            if now >= session.close:
-                now = _at(day, 9, 45)
+        looks = _looks(profile, evaluations)
         actions = positions = 0
         position: ExitPosition | None = None
         wall = time.perf_counter()

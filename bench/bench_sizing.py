@@ -1,4 +1,5 @@
-"""How many sizing decisions per second `risk.sizing.evaluate` makes (both profiles).
+"""How many sizing decisions per second `risk.sizing.evaluate` makes (both profiles), and how long
+one decision takes (`figures`: gate + sizer + the decision record, per signal, p50 and p99).
 
 A deterministic mix of requests: confidence across the tiers, VIX calm to panicky, books of
 0-4 open positions with correlations, breaker levels 0-2 and a few refusals. A figure, not a test.
@@ -19,9 +20,10 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.per_profile import PROFILES, main  # noqa: E402
+from bench.results import Sample, percentile  # noqa: E402
 from config.loader import load_settings  # noqa: E402
 from config.models import Settings  # noqa: E402
-from risk.request import OpenPositionView, SizingRequest  # noqa: E402
+from risk.request import OpenPositionView, SizingRequest, parse_correlations  # noqa: E402
 from risk.signal import parse_signal  # noqa: E402
 from risk.sizing import evaluate  # noqa: E402
 
@@ -41,7 +43,9 @@ def requests(settings: Settings, rng: random.Random) -> list[SizingRequest]:
                "confidence": round(rng.uniform(0.55, 1.0), 3), "created_at": NOW.isoformat()}
         book = tuple(OpenPositionView(rng.choice(symbols), rng.randint(1, 40), Decimal(rng.randint(100, 900)) / 100)
                      for _ in range(rng.randint(0, 4)))
-        corr = {a: {b: Decimal(rng.randint(-20, 95)) / 100 for b in symbols if b != a} for a in symbols}
+        # The daemon validates its correlation table once per refresh (a CorrelationTable), not per signal.
+        corr = parse_correlations({a: {b: Decimal(rng.randint(-20, 95)) / 100 for b in symbols if b != a}
+                                   for a in symbols})
         out.append(SizingRequest(
             signal=parse_signal(raw, settings, NOW), price=Decimal(rng.randint(50, 1200)) / 100, capital_base=base,
             now=NOW, vix=Decimal(rng.randint(110, 450)) / 10, vix_session_open=Decimal(18), open_positions=book,
@@ -65,6 +69,29 @@ def run(decisions: int) -> dict[str, Any]:
         wall = time.perf_counter() - wall
         out[profile] = {"wall_s": round(wall, 3), "decisions_per_s": round(decisions / wall),
                         "us_per_decision": round(wall / decisions * 1e6, 1), "accepted_pct": round(100 * accepted / decisions, 1)}
+    return out
+
+
+def figures(decisions: int = 20_000) -> list[Sample]:
+    """Issue 8's sizing figure: each decision timed alone (gate + sizer + `to_record()`, what the
+    daemon stores), p50 <= 50 us and p99 <= 200 us per profile."""
+    out = []
+    rng = random.Random(SEED)
+    for profile in PROFILES:
+        settings = load_settings(profile, env={})
+        batch = requests(settings, rng)
+        for request in batch[:50]:  # warm: first-call imports and caches are not a decision's cost
+            evaluate(request, settings).to_record()
+        timer = time.perf_counter_ns
+        took = []
+        for i in range(decisions):
+            request = batch[i % VARIANTS]
+            began = timer()
+            evaluate(request, settings).to_record()
+            took.append(timer() - began)
+        took.sort()
+        out.append(Sample(f"sizing_decision_p50_{profile}", percentile(took, 50) / 1000, "us", "<=", 50))
+        out.append(Sample(f"sizing_decision_p99_{profile}", percentile(took, 99) / 1000, "us", "<=", 200))
     return out
 
 

@@ -68,7 +68,8 @@ from exits.state import ExitState
 from risk.capital import capital_base
 from risk.correlation import correlation_matrix
 from risk.decision import Decision
-from risk.request import SizingRequest
+from risk.numbers import InvalidInput
+from risk.request import SizingRequest, parse_correlations
 from risk.signal import Signal
 
 SessionLookup = Callable[[date], SessionTimes | None]
@@ -869,7 +870,11 @@ class Engine:
         if self.daily_closes is None:
             return
         closes = self.daily_closes(at.date())
-        self.correlations = correlation_matrix(closes, self.settings.correlation.lookback_sessions)
+        matrix = correlation_matrix(closes, self.settings.correlation.lookback_sessions)
+        try:  # validated once per refresh, not once per signal (a CorrelationTable is taken as is)
+            self.correlations = parse_correlations(matrix)  # type: ignore[assignment]
+        except InvalidInput:  # left raw: every sizing refuses it with its reason, as before
+            self.correlations = matrix
         vix_closes = list(closes.get(self.settings.profile.vix_symbol, ()))
         if vix_closes:  # replay: the regime's VIX history is the replay's own (SPEC §10.2)
             self.regime.set_vix_history([(at.date(), v) for v in vix_closes])  # only the values are read

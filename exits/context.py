@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,9 +19,15 @@ NOTHING: tuple[ExitAction, ...] = ()
 
 @dataclass(frozen=True, slots=True)
 class ExitContext:
+    """`dte`: calendar days from now's exchange date to expiry (0 on expiry day, negative after);
+    `in_regular_hours`: inside the session (open inclusive, close exclusive). Both are worked out
+    once here, not by each rule that asks (a dozen times per evaluation)."""
+
     position: ExitPosition
     market: MarketSnapshot
     now: datetime
+    dte: int = field(init=False)
+    in_regular_hours: bool = field(init=False)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -32,16 +38,8 @@ class ExitContext:
         session = self.market.session
         if session is not None and session.day != now.date():
             raise ExitInputError("bad_session", f"market session is for {session.day}, not now's date {now.date()}")
-
-    @property
-    def dte(self) -> int:
-        """Calendar days from now's exchange date to expiry: 0 on expiry day, negative after."""
-        return (self.position.expiry - self.now.date()).days
-
-    @property
-    def in_regular_hours(self) -> bool:
-        session = self.market.session
-        return session is not None and session.contains(self.now)
+        object.__setattr__(self, "dte", (self.position.expiry - now.date()).days)
+        object.__setattr__(self, "in_regular_hours", session is not None and session.contains(now))
 
     @property
     def live_price(self) -> Decimal | None:

@@ -58,7 +58,25 @@ def evaluate(position: ExitPosition, state: ExitState, market: MarketSnapshot, n
     return tuple(actions), state
 
 
+# Speed, not a rule: the steps depend only on the (frozen) settings, so they are built once per
+# Settings object rather than once per evaluation. Keyed by identity, holding the settings so an
+# id cannot be reused while cached; a handful of profiles at most.
+_STEPS: dict[int, tuple[Settings, tuple[Step, ...]]] = {}
+_STEPS_MAX = 16
+
+
 def _steps(settings: Settings) -> tuple[Step, ...]:
+    cached = _STEPS.get(id(settings))
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    if len(_STEPS) >= _STEPS_MAX:
+        _STEPS.clear()
+    steps = _build_steps(settings)
+    _STEPS[id(settings)] = (settings, steps)
+    return steps
+
+
+def _build_steps(settings: Settings) -> tuple[Step, ...]:
     lv = settings.position_levels
     loss = (
         lambda c, s: levels.loss_alert(c, s, lv),

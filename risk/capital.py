@@ -7,10 +7,12 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from config.models import CapitalConfig, SizingConfig
 from risk.numbers import InvalidInput
+from risk.frozen import fast_init
 
 _CENT = Decimal("0.01")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BetLimits:
     min_bet: Decimal

@@ -12,9 +12,11 @@ from risk.capital import BetLimits
 from risk.correlation import Regime
 from risk.decision import CapBound
 from risk.request import OpenPositionView
+from risk.frozen import fast_init
 from risk.sector import SECTOR_CAP, sector_room
 
 
+@fast_init
 @dataclass(frozen=True)
 class ContractSizing:
     contract_value: Decimal

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal
+from risk.frozen import fast_init
 
 CheckStatus = Literal["pass", "fail", "skip"]
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GateCheck:
     """One pre-trade check; `skip` when it does not apply or its data was not given (what-if)."""
@@ -21,6 +23,7 @@ class GateCheck:
     detail: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CapBound:
     """A cap that bound: the multiplier (limit = the multiplier cap) or the contracts (limit = money)."""
@@ -32,6 +35,7 @@ class CapBound:
     contracts_after: int
 
 
+@fast_init
 @dataclass(frozen=True)
 class Decision:
     """What the sizer decided. `contracts` and `notional` are the sizer's answer even when the gate
@@ -62,13 +66,14 @@ class Decision:
 
     def __post_init__(self) -> None:
         # Frozen all the way down: the breakdown is a record, nobody may edit it after the fact.
+        fields = self.__dict__  # (frozen: written directly, as the constructor does)
         for name in ("factors", "multiplier_caps", "cap_limits", "notes"):
-            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+            fields[name] = MappingProxyType(dict(fields[name]))
 
     def to_record(self, *, numbers: bool = False) -> dict[str, Any]:
         """JSON-safe: Decimals as strings (exact, for the store and the API), or with `numbers` as JSON
         numbers wherever the number's text is exact (the CLI), strings otherwise."""
-        dec = _json_number if numbers else _json_string
+        dec = _json_number if numbers else str  # a Decimal's str is its exact text
         return {
             "accepted": self.accepted,
             "reason": self.reason,
@@ -99,10 +104,6 @@ class Decision:
 
 def _opt(convert: Any, value: Decimal | None) -> Any:
     return None if value is None else convert(value)
-
-
-def _json_string(value: Decimal) -> str:
-    return str(value)
 
 
 def _json_number(value: Decimal) -> int | float | str:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from config.models import FundamentalsConfig, MultiplierConfig, Settings, SizingConfig
 from risk.signal import Fundamentals, Signal
+from risk.frozen import fast_init
 
 NEUTRAL = Decimal(1)
 # The seeds' formula, as SPEC §2.2 fixes it: multiplier = 1 + ((offset + score) + confidence) / 2.
@@ -16,6 +17,7 @@ _FORMULA_OFFSET = Decimal("0.5")
 _FORMULA_DIVISOR = Decimal(2)
 
 
+@fast_init
 @dataclass(frozen=True)
 class MultiplierResult:
     raw: Decimal  # the product of the factors

@@ -22,9 +22,11 @@ class InvalidInput(ReasonError, ValueError):
 
 def to_decimal(value: object, *, allow_str: bool = False) -> Decimal | None:
     """A finite Decimal within ±MAX_MAGNITUDE, or None when `value` is not one (bools never are)."""
-    if isinstance(value, bool):
+    if type(value) is Decimal:  # the common case first (the hot path passes Decimals through)
+        number = value
+    elif isinstance(value, bool):
         return None
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
         number = Decimal(value)
@@ -46,7 +48,10 @@ def require_decimal(value: object, code: str, what: str, *, minimum: Decimal | N
                     strictly_above: Decimal | None = None, maximum: Decimal | None = None,
                     allow_str: bool = False) -> Decimal:
     """`value` as a Decimal within the given bounds, else InvalidInput(code)."""
-    number = to_decimal(value, allow_str=allow_str)
+    if type(value) is Decimal and value.is_finite() and -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+        number = value  # to_decimal's answer for a Decimal, without the call (the sizing hot path)
+    else:
+        number = to_decimal(value, allow_str=allow_str)
     if number is None:
         raise InvalidInput(code, f"{what} must be a finite number, got {value!r}")
     if minimum is not None and number < minimum:

@@ -15,10 +15,12 @@ from risk.events import NO_EVENTS, EventView
 from risk.numbers import MAX_MAGNITUDE, MIN_PRICE, InvalidInput, require_decimal
 from risk.regime import VolatilityView
 from risk.signal import Signal
+from risk.frozen import fast_init
 
 Correlations = Mapping[str, Mapping[str, Decimal]]
 _NO_CORRELATIONS: Correlations = MappingProxyType({})
 _ONE = Decimal(1)
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class OpenPositionView:
         return self.contracts * self.price * multiplier
 
 
+@fast_init
 @dataclass(frozen=True)
 class SizingRequest:
     """Everything one sizing decision depends on; the engine fills it, the sizer only reads it.
@@ -109,33 +112,38 @@ def normalize_request(request: SizingRequest, settings: Settings, *, priced: boo
                            f"got {request.breaker_level!r}")
     if not isinstance(request.trading_state, TradingState):
         raise InvalidInput(reasons.INVALID_TRADING_STATE, f"unknown trading state {request.trading_state!r}")
-    return replace(
-        request,
-        signal=replace(signal, confidence=confidence, ttl_s=ttl_s),
-        price=(require_decimal(request.price, reasons.INVALID_PRICE, "option price", minimum=MIN_PRICE)
-               if priced else request.price),
-        capital_base=require_decimal(request.capital_base, reasons.INVALID_CAPITAL_BASE, "capital base",
-                                     strictly_above=Decimal(0)),
-        vix=_optional(request.vix, reasons.INVALID_VIX, "VIX", minimum=Decimal(0)),
-        vix_session_open=_optional(request.vix_session_open, reasons.INVALID_VIX, "VIX session open",
-                                   strictly_above=Decimal(0)),
-        open_positions=parse_open_positions(request.open_positions),
-        correlations=parse_correlations(request.correlations),
-        buying_power=_optional(request.buying_power, reasons.INVALID_BUYING_POWER, "buying power"),
-        quote_age_s=_optional(request.quote_age_s, reasons.INVALID_QUOTE_AGE, "quote age", minimum=Decimal(0)),
-        vix_quote_age_s=_optional(request.vix_quote_age_s, reasons.INVALID_QUOTE_AGE, "VIX quote age",
-                                  minimum=Decimal(0)),
-        option_delta=_optional(request.option_delta, reasons.INVALID_GREEKS, "option delta"),
-        option_gamma=_optional(request.option_gamma, reasons.INVALID_GREEKS, "option gamma"),
-        portfolio_delta=_optional(request.portfolio_delta, reasons.INVALID_GREEKS, "portfolio delta"),
-        portfolio_gamma=_optional(request.portfolio_gamma, reasons.INVALID_GREEKS, "portfolio gamma"),
-        option_vega=_optional(request.option_vega, reasons.INVALID_GREEKS, "option vega"),
-        option_theta=_optional(request.option_theta, reasons.INVALID_GREEKS, "option theta"),
-        portfolio_vega=_optional(request.portfolio_vega, reasons.INVALID_GREEKS, "portfolio vega"),
-        portfolio_theta=_optional(request.portfolio_theta, reasons.INVALID_GREEKS, "portfolio theta"),
-        events=_events(request.events),
-        volatility=_volatility(request.volatility),
-    )
+    if confidence is not signal.confidence or ttl_s is not signal.ttl_s:
+        signal = replace(signal, confidence=confidence, ttl_s=ttl_s)
+    normalized = {
+        "signal": signal,
+        "price": (require_decimal(request.price, reasons.INVALID_PRICE, "option price", minimum=MIN_PRICE)
+                  if priced else request.price),
+        "capital_base": require_decimal(request.capital_base, reasons.INVALID_CAPITAL_BASE, "capital base",
+                                        strictly_above=_ZERO),
+        "vix": _optional(request.vix, reasons.INVALID_VIX, "VIX", minimum=_ZERO),
+        "vix_session_open": _optional(request.vix_session_open, reasons.INVALID_VIX, "VIX session open",
+                                      strictly_above=_ZERO),
+        "open_positions": parse_open_positions(request.open_positions),
+        "correlations": parse_correlations(request.correlations),
+        "buying_power": _optional(request.buying_power, reasons.INVALID_BUYING_POWER, "buying power"),
+        "quote_age_s": _optional(request.quote_age_s, reasons.INVALID_QUOTE_AGE, "quote age", minimum=_ZERO),
+        "vix_quote_age_s": _optional(request.vix_quote_age_s, reasons.INVALID_QUOTE_AGE, "VIX quote age",
+                                     minimum=_ZERO),
+        "option_delta": _optional(request.option_delta, reasons.INVALID_GREEKS, "option delta"),
+        "option_gamma": _optional(request.option_gamma, reasons.INVALID_GREEKS, "option gamma"),
+        "portfolio_delta": _optional(request.portfolio_delta, reasons.INVALID_GREEKS, "portfolio delta"),
+        "portfolio_gamma": _optional(request.portfolio_gamma, reasons.INVALID_GREEKS, "portfolio gamma"),
+        "option_vega": _optional(request.option_vega, reasons.INVALID_GREEKS, "option vega"),
+        "option_theta": _optional(request.option_theta, reasons.INVALID_GREEKS, "option theta"),
+        "portfolio_vega": _optional(request.portfolio_vega, reasons.INVALID_GREEKS, "portfolio vega"),
+        "portfolio_theta": _optional(request.portfolio_theta, reasons.INVALID_GREEKS, "portfolio theta"),
+        "events": _events(request.events),
+        "volatility": _volatility(request.volatility),
+    }
+    # Speed, not a rule: a request whose every value is already normalized (Decimals in range, a
+    # validated table, views as parsed) is returned as is instead of copied field by field.
+    changed = {k: v for k, v in normalized.items() if v is not getattr(request, k)}
+    return replace(request, **changed) if changed else request
 
 
 def _events(raw: object) -> EventView:
@@ -150,10 +158,14 @@ def _volatility(raw: object) -> VolatilityView | None:
     if not isinstance(raw, VolatilityView):
         raise InvalidInput(reasons.INVALID_VOLATILITY, f"volatility must be a VolatilityView, got {type(raw).__name__}")
     code = reasons.INVALID_VOLATILITY
-    return VolatilityView(
+    parsed = VolatilityView(
         vix_percentile=_optional(raw.vix_percentile, code, "VIX percentile", minimum=Decimal(0), maximum=_ONE),
         term_slope=_optional(raw.term_slope, code, "term slope"),
         skew_percentile=_optional(raw.skew_percentile, code, "skew percentile", minimum=Decimal(0), maximum=_ONE))
+    # Already normalized: the same view back, so normalize_request need not copy the request.
+    same = (parsed.vix_percentile is raw.vix_percentile and parsed.term_slope is raw.term_slope
+            and parsed.skew_percentile is raw.skew_percentile)
+    return raw if same else parsed
 
 
 def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:
@@ -161,7 +173,12 @@ def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:
     if isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence):
         raise InvalidInput(reasons.INVALID_OPEN_POSITION, "open positions must be a list")
     views: list[OpenPositionView] = []
+    same = isinstance(raw, tuple)  # every item already a view exactly as parsed: the tuple is the answer
     for i, item in enumerate(raw):
+        if type(item) is OpenPositionView and _parsed_view(item):
+            views.append(item)
+            continue
+        same = False
         if isinstance(item, OpenPositionView):
             item = {"underlying": item.underlying, "contracts": item.contracts, "price": item.price}
         if not isinstance(item, Mapping) or set(item) != {"underlying", "contracts", "price"}:
@@ -176,11 +193,47 @@ def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:
         price = require_decimal(item["price"], reasons.INVALID_OPEN_POSITION, f"open position [{i}] price",
                                 minimum=Decimal(0))
         views.append(OpenPositionView(underlying.strip().upper(), contracts, price))
-    return tuple(views)
+    return raw if same else tuple(views)  # type: ignore[return-value]
+
+
+def _parsed_view(view: OpenPositionView) -> bool:
+    """True when parsing `view` would give back an equal view (so it can be kept as it is)."""
+    underlying, contracts, price = view.underlying, view.contracts, view.price
+    return (type(underlying) is str and bool(underlying) and underlying == underlying.strip().upper()
+            and type(contracts) is int and 0 < contracts <= MAX_MAGNITUDE
+            and type(price) is Decimal and price.is_finite() and _ZERO <= price <= MAX_MAGNITUDE)
+
+
+class CorrelationTable(Mapping[str, Mapping[str, Decimal]]):
+    """A correlation table already validated by `parse_correlations`: read-only, so it stays valid,
+    and handed back as is when parsed again (the daemon validates its table once per refresh, not
+    once per signal)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Mapping[str, Mapping[str, Decimal]]):
+        self._rows = MappingProxyType({k: MappingProxyType(dict(v)) for k, v in rows.items()})
+
+    def __getitem__(self, key: str) -> Mapping[str, Decimal]:
+        return self._rows[key]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, key: str, default=None):  # type: ignore[no-untyped-def,override]
+        return self._rows.get(key, default)  # the hot lookup (risk.correlation.rho): no Mapping mixin detour
+
+    def __repr__(self) -> str:
+        return f"CorrelationTable({dict(self._rows)!r})"
 
 
 def parse_correlations(raw: object) -> Correlations:
     """A symbol -> symbol -> rho mapping with every rho a finite number in [-1, 1]."""
+    if type(raw) is CorrelationTable:
+        return raw
     if not isinstance(raw, Mapping):
         raise InvalidInput(reasons.INVALID_CORRELATION, "correlations must be an object of objects")
     table: dict[str, dict[str, Decimal]] = {}
@@ -190,10 +243,13 @@ def parse_correlations(raw: object) -> Correlations:
         for b, rho in row.items():
             if not isinstance(b, str):
                 raise InvalidInput(reasons.INVALID_CORRELATION, f"correlations[{a!r}] has a non-symbol key {b!r}")
-            value = require_decimal(rho, reasons.INVALID_CORRELATION, f"correlations[{a}][{b}]",
-                                    minimum=-_ONE, maximum=_ONE)
+            if type(rho) is Decimal and rho.is_finite() and -_ONE <= rho <= _ONE:
+                value = rho  # what require_decimal would answer, without building its messages' f-strings
+            else:
+                value = require_decimal(rho, reasons.INVALID_CORRELATION, f"correlations[{a}][{b}]",
+                                        minimum=-_ONE, maximum=_ONE)
             table.setdefault(a.strip().upper(), {})[b.strip().upper()] = value
-    return MappingProxyType({k: MappingProxyType(v) for k, v in table.items()})
+    return CorrelationTable(table)
 
 
 def _optional(value: object, code: str, what: str, **bounds: Decimal) -> Decimal | None:

@@ -147,7 +147,7 @@ class Core:
                 return self.on_refused(event.order_id, event.reason, event.at)
             return self._bad("unknown_event", f"no handler for {kind.__name__}")
         except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
-            return self._bad("event_failed", repr(exc), event=type(event).__name__)
+            return self._bad("event_failed", repr(exc), event_type=type(event).__name__)  # not `event`: structlog's own
 
     def advance(self, now: datetime) -> None:
         """Fire everything due at or before `now`, each at its own time, in time order."""

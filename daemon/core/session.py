@@ -18,6 +18,8 @@ from daemon.core.ports import DailyCloses, SessionLookup
 from market.session import SessionTimes
 from market.types import Quote
 from risk.correlation import correlation_matrix
+from risk.numbers import InvalidInput
+from risk.request import parse_correlations
 
 
 class SessionDesk:
@@ -60,5 +62,9 @@ class SessionDesk:
         if self.daily_closes is None:
             return {}
         closes = {k: list(v) for k, v in self.daily_closes(at.date()).items()}
-        self.correlations = correlation_matrix(closes, self.settings.correlation.lookback_sessions)
+        matrix = correlation_matrix(closes, self.settings.correlation.lookback_sessions)
+        try:  # validated once per refresh, not once per signal (a CorrelationTable is taken as is)
+            self.correlations = parse_correlations(matrix)  # type: ignore[assignment]
+        except InvalidInput:  # left raw: every sizing refuses it with its reason, as before
+            self.correlations = matrix
         return closes

@@ -1,0 +1,56 @@
+"""`fast_init`: a quicker constructor for the frozen dataclasses on the sizing hot path.
+
+Why: a frozen dataclass's generated `__init__` stores each field through
+`object.__setattr__(self, name, value)`, a global lookup and a call per field: a 24-field
+`Decision` costs ~6 us to build, a tenth of a whole sizing decision. The constructor made here
+has the same signature, defaults, default factories and `__post_init__`, and stores the fields
+directly (into `__dict__`, or through each slot's descriptor), so instances are identical and
+still frozen (assignment after construction raises as before). Only plain fields are supported
+(no InitVar, no keyword-only, no init=False): anything else is refused at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_FACTORY = object()  # the default of a parameter whose field has a default_factory
+
+
+def fast_init(cls: type[T]) -> type[T]:
+    if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__}: fast_init is for frozen dataclasses")
+    fields = dataclasses.fields(cls)
+    if len(fields) != len(cls.__dataclass_fields__) or any(not f.init or f.kw_only for f in fields):  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__}: fast_init supports plain init fields only")
+    slotted = "__slots__" in cls.__dict__
+    namespace: dict[str, Any] = {"_FACTORY": _FACTORY}
+    params, body = ["self"], []
+    if not slotted:
+        body.append("d = self.__dict__")
+    for f in fields:
+        name = f.name
+        if f.default is not dataclasses.MISSING:
+            namespace[f"_default_{name}"] = f.default
+            params.append(f"{name}=_default_{name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            namespace[f"_factory_{name}"] = f.default_factory
+            params.append(f"{name}=_FACTORY")
+            body.append(f"if {name} is _FACTORY: {name} = _factory_{name}()")
+        else:
+            params.append(name)
+        if slotted:
+            namespace[f"_set_{name}"] = cls.__dict__[name].__set__  # the slot's own descriptor
+            body.append(f"_set_{name}(self, {name})")
+        else:
+            body.append(f"d[{name!r}] = {name}")
+    if hasattr(cls, "__post_init__"):
+        body.append("self.__post_init__()")
+    source = f"def __init__({', '.join(params)}):\n" + "\n".join(f"    {line}" for line in body) + "\n"
+    exec(source, namespace)  # noqa: S102 - source built above from the class's own field names
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
