@@ -29,7 +29,9 @@ class Frozen(BaseModel):
         field = cls.model_fields.get(name)
         if field is not None and field.annotation is bool and not isinstance(value, bool):
             raise ValueError(f"must be true or false (a TOML boolean), got {value!r}")
-        if _is_path_field(name) and isinstance(value, str) and not value.strip():
+        # (a field whose own default is "" uses empty to mean "not set": it keeps that meaning)
+        if _is_path_field(name) and isinstance(value, str) and not value.strip() and field is not None \
+                and field.default != "":
             raise ValueError("must not be empty")
         return value
 
