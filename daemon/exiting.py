@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import fields, replace
+from datetime import datetime, timedelta
 from types import SimpleNamespace
-from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from broker.base import BrokerError
 from broker.execution import ExecutionError, ExecutionResult, ParentOrder
@@ -40,8 +40,11 @@ from exits.market import MarketSnapshot
 from exits.state import ExitState
 from risk.breakers import TOP_LEVEL, effects
 
+# The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
+# daemon/core's desks take narrow collaborators instead.
+Engine = Any
+
 if TYPE_CHECKING:
-    from daemon.engine import Engine
     from daemon.entries import Intake
     from daemon.positions import LivePosition
 
@@ -55,6 +58,7 @@ class ExitDesk:
         # Fills come from the worker and, after a reconnect, from the broker's reconciler: one at a time,
         # so a position's record is never overwritten by an older one.
         self._fill_lock = asyncio.Lock()
+        self._snapshots_asked: dict[str, datetime] = {}  # SPEC §4.4: a fresh snapshot per bad quote, paced
 
     # ------------------------------------------------------------------ entries
 
@@ -250,6 +254,7 @@ class ExitDesk:
         eng = self.engine
         if not position.entry_complete or position.open_qty <= 0 or position.id not in eng.book.positions:
             return
+        self._refresh_if_bad(position, now)
         try:
             actions, state = policy.evaluate(position.exit_view(eng.profile), position.exit_state,
                                              self.market(position, now), now, eng.settings)
@@ -257,6 +262,27 @@ class ExitDesk:
             eng.log.error("exit_evaluation_failed", position_id=position.id, code=exc.code, error=str(exc))
             return
         await self._act(position, actions, state, now)
+
+    def _refresh_if_bad(self, position: LivePosition, now: datetime) -> None:
+        """SPEC §4.4: an exit never acts on a quote the sanity checks refused; it asks the broker for a
+        fresh snapshot (at most one per key per jump window, off the quote path: IB may take seconds),
+        which goes through the same checks and, usable, re-runs the exit rules with a real price; the
+        exit itself is the executor's marketable limit."""
+        eng, key = self.engine, position.key
+        if eng.quotes.problem(key) is None:
+            return
+        asked = self._snapshots_asked.get(key)
+        if asked is not None and now - asked < timedelta(seconds=float(eng.settings.market_data.jump_window_s)):
+            return
+        self._snapshots_asked[key] = now
+        eng.spawn(self._fresh_snapshot(key), name=f"snapshot-{key}")
+
+    async def _fresh_snapshot(self, key: str) -> None:
+        eng = self.engine
+        try:
+            eng.quotes.update(await eng.broker.snapshot(key))
+        except BrokerError as exc:
+            eng.log.warning("exit_snapshot_failed", key=key, code=exc.code, error=str(exc))
 
     async def _act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState,
                    now: datetime) -> None:
@@ -303,7 +329,10 @@ class ExitDesk:
         result = None
         try:
             await eng.stops.follow(position)  # the stop gives up these contracts before the exit may sell them
-            result = await self._execute(parent)
+            if eng.stops.leaves_room(position):  # the broker may have refused to shrink it (SPEC §6.1)
+                result = await self._execute(parent)
+            else:
+                eng.log.warning("exit_held_by_stop", position_id=position.id, contracts=parent.quantity)
         finally:  # whatever broke, what was not sold may be asked for again by the next evaluation
             filled = 0 if result is None else result.filled
             position.pending_exit = max(0, position.pending_exit - (parent.quantity - filled))

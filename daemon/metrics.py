@@ -97,6 +97,12 @@ SPECS: tuple[_Spec, ...] = (
     _Spec(Gauge, "tradingd_vix_percentile_ratio", "VIX percentile over its own history (0.9 = 90th)"),
     _Spec(Counter, "tradingd_api_requests_total", "HTTP API requests by route, method and status",
           ("route", "method", "status")),
+    # Part 8: bad input and bad market data, counted by reason.
+    _Spec(Counter, "tradingd_bad_market_data_total", "Quotes found unusable by the SPEC 4.4 sanity checks, by reason",
+          ("reason",)),
+    _Spec(Counter, "tradingd_api_refusals_total",
+          "API requests refused before any handler: auth (401/403), rate limit (429), timeouts, bad JSON",
+          ("reason", "status")),
 )
 
 METRIC_NAMES: frozenset[str] = frozenset(s.name for s in SPECS)
@@ -223,6 +229,12 @@ class Metrics:
                                latency_s: float | None = None) -> None:
         outcome = SIGNAL_OUTCOMES.get(http_status, "accepted" if accepted else "refused")
         self.observe_decision(accepted=accepted, reason=reason, latency_s=latency_s, outcome=outcome)
+
+    def observe_bad_market_data(self, reason: str) -> None:
+        self._metric("tradingd_bad_market_data_total", reason=reason).inc()
+
+    def observe_api_refusal(self, reason: str, status: int) -> None:
+        self._metric("tradingd_api_refusals_total", reason=reason, status=str(status)).inc()
 
     def observe_latency(self, seconds: float) -> None:
         """Tick (quote or signal receipt) to decision."""

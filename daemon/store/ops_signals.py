@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from daemon.store.errors import StoreError
@@ -76,6 +76,22 @@ def first_decision(session: Session, profile: str, signal_id: str) -> DecisionRe
     row = session.scalars(select(DecisionRow).where(DecisionRow.profile == profile, DecisionRow.signal_id == signal_id)
                           .order_by(DecisionRow.at, DecisionRow.id).limit(1)).first()
     return None if row is None else _decision(row)
+
+
+def prune_refused(session: Session, profile: str, before: datetime) -> dict[str, int]:
+    """Part 8: delete refused signals received before `before`, with their decisions, and refused
+    decisions of no stored signal (malformed bodies, resent duplicates) made before it. Accepted
+    signals and every decision that led to an order are kept. Returns the rows deleted per table."""
+    refused_ids = select(SignalRow.id).where(SignalRow.profile == profile, SignalRow.status == "refused",
+                                             SignalRow.received_at < before)
+    decisions = session.execute(delete(DecisionRow).where(
+        DecisionRow.profile == profile, DecisionRow.accepted.is_(False),
+        (DecisionRow.signal_id.in_(refused_ids)) | (DecisionRow.signal_id.is_(None) & (DecisionRow.at < before)))
+        .execution_options(synchronize_session=False)).rowcount
+    signals = session.execute(delete(SignalRow).where(
+        SignalRow.profile == profile, SignalRow.status == "refused", SignalRow.received_at < before)
+        .execution_options(synchronize_session=False)).rowcount
+    return {"signals": int(signals or 0), "decisions": int(decisions or 0)}
 
 
 def _as_object(value: Any) -> dict[str, Any]:

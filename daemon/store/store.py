@@ -130,6 +130,11 @@ class Store:
         await self._writer.close()
         self._engine.dispose()
 
+    def transaction(self) -> Any:
+        """A synchronous transaction on the calling thread (`with store.transaction() as session:`), for the
+        replay loop's batches: nothing else may write meanwhile (the writer thread is idle in a replay)."""
+        return self._sessions.begin()
+
     def enqueue(self, fn: Callable[[], Any]) -> None:
         """Run `fn()` on the writer thread, in order with every other call (the journal's flushes)."""
         self._writer.submit(fn)
@@ -189,6 +194,11 @@ class Store:
     @_operation(ops_signals.first_decision)
     async def first_decision(self, signal_id: str) -> DecisionRecord | None:
         """The decision the signal with this id got when it first arrived (what a resend is answered with)."""
+        ...
+
+    @_operation(ops_signals.prune_refused)
+    async def prune_refused_signals(self, before: datetime) -> dict[str, int]:
+        """Delete refused signals (and their decisions) older than `before` (Part 8 retention)."""
         ...
 
     # ------------------------------------------------------------------ orders and fills

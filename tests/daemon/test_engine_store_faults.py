@@ -54,7 +54,7 @@ async def test_store_unavailable_comes_after_underlying_blocked_and_before_confi
     assert not good.accepted and good.reason == "store_unavailable"
     rig.engine.blocked = {"SPY"}
     blocked = await rig.engine.submit_signal(rig.signal("blk-1", "SPY", "bearish", 0.91, rig.clock.now()), "t")
-    assert blocked.reason == "halted" and "blocked" in (blocked.message or "")  # underlying_blocked comes first
+    assert blocked.reason == "underlying_blocked"  # underlying_blocked comes first (its own reason, Part 8)
     again = await rig.engine.submit_signal(rig.signal("low-1", "SPY", "bearish", 0.5, rig.clock.now()), "t")
     assert again.reason == "duplicate_signal"  # known from memory while the store cannot be asked
     assert rig.engine.book.positions == {}
@@ -64,7 +64,7 @@ async def test_store_unavailable_comes_after_underlying_blocked_and_before_confi
     assert told[1][0] == "store_fault" and "available again" in told[1][1]
     stored = {d.signal_id: d.reason for d in await rig.store.recent_decisions()}
     assert stored["low-1"] == "store_unavailable" and stored["good-1"] == "store_unavailable"
-    assert stored["blk-1"] == "halted"
+    assert stored["blk-1"] == "underlying_blocked"
     rig.engine.blocked = set()
     after = await rig.engine.submit_signal(rig.signal("good-2", "SPY", "bearish", 0.91, rig.clock.now()), "t")
     assert after.accepted, after  # back: entries go on
