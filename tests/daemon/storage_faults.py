@@ -173,13 +173,13 @@ def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     return rows
 
 
-_SIM_EXEC_ID = re.compile(r"^SIM-[0-9a-f]+-(\d+)$")
+_SIM_EXEC_ID = re.compile(r"^SIM-[0-9a-f]+-(\d+(?:-\d+)?)$")  # SIM-<token>-<order id>-<filled so far>
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, str) and (match := _SIM_EXEC_ID.match(value)):
         # The sim's exec ids carry a token of the process that made them (unique across restarts,
-        # broker/sim.py); the sequence after it is the run's own. Compared without the token.
+        # broker/sim.py); what follows it (order id, filled so far) is the run's own. Compared without the token.
         return f"SIM-*-{match.group(1)}"
     if isinstance(value, datetime):
         return value.astimezone(EXCHANGE_TZ).isoformat()
