@@ -20,7 +20,7 @@ from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from broker.base import BrokerError
 from broker.execution import ExecutionError, ExecutionResult, ParentOrder
@@ -40,8 +40,11 @@ from exits.market import MarketSnapshot
 from exits.state import ExitState
 from risk.breakers import TOP_LEVEL, effects
 
+# The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
+# daemon/core's desks take narrow collaborators instead.
+Engine = Any
+
 if TYPE_CHECKING:
-    from daemon.engine import Engine
     from daemon.entries import Intake
     from daemon.positions import LivePosition
 

@@ -26,15 +26,18 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from broker.base import Broker
 from broker.order_ref import OrderRefError, parse_order_ref
 from broker.protective import STOP_SOURCE, ProtectiveStops, stop_price
 from market.types import Fill, OpenOrder, OrderRequest, OrderUpdate
 
+# The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
+# daemon/core's desks take narrow collaborators instead.
+Engine = Any
+
 if TYPE_CHECKING:
-    from daemon.engine import Engine
     from daemon.positions import LivePosition
 
 ZERO = Decimal(0)
