@@ -452,7 +452,7 @@ class IBConfig(Frozen):
     delayed_data_on_paper: bool = False
     # order ids are the account's: profiles on one host take turns through a lock file here
     # (empty: the system's temp directory); a turn is given back after this long whatever happens.
-    order_id_lock_dir: str = ""
+    order_id_lock_dir: str | None = None
     order_id_turn_max_s: Decimal = Field(default=Decimal(5), gt=0)
     # error 326: our own client id is tried this many more times (reconnect backoff) before moving on.
     client_id_retries: int = Field(default=3, ge=0)
