@@ -47,8 +47,8 @@ async def test_confidence_below_threshold_is_answered_before_any_quote_exists(tm
         assert len(rig.quotes) == 0 or rig.quotes.get("SPY") is None
         stored = {d.signal_id: d.breakdown for d in await rig.store.recent_decisions()}
         checks = [c["name"] for c in stored["c-1"]["checks"]]
-        assert checks[:5] == ["duplicate_signal", "signal_expired", "halted", "underlying_blocked",
-                              "confidence_below_threshold"]
+        assert checks[:6] == ["duplicate_signal", "signal_expired", "halted", "underlying_blocked",
+                              "store_unavailable", "confidence_below_threshold"]  # SPEC §2.1 (§6.2 in its place)
     finally:
         await rig.close()
 
