@@ -443,6 +443,26 @@ class IBConfig(Frozen):
     # contracts are USD-listed; `broker check` warns when the account's base currency differs.
     currency: str = Field(default="USD", min_length=3, max_length=3)
 
+    # --- room ib (issue 9): IB as a real gateway behaves ---------------------------------------
+    # the zone the gateway writes times in when it names none (IB's `TimezoneTWS`).
+    gateway_timezone: str = "America/New_York"
+    # paper accounts only: use IB's delayed data where no live subscription exists (labelled delayed).
+    delayed_data_on_paper: bool = False
+    # order ids are the account's: profiles on one host take turns through a lock file here
+    # (empty: the system's temp directory); a turn is given back after this long whatever happens.
+    order_id_lock_dir: str = ""
+    order_id_turn_max_s: Decimal = Field(default=Decimal(5), gt=0)
+    # error 326: our own client id is tried this many more times (reconnect backoff) before moving on.
+    client_id_retries: int = Field(default=3, ge=0)
+    # a reconciliation step IB did not answer (no end marker) is retried this many times, with backoff.
+    reconcile_retries: int = Field(default=3, ge=0)
+    # historical-data requests (daily closes for correlations) are spaced this far apart (IB paces them).
+    history_pace_s: Decimal = Field(default=Decimal(2), ge=0)
+    # expiries up to this many days out get their own strikes (real chains are uneven; one request each).
+    chain_expiry_days: int = Field(default=10, ge=0)
+    # a protective stop's change (shrink, cancel) waits this long for IB to take or refuse it.
+    change_confirm_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
+
     @model_validator(mode="after")
     def _consistent(self) -> IBConfig:
         if self.live and not self.account:
@@ -586,6 +606,8 @@ class ScheduleConfig(Frozen):
     checkpoint_overdue_after: int = Field(default=3, gt=0)
     correlation_refresh: time = time(9, 0)
     daily_report: time = time(16, 15)
+    # room ib (issue 9): option chains (strikes per expiry) are loaded again before each session's open.
+    chain_refresh: time = time(8, 45)
 
 
 class StoreConfig(Frozen):

@@ -16,7 +16,7 @@ import contextlib
 import signal as os_signal
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,7 +32,7 @@ from market import calendar
 from daemon import notifications
 from daemon import notify as sd
 from daemon.bars import Bar, DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
-from market.clock import Clock, LiveClock, VirtualClock
+from market.clock import EXCHANGE_TZ, Clock, LiveClock, VirtualClock
 from daemon.engine import Engine
 from daemon.feed import ReplayClock, ReplayFeed, replay_start
 from daemon.logging import configure_logging, get_logger
@@ -161,6 +161,7 @@ class App:
         self._stop = asyncio.Event()
         self.store_lock: StoreLock | None = None
         self.stopped_by: str | None = None  # the signal that ended a replay early
+        self._replay_loop: Any = None  # daemon.replay.Replay while one runs
         self.json_logs = False
 
     def build(self) -> Engine:
@@ -219,6 +220,8 @@ class App:
         return build_jobs(self.settings, calendar.session_for, engine, closeout_at=closeout)
 
     async def run(self) -> int:
+        if self.replay is not None:
+            return await self.run_replay()
         # `--json`: stdout carries the summary and nothing else, the logs go to stderr.
         log_stream = sys.stderr if self.options.summary_json else self.out
         self.json_logs = configure_logging(self.options.json_logs, level=self.options.log_level, stream=log_stream,
@@ -276,6 +279,121 @@ class App:
                 where = database_location(engine.store.raw.url)
                 self._print_line(f"database: {where}", event="database", database=where)
         return 0
+
+    async def run_replay(self) -> int:
+        """A replay: the deterministic core in a plain loop over the recorded week (`daemon.replay`)."""
+        from daemon.replay import Replay, ReplayStoreMismatch, StepClock, StoreSink, recorded_events, run_id
+
+        assert self.replay is not None and isinstance(self.clock, VirtualClock)
+        settings = self.settings
+        step = StepClock(self.clock.now())
+        # `--json`: stdout carries the summary and nothing else, the logs go to stderr.
+        log_stream = sys.stderr if self.options.summary_json else self.out
+        self.json_logs = configure_logging(self.options.json_logs, level=self.options.log_level, stream=log_stream,
+                                           clock=step)
+        log = get_logger("tradingd.run", profile=settings.profile.name)
+        await asyncio.to_thread(calendar.session_for, self.clock.now().date())
+        url = self._locked_store_url()  # one daemon per store (SPEC §6.2), before the store is opened
+        store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
+                      busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
+        await store.upgrade()
+        sink = StoreSink(store)
+        signals_bytes = Path(self.options.signals).read_bytes() if self.timed_signals else None
+        rid = run_id(settings, [p for p in self.replay.folder.iterdir() if p.is_file()], signals_bytes,
+                     str(self.options.signals))
+        try:
+            resumed = await asyncio.to_thread(sink.claim, rid)
+        except ReplayStoreMismatch as exc:
+            await store.close()
+            if self.store_lock is not None:
+                self.store_lock.release()
+            raise RunError(exc.code, str(exc)) from None
+        if resumed:
+            log.warning("replay_resumed", records_already_stored=resumed, run_id=rid[:12],
+                        note="re-running the inputs from the start; what the store holds is not written again")
+        listener = None
+        if self.options.signals == REFERENCE:
+            log.info("reference_signals", note="DEMONSTRATION signal source: an opening-range breakout on the "
+                                               "recorded bars; it shows the daemon working, it predicts nothing")
+            listener = OpeningRangeBreakout(settings.profile.name, settings.profile.underlyings).on_bar
+        source = REFERENCE if self.options.signals == REFERENCE else f"replay:{self.options.signals}"
+
+        def report(day: date) -> None:
+            sink.flush()
+            from daemon.report import day_lines
+            from daemon.store.store import Store as _Store
+
+            with store.transaction() as session:
+                days = _Store.summary_by_day.__store_op__(session, store.profile)  # type: ignore[attr-defined]
+            for summary in days:
+                if summary.session_date == day:
+                    for line in day_lines(summary):
+                        log.info("daily_report", line=line)
+
+        from daemon.shell import CoreControl, Inbox
+
+        inbox = Inbox()
+        replay = Replay(settings, self.clock.now(), sink=sink, bar_listener=listener, signal_source=source,
+                        daily_closes=self.replay.closes_before, on_report=report, clock=step, inbox=inbox,
+                        speed=self.options.speed)
+        if self.options.api:
+            from daemon.api import start_api
+
+            control = CoreControl(replay.core, inbox, step.now)
+            self._runner, self.api_port = await start_api(control, settings, self.metrics)
+        await replay.core.regime.refresh_calendar()  # the operator's calendar source (I/O: the shell's part)
+        if self.replay.missing:
+            log.warning("replay_symbols_missing", symbols=self.replay.missing,
+                        note="these underlyings have no recorded bars and are not traded in this replay")
+        events = recorded_events(self.replay.bars, self.timed_signals, frozenset({settings.profile.vix_symbol}))
+        last = max(b[-1].end for b in self.replay.bars.values() if b).astimezone(EXCHANGE_TZ).date()
+        self._replay_loop = replay
+        self._on_signals(self.stop)
+        try:
+            stats = await asyncio.to_thread(replay.run, events, datetime.combine(last, time(23, 59),
+                                                                                  tzinfo=EXCHANGE_TZ))
+            sink.flush()
+            log.info("replay_done", quotes=stats.quotes, option_quotes=stats.option_quotes, bars=stats.bars,
+                     signals=stats.signals, fills=stats.fills, events_per_s=round(stats.events_per_s),
+                     wall_s=round(stats.wall_s, 2))
+            self._print_line(f"replay: {stats.quotes} quotes in {stats.wall_s:.2f} s = "
+                             f"{stats.events_per_s:,.0f} quote events/s", event="replay_speed", quotes=stats.quotes,
+                             wall_s=round(stats.wall_s, 2), events_per_s=round(stats.events_per_s))
+            if self.stopped_by is not None:
+                self._print_line(f"replay stopped by {self.stopped_by} at {step.now():%Y-%m-%d %H:%M:%S %Z}"
+                                 "; partial summary follows", event="replay_stopped",
+                                 signal=self.stopped_by, at=step.now().isoformat())
+            await self.print_summary_of(store)
+        finally:
+            inbox.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+                forget_api_url(self.settings, self.api_port)
+            await store.close()
+            if self.store_lock is not None:
+                self.store_lock.release()
+            if not self.options.summary_json:  # JSON output carries it inside the summary
+                where = database_location(store.url)
+                self._print_line(f"database: {where}", event="database", database=where)
+        return 0
+
+    async def print_summary_of(self, store: Store) -> None:
+        await store.drain()
+        days = await store.summary_by_day()
+        effects = regime_effects(await store.recent_decisions(limit=1_000_000),
+                                 await store.list_exit_events(limit=1_000_000))
+        if self.options.summary_json or self.json_logs:  # stdout is JSON only: the summary is a JSON line too
+            import json
+
+            extra = {"event": "replay_summary", "level": "info"} if not self.options.summary_json else {}
+            print(json.dumps({**extra, "profile": self.settings.profile.name, "days": summary_json(days),
+                              "regime_effects": {d.isoformat(): v for d, v in effects.items()},
+                              "database": database_location(store.url),
+                              "complete": self.stopped_by is None}), file=self.out)
+        else:
+            print(summary_text(days, self.settings.profile.name), file=self.out)
+            print("\n".join(effects_lines(effects, self.settings.profile.name)), file=self.out)
+        self.out.flush()
 
     async def _replay(self, engine: Engine) -> None:
         assert self.replay is not None and isinstance(self.clock, VirtualClock)
@@ -358,6 +476,8 @@ class App:
         if by is not None and self.stopped_by is None:
             self.stopped_by = by
         self._stop.set()
+        if self._replay_loop is not None:
+            self._replay_loop.stop()
         if self.feed is not None:
             self.feed.stop()
 

@@ -55,6 +55,7 @@ from daemon.logging import get_logger
 from daemon.positions import Book, LivePosition
 from daemon.regime import RegimeDesk
 from daemon.protection import StopDesk
+from daemon.history import DailyHistory
 from daemon.reconcile import ReconcileReport, reconcile, reconciler
 from daemon.sending import OrderIds, RecordingBroker, paces_itself
 from daemon.store import Store
@@ -106,6 +107,13 @@ class Engine:
         quotes.guard(QuoteSanity(SanityLimits.from_config(settings.market_data)), clock.now, self._bad_quote)
         self.sessions = sessions
         self.daily_closes = daily_closes
+        # Live (IB): the closes come from the broker's historical data, cached in the store (SPEC §2.5, §6.1).
+        self.history: DailyHistory | None = None
+        if daily_closes is None and callable(getattr(broker, "daily_closes", None)):
+            self.history = DailyHistory(broker, store, settings.profile.underlyings,  # type: ignore[arg-type]
+                                        sessions=settings.correlation.lookback_sessions,
+                                        pace_s=float(settings.broker.ib.history_pace_s), sleep=clock.sleep)
+            self.daily_closes = self.history.closes
         self.metrics = metrics
         self.log = get_logger("tradingd.engine", profile=self.profile)
         self.book = Book()
@@ -117,7 +125,9 @@ class Engine:
         # executor then shares (its order messages count twice there: slower, never over the limit).
         self.throttle: Throttle = getattr(broker, "throttle", None) or Throttle(
             clock, settings.execution.max_messages_per_s)
-        self.order_ids = OrderIds()
+        # Profiles sharing an IB account share its order ids: each id is taken in the account's turn.
+        self.order_ids = (OrderIds(broker.claim_order_id_floor, broker.release_order_id_claim)  # type: ignore[attr-defined]
+                          if getattr(broker, "shares_order_ids", False) else OrderIds())
         self.executor = Executor.from_settings(RecordingBroker(broker, self._record_refusal, clock.now, self.order_ids),
                                                quotes, clock, settings, allocate_order_id=self.allocate_order_id,
                                                before_send=self._before_send, throttle=self.throttle)
@@ -193,6 +203,8 @@ class Engine:
                       breaker_level=self.control.level, blocked=sorted(self.blocked),
                       protective_stops=len(self.stops.stops.all))
         await self.exits.resume_interrupted(self.clock.now())
+        if self.history is not None:  # started after the pre-open refresh: correlations now, not tomorrow
+            self.spawn(self.refresh_correlations(self.clock.now()), name="history")
 
     async def stop(self) -> None:
         """A clean stop: no new signals, working parents pulled, state persisted, store drained."""
@@ -521,16 +533,19 @@ class Engine:
             **self.regime.request_fields(signal.underlying, quote, now, None if vix_quote is None else vix_quote.mid))
 
     _buying_power: Decimal | None = None
+    _net_liquidation: Decimal | None = None  # the broker's, for capital.source = "broker" (SPEC §6.1)
 
     async def refresh_buying_power(self) -> None:
         try:
-            self._buying_power = (await self.broker.account()).buying_power
+            account = await self.broker.account()
+            self._buying_power, self._net_liquidation = account.buying_power, account.net_liquidation
         except BrokerError as exc:
             self._buying_power = None
             self.log.warning("account_unavailable", code=exc.code)
 
     def capital_base(self) -> Decimal:
-        return capital_base(self.settings.capital, realized_pnl=self.realized_total)
+        return capital_base(self.settings.capital, realized_pnl=self.realized_total,
+                            net_liquidation=self._net_liquidation)
 
     def sessions_since(self, start: datetime, now: datetime) -> int:
         return max(0, len(calendar.sessions_between(start.date(), now.date())) - 1)
@@ -775,6 +790,8 @@ class Engine:
 
     async def checkpoint(self, at: datetime) -> None:
         started = wallclock.perf_counter()
+        if self.settings.capital.source == "broker":  # breakers and drawdown measure against net liquidation
+            await self.refresh_buying_power()
         try:  # the surface and regime are information: their failure must not stop the exits below
             await self.regime.checkpoint(at)
         except Exception as exc:  # noqa: BLE001
@@ -824,7 +841,8 @@ class Engine:
         self.book.session_day = session.day
         last_vix = self.quotes.get(self.settings.profile.vix_symbol)
         vix_day = None if last_vix is None else last_vix.received_at.astimezone(EXCHANGE_TZ).date()
-        if self.daily_closes is None and last_vix is not None and vix_day is not None and vix_day < session.day:
+        live = self.daily_closes is None or self.history is not None  # replay brings its own closes
+        if live and last_vix is not None and vix_day is not None and vix_day < session.day:
             await self.regime.record_vix_close(vix_day, last_vix.mid)  # live VIX history, cached in the store
         self.vix_open = None
         self.previous_close.update(self._last_underlying)
@@ -837,8 +855,17 @@ class Engine:
         for position in self.book:
             await self.exits.evaluate(position, at)
 
+    async def refresh_chains(self, at: datetime) -> None:
+        """Pre-open: the broker loads the underlyings' option chains again (a new weekly, strikes per expiry)."""
+        load = getattr(self.broker, "load_chains", None)
+        if load is not None:
+            loaded = await load(self.settings.profile.underlyings)
+            self.log.info("chains_refreshed", underlyings=sorted(loaded))
+
     async def refresh_correlations(self, at: datetime) -> None:
         await self.regime.refresh_calendar()  # the operator's calendar source, once a day before the open
+        if self.history is not None:
+            await self.history.refresh(at.date())
         if self.daily_closes is None:
             return
         closes = self.daily_closes(at.date())

@@ -20,7 +20,7 @@ from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from broker.base import BrokerError
 from broker.execution import ExecutionError, ExecutionResult, ParentOrder
@@ -40,8 +40,11 @@ from exits.market import MarketSnapshot
 from exits.state import ExitState
 from risk.breakers import TOP_LEVEL, effects
 
+# The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
+# daemon/core's desks take narrow collaborators instead.
+Engine = Any
+
 if TYPE_CHECKING:
-    from daemon.engine import Engine
     from daemon.entries import Intake
     from daemon.positions import LivePosition
 
@@ -326,7 +329,10 @@ class ExitDesk:
         result = None
         try:
             await eng.stops.follow(position)  # the stop gives up these contracts before the exit may sell them
-            result = await self._execute(parent)
+            if eng.stops.leaves_room(position):  # the broker may have refused to shrink it (SPEC §6.1)
+                result = await self._execute(parent)
+            else:
+                eng.log.warning("exit_held_by_stop", position_id=position.id, contracts=parent.quantity)
         finally:  # whatever broke, what was not sold may be asked for again by the next evaluation
             filled = 0 if result is None else result.filled
             position.pending_exit = max(0, position.pending_exit - (parent.quantity - filled))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from market.types import OptionContract, Quote
 from daemon.store.records import FillRecord, PositionRecord
@@ -36,6 +37,7 @@ class LivePosition:
     entry_pending: int = 0  # contracts an entry (or scale-in) parent may still buy
     entry_limit: Decimal | None = None  # the price it was sized at
     entry_complete: bool = False  # no entry parent order is working (exits wait for it)
+    band: Any = None  # exits.bands.PriceBand: premiums where the exit policy cannot act (the core's fast path)
 
     @property
     def id(self) -> int:

@@ -26,15 +26,18 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from broker.base import Broker
 from broker.order_ref import OrderRefError, parse_order_ref
 from broker.protective import STOP_SOURCE, ProtectiveStops, stop_price
 from market.types import Fill, OpenOrder, OrderRequest, OrderUpdate
 
+# The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
+# daemon/core's desks take narrow collaborators instead.
+Engine = Any
+
 if TYPE_CHECKING:
-    from daemon.engine import Engine
     from daemon.positions import LivePosition
 
 ZERO = Decimal(0)
@@ -92,6 +95,15 @@ class StopDesk:
             resting = self.stops.resting(position.id)
             done = self._filled.get(resting.request.order_id, 0) if resting is not None and wanted else 0
             await self.stops.sync(position.id, position.contract, wanted + done, price)
+
+    def leaves_room(self, position: LivePosition) -> bool:
+        """The stop as the broker holds it and the working exits never sell more than is held together:
+        an exit goes only once the stop has given its contracts up (the broker confirmed the change)."""
+        resting = self.stops.resting(position.id) if self.active else None
+        if resting is None:
+            return True
+        left = resting.quantity - self._filled.get(resting.request.order_id, 0)
+        return left + position.pending_exit <= position.open_qty
 
     async def cancel(self, position_id: int) -> None:
         if not self.active:

@@ -11,7 +11,7 @@ import json
 from collections import deque
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from broker.surface import Surface, build_surface, option_greeks
 from daemon.events_calendar import EMPTY, CalendarError, EventCalendar, load_calendar, refreshed
@@ -20,8 +20,8 @@ from market.types import OptionContract, Quote
 from risk.events import NO_EVENTS, EventView
 from risk.regime import RegimeResult, VolatilityView, classify, history_percentile, is_inverted
 
-if TYPE_CHECKING:
-    from daemon.engine import Engine
+# Its host (the engine, or the core's RegimeHost) is typed loosely: no import cycle.
+Engine = Any
 
 VIX_HISTORY_KEY = "regime.vix_history"
 SURFACE_KEY = "regime.surfaces"  # the last checkpoint's surfaces and each underlying's skew history

@@ -84,10 +84,39 @@ class Job:
     func: JobFunc
 
 
+@dataclass(frozen=True)
+class JobSpec:
+    """One job's name and trigger; `sessions_only`: a cron trigger that must skip exchange holidays."""
+
+    name: str
+    trigger: BaseTrigger
+    sessions_only: bool = False
+
+
+def job_specs(settings: Settings, sessions: SessionLookup,
+              closeout_at: Callable[[SessionTimes], datetime | None] | None = None, *,
+              chains: bool = False) -> list[JobSpec]:
+    """The job definitions without their handlers: the live scheduler and the core's timers share them.
+    At equal fire times the earlier job in this list runs first: the open before the checkpoint."""
+    schedule = settings.daemon.schedule
+    specs = [
+        JobSpec("session_open", SessionTrigger(sessions, lambda s: s.open, "open")),
+        JobSpec("checkpoint", CronTrigger(minute=f"*/{schedule.checkpoint_minutes}", hour=CHECKPOINT_HOURS,
+                                          day_of_week=WEEKDAYS, timezone=EXCHANGE_TZ), sessions_only=True),
+        JobSpec("correlation_refresh", _daily(schedule.correlation_refresh), sessions_only=True),
+        JobSpec("daily_report", SessionTrigger(sessions, lambda s: _after_close(s, schedule.daily_report), "report")),
+    ]
+    if closeout_at is not None:
+        specs.append(JobSpec("closeout", SessionTrigger(sessions, closeout_at, "closeout")))
+    specs.append(JobSpec("prune_refused", _daily(settings.daemon.store.prune_at)))  # Part 8: refused-signal retention
+    if chains:  # a broker with option chains to load before the open (IB, SPEC 6.1)
+        specs.append(JobSpec("chain_refresh", _daily(schedule.chain_refresh), sessions_only=True))
+    return specs
+
+
 def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandlers,
                closeout_at: Callable[[SessionTimes], datetime | None] | None = None) -> list[Job]:
     """The job definitions. `closeout_at` gives the per-session 0dte close-out (None: no close-out job)."""
-    schedule = settings.daemon.schedule
 
     def on_sessions(func: JobFunc) -> JobFunc:
         """Cron-fired jobs only run on exchange sessions (holidays fall on weekdays too)."""
@@ -98,21 +127,18 @@ def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandler
 
         return run
 
-    # At equal fire times the earlier job in this list runs first: the open before the checkpoint.
-    jobs = [
-        Job("session_open", SessionTrigger(sessions, lambda s: s.open, "open"), handlers.session_open),
-        Job("checkpoint", CronTrigger(minute=f"*/{schedule.checkpoint_minutes}", hour=CHECKPOINT_HOURS,
-                                      day_of_week=WEEKDAYS, timezone=EXCHANGE_TZ), on_sessions(handlers.checkpoint)),
-        Job("correlation_refresh", _daily(schedule.correlation_refresh), on_sessions(handlers.refresh_correlations)),
-        Job("daily_report", SessionTrigger(sessions, lambda s: _after_close(s, schedule.daily_report), "report"),
-            handlers.daily_report),
-    ]
-    if closeout_at is not None:
-        jobs.append(Job("closeout", SessionTrigger(sessions, closeout_at, "closeout"), handlers.closeout))
+    funcs: dict[str, JobFunc] = {"session_open": handlers.session_open, "checkpoint": handlers.checkpoint,
+                                 "correlation_refresh": handlers.refresh_correlations,
+                                 "daily_report": handlers.daily_report, "closeout": handlers.closeout}
     prune = getattr(handlers, "prune_refused", None)  # Part 8: refused-signal retention
     if prune is not None:
-        jobs.append(Job("prune_refused", _daily(settings.daemon.store.prune_at), prune))
-    return jobs
+        funcs["prune_refused"] = prune
+    refresh_chains = getattr(handlers, "refresh_chains", None)  # a broker with chains to load (IB)
+    if refresh_chains is not None:
+        funcs["chain_refresh"] = refresh_chains
+    return [Job(spec.name, spec.trigger, on_sessions(funcs[spec.name]) if spec.sessions_only else funcs[spec.name])
+            for spec in job_specs(settings, sessions, closeout_at, chains=refresh_chains is not None)
+            if spec.name in funcs]
 
 
 def _daily(at: time) -> CronTrigger:

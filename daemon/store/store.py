@@ -130,6 +130,11 @@ class Store:
         await self._writer.close()
         self._engine.dispose()
 
+    def transaction(self) -> Any:
+        """A synchronous transaction on the calling thread (`with store.transaction() as session:`), for the
+        replay loop's batches: nothing else may write meanwhile (the writer thread is idle in a replay)."""
+        return self._sessions.begin()
+
     def enqueue(self, fn: Callable[[], Any]) -> None:
         """Run `fn()` on the writer thread, in order with every other call (the journal's flushes)."""
         self._writer.submit(fn)

@@ -1,0 +1,651 @@
+"""The Core (SPEC §6.4): one synchronous, deterministic state machine for the whole daemon.
+
+    handle(event)        quotes, signals, fills, order updates, connection, operator, store status
+    advance(now)         fire what is due at or before `now`: the scheduler's jobs (`Timers`), the
+                         execution's reprice/child/timeout moments, signals waiting for quotes
+    next_timer_at()      the earliest such moment (the shell sleeps until it; replay jumps to it)
+    take_effects()       what to do, in order: Persist records first, then the orders that follow
+
+It never awaits, never reads a clock and does no I/O: time comes in on the events and on
+`advance`. So the same inputs give the same effects, byte for byte, live or in replay.
+
+The desks each take only what they use: `EntryDesk` (signal -> decision), `ExitDesk` (exit
+rules), `StopDesk` (protective stops), `BreakerDesk` (account breakers), `OperatorDesk`,
+`OrderDesk` (parents in flight, over `broker.working.Working`), `SessionDesk` (session day,
+VIX open, previous closes, correlations). The core owns the state they share (book, trading
+control, quote table) and routes events between them.
+
+A bad event (a malformed quote, a fill of an unknown order, a bug met by one event) is logged
+with a reason code and counted; it never stops the core.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from broker.execution import ParentOrder
+from broker.quote_model import is_option_key
+from config.models import Settings
+from daemon.control import SignalOutcome
+from daemon.core.breakers import BreakerDesk, persist_state
+from daemon.core.effects import DailyReport, Outbox, RefreshModel, Subscribe, Unsubscribe
+from daemon.core.entries import EntryDesk, HeldView, Intake, Pending, Standing
+from daemon.core.events import (
+    ConnectionEvent,
+    FillEvent,
+    OperatorCommand,
+    OrderRefusedEvent,
+    OrderUpdateEvent,
+    QuoteEvent,
+    SignalEvent,
+    StoreStatusEvent,
+    TimerEvent,
+)
+from daemon import format as fmt
+from daemon.core.exits import ExitDesk, pct
+from daemon.core.ids import Counter
+from daemon.core.ledger import apply_fill, new_position
+from daemon.core.operator import OperatorDesk
+from daemon.core.orders import OrderDesk
+from daemon.core.ports import ChainSource, DailyCloses, Execution, SessionLookup, SessionsBetween
+from daemon.core.quotes import QuoteTable
+from daemon.core.regime import make_regime, run_now
+from daemon.core.session import SessionDesk
+from daemon.core.stops import StopDesk
+from daemon.core.timers import Timers
+from daemon.positions import Book, LivePosition
+from daemon.store.records import PositionRecord
+from daemon.trading import TradingControl
+from exits.state import ExitState
+from market.session import EXCHANGE_TZ
+from market.types import Fill, OpenOrder, OptionContract, OrderUpdate, Quote
+from risk.capital import capital_base
+
+SESSION_REFS_KEY = "engine.session_refs"
+STORE_UNAVAILABLE = "store_unavailable"
+ZERO = Decimal(0)
+
+
+class Core:
+    def __init__(self, settings: Settings, *, execution: Execution, chains: ChainSource, timers: Timers,
+                 sessions: SessionLookup, sessions_between: SessionsBetween,
+                 daily_closes: DailyCloses | None = None):
+        self.settings = settings
+        self.profile = settings.profile.name
+        self.vix_key = settings.profile.vix_symbol
+        self.timers = timers
+        self.sessions = sessions
+        self.out = Outbox()
+        self.quotes = QuoteTable()
+        self.book = Book()
+        self.control = TradingControl(settings)
+        self.blocked: set[str] = set()
+        self.realized_total = ZERO
+        self.buying_power: Decimal | None = None
+        self.store_available = True
+        self.store_reason: str | None = None
+        self.connected = True
+        self.bad_events = 0
+        self.last_checkpoint: datetime | None = None
+        self._next_trip: float | None = None  # see `_marked`; forgotten on every other kind of event
+        self._trip_until = datetime.min.replace(tzinfo=EXCHANGE_TZ)
+        self._pnl_base = 0.0
+        self._pnl_terms: dict[int, list[float]] = {}  # position id -> [contracts x multiplier, session ref, mark]
+        self.exec_ids: set[str] = set()
+        self.order_ids = Counter()
+        self.position_ids = Counter()
+        self.exit_event_ids = Counter()
+        self.decision_ids = Counter()
+        self.pending: list[Pending] = []
+        self.answers: list[tuple[int | None, SignalOutcome]] = []  # (ticket, outcome) of every signal decided
+        self.signals_received = 0
+        self.session = SessionDesk(settings, sessions, daily_closes)
+        self.regime = make_regime(settings, self.out, self.quotes, self.book)
+        self.orders = OrderDesk(execution, self.order_ids, settings.execution.order_ref_prefix)
+        self.stops = StopDesk(settings, self.order_ids)
+        self.exits = ExitDesk(settings, self.quotes, sessions, self.session.previous_close, self._send_exit,
+                              self._follow_stop, self.exit_event_ids, market_events=self.regime.exit_events)
+        self.entries = EntryDesk(settings, self.quotes, chains, self.standing, self.held, sessions_between,
+                                 self.decision_ids, regime_fields=self.regime.request_fields)
+        self.breakers = BreakerDesk(settings, self.control, self.book, self.exits, self.capital_base)
+        self.operator = OperatorDesk(self.control, self.book, self.exits, self.blocked)
+        self._by_key: dict[str, list[LivePosition]] = {}
+        self._vix: float | None = None  # the last VIX as a float (the price bands' validity)
+
+    # ================================================================== the interface
+
+    def take_effects(self) -> list[Any]:
+        return self.out.take()
+
+    def handle(self, event: Any) -> Any:
+        """Apply one event; returns what a caller waits for (a signal's outcome, an operator command's answer)."""
+        try:
+            kind = type(event)
+            if kind is QuoteEvent:
+                return self.on_quote(event.quote)
+            self._next_trip = None  # fills, commands, timers may move the base, the level or the session
+            if kind is FillEvent:
+                return self.on_fill(event.fill)
+            if kind is OrderUpdateEvent:
+                return self.on_update(event.update)
+            if kind is SignalEvent:
+                return self.on_signal(event.raw, event.source, event.at, event.ticket)
+            if kind is TimerEvent:
+                return self.on_timer(event.name, event.at)
+            if kind is OperatorCommand:
+                return self.operator.handle(event.action, event.actor, dict(event.args), event.at, self.out)
+            if kind is ConnectionEvent:
+                return self.on_connection(event)
+            if kind is StoreStatusEvent:
+                return self.on_store(event)
+            if kind is OrderRefusedEvent:
+                return self.on_refused(event.order_id, event.reason, event.at)
+            return self._bad("unknown_event", f"no handler for {kind.__name__}")
+        except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
+            return self._bad("event_failed", repr(exc), event=type(event).__name__)
+
+    def advance(self, now: datetime) -> None:
+        """Fire everything due at or before `now`, each at its own time, in time order."""
+        while True:
+            due = self.next_timer_at()
+            if due is None or due > now:
+                return
+            try:
+                self._fire(due)
+            except Exception as exc:  # noqa: BLE001
+                self._bad("timer_failed", repr(exc))
+
+    def next_timer_at(self) -> datetime | None:
+        times = [t for t in (self.timers.next_at(), self.orders.execution.next_deadline()) if t is not None]
+        times.extend(p.deadline for p in self.pending)
+        return min(times) if times else None
+
+    def _fire(self, at: datetime) -> None:
+        timer = self.timers.next_at()
+        if timer is not None and timer <= at:
+            for event in self.timers.due(at):
+                self.on_timer(event.name, event.at)
+            return
+        deadline = self.orders.execution.next_deadline()
+        if deadline is not None and deadline <= at:
+            self.orders.execution.on_timer(at)
+            self._pump(at)
+        self._check_pending(at)
+
+    # ================================================================== start and restore
+
+    def restore(self, *, positions: Sequence[PositionRecord] = (), exit_states: dict[int, dict[str, Any]] | None = None,
+                trading_meta: str | None = None, trading_record: Any = None, blocked: Sequence[str] = (),
+                realized_total: Decimal = ZERO, highest: dict[str, int] | None = None,
+                seen_signals: dict[str, dict[str, Any] | None] | None = None, exec_ids: Sequence[str] = (),
+                session_refs: str | None = None) -> None:
+        """The state the store held at start-up (read by the shell): the book, the trading state, the ids."""
+        self.control.restore(trading_meta, trading_record)
+        refs = _load_refs(session_refs)
+        for record in positions:
+            state = ExitState()
+            raw = (exit_states or {}).get(record.id)
+            if raw:
+                try:
+                    state = ExitState.from_record(raw)
+                except Exception as exc:  # noqa: BLE001 - a damaged record must not lose the position
+                    self.out.log("error", "exit_state_unreadable", position_id=record.id, error=str(exc))
+            position = LivePosition(record=record, contract=OptionContract.from_key(record.contract_key,
+                                                                                    record.multiplier),
+                                    exit_state=state, session_ref=refs.get(record.id) or record.entry_price,
+                                    entry_complete=True)
+            self._add(position)
+        self.blocked.update(blocked)
+        self.realized_total = realized_total
+        for name, counter in (("order", self.order_ids), ("position", self.position_ids),
+                              ("exit_event", self.exit_event_ids), ("decision", self.decision_ids)):
+            counter.start_after((highest or {}).get(name, 0))
+        self.entries.first_decisions.update(seen_signals or {})
+        self.exec_ids.update(exec_ids)
+
+    def start(self, now: datetime, open_orders: Sequence[OpenOrder] = ()) -> None:
+        """After the start-up reconciliation: stops adopted and made right, interrupted exits sent again."""
+        out = self.out
+        self.control.reconciling = False
+        self.stops.active = True
+        for stop in self.stops.adopt(list(open_orders)):
+            held = self.book.get(stop.position_id)
+            if held is None or held.open_qty <= 0:
+                out.log("warning", "protective_stop_orphan", position_id=stop.position_id,
+                        order_id=stop.request.order_id)
+                self.stops.cancel(stop.position_id, out)
+        keys = [*self.settings.profile.underlyings, self.vix_key, *(p.key for p in self.book)]
+        out.add(Subscribe(tuple(keys)))
+        for position in self.book:
+            self.stops.follow(position, True, now, out)
+        persist_state(self.control, "started", now, out)
+        out.log("info", "engine_started", trading_state=self.control.state.value, open_positions=len(self.book),
+                breaker_level=self.control.level, blocked=sorted(self.blocked),
+                protective_stops=len(self.stops.resting))
+        for position in self.book:
+            self.exits.interrupted(position, now, out)
+
+    # ================================================================== quotes
+
+    def on_quote(self, quote: Quote) -> None:
+        if not self.quotes.put(quote):
+            return
+        key = quote.key
+        now = quote.received_at
+        held = self._by_key.get(key)
+        if held:
+            bid, ask = quote.bid, quote.ask
+            price = float(quote.mid or 0) if bid is None or ask is None or bid <= 0 or ask < bid else (
+                float(bid) + float(ask)) / 2
+            terms = self._pnl_terms
+            for position in list(held):
+                position.apply_quote(quote)
+                term = terms.get(position.id)
+                if term is not None:
+                    term[2] = price
+                self.exits.on_quote(position, price, self._vix, now, self.out)
+            self._marked(now)
+            if self.out.items:
+                self._pump(now)
+        elif key == self.vix_key:
+            mid = quote.mid
+            self._vix = None if mid is None or mid <= 0 else float(mid)
+            self.session.on_vix(quote)
+        elif not is_option_key(key):
+            self.session.on_underlying(quote)
+        if self.pending:
+            self._check_pending(now)
+
+    # ================================================================== signals
+
+    def on_signal(self, raw: Any, source: str, now: datetime, ticket: int | None = None) -> SignalOutcome | None:
+        """The answer, or None while the decision waits for quotes (it follows on a later event or timer);
+        either way it is also appended to `answers` under `ticket`."""
+        self.signals_received += 1
+        result = self.entries.receive(raw, source, now, self.out)
+        if isinstance(result, Pending):
+            self.pending.append(replace(result, ticket=ticket))
+            self.out.add(Subscribe(result.keys))
+            return None
+        return self._decided(result, None, now, ticket)
+
+    def _check_pending(self, now: datetime) -> None:
+        for pending in list(self.pending):
+            if self.entries.ready(pending, now):
+                self.pending.remove(pending)
+                self._decided(self.entries.finish(pending, now, self.out), pending, now, pending.ticket)
+
+    def _decided(self, intake: Intake, pending: Pending | None, now: datetime, ticket: int | None) -> SignalOutcome:
+        chosen = None
+        if intake.decision is not None and intake.decision.accepted:
+            chosen = self._open_entry(intake, now)
+        if pending is not None:
+            held = set(self._by_key)
+            unused = tuple(k for k in pending.keys if k != chosen and k not in held)
+            if unused:
+                self.out.add(Unsubscribe(unused))
+        self.answers.append((ticket, intake.outcome))
+        return intake.outcome
+
+    def _open_entry(self, intake: Intake, now: datetime) -> str:
+        decision, signal = intake.decision, intake.signal
+        assert decision is not None and signal is not None
+        out = self.out
+        if intake.position_id is not None:
+            position = self.book.get(intake.position_id)
+            assert position is not None
+        else:
+            assert intake.selection is not None and intake.selection.contract is not None
+            contract = intake.selection.contract
+            position_id = self.position_ids()
+            record = new_position(position_id, contract, now, signal.id)
+            out.persist("open_position", contract=contract, opened_at=now, signal_id=signal.id,
+                        position_id=position_id)
+            position = LivePosition(record=record, contract=contract, exit_state=ExitState(), session_ref=ZERO)
+            self._add(position)
+        out.add(Subscribe((position.key,)))
+        position.entry_complete = False
+        position.entry_pending += decision.contracts
+        position.entry_limit = position.entry_limit or (decision.contract_value or ZERO) / position.contract.multiplier
+        self.orders.start(ParentOrder(self.profile, signal.id, position.contract, "BUY", decision.contracts,
+                                      kind="entry"), position.id, now, out)
+        self._pump(now)
+        return position.key
+
+    # ================================================================== orders and fills
+
+    def _send_exit(self, position: LivePosition, parent: ParentOrder, now: datetime, out: Outbox) -> None:
+        self.orders.start(parent, position.id, now, out)
+
+    def _follow_stop(self, position: LivePosition, now: datetime, out: Outbox) -> None:
+        self.stops.follow(position, position.id in self.book.positions, now, out)
+
+    def _pump(self, now: datetime) -> None:
+        for result in self.orders.pump(now, self.out):
+            self._finished(result, now)
+
+    def _finished(self, result: Any, now: datetime) -> None:
+        out = self.out
+        owner = self.orders.owners.pop(result.parent_ref, None)
+        if owner is None:
+            return
+        position = self.book.get(owner.position_id)
+        out.log("info", "order", position_id=owner.position_id, order_ref=result.parent_ref,
+                underlying=None if position is None else position.underlying,
+                side="BUY" if owner.kind == "entry" else "SELL", contracts=f"{result.filled}/{result.requested}",
+                avg_price=fmt.price(result.avg_price), status=result.status.value,
+                pnl_pct=pct(position, result.avg_price) if owner.kind == "exit" and result.avg_price and position
+                else None,
+                slippage=fmt.price(result.slippage_vs_mid), underfilled=result.underfilled or None,
+                walk=fmt.limit_walk(result))
+        out.metric("observe_order", outcome=result.status.value if not result.underfilled else "underfilled",
+                   level="parent")
+        if position is None:
+            return
+        if owner.kind == "entry":
+            position.entry_pending = max(0, position.entry_pending - owner.quantity)
+            position.entry_complete = position.entry_pending == 0
+            if result.filled == 0 and position.record.original_qty == 0:
+                out.persist("close_position", position_id=position.id, closed_at=now, reason="entry_unfilled")
+                self._remove(position.id)
+                out.add(Unsubscribe((position.key,)))
+                out.log("warning", "entry_unfilled", position_id=position.id, underlying=position.underlying)
+                return
+            self.exits.evaluate(position, now, out)
+        else:
+            position.pending_exit = max(0, position.pending_exit - (owner.quantity - result.filled))
+            if result.filled < owner.quantity and position.id in self.book.positions:
+                self.stops.follow(position, True, now, out)  # what the exit did not sell is covered again
+
+    def on_update(self, update: OrderUpdate) -> None:
+        out = self.out
+        self.orders.execution.on_update(update, update.at)
+        self.stops.on_update(update, out)
+        out.persist("update_order", update=update)
+        if update.status.done:
+            out.log("debug", "order", order_id=update.order_id, order_ref=update.order_ref,
+                    status=update.status.value, contracts=update.filled, reason=update.reason)
+        self._pump(update.at)
+
+    def on_refused(self, order_id: int, reason: str, now: datetime) -> None:
+        """The venue refused a Place, or its durable intent could not be written (`store_unavailable`)."""
+        out = self.out
+        out.log("warning", "order", order_id=order_id, status="rejected", reason=reason)
+        out.metric("observe_order", outcome="rejected", level="child")
+        self.orders.execution.refused(order_id, reason, now)
+        for position_id, resting in list(self.stops.resting.items()):
+            if resting.request.order_id == order_id:
+                del self.stops.resting[position_id]
+        self._pump(now)
+
+    def on_fill(self, fill: Fill) -> None:
+        out = self.out
+        if fill.exec_id in self.exec_ids:
+            return  # applied once (SPEC §6.1): a replayed or reconciled execution changes nothing
+        if fill.quantity <= 0 or fill.side not in ("BUY", "SELL"):
+            self._bad("bad_fill", f"fill {fill.exec_id}: {fill.side} {fill.quantity}")
+            return
+        self.exec_ids.add(fill.exec_id)
+        at = fill.at
+        by_stop = self.stops.on_fill(fill)
+        if not by_stop:
+            self.orders.execution.on_fill(fill, at)
+        position_id = self.stops.position_of(fill.order_ref) if by_stop else self.orders.order_positions.get(
+            fill.order_id)
+        position = self.book.get(position_id)
+        out.persist("apply_fill", fill=fill, position_id=position_id)
+        before = None if position is None else position.record
+        after, recorded, unmatched = apply_fill(before, fill)
+        if position is not None and before is not None and after is not None:
+            self.book.record_fill(position, recorded, before)
+            position.record = after
+            if fill.side == "SELL" and not by_stop:
+                position.pending_exit = max(0, position.pending_exit - fill.quantity)
+        self.realized_total += recorded.realized_pnl
+        quote = self.quotes.get(fill.contract.key)
+        mid = None if quote is None else quote.mid
+        out.log("info", "fill", order_id=fill.order_id, order_ref=fill.order_ref, position_id=position_id,
+                underlying=fill.contract.underlying, side=fill.side, contracts=fill.quantity,
+                price=fmt.price(fill.price), mid=fmt.price(mid),
+                slippage=None if mid is None else fmt.price((fill.price - mid) * (1 if fill.side == "BUY" else -1)),
+                realized=fmt.money(recorded.realized_pnl) if fill.side == "SELL" else None, option=fill.contract.key)
+        slip = None if not mid else (fill.price - mid) / mid * (1 if fill.side == "BUY" else -1)
+        out.metric("observe_fill", side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
+        if position_id is None:
+            self._bad("fill_unknown_order", f"fill {fill.exec_id} of order {fill.order_id} belongs to no position")
+        if unmatched:
+            out.log("error", "fill_beyond_position", order_ref=fill.order_ref, unmatched=unmatched)
+        if by_stop and position is not None:
+            self.exits.stop_filled(position, fill.quantity, fill.price, at, out)
+        if after is not None and after.status == "closed" and position is not None:
+            self._remove(after.id)
+            self.book.closed_today.append(after.id)
+            self.stops.cancel(after.id, out)
+            out.add(Unsubscribe((after.contract_key,)))
+            out.log("info", "position_closed", position_id=after.id, underlying=after.underlying,
+                    realized=fmt.money(after.realized_pnl), reason=after.close_reason, option=after.contract_key)
+        elif position is not None:
+            self.stops.follow(position, True, at, out)
+        self._pump(at)
+
+    # ================================================================== timers (the scheduler's jobs)
+
+    def on_timer(self, name: str, at: datetime) -> None:
+        out = self.out
+        if name == "session_open":
+            self.roll_session(at)
+            self.check_breakers(at)
+            out.log("info", "session_open", session=at.date().isoformat(), trading_state=self.control.state.value,
+                    breaker_level=self.control.level, open_positions=len(self.book))
+        elif name == "checkpoint":
+            try:  # the surface and regime are information: their failure must not stop the exits
+                run_now(self.regime.checkpoint(at))
+            except Exception as exc:  # noqa: BLE001
+                out.log("error", "regime_checkpoint_failed", code="regime_error", error=repr(exc))
+            self.checkpoint(at)
+        elif name == "closeout":
+            for position in self.book:
+                self.exits.evaluate(position, at, out)
+        elif name == "correlation_refresh":
+            closes = self.session.refresh_correlations(at)
+            if closes:
+                out.add(RefreshModel(closes))
+            vix_closes = list(closes.get(self.vix_key, ()))
+            if vix_closes:  # replay: the regime's VIX history is the replay's own (SPEC §10.2)
+                self.regime.set_vix_history([(at.date(), v) for v in vix_closes])
+            out.log("info", "correlations_refreshed", symbols=sorted(self.session.correlations))
+        elif name == "daily_report":
+            out.add(DailyReport(at.date()))
+        elif name == "prune_refused":  # Part 8: refused signals are kept `refused_retention_days`
+            days = self.settings.daemon.store.refused_retention_days
+            out.persist("prune_refused_signals", before=at - timedelta(days=days))
+        else:
+            self._bad("unknown_timer", f"no timer {name!r}")
+            return
+        self._pump(at)
+
+    def checkpoint(self, at: datetime) -> None:
+        out = self.out
+        for position in self.book:
+            self.exits.evaluate(position, at, out)
+        self.check_breakers(at)
+        session = self.sessions(at.date())
+        if session is None or not session.contains(at):
+            return  # outside regular hours the checkpoint only watches (overnight gaps); no snapshot row
+        base = self.capital_base()
+        session_pnl = self.book.session_pnl()
+        greeks = self.book.greeks()
+        out.persist("record_checkpoint", at=at, equity=self.equity(), session_pnl=session_pnl,
+                    drawdown=max(ZERO, -session_pnl) / base if base > 0 else ZERO, exposure=self.book.exposure(),
+                    open_positions=len(self.book.held()), greeks={k: str(v) for k, v in greeks.items()},
+                    breaker_level=self.control.level, state=self.control.state.value)
+        self.last_checkpoint = at
+        out.metric("observe_checkpoint", at=at)
+
+    def roll_session(self, now: datetime) -> bool:
+        """On the first look at a new session: session P&L from zero, carried-in positions from their
+        last mark, VIX's session open taken afresh."""
+        session = self.session.roll(now)
+        if session is None:
+            return False
+        self.book.session_day = session.day
+        self.book.start_session()
+        self.out.persist("set_meta", key=SESSION_REFS_KEY, value=json.dumps(
+            {"session": session.day.isoformat(), "refs": {str(p.id): str(p.session_ref) for p in self.book}}))
+        return True
+
+    def _marked(self, now: datetime) -> None:
+        """After a mark changed: the breakers, skipped while the session P&L (as a float, with a margin)
+        is safely above the next level's loss and the session has not changed (nothing could happen)."""
+        floor = self._next_trip
+        if floor is not None and now < self._trip_until and self._session_pnl_f() > floor:
+            return
+        self.check_breakers(now)
+        self._next_trip = self._trip_floor()
+        # the float session P&L's terms, as of this exact check: quotes move only the marks
+        self._pnl_base = float(self.book.session_realized)
+        self._pnl_terms = {p.id: [float(p.open_qty * p.multiplier), float(p.session_ref), float(p.price())]
+                           for p in self.book.positions.values() if p.open_qty}
+        self._trip_until = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
+
+    def _session_pnl_f(self) -> float:
+        total = self._pnl_base
+        for size, ref, mark in self._pnl_terms.values():
+            total += size * (mark - ref)
+        return total
+
+    def _trip_floor(self) -> float | None:
+        """The session P&L (float) above which no higher breaker level can be reached, with a safety margin."""
+        level = self.control.level
+        levels = self.settings.breakers.levels
+        if level >= len(levels):
+            return None
+        base = float(self.capital_base())
+        loss = min(float(lv.loss_pct) for lv in levels[level:])
+        return -loss * base + 1.0 + 1e-6 * base  # a dollar and a millionth of the base above the trip
+
+    def check_breakers(self, now: datetime) -> None:
+        session = self.sessions(now.date())
+        if session is None:
+            return
+        self.roll_session(now)
+        self.breakers.check(session.day, now, self.out)
+
+    # ================================================================== connection and store
+
+    def on_connection(self, event: ConnectionEvent) -> None:
+        self.connected = event.connected
+        self.out.log("info", "broker_connection", connected=event.connected, reason=event.reason)
+        self.out.metric("set_broker_connected", connected=event.connected, disconnect_expected=event.expected)
+        if event.connected and event.reason == "reconciling":
+            self.control.reconciling = True
+        elif event.connected and event.reason == "ready":
+            self.control.reconciling = False
+            for position in self.book:
+                self.stops.follow(position, True, event.at, self.out)
+
+    def on_store(self, event: StoreStatusEvent) -> None:
+        if event.available == self.store_available:
+            return
+        self.store_available, self.store_reason = event.available, event.reason
+        level = "info" if event.available else "error"
+        self.out.log(level, "store_status", available=event.available, reason=event.reason,
+                     code=None if event.available else STORE_UNAVAILABLE)
+        self.out.metric("set_store_available", available=event.available)
+
+    # ================================================================== views
+
+    def status(self, now: datetime) -> dict[str, Any]:
+        """The operator's snapshot (daemon.control.STATUS_KEYS and more); the shell adds what it owns."""
+        base = self.capital_base()
+        session_pnl = self.book.session_pnl()
+        ages = [float(q.age_s(now)) for u in self.settings.profile.underlyings if (q := self.quotes.get(u)) is not None]
+        greeks = self.book.greeks()
+        return {
+            "profile": self.profile, "trading_state": self.control.state.value, "breaker_level": self.control.level,
+            "equity": str(self.equity()), "session_pnl": str(session_pnl),
+            "drawdown": str(max(ZERO, -session_pnl) / base if base > 0 else ZERO),
+            "exposure": str(self.book.exposure()), "open_positions": len(self.book.held()),
+            "broker_connected": self.connected, "protective_stops": len(self.stops.resting),
+            "market_data_age_s": min(ages) if ages else None,
+            "last_checkpoint": None if self.last_checkpoint is None else self.last_checkpoint.isoformat(),
+            "blocked_underlyings": sorted(self.blocked), "greeks": {k: str(v) for k, v in greeks.items()},
+            "halt_reason": self.control.reason, "latched": self.control.latched,
+            "store_available": self.store_available, "store_reason": self.store_reason,
+            "bad_events": self.bad_events, "now": now.isoformat(), "regime": self.regime.status(now),
+        }
+
+    def positions(self) -> list[dict[str, Any]]:
+        rows = []
+        for p in self.book:
+            pct = p.unrealized_pct
+            rows.append({
+                "position_id": p.id, "underlying": p.underlying, "right": p.record.right,
+                "strike": str(p.record.strike), "expiry": p.record.expiry.isoformat(), "contracts": p.open_qty,
+                "entry_price": str(p.record.entry_price), "mark": None if p.mark is None else str(p.mark),
+                "unrealized_pnl": str(p.unrealized), "unrealized_pct": None if pct is None else str(pct),
+                "opened_at": p.record.entry_time.isoformat(), "contract": p.key,
+                "stop_price": None if p.exit_state.stop_price is None else str(p.exit_state.stop_price),
+                "rules_fired": sorted(p.exit_state.fired), "closing": p.pending_exit,
+            })
+        return rows
+
+    def standing(self, now: datetime) -> Standing:
+        greeks = self.book.known_greeks()
+        return Standing(capital_base=self.capital_base(), trading_state=self.control.state,
+                        breaker_level=self.control.level, vix_session_open=self.session.vix_open,
+                        open_positions=self.book.views(), correlations=self.session.correlations,
+                        buying_power=self.buying_power, portfolio_delta=greeks["delta"],
+                        portfolio_gamma=greeks["gamma"], blocked=frozenset(self.blocked),
+                        store_unavailable=None if self.store_available else (self.store_reason
+                                                                             or "the store cannot write"))
+
+    def held(self, position_id: int | None) -> HeldView | None:
+        position = self.book.get(position_id)
+        if position is None:
+            return None
+        return HeldView(position.id, position.key, position.underlying, position.open_qty,
+                        position.record.entry_price, position.record.entry_time, position.mark)
+
+    def capital_base(self) -> Decimal:
+        return capital_base(self.settings.capital, realized_pnl=self.realized_total)
+
+    def equity(self) -> Decimal:
+        return self.settings.capital.account_size + self.realized_total + self.book.unrealized()
+
+    # ================================================================== internals
+
+    def _add(self, position: LivePosition) -> None:
+        self.book.add(position)
+        self._by_key.setdefault(position.key, []).append(position)
+
+    def _remove(self, position_id: int) -> None:
+        position = self.book.remove(position_id)
+        if position is not None:
+            held = self._by_key.get(position.key, [])
+            if position in held:
+                held.remove(position)
+            if not held:
+                self._by_key.pop(position.key, None)
+
+    def _bad(self, code: str, message: str, **fields: Any) -> None:
+        self.bad_events += 1
+        self.out.log("error", "bad_event", code=code, error=message, **fields)
+        self.out.metric("observe_bad_event", code=code)
+
+
+def _load_refs(text: str | None) -> dict[int, Decimal]:
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+        return {int(k): Decimal(v) for k, v in data.get("refs", {}).items()}
+    except (ValueError, TypeError, ArithmeticError, AttributeError, KeyError):
+        return {}
+
+

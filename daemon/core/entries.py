@@ -1,0 +1,367 @@
+"""Signal -> decision, synchronously (SPEC §2, §4.1): validation, contract choice, sizing, the record.
+
+The pure parts are `risk` (parse, gate, sizing, scale-in) and `broker.selection`. A decision
+needs fresh quotes of the candidate strikes: when the table lacks them the desk answers
+`Pending` with the keys it needs; the core subscribes (and asks snapshots), and calls
+`finish` once they are in or the snapshot wait is over. Every outcome, accepted or refused,
+becomes one stored decision record with its full breakdown (a `record_decision` Persist).
+
+What the desk reads of the rest of the core comes in one value, `Standing`, built by the
+core for the moment of the decision: nothing here reaches back into the core.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from broker.liquidity import check_quote
+from broker.selection import LIQUIDITY, NO_UNDERLYING_PRICE, Selection, candidates, select_contract
+from config.models import Settings
+from daemon import format as fmt
+from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
+from daemon.core.effects import Outbox
+from daemon.core.ids import Counter
+from daemon.core.ports import ChainSource, QuoteSource, SessionsBetween
+from market.types import OptionContract, Quote
+from risk import reasons
+from risk.breakers import TradingState
+from risk.decision import Decision
+from risk.request import OpenPositionView, SizingRequest
+from risk.scale_in import ScaleInRequest, evaluate_scale_in
+from risk.signal import _ID_PATTERN, Signal, SignalRejected, parse_signal
+from risk.sizing import evaluate, refused_input, screen
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The book and the account as sizing sees them at one moment."""
+
+    capital_base: Decimal
+    trading_state: TradingState
+    breaker_level: int = 0
+    vix_session_open: Decimal | None = None
+    open_positions: tuple[OpenPositionView, ...] = ()
+    correlations: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    buying_power: Decimal | None = None
+    portfolio_delta: Decimal | None = ZERO
+    portfolio_gamma: Decimal | None = ZERO
+    blocked: frozenset[str] = frozenset()
+    store_unavailable: str | None = None  # why no entry intent can be made durable now (SPEC §6.2)
+
+
+@dataclass(frozen=True)
+class HeldView:
+    """An open position as a scale-in needs it."""
+
+    position_id: int
+    key: str
+    underlying: str
+    open_qty: int
+    entry_price: Decimal
+    entry_time: datetime
+    mark: Decimal | None
+
+
+@dataclass(frozen=True)
+class Intake:
+    outcome: SignalOutcome
+    signal: Signal | None = None
+    decision: Decision | None = None
+    selection: Selection | None = None
+    position_id: int | None = None  # scale-in: the position it adds to
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A signal waiting for the quotes of `keys` (at most until `deadline`)."""
+
+    signal: Signal
+    source: str
+    received: datetime
+    keys: tuple[str, ...]
+    deadline: datetime
+    held: HeldView | None = None  # scale-in
+    ticket: int | None = None
+
+
+def signal_id_of(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        sid = raw.get("id")
+        if isinstance(sid, str) and _ID_PATTERN.match(sid):
+            return sid
+    return None
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/Infinity (valid in Python's JSON, not in PostgreSQL's) become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+class EntryDesk:
+    def __init__(self, settings: Settings, quotes: QuoteSource, chains: ChainSource,
+                 standing: Callable[[datetime], Standing], held: Callable[[int], HeldView | None],
+                 sessions_between: SessionsBetween, decision_ids: Counter | None = None,
+                 regime_fields: Callable[..., dict[str, Any]] | None = None):
+        self.settings = settings
+        self.quotes = quotes
+        self.chains = chains
+        self.standing = standing
+        self.held = held
+        self.sessions_between = sessions_between
+        self.decision_ids = decision_ids or Counter()
+        self.first_decisions: dict[str, dict[str, Any] | None] = {}  # signal id -> its first decision record
+        self.wait_s = settings.broker.ib.snapshot_timeout_s
+        self.regime_fields = regime_fields  # SPEC §10: events, volatility, vega/theta for the request
+
+    # ------------------------------------------------------------------ intake
+
+    def receive(self, raw: Any, source: str, now: datetime, out: Outbox) -> Intake | Pending:
+        sid = signal_id_of(raw)
+        if sid is not None and sid in self.first_decisions:
+            return self._duplicate(sid, raw, source, now, out)
+        if sid is not None:
+            self.first_decisions[sid] = None
+            out.persist("record_signal", signal_id=sid, payload=json_safe(raw), received_at=now)
+        try:
+            signal = parse_signal(raw, self.settings, now)
+        except SignalRejected as exc:
+            return self._invalid(sid, raw, source, now, exc.reason_code, exc.message, out)
+        standing = self.standing(now)
+        # SPEC §2.1: every check that needs no option quote, before any contract is chosen or subscribed
+        screened = screen(replace(self.request(standing, signal, ZERO, None, now, liquidity_ok=False),
+                                  underlying_blocked=signal.underlying in standing.blocked,
+                                  store_unavailable=standing.store_unavailable),
+                          self.settings, new_position=signal.action != "scale_in")
+        if screened is not None:
+            return self._store(screened, source, now, signal, out)
+        if signal.action == "scale_in":
+            held = self.held(_int(signal.position_id))
+            if held is None or held.open_qty <= 0:
+                return self._refuse(signal, source, now, reasons.SCALE_IN_POSITION_MISMATCH,
+                                    f"no open position {signal.position_id}", out, code_is_input=True)
+            return self._wait_or_finish(Pending(signal, source, now, (held.key,), self._deadline(now), held), now, out)
+        under = self.quotes.get(signal.underlying)
+        spot = None if under is None or not under.usable else under.mid
+        if spot is None or under is None or under.age_s(now) > self.settings.gate.max_quote_age_s:
+            detail = f"no fresh {signal.underlying} quote"
+            return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, detail), source, now, signal, out,
+                               Selection(None, None, NO_UNDERLYING_PRICE, detail=detail))
+        chain = self.chains.chain(signal.underlying, now.date(), spot)
+        if chain is None:
+            return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, "no option chain"), source, now,
+                               signal, out, Selection(None, None, NO_UNDERLYING_PRICE, detail="no option chain"))
+        tried = candidates(chain, signal.direction, spot, now.date(), self.settings.profile.expiry,
+                           self.settings.liquidity.strikes_each_side)
+        return self._wait_or_finish(Pending(signal, source, now, tuple(c.key for c in tried), self._deadline(now)),
+                                    now, out)
+
+    def ready(self, pending: Pending, now: datetime) -> bool:
+        """Every key has a fresh quote, or the wait is over (then the decision sees what there is)."""
+        if now >= pending.deadline:
+            return True
+        limit = self.settings.gate.max_quote_age_s
+        for key in pending.keys:
+            quote = self.quotes.get(key)
+            if quote is None or quote.age_s(now) > limit:
+                return False
+        return True
+
+    def finish(self, pending: Pending, now: datetime, out: Outbox) -> Intake:
+        if pending.held is not None:
+            return self._scale_in(pending, now, out)
+        return self._open(pending, now, out)
+
+    def _wait_or_finish(self, pending: Pending, now: datetime, out: Outbox) -> Intake | Pending:
+        return self.finish(pending, now, out) if self.ready(pending, now) else pending
+
+    def _deadline(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=float(self.wait_s))
+
+    # ------------------------------------------------------------------ new positions
+
+    def _open(self, pending: Pending, now: datetime, out: Outbox) -> Intake:
+        settings, signal = self.settings, pending.signal
+        under = self.quotes.get(signal.underlying)
+        spot = None if under is None or not under.usable else under.mid
+        chain = None if spot is None else self.chains.chain(signal.underlying, now.date(), spot)
+        if chain is None or spot is None:
+            selection = Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no fresh {signal.underlying} quote")
+        else:
+            selection = select_contract(chain, signal.direction, spot, now, settings.profile.expiry,
+                                        settings.liquidity, self.quotes.get)
+        others = [OptionContract.from_key(k, settings.profile.contract_multiplier) for k in pending.keys]
+        if selection.contract is not None and selection.contract in others:
+            others = others[others.index(selection.contract):]
+        priced = selection.quote if selection.ok else _first_priced(selection)
+        if priced is None or priced.mid is None:
+            code = reasons.STALE_MARKET_DATA if selection.reason in (NO_UNDERLYING_PRICE, LIQUIDITY, None) else (
+                selection.reason)
+            decision = refused_input(_bare_request(signal, now), settings, code,
+                                     selection.detail or "no option price to size against")
+            return self._store(decision, pending.source, now, signal, out, selection)
+        standing = self.standing(now)
+        decision = evaluate(self.request(standing, signal, priced.mid, priced, now, liquidity_ok=selection.ok),
+                            settings)
+        note = None
+        if not decision.accepted and decision.reason == reasons.GREEKS_LIMIT and selection.ok:
+            walked = self._walk_for_greeks(standing, signal, now, others)
+            if walked is not None:
+                assert selection.contract is not None
+                note = {"strike_note": "greeks_limit at the money strike: the next liquid strike outward "
+                                       "that fits the limits", "money_strike": selection.contract.key}
+                selection, decision = walked
+        return self._store(decision, pending.source, now, signal, out, selection, note=note)
+
+    def _walk_for_greeks(self, standing: Standing, signal: Signal, now: datetime,
+                         others: list[OptionContract]) -> tuple[Selection, Decision] | None:
+        for contract in others[1:]:
+            quote = self.quotes.get(contract.key)
+            if not check_quote(quote, self.settings.liquidity, now).ok or quote is None or quote.mid is None:
+                continue
+            decision = evaluate(self.request(standing, signal, quote.mid, quote, now, liquidity_ok=True), self.settings)
+            if decision.accepted:
+                return Selection(contract, quote, None, ()), decision
+        return None
+
+    def request(self, standing: Standing, signal: Signal, price: Decimal, quote: Quote | None, now: datetime,
+                liquidity_ok: bool) -> SizingRequest:
+        vix = self.quotes.get(self.settings.profile.vix_symbol)
+        return SizingRequest(
+            signal=signal, price=price, capital_base=standing.capital_base, now=now,
+            vix=None if vix is None else vix.mid, vix_session_open=standing.vix_session_open,
+            vix_quote_age_s=None if vix is None else vix.age_s(now),
+            open_positions=standing.open_positions, correlations=standing.correlations,
+            buying_power=standing.buying_power, breaker_level=standing.breaker_level,
+            trading_state=standing.trading_state, quote_age_s=None if quote is None else quote.age_s(now),
+            liquidity_ok=liquidity_ok, duplicate=False,
+            option_delta=None if quote is None else quote.delta, option_gamma=None if quote is None else quote.gamma,
+            portfolio_delta=standing.portfolio_delta, portfolio_gamma=standing.portfolio_gamma,
+            **({} if self.regime_fields is None else self.regime_fields(
+                signal.underlying, quote, now, None if vix is None else vix.mid)))
+
+    # ------------------------------------------------------------------ scale-ins
+
+    def _scale_in(self, pending: Pending, now: datetime, out: Outbox) -> Intake:
+        signal, settings = pending.signal, self.settings
+        held = self.held(pending.held.position_id) if pending.held is not None else None
+        if held is None or held.open_qty <= 0:
+            return self._refuse(signal, pending.source, now, reasons.SCALE_IN_POSITION_MISMATCH,
+                                f"no open position {signal.position_id}", out, code_is_input=True)
+        quote = self.quotes.get(held.key)
+        price = None if quote is None else quote.mid
+        if price is None or price <= 0:
+            return self._refuse(signal, pending.source, now, reasons.STALE_MARKET_DATA, f"no quote for {held.key}",
+                                out, code_is_input=True)
+        standing = self.standing(now)
+        request = replace(self.request(standing, signal, price, quote, now,
+                                       liquidity_ok=check_quote(quote, settings.liquidity, now).ok),
+                          underlying_blocked=signal.underlying in standing.blocked)
+        view = OpenPositionView(held.underlying, held.open_qty, held.entry_price)
+        sessions = max(0, len(self.sessions_between(held.entry_time.date(), now.date())) - 1)
+        decision = evaluate_scale_in(ScaleInRequest(request, view, position_mark=held.mark,
+                                                    sessions_since_entry=sessions), settings)
+        intake = self._store(decision, pending.source, now, signal, out)
+        return Intake(intake.outcome, signal, decision, None, held.position_id)
+
+    # ------------------------------------------------------------------ records
+
+    def _bare(self, signal: Signal, now: datetime, code: str, message: str) -> Decision:
+        return refused_input(_bare_request(signal, now), self.settings, code, message)
+
+    def _refuse(self, signal: Signal, source: str, now: datetime, code: str, message: str, out: Outbox,
+                code_is_input: bool = False) -> Intake:
+        return self._store(self._bare(signal, now, code, message), source, now, signal, out)
+
+    def _store(self, decision: Decision, source: str, now: datetime, signal: Signal | None, out: Outbox,
+               selection: Selection | None = None, note: dict[str, str] | None = None) -> Intake:
+        record = decision.to_record()
+        record["source"] = source
+        if note:
+            record.update(note)
+        if selection is not None:
+            record["selection"] = {"contract": None if selection.contract is None else selection.contract.key,
+                                   "reason": selection.reason, "detail": selection.detail,
+                                   "tried": selection.reasons}
+            if selection.quote is not None:
+                record["selection"]["quote"] = _quote_record(selection.quote)
+        record["decision_id"] = self.decision_ids()
+        sid = decision.signal_id if signal is not None else None
+        out.persist("record_decision", signal_id=sid, at=now, accepted=decision.accepted, reason=decision.reason,
+                    contracts=decision.contracts, notional=decision.notional, multiplier=decision.multiplier,
+                    breakdown=record)
+        if sid is not None and self.first_decisions.get(sid) is None:
+            self.first_decisions[sid] = record
+        contract = None if selection is None or selection.contract is None else selection.contract.key
+        out.log("info", "decision", signal_id=decision.signal_id, underlying=decision.underlying,
+                accepted=decision.accepted, reason=decision.reason,
+                direction=None if signal is None else signal.direction,
+                confidence=None if signal is None else signal.confidence, contracts=decision.contracts,
+                multiplier=fmt.ratio(decision.multiplier), bet=fmt.money(decision.notional), option=contract,
+                message=decision.message or None)
+        out.metric("observe_decision", accepted=decision.accepted, reason=decision.reason)
+        outcome = SignalOutcome(accepted=decision.accepted, reason=decision.reason,
+                                http_status=HTTP_ACCEPTED if decision.accepted else HTTP_REFUSED,
+                                decision=record, message=decision.message or None)
+        return Intake(outcome, signal, decision, selection)
+
+    def _invalid(self, sid: str | None, raw: Any, source: str, now: datetime, code: str, message: str,
+                 out: Outbox) -> Intake:
+        record = {"accepted": False, "reason": code, "message": message, "profile": self.settings.profile.name,
+                  "signal_id": sid, "source": source, "raw": json_safe(raw), "decision_id": self.decision_ids()}
+        out.persist("record_decision", signal_id=sid, at=now, accepted=False, reason=code, contracts=0,
+                    notional=ZERO, multiplier=ZERO, breakdown=record)
+        if sid is not None:
+            self.first_decisions[sid] = record
+        out.log("info", "decision", accepted=False, reason=code, signal_id=sid, message=message)
+        out.metric("observe_decision", accepted=False, reason=code)
+        return Intake(SignalOutcome(False, code, HTTP_REFUSED, record, message))
+
+    def _duplicate(self, sid: str, raw: Any, source: str, now: datetime, out: Outbox) -> Intake:
+        message = f"signal {sid} was already received"
+        record = {"accepted": False, "reason": reasons.DUPLICATE_SIGNAL, "message": message, "signal_id": sid,
+                  "duplicate_of": sid, "source": source, "raw": json_safe(raw),
+                  "first_decision": self.first_decisions.get(sid), "decision_id": self.decision_ids()}
+        out.persist("record_decision", signal_id=None, at=now, accepted=False, reason=reasons.DUPLICATE_SIGNAL,
+                    contracts=0, notional=ZERO, multiplier=ZERO, breakdown=record)
+        out.log("info", "decision", accepted=False, reason=reasons.DUPLICATE_SIGNAL, signal_id=sid)
+        out.metric("observe_decision", accepted=False, reason=reasons.DUPLICATE_SIGNAL)
+        return Intake(SignalOutcome(False, reasons.DUPLICATE_SIGNAL, HTTP_DUPLICATE, record, message))
+
+
+def _first_priced(selection: Selection) -> Quote | None:
+    for candidate in selection.tried:
+        if candidate.quote is not None and candidate.quote.mid is not None and candidate.quote.mid > 0:
+            return candidate.quote
+    return None
+
+
+def _bare_request(signal: Signal, now: datetime) -> SizingRequest:
+    return SizingRequest(signal=signal, price=ZERO, capital_base=ZERO, now=now)
+
+
+def _quote_record(quote: Quote) -> dict[str, Any]:
+    return {"bid": None if quote.bid is None else str(quote.bid), "ask": None if quote.ask is None else str(quote.ask),
+            "mid": None if quote.mid is None else str(quote.mid), "at": quote.received_at.isoformat(),
+            "modelled": quote.modelled}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,477 @@
+"""Replay as a plain synchronous loop: recorded quotes and signals, the core's timers, the sim venue.
+
+    for each recorded event, in time order:
+        fire what is due before it (the core's timers, the venue's latency), each at its own time
+        hand it to the core (a quote also reprices the options something holds, and reaches the venue)
+        carry out the core's effects until nothing is left: orders to the venue, whose fills and
+        updates go back to the core at once; records to the store sink; log lines to the log
+
+No asyncio, no clock: time is the events' own. The option model (`broker.quote_model`)
+reprices only the options that are subscribed (held, being chosen, or being worked), on
+their underlying's ticks. Every replay prints its events per second.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import itertools
+import time as wallclock
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from broker.base import BrokerError
+from broker.listings import ListingError, option_chain
+from broker.quote_model import OptionQuoteModel, is_option_key
+from broker.quotes import QuoteBook
+from broker.sim_venue import SimVenue
+from broker.working import Cancel, Modify, Place, Working
+from config.models import Settings
+from daemon.bars import Bar
+from daemon.core.core import Core
+from daemon.core.effects import (
+    CancelOrder,
+    DailyReport,
+    LogLine,
+    MetricUpdate,
+    ModifyOrder,
+    Persist,
+    PlaceOrder,
+    RefreshModel,
+    RequestSnapshot,
+    Subscribe,
+    Unsubscribe,
+)
+from daemon.core.events import FillEvent, OrderRefusedEvent, OrderUpdateEvent, QuoteEvent, SignalEvent
+from daemon.core.timers import Timers
+from daemon.feed import DEFAULT_TICKS_PER_BAR, bar_path, underlying_quote
+from daemon.logging import get_logger
+from daemon.scheduler import job_specs
+from daemon.signals.jsonl import TimedSignal
+from market import calendar
+from market.types import Fill, OptionChain, OrderUpdate, Quote
+
+_QUOTE, _BAR, _SIGNAL = 0, 1, 2  # at the same instant: quotes first, then the bar they complete, then signals
+
+BarListener = Callable[[Bar], Any]  # a bar -> a raw signal (or None): the reference source
+
+
+class SimChains:
+    """The sim's option chains: the listing rules around the underlying's price (as `SimBroker.chain`)."""
+
+    def __init__(self, multiplier: int):
+        self.multiplier = multiplier
+
+    def chain(self, underlying: str, day: date, spot: Decimal) -> OptionChain | None:
+        try:
+            return option_chain(underlying, day, spot, self.multiplier)
+        except ListingError:
+            return None
+
+
+class StepClock:
+    """The replay's time for the option model (it asks `now()`; nothing sleeps)."""
+
+    def __init__(self, start: datetime):
+        self.at = start
+
+    def now(self) -> datetime:
+        return self.at
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - the model never sleeps
+        raise RuntimeError("the replay clock does not sleep")
+
+
+@dataclass
+class ReplayStats:
+    quotes: int = 0
+    option_quotes: int = 0
+    bars: int = 0
+    signals: int = 0
+    fills: int = 0
+    orders: int = 0
+    records: int = 0
+    days: set[date] = field(default_factory=set)
+    wall_s: float = 0.0
+
+    @property
+    def events_per_s(self) -> float:
+        return self.quotes / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def recorded_events(bars: dict[str, Sequence[Bar]], signals: Sequence[TimedSignal], index_symbols: frozenset[str],
+                    ticks_per_bar: int = DEFAULT_TICKS_PER_BAR) -> Iterator[tuple[datetime, int, int, Any]]:
+    seq = itertools.count()
+
+    def per_symbol(symbol: str, series: Sequence[Bar]) -> Iterator[tuple[datetime, int, int, Any]]:
+        index = symbol in index_symbols
+        for bar in series:
+            for at, price in bar_path(bar, ticks_per_bar):
+                yield at, _QUOTE, next(seq), underlying_quote(symbol, price, at, index)
+            yield bar.end, _BAR, next(seq), bar
+
+    streams = [per_symbol(s, b) for s, b in bars.items()]
+    streams.append(((s.at, _SIGNAL, next(seq), s) for s in signals))
+    return heapq.merge(*streams, key=lambda e: (e[0], e[1], e[2]))
+
+
+class Replay:
+    def __init__(self, settings: Settings, start: datetime, *, sink: Any = None,
+                 bar_listener: BarListener | None = None, signal_source: str = "replay",
+                 daily_closes: Callable[[date], Any] | None = None, log_effects: bool = True,
+                 on_report: Callable[[date], None] | None = None, clock: StepClock | None = None,
+                 inbox: Any = None, speed: float = 0.0):
+        self.settings = settings
+        self.clock = clock or StepClock(start)
+        self.sink = sink
+        self.bar_listener = bar_listener
+        self.signal_source = signal_source
+        self.log_effects = log_effects
+        self.log = get_logger("tradingd.replay", profile=settings.profile.name)
+        self.market = QuoteBook()  # the recorded and modelled market the model reads
+        self.model = OptionQuoteModel(self.market, self.clock, settings.broker.sim.model, settings.profile.vix_symbol,
+                                      settings.profile.contract_multiplier)
+        self._modelled: list[Quote] = []
+        self.market.add_listener(self._on_market)
+        self.timers = Timers(job_specs(settings, calendar.session_for, _closeout(settings)), calendar.session_for,
+                             start)
+        self.core = Core(settings, execution=None, chains=SimChains(settings.profile.contract_multiplier),  # type: ignore[arg-type]
+                         timers=self.timers, sessions=calendar.session_for,
+                         sessions_between=calendar.sessions_between, daily_closes=daily_closes)
+        self.working = Working(settings.execution, quotes=self.core.quotes,
+                               max_quote_age_s=settings.gate.max_quote_age_s)
+        self.core.orders.execution = self.working
+        self.venue = SimVenue(settings.broker.sim, quotes=self.core.quotes, cash=settings.capital.account_size)
+        self.stats = ReplayStats()
+        self.stopping = False  # set from another thread (SIGTERM): the loop ends after the current event
+        self.speed = speed  # 0: as fast as possible; N: each gap between events waited 1/N in real time
+        self._woken = threading.Event()
+        self.reports: list[date] = []
+        self.on_report = on_report
+        self.inbox = inbox  # signals and operator commands from the API (daemon.shell.Inbox), between events
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, events: Iterable[tuple[datetime, int, int, Any]], until: datetime | None = None) -> ReplayStats:
+        started = wallclock.perf_counter()
+        core = self.core
+        core.start(self.clock.at)
+        self._drain(self.clock.at)
+        stats = self.stats
+        sink = self.sink
+        quiet = sink is not None and sink.catching_up
+        if quiet:  # re-running what a killed run already did: the log said it then
+            logging.disable(logging.CRITICAL)
+        previous: datetime | None = None
+        for at, kind, _, payload in events:
+            if self.speed > 0 and previous is not None and at > previous:
+                self._woken.wait((at - previous).total_seconds() / self.speed)
+            previous = at
+            if self.stopping:
+                break
+            if quiet and not sink.catching_up:
+                quiet = False
+                logging.disable(logging.NOTSET)
+                self.log.warning("replay_caught_up", at=at.isoformat(), records=sink.seq)
+            self._until(at)
+            self.clock.at = at
+            if kind == _QUOTE:
+                stats.quotes += 1
+                self._quote(payload, at)
+            elif kind == _BAR:
+                stats.bars += 1
+                if self.bar_listener is not None:
+                    raw = self.bar_listener(payload)
+                    if raw is not None:
+                        stats.signals += 1
+                        self._account()
+                        core.handle(SignalEvent(raw, self.signal_source, at))
+            else:
+                stats.signals += 1
+                self._account()
+                core.handle(SignalEvent(payload.raw, f"{self.signal_source}:{payload.line_no}", at))
+            self._drain(at)
+            inbox = self.inbox
+            if inbox is not None:
+                if not inbox.empty() and (self._account() or inbox.drain(core, at)):
+                    self._drain(at)
+                inbox.answer(core)
+        if until is not None and not self.stopping:
+            self._until(until)
+        if quiet:
+            logging.disable(logging.NOTSET)
+        if self.inbox is not None:
+            self.inbox.answer(core)
+            self.inbox.close()
+        stats.wall_s = wallclock.perf_counter() - started
+        return stats
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._woken.set()
+
+    def _account(self) -> None:
+        """The venue's buying power as the core sizes against it (the live shell asks the broker)."""
+        self.core.buying_power = self.venue.account().buying_power
+
+    def _until(self, limit: datetime) -> None:
+        """Fire everything due before `limit` (core timers, venue latency), each at its own time."""
+        core, venue = self.core, self.venue
+        while True:
+            a, b = core.next_timer_at(), venue.next_deadline()
+            due = a if b is None else b if a is None else min(a, b)
+            if due is None or due > limit:
+                return
+            self.clock.at = due
+            if b is not None and b <= due:
+                venue.advance(due)
+                self._venue_events()
+            else:
+                core.advance(due)
+            self._drain(due)
+
+    def _quote(self, quote: Quote, at: datetime) -> None:
+        # The venue sees a quote before the daemon does (a resting stop triggers at the exchange first).
+        self.market.update(quote)
+        self.venue.on_quote(quote, at)
+        self._venue_events()
+        self.core.handle(QuoteEvent(quote))
+        key = quote.key
+        if key == self.settings.profile.vix_symbol:
+            self.model.refresh()
+        elif key in self.model._tracked:
+            self.model.refresh(key)
+        self._forward_modelled(at)
+
+    def _on_market(self, quote: Quote) -> None:
+        if quote.modelled:
+            self._modelled.append(quote)
+
+    def _forward_modelled(self, at: datetime) -> None:
+        if not self._modelled:
+            return
+        quotes, self._modelled = self._modelled, []
+        core, venue = self.core, self.venue
+        for quote in quotes:
+            self.stats.option_quotes += 1
+            venue.on_quote(quote, at)
+            self._venue_events()
+            core.handle(QuoteEvent(quote))
+
+    def _venue_events(self) -> None:
+        core = self.core
+        for event in self.venue.take_events():
+            if isinstance(event, Fill):
+                self.stats.fills += 1
+                core.handle(FillEvent(event))
+            elif isinstance(event, OrderUpdate):
+                if event.status.value == "Rejected" and event.filled == 0:
+                    core.handle(OrderRefusedEvent(event.order_id, event.reason or "rejected", event.at))
+                core.handle(OrderUpdateEvent(event))
+
+    def _drain(self, now: datetime) -> None:
+        """Carry out the core's effects until none are left (the venue answers synchronously)."""
+        core, venue = self.core, self.venue
+        while True:
+            effects = core.take_effects()
+            if not effects:
+                return
+            for effect in effects:
+                kind = type(effect)
+                if kind is Persist:
+                    self.stats.records += 1
+                    if self.sink is not None:
+                        self.sink.append(effect.op, effect.payload)
+                elif kind is LogLine:
+                    if self.log_effects:
+                        getattr(self.log, effect.level)(effect.event, **effect.fields)
+                elif kind is MetricUpdate:
+                    pass
+                elif kind is PlaceOrder:
+                    self.stats.orders += 1
+                    try:
+                        venue.place(Place(effect.request), now)
+                    except BrokerError as exc:
+                        core.handle(OrderRefusedEvent(effect.request.order_id, exc.code, now))
+                elif kind is ModifyOrder:
+                    try:
+                        venue.modify(Modify(effect.request), now)
+                    except BrokerError as exc:  # filled or cancelled on the way: the venue's state stands
+                        self.working.modify_refused(effect.request.order_id, exc.code, now)
+                elif kind is CancelOrder:
+                    try:
+                        venue.cancel(Cancel(effect.order_id), now)
+                    except BrokerError as exc:  # already done at the venue: nothing to cancel
+                        self.log.debug("cancel_refused", order_id=effect.order_id, code=exc.code)
+                elif kind is Subscribe:
+                    added = self.model.track(effect.keys)
+                    for underlying in sorted({k.split(" ", 1)[0] for k in added}):
+                        self.model.refresh(underlying)
+                elif kind is Unsubscribe:
+                    self.model.untrack(effect.keys)
+                elif kind is RequestSnapshot:
+                    if is_option_key(effect.key):
+                        self.model.refresh_key(effect.key)
+                elif kind is RefreshModel:
+                    from broker.pricing import realized_vol
+
+                    window = self.settings.broker.sim.model.realized_window
+                    for symbol, series in effect.closes.items():
+                        self.model.set_realized_vol(symbol, realized_vol(list(series), window))
+                elif kind is DailyReport:
+                    self.reports.append(effect.day)
+                    if self.on_report is not None:
+                        self.on_report(effect.day)
+            self._forward_modelled(now)
+            self._venue_events()
+
+
+def _closeout(settings: Settings) -> Callable[[Any], Any] | None:
+    from exits.closeout import zero_dte_closeout_at
+
+    zero = settings.exits.zero_dte
+    return (lambda s: zero_dte_closeout_at(s, zero)) if zero is not None else None
+
+
+RUN_ID_KEY = "replay.run_id"
+APPLIED_KEY = "replay.applied"
+
+
+class ReplayStoreMismatch(Exception):
+    code = "replay_store_mismatch"
+
+
+class StoreSink:
+    """The core's Persist records written to the store in batches, synchronously, in order, exactly once.
+
+    The core is deterministic, so a replay's records form one fixed sequence. Each batch is
+    committed in one transaction together with the count of records applied so far
+    (`replay.applied` in the meta table): a replay killed at any moment and started again on
+    the same store re-runs its inputs from the start and skips the records already committed,
+    so every record lands exactly once (SPEC §6.3). `replay.run_id` (a hash of profile,
+    settings, data and signals) says which replay the store belongs to; another is refused.
+
+    Each record runs the Store operation its `op` names (`Store.<op>.__store_op__`) inside a
+    savepoint, so one refused record (logged with its reason code) never loses the others.
+    The core numbers positions itself; the store's own ids are mapped back here.
+    """
+
+    def __init__(self, store: Any, batch: int = 2000):
+        self.store = store
+        self.batch = batch
+        self.pending: list[tuple[str, dict[str, Any]]] = []
+        self.positions: dict[int, int] = {}  # core position id -> stored id
+        self.failed = 0
+        self.seq = 0  # records seen in this run
+        self.applied = 0  # records the store already holds (from a killed run), skipped
+        self.log = get_logger("tradingd.replay.sink", profile=store.profile)
+
+    def claim(self, run_id: str) -> int:
+        """Tie the store to this replay (or find it already is); returns the records it already holds."""
+        from daemon.store.store import Store
+
+        get_meta = Store.get_meta.__store_op__  # type: ignore[attr-defined]
+        set_meta = Store.set_meta.__store_op__  # type: ignore[attr-defined]
+        with self.store.transaction() as session:
+            held = get_meta(session, self.store.profile, RUN_ID_KEY)
+            if held is None:
+                if _has_rows(session):
+                    raise ReplayStoreMismatch("the store holds another run's data; give an empty --db to replay into")
+                set_meta(session, self.store.profile, RUN_ID_KEY, run_id)
+                set_meta(session, self.store.profile, APPLIED_KEY, "0")
+                self.applied = 0
+            elif held != run_id:
+                raise ReplayStoreMismatch(f"the store belongs to replay {held[:12]}, not {run_id[:12]} (other "
+                                          "profile, settings, data or signals): give another --db")
+            else:
+                self.applied = int(get_meta(session, self.store.profile, APPLIED_KEY) or 0)
+        self.positions = _stored_positions(self.store)
+        return self.applied
+
+    @property
+    def catching_up(self) -> bool:
+        return self.seq < self.applied
+
+    def append(self, op: str, payload: dict[str, Any]) -> None:
+        self.seq += 1
+        if self.seq <= self.applied:
+            if op == "open_position":  # the store numbered it in the killed run: the same number again
+                self.positions.setdefault(payload["position_id"], payload["position_id"])
+            return
+        self.pending.append((op, payload))
+        if len(self.pending) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        records, self.pending = self.pending, []
+        from daemon.store.store import Store
+
+        with self.store.transaction() as session:
+            # The count first, written out at once: pysqlite opens the transaction only at the first
+            # write, and a SAVEPOINT before it would commit each record on its own (not with the batch).
+            Store.set_meta.__store_op__(session, self.store.profile, APPLIED_KEY,  # type: ignore[attr-defined]
+                                        str(self.seq))
+            session.flush()
+            for op, payload in records:
+                func = getattr(getattr(Store, op, None), "__store_op__", None)
+                if func is None:
+                    self.failed += 1
+                    self.log.error("journal_record_unknown", code="unknown_store_op", op=op)
+                    continue
+                kwargs = dict(payload)
+                kwargs.pop("event_id", None)  # the core's number; the store numbers its rows in the same order
+                core_id = kwargs.pop("position_id", None) if op == "open_position" else None
+                if "position_id" in kwargs and kwargs["position_id"] is not None:
+                    kwargs["position_id"] = self.positions.get(kwargs["position_id"], kwargs["position_id"])
+                try:
+                    with session.begin_nested():
+                        result = func(session, self.store.profile, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - one refused record must not lose the batch
+                    self.failed += 1
+                    self.log.error("journal_record_failed", code=getattr(exc, "code", "store_error"), op=op,
+                                   error=str(exc))
+                    continue
+                if core_id is not None:
+                    self.positions[core_id] = result.id
+        self.applied = self.seq
+
+
+def _has_rows(session: Any) -> bool:
+    from sqlalchemy import func, select
+
+    from daemon.store.models import DecisionRow, PositionRow
+
+    return any(session.scalar(select(func.count()).select_from(model)) for model in (DecisionRow, PositionRow))
+
+
+def _stored_positions(store: Any) -> dict[int, int]:
+    """Positions a killed run stored: in a replayed store the core's numbers and the store's are the same
+    (one writer, in order), so each maps to itself."""
+    from sqlalchemy import select
+
+    from daemon.store.models import PositionRow
+
+    with store.transaction() as session:
+        return {i: i for i in session.scalars(select(PositionRow.id))}
+
+
+def run_id(settings: Settings, data_files: Iterable[Any], signals: bytes | None, source: str) -> str:
+    """What makes two replays the same run: profile and every setting, the data, the signals."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    digest.update(settings.model_dump_json().encode())
+    digest.update(source.encode())
+    for path in sorted(Path(p) for p in data_files):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    if signals is not None:
+        digest.update(signals)
+    return digest.hexdigest()

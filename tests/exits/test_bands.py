@@ -1,0 +1,82 @@
+"""Price bands are conservative: inside a band the exact policy never acts nor changes the state."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+
+from config.loader import load_settings
+from exits import policy
+from exits.bands import price_band
+from exits.market import MarketSnapshot
+from exits.position import ExitPosition
+from market import calendar
+from market.session import EXCHANGE_TZ
+
+DAY = date(2026, 11, 30)
+
+
+def position(profile: str, entry: Decimal, entered: datetime, expiry: date) -> ExitPosition:
+    return ExitPosition(entry_price=entry, entry_time=entered, original_quantity=20, open_quantity=20, expiry=expiry,
+                        underlying="SPY", profile=profile, right="C")
+
+
+@pytest.mark.parametrize("profile", ["0dte", "7dte"])
+def test_every_price_inside_a_band_is_quiet(profile: str) -> None:
+    settings = load_settings(profile)
+    rng = random.Random(11)
+    session = calendar.session_for(DAY)
+    expiry = DAY if profile == "0dte" else DAY + timedelta(days=4)
+    checked = bands = 0
+    for _ in range(60):
+        entry = Decimal(rng.randrange(50, 900)) / 100
+        entered = datetime.combine(DAY, time(9, 45), tzinfo=EXCHANGE_TZ)
+        pos = position(profile, entry, entered, expiry)
+        now = entered + timedelta(minutes=rng.randrange(1, 300))
+        vix = Decimal(rng.choice([12, 18, 30]))
+        market = MarketSnapshot(option_price=entry, session=session, underlying_price=Decimal(600), vix=vix)
+        _, state = policy.evaluate(pos, policy.new_state(pos, settings), market, entered, settings)
+        # walk the premium a little so some states carry a peak, fired levels, a raised stop
+        price = entry
+        for _ in range(rng.randrange(0, 6)):
+            price = max(Decimal("0.05"), price * Decimal(rng.choice(["0.9", "1.05", "1.1", "0.97"])))
+            market = replace(market, option_price=price.quantize(Decimal("0.01")))
+            _, state = policy.evaluate(pos, state, market, now, settings)
+        market = replace(market, option_price=price.quantize(Decimal("0.01")))
+        band = price_band(pos, state, market, now, settings)
+        if band is None:
+            continue
+        bands += 1
+        assert band.lo < float(market.option_price) <= band.hi  # at the 7dte peak the band ends at the price
+        import math
+
+        edges = [math.nextafter(band.lo, math.inf), math.nextafter(band.hi, -math.inf)]
+        inside = [band.lo + (band.hi - band.lo) * (k + 0.5) / 40 if band.hi < 1e9 else band.lo + k * 0.37
+                  for k in range(40)]
+        for p in edges + inside:
+            if not band.holds(p, now, float(vix)) or p <= 0:
+                continue
+            probe = replace(market, option_price=Decimal(repr(p)))
+            actions, after = policy.evaluate(pos, state, probe, now, settings)
+            assert actions == () and after == state, (p, band, state)
+            checked += 1
+    assert bands > 10 and checked > 300
+
+
+def test_a_band_ends_before_the_close_out_and_outside_regular_hours() -> None:
+    settings = load_settings("0dte")
+    session = calendar.session_for(DAY)
+    entered = datetime.combine(DAY, time(10, 0), tzinfo=EXCHANGE_TZ)
+    pos = position("0dte", Decimal("2.00"), entered, DAY)
+    market = MarketSnapshot(option_price=Decimal("2.00"), session=session, vix=Decimal(18))
+    state = policy.new_state(pos, settings)
+    band = price_band(pos, state, market, entered, settings)
+    assert band is not None and band.until < datetime.combine(DAY, time(15, 45), tzinfo=EXCHANGE_TZ)
+    assert band.lo >= float(state.stop_price) and band.hi <= 2.0 * 1.2
+    assert not band.holds(2.0, band.until, 18.0) and not band.holds(2.0, entered, 30.0)
+    late = datetime.combine(DAY, time(17, 0), tzinfo=EXCHANGE_TZ)
+    assert price_band(pos, state, market, late, settings) is None
