@@ -76,7 +76,8 @@ class Daemon:
 
     def start(self) -> Daemon:
         env = {**os.environ, "TRADINGD_DAEMON__STATE_DIR": str(self.state_dir), "TRADINGD_API_TOKEN": TOKEN,
-               "PYTHONUNBUFFERED": "1", **self.extra_env}
+               "TRADINGD_DAEMON__API__LIMITS__SIGNALS_PER_S": "1000",
+               "TRADINGD_DAEMON__API__LIMITS__SIGNALS_BURST": "1000", "PYTHONUNBUFFERED": "1", **self.extra_env}
         env.pop("JOURNAL_STREAM", None)
         self.proc = subprocess.Popen([str(TRADINGD), "run", *self.args], cwd=REPO, env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -116,13 +117,13 @@ class Daemon:
         while True:
             assert self.proc is not None and self.proc.poll() is None, f"exited before {what}\n" + self.output()
             try:
-                _, status = self.get("/v1/status")
-                if condition(status):
+                code, status = self.get("/v1/status")
+                if code == 200 and condition(status):
                     return status
             except (OSError, ValueError):
                 pass
             assert time.monotonic() < deadline, f"timed out waiting for {what}\n" + self.output()
-            time.sleep(0.01)
+            time.sleep(0.05)  # under the API's per-token rate (daemon.api.limits); a 429 is "not yet"
 
     def finish(self, timeout: float = 180) -> int:
         assert self.proc is not None

@@ -48,7 +48,7 @@ async def test_confidence_below_threshold_is_answered_before_any_quote_exists(tm
         stored = {d.signal_id: d.breakdown for d in await rig.store.recent_decisions()}
         checks = [c["name"] for c in stored["c-1"]["checks"]]
         assert checks[:6] == ["duplicate_signal", "signal_expired", "halted", "underlying_blocked",
-                              "store_unavailable", "confidence_below_threshold"]
+                              "store_unavailable", "confidence_below_threshold"]  # SPEC §2.1 (§6.2 in its place)
     finally:
         await rig.close()
 
