@@ -18,13 +18,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/tradingd run --profile 0dte --broker sim --replay bundled --speed 0 --signals reference
 
-## Every test.
+## Every test but the long soaks (those are `make test-slow`'s).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not soak"
 
-## The slow harnesses (tests/slow, marker `slow`: the crash-consistency replay); not part of `make test`.
+## The slow harnesses (tests/slow: the crash-consistency replay) and the soaks (the long API fuzz).
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow tests/slow
+	TRADINGD_SLOW_TESTS=1 $(BIN)/python -m pytest tests/slow tests/daemon/test_api_fuzz.py -m "slow or soak"
 
 ## Every benchmark (medians of >= 3 runs): a table, and bench/results.json. Never part of `make test`.
 bench: $(STAMP)

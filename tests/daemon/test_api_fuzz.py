@@ -222,7 +222,7 @@ def test_fuzz_every_answer_is_a_4xx_with_a_reason_and_nothing_changes(daemon: Da
     _fuzz(daemon, EXAMPLES)
 
 
-@pytest.mark.slow
+@pytest.mark.soak  # only `make test-slow` runs the long fuzz (issue 11)
 @pytest.mark.timeout(3600)
 def test_fuzz_many_more(daemon: Daemon) -> None:
     """`make test-slow` (the slow marker): ten times as many."""
