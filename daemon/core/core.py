@@ -239,6 +239,7 @@ class Core:
         now = quote.received_at
         held = self._by_key.get(key)
         if held:
+            self.orders.execution.on_quote(key, now)  # a fresh quote answers an exit's snapshot request
             bid, ask = quote.bid, quote.ask
             price = float(quote.mid or 0) if bid is None or ask is None or bid <= 0 or ask < bid else (
                 float(bid) + float(ask)) / 2

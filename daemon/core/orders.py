@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from broker.order_ref import parent_ref
-from daemon.core.effects import CancelOrder, ModifyOrder, Outbox, PlaceOrder
+from daemon.core.effects import CancelOrder, ModifyOrder, Outbox, PlaceOrder, RequestSnapshot
 from daemon.core.ports import Execution
 
 
@@ -44,7 +44,10 @@ class OrderDesk:
         for command in self.execution.take_commands():
             request = getattr(command, "request", None)
             if request is None:
-                out.add(CancelOrder(command.order_id))
+                if type(command).__name__ == "SnapshotWanted":  # an exit on a stale quote (SPEC 4.4, 6.1)
+                    out.add(RequestSnapshot(command.key))
+                else:
+                    out.add(CancelOrder(command.order_id))
                 continue
             if type(command).__name__ == "Modify":
                 out.add(ModifyOrder(request))

@@ -136,3 +136,23 @@ def test_a_breaker_trip_is_recorded_and_closes_losers() -> None:
     effects = core.take_effects()
     assert persists(effects, "record_breaker_event"), [p.op for p in persists(effects)]
     assert core.control.level > 0
+
+
+def test_an_exit_on_a_stale_quote_asks_for_a_snapshot_and_the_fresh_quote_wakes_the_execution() -> None:
+    """SPEC 4.4/6.1: the execution's SnapshotWanted becomes a RequestSnapshot effect (not a cancel), and a
+    fresh quote of that key is passed back to the execution."""
+    from broker.working import SnapshotWanted
+    from daemon.core.effects import RequestSnapshot
+    from tests.daemon.core.fakes import option
+
+    core, execution, _, _ = held()
+    position = next(iter(core.book))
+    woken: list[str] = []
+    execution.on_quote = lambda key, now: woken.append(key)  # type: ignore[method-assign]
+    execution.commands.append(SnapshotWanted(position.key))  # what Working asks at an exit's reprice
+    core.advance(at(9, 40))
+    effects = core.take_effects()
+    assert any(isinstance(e, RequestSnapshot) and e.key == position.key for e in effects), effects
+    assert not any(isinstance(e, CancelOrder) for e in effects)
+    core.handle(QuoteEvent(option(position.key, "2.00", at(9, 40, 1))))
+    assert position.key in woken
