@@ -31,6 +31,7 @@ from market.types import OptionContract, Quote
 from risk import reasons
 from risk.breakers import TradingState
 from risk.decision import Decision
+from risk.gate import needs_vix
 from risk.request import OpenPositionView, SizingRequest
 from risk.scale_in import ScaleInRequest, evaluate_scale_in
 from risk.signal import _ID_PATTERN, Signal, SignalRejected, parse_signal
@@ -145,7 +146,7 @@ class EntryDesk:
         # SPEC §2.1: every check that needs no option quote, before any contract is chosen or subscribed
         screened = screen(replace(self.request(standing, signal, ZERO, None, now, liquidity_ok=False),
                                   underlying_blocked=signal.underlying in standing.blocked,
-                                  store_unavailable=standing.store_unavailable),
+                                  store_unavailable=standing.store_unavailable, vix_usable=self._vix_usable()),
                           self.settings, new_position=signal.action != "scale_in")
         if screened is not None:
             return self._store(screened, source, now, signal, out)
@@ -158,8 +159,11 @@ class EntryDesk:
         under = self.quotes.get(signal.underlying)
         spot = None if under is None or not under.usable else under.mid
         if spot is None or under is None or under.age_s(now) > self.settings.gate.max_quote_age_s:
-            detail = f"no fresh {signal.underlying} quote"
-            return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, detail), source, now, signal, out,
+            code, detail = reasons.STALE_MARKET_DATA, f"no fresh {signal.underlying} quote"
+            verdict = self.quotes.problem(signal.underlying)
+            if verdict is not None and under is not None and under.age_s(now) <= self.settings.gate.max_quote_age_s:
+                code, detail = reasons.BAD_MARKET_DATA, verdict.describe(signal.underlying)  # SPEC 4.4
+            return self._store(self._bare(signal, now, code, detail), source, now, signal, out,
                                Selection(None, None, NO_UNDERLYING_PRICE, detail=detail))
         chain = self.chains.chain(signal.underlying, now.date(), spot)
         if chain is None:
@@ -207,16 +211,19 @@ class EntryDesk:
         others = [OptionContract.from_key(k, settings.profile.contract_multiplier) for k in pending.keys]
         if selection.contract is not None and selection.contract in others:
             others = others[others.index(selection.contract):]
+        problem = self._market_problem(signal, selection, now)
         priced = selection.quote if selection.ok else _first_priced(selection)
         if priced is None or priced.mid is None:
             code = reasons.STALE_MARKET_DATA if selection.reason in (NO_UNDERLYING_PRICE, LIQUIDITY, None) else (
                 selection.reason)
-            decision = refused_input(_bare_request(signal, now), settings, code,
-                                     selection.detail or "no option price to size against")
+            detail = selection.detail or "no option price to size against"
+            if problem is not None and code == reasons.STALE_MARKET_DATA:  # SPEC 4.4: unusable, not missing
+                code, detail = reasons.BAD_MARKET_DATA, problem
+            decision = refused_input(_bare_request(signal, now), settings, code, detail)
             return self._store(decision, pending.source, now, signal, out, selection)
         standing = self.standing(now)
-        decision = evaluate(self.request(standing, signal, priced.mid, priced, now, liquidity_ok=selection.ok),
-                            settings)
+        decision = evaluate(replace(self.request(standing, signal, priced.mid, priced, now, liquidity_ok=selection.ok),
+                                    market_data_problem=problem, vix_usable=self._vix_usable()), settings)
         note = None
         if not decision.accepted and decision.reason == reasons.GREEKS_LIMIT and selection.ok:
             walked = self._walk_for_greeks(standing, signal, now, others)
@@ -226,6 +233,28 @@ class EntryDesk:
                                        "that fits the limits", "money_strike": selection.contract.key}
                 selection, decision = walked
         return self._store(decision, pending.source, now, signal, out, selection, note=note)
+
+    def _vix_usable(self) -> bool:
+        """A VIX glitch must not answer `vix_above_threshold`: the gate skips it, `bad_market_data` says why."""
+        return self.quotes.problem(self.settings.profile.vix_symbol) is None
+
+    def _market_problem(self, signal: Signal, selection: Selection, now: datetime) -> str | None:
+        """SPEC 4.4: why the market data this entry would be sized on is unusable, or None: the
+        underlying, the VIX when the profile sizes on it, and the chosen option (or, when no strike
+        passed, every candidate tried). A flagged quote past the freshness limit is stale, not bad."""
+        settings = self.settings
+        keys = [signal.underlying]
+        if needs_vix(settings):
+            keys.append(settings.profile.vix_symbol)
+        if selection.contract is not None:
+            keys.append(selection.contract.key)
+        else:
+            keys.extend(c.contract.key for c in selection.tried)
+        for key in keys:
+            verdict, quote = self.quotes.problem(key), self.quotes.get(key)
+            if verdict is not None and quote is not None and quote.age_s(now) <= settings.gate.max_quote_age_s:
+                return verdict.describe(key)
+        return None
 
     def _walk_for_greeks(self, standing: Standing, signal: Signal, now: datetime,
                          others: list[OptionContract]) -> tuple[Selection, Decision] | None:
@@ -268,9 +297,11 @@ class EntryDesk:
             return self._refuse(signal, pending.source, now, reasons.STALE_MARKET_DATA, f"no quote for {held.key}",
                                 out, code_is_input=True)
         standing = self.standing(now)
+        problem = self.quotes.problem(held.key)
         request = replace(self.request(standing, signal, price, quote, now,
                                        liquidity_ok=check_quote(quote, settings.liquidity, now).ok),
-                          underlying_blocked=signal.underlying in standing.blocked)
+                          underlying_blocked=signal.underlying in standing.blocked, vix_usable=self._vix_usable(),
+                          market_data_problem=None if problem is None else problem.describe(held.key))
         view = OpenPositionView(held.underlying, held.open_qty, held.entry_price)
         sessions = max(0, len(self.sessions_between(held.entry_time.date(), now.date())) - 1)
         decision = evaluate_scale_in(ScaleInRequest(request, view, position_mark=held.mark,

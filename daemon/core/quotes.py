@@ -1,25 +1,53 @@
-"""The core's quote table: the latest quote per key, an older one never hiding a newer one."""
+"""The core's quote table: the latest quote per key, an older one never hiding a newer one.
+
+With a `QuoteSanity` (SPEC 4.4) every quote is judged as it is stored: an unusable one is kept
+flagged `usable=False` (it is the latest word on its key: no entry is sized on it and exits see no
+price) and its verdict is kept in `problem(key)` until a usable quote of that key replaces it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
+from market.sanity import QuoteSanity, Verdict
 from market.types import Quote
+
+BadQuote = Callable[[Quote, Verdict], None]
 
 
 class QuoteTable:
-    __slots__ = ("_quotes",)
+    __slots__ = ("_quotes", "_problems", "_sanity", "_on_bad")
 
-    def __init__(self) -> None:
+    def __init__(self, sanity: QuoteSanity | None = None, on_bad: BadQuote | None = None) -> None:
         self._quotes: dict[str, Quote] = {}
+        self._problems: dict[str, Verdict] = {}
+        self._sanity = sanity
+        self._on_bad = on_bad
 
     def put(self, quote: Quote) -> bool:
         current = self._quotes.get(quote.key)
         if current is not None and quote.received_at < current.received_at:
             return False
+        if self._sanity is not None:
+            verdict = self._sanity.check(quote, quote.received_at)
+            if verdict.usable:
+                if self._problems:
+                    self._problems.pop(quote.key, None)
+            else:
+                self._problems[quote.key] = verdict
+                quote = replace(quote, usable=False)
+                if self._on_bad is not None:
+                    self._on_bad(quote, verdict)
         self._quotes[quote.key] = quote
         return True
 
     def get(self, key: str) -> Quote | None:
         return self._quotes.get(key)
+
+    def problem(self, key: str) -> Verdict | None:
+        """Why the stored quote of `key` failed the SPEC 4.4 checks; None when it passed (or none is stored)."""
+        return self._problems.get(key)
 
     def keys(self) -> list[str]:
         return list(self._quotes)

@@ -55,9 +55,6 @@ def _run(tmp_path: Path, spike: str | None) -> tuple[list[tuple[str, int, str | 
     return decisions, orders
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN GAP after the core merge: `tradingd run --replay` now runs the Core "
-                   "(daemon/replay.py, daemon/core/quotes.py QuoteTable), which does not yet run market/sanity.py "
-                   "nor the bad_market_data gate; the Engine path is covered by test_bad_market_data_engine.py")
 @pytest.mark.timeout(300)
 def test_a_replay_with_a_x10_bar_sends_no_order(tmp_path: Path) -> None:
     decisions, orders = _run(tmp_path, SPIKED)
