@@ -14,7 +14,7 @@ from datetime import datetime
 import structlog
 
 from broker.listings import ListingError, session_close
-from broker.pricing import atm_vol, model_quote
+from broker.pricing import atm_vol, model_quote, same_day_vol
 from broker.quotes import QuoteBook
 from market.types import OptionContract, Quote
 from config.models import OptionModelConfig
@@ -96,6 +96,11 @@ class OptionQuoteModel:
         vol = atm_vol(contract.underlying, vix_level, self._cfg, self._realized.get(contract.underlying))
         if vol is None:
             return None
+        if contract.expiry == now.date():
+            vix1d_key = self._cfg.vix1d_symbol
+            vix1d = None if vix1d_key is None else self._book.get(vix1d_key)
+            vix1d_level = None if vix1d is None or vix1d.mid is None else float(vix1d.mid)
+            vol = same_day_vol(vol, vix1d_level, self._cfg)
         return model_quote(contract, spot, vol, now, expires_at, under.received_at, self._cfg, usable=under.usable)
 
     def refresh(self, underlying: str | None = None) -> int:

@@ -26,11 +26,12 @@ def test_tracked_options_are_repriced_on_each_underlying_tick():
     assert book.get(KEY) is None  # no underlying price yet
     book.update(quote("SPY", "270.39", "270.41"))
     first = book.get(KEY)
-    assert first.modelled and float(first.iv) == pytest.approx(0.16, abs=0.001)  # VIX/100, a touch of skew
+    same_day = float(CFG.same_day_vix_ratio)  # a same-day option: VIX-based vol x the fitted ratio
+    assert first.modelled and float(first.iv) == pytest.approx(0.16 * same_day, abs=0.001)  # VIX/100, a touch of skew
     book.update(quote("SPY", "271.39", "271.41", at=T0 + timedelta(seconds=1)))
     assert book.get(KEY).mid > first.mid and book.get(KEY).received_at == T0 + timedelta(seconds=1)
     book.update(quote("VIX", "29.9", "30.1", at=T0 + timedelta(seconds=2)))
-    assert float(book.get(KEY).iv) == pytest.approx(0.30 * (1 + 2 * 0.0052), abs=0.0005)  # skew: the strike is 0.5 % below spot
+    assert float(book.get(KEY).iv) == pytest.approx(0.30 * same_day * (1 + 2 * 0.0052), abs=0.0005)  # skew: the strike is 0.5 % below spot
 
 
 def test_recorded_quotes_are_never_overwritten():
