@@ -18,6 +18,7 @@ from broker.pricing import atm_vol, model_quote, same_day_vol
 from broker.quotes import QuoteBook
 from market.types import OptionContract, Quote
 from config.models import OptionModelConfig
+from market import calendar
 from market.clock import Clock
 
 log = structlog.get_logger(__name__)
@@ -87,6 +88,9 @@ class OptionQuoteModel:
         expires_at = self._expires_at(contract)
         if expires_at is None or now > expires_at:
             return None  # not a session, or expired: nothing trades
+        session = calendar.session_for(now.date())  # a dictionary look-up
+        if session is None or not session.open <= now <= session.close:
+            return None  # listed options trade in regular hours only: no pre-market fills against a model
         under = self._book.get(contract.underlying)
         spot = None if under is None else under.mid
         if spot is None or spot <= 0:

@@ -153,11 +153,16 @@ def run_replay(settings: Settings, data: MarketData, signals: str | Sequence[Tim
         data = data.window(*window)
     notes = list(data.notes)
     checks: dict[str, Any] = {}
+    scenario_signals: list[TimedSignal] = []
+    disconnects: list[tuple[datetime, datetime]] = []
     if scenario is not None:
         from daemon.backtest.scenarios import apply_scenario
 
-        data, scenario_notes, checks = apply_scenario(scenario, data, settings)
+        data, scenario_notes, found = apply_scenario(scenario, data, settings)
         notes.extend(scenario_notes)
+        scenario_signals = found.pop("signals", [])
+        disconnects = found.pop("disconnects", [])
+        checks = dict(found)
     if not data.bars:
         raise ValueError("no recorded bars in the window")
     timed: list[TimedSignal] = []
@@ -170,6 +175,8 @@ def run_replay(settings: Settings, data: MarketData, signals: str | Sequence[Tim
         timed = load_signal_file(signals)
     elif signals is not None:
         timed = list(signals)
+    if scenario_signals:
+        timed = sorted([*timed, *scenario_signals], key=lambda t: t.at)
     start = replay_start(data.bars, timed)
     assert start is not None
     step = StepClock(start)
@@ -184,7 +191,8 @@ def run_replay(settings: Settings, data: MarketData, signals: str | Sequence[Tim
         model.track = lambda keys: track([k for k in keys if k not in recorded])  # type: ignore[method-assign]
         replay.core.entries.chains = RecordedChains(data.option_quotes, profile.contract_multiplier)
     events = _events(data, timed)
-    counted = _counting(events, progress)
+    link = _Link(replay, disconnects) if disconnects else None
+    counted = _counting(events if link is None else link.wrap(events), progress)
     last = max(b[-1].end for b in data.bars.values() if b).astimezone(EXCHANGE_TZ).date()
     from daemon.logging import get_logger  # noqa: F401 - the replay logs through structlog; keep it quiet
     import logging
@@ -198,9 +206,102 @@ def run_replay(settings: Settings, data: MarketData, signals: str | Sequence[Tim
     counts = {"events": counted.n, "quotes": stats.quotes, "option_quotes_modelled": stats.option_quotes,
               "option_quotes_recorded": len(data.option_quotes), "bars": stats.bars, "signals": stats.signals,
               "orders": stats.orders, "fills": stats.fills, "records": stats.records}
+    if link is not None:
+        checks.update(link.summary())
+    if scenario is not None:
+        checks["book_vs_venue"] = _book_vs_venue(replay)
     result = _result(settings, data, sizing, scenario, collector, counts, notes, checks)
     result.wall_s = stats.wall_s
     return result
+
+
+class _Link:
+    """The broker link for the `disconnect` scenario: down inside each window. While down, every order
+    is refused `not_connected` before it reaches the venue, and the venue's events (fills of orders
+    already resting there) wait; on reconnect the core hears "reconciling", gets the held events (the
+    executions IB replays after a reconnect), then "ready"."""
+
+    def __init__(self, replay: Any, windows: list[tuple[datetime, datetime]]):
+        from broker.base import BrokerError
+
+        self.replay = replay
+        self.boundaries = sorted([(a, False) for a, _ in windows] + [(b, True) for _, b in windows])
+        self.up = True
+        self.sent: list[int] = []  # every order id that reached the venue, in order
+        self.refused = 0
+        self.held = 0
+        self.orphans: list[int] = []
+        venue = replay.venue
+        place, modify, cancel, take = venue.place, venue.modify, venue.cancel, venue.take_events
+
+        def guarded(call: Callable[..., None], record: bool) -> Callable[..., None]:
+            def send(cmd: Any, now: datetime) -> None:
+                if not self.up:
+                    self.refused += 1
+                    raise BrokerError("not_connected", "the broker link is down")
+                if record:
+                    self.sent.append(cmd.request.order_id)
+                call(cmd, now)
+            return send
+
+        def take_events() -> list[Any]:
+            if not self.up:
+                return []
+            return take()
+
+        venue.place, venue.modify, venue.cancel = guarded(place, True), guarded(modify, False), guarded(cancel, False)
+        venue.take_events = take_events
+
+    def wrap(self, events: Iterable[Any]) -> Iterator[Any]:
+        from daemon.core.events import ConnectionEvent
+
+        replay, pending = self.replay, list(self.boundaries)
+        for event in events:
+            while pending and pending[0][0] <= event[0]:
+                at, up = pending.pop(0)
+                replay._until(at)
+                replay.clock.at = at
+                if not up:
+                    self.up = False
+                    replay.core.handle(ConnectionEvent(False, "disconnected", at))
+                else:
+                    self.up = True
+                    self.held += len(replay.venue._events) if hasattr(replay.venue, "_events") else 0
+                    replay.core.handle(ConnectionEvent(True, "reconciling", at))
+                    replay._venue_events()
+                    self._cancel_orphans(at)
+                    replay._venue_events()
+                    replay.core.handle(ConnectionEvent(True, "ready", at))
+                replay._drain(at)
+            yield event
+
+    def _cancel_orphans(self, at: datetime) -> None:
+        """Orders still working at the venue that nothing in the daemon works any more (their parent
+        ended while the cancel could not be sent): cancelled on reconnect, so no order is left behind."""
+        from broker.working import Cancel
+
+        replay = self.replay
+        ours = set(replay.working.working_order_ids) | {r.request.order_id for r in replay.core.stops.resting.values()}
+        for order in replay.venue.open_orders():
+            if order.request.order_id not in ours:
+                self.orphans.append(order.request.order_id)
+                replay.venue.cancel(Cancel(order.request.order_id), at)
+
+    def summary(self) -> dict[str, Any]:
+        return {"orders_sent": len(self.sent), "orders_sent_unique": len(set(self.sent)),
+                "orders_refused_while_down": self.refused, "disconnects": len(self.boundaries) // 2,
+                "orphans_cancelled_on_reconnect": len(self.orphans),
+                "venue_open_orders_at_end": len(self.replay.venue.open_orders())}
+
+
+def _book_vs_venue(replay: Any) -> dict[str, Any]:
+    """The core's open quantities against the venue's positions, by contract (reconciled means equal)."""
+    book: dict[str, int] = defaultdict(int)
+    for position in replay.core.book:
+        if position.record.open_qty:
+            book[position.key] += position.record.open_qty
+    venue = {p.contract.key: p.quantity for p in replay.venue.positions() if p.quantity}
+    return {"book": dict(sorted(book.items())), "venue": dict(sorted(venue.items())), "equal": dict(book) == venue}
 
 
 class _counting:

@@ -95,4 +95,22 @@ async def test_options_past_their_expiry_stop_being_tracked():
     await clock.advance_to(T0.replace(hour=16, minute=1))  # today's expiry closed at 16:00
     model.refresh()
     assert model.tracked() == [tomorrow], "an expired option never quotes again"
-    assert model.quote_for(contract("270", "C", expiry=T0.date() + timedelta(days=1))) is not None
+    later = contract("270", "C", expiry=T0.date() + timedelta(days=1))
+    assert model.quote_for(later) is None  # after the close no listed option trades: no modelled quote either
+    next_open = T0.replace(hour=10) + timedelta(days=1)
+    await clock.advance_to(next_open)
+    book.update(quote("SPY", "270.39", "270.41", at=next_open))
+    assert model.quote_for(later) is not None  # in regular hours it quotes again
+
+
+async def test_no_modelled_option_quote_before_the_open():
+    """Listed options trade in regular hours only: a pre-market underlying print models nothing,
+    so the sim cannot fill a stop or a flatten against a price no exchange offers."""
+    pre = T0.replace(hour=9, minute=0)
+    book, clock2 = QuoteBook(), VirtualClock(pre)
+    model = OptionQuoteModel(book, clock2, CFG)
+    book.update(quote("VIX", "15.9", "16.1", at=pre))
+    book.update(quote("SPY", "270.39", "270.41", at=pre))
+    assert model.quote_for(contract("270", "C")) is None
+    await clock2.advance_to(pre.replace(minute=30))
+    assert model.quote_for(contract("270", "C")) is not None
