@@ -452,6 +452,85 @@ class BrokerConfig(Frozen):
     protective: ProtectiveConfig = ProtectiveConfig()
 
 
+# --------------------------------------------------------------------------- market regime (SPEC §10)
+# Room `regime`'s keys, kept in one section ([regime.*] in the profiles) so other sections stay untouched.
+
+
+class EventsConfig(Frozen):
+    """The event calendar's effects (SPEC §10.1). Release times are exchange time (America/New_York)."""
+
+    enabled: bool = True
+    calendar_file: str | None = None  # None: the bundled config/calendar/events.toml
+    refresh_source: str | None = None  # an operator's file path or http(s) URL in the same format; None: none
+    refresh_timeout_s: Decimal = Field(default=Decimal(10), gt=0)
+    macro_kinds: tuple[str, ...] = ("fomc", "cpi", "nfp")  # the kinds that make a macro day
+    macro_day_multiplier_cap: Decimal | None = Field(default=None, gt=0)  # None: no macro-day cap
+    macro_day_target_scale: Decimal = Field(default=Decimal(1), gt=0)  # 0dte take-profit targets on a macro day
+    blackout_before_min: int = Field(default=10, ge=0)
+    blackout_after_min: int = Field(default=10, ge=0)
+    earnings_span_cap: Decimal | None = Field(default=None, gt=0)  # 1.0 = the minimum bet; None: no cap
+    # a fundamental score (SPEC §2.2's) at or above this lifts the earnings cap; None: never lifted
+    earnings_cap_lifted_at_score: Decimal | None = Field(default=None, ge=0, le=1)
+
+
+RegimeName = Literal["calm", "normal", "stressed"]
+
+
+class VolatilityRegimeConfig(Frozen):
+    """Calm / normal / stressed (SPEC §10.2). Percentiles are fractions (0.9 = 90th)."""
+
+    enabled: bool = True
+    history_sessions: int = Field(default=252, gt=1)  # VIX and skew percentiles over this many sessions
+    min_history: int = Field(default=20, gt=1)  # fewer points: the percentile is unknown, not used
+    stressed_vix_above: Decimal | None = Field(default=Decimal(30), gt=0)
+    stressed_vix_percentile_above: Decimal | None = Field(default=Decimal("0.90"), ge=0, le=1)
+    stressed_on_inversion: bool = True
+    # front/next slope = next expiry's ATM IV − front expiry's; below this it is inverted (vol points as fractions)
+    inversion_below: Decimal = Decimal(0)
+    stressed_skew_percentile_above: Decimal | None = Field(default=Decimal("0.90"), ge=0, le=1)
+    calm_vix_below: Decimal | None = Field(default=Decimal(15), gt=0)
+    calm_vix_percentile_below: Decimal | None = Field(default=Decimal("0.30"), ge=0, le=1)
+    caps: dict[RegimeName, Decimal] = {"calm": Decimal(2), "normal": Decimal(2), "stressed": Decimal(1)}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VolatilityRegimeConfig:
+        if self.min_history > self.history_sessions:
+            raise ValueError("regime.volatility.min_history must not exceed history_sessions")
+        if any(v <= 0 for v in self.caps.values()):
+            raise ValueError("regime.volatility.caps must be positive")
+        return self
+
+
+class SectorConfig(Frozen):
+    """Each underlying's sector and each sector's exposure cap as a fraction of the base (SPEC §10.3)."""
+
+    map: dict[str, str] = {}  # underlying -> sector
+    max_exposure_pct: dict[str, Pct] = {}  # sector -> cap; a sector not listed takes the default
+    default_max_exposure_pct: Pct | None = Field(default=None, gt=0, le=1)  # None: uncapped
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SectorConfig:
+        bad = {k: v for k, v in self.max_exposure_pct.items() if not 0 < v <= 1}
+        if bad:
+            raise ValueError(f"regime.sectors.max_exposure_pct must be within (0, 1]: {bad}")
+        return self
+
+
+class GreekLimitsConfig(Frozen):
+    """Portfolio vega ($ per vol point) and theta ($ per calendar day) limits joining `greeks_limit`
+    (SPEC §10.4): Σ greek × multiplier × contracts after the trade, absolute. None disables."""
+
+    max_abs_vega: Decimal | None = Field(default=None, gt=0)
+    max_abs_theta: Decimal | None = Field(default=None, gt=0)
+
+
+class RegimeConfig(Frozen):
+    events: EventsConfig = EventsConfig()
+    volatility: VolatilityRegimeConfig = VolatilityRegimeConfig()
+    sectors: SectorConfig = SectorConfig()
+    greeks: GreekLimitsConfig = GreekLimitsConfig()
+
+
 # --------------------------------------------------------------------------- daemon
 
 
@@ -502,6 +581,7 @@ class Settings(Frozen):
     execution: ExecutionConfig
     broker: BrokerConfig = BrokerConfig()
     daemon: DaemonConfig = DaemonConfig()
+    regime: RegimeConfig = RegimeConfig()  # SPEC §10 (room regime)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -34,6 +34,7 @@ from daemon.engine import Engine
 from daemon.feed import ReplayClock, ReplayFeed, replay_start
 from daemon.logging import configure_logging, get_logger
 from daemon.metrics import Metrics
+from daemon.regime_report import effects_lines, regime_effects
 from daemon.report import summary_json, summary_text
 from daemon.scheduler import LiveScheduler, VirtualScheduler, build_jobs
 from daemon.signals.jsonl import load_signal_file
@@ -263,6 +264,7 @@ class App:
 
             control = CoreControl(replay.core, inbox, step.now)
             self._runner, self.api_port = await start_api(control, settings, self.metrics)
+        await replay.core.regime.refresh_calendar()  # the operator's calendar source (I/O: the shell's part)
         if self.replay.missing:
             log.warning("replay_symbols_missing", symbols=self.replay.missing,
                         note="these underlyings have no recorded bars and are not traded in this replay")
@@ -291,13 +293,17 @@ class App:
     async def print_summary_of(self, store: Store) -> None:
         await store.drain()
         days = await store.summary_by_day()
+        effects = regime_effects(await store.recent_decisions(limit=1_000_000),
+                                 await store.list_exit_events(limit=1_000_000))
         if self.options.summary_json:
             import json
 
             print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days),
+                              "regime_effects": {d.isoformat(): v for d, v in effects.items()},
                               "database": database_location(store.url)}), file=self.out)
         else:
             print(summary_text(days, self.settings.profile.name), file=self.out)
+            print("\n".join(effects_lines(effects, self.settings.profile.name)), file=self.out)
         self.out.flush()
 
     async def _replay(self, engine: Engine) -> None:
@@ -346,13 +352,17 @@ class App:
     async def print_summary(self, engine: Engine) -> None:
         await engine.store.drain()
         days = await engine.store.summary_by_day()
+        effects = regime_effects(await engine.store.recent_decisions(limit=1_000_000),
+                                 await engine.store.list_exit_events(limit=1_000_000))
         if self.options.summary_json:
             import json
 
             print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days),
+                              "regime_effects": {d.isoformat(): v for d, v in effects.items()},
                               "database": database_location(engine.store.raw.url)}), file=self.out)
         else:
             print(summary_text(days, self.settings.profile.name), file=self.out)
+            print("\n".join(effects_lines(effects, self.settings.profile.name)), file=self.out)
         self.out.flush()
 
 

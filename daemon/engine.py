@@ -48,13 +48,14 @@ from daemon.entries import SignalDesk
 from daemon.exiting import ExitDesk
 from daemon.logging import get_logger
 from daemon.positions import Book, LivePosition
+from daemon.regime import RegimeDesk
 from daemon.protection import StopDesk
 from daemon.reconcile import ReconcileReport, reconcile, reconciler
 from daemon.sending import OrderIds, RecordingBroker, paces_itself
 from daemon.store import Store
 from daemon.store.records import OrderRecord, PositionRecord
 from daemon.trading import META_KEY, TradingControl
-from market.session import SessionTimes
+from market.session import EXCHANGE_TZ, SessionTimes
 from exits.state import ExitState
 from risk.capital import capital_base
 from risk.correlation import correlation_matrix
@@ -92,6 +93,7 @@ class Engine:
         self.control = TradingControl(settings)
         self.desk = SignalDesk(self)
         self.exits = ExitDesk(self)
+        self.regime = RegimeDesk(self)  # SPEC §10: calendar, surfaces, VIX history -> values for risk/exits
         # One bucket paces every outgoing message: the broker's own when it has one (IB), which the
         # executor then shares (its order messages count twice there: slower, never over the limit).
         self.throttle: Throttle = getattr(broker, "throttle", None) or Throttle(
@@ -141,6 +143,8 @@ class Engine:
         for record in snapshot.open_positions:
             self.book.add(self._live_position(record, snapshot.exit_states.get(record.id), refs.get(record.id)))
         await self._resume_session(refs_session)
+        await self.regime.load()
+        await self.regime.refresh_calendar()
         self.blocked = {b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged}
         self.realized_total = sum((d.realized_pnl for d in await self.store.summary_by_day()), ZERO)
         self.control.reconciling = True
@@ -458,7 +462,8 @@ class Engine:
             trading_state=self.control.state, quote_age_s=None if quote is None else quote.age_s(now),
             liquidity_ok=liquidity_ok, duplicate=False,
             option_delta=None if quote is None else quote.delta, option_gamma=None if quote is None else quote.gamma,
-            portfolio_delta=greeks["delta"], portfolio_gamma=greeks["gamma"])
+            portfolio_delta=greeks["delta"], portfolio_gamma=greeks["gamma"],
+            **self.regime.request_fields(signal.underlying, quote, now, None if vix_quote is None else vix_quote.mid))
 
     _buying_power: Decimal | None = None
 
@@ -519,6 +524,7 @@ class Engine:
             "blocked_underlyings": sorted(self.blocked),
             "accepting_signals": self.accepting_signals,
             "greeks": {k: str(v) for k, v in greeks.items()},
+            "regime": self.regime.status(now),
             "halt_reason": self.control.reason,
             "latched": self.control.latched,
             "market_open": calendar.is_regular_hours(now),
@@ -639,6 +645,10 @@ class Engine:
 
     async def checkpoint(self, at: datetime) -> None:
         started = wallclock.perf_counter()
+        try:  # the surface and regime are information: their failure must not stop the exits below
+            await self.regime.checkpoint(at)
+        except Exception as exc:  # noqa: BLE001
+            self.log.exception("regime_checkpoint_failed", code="regime_error", error=repr(exc))
         for position in self.book:
             await self.exits.evaluate(position, at)
         await self.exits.check_breakers(at)
@@ -682,6 +692,10 @@ class Engine:
         if session is None or self.book.session_day == session.day:
             return False
         self.book.session_day = session.day
+        last_vix = self.quotes.get(self.settings.profile.vix_symbol)
+        vix_day = None if last_vix is None else last_vix.received_at.astimezone(EXCHANGE_TZ).date()
+        if self.daily_closes is None and last_vix is not None and vix_day is not None and vix_day < session.day:
+            await self.regime.record_vix_close(vix_day, last_vix.mid)  # live VIX history, cached in the store
         self.vix_open = None
         self.previous_close.update(self._last_underlying)
         self.book.start_session()
@@ -695,10 +709,14 @@ class Engine:
             await self.exits.evaluate(position, at)
 
     async def refresh_correlations(self, at: datetime) -> None:
+        await self.regime.refresh_calendar()  # the operator's calendar source, once a day before the open
         if self.daily_closes is None:
             return
         closes = self.daily_closes(at.date())
         self.correlations = correlation_matrix(closes, self.settings.correlation.lookback_sessions)
+        vix_closes = list(closes.get(self.settings.profile.vix_symbol, ()))
+        if vix_closes:  # replay: the regime's VIX history is the replay's own (SPEC §10.2)
+            self.regime.set_vix_history([(at.date(), v) for v in vix_closes])  # only the values are read
         if self.quote_model is not None:
             from broker.pricing import realized_vol
 

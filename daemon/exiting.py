@@ -205,7 +205,8 @@ class ExitDesk:
             option_price=price, session=eng.sessions(now.date()),
             underlying_price=None if under is None or under.mid is None or under.mid <= 0 else under.mid,
             vix=None if vix is None or vix.mid is None or vix.mid <= 0 else vix.mid,
-            previous_underlying_close=eng.previous_close.get(position.underlying))
+            previous_underlying_close=eng.previous_close.get(position.underlying),
+            **eng.regime.exit_events(position.underlying, now))  # SPEC §10.1: earnings, macro day
 
     async def evaluate(self, position: LivePosition, now: datetime) -> None:
         """Run the profile's exit policy on one position; store the state, every fired rule, then act."""

@@ -80,6 +80,16 @@ SPECS: tuple[_Spec, ...] = (
     _Spec(Counter, "tradingd_exits_total", "Exit actions by rule", ("rule",)),
     _Spec(Counter, "tradingd_breaker_events_total", "Account breaker trips by level", ("level",)),
     _Spec(Counter, "tradingd_operator_actions_total", "Operator commands by action", ("action",)),
+    # SPEC §10.2: the volatility surface and regime (room regime)
+    _Spec(Gauge, "tradingd_atm_iv_ratio", "At-the-money implied vol by tenor (front, next), 0.20 = 20 %",
+          ("underlying", "tenor")),
+    _Spec(Gauge, "tradingd_risk_reversal_25d_ratio", "25-delta risk reversal of the front expiry (call IV - put IV)",
+          ("underlying",)),
+    _Spec(Gauge, "tradingd_term_slope_ratio", "Front/next term slope: next ATM IV - front ATM IV", ("underlying",)),
+    _Spec(Gauge, "tradingd_term_structure_inverted", "1 while the front expiry's ATM IV is above the next's",
+          ("underlying",)),
+    _Spec(Gauge, "tradingd_volatility_regime", "Volatility regime, one-hot: 1 for the current one", ("regime",)),
+    _Spec(Gauge, "tradingd_vix_percentile_ratio", "VIX percentile over its own history (0.9 = 90th)"),
     _Spec(Counter, "tradingd_api_requests_total", "HTTP API requests by route, method and status",
           ("route", "method", "status")),
 )
@@ -152,6 +162,22 @@ class Metrics:
         self._set("tradingd_portfolio_gamma_shares", gamma)
         self._set("tradingd_portfolio_vega_dollars", vega)
         self._set("tradingd_portfolio_theta_dollars", theta)
+
+    def set_volatility(self, surfaces: Mapping[str, Any], inverted: Any, regime: str, vix_percentile: Any) -> None:
+        """SPEC §10.2 gauges from the checkpoint's surfaces (broker.surface.Surface values)."""
+        for underlying, surface in surfaces.items():
+            for tenor, vol in (("front", surface.front), ("next", surface.next)):
+                if vol is not None and vol.atm_iv is not None:
+                    self._metric("tradingd_atm_iv_ratio", underlying=underlying, tenor=tenor).set(vol.atm_iv)
+            if surface.risk_reversal_25d is not None:
+                self._metric("tradingd_risk_reversal_25d_ratio", underlying=underlying).set(surface.risk_reversal_25d)
+            if surface.term_slope is not None:
+                self._metric("tradingd_term_slope_ratio", underlying=underlying).set(surface.term_slope)
+            self._metric("tradingd_term_structure_inverted", underlying=underlying).set(
+                1 if underlying in inverted else 0)
+        for name in ("calm", "normal", "stressed"):
+            self._metric("tradingd_volatility_regime", regime=name).set(1 if name == regime else 0)
+        self._set("tradingd_vix_percentile_ratio", vix_percentile)
 
     def set_breaker_level(self, level: int) -> None:
         self._set("tradingd_breaker_level", level)
@@ -237,6 +263,9 @@ class Metrics:
         if isinstance(greeks, Mapping):
             self.set_greeks(delta=greeks.get("delta"), gamma=greeks.get("gamma"),
                             vega=greeks.get("vega"), theta=greeks.get("theta"))
+        regime = status.get("regime")
+        if isinstance(regime, Mapping):  # SPEC §10.4: vega and theta come from the regime desk
+            self.set_greeks(vega=regime.get("vega"), theta=regime.get("theta"))
         if status.get("breaker_level") is not None:
             self.set_breaker_level(status["breaker_level"])
         if status.get("trading_state"):

@@ -178,14 +178,16 @@ class Replay:
                     raw = self.bar_listener(payload)
                     if raw is not None:
                         stats.signals += 1
+                        self._account()
                         core.handle(SignalEvent(raw, self.signal_source, at))
             else:
                 stats.signals += 1
+                self._account()
                 core.handle(SignalEvent(payload.raw, f"{self.signal_source}:{payload.line_no}", at))
             self._drain(at)
             inbox = self.inbox
             if inbox is not None:
-                if not inbox.empty() and inbox.drain(core, at):
+                if not inbox.empty() and (self._account() or inbox.drain(core, at)):
                     self._drain(at)
                 inbox.answer(core)
         if until is not None:
@@ -197,6 +199,10 @@ class Replay:
             self.inbox.close()
         stats.wall_s = wallclock.perf_counter() - started
         return stats
+
+    def _account(self) -> None:
+        """The venue's buying power as the core sizes against it (the live shell asks the broker)."""
+        self.core.buying_power = self.venue.account().buying_power
 
     def _until(self, limit: datetime) -> None:
         """Fire everything due before `limit` (core timers, venue latency), each at its own time."""
@@ -393,6 +399,11 @@ class StoreSink:
         from daemon.store.store import Store
 
         with self.store.transaction() as session:
+            # The count first, written out at once: pysqlite opens the transaction only at the first
+            # write, and a SAVEPOINT before it would commit each record on its own (not with the batch).
+            Store.set_meta.__store_op__(session, self.store.profile, APPLIED_KEY,  # type: ignore[attr-defined]
+                                        str(self.seq))
+            session.flush()
             for op, payload in records:
                 func = getattr(getattr(Store, op, None), "__store_op__", None)
                 if func is None:
@@ -414,8 +425,6 @@ class StoreSink:
                     continue
                 if core_id is not None:
                     self.positions[core_id] = result.id
-            Store.set_meta.__store_op__(session, self.store.profile, APPLIED_KEY,  # type: ignore[attr-defined]
-                                        str(self.seq))
         self.applied = self.seq
 
 

@@ -32,7 +32,6 @@ from exits.state import ExitState
 from market.session import EXCHANGE_TZ
 
 PRECISION = 1e-4  # bisection stops when the unknown gap is this share of the premium
-MAX_DOUBLINGS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +41,14 @@ class PriceBand:
     until: datetime  # ... before this moment
     vix_lo: float  # ... with VIX in [vix_lo, vix_hi] (nan: VIX unknown, and must stay unknown)
     vix_hi: float
+    at: Decimal | None = None  # the premium it was computed at (quiet itself: at a 7dte peak it is the edge)
+    at_f: float = math.nan
 
-    def holds(self, price: float, now: datetime, vix: float | None) -> bool:
-        if not (self.lo < price < self.hi) or now >= self.until:
+    def holds(self, price: float, now: datetime, vix: float | None, exact: Decimal | None = None) -> bool:
+        """`exact`: the premium as a Decimal, compared only when `price` is the band's own premium."""
+        if not (self.lo < price < self.hi) and not (price == self.at_f and exact == self.at):
+            return False
+        if now >= self.until:
             return False
         if vix is None:
             return math.isnan(self.vix_lo)
@@ -52,8 +56,11 @@ class PriceBand:
 
 
 def price_band(position: ExitPosition, state: ExitState, market: MarketSnapshot, now: datetime,
-               settings: Settings) -> PriceBand | None:
-    """The band around the current premium, or None when there is no quiet band (evaluate exactly)."""
+               settings: Settings, hint: PriceBand | None = None) -> PriceBand | None:
+    """The band around the current premium, or None when there is no quiet band (evaluate exactly).
+
+    `hint`: the position's previous band; its edges are tried first (a new 7dte peak moves only the
+    top: the bottom is still quiet, and a quiet point on each side is all the band needs)."""
     session = market.session
     price = market.option_price
     if price is None or price <= 0 or session is None or not session.contains(now) or state.stop_price is None:
@@ -70,24 +77,29 @@ def price_band(position: ExitPosition, state: ExitState, market: MarketSnapshot,
     current = float(price)
     if not quiet(current):
         return None
-    # below: the highest non-quiet price (a stop fires near zero) ... bisect between it and `current`
-    low_bad = current * 1e-6
-    if quiet(low_bad):
-        lo = 0.0
-    else:
-        lo = _bisect(quiet, low_bad, current, current)
-    # above: double until something would act (a take-profit, a new peak) ... bisect back
-    high = current
-    for _ in range(MAX_DOUBLINGS):
-        nxt = high * 2
-        if not quiet(nxt):
-            hi = _bisect(quiet, nxt, high, current)
-            break
-        high = nxt
-    else:
-        hi = high
+    lo = hint.lo if hint is not None and 0 < hint.lo < current and quiet(hint.lo) else _edge(quiet, current, DOWN)
+    hi = hint.hi if hint is not None and current < hint.hi < math.inf and quiet(hint.hi) else _edge(quiet, current, UP)
     vix_lo, vix_hi = _vix_range(market.vix, settings)
-    return PriceBand(lo, hi, _until(position, now, session, settings), vix_lo, vix_hi)
+    return PriceBand(lo, hi, _until(position, now, session, settings), vix_lo, vix_hi, price, current)
+
+
+# Bracketing steps away from the current premium (as factors), nearest first: most boundaries are near
+# (a new 7dte peak is one cent away), so a few probes bracket them and a short bisection finishes.
+UP = (1 + PRECISION / 2, 1.01, 1.05, 1.2, 1.5, 2.0, 4.0, 16.0, 256.0)
+DOWN = (1 - PRECISION / 2, 0.99, 0.95, 0.8, 0.5, 0.25, 1e-2, 1e-6)
+
+
+def _edge(quiet, current: float, steps: tuple[float, ...]) -> float:  # type: ignore[no-untyped-def]
+    """The quiet point nearest the first premium (in the direction of `steps`) at which the policy acts;
+    0 (down) or the farthest step (up) when none does."""
+    good = current
+    for factor in steps:
+        probe = current * factor
+        if not quiet(probe):
+            return good if good == current and abs(probe - current) <= current * PRECISION else _bisect(
+                quiet, probe, good, current)
+        good = probe
+    return 0.0 if steps[-1] < 1 else good
 
 
 def _bisect(quiet, bad: float, good: float, scale: float) -> float:  # type: ignore[no-untyped-def]

@@ -22,6 +22,9 @@ class MarketSnapshot:
     vix: Decimal | None = None
     earnings_date: date | None = None
     previous_underlying_close: Decimal | None = None
+    # SPEC §10.1: today's macro releases ("fomc 2024-03-20 14:00 ET"), looked up by the shell; empty
+    # on an ordinary day. On a macro day 0dte targets are scaled by regime.events.macro_day_target_scale.
+    macro_events: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("option_price", "underlying_price", "vix", "previous_underlying_close"):

@@ -52,5 +52,9 @@ def partial_profit(ctx: ExitContext, state: ExitState, cfg: SevenDteExitsConfig)
     names = ", ".join(pct(cfg.thresholds[n - 1].target * scale) for n in new) or "none new"
     reason = (f"profit {pct(ctx.profit(price))} reached thresholds {names}"
               f" (x {scale.normalize():f}); cumulative share {pct(share)}")
+    if earnings_pending(ctx):  # SPEC §5.2/§10.1: say why the thresholds are lower
+        assert ctx.market.earnings_date is not None
+        reason += (f"; earnings {ctx.market.earnings_date.isoformat()} before expiry"
+                   f" {ctx.position.expiry.isoformat()} x {cfg.earnings_scale.normalize():f}")
     return close(ctx, state, max(due, 0), RULE, reason,
                  fired=tuple(threshold_id(n) for n in reached), profit_taking=True)

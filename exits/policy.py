@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 
 from config.models import Settings
 from exits import closeout, levels, overnight, partial, runner, stops, tiered
@@ -65,12 +66,14 @@ def _steps(settings: Settings) -> tuple[Step, ...]:
     )
     announce: Step = lambda c, s: stops.announce_stop(c.position, s)  # noqa: E731
     zero = settings.exits.zero_dte
+    events = settings.regime.events
+    macro_scale = events.macro_day_target_scale if events.enabled else Decimal(1)
     if settings.profile.name == "0dte" and zero is not None:
         return (
             lambda c, s: closeout.zero_dte_closeout(c, s, zero),
             stops.stop_hit,
             *loss,
-            lambda c, s: tiered.tiered_take_profit(c, s, zero),
+            lambda c, s: tiered.tiered_take_profit(c, s, zero, macro_scale),
             announce,
         )
     seven = settings.exits.seven_dte

@@ -60,12 +60,19 @@ def hours(span: timedelta) -> Decimal:
     return seconds / 3600
 
 
-def tiered_take_profit(ctx: ExitContext, state: ExitState, cfg: ZeroDteExitsConfig) -> RuleResult:
+def macro_scale(ctx: ExitContext, macro_day_scale: Decimal) -> Decimal:
+    """SPEC §10.1: on a macro day (FOMC, CPI, NFP) the targets are taken sooner."""
+    return macro_day_scale if ctx.market.macro_events else Decimal(1)
+
+
+def tiered_take_profit(ctx: ExitContext, state: ExitState, cfg: ZeroDteExitsConfig,
+                       macro_day_scale: Decimal = Decimal(1)) -> RuleResult:
     price = ctx.live_price
     if price is None:
         return NOTHING, state
     band = band_for(ctx, cfg)
-    scale = vix_scale(ctx.market.vix, cfg) * time_scale(ctx, cfg)
+    macro = macro_scale(ctx, macro_day_scale)
+    scale = vix_scale(ctx.market.vix, cfg) * time_scale(ctx, cfg) * macro
     actions = []
     for number, tier in enumerate(band.tiers, start=1):
         rule = tier_id(number)
@@ -76,6 +83,8 @@ def tiered_take_profit(ctx: ExitContext, state: ExitState, cfg: ZeroDteExitsConf
         quantity = remaining(ctx.position, state) if last else share_of(ctx.position.original_quantity, tier.share)
         reason = (f"profit {pct(ctx.profit(price))} reached tier {number}/{len(band.tiers)} target {pct(target)}"
                   f" (base {pct(tier.target)} x {scale.normalize():f})")
+        if macro != 1:
+            reason += f"; macro day ({', '.join(ctx.market.macro_events)}) x {macro.normalize():f}"
         fired, state = close(ctx, state, quantity, rule, reason, fired=(rule,))
         actions.extend(fired)
     return tuple(actions), state

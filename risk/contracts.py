@@ -12,6 +12,7 @@ from risk.capital import BetLimits
 from risk.correlation import Regime
 from risk.decision import CapBound
 from risk.request import OpenPositionView
+from risk.sector import SECTOR_CAP, sector_room
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ def book_cap_limits(underlying: str, base: Decimal, open_positions: Sequence[Ope
     if sizing.per_underlying_alloc_pct is not None:
         on_underlying = sum((p.exposure(multiplier) for p in open_positions if p.underlying == underlying), Decimal(0))
         limits["per_underlying"] = sizing.per_underlying_alloc_pct * base - on_underlying
+    sector = sector_room(underlying, base, open_positions, settings.regime.sectors, multiplier)
+    if sector is not None:  # SPEC §10.3, between the underlying's and the whole book's caps
+        limits[SECTOR_CAP] = sector
     total = sum((p.exposure(multiplier) for p in open_positions), Decimal(0))
     limits["total_exposure"] = exposure_cap_pct(book_regime, sizing) * base - total
     if buying_power is not None:
@@ -92,5 +96,11 @@ def size_entry(bets: BetLimits, value: Decimal, multiplier: Decimal,
         reason = reasons.BELOW_MINIMUM_BET
         names = ", ".join(b.name for b in bound) or "the bet limits"
         message = f"{contracts} contracts = {notional} after {names}, below the minimum bet {bets.min_bet}"
+        by_sector = next((b for b in bound if b.name == SECTOR_CAP), None)
+        if by_sector is not None and by_sector.contracts_before * value >= bets.min_bet:
+            # the sector's cap is what took the bet below the minimum: refused for the sector (SPEC §10.3)
+            reason = reasons.SECTOR_LIMIT
+            message = (f"sector cap leaves {by_sector.limit} for this underlying's sector: {contracts} contracts = "
+                       f"{notional}, below the minimum bet {bets.min_bet}")
     return ContractSizing(contract_value=value, min_contracts=minimum, scaled=scaled, contracts=contracts,
                           notional=notional, cap_limits=limits, bound=bound, reason=reason, message=message)

@@ -14,6 +14,7 @@ from risk import reasons
 from risk.breakers import effects
 from risk.contracts import ContractSizing
 from risk.decision import GateCheck
+from risk.events import blackout
 from risk.request import SizingRequest
 
 
@@ -29,6 +30,7 @@ def entry_checks(request: SizingRequest, settings: Settings, sizing: ContractSiz
         vix_threshold(request, settings),
         max_positions(request, settings),
         max_positions_per_symbol(request, settings),
+        event_blackout(request, settings),
         stale_market_data(request, settings),
         liquidity(request),
         duplicate(request),
@@ -36,6 +38,7 @@ def entry_checks(request: SizingRequest, settings: Settings, sizing: ContractSiz
         _sizing_check(reasons.CONTRACT_TOO_EXPENSIVE, sizing),
         _sizing_check(reasons.BELOW_MINIMUM_BET, sizing),
         greeks(request, settings, sizing.contracts),
+        sector_limit(sizing),
     )
 
 
@@ -156,8 +159,12 @@ def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCh
     shares = Decimal(settings.profile.contract_multiplier * contracts)
     checked: list[str] = []
     missing: list[str] = []
+    limits = settings.regime.greeks  # SPEC §10.4: vega ($/vol point) and theta ($/day) join delta and gamma
     for label, limit, per_share, book in (("delta", gate.max_abs_delta, request.option_delta, request.portfolio_delta),
-                                          ("gamma", gate.max_gamma, request.option_gamma, request.portfolio_gamma)):
+                                          ("gamma", gate.max_gamma, request.option_gamma, request.portfolio_gamma),
+                                          ("vega", limits.max_abs_vega, request.option_vega, request.portfolio_vega),
+                                          ("theta", limits.max_abs_theta, request.option_theta,
+                                           request.portfolio_theta)):
         if limit is None:
             continue
         if per_share is None or book is None:
@@ -172,3 +179,24 @@ def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCh
     if not checked:
         return _skip(name, "no greek limits" if not missing else f"greeks not given (what-if): {', '.join(missing)}")
     return _pass(name, "; ".join(checked))
+
+
+# ------------------------------------------------------------------ SPEC §10 (market-regime rules)
+
+
+def event_blackout(request: SizingRequest, settings: Settings) -> GateCheck:
+    """Refused inside the window around a macro release (SPEC §10.1); the calendar came in as values."""
+    name, cfg = reasons.EVENT_BLACKOUT, settings.regime.events
+    if not cfg.enabled:
+        return _skip(name, "event calendar disabled")
+    event = blackout(request.now, request.events, cfg)
+    if event is not None:
+        return _fail(name, f"{event.label}: no entries from {cfg.blackout_before_min} min before to "
+                           f"{cfg.blackout_after_min} min after the release")
+    return _pass(name, f"{len(request.events.macro)} macro release(s) today, none within the window")
+
+
+def sector_limit(sizing: ContractSizing) -> GateCheck:
+    """The sector cap (SPEC §10.3) is applied with the §2.4 caps; it refuses when it leaves less than
+    the minimum bet."""
+    return _sizing_check(reasons.SECTOR_LIMIT, sizing)

@@ -19,6 +19,9 @@ SIGNAL_EXPIRED = "signal_expired"
 CONTRACT_TOO_EXPENSIVE = "contract_too_expensive"
 BELOW_MINIMUM_BET = "below_minimum_bet"
 GREEKS_LIMIT = "greeks_limit"
+# SPEC §10 (market-regime rules): event_blackout sits after max_positions_per_symbol, sector_limit last.
+EVENT_BLACKOUT = "event_blackout"
+SECTOR_LIMIT = "sector_limit"
 
 # Signal validation (the `invalid_signal` family, raised by risk.signal.parse_signal).
 INVALID_SIGNAL = "invalid_signal"
@@ -51,6 +54,8 @@ INVALID_BREAKER_LEVEL = "invalid_breaker_level"
 INVALID_TRADING_STATE = "invalid_trading_state"
 INVALID_QUOTE_AGE = "invalid_quote_age"
 INVALID_GREEKS = "invalid_greeks"
+INVALID_VOLATILITY = "invalid_volatility"
+INVALID_EVENTS = "invalid_events"
 
 # Scale-in (SPEC §2.6).
 SCALE_IN_DISABLED = "scale_in_disabled"

@@ -11,7 +11,9 @@ from types import MappingProxyType
 from config.models import Settings
 from risk import reasons
 from risk.breakers import TradingState
+from risk.events import NO_EVENTS, EventView
 from risk.numbers import MAX_MAGNITUDE, MIN_PRICE, InvalidInput, require_decimal
+from risk.regime import VolatilityView
 from risk.signal import Signal
 
 Correlations = Mapping[str, Mapping[str, Decimal]]
@@ -63,6 +65,16 @@ class SizingRequest:
     portfolio_delta: Decimal | None = None
     portfolio_gamma: Decimal | None = None
     what_if: bool = False
+    # SPEC §10 (room regime): looked up / computed by the shell, passed in as values. `events` is
+    # what the calendar says for this signal; `volatility` the regime's inputs beside `vix`;
+    # vega per share per vol point and theta per share per calendar day, portfolio ones in $
+    # (Σ greek × multiplier × contracts). The defaults leave every older caller unchanged.
+    events: EventView = NO_EVENTS
+    volatility: VolatilityView | None = None
+    option_vega: Decimal | None = None
+    option_theta: Decimal | None = None
+    portfolio_vega: Decimal | None = None
+    portfolio_theta: Decimal | None = None
 
 
 def normalize_request(request: SizingRequest, settings: Settings) -> SizingRequest:
@@ -106,7 +118,31 @@ def normalize_request(request: SizingRequest, settings: Settings) -> SizingReque
         option_gamma=_optional(request.option_gamma, reasons.INVALID_GREEKS, "option gamma"),
         portfolio_delta=_optional(request.portfolio_delta, reasons.INVALID_GREEKS, "portfolio delta"),
         portfolio_gamma=_optional(request.portfolio_gamma, reasons.INVALID_GREEKS, "portfolio gamma"),
+        option_vega=_optional(request.option_vega, reasons.INVALID_GREEKS, "option vega"),
+        option_theta=_optional(request.option_theta, reasons.INVALID_GREEKS, "option theta"),
+        portfolio_vega=_optional(request.portfolio_vega, reasons.INVALID_GREEKS, "portfolio vega"),
+        portfolio_theta=_optional(request.portfolio_theta, reasons.INVALID_GREEKS, "portfolio theta"),
+        events=_events(request.events),
+        volatility=_volatility(request.volatility),
     )
+
+
+def _events(raw: object) -> EventView:
+    if not isinstance(raw, EventView):
+        raise InvalidInput(reasons.INVALID_EVENTS, f"events must be an EventView, got {type(raw).__name__}")
+    return raw
+
+
+def _volatility(raw: object) -> VolatilityView | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, VolatilityView):
+        raise InvalidInput(reasons.INVALID_VOLATILITY, f"volatility must be a VolatilityView, got {type(raw).__name__}")
+    code = reasons.INVALID_VOLATILITY
+    return VolatilityView(
+        vix_percentile=_optional(raw.vix_percentile, code, "VIX percentile", minimum=Decimal(0), maximum=_ONE),
+        term_slope=_optional(raw.term_slope, code, "term slope"),
+        skew_percentile=_optional(raw.skew_percentile, code, "skew percentile", minimum=Decimal(0), maximum=_ONE))
 
 
 def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:

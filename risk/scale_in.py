@@ -60,6 +60,7 @@ def evaluate_scale_in(scale_in: ScaleInRequest, settings: Settings) -> Decision:
         _enabled(cfg),
         _breaker(req.breaker_level),
         _same_underlying(req, position),
+        gate.event_blackout(req, settings),  # SPEC §10.1: no adding inside a release's window either
         gate.stale_market_data(req, settings),
         gate.liquidity(req),
         gate.duplicate(req),

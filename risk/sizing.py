@@ -14,9 +14,12 @@ from risk.capital import bet_limits
 from risk.contracts import book_cap_limits, contract_value, min_contracts, scaled_contracts, size_entry
 from risk.correlation import average_abs_to, average_pairwise_abs, regime
 from risk.decision import CapBound, Decision, GateCheck
+from risk.events import event_caps
 from risk.gate import entry_checks, first_failure
-from risk.multiplier import MultiplierResult, combine, exposure_factor, multiplier_caps, signal_factors
+from risk.multiplier import (MultiplierResult, combine, exposure_factor, fundamental_score, multiplier_caps,
+                             signal_factors)
 from risk.numbers import InvalidInput
+from risk.regime import VolatilityView, classify
 from risk.request import SizingRequest, normalize_request
 
 
@@ -38,7 +41,7 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
     book_average = average_pairwise_abs([*held, signal.underlying], req.correlations)
     book_regime = regime(book_average, settings.correlation)
     limits = book_cap_limits(signal.underlying, base, req.open_positions, req.buying_power, book_regime, settings)
-    sizing = size_entry(bets, value, mult.final, limits)
+    sizing = size_entry(bets, value, mult.final, limits)  # the sector cap (SPEC §10.3) is one of `limits`
     checks = entry_checks(req, settings, sizing)
     failed = first_failure(checks)
 
@@ -64,6 +67,7 @@ def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum:
     rho_to_open = average_abs_to(signal.underlying, [p.underlying for p in req.open_positions], req.correlations)
     factors, notes = signal_factors(signal, req.vix, rho_to_open, settings)
     caps = multiplier_caps(signal, req.vix, req.vix_session_open, req.breaker_level, settings.multiplier)
+    _regime_caps(req, settings, caps, notes)
     floor = settings.multiplier.floor
     tentative = combine(factors, caps, floor, notes)
     open_exposure = sum((p.exposure(settings.profile.contract_multiplier) for p in req.open_positions), Decimal(0))
@@ -73,6 +77,23 @@ def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum:
         return tentative
     notes["exposure_after_tentative"] = str(exposure_after)
     return combine({**factors, "exposure": factor}, caps, floor, notes)
+
+
+def _regime_caps(req: SizingRequest, settings: Settings, caps: dict[str, Decimal], notes: dict[str, str]) -> None:
+    """SPEC §10: the calendar's caps (macro day, expiry spanning earnings) and the volatility
+    regime's cap join the §2.2 caps; each is named in the record with why it applied."""
+    cfg = settings.regime
+    fundamentals = settings.multiplier.fundamentals
+    score = (fundamental_score(req.signal.fundamentals, fundamentals)
+             if fundamentals.enabled and req.signal.fundamentals is not None else None)
+    found, why = event_caps(req.now, req.events, cfg.events, score)
+    caps.update(found)
+    notes.update(why)
+    if cfg.volatility.enabled:
+        regime = classify(req.vix, req.volatility or VolatilityView(), cfg.volatility)
+        notes["volatility_regime"] = regime.note()
+        if regime.cap is not None:
+            caps["volatility_regime"] = regime.cap
 
 
 def _multiplier_bound(mult: MultiplierResult, minimum: int, floor: Decimal) -> tuple[CapBound, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 from config.loader import ConfigError, load_settings
 from config.models import Settings
 from daemon.cli import UsageError
+from daemon.events_calendar import CalendarError, load_calendar
 from market.clock import LiveClock
 from risk.capital import capital_base
 from risk.decision import Decision
+from risk.events import NO_EVENTS, EventView
 from risk.numbers import MAX_MAGNITUDE, InvalidInput, to_decimal
 from risk.request import SizingRequest, parse_correlations, parse_open_positions
 from risk.signal import FUNDAMENTAL_FIELDS, STRATEGIES, SignalRejected, parse_signal
@@ -41,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--open-positions", metavar="FILE", help='JSON list of {"underlying", "contracts", "price"}')
     p.add_argument("--correlations", metavar="FILE", help="JSON object of objects: symbol -> symbol -> rho")
     p.add_argument("--fundamentals", metavar="FILE", help=f"JSON object with any of {', '.join(FUNDAMENTAL_FIELDS)}")
+    p.add_argument("--calendar", action="store_true",
+                   help="apply the event calendar now (macro day, blackout, earnings before --expiry; SPEC §10.1)")
+    p.add_argument("--expiry", help="the option's expiry YYYY-MM-DD (with --calendar: does it span earnings?)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -69,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             open_positions=parse_open_positions(_read_json(args.open_positions, [])),
             correlations=parse_correlations(_read_json(args.correlations, {})),
             buying_power=_optional(args.buying_power, "--buying-power", "invalid_buying_power"),
-            breaker_level=args.breaker_level, what_if=True,
+            breaker_level=args.breaker_level, what_if=True, events=_events(args, settings, signal.underlying, now),
         )
     except InvalidInput as exc:
         raise UsageError(exc.message, exc.code) from None
@@ -81,6 +87,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render(decision, signal.confidence, price))
     return 0
+
+
+def _events(args: argparse.Namespace, settings: Settings, underlying: str, now: Any) -> EventView:
+    """Off unless asked: a what-if's numbers do not depend on the day it is run."""
+    expiry = None
+    if args.expiry is not None:
+        try:
+            expiry = date.fromisoformat(args.expiry)
+        except ValueError:
+            raise UsageError(f"--expiry must be YYYY-MM-DD, got {args.expiry!r}", "invalid_expiry") from None
+    if not args.calendar:
+        return NO_EVENTS
+    try:
+        return load_calendar(settings.regime.events).view(now, underlying, expiry)
+    except CalendarError as exc:
+        raise UsageError(exc.message, exc.code) from None
 
 
 def _settings(profile: str) -> Settings:

@@ -53,6 +53,7 @@ from daemon.core.operator import OperatorDesk
 from daemon.core.orders import OrderDesk
 from daemon.core.ports import ChainSource, DailyCloses, Execution, SessionLookup, SessionsBetween
 from daemon.core.quotes import QuoteTable
+from daemon.core.regime import make_regime, run_now
 from daemon.core.session import SessionDesk
 from daemon.core.stops import StopDesk
 from daemon.core.timers import Timers
@@ -94,6 +95,8 @@ class Core:
         self.last_checkpoint: datetime | None = None
         self._next_trip: float | None = None  # see `_marked`; forgotten on every other kind of event
         self._trip_until = datetime.min.replace(tzinfo=EXCHANGE_TZ)
+        self._pnl_base = 0.0
+        self._pnl_terms: dict[int, list[float]] = {}  # position id -> [contracts x multiplier, session ref, mark]
         self.exec_ids: set[str] = set()
         self.order_ids = Counter()
         self.position_ids = Counter()
@@ -103,12 +106,13 @@ class Core:
         self.answers: list[tuple[int | None, SignalOutcome]] = []  # (ticket, outcome) of every signal decided
         self.signals_received = 0
         self.session = SessionDesk(settings, sessions, daily_closes)
+        self.regime = make_regime(settings, self.out, self.quotes, self.book)
         self.orders = OrderDesk(execution, self.order_ids, settings.execution.order_ref_prefix)
         self.stops = StopDesk(settings, self.order_ids)
         self.exits = ExitDesk(settings, self.quotes, sessions, self.session.previous_close, self._send_exit,
-                              self._follow_stop, self.exit_event_ids)
+                              self._follow_stop, self.exit_event_ids, market_events=self.regime.exit_events)
         self.entries = EntryDesk(settings, self.quotes, chains, self.standing, self.held, sessions_between,
-                                 self.decision_ids)
+                                 self.decision_ids, regime_fields=self.regime.request_fields)
         self.breakers = BreakerDesk(settings, self.control, self.book, self.exits, self.capital_base)
         self.operator = OperatorDesk(self.control, self.book, self.exits, self.blocked)
         self._by_key: dict[str, list[LivePosition]] = {}
@@ -239,8 +243,12 @@ class Core:
             bid, ask = quote.bid, quote.ask
             price = float(quote.mid or 0) if bid is None or ask is None or bid <= 0 or ask < bid else (
                 float(bid) + float(ask)) / 2
+            terms = self._pnl_terms
             for position in list(held):
                 position.apply_quote(quote)
+                term = terms.get(position.id)
+                if term is not None:
+                    term[2] = price
                 self.exits.on_quote(position, price, self._vix, now, self.out)
             self._marked(now)
             if self.out.items:
@@ -457,6 +465,10 @@ class Core:
             out.log("info", "session_open", session=at.date().isoformat(), trading_state=self.control.state.value,
                     breaker_level=self.control.level, open_positions=len(self.book))
         elif name == "checkpoint":
+            try:  # the surface and regime are information: their failure must not stop the exits
+                run_now(self.regime.checkpoint(at))
+            except Exception as exc:  # noqa: BLE001
+                out.log("error", "regime_checkpoint_failed", code="regime_error", error=repr(exc))
             self.checkpoint(at)
         elif name == "closeout":
             for position in self.book:
@@ -465,6 +477,9 @@ class Core:
             closes = self.session.refresh_correlations(at)
             if closes:
                 out.add(RefreshModel(closes))
+            vix_closes = list(closes.get(self.vix_key, ()))
+            if vix_closes:  # replay: the regime's VIX history is the replay's own (SPEC §10.2)
+                self.regime.set_vix_history([(at.date(), v) for v in vix_closes])
             out.log("info", "correlations_refreshed", symbols=sorted(self.session.correlations))
         elif name == "daily_report":
             out.add(DailyReport(at.date()))
@@ -511,13 +526,16 @@ class Core:
             return
         self.check_breakers(now)
         self._next_trip = self._trip_floor()
+        # the float session P&L's terms, as of this exact check: quotes move only the marks
+        self._pnl_base = float(self.book.session_realized)
+        self._pnl_terms = {p.id: [float(p.open_qty * p.multiplier), float(p.session_ref), float(p.price())]
+                           for p in self.book.positions.values() if p.open_qty}
         self._trip_until = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=now.tzinfo)
 
     def _session_pnl_f(self) -> float:
-        total = float(self.book.session_realized)
-        for p in self.book.positions.values():
-            if p.open_qty:
-                total += p.open_qty * (float(p.price()) - float(p.session_ref)) * p.multiplier
+        total = self._pnl_base
+        for size, ref, mark in self._pnl_terms.values():
+            total += size * (mark - ref)
         return total
 
     def _trip_floor(self) -> float | None:
@@ -578,7 +596,7 @@ class Core:
             "blocked_underlyings": sorted(self.blocked), "greeks": {k: str(v) for k, v in greeks.items()},
             "halt_reason": self.control.reason, "latched": self.control.latched,
             "store_available": self.store_available, "store_reason": self.store_reason,
-            "bad_events": self.bad_events, "now": now.isoformat(),
+            "bad_events": self.bad_events, "now": now.isoformat(), "regime": self.regime.status(now),
         }
 
     def positions(self) -> list[dict[str, Any]]:

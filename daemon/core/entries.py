@@ -113,7 +113,8 @@ def json_safe(value: Any) -> Any:
 class EntryDesk:
     def __init__(self, settings: Settings, quotes: QuoteSource, chains: ChainSource,
                  standing: Callable[[datetime], Standing], held: Callable[[int], HeldView | None],
-                 sessions_between: SessionsBetween, decision_ids: Counter | None = None):
+                 sessions_between: SessionsBetween, decision_ids: Counter | None = None,
+                 regime_fields: Callable[..., dict[str, Any]] | None = None):
         self.settings = settings
         self.quotes = quotes
         self.chains = chains
@@ -123,6 +124,7 @@ class EntryDesk:
         self.decision_ids = decision_ids or Counter()
         self.first_decisions: dict[str, dict[str, Any] | None] = {}  # signal id -> its first decision record
         self.wait_s = settings.broker.ib.snapshot_timeout_s
+        self.regime_fields = regime_fields  # SPEC §10: events, volatility, vega/theta for the request
 
     # ------------------------------------------------------------------ intake
 
@@ -245,7 +247,9 @@ class EntryDesk:
             trading_state=standing.trading_state, quote_age_s=None if quote is None else quote.age_s(now),
             liquidity_ok=liquidity_ok, duplicate=False,
             option_delta=None if quote is None else quote.delta, option_gamma=None if quote is None else quote.gamma,
-            portfolio_delta=standing.portfolio_delta, portfolio_gamma=standing.portfolio_gamma)
+            portfolio_delta=standing.portfolio_delta, portfolio_gamma=standing.portfolio_gamma,
+            **({} if self.regime_fields is None else self.regime_fields(
+                signal.underlying, quote, now, None if vix is None else vix.mid)))
 
     # ------------------------------------------------------------------ scale-ins
 

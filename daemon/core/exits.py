@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from broker.execution import ParentOrder
 from config.models import Settings
@@ -36,7 +37,8 @@ FollowStop = Callable[[LivePosition, datetime, Outbox], None]
 class ExitDesk:
     def __init__(self, settings: Settings, quotes: QuoteSource, sessions: SessionLookup,
                  previous_close: dict[str, Decimal], send: SendExit, follow_stop: FollowStop,
-                 event_ids: Counter | None = None):
+                 event_ids: Counter | None = None,
+                 market_events: Callable[[str, datetime], dict[str, Any]] | None = None):
         self.settings = settings
         self.profile = settings.profile.name
         self.quotes = quotes
@@ -47,6 +49,8 @@ class ExitDesk:
         self.event_ids = event_ids or Counter()
         self.max_age = settings.gate.max_quote_age_s
         self.vix_key = settings.profile.vix_symbol
+        self.market_events = market_events  # SPEC §10.1: earnings date, today's macro releases
+        self.hints: dict[int, Any] = {}  # position id -> its last price band (edges tried first next time)
 
     def market(self, position: LivePosition, now: datetime) -> MarketSnapshot:
         quote = self.quotes.get(position.key)
@@ -60,18 +64,21 @@ class ExitDesk:
             option_price=price, session=self.sessions(now.date()),
             underlying_price=None if under is None or under.mid is None or under.mid <= 0 else under.mid,
             vix=None if vix is None or vix.mid is None or vix.mid <= 0 else vix.mid,
-            previous_underlying_close=self.previous_close.get(position.underlying))
+            previous_underlying_close=self.previous_close.get(position.underlying),
+            **({} if self.market_events is None else self.market_events(position.underlying, now)))
 
     def on_quote(self, position: LivePosition, price: float, vix: float | None, now: datetime, out: Outbox) -> None:
         """A quote of the position's option (`price` its mid as a float): inside the position's band
         nothing can fire and the exact evaluation is skipped; outside it the policy runs exactly."""
         band = position.band
-        if band is not None and band.holds(price, now, vix):
+        if band is not None and band.holds(price, now, vix, position.mark):
             return
         self.evaluate(position, now, out, with_band=True)
 
     def evaluate(self, position: LivePosition, now: datetime, out: Outbox, with_band: bool = False) -> None:
         """The profile's exit policy on one position; the state and every fired rule recorded, then acted on."""
+        if position.band is not None:
+            self.hints[position.id] = position.band
         position.band = None
         if not position.entry_complete or position.open_qty <= 0:
             return
@@ -84,13 +91,12 @@ class ExitDesk:
             out.metric("observe_bad_event", code=exc.code)
             return
         if with_band and not actions and state == position.exit_state:
-            position.band = price_band(view, state, market, now, self.settings)
+            position.band = price_band(view, state, market, now, self.settings, self.hints.get(position.id))
         self.act(position, actions, state, now, out)
 
     def act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState, now: datetime,
             out: Outbox) -> None:
         if state != position.exit_state:
-            position.band = None
             position.exit_state = state
             out.persist("save_exit_state", position_id=position.id, state=state.to_record(), at=now)
         for action in actions:

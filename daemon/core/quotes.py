@@ -21,5 +21,8 @@ class QuoteTable:
     def get(self, key: str) -> Quote | None:
         return self._quotes.get(key)
 
+    def keys(self) -> list[str]:
+        return list(self._quotes)
+
     def __contains__(self, key: object) -> bool:
         return key in self._quotes

@@ -28,7 +28,7 @@ class SessionDesk:
         self.day = None  # the session day the book measures from (None before the first)
         self.vix_open: Decimal | None = None
         self.previous_close: dict[str, Decimal] = {}
-        self.last_underlying: dict[str, Decimal] = {}
+        self.last_underlying: dict[str, Quote] = {}  # the mid is taken when the session rolls, not per quote
         self.correlations: dict[str, dict[str, Decimal]] = {}
 
     def session(self, now: datetime) -> SessionTimes | None:
@@ -41,7 +41,7 @@ class SessionDesk:
             return None
         self.day = session.day
         self.vix_open = None
-        self.previous_close.update(self.last_underlying)
+        self.previous_close.update({k: q.mid for k, q in self.last_underlying.items() if q.mid is not None})
         return session
 
     def on_vix(self, quote: Quote) -> None:
@@ -52,9 +52,8 @@ class SessionDesk:
             self.vix_open = quote.mid
 
     def on_underlying(self, quote: Quote) -> None:
-        mid = quote.mid
-        if mid is not None:
-            self.last_underlying[quote.key] = mid
+        if quote.bid is not None or quote.last is not None:
+            self.last_underlying[quote.key] = quote
 
     def refresh_correlations(self, at: datetime) -> dict[str, list[Decimal]]:
         """The matrix from the closes before `at`'s day; returns those closes (the option model wants them)."""

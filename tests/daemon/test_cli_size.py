@@ -138,3 +138,18 @@ def test_odd_open_positions_files(capsys, tmp_path, text, code):
     status, out, err = run_json(capsys, *BASE_0DTE, "--confidence", "0.7", "--open-positions", str(book))
     assert (status, out["code"]) == (2, code)
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_calendar_is_applied_only_when_asked(capsys, tmp_path, monkeypatch):
+    """SPEC §10.1 in the what-if: an expiry spanning earnings caps the 7dte bet at the minimum."""
+    calendar = tmp_path / "events.toml"
+    calendar.write_text('[earnings.AAPL]\ntiming = "amc"\ndays = [2099-01-02]\n')
+    monkeypatch.setenv("TRADINGD_REGIME__EVENTS__CALENDAR_FILE", str(calendar))
+    args = ["size", "--profile", "7dte", "--underlying", "AAPL", "--price", "10", "--confidence", "0.9",
+            "--expiry", "2099-01-09"]
+    code, plain, _ = run_json(capsys, *args)
+    assert code == 0 and plain["contracts"] == 66 and "earnings_span" not in plain["multiplier_caps"]
+    code, capped, _ = run_json(capsys, *args, "--calendar")
+    assert code == 0 and capped["contracts"] == 33 and capped["multiplier_caps"]["earnings_span"] == 1
+    code, out, _ = run_json(capsys, *args[:-2], "--expiry", "soon", "--calendar")
+    assert code == 2 and out["code"] == "invalid_expiry"

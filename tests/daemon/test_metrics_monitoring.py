@@ -120,6 +120,7 @@ def test_rules_use_declared_metrics_only() -> None:
     (r"tradingd_broker_connected == 0 and on\(instance, profile\) tradingd_market_open == 1", "broker down in RTH"),
     (r"tradingd_market_data_age_seconds > \d+", "market data stale"),
     (r"time\(\) - tradingd_last_checkpoint_timestamp_seconds", "checkpoint missing"),
+    (r"tradingd_term_structure_inverted == 1", "term structure inverted (SPEC §10.2)"),
 ])
 def test_required_alerts_exist(needle: str, what: str) -> None:
     assert any(re.search(needle, " ".join(rule["expr"].split())) for rule in rules()), what

@@ -61,6 +61,9 @@ def request(profile: str = "0dte", price: Any = Decimal("3.00"), *, confidence: 
     if profile == "0dte" and not values.get("what_if"):
         for greek in ("option_delta", "option_gamma", "portfolio_delta", "portfolio_gamma"):
             values.setdefault(greek, Decimal(0))
+    if not values.get("what_if"):  # SPEC §10.4: vega and theta limits (both profiles) need their greeks too
+        for greek in ("option_vega", "option_theta", "portfolio_vega", "portfolio_theta"):
+            values.setdefault(greek, Decimal(0))
     return SizingRequest(signal=sig or signal(profile, confidence=confidence), price=price,
                          capital_base=BASE[profile] if capital_base is None else capital_base, now=NOW, **values)
 

@@ -66,7 +66,9 @@ def test_minimum_rounding_up_can_pass_the_max_bet_and_is_then_refused():
 def test_book_cap_limits_count_what_is_open():
     book = (OpenPositionView("AAPL", 20, D(10)), OpenPositionView("MSFT", 10, D(5)))
     limits = book_cap_limits("AAPL", D(100000), book, D(50000), "none", settings("7dte"))
-    assert limits == {"per_underlying": D(46000), "total_exposure": D(74000), "buying_power": D(50000)}
+    # AAPL and MSFT share a sector (SPEC §10.3): 80% of 100,000 less the 25,000 they hold
+    assert limits == {"per_underlying": D(46000), "sector": D(55000), "total_exposure": D(74000),
+                      "buying_power": D(50000)}
     limits0 = book_cap_limits("SPY", D(60000), (OpenPositionView("SPY", 10, D(3)),), None, "high", settings("0dte"))
     assert limits0 == {"total_exposure": D(45000)}  # no per-underlying cap nor correlation tiers in 0dte
 

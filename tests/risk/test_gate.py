@@ -10,8 +10,9 @@ from risk.sizing import evaluate
 from tests.risk.builders import request, settings, with_signal
 
 SPEC_ORDER = ["halted", "confidence_below_threshold", "vix_above_threshold", "max_positions",
-              "max_positions_per_symbol", "stale_market_data", "liquidity", "duplicate_signal", "signal_expired",
-              "contract_too_expensive", "below_minimum_bet", "greeks_limit"]
+              "max_positions_per_symbol", "event_blackout", "stale_market_data", "liquidity", "duplicate_signal",
+              "signal_expired",
+              "contract_too_expensive", "below_minimum_bet", "greeks_limit", "sector_limit"]
 S0 = settings("0dte")
 
 
@@ -112,11 +113,11 @@ def test_greeks_use_share_equivalents_after_the_trade():
     assert short_puts.reason == "greeks_limit"  # |delta| counts both ways
 
 
-def test_7dte_has_no_vix_or_greeks_limits():
+def test_7dte_has_no_vix_or_delta_limits_only_vega_and_theta():
     d = decide(request("7dte", price=D(10), vix=D(45), option_delta=D(1), portfolio_delta=D(10 ** 6)), "7dte")
     assert d.accepted
     assert check(d, "vix_above_threshold").status == "skip"
-    assert check(d, "greeks_limit").status == "skip"
+    assert check(d, "greeks_limit").detail == "vega 0 within 5000; theta 0 within 10000"  # SPEC §10.4
 
 
 @pytest.mark.parametrize("missing", ["option_delta", "option_gamma", "portfolio_delta", "portfolio_gamma"])
@@ -132,9 +133,10 @@ def test_what_if_without_greeks_still_skips_the_limit():
     assert d.accepted and check(d, "greeks_limit").status == "skip"
 
 
-def test_7dte_without_greeks_is_not_refused_it_has_no_greek_limits():
-    d = decide(request("7dte", price=D(10)), "7dte")
-    assert d.accepted and check(d, "greeks_limit").status == "skip"
+def test_7dte_without_vega_is_refused_greeks_unavailable():
+    d = decide(request("7dte", price=D(10), option_vega=None), "7dte")
+    assert (d.accepted, d.reason) == (False, "greeks_limit")
+    assert check(d, "greeks_limit").detail == "greeks unavailable: no option vega"
 
 
 def test_a_stale_vix_is_stale_market_data_for_0dte():

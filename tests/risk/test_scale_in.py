@@ -2,9 +2,10 @@ from decimal import Decimal as D
 
 import pytest
 
+from risk.events import EventView, MarketEvent
 from risk.request import OpenPositionView
 from risk.scale_in import ScaleInRequest, evaluate_scale_in
-from tests.risk.builders import request, settings, settings_with, signal
+from tests.risk.builders import NOW, request, settings, settings_with, signal
 
 
 def add_0dte(position=OpenPositionView("SPY", 40, D("3.00")), mark=D("3.30"), profile_settings=None, **fields):
@@ -84,3 +85,19 @@ def test_gate_basics_apply_to_scale_ins():
     assert add_0dte(duplicate=True).reason == "duplicate_signal"
     assert add_0dte(quote_age_s=D(30)).reason == "stale_market_data"
     assert add_0dte(vix=D(31)).reason == "vix_above_threshold"
+
+
+def test_no_scale_in_inside_a_release_s_blackout_window():
+    cpi = EventView(macro=(MarketEvent("cpi", NOW.date(), NOW),))
+    d = add_0dte(events=cpi)
+    assert (d.accepted, d.reason) == (False, "event_blackout")
+    assert add_0dte(events=EventView()).accepted
+
+
+def test_a_7dte_scale_in_keeps_within_its_sector_cap():
+    # AAPL 40 x 10.00 = 40,000 and MSFT 35,000 in one sector: 80,000 - 75,000 leaves 5 contracts of the 10 allowed
+    book = (OpenPositionView("AAPL", 40, D("10")), OpenPositionView("MSFT", 35, D("10")))
+    sig = signal("7dte", confidence=0.7, action="scale_in", position_id="pos-9")
+    req = request("7dte", price=D("10"), sig=sig, open_positions=book)
+    d = evaluate_scale_in(ScaleInRequest(req, book[0], None, 0), settings("7dte"))
+    assert d.accepted and d.contracts == 5 and [c.name for c in d.caps] == ["sector"]

@@ -109,9 +109,9 @@ def test_7dte_with_fundamentals():
     ("0.85", "high", "below_minimum_bet", 20),  # 50,000 - 30,000 < 33,000
 ])
 def test_7dte_total_exposure_is_correlation_aware(rho, regime, reason, contracts):
-    book = (pos("MSFT", 30, "10"),)
+    book = (pos("AMZN", 30, "10"),)  # another sector than AAPL's, so only the correlation caps bind
     d = evaluate(request("7dte", price=D(10), confidence=0.9, open_positions=book,
-                         correlations={"AAPL": {"MSFT": D(rho)}}), S7)
+                         correlations={"AAPL": {"AMZN": D(rho)}}), S7)
     assert d.notes["correlation_regime"] == regime
     assert (d.reason, d.contracts) == (reason, contracts)
 
