@@ -5,6 +5,7 @@ changed in `make run`. Run: `.venv/bin/python -m daemon.backtest.validation [OUT
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from daemon.backtest.data import MarketData, load_dataset, market_root
 from daemon.backtest.figures import figures
 from daemon.backtest.report import SEEDS_PROJECTION, TABLE_ROWS
 from daemon.backtest.run import replay_settings, run_replay
+from daemon.signals.jsonl import TimedSignal
+from market.clock import EXCHANGE_TZ
 
 DATASETS = (("0dte", "bundled"), ("7dte", "bundled"), ("0dte", "spxw"), ("7dte", "goog"))
 
@@ -27,10 +30,19 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def goog_signals() -> list[TimedSignal]:
+    """The reference breakout needs a full morning; the half day of 2015-12-24 gets one fixed signal."""
+    at = datetime(2015, 12, 24, 10, 30, tzinfo=EXCHANGE_TZ)
+    return [TimedSignal(at, {"id": "validation-goog-1", "profile": "7dte", "underlying": "GOOG",
+                             "direction": "bullish", "strategy": "directional", "confidence": 0.8,
+                             "created_at": at.isoformat()}, 1)]
+
+
 def section8(profile: str, data: MarketData) -> tuple[str, dict[str, Any]]:
     runs = {}
+    signals: Any = goog_signals() if data.name == "goog" else "reference"
     for sizing in ("new", "current"):
-        runs[sizing] = run_replay(replay_settings(profile, data, sizing), data, "reference", sizing=sizing)
+        runs[sizing] = run_replay(replay_settings(profile, data, sizing), data, signals, sizing=sizing)
     table = {s: figures(r) for s, r in runs.items()}
     seeds = SEEDS_PROJECTION[profile]
     lines = [f"### {profile} on `{data.name}` ({len(data.days())} sessions: "
@@ -42,6 +54,9 @@ def section8(profile: str, data: MarketData) -> tuple[str, dict[str, Any]]:
                      f"{seeds['new'].get(seed_key, '—') if seed_key else '—'} | "
                      f"{seeds['current'].get(seed_key, '—') if seed_key else '—'} |")
     refused = table["new"]["refused_by_reason"]
+    if data.name == "goog":
+        lines += ["", "Signals: one bullish GOOG signal at 10:30 (confidence 0.8); the reference breakout "
+                      "needs a full morning and the half day gives it none."]
     lines += ["", f"Signals {table['new']['decisions']}, accepted {table['new']['accepted']} (new sizing); refused: "
               + (", ".join(f"{k} {v}" for k, v in refused.items()) or "none") + "."]
     return "\n".join(lines), table
