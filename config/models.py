@@ -61,6 +61,9 @@ class ProfileInfo(Frozen):
     vix_symbol: str = "VIX"
     expiry: ExpiryConfig
     contract_multiplier: int = Field(default=100, gt=0)
+    # --- room replay (issue 10): index underlyings this profile may trade when enabled (SPEC §1: SPX
+    # with same-day SPXW options, cash-settled, European, index quotes). Empty: none.
+    index_underlyings: tuple[str, ...] = ()
 
 
 class CapitalConfig(Frozen):

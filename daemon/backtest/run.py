@@ -58,12 +58,25 @@ def replay_settings(profile: str, data: MarketData, sizing: str = "new",
                     overrides: dict[str, Any] | None = None) -> Settings:
     """The profile's settings for a replay of `data`: sizing overlay, sim broker, and, when none of the
     profile's underlyings is in the data, the data's own underlyings (SPX for 0dte, GOOG for 7dte)."""
-    base = load_settings(profile)
+    base = load_settings(profile, overrides=overrides)
     extra: dict[str, Any] = {"broker.kind": "sim", **sizing_overlay(base.profile.name, base, sizing)}
     if not set(base.profile.underlyings) & set(data.underlyings):
+        indices = [u for u in data.underlyings if u in data.index_symbols]
+        disabled = [u for u in indices if u not in base.profile.index_underlyings]
+        if disabled:
+            raise ReplayDataError("index_not_enabled", f"{', '.join(disabled)}: index options are not enabled in "
+                                                       f"profile {base.profile.name} (profile.index_underlyings)")
         extra["profile.underlyings"] = [*base.profile.underlyings, *data.underlyings]
     extra.update(overrides or {})
     return load_settings(profile, overrides=extra)
+
+
+class ReplayDataError(ValueError):
+    """Data this profile cannot replay. `code` is a stable reason code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
 
 
 class Collector:

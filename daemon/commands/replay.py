@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from daemon.backtest.data import load_dataset
     from daemon.backtest.readers import DataError
     from daemon.backtest.report import write_report
-    from daemon.backtest.run import replay_settings, run_replay
+    from daemon.backtest.run import ReplayDataError, replay_settings, run_replay
     from daemon.backtest.scenarios import SCENARIOS
     from daemon.bars import BarDataError
     from daemon.logging import configure_logging
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             results.append(run_replay(settings, data, args.signals, (args.start, args.end), sizing, args.scenario,
                                       progress=bar))
             bar.done()
-    except (DataError, BarDataError, SignalFileError) as exc:
+    except (DataError, BarDataError, SignalFileError, ReplayDataError) as exc:
         raise UsageError(str(exc), exc.code) from None
     except ConfigError as exc:
         raise UsageError(str(exc), "config_invalid") from None

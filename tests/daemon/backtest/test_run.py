@@ -144,3 +144,13 @@ def test_figures_are_the_section_8_table(week_7dte: ReplayResult) -> None:
                 "sharpe", "worst_day", "breaker_events", "avg_slippage"):
         assert key in table
     assert table["breaker_events"] == len(week_7dte.breaker_events)
+
+
+def test_spx_is_traded_only_where_the_profile_enables_index_options(shared_market: Path) -> None:
+    from daemon.backtest.run import ReplayDataError
+
+    data = load_dataset("spxw", shared_market)
+    assert "SPX" in replay_settings("0dte", data).profile.underlyings
+    with pytest.raises(ReplayDataError) as err:
+        replay_settings("0dte", data, overrides={"profile.index_underlyings": []})
+    assert err.value.code == "index_not_enabled"
