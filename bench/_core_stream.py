@@ -1,8 +1,9 @@
 # The 1-second stream of INTERFACES.md (used by bench/core_throughput.py until bench/stream.py lands).
 from datetime import timedelta
 from decimal import Decimal
-import heapq, itertools
-from daemon.bars import resolve_data_dir, load_minute_bars, available_symbols
+import heapq
+import itertools
+from daemon.bars import load_minute_bars
 from daemon.feed import underlying_quote
 CENT = Decimal("0.01")
 def one_second(folder, symbols):

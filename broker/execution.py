@@ -1,18 +1,19 @@
-"""The parent-order executor (SPEC §4.2): slicing, repricing and slippage protection over any Broker.
+"""The parent-order executor (SPEC §4.2) for the async engine: a thin adapter over `broker.working.Working`.
 
-A parent above `slice_threshold` of notional is worked as child limit orders of at most
-`max_child_contracts` (and never more than the size shown at the far touch), one child at a
-time, each sent at least `child_interval_s` after the previous one. A child starts at mid and
-walks toward the far touch by `reprice_step_pct_of_spread` of the spread every `reprice_s`,
-never past mid ± `max_slippage_pct` of mid. Entries give up at `parent_timeout_s` (cancel, keep
-what filled, underfilled). Exits never give up: once the walk is held at the band they cross
-the spread (a marketable limit at the far touch) until done; an exit on a stale quote asks the
-broker for a snapshot and crosses at once.
+`Working` holds the rules (slicing with §4.2's child sizing, repricing, the slippage band,
+timeouts, exits that cross, pacing) as a synchronous, timer-driven state machine. This adapter
+carries its commands out over any Broker: one driver task waits on the injected clock until
+`Working.next_deadline()` (or until a broker event wakes it), calls `on_timer`, and sends what
+came out, in order. `execute(parent)` starts a parent and returns its ExecutionResult when
+Working reports it done.
 
-The executor does no I/O of its own: order ids come from the injected allocator, every order
-intent (place and modify) goes through the injected `before_send` before the broker sees it,
-all waiting is on the injected clock, and every message passes the shared Throttle. The
-engine forwards the broker's `on_order_update` / `on_fill` callbacks to the same-named methods.
+The adapter does the I/O Working must not: order ids come from the injected allocator (awaited
+only when a child is really sent: Working hands out provisional negative ids and the adapter
+renumbers the child), every order intent (place and modify) goes through the injected
+`before_send` before the broker sees it, snapshots for exits on stale quotes are fetched from
+the broker into the book, and every message still passes the shared Throttle (the engine's
+stops share it). The engine forwards the broker's `on_order_update` / `on_fill` callbacks to
+the same-named methods.
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
 
 from broker.base import Broker, BrokerError
 from broker.listings import round_to_tick
-from broker.order_ref import build_order_ref, parent_ref
+from broker.pacing import Pacer
 from broker.parent import (  # noqa: F401 - re-exported: callers import the parent's values from here
     ChildOrderResult,
     ExecutionError,
@@ -43,97 +44,16 @@ from broker.parent import (  # noqa: F401 - re-exported: callers import the pare
 )
 from broker.quotes import QuoteBook
 from broker.throttle import Throttle
-from market.types import Fill, OrderRequest, OrderStatus, OrderUpdate, Quote
+from broker.working import Cancel, Modify, Place, SnapshotWanted, VenueCommand, Working, structlog_sink
 from config.models import ExecutionConfig, Settings
 from market.clock import Clock
+from market.types import Fill, OrderRequest, OrderUpdate
 
 log = structlog.get_logger(__name__)
 
 OrderIdAllocator = Callable[[], "int | Awaitable[int]"]
 BeforeSend = Callable[[OrderRequest], Awaitable[None]]
 PriceRounder = Callable[[str, Decimal, str], Decimal]  # (underlying, price, "down"|"up") -> on-tick price
-
-
-@dataclass(eq=False)
-class _Child:
-    request: OrderRequest
-    sent_at: datetime
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    limits: list[tuple[datetime, Decimal]] = field(default_factory=list)
-    status: OrderStatus = OrderStatus.PENDING_SUBMIT
-    reported_filled: int = 0
-    reported_avg: Decimal | None = None
-    fills: dict[str, Fill] = field(default_factory=dict)
-    reason: str | None = None
-    crossing: bool = False
-    cancel_requested: bool = False
-
-    @property
-    def fill_qty(self) -> int:
-        return sum(f.quantity for f in self.fills.values())
-
-    @property
-    def filled(self) -> int:
-        return min(max(self.fill_qty, self.reported_filled), self.request.quantity)
-
-    @property
-    def done(self) -> bool:
-        return self.status.done or self.filled >= self.request.quantity
-
-    @property
-    def avg_price(self) -> Decimal | None:
-        qty = self.fill_qty
-        if qty and qty >= self.reported_filled:
-            return sum((f.price * f.quantity for f in self.fills.values()), Decimal(0)) / qty
-        return self.reported_avg if self.filled else None
-
-    def result(self) -> ChildOrderResult:
-        status = self.status
-        if self.filled >= self.request.quantity:
-            status = OrderStatus.FILLED
-        return ChildOrderResult(
-            self.request.order_id, self.request.order_ref, self.request.quantity, self.filled, self.avg_price,
-            status, self.sent_at, tuple(self.limits),
-            sum((f.commission for f in self.fills.values()), Decimal(0)), self.reason)
-
-
-@dataclass(eq=False)
-class _Run:
-    parent: ParentOrder
-    ref: str
-    deadline: datetime | None
-    children: list[_Child] = field(default_factory=list)
-    arrival_mid: Decimal | None = None
-    sliced: bool = False
-    status: ExecutionStatus = ExecutionStatus.FILLED
-    reason: str | None = None
-
-    @property
-    def filled(self) -> int:
-        return sum(c.filled for c in self.children)
-
-    @property
-    def is_exit(self) -> bool:
-        return self.parent.kind == "exit"
-
-    def expired(self, now: datetime) -> bool:
-        return self.deadline is not None and now >= self.deadline
-
-    def result(self) -> ExecutionResult:
-        children = tuple(c.result() for c in self.children)
-        filled = sum(c.filled for c in children)
-        priced = [(c.avg_price, c.filled) for c in children if c.filled and c.avg_price is not None]
-        avg = sum((p * q for p, q in priced), Decimal(0)) / sum(q for _, q in priced) if priced else None
-        slippage = None
-        if avg is not None and self.arrival_mid is not None:
-            slippage = (avg - self.arrival_mid) * (1 if self.parent.side == "BUY" else -1)
-        status = self.status
-        if filled >= self.parent.quantity:
-            status = ExecutionStatus.FILLED
-        return ExecutionResult(
-            self.ref, self.parent.quantity, filled, avg, slippage, children, filled < self.parent.quantity,
-            status, self.arrival_mid, sum((c.commission for c in children), Decimal(0)),
-            None if status is ExecutionStatus.FILLED else self.reason)
 
 
 class Executor:
@@ -146,10 +66,13 @@ class Executor:
         self._cfg = cfg
         self._allocate = allocate_order_id
         self._before_send = before_send
-        self._max_quote_age_s = max_quote_age_s
         self._throttle = throttle or Throttle(clock, cfg.max_messages_per_s)
-        self._round_price = round_price
-        self._live: dict[int, _Child] = {}
+        self._working = Working(cfg, quotes=book, max_quote_age_s=max_quote_age_s, round_price=round_price,
+                                pacer=Pacer(cfg.max_messages_per_s), log_to=structlog_sink)
+        self._provisional = itertools.count(-1, -1)  # ids Working hands out until the allocator's are known
+        self._waiters: dict[str, asyncio.Future[ExecutionResult]] = {}
+        self._wake = asyncio.Event()
+        self._driver: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, broker: Broker, book: QuoteBook, clock: Clock, settings: Settings, *,
@@ -163,153 +86,125 @@ class Executor:
         return self._throttle
 
     @property
+    def working(self) -> Working:
+        return self._working
+
+    @property
     def working_order_ids(self) -> list[int]:
-        return [oid for oid, c in self._live.items() if not c.done]
+        return [oid for oid in self._working.working_order_ids if oid > 0]
 
     # ------------------------------------------------------------------ broker events (forwarded by the engine)
 
     def on_order_update(self, update: OrderUpdate) -> None:
-        child = self._live.get(update.order_id)
-        if child is None:
-            return
-        if not child.status.done:  # a late non-terminal status must not revive a finished order
-            child.status = update.status
-        child.reported_filled = max(child.reported_filled, update.filled)
-        if update.avg_fill_price is not None:
-            child.reported_avg = update.avg_fill_price
-        if update.reason:
-            child.reason = update.reason
-        child.wake.set()
+        self._working.on_update(update, self._clock.now())
+        self._after_event()
 
     def on_fill(self, fill: Fill) -> None:
-        child = self._live.get(fill.order_id)
-        if child is None:
-            return
-        child.fills[fill.exec_id] = fill  # keyed by exec id: a resent execution (with its commission) counts once
-        child.wake.set()
+        self._working.on_fill(fill, self._clock.now())
+        self._after_event()
+
+    def _after_event(self) -> None:
+        self._hand_out_results()
+        self._wake.set()  # commands may have come out, or a deadline moved
 
     # ------------------------------------------------------------------ the parent
 
     async def execute(self, parent: ParentOrder) -> ExecutionResult:
         """Work `parent` to completion (or, for entries, to the timeout). Raises ExecutionError on bad input."""
         parent.validate()
-        now = self._clock.now()
-        deadline = None if parent.kind == "exit" else now + timedelta(seconds=float(self._cfg.parent_timeout_s))
-        run = _Run(parent, parent_ref(parent.profile, parent.source_id, self._cfg.order_ref_prefix), deadline)
-        log.info("parent_start", order_ref=run.ref, contract=parent.contract.key, side=parent.side,
-                 quantity=parent.quantity, kind=parent.kind)
+        ref = self._working.start(parent, self._clock.now(), self._next_provisional)
+        done: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        self._waiters[ref] = done
+        self._hand_out_results()
+        self._kick()
         try:
-            await self._work_parent(run)
+            return await done
         except asyncio.CancelledError:
-            await self._abandon(run)
+            self._waiters.pop(ref, None)
+            await self._abandon(ref)
             raise
-        finally:
-            for child in run.children:
-                self._live.pop(child.request.order_id, None)
-        result = run.result()
-        log.info("parent_done", order_ref=run.ref, status=result.status.value, filled=result.filled,
-                 requested=result.requested, avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid))
-        return result
 
-    async def _work_parent(self, run: _Run) -> None:
-        parent = run.parent
-        n = parent.first_child
-        next_child_at = self._clock.now()
-        interval = timedelta(seconds=float(self._cfg.child_interval_s))
-        retry = timedelta(seconds=float(self._cfg.reprice_s))
-        while run.filled < parent.quantity:
-            await self._sleep_until(next_child_at if run.deadline is None else min(next_child_at, run.deadline))
-            if run.expired(self._clock.now()):
-                run.status = ExecutionStatus.TIMED_OUT
-                run.reason = "parent_timeout" if run.children else "no_usable_quote"
-                return
-            quote, stale = await self._quote(run)
-            if quote is None:  # nothing to price against yet: look again after a reprice interval
-                next_child_at = self._clock.now() + retry
-                continue
-            if run.arrival_mid is None:
-                run.arrival_mid = quote.mid
-                notional = parent.quantity * quote.mid * parent.contract.multiplier
-                run.sliced = notional > self._cfg.slice_threshold
-            limit, _ = child_limit(parent.side, quote.bid, quote.ask, 0, self._cfg, self._rounder(parent),
-                                   cross=stale)
-            child = await self._send(run, n, self._child_quantity(run, quote), limit)
-            n += 1
-            if child is None:
-                return
-            child.crossing = stale
-            next_child_at = child.sent_at + interval
-            await self._work_child(run, child)
-            if run.status is ExecutionStatus.TIMED_OUT:
-                return
-            if child.filled < child.request.quantity and not child.cancel_requested:
-                run.status = ExecutionStatus.REJECTED
-                run.reason = child.reason or f"child_{child.status.value.lower()}"
-                return
+    def _next_provisional(self) -> int:
+        return next(self._provisional)
 
-    def _child_quantity(self, run: _Run, quote: Quote) -> int:
-        shown = quote.ask_size if run.parent.side == "BUY" else quote.bid_size
-        return child_quantity(run.parent, run.parent.quantity - run.filled, run.sliced, shown, self._cfg)
+    def _hand_out_results(self) -> None:
+        for result in self._working.take_results():
+            waiter = self._waiters.pop(result.parent_ref, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(result)
 
-    async def _work_child(self, run: _Run, child: _Child) -> None:
-        reprice = timedelta(seconds=float(self._cfg.reprice_s))
-        next_reprice = child.sent_at + reprice
-        step = 0
-        held = False
-        while not child.done:
-            until = next_reprice if run.deadline is None else min(next_reprice, run.deadline)
-            child.wake.clear()
-            await self._wait(until, child.wake)
-            if child.done:
+    async def _abandon(self, ref: str) -> None:
+        """The caller cancelled the parent: pull every working child (unthrottled, best effort)."""
+        for order_id in self._working.abandon(ref, self._clock.now()):
+            if order_id <= 0:
+                continue  # never reached the broker
+            try:
+                await self._broker.cancel(order_id)
+            except Exception:  # noqa: BLE001
+                log.exception("abandon_cancel_failed", order_id=order_id)
+        self._wake.set()
+
+    # ------------------------------------------------------------------ the driver
+
+    def _kick(self) -> None:
+        self._wake.set()
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.get_running_loop().create_task(self._drive(), name="executor")
+
+    async def _drive(self) -> None:
+        working = self._working
+        while True:
+            try:
+                await self._send_all()
+            except Exception:  # noqa: BLE001 - the driver must outlive any one command
+                log.exception("executor_command_failed")
+            self._hand_out_results()
+            if not len(working) and not self._waiters:
                 return
-            now = self._clock.now()
-            if run.expired(now):
-                await self._cancel(child)
-                run.status, run.reason = ExecutionStatus.TIMED_OUT, "parent_timeout"
-                return
-            if now < next_reprice:
-                continue  # a partial fill or a status: keep the schedule
-            next_reprice += reprice
-            quote, stale = await self._quote(run)
-            if quote is None:
-                continue
-            step += 1
-            # Exits cross once the band has held the walk for one interval, or at once on stale data.
-            child.crossing = child.crossing or (run.is_exit and (held or stale))
-            limit, held = child_limit(run.parent.side, quote.bid, quote.ask, step, self._cfg,
-                                      self._rounder(run.parent), cross=child.crossing)
-            if limit != child.request.limit_price:
-                await self._modify(child, limit)
+            deadline = working.next_deadline()
+            self._wake.clear()
+            if deadline is None:
+                await self._wake.wait()
+            else:
+                await self._wait(deadline)
+            working.on_timer(self._clock.now())
+            self._hand_out_results()
 
-    # ------------------------------------------------------------------ quotes
+    async def _send_all(self) -> None:
+        while commands := self._working.take_commands():
+            for command in commands:
+                await self._carry_out(command)
+                self._hand_out_results()
 
-    async def _quote(self, run: _Run) -> tuple[Quote | None, bool]:
-        """A usable two-sided quote, and whether it had to be fetched because the streamed one was stale.
-
-        Entries never trade on stale data (None). Exits ask the broker for a fresh snapshot.
-        """
-        key = run.parent.contract.key
-        quote = self._book.get(key)
-        now = self._clock.now()
-        fresh = two_sided(quote) and quote.age_s(now) <= self._max_quote_age_s  # type: ignore[union-attr]
-        if fresh:
-            return quote, False
-        if not run.is_exit:
-            return None, False
-        await self._throttle.acquire()  # a snapshot request is a message too
+    async def _carry_out(self, command: VenueCommand) -> None:
+        """One command; an unexpected failure (not a broker refusal) ends its parent with that
+        exception, raised from `execute()` as before: the engine logs it and gives the contracts back."""
+        if isinstance(command, SnapshotWanted):
+            try:
+                await self._snapshot(command.key)
+            except Exception:  # noqa: BLE001 - a broken snapshot is a failed one
+                log.exception("exit_snapshot_failed", key=command.key, code="snapshot_failed")
+                self._working.on_snapshot(command.key, None, self._clock.now())
+            return
+        order_id = command.order_id if isinstance(command, Cancel) else command.request.order_id
+        ref = self._working.parent_of(order_id)
         try:
-            snap = await self._broker.snapshot(key)
-        except BrokerError as exc:
-            log.warning("exit_snapshot_failed", order_ref=run.ref, key=key, code=exc.code)
-            return None, True
-        self._book.update(snap)
-        return (snap, True) if two_sided(snap) else (None, True)
+            await self._carry_out_order(command)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("executor_command_failed", order_id=order_id, order_ref=ref)
+            if ref is not None:
+                self._working.abandon(ref, self._clock.now())
+                waiter = self._waiters.pop(ref, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(exc)
 
-    def _rounder(self, parent: ParentOrder) -> Callable[[Decimal, str], Decimal]:
-        underlying = parent.contract.underlying
-        return lambda price, direction: self._round_price(underlying, price, direction)
-
-    # ------------------------------------------------------------------ messages
+    async def _carry_out_order(self, command: VenueCommand) -> None:
+        if isinstance(command, Place):
+            await self._place(command.request)
+        elif isinstance(command, Modify):
+            await self._modify(command.request)
+        elif isinstance(command, Cancel):
+            await self._cancel(command.order_id)
 
     async def _allocate_id(self) -> int:
         value = self._allocate()
@@ -317,100 +212,75 @@ class Executor:
             value = await value
         return int(value)
 
-    async def _send(self, run: _Run, n: int, quantity: int, limit: Decimal) -> _Child | None:
-        parent = run.parent
-        request = OrderRequest(
-            order_id=await self._allocate_id(),
-            order_ref=build_order_ref(parent.profile, parent.source_id, n, self._cfg.order_ref_prefix),
-            contract=parent.contract, side=parent.side, quantity=quantity, order_type="LMT", limit_price=limit)
-        child = _Child(request, self._clock.now())
-        self._live[request.order_id] = child  # before place: an immediate fill must find its child
-        run.children.append(child)
+    async def _place(self, provisional: OrderRequest) -> None:
+        if not self._working.is_live(provisional.order_id):
+            return  # its parent was abandoned before it left
+        order_id = await self._allocate_id()
+        if not self._working.renumber(provisional.order_id, order_id):
+            log.warning("order_id_unused", order_id=order_id, order_ref=provisional.order_ref)
+            return
+        request = dataclasses.replace(provisional, order_id=order_id)
         try:
             await self._before_send(request)
         except Exception as exc:  # noqa: BLE001 - no recorded intent, no order
             log.exception("before_send_failed", order_ref=request.order_ref)
-            return self._refused(run, child, f"intent_not_recorded: {type(exc).__name__}")
+            self._working.refused(order_id, f"intent_not_recorded: {type(exc).__name__}", self._clock.now())
+            return
         # The token is taken last, with no await between it and the send, so the pace holds on the wire.
         await self._throttle.acquire()
-        child.sent_at = self._clock.now()
         try:
             await self._broker.place(request)
         except BrokerError as exc:
-            log.warning("place_refused", order_ref=request.order_ref, code=exc.code)
-            return self._refused(run, child, exc.code)
-        child.limits.append((child.sent_at, limit))
-        log.info("child_sent", order_ref=request.order_ref, order_id=request.order_id, quantity=quantity,
-                 limit=str(limit))
-        return child
+            self._working.refused(order_id, exc.code, self._clock.now())  # logged there
 
-    @staticmethod
-    def _refused(run: _Run, child: _Child, reason: str) -> None:
-        child.status = OrderStatus.REJECTED
-        child.reason = reason
-        run.status, run.reason = ExecutionStatus.REJECTED, reason
-        return None
-
-    async def _modify(self, child: _Child, limit: Decimal) -> None:
-        request = dataclasses.replace(child.request, limit_price=limit)
+    async def _modify(self, request: OrderRequest) -> None:
+        now = self._clock.now()
         try:
             await self._before_send(request)
         except Exception:  # noqa: BLE001 - intent not recorded: keep the working price
             log.exception("before_send_failed", order_ref=request.order_ref)
+            self._working.modify_refused(request.order_id, "intent_not_recorded", now)
             return
         await self._throttle.acquire()
-        if child.done:
+        if not self._working.is_live(request.order_id) or request.order_id not in self._working.working_order_ids:
             return  # it filled while waiting for the throttle
         try:
             await self._broker.modify(request)
-        except BrokerError as exc:  # most often: it filled or was cancelled on the way
-            log.warning("modify_refused", order_ref=request.order_ref, code=exc.code)
-            return
-        child.request = request
-        child.limits.append((self._clock.now(), limit))
+        except BrokerError as exc:  # most often: it filled or was cancelled on the way (logged there)
+            self._working.modify_refused(request.order_id, exc.code, self._clock.now())
 
-    async def _cancel(self, child: _Child) -> None:
-        """Cancel and wait (one reprice interval at most) for the broker to confirm; late fills still count."""
-        child.cancel_requested = True
+    async def _cancel(self, order_id: int) -> None:
         await self._throttle.acquire()
-        if not child.done:
-            try:
-                await self._broker.cancel(child.request.order_id)
-            except BrokerError as exc:
-                log.warning("cancel_refused", order_ref=child.request.order_ref, code=exc.code)
-        until = self._clock.now() + timedelta(seconds=float(self._cfg.reprice_s))
-        while not child.done and self._clock.now() < until:
-            child.wake.clear()
-            await self._wait(until, child.wake)
-        if not child.done:
-            child.reason = "cancel_unconfirmed"
+        if order_id not in self._working.working_order_ids:
+            return
+        try:
+            await self._broker.cancel(order_id)
+        except BrokerError as exc:
+            log.warning("cancel_refused", order_id=order_id, code=exc.code)
 
-    async def _abandon(self, run: _Run) -> None:
-        """The caller cancelled the parent: pull every working child (unthrottled, best effort)."""
-        for child in run.children:
-            if not child.done:
-                try:
-                    await self._broker.cancel(child.request.order_id)
-                except Exception:  # noqa: BLE001
-                    log.exception("abandon_cancel_failed", order_ref=child.request.order_ref)
+    async def _snapshot(self, key: str) -> None:
+        await self._throttle.acquire()  # a snapshot request is a message too
+        try:
+            snap = await self._broker.snapshot(key)
+        except BrokerError as exc:
+            log.warning("exit_snapshot_failed", key=key, code=exc.code)
+            self._working.on_snapshot(key, None, self._clock.now())
+            return
+        self._book.update(snap)
+        self._working.on_snapshot(key, snap, self._clock.now())
 
     # ------------------------------------------------------------------ waiting on the injected clock
 
-    async def _sleep_until(self, when: datetime) -> None:
-        seconds = (when - self._clock.now()).total_seconds()
-        if seconds > 0:
-            await self._clock.sleep(seconds)
-
-    async def _wait(self, until: datetime, wake: asyncio.Event) -> None:
-        """Until `until` on the clock or until `wake` is set, whichever is first."""
+    async def _wait(self, until: datetime) -> None:
+        """Until `until` on the clock or until a broker event or a new parent wakes the driver."""
         seconds = (until - self._clock.now()).total_seconds()
-        if wake.is_set():
+        if self._wake.is_set():
             return
         if seconds <= 0:
             await asyncio.sleep(0)
             return
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        waiter = asyncio.ensure_future(wake.wait())
+        waiter = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:

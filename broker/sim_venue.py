@@ -28,7 +28,8 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import structlog
 
@@ -51,6 +52,8 @@ log = structlog.get_logger(__name__)
 ACCOUNT_ID = "SIM"
 CURRENCY = "USD"
 VenueEvent = OrderUpdate | Fill
+# (level, event, fields): where the venue's notes go; None (the default) keeps it silent (replay).
+LogSink = Callable[[str, str, dict[str, Any]], None]
 
 
 class QuoteSource(Protocol):
@@ -66,6 +69,7 @@ class _SimOrder:
     commission: Decimal = Decimal(0)
     triggered: bool = False  # STP: the stop was touched, it now trades as a market order
     active: bool = False  # it has reached the exchange (after the latency)
+    ended: bool = False  # filled, cancelled or rejected (status.done, kept as a plain flag for the quote path)
 
     @property
     def remaining(self) -> int:
@@ -73,7 +77,7 @@ class _SimOrder:
 
     @property
     def working(self) -> bool:
-        return not self.status.done
+        return not self.ended
 
     @property
     def avg_price(self) -> Decimal | None:
@@ -141,15 +145,19 @@ def _request_of(cmd: object) -> OrderRequest:
 
 class SimVenue:
     def __init__(self, cfg: SimBrokerConfig, *, quotes: QuoteSource, cash: Decimal, session: str = "",
-                 account_id: str = ACCOUNT_ID):
+                 account_id: str = ACCOUNT_ID, log_to: LogSink | None = None):
         self._cfg = cfg
+        self._log_to = log_to
+        self.failures = 0  # venue actions that raised (logged; the exchange keeps running)
         self._quotes = quotes
         self._account_id = account_id
         self._exec_prefix = f"SIM-{session}-" if session else "SIM-"
         self._latency = timedelta(milliseconds=cfg.latency_ms)
         self._cash = cash
         self._orders: dict[int, _SimOrder] = {}
-        self._resting: dict[str, dict[int, _SimOrder]] = {}  # contract key -> working orders at the exchange
+        # contract key -> the working orders resting there, in arrival order; a tuple, replaced when one
+        # comes or goes (rare), so a quote walks it without copying
+        self._resting: dict[str, tuple[_SimOrder, ...]] = {}
         self._positions: dict[str, Position] = {}
         self._fills: list[Fill] = []
         self._consumed: dict[str, list] = {}  # key -> [quote, taken BUY, taken SELL]: each quote shows its size once
@@ -161,6 +169,10 @@ class SimVenue:
         self._now: datetime | None = None
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def latency(self) -> timedelta:
+        return self._latency
 
     @property
     def cash(self) -> Decimal:
@@ -205,10 +217,10 @@ class SimVenue:
             self._cash = state.cash
         self._orders = orders
         self._resting = {}
-        for order_id, order in orders.items():
-            self._resting.setdefault(order.request.contract.key, {})[order_id] = order
+        for order in orders.values():
+            self._rest(order)
         self._next_id = max([self._next_id, *(i + 1 for i in orders)])
-        log.info("sim_restored", positions=len(positions), cash=str(self._cash), orders=len(orders))
+        self._note("info", "sim_restored", positions=len(positions), cash=str(self._cash), orders=len(orders))
 
     def withhold_bids(self, key: str, until: datetime | None) -> None:
         """Fault injection (tests, drills): until `until` (None lifts it) the bids of `key` show no
@@ -218,7 +230,8 @@ class SimVenue:
             self._bids_withheld.pop(key, None)
         else:
             self._bids_withheld[key] = until
-        log.warning("sim_fault_bids_withheld", key=key, until=None if until is None else until.isoformat())
+        self._note("warning", "sim_fault_bids_withheld", key=key,
+                   until=None if until is None else until.isoformat())
 
     def _bid_withheld(self, key: str, now: datetime | None) -> bool:
         until = self._bids_withheld.get(key)
@@ -307,8 +320,9 @@ class SimVenue:
                     self._replace(payload)  # type: ignore[arg-type]
                 else:
                     self._cancel_now(payload)  # type: ignore[arg-type]
-            except Exception:  # noqa: BLE001 - the exchange must keep running
-                log.exception("sim_action_failed", action=what)
+            except Exception as exc:  # noqa: BLE001 - the exchange must keep running
+                self.failures += 1
+                log.exception("sim_action_failed", action=what, error=repr(exc))
         if self._now is None or now > self._now:
             self._now = now
 
@@ -332,7 +346,7 @@ class SimVenue:
             return
         order.active = True
         order.status = OrderStatus.SUBMITTED
-        self._resting.setdefault(order.request.contract.key, {})[order_id] = order
+        self._rest(order)
         self._emit_update(order)
         self._match(order, self._quotes.get(order.request.contract.key))
 
@@ -366,15 +380,23 @@ class SimVenue:
 
     def _finish(self, order: _SimOrder, status: OrderStatus, reason: str | None = None) -> None:
         order.status = status
+        order.ended = status.done
         self._rest_no_more(order)
         self._emit_update(order, reason)
 
+    def _rest(self, order: _SimOrder) -> None:
+        key = order.request.contract.key
+        self._resting[key] = (*self._resting.get(key, ()), order)
+
     def _rest_no_more(self, order: _SimOrder) -> None:
-        resting = self._resting.get(order.request.contract.key)
-        if resting is not None:
-            resting.pop(order.request.order_id, None)
-            if not resting:
-                del self._resting[order.request.contract.key]
+        key = order.request.contract.key
+        resting = self._resting.get(key)
+        if resting is not None and order in resting:
+            left = tuple(o for o in resting if o is not order)
+            if left:
+                self._resting[key] = left
+            else:
+                del self._resting[key]
 
     # ------------------------------------------------------------------ matching
 
@@ -382,11 +404,13 @@ class SimVenue:
         """A quote of `quote.key` at `now`: match what rests on that key (nothing to do, no allocation,
         when nothing rests there)."""
         resting = self._resting.get(quote.key)
-        if not resting:
+        if resting is None:
             return
         self._now = now
-        for order in list(resting.values()):
-            if order.working:
+        if not quote.usable:
+            return
+        for order in resting:
+            if not order.ended:  # an earlier one in this walk may have ended it
                 self._match(order, quote)
 
     def _match(self, order: _SimOrder, quote: Quote | None) -> None:
@@ -394,13 +418,13 @@ class SimVenue:
             return
         req = order.request
         buy = req.side == "BUY"
-        touch, shown = (quote.ask, quote.ask_size) if buy else (quote.bid, quote.bid_size)
-        if req.order_type == "STP" and not order.triggered:
+        if req.order_type == "STP" and not order.triggered:  # the common case of a resting stop: one compare
             trigger = quote.ask if buy else quote.bid
             if trigger is None or (trigger < req.stop_price if buy else trigger > req.stop_price):  # type: ignore[operator]
                 return
             order.triggered = True
-            log.info("sim_stop_triggered", order_id=req.order_id, stop=str(req.stop_price), at=str(trigger))
+            self._note("info", "sim_stop_triggered", order_id=req.order_id, stop=str(req.stop_price), at=str(trigger))
+        touch, shown = (quote.ask, quote.ask_size) if buy else (quote.bid, quote.bid_size)
         if touch is None or touch <= 0 or (not buy and self._bid_withheld(quote.key, self._now)):
             return
         if req.order_type == "LMT" and (req.limit_price < touch if buy else req.limit_price > touch):  # type: ignore[operator]
@@ -450,10 +474,15 @@ class SimVenue:
         self._fills.append(fill)
         order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
         if order.remaining == 0:
+            order.ended = True
             self._rest_no_more(order)
-        log.info("sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
+        self._note("debug", "sim_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty, price=str(price))
         self._events.append(fill)
         self._emit_update(order)
+
+    def _note(self, level: str, event: str, **fields: Any) -> None:
+        if self._log_to is not None:
+            self._log_to(level, event, fields)
 
     def _emit_update(self, order: _SimOrder, reason: str | None = None) -> None:
         self._events.append(OrderUpdate(

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -57,6 +57,13 @@ log = structlog.get_logger(__name__)
 
 PriceRounder = Callable[[str, Decimal, str], Decimal]  # (underlying, price, "down"|"up") -> on-tick price
 NextId = Callable[[], int]
+# (level, event, fields): where Working's notes go. None (the default) keeps it silent, as the
+# synchronous core wants (it logs through its effects); the async adapter passes structlog.
+LogSink = Callable[[str, str, dict[str, Any]], None]
+
+
+def structlog_sink(level: str, event: str, fields: dict[str, Any]) -> None:
+    getattr(log, level)(event, **fields)
 
 __all__ = ["Cancel", "ExecutionError", "Modify", "Place", "QuoteSource", "SnapshotWanted", "VenueCommand",
            "Working"]
@@ -177,7 +184,9 @@ class _Run:
         if self.phase == _SEND:
             due = self.next_child_at
         elif self.phase == _WORK:
-            due = self.next_reprice  # None while its Place waits for a token: the pacer's deadline covers it
+            if self.child is not None and self.child.sent_at is None:
+                return None  # its Place waits for a token: the pacer's deadline covers it (even past the timeout)
+            due = self.next_reprice
         else:
             due = self.cancel_until
         if self.deadline is not None and self.phase != _CANCEL:
@@ -213,8 +222,10 @@ class _Out:
 
 class Working:
     def __init__(self, cfg: ExecutionConfig, *, quotes: QuoteSource, max_quote_age_s: Decimal,
-                 round_price: PriceRounder = round_to_tick, pacer: Pacer | None = None):
+                 round_price: PriceRounder = round_to_tick, pacer: Pacer | None = None,
+                 log_to: LogSink | None = None):
         self._cfg = cfg
+        self._log_to = log_to
         self._quotes = quotes
         self._max_age = timedelta(seconds=float(max_quote_age_s))
         self._round_price = round_price
@@ -257,8 +268,9 @@ class Working:
         deadline = None if parent.kind == "exit" else now + self._timeout
         run = _Run(parent, ref, next_id, now, deadline, parent.first_child, next_child_at=now)
         self._runs[ref] = run
-        log.info("parent_start", order_ref=ref, contract=parent.contract.key, side=parent.side,
-                 quantity=parent.quantity, kind=parent.kind)
+        if self._log_to is not None:
+            self._log_to("debug", "parent_start", dict(order_ref=ref, contract=parent.contract.key, side=parent.side,
+                                                      quantity=parent.quantity, kind=parent.kind))
         self._drive(run, now)
         self._release(now)
         return ref
@@ -339,7 +351,9 @@ class Working:
         child.status = OrderStatus.REJECTED
         child.reason = reason
         run.status, run.reason = ExecutionStatus.REJECTED, reason
-        log.warning("place_refused", order_ref=child.request.order_ref, order_id=order_id, code=reason)
+        if self._log_to is not None:
+            self._log_to("warning", "place_refused",
+                         dict(order_ref=child.request.order_ref, order_id=order_id, code=reason))
         self._drive(run, now)
         self._release(now)
 
@@ -351,9 +365,59 @@ class Working:
             return
         _, child = found
         if child.confirmed is not None:
+            if child.limits and child.limits[-1][1] == child.request.limit_price:
+                child.limits.pop()  # it never held that price
             child.request = child.confirmed
             child.confirmed = None
-        log.warning("modify_refused", order_ref=child.request.order_ref, order_id=order_id, code=reason)
+        if self._log_to is not None:
+            self._log_to("warning", "modify_refused",
+                         dict(order_ref=child.request.order_ref, order_id=order_id, code=reason))
+
+    def parent_of(self, order_id: int) -> str | None:
+        """The parent ref of a child still in flight."""
+        found = self._by_order.get(order_id)
+        return None if found is None else found[0].ref
+
+    def submit(self, command: VenueCommand, now: datetime) -> None:
+        """Send a message that is not a parent's child (a protective stop's place, change or cancel)
+        through the same pacing: it leaves by `take_commands`, in order with the children's, so
+        one budget (≤ max_messages_per_s) holds for everything this venue connection sends."""
+        if not isinstance(command, (Place, Modify, Cancel, SnapshotWanted)):
+            raise ExecutionError("bad_command", f"not a venue command: {type(command).__name__}")
+        self._outbox.append(_Out(command, None))
+        self._release(now)
+
+    def is_live(self, order_id: int) -> bool:
+        """`order_id` is a child of a parent still in flight."""
+        return order_id in self._by_order
+
+    def renumber(self, old_id: int, new_id: int) -> bool:
+        """Give a child whose Place has not reached the venue yet another order id (an async caller
+        whose ids come from an awaited allocator hands out provisional ones: see `Executor`).
+        False when no parent in flight has `old_id`."""
+        found = self._by_order.pop(old_id, None)
+        if found is None:
+            return False
+        if new_id in self._by_order:
+            self._by_order[old_id] = found
+            raise ExecutionError("duplicate_order_id", f"order id {new_id} is already a working child")
+        child = found[1]
+        child.request = dataclasses.replace(child.request, order_id=new_id)
+        if child.confirmed is not None:
+            child.confirmed = dataclasses.replace(child.confirmed, order_id=new_id)
+        self._by_order[new_id] = found
+
+        def renamed(cmd: VenueCommand) -> VenueCommand:
+            if isinstance(cmd, (Place, Modify)) and cmd.request.order_id == old_id:
+                return type(cmd)(dataclasses.replace(cmd.request, order_id=new_id))
+            if isinstance(cmd, Cancel) and cmd.order_id == old_id:
+                return Cancel(new_id)
+            return cmd
+
+        for out in self._outbox:
+            out.command = renamed(out.command)
+        self._ready = [renamed(c) for c in self._ready]
+        return True
 
     def abandon(self, ref: str, now: datetime) -> list[int]:
         """Stop working parent `ref` at once (its caller gave up): no result; returns the ids of its
@@ -391,7 +455,23 @@ class Working:
     # ------------------------------------------------------------------ the state machine
 
     def _drive(self, run: _Run, now: datetime) -> None:
-        """Move `run` as far as it can go at `now`."""
+        """Move `run` as far as it can go at `now`. A fault in one parent (a failing id allocator, a
+        price the rounder refuses) ends that parent `execution_failed`, keeping what filled; the
+        others go on and nothing is raised into the caller."""
+        try:
+            self._advance(run, now)
+        except Exception as exc:  # noqa: BLE001 - one parent's fault must not stop the rest
+            if self._runs.get(run.ref) is not run:
+                return
+            run.status, run.reason = ExecutionStatus.REJECTED, "execution_failed"
+            if run.child is not None and not run.child.done and run.child.sent_at is not None:
+                run.child.cancel_requested = True
+                self._outbox.append(_Out(Cancel(run.child.request.order_id), run.child))
+            if self._log_to is not None:
+                self._log_to("error", "execution_failed", dict(order_ref=run.ref, error=repr(exc)))
+            self._finish(run)
+
+    def _advance(self, run: _Run, now: datetime) -> None:
         if self._runs.get(run.ref) is not run:
             return
         parent = run.parent
@@ -453,8 +533,10 @@ class Working:
             run.step += 1
             # Exits cross once the band has held the walk for one interval, or at once on stale data.
             child.crossing = child.crossing or (run.is_exit and (run.held or stale))
-            limit, run.held = child_limit(parent.side, quote.bid, quote.ask, run.step, self._cfg,  # type: ignore[arg-type]
-                                          self._rounder(parent), cross=child.crossing)
+            bid, ask = quote.bid, quote.ask
+            assert bid is not None and ask is not None  # a usable quote is two-sided
+            limit, run.held = child_limit(parent.side, bid, ask, run.step, self._cfg, self._rounder(parent),
+                                          cross=child.crossing)
             if limit != child.request.limit_price:
                 self._modify(child, limit)
 
@@ -485,8 +567,7 @@ class Working:
                 out.limit = limit
                 child.request = request
                 return
-        if child.confirmed is None:
-            child.confirmed = child.request
+        child.confirmed = child.request  # what the venue holds if this change is refused
         child.request = request
         self._outbox.append(_Out(Modify(request), child, limit))
 
@@ -504,9 +585,12 @@ class Working:
         self._forget(run)
         result = run.result()
         self._results.append(result)
-        log.info("parent_done", order_ref=run.ref, status=result.status.value, filled=result.filled,
-                 requested=result.requested, avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid),
-                 below_minimum=result.below_minimum)
+        if self._log_to is not None:
+            # debug: the engine's "order" line is the parent's summary at info; below the minimum bet warns
+            self._log_to("warning" if result.below_minimum else "debug", "parent_done", dict(
+                order_ref=run.ref, status=result.status.value, filled=result.filled, requested=result.requested,
+                avg_price=str(result.avg_price), slippage=str(result.slippage_vs_mid),
+                below_minimum=result.below_minimum))
 
     def _forget(self, run: _Run) -> None:
         for child in run.children:
@@ -534,8 +618,10 @@ class Working:
                 continue  # it filled or ended while waiting for the token: nothing to say
             self._pacer.take(now)
             self._ready.append(command)
+            if child is None:
+                continue  # a snapshot, or a message submitted from outside (a protective stop)
             if isinstance(command, Place):
-                assert child is not None and out.limit is not None
+                assert out.limit is not None
                 child.sent_at = now
                 child.limits.append((now, out.limit))
                 found = self._by_order.get(command.request.order_id)
@@ -543,12 +629,16 @@ class Working:
                     run = found[0]
                     run.next_reprice = now + self._reprice
                     run.next_child_at = now + self._interval
-                log.info("child_sent", order_ref=command.request.order_ref, order_id=command.request.order_id,
-                         quantity=command.request.quantity, limit=str(out.limit))
+                if self._log_to is not None:
+                    self._log_to("debug", "child_sent", dict(
+                        order_ref=command.request.order_ref, order_id=command.request.order_id,
+                        quantity=command.request.quantity, limit=str(out.limit)))
             elif isinstance(command, Modify):
-                assert child is not None and out.limit is not None
+                assert out.limit is not None
                 child.limits.append((now, out.limit))
-                child.confirmed = None
+                if self._log_to is not None:
+                    self._log_to("debug", "child_repriced", dict(
+                        order_ref=command.request.order_ref, order_id=command.request.order_id, limit=str(out.limit)))
             elif isinstance(command, Cancel):
                 found = self._by_order.get(command.order_id)
                 if found is not None and found[0].phase == _CANCEL:

@@ -567,6 +567,33 @@ class DaemonConfig(Frozen):
     state_dir: str = "var"
 
 
+# --------------------------------------------------------------------------- notifications (room ops)
+
+NOTIFICATION_EVENTS = ("breaker", "halt", "resume", "flatten", "emergency_flatten", "disconnect", "store_fault",
+                       "fill", "daily_report")
+
+
+class NotificationsConfig(Frozen):
+    """Telling the operator (SPEC §11) through apprise URLs (ntfy://, tgram://, slack://, mailto://,
+    json://host/ for a webhook...). Empty `urls` and no `urls_file`: notifications are off."""
+
+    urls: tuple[str, ...] = ()
+    # A file with one apprise URL a line: the URLs carry tokens, keep them out of the profile.
+    urls_file: str | None = None
+    # The event kinds sent; "fill" is left out by default (one message per execution is a lot).
+    events: tuple[Literal["breaker", "halt", "resume", "flatten", "emergency_flatten", "disconnect",
+                          "store_fault", "fill", "daily_report"], ...] = (
+        "breaker", "halt", "resume", "flatten", "emergency_flatten", "disconnect", "store_fault", "daily_report")
+    queue_size: int = Field(default=200, gt=0)  # messages waiting to be sent; beyond it they are dropped, counted
+    retries: int = Field(default=3, ge=0)  # a failed send is tried again this many times
+    backoff_s: Decimal = Field(default=Decimal(2), gt=0)  # before retry n: backoff_s × 2^(n-1)
+    # Per event kind: at most `burst` messages, refilled at one per `per_kind_interval_s` (a flapping gateway
+    # sends a few, then one per interval with the count of what was held back).
+    burst: int = Field(default=3, gt=0)
+    per_kind_interval_s: Decimal = Field(default=Decimal(300), gt=0)
+    timeout_s: Decimal = Field(default=Decimal(10), gt=0)  # one send's network timeout
+
+
 class Settings(Frozen):
     """One profile's whole effective configuration."""
 
@@ -585,6 +612,7 @@ class Settings(Frozen):
     broker: BrokerConfig = BrokerConfig()
     daemon: DaemonConfig = DaemonConfig()
     regime: RegimeConfig = RegimeConfig()  # SPEC §10 (room regime)
+    notifications: NotificationsConfig = NotificationsConfig()  # room ops
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

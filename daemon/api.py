@@ -28,8 +28,10 @@ from prometheus_client import CollectorRegistry
 from config.models import Settings
 from daemon.auth import Tokens, api_url_file, load_tokens
 from daemon.control import INTERNAL_ERROR, ControlError, EngineControl, SignalOutcome
+from daemon.format import present_position, present_status
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
+from daemon.page import routes as page
 
 log = get_logger("daemon.api")
 
@@ -238,10 +240,10 @@ class Api:
         return _json(outcome.to_json(), status)
 
     async def get_status(self, request: web.Request) -> web.Response:
-        return _json(self.control.status())
+        return _json(present_status(self.control.status()))
 
     async def get_positions(self, request: web.Request) -> web.Response:
-        positions = self.control.positions()
+        positions = [present_position(p) for p in self.control.positions()]
         return _json({"positions": positions, "count": len(positions)})
 
     async def post_halt(self, request: web.Request) -> web.Response:
@@ -299,6 +301,7 @@ class Api:
         app.router.add_post("/v1/acknowledge", admin(self.post_acknowledge))
         app.router.add_get("/healthz", self.get_healthz)
         app.router.add_get("/metrics", self.get_metrics)
+        page.register(app, self.control, self.settings, self.tokens)  # GET / : the operator page (SPEC §11)
         return app
 
 

@@ -27,6 +27,7 @@ from broker.sim import SimBroker, stored_account_state
 from config.loader import load_settings
 from config.models import Settings
 from market import calendar
+from daemon import notifications
 from daemon import notify as sd
 from daemon.bars import Bar, DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
 from market.clock import EXCHANGE_TZ, Clock, LiveClock, VirtualClock
@@ -61,6 +62,7 @@ class RunOptions:
     json_logs: bool | None = None
     api: bool = True
     summary_json: bool = False
+    log_level: str = "info"
 
 
 def make_settings(options: RunOptions) -> Settings:
@@ -72,6 +74,22 @@ def make_settings(options: RunOptions) -> Settings:
     if options.db:
         overrides["daemon.store.url"] = options.db
     return load_settings(options.profile, overrides=overrides)
+
+
+def quote_source_problem(options: RunOptions) -> str | None:
+    """Why this run would trade blind, or None (SPEC §4.3: `--broker sim` needs a quote source).
+
+    The sim fills against recorded quotes (`--replay`); live, it has none (IB market data for
+    the sim is not built), so every signal would be refused `stale_market_data` without a word.
+    """
+    if options.replay is not None:
+        return None
+    kind = options.broker or make_settings(options).broker.kind
+    if kind != "sim":
+        return None
+    return ("--broker sim needs a quote source and has none: give --replay DATA (recorded bars, "
+            "e.g. --replay bundled), or trade through IB Gateway with --broker ib; without quotes "
+            "every signal would be refused stale_market_data")
 
 
 def replay_store_url(settings: Settings) -> str:
@@ -138,6 +156,9 @@ class App:
         self.api_port: int | None = None
         self._runner: Any = None
         self._stop = asyncio.Event()
+        self.stopped_by: str | None = None  # the signal that ended a replay early
+        self._replay_loop: Any = None  # daemon.replay.Replay while one runs
+        self.json_logs = False
 
     def build(self) -> Engine:
         settings, options = self.settings, self.options
@@ -172,13 +193,21 @@ class App:
     async def run(self) -> int:
         if self.replay is not None:
             return await self.run_replay()
-        configure_logging(self.options.json_logs, clock=self.clock)
+        # `--json`: stdout carries the summary and nothing else, the logs go to stderr.
+        log_stream = sys.stderr if self.options.summary_json else self.out
+        self.json_logs = configure_logging(self.options.json_logs, level=self.options.log_level, stream=log_stream,
+                                           clock=self.clock)
         # The XNYS calendar takes a second of pandas to build: on a thread, before the loop has work.
         await asyncio.to_thread(calendar.session_for, self.clock.now().date())
         engine = self.build()
         log = get_logger("tradingd.run", profile=self.settings.profile.name)
+        notifier = self._start_notifier()
         engine.on_state = sd.status
-        await engine.start()
+        try:
+            await engine.start()
+        except BaseException:
+            self._stop_notifier(notifier)
+            raise
         watchdog = None
         try:
             if self.options.api:
@@ -190,7 +219,12 @@ class App:
                 if self.replay.missing:
                     log.warning("replay_symbols_missing", symbols=self.replay.missing,
                                 note="these underlyings have no recorded bars and are not traded in this replay")
+                self._on_signals(self.stop)
                 await self._replay(engine)
+                if self.stopped_by is not None:
+                    self._print_line(f"replay stopped by {self.stopped_by} at {self.clock.now():%Y-%m-%d %H:%M:%S %Z}"
+                                     "; partial summary follows", event="replay_stopped",
+                                     signal=self.stopped_by, at=self.clock.now().isoformat())
                 await self.print_summary(engine)
             else:
                 watchdog = sd.start_watchdog(engine.healthy)
@@ -203,10 +237,12 @@ class App:
             await engine.stop()
             if self._runner is not None:
                 await self._runner.cleanup()
+                forget_api_url(self.settings, self.api_port)
             await engine.store.close()
+            await asyncio.to_thread(self._stop_notifier, notifier)
             if not self.options.summary_json:  # JSON output carries it inside the summary
-                print(f"database: {database_location(engine.store.raw.url)}", file=self.out)
-                self.out.flush()
+                where = database_location(engine.store.raw.url)
+                self._print_line(f"database: {where}", event="database", database=where)
         return 0
 
     async def run_replay(self) -> int:
@@ -216,7 +252,10 @@ class App:
         assert self.replay is not None and isinstance(self.clock, VirtualClock)
         settings = self.settings
         step = StepClock(self.clock.now())
-        configure_logging(self.options.json_logs, clock=step)
+        # `--json`: stdout carries the summary and nothing else, the logs go to stderr.
+        log_stream = sys.stderr if self.options.summary_json else self.out
+        self.json_logs = configure_logging(self.options.json_logs, level=self.options.log_level, stream=log_stream,
+                                           clock=step)
         log = get_logger("tradingd.run", profile=settings.profile.name)
         await asyncio.to_thread(calendar.session_for, self.clock.now().date())
         url = settings.daemon.store.url or replay_store_url(settings)
@@ -258,7 +297,8 @@ class App:
 
         inbox = Inbox()
         replay = Replay(settings, self.clock.now(), sink=sink, bar_listener=listener, signal_source=source,
-                        daily_closes=self.replay.closes_before, on_report=report, clock=step, inbox=inbox)
+                        daily_closes=self.replay.closes_before, on_report=report, clock=step, inbox=inbox,
+                        speed=self.options.speed)
         if self.options.api:
             from daemon.api import start_api
 
@@ -270,24 +310,32 @@ class App:
                         note="these underlyings have no recorded bars and are not traded in this replay")
         events = recorded_events(self.replay.bars, self.timed_signals, frozenset({settings.profile.vix_symbol}))
         last = max(b[-1].end for b in self.replay.bars.values() if b).astimezone(EXCHANGE_TZ).date()
+        self._replay_loop = replay
+        self._on_signals(self.stop)
         try:
             stats = await asyncio.to_thread(replay.run, events, datetime.combine(last, time(23, 59),
                                                                                   tzinfo=EXCHANGE_TZ))
             sink.flush()
             log.info("replay_done", quotes=stats.quotes, option_quotes=stats.option_quotes, bars=stats.bars,
-                     signals=stats.signals, sessions=len(stats.days) or None, fills=stats.fills,
-                     events_per_s=round(stats.events_per_s), wall_s=round(stats.wall_s, 3))
-            print(f"replay: {stats.quotes} quotes in {stats.wall_s:.2f} s = {stats.events_per_s:,.0f} quote events/s",
-                  file=self.out)
+                     signals=stats.signals, fills=stats.fills, events_per_s=round(stats.events_per_s),
+                     wall_s=round(stats.wall_s, 2))
+            self._print_line(f"replay: {stats.quotes} quotes in {stats.wall_s:.2f} s = "
+                             f"{stats.events_per_s:,.0f} quote events/s", event="replay_speed", quotes=stats.quotes,
+                             wall_s=round(stats.wall_s, 2), events_per_s=round(stats.events_per_s))
+            if self.stopped_by is not None:
+                self._print_line(f"replay stopped by {self.stopped_by} at {step.now():%Y-%m-%d %H:%M:%S %Z}"
+                                 "; partial summary follows", event="replay_stopped",
+                                 signal=self.stopped_by, at=step.now().isoformat())
             await self.print_summary_of(store)
         finally:
             inbox.close()
             if self._runner is not None:
                 await self._runner.cleanup()
+                forget_api_url(self.settings, self.api_port)
             await store.close()
-            if not self.options.summary_json:
-                print(f"database: {database_location(store.url)}", file=self.out)
-                self.out.flush()
+            if not self.options.summary_json:  # JSON output carries it inside the summary
+                where = database_location(store.url)
+                self._print_line(f"database: {where}", event="database", database=where)
         return 0
 
     async def print_summary_of(self, store: Store) -> None:
@@ -295,12 +343,14 @@ class App:
         days = await store.summary_by_day()
         effects = regime_effects(await store.recent_decisions(limit=1_000_000),
                                  await store.list_exit_events(limit=1_000_000))
-        if self.options.summary_json:
+        if self.options.summary_json or self.json_logs:  # stdout is JSON only: the summary is a JSON line too
             import json
 
-            print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days),
+            extra = {"event": "replay_summary", "level": "info"} if not self.options.summary_json else {}
+            print(json.dumps({**extra, "profile": self.settings.profile.name, "days": summary_json(days),
                               "regime_effects": {d.isoformat(): v for d, v in effects.items()},
-                              "database": database_location(store.url)}), file=self.out)
+                              "database": database_location(store.url),
+                              "complete": self.stopped_by is None}), file=self.out)
         else:
             print(summary_text(days, self.settings.profile.name), file=self.out)
             print("\n".join(effects_lines(effects, self.settings.profile.name)), file=self.out)
@@ -332,20 +382,63 @@ class App:
         log.info("replay_done", quotes=stats.quotes, bars=stats.bars, signals=engine.signals_received,
                  sessions=len(stats.days))
 
+    def _start_notifier(self) -> notifications.Notifier | None:
+        """The profile's notifier, installed for `notifications.notify`; None when none is configured.
+        A replay tells nobody: its events happened years ago."""
+        if self.replay is not None:
+            return None
+        try:
+            notifier = notifications.Notifier.from_settings(self.settings.notifications, self.settings.profile.name)
+        except notifications.NotificationError as exc:
+            raise RunError(exc.code, str(exc)) from None
+        if notifier is not None:
+            notifier.start()
+            notifications.install(notifier)
+        return notifier
+
+    @staticmethod
+    def _stop_notifier(notifier: notifications.Notifier | None) -> None:
+        """Send what is queued (a few seconds at most), then stop telling anyone."""
+        if notifier is not None:
+            notifications.install(None)
+            notifier.stop()
+
+    def _on_signals(self, stop: Any) -> None:
+        """SIGTERM/SIGINT call `stop(name)`: a clean end (summary, database line), not a dead process."""
+        loop = asyncio.get_running_loop()
+        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop, sig.name)
+
+    def _print_line(self, text: str, **fields: Any) -> None:
+        """One line of our own on stdout: a JSON line when the logs are JSON (stdout then holds
+        JSON only), else the text."""
+        if self.options.summary_json:  # stdout holds the summary's JSON alone
+            print(text, file=sys.stderr)
+            return
+        if self.json_logs:
+            import json
+
+            print(json.dumps({"level": "info", **fields}), file=self.out)
+        else:
+            print(text, file=self.out)
+        self.out.flush()
+
     async def _live(self, engine: Engine) -> None:
         scheduler = LiveScheduler(self.jobs(engine))
         scheduler.start()
-        loop = asyncio.get_running_loop()
-        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, self._stop.set)
+        self._on_signals(self.stop)
         try:
             await self._stop.wait()
         finally:
             scheduler.shutdown()
 
-    def stop(self) -> None:
+    def stop(self, by: str | None = None) -> None:
+        if by is not None and self.stopped_by is None:
+            self.stopped_by = by
         self._stop.set()
+        if self._replay_loop is not None:
+            self._replay_loop.stop()
         if self.feed is not None:
             self.feed.stop()
 
@@ -354,16 +447,29 @@ class App:
         days = await engine.store.summary_by_day()
         effects = regime_effects(await engine.store.recent_decisions(limit=1_000_000),
                                  await engine.store.list_exit_events(limit=1_000_000))
-        if self.options.summary_json:
+        if self.options.summary_json or self.json_logs:  # stdout is JSON only: the summary is a JSON line too
             import json
 
-            print(json.dumps({"profile": self.settings.profile.name, "days": summary_json(days),
+            extra = {"event": "replay_summary", "level": "info"} if not self.options.summary_json else {}
+            print(json.dumps({**extra, "profile": self.settings.profile.name, "days": summary_json(days),
                               "regime_effects": {d.isoformat(): v for d, v in effects.items()},
-                              "database": database_location(engine.store.raw.url)}), file=self.out)
+                              "database": database_location(engine.store.raw.url),
+                              "complete": self.stopped_by is None}), file=self.out)
         else:
             print(summary_text(days, self.settings.profile.name), file=self.out)
             print("\n".join(effects_lines(effects, self.settings.profile.name)), file=self.out)
         self.out.flush()
+
+
+def forget_api_url(settings: Settings, port: int | None) -> None:
+    """A stopped daemon leaves no URL behind for the CLI to find (only its own: another daemon of
+    the profile may have written the file since)."""
+    from daemon.auth import api_url_file
+
+    path = api_url_file(settings)
+    with contextlib.suppress(OSError):
+        if port is not None and path.read_text().strip().endswith(f":{port}"):
+            path.unlink()
 
 
 def database_location(url: str) -> str:

@@ -31,6 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tradingd", description="Unattended options-trading daemon for Interactive Brokers.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(commands_pkg.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"daemon.commands.{info.name}")
@@ -38,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
         if register is not None:
             register(sub)
     return parser
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject), or "unknown" when run from a bare tree."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("tradingd")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def report_error(message: str, as_json: bool, code: str = "bad_input") -> int:
@@ -53,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        if getattr(args, "version", False) and not getattr(args, "command", None):
+            print(f"tradingd {version()}")
+            return 0
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

@@ -46,6 +46,8 @@ from daemon.control import (
 )
 from daemon.entries import SignalDesk
 from daemon.exiting import ExitDesk
+from daemon import format as fmt
+from daemon import notifications as tell
 from daemon.logging import get_logger
 from daemon.positions import Book, LivePosition
 from daemon.regime import RegimeDesk
@@ -269,6 +271,9 @@ class Engine:
         between "reconciling" and "ready"; any other broker's reconnect is reconciled here, once.
         """
         self.log.info("broker_connection", connected=connected, reason=reason)
+        if not connected and not self.disconnect_expected and self.phase == "RUNNING":  # not our own stop
+            tell.notify("disconnect", f"broker disconnected outside its restart window ({reason}): "
+                                      "no entries until it is back and reconciled")
         if self.metrics is not None:
             self.metrics.set_broker_connected(connected, disconnect_expected=self.disconnect_expected)
         if connected and reason == RECONCILING:
@@ -321,8 +326,8 @@ class Engine:
         elif kind == "update":
             await self.store.update_order(payload)
             if payload.status.done:
-                self.log.info("order", order_id=payload.order_id, order_ref=payload.order_ref,
-                              status=payload.status.value, contracts=payload.filled, reason=payload.reason)
+                self.log.debug("order", order_id=payload.order_id, order_ref=payload.order_ref,
+                               status=payload.status.value, contracts=payload.filled, reason=payload.reason)
         elif kind == "reconnected":
             if await self._reconcile("reconnect") is not None:
                 self.control.reconciling = False
@@ -378,18 +383,18 @@ class Engine:
             self.order_ids.done(request.order_id)
             raise
         self._intents_written.add(request.order_id)
-        self.log.info("order", order_id=request.order_id, order_ref=request.order_ref,
-                      underlying=request.contract.underlying, side=request.side, contracts=request.quantity,
-                      type=request.order_type, limit=request.limit_price, stop=request.stop_price, status="sending")
+        self.log.debug("order", order_id=request.order_id, order_ref=request.order_ref,
+                       underlying=request.contract.underlying, side=request.side, contracts=request.quantity,
+                       type=request.order_type, limit=request.limit_price, stop=request.stop_price, status="sending")
         if self.metrics is not None:
-            self.metrics.observe_order("submitted")
+            self.metrics.observe_order("submitted", level="child")
 
     async def _record_refusal(self, update: OrderUpdate) -> OrderRecord:
         """The broker refused to take an order: its intent is closed as rejected, with the reason, at once."""
         self.log.warning("order", order_id=update.order_id, order_ref=update.order_ref, status="rejected",
                          reason=update.reason)
         if self.metrics is not None:
-            self.metrics.observe_order("rejected")
+            self.metrics.observe_order("rejected", level="child")
         return await self.store.update_order(update)
 
     async def _apply_update(self, update: OrderUpdate) -> OrderRecord:
@@ -486,7 +491,8 @@ class Engine:
                       accepted=decision.accepted, reason=decision.reason,
                       direction=None if signal is None else signal.direction,
                       confidence=None if signal is None else signal.confidence,
-                      contracts=decision.contracts, multiplier=decision.multiplier, bet=decision.notional,
+                      contracts=decision.contracts, multiplier=fmt.ratio(decision.multiplier),
+                      bet=fmt.money(decision.notional),
                       option=None if contract is None else contract.key, message=decision.message or None)
         self.observe_decision(decision.accepted, decision.reason)
 
@@ -555,6 +561,7 @@ class Engine:
         await self.store.record_operator_action("halt", who=actor, why=reason, at=now)
         await self._persist_state(reason or "operator halt")
         self.log.warning("operator_halt", actor=actor, reason=reason)
+        tell.notify("halt", f"HALTED by {actor}: {reason or 'operator halt'}. No entries until resume.")
         self._observe_operator("halt")
         return {"ok": True, "trading_state": self.control.state.value, "latched": True}
 
@@ -567,6 +574,8 @@ class Engine:
         await self._persist_state(f"resumed by {actor}")
         self.log.warning("operator_resume", actor=actor, trading_state=self.control.state.value,
                          breaker_level=self.control.level)
+        tell.notify("resume", f"resumed by {actor}: trading state {self.control.state.value}, "
+                              f"breaker level {self.control.level}")
         self._observe_operator("resume")
         return {"ok": True, "trading_state": self.control.state.value, "breaker_level": self.control.level}
 
@@ -576,6 +585,7 @@ class Engine:
                                                 detail={"positions": [p.id for p in self.book]})
         closing = await self.exits.close_all("operator_flatten", f"operator flatten by {actor}: {reason}", now)
         self.log.warning("operator_flatten", actor=actor, reason=reason, positions=closing)
+        tell.notify("flatten", f"flatten by {actor}: {reason}; closing {len(closing)} position(s)")
         self._observe_operator("flatten")
         return {"ok": True, "trading_state": self.control.state.value, "closing_positions": closing}
 
@@ -732,6 +742,7 @@ class Engine:
             if day.session_date == at.date():
                 for line in day_lines(day):
                     self.log.info("daily_report", line=line)
+                tell.notify("daily_report", "\n".join(day_lines(day)))
 
     # ================================================================== state
 

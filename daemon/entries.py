@@ -7,7 +7,6 @@ accepted or refused, into one stored decision record with its full breakdown.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,13 +16,14 @@ from broker.liquidity import check_quote
 from broker.selection import LIQUIDITY, NO_UNDERLYING_PRICE, Selection, candidates, select_contract
 from broker.base import BrokerError
 from market.types import OptionChain, OptionContract, Quote
+from daemon.core.entries import json_safe, signal_id_of  # noqa: F401 - one definition, shared with the core
 from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
 from risk import reasons
 from risk.breakers import TradingState
 from risk.decision import Decision
 from risk.request import OpenPositionView, SizingRequest
 from risk.scale_in import ScaleInRequest, evaluate_scale_in
-from risk.signal import _ID_PATTERN, Signal, SignalRejected, parse_signal
+from risk.signal import Signal, SignalRejected, parse_signal
 from risk.sizing import evaluate, refused_input
 
 # The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
@@ -43,28 +43,6 @@ class Intake:
     decision: Decision | None = None
     selection: Selection | None = None
     position: LivePosition | None = None
-
-
-def signal_id_of(raw: Any) -> str | None:
-    """The id to store the signal under, when it has a usable one."""
-    if isinstance(raw, dict):
-        sid = raw.get("id")
-        if isinstance(sid, str) and _ID_PATTERN.match(sid):
-            return sid
-    return None
-
-
-def json_safe(value: Any) -> Any:
-    """The payload as stored: NaN/Infinity (valid in Python's JSON, not in PostgreSQL's) become strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 class SignalDesk:

@@ -25,6 +25,8 @@ from broker.base import BrokerError
 from broker.execution import ExecutionError, ExecutionResult, ParentOrder
 from broker.order_ref import parent_ref
 from market.types import Fill
+from daemon import format as fmt
+from daemon import notifications as tell
 from daemon.store.records import FillOutcome
 from exits import policy
 from exits.action import ExitAction
@@ -119,10 +121,12 @@ class ExitDesk:
             return
         eng.log.info("order", position_id=position.id, order_ref=result.parent_ref, underlying=position.underlying,
                      side=parent.side, contracts=f"{result.filled}/{result.requested}",
-                     avg_price=_q(result.avg_price), status=result.status.value,
-                     slippage=_q(result.slippage_vs_mid), underfilled=result.underfilled or None)
+                     avg_price=fmt.price(result.avg_price), status=result.status.value,
+                     pnl_pct=_pct(position, result.avg_price) if parent.side == "SELL" and result.avg_price else None,
+                     slippage=fmt.price(result.slippage_vs_mid), underfilled=result.underfilled or None,
+                     walk=fmt.limit_walk(result))
         if eng.metrics is not None:
-            eng.metrics.observe_order(result.status.value if not result.underfilled else "underfilled")
+            eng.metrics.observe_order(result.status.value if not result.underfilled else "underfilled", level="parent")
 
     # ------------------------------------------------------------------ fills
 
@@ -154,12 +158,14 @@ class ExitDesk:
         mid = None if quote is None else quote.mid
         eng.log.info("fill", order_id=fill.order_id, order_ref=fill.order_ref,
                      position_id=None if record is None else record.id, underlying=fill.contract.underlying,
-                     side=fill.side, contracts=fill.quantity, price=fill.price, mid=mid,
-                     slippage=None if mid is None else (fill.price - mid) * (1 if fill.side == "BUY" else -1),
-                     realized=realized if fill.side == "SELL" else None, option=fill.contract.key)
+                     side=fill.side, contracts=fill.quantity, price=fmt.price(fill.price), mid=fmt.price(mid),
+                     slippage=None if mid is None else fmt.price((fill.price - mid) * (1 if fill.side == "BUY" else -1)),
+                     realized=fmt.money(realized) if fill.side == "SELL" else None, option=fill.contract.key)
         if eng.metrics is not None:
             slip = None if not mid else (fill.price - mid) / mid * (1 if fill.side == "BUY" else -1)
             eng.metrics.observe_fill(side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
+        tell.notify("fill", f"{fill.side} {fill.quantity} {fill.contract.key} at {fmt.price(fill.price)}"
+                            + (f", realized {fmt.money_text(realized)}" if fill.side == "SELL" else ""))
         if outcome.unmatched_qty:
             eng.log.error("fill_beyond_position", order_ref=fill.order_ref, unmatched=outcome.unmatched_qty)
         if by_stop and position is not None:
@@ -170,7 +176,7 @@ class ExitDesk:
             eng.stops.cancel_soon(record.id)
             await eng.broker.unsubscribe([record.contract_key])
             eng.log.info("position_closed", position_id=record.id, underlying=record.underlying,
-                         realized=record.realized_pnl, reason=record.close_reason, option=record.contract_key)
+                         realized=fmt.money(record.realized_pnl), reason=record.close_reason, option=record.contract_key)
         elif position is not None:
             eng.stops.follow_soon(position)
 
@@ -188,7 +194,8 @@ class ExitDesk:
         if eng.metrics is not None:
             eng.metrics.observe_exit(STOP_FILL_RULE)
         eng.log.warning("exit", position_id=position.id, underlying=position.underlying, rule=STOP_FILL_RULE,
-                        contracts=fill.quantity, price=fill.price, pnl_pct=_pct(position), kind=kind, reason=reason)
+                        contracts=fill.quantity, price=fmt.price(fill.price), pnl_pct=_pct(position, fill.price),
+                        kind=kind, reason=reason)
 
     # ------------------------------------------------------------------ exit rules
 
@@ -236,12 +243,12 @@ class ExitDesk:
                 self._send_exit(position, action.quantity, f"x{event.id}", action, now)
             elif action.kind == "tighten_stop":
                 eng.log.info("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
-                             contracts=action.quantity, price=action.stop_price, kind="tighten_stop",
+                             contracts=action.quantity, price=fmt.price(action.stop_price), kind="tighten_stop",
                              reason=action.reason)
                 eng.stops.follow_soon(position)
             else:
                 eng.log.warning("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
-                                contracts=0, price=position.mark, pnl_pct=_pct(position), kind="alert",
+                                contracts=0, price=fmt.price(position.mark), mark_pnl_pct=_pct(position), kind="alert",
                                 reason=action.reason)
 
     def _send_exit(self, position: LivePosition, quantity: int, source_id: str, action: ExitAction,
@@ -249,7 +256,7 @@ class ExitDesk:
         eng = self.engine
         qty = min(quantity, position.closable)
         eng.log.info("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
-                     contracts=qty, price=position.mark, pnl_pct=_pct(position), kind=action.kind,
+                     contracts=qty, price=fmt.price(position.mark), mark_pnl_pct=_pct(position), kind=action.kind,
                      reason=action.reason)
         if qty <= 0:
             return
@@ -316,17 +323,21 @@ class ExitDesk:
         level = eng.control.level
         name = eng.settings.breakers.levels[level - 1].name if level else "clear"
         await eng.persist_state(name)
-        eng.log.warning("breaker", level=level, name=name, session_pnl=session_pnl,
+        eng.log.warning("breaker", level=level, name=name, session_pnl=fmt.money(session_pnl),
                         trading_state=eng.control.state.value, previous_level=before_level, change=update.event)
+        tell.notify("breaker", f"breaker level {before_level} -> {level} ({name}, {update.event or 'changed'}): "
+                               f"session P&L {fmt.money_text(session_pnl)}, trading state {eng.control.state.value}")
         if update.event != "tripped":
             return
         await eng.store.record_breaker_event(level=level, from_state=before_state.value,
                                              to_state=eng.control.state.value, session_pnl=session_pnl, at=now,
-                                             reason=f"{name}: session P&L {session_pnl}")
+                                             reason=f"{name}: session P&L {fmt.money(session_pnl)}")
         if eng.metrics is not None:
             eng.metrics.observe_breaker_event(level)
         fx = effects(level)
         if fx.flatten:
+            tell.notify("emergency_flatten", f"breaker level {level} ({name}): closing every position; "
+                                             f"session P&L {fmt.money_text(session_pnl)}")
             await self.close_all(f"breaker_level_{TOP_LEVEL}_flatten", f"breaker level {level} ({name}): flatten",
                                  now)
         elif fx.close_losers:
@@ -344,12 +355,10 @@ class ExitDesk:
             await self._act(position, actions, state, now)
 
 
-def _q(value: Decimal | None) -> Decimal | None:
-    """Averages shown to the cent's hundredth: a log line is read, not recomputed."""
-    return None if value is None else value.quantize(Decimal("0.0001"))
-
-
-def _pct(position: LivePosition) -> str | None:
-    pct = position.unrealized_pct
-    return None if pct is None else f"{pct * 100:.1f}%"
-
+def _pct(position: LivePosition, at_price: Decimal | None = None) -> str | None:
+    """P&L on the premium at `at_price` (a fill's price: `pnl_pct`) or, on a line that is not a fill
+    (an alert, the decision to close), at the mark (`mark_pnl_pct`): never the one for the other."""
+    entry = position.record.entry_price
+    if at_price is None:
+        return fmt.pct_text(position.unrealized_pct) if position.unrealized_pct is not None else None
+    return None if entry <= 0 else fmt.pct_text((at_price - entry) / entry)

@@ -34,7 +34,7 @@ CONSOLE_LAYOUT: dict[str, tuple[str, ...]] = {
     "decision": ("underlying", "accepted", "reason", "direction", "contracts", "multiplier", "bet"),
     "order": ("underlying", "side", "contracts", "limit", "status"),
     "fill": ("underlying", "side", "contracts", "price", "mid", "slippage"),
-    "exit": ("underlying", "rule", "contracts", "price", "pnl_pct"),
+    "exit": ("underlying", "rule", "contracts", "price", "pnl_pct", "mark_pnl_pct"),
     "breaker": ("breaker_level", "name", "session_pnl", "trading_state"),
 }
 
@@ -168,6 +168,9 @@ def configure_logging(json_logs: bool | None = None, level: str = "INFO", stream
     handler._tradingd = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(numeric)
+    # APScheduler tells every run of every job at info ("Running job ... executed successfully"):
+    # every 5 minutes, for nothing. Its warnings (a missed run) still come through.
+    logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
     return as_json
 
 

@@ -62,7 +62,8 @@ SPECS: tuple[_Spec, ...] = (
     _Spec(Gauge, "tradingd_portfolio_theta_dollars", "Portfolio theta, dollars per day"),
     _Spec(Gauge, "tradingd_breaker_level", "Account circuit breaker level (0 none .. 4 emergency halt)"),
     _Spec(Gauge, "tradingd_trading_state", "Trading state, one-hot: 1 for the current state", ("state",)),
-    _Spec(Counter, "tradingd_orders_total", "Orders by outcome", ("outcome",)),
+    # level: "parent" (one per decided order, its end) or "child" (each slice sent to the broker).
+    _Spec(Counter, "tradingd_orders_total", "Orders by level (parent|child) and outcome", ("level", "outcome")),
     _Spec(Counter, "tradingd_fills_total", "Fills (executions) by side", ("side",)),
     _Spec(Counter, "tradingd_filled_contracts_total", "Contracts filled by side", ("side",)),
     _Spec(Histogram, "tradingd_slippage_vs_mid_ratio", "Adverse fill slippage vs the mid, fraction of mid",
@@ -222,9 +223,12 @@ class Metrics:
         """Tick (quote or signal receipt) to decision."""
         self._metric("tradingd_tick_to_decision_seconds").observe(max(0.0, float(seconds)))
 
-    def observe_order(self, outcome: str) -> None:
-        """outcome: submitted, filled, partially_filled, cancelled, rejected, timed_out, ..."""
-        self._metric("tradingd_orders_total", outcome=outcome).inc()
+    def observe_order(self, outcome: str, level: str = "child") -> None:
+        """level "child": submitted, rejected (each slice at the broker); level "parent": filled,
+        timed_out, rejected, underfilled (each parent order's end). One level per series, never mixed."""
+        if level not in ("parent", "child"):
+            raise ValueError(f"order level must be parent or child, got {level!r}")
+        self._metric("tradingd_orders_total", level=level, outcome=outcome).inc()
 
     def observe_fill(self, *, side: str, contracts: int, slippage_vs_mid: Any = None) -> None:
         """`slippage_vs_mid`: adverse fraction of the mid (positive = worse than mid)."""

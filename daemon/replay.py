@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import threading
 import itertools
 import time as wallclock
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -123,7 +124,7 @@ class Replay:
                  bar_listener: BarListener | None = None, signal_source: str = "replay",
                  daily_closes: Callable[[date], Any] | None = None, log_effects: bool = True,
                  on_report: Callable[[date], None] | None = None, clock: StepClock | None = None,
-                 inbox: Any = None):
+                 inbox: Any = None, speed: float = 0.0):
         self.settings = settings
         self.clock = clock or StepClock(start)
         self.sink = sink
@@ -146,6 +147,9 @@ class Replay:
         self.core.orders.execution = self.working
         self.venue = SimVenue(settings.broker.sim, quotes=self.core.quotes, cash=settings.capital.account_size)
         self.stats = ReplayStats()
+        self.stopping = False  # set from another thread (SIGTERM): the loop ends after the current event
+        self.speed = speed  # 0: as fast as possible; N: each gap between events waited 1/N in real time
+        self._woken = threading.Event()
         self.reports: list[date] = []
         self.on_report = on_report
         self.inbox = inbox  # signals and operator commands from the API (daemon.shell.Inbox), between events
@@ -162,7 +166,13 @@ class Replay:
         quiet = sink is not None and sink.catching_up
         if quiet:  # re-running what a killed run already did: the log said it then
             logging.disable(logging.CRITICAL)
+        previous: datetime | None = None
         for at, kind, _, payload in events:
+            if self.speed > 0 and previous is not None and at > previous:
+                self._woken.wait((at - previous).total_seconds() / self.speed)
+            previous = at
+            if self.stopping:
+                break
             if quiet and not sink.catching_up:
                 quiet = False
                 logging.disable(logging.NOTSET)
@@ -190,7 +200,7 @@ class Replay:
                 if not inbox.empty() and (self._account() or inbox.drain(core, at)):
                     self._drain(at)
                 inbox.answer(core)
-        if until is not None:
+        if until is not None and not self.stopping:
             self._until(until)
         if quiet:
             logging.disable(logging.NOTSET)
@@ -199,6 +209,10 @@ class Replay:
             self.inbox.close()
         stats.wall_s = wallclock.perf_counter() - started
         return stats
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._woken.set()
 
     def _account(self) -> None:
         """The venue's buying power as the core sizes against it (the live shell asks the broker)."""

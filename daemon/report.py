@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from daemon import format as fmt
 from daemon.store.records import DaySummary
 
 
@@ -42,8 +43,8 @@ def summary_json(days: Iterable[DaySummary]) -> list[dict[str, Any]]:
             "refused_by_reason": dict(sorted(day.refused_by_reason.items())),
             "trades_opened": day.trades_opened,
             "trades_closed": day.trades_closed,
-            "realized_pnl": str(day.realized_pnl),
-            "commissions": str(day.commissions),
+            "realized_pnl": fmt.money(day.realized_pnl),
+            "commissions": fmt.money(day.commissions),
             "breaker_events": day.breaker_events,
             "max_breaker_level": day.max_breaker_level,
         }
@@ -59,5 +60,4 @@ def _totals_line(days: Sequence[DaySummary]) -> str:
 
 
 def _money(value: Decimal) -> str:
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.2f}"
+    return fmt.money_text(value)

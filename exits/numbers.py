@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 from exits.errors import ExitInputError
 from risk.numbers import MAX_MAGNITUDE
@@ -29,6 +29,6 @@ def pct(fraction: Decimal) -> str:
 
 
 def money(value: Decimal) -> str:
-    """A price for people: cents when exact to the cent (105.00), otherwise as precise as it is."""
-    cents = value.quantize(Decimal("0.01"))
-    return f"{cents:f}" if cents == value else f"{value.normalize():f}"
+    """A price for people, at the cent (105.00; a stop at 3.0574 reads 3.06): the action itself
+    carries the exact Decimal, the text is read, not recomputed."""
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):f}"

@@ -171,9 +171,12 @@ def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCh
             missing.append(f"no {'option' if per_share is None else 'portfolio'} {label}")
             continue
         after = book + per_share * shares
+        # Delta and gamma (share-equivalents, products of 4-place greeks) are shown at 0.1: the text is
+        # read, the comparison used the exact value. Vega and theta are dollars, already at the cent.
+        shown = f"{after:.1f}" if label in ("delta", "gamma") else f"{after}"
         if abs(after) > limit:
-            return _fail(name, f"portfolio {label} after the trade |{after}| > {limit}")
-        checked.append(f"{label} {after} within {limit}")
+            return _fail(name, f"portfolio {label} after the trade |{shown}| > {limit}")
+        checked.append(f"{label} {shown} within {limit}")
     if missing and not request.what_if:
         return _fail(name, f"greeks unavailable: {', '.join(missing)}")
     if not checked:

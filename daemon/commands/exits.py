@@ -16,6 +16,7 @@ from config.loader import load_settings
 from config.models import Settings
 from market import calendar
 from daemon.cli import UsageError
+from daemon import format as fmt
 from market.clock import EXCHANGE_TZ
 from exits import ExitAction, ExitInputError, ExitPosition, MarketSnapshot, evaluate, new_state
 from risk.numbers import MAX_MAGNITUDE
@@ -223,7 +224,8 @@ def _date(text: str, what: str) -> date:
 
 
 def _record(when: datetime, action: ExitAction) -> dict[str, object]:
-    return {"time": when.isoformat(), **action.to_record()}
+    record = action.to_record()
+    return {"time": when.isoformat(), **record, "stop_price": fmt.price(record["stop_price"])}
 
 
 def _print_table(results: list[tuple[datetime, ExitAction]]) -> None:
@@ -232,5 +234,5 @@ def _print_table(results: list[tuple[datetime, ExitAction]]) -> None:
         return
     print(f"{'time':<24}  {'kind':<13}  {'qty':>5}  {'rule':<20}  reason")
     for when, a in results:
-        stop = f" [stop {a.stop_price}]" if a.stop_price is not None else ""
+        stop = f" [stop {fmt.price(a.stop_price)}]" if a.stop_price is not None else ""
         print(f"{when:%Y-%m-%d %H:%M:%S%z}  {a.kind:<13}  {a.quantity:>5}  {a.rule:<20}  {a.reason}{stop}")

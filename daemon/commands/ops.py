@@ -5,8 +5,10 @@
     tradingd resume
     tradingd ack UNDERLYING
 
-The daemon's address comes from the profile's config (`daemon.api.host/port`; when the
-port is 0, the URL the daemon wrote to its state dir), or `--url`. Tokens come from
+The daemon is found through its state dir: a running daemon writes the URL it is bound to
+(`<state_dir>/api-url-<profile>`, whatever `--api-port` it was started with) and removes it
+when it stops. Without `--profile` (or $TRADINGD_PROFILE) the profile is the only one running.
+Without that file the profile's configured `daemon.api.host/port`; `--url` overrides all. Tokens come from
 TRADINGD_API_TOKEN / TRADINGD_ADMIN_TOKEN, the configured token files, or the state
 dir. A daemon that is not running or refuses is one line on stderr and exit 2.
 """
@@ -23,21 +25,23 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from config.loader import load_settings
+from config.loader import available_profiles as profile_names, load_settings
 from config.models import Settings
 from daemon.auth import TokenError, api_url_file, load_tokens
 from daemon.cli import UsageError
 from daemon.control import STATUS_KEYS
+from daemon.format import present_status
 
 DEFAULT_TIMEOUT_S = 15.0
+URL_PROFILE = "0dte"  # whose token files `--url` uses when no profile is named or running
 POSITION_COLUMNS = ("position_id", "underlying", "right", "strike", "expiry", "contracts", "entry_price", "mark",
                     "unrealized_pnl", "unrealized_pct")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--profile", default=os.environ.get("TRADINGD_PROFILE", "0dte"),
-                        help="profile of the running daemon (default: $TRADINGD_PROFILE or 0dte)")
+    common.add_argument("--profile", default=None,
+                        help="profile of the running daemon (default: $TRADINGD_PROFILE, else the only one running)")
     common.add_argument("--url", help="the daemon's API, e.g. http://127.0.0.1:8740 (default: from the profile)")
     common.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for an answer")
     common.add_argument("--json", action="store_true", help="print JSON")
@@ -101,7 +105,7 @@ def _operator(args: argparse.Namespace, path: str, body: dict[str, Any]) -> int:
 
 def _call(args: argparse.Namespace, method: str, path: str, *, admin: bool,
           body: dict[str, Any] | None = None) -> Any:
-    settings = load_settings(args.profile)
+    settings = load_settings(_profile(args))
     base = (args.url or _daemon_url(settings)).rstrip("/")
     token = _token(settings, admin)
     data = json.dumps(body).encode() if body is not None else None
@@ -129,17 +133,69 @@ def _call(args: argparse.Namespace, method: str, path: str, *, admin: bool,
         raise UsageError(f"daemon not running: no answer at {base} ({_why(exc)})", "daemon_not_running") from None
 
 
+def _profile(args: argparse.Namespace) -> str:
+    """--profile, else $TRADINGD_PROFILE, else the one profile whose daemon answers."""
+    chosen = args.profile or os.environ.get("TRADINGD_PROFILE")
+    if chosen:
+        return chosen
+    running = running_profiles()
+    if len(running) == 1:
+        return running[0]
+    if args.url:  # the address is given; the profile only says where the tokens are
+        return URL_PROFILE
+    if not running:
+        looked = ", ".join(str(_url_file(name)) for name in profile_names())
+        raise UsageError(f"daemon not running: no daemon answers at the URL in {looked}; "
+                         "give --profile or --url", "daemon_not_running")
+    raise UsageError(f"several daemons are running ({', '.join(running)}): give --profile", "ambiguous_profile")
+
+
+def running_profiles() -> list[str]:
+    """Profiles whose state dir holds the URL of a daemon that answers /healthz now."""
+    found = []
+    for name in profile_names():
+        try:
+            settings = load_settings(name)
+            url = api_url_file(settings).read_text().strip()
+        except Exception:  # noqa: BLE001 - a profile that does not load or never ran is not running
+            continue
+        if url and _answers(url):
+            found.append(name)
+    return found
+
+
+def _url_file(profile: str) -> object:
+    try:
+        return api_url_file(load_settings(profile))
+    except Exception:  # noqa: BLE001 - only for the message
+        return f"api-url-{profile}"
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=2.0):  # noqa: S310 (loopback URL)
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered: a daemon, even if unhappy
+    except (OSError, ValueError):
+        return False
+
+
 def _daemon_url(settings: Settings) -> str:
+    """The URL the running daemon wrote to the state dir (its real port), else the configured one."""
     api = settings.daemon.api
+    path = api_url_file(settings)
+    try:
+        written = path.read_text().strip()
+    except OSError:
+        written = ""
+    if written:
+        return written
     host = f"[{api.host}]" if ":" in api.host else api.host
     if api.port:
         return f"http://{host}:{api.port}"
-    path = api_url_file(settings)
-    try:
-        return path.read_text().strip()
-    except OSError:
-        raise UsageError(f"daemon not running: its API port is 0 and {path} does not exist (give --url)",
-                         "daemon_not_running") from None
+    raise UsageError(f"daemon not running: its API port is 0 and {path} does not exist (give --url)",
+                     "daemon_not_running")
 
 
 def _token(settings: Settings, admin: bool) -> str | None:
@@ -191,11 +247,20 @@ def _actor() -> str:
 
 
 def _print(args: argparse.Namespace, data: Any, human: Any) -> None:
+    data = _at_units(data)
     if args.json:
         print(json.dumps(data, indent=2))
         return
     for line in human(data):
         print(line)
+
+
+def _at_units(data: Any) -> Any:
+    """Status at its units even from a daemon that answers exact decimals (rendering is idempotent
+    there; positions are not re-rendered: their percentages already are percentages)."""
+    if isinstance(data, dict) and "trading_state" in data and "breaker_level" in data:
+        return present_status(data)
+    return data
 
 
 def _text(value: Any) -> str:
@@ -219,7 +284,8 @@ def _position_lines(data: dict[str, Any]) -> list[str]:
     if not positions:
         return ["no open positions"]
     columns = [c for c in POSITION_COLUMNS if any(c in p for p in positions)]
-    rows = [[_text(p.get(c)) for c in columns] for p in positions]
+    rows = [[_text(p.get(c)) + ("%" if c == "unrealized_pct" and p.get(c) is not None else "") for c in columns]
+            for p in positions]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]

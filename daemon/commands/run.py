@@ -27,14 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="'reference' (a demonstration opening-range breakout) or a JSONL file of signals")
     p.add_argument("--db", metavar="URL", help="database URL (default: the profile's; a replay uses a fresh one)")
     p.add_argument("--api-port", type=int, help="HTTP API port (0: any free port)")
-    p.add_argument("--json-logs", action="store_true", default=None, help="structlog JSON lines on stdout")
+    p.add_argument("--json-logs", action="store_true", default=None,
+                   help="only JSON lines on stdout (the default whenever stdout is not a terminal)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                   default=os.environ.get("TRADINGD_LOG_LEVEL", "info").lower(),
+                   help="debug adds each child order, reprice and simulated fill (default: $TRADINGD_LOG_LEVEL or info)")
     p.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
-    p.add_argument("--json", action="store_true", help="print the end-of-replay summary as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print only the end-of-replay summary, as JSON, on stdout (logs go to stderr)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from daemon.app import App, RunError, RunOptions
+    from daemon.app import App, RunError, RunOptions, quote_source_problem
     from daemon.bars import BarDataError
     from daemon.signals.jsonl import SignalFileError
 
@@ -44,14 +49,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--api-port must be within 0-65535", "bad_port")
     if args.replay is None and args.speed:
         raise UsageError("--speed applies to --replay only", "usage")
-    # Human-readable lines unless asked for JSON or running under systemd (journald).
-    json_logs = True if args.json_logs else bool(os.environ.get("JOURNAL_STREAM"))
+    # JSON when asked, under systemd (journald), or whenever the log stream is not a terminal
+    # (`daemon.logging.use_json` decides at start, on the stream the logs really go to).
+    json_logs = True if args.json_logs else None
     options = RunOptions(profile=args.profile, broker=args.broker, replay=args.replay, speed=args.speed,
                          signals=args.signals, db=args.db, api_port=args.api_port, json_logs=json_logs,
-                         api=not args.no_api, summary_json=args.json)
+                         api=not args.no_api, summary_json=args.json, log_level=args.log_level)
     import asyncio
 
     try:
+        refusal = quote_source_problem(options)
+        if refusal is not None:
+            raise RunError("sim_needs_quote_source", refusal)
         app = App(options)
         return asyncio.run(app.run())
     except (RunError, BarDataError, SignalFileError) as exc:

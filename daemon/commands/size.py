@@ -18,6 +18,7 @@ from config.loader import ConfigError, load_settings
 from config.models import Settings
 from daemon.cli import UsageError
 from daemon.events_calendar import CalendarError, load_calendar
+from daemon import format as fmt
 from market.clock import LiveClock
 from risk.capital import capital_base
 from risk.decision import Decision
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if decision.checks and decision.checks[0].name == "inputs":  # the sizer could not size it: bad input
         raise UsageError(decision.message, decision.reason or "bad_input")
     if args.json:
-        print(json.dumps(decision.to_record(numbers=True)))
+        print(json.dumps(fmt.present_decision(decision.to_record(numbers=True), numbers=True)))
     else:
         print(render(decision, signal.confidence, price))
     return 0
@@ -163,26 +164,29 @@ def _fundamentals(path: str | None) -> dict[str, Any]:
 def render(d: Decision, confidence: Decimal, price: Decimal) -> str:
     """The human breakdown: verdict, size, multiplier, caps, every gate check."""
     verdict = "ACCEPTED" if d.accepted else f"REFUSED: {d.reason} ({d.message})"
+    m = fmt.money
     lines = [
-        f"{d.profile} {d.underlying}: confidence {confidence}, price {price} (contract value {d.contract_value})",
+        f"{d.profile} {d.underlying}: confidence {fmt.ratio(confidence)}, price {fmt.price(price)} "
+        f"(contract value {m(d.contract_value)})",
         f"decision     {verdict}",
-        f"contracts    {d.contracts}  notional {d.notional}",
-        f"bets         min {d.min_bet}  max {d.max_bet}  (capital base {d.capital_base}; "
+        f"contracts    {d.contracts}  notional {m(d.notional)}",
+        f"bets         min {m(d.min_bet)}  max {m(d.max_bet)}  (capital base {m(d.capital_base)}; "
         f"minimum = {d.min_contracts} contracts)",
-        f"multiplier   {d.multiplier}  (raw {d.raw_multiplier})",
-        "  factors    " + _pairs(d.factors),
-        "  caps       " + _pairs(d.multiplier_caps),
-        "cap limits   " + _pairs(d.cap_limits) + "  (money still allowed)",
+        f"multiplier   {fmt.ratio(d.multiplier)}  (raw {fmt.ratio(d.raw_multiplier)})",
+        "  factors    " + _pairs(d.factors, fmt.ratio),
+        "  caps       " + _pairs(d.multiplier_caps, fmt.ratio),
+        "cap limits   " + _pairs(d.cap_limits, m) + "  (money still allowed)",
     ]
     lines.append("bound by     " + ("; ".join(
-        f"{c.name} ({c.kind}, limit {c.limit}): {c.contracts_before} -> {c.contracts_after} contracts"
+        f"{c.name} ({c.kind}, limit {fmt.ratio(c.limit) if c.kind == 'multiplier' else m(c.limit)}): "
+        f"{c.contracts_before} -> {c.contracts_after} contracts"
         for c in d.caps) or "nothing"))
     lines.append("checks")
     lines += [f"  {c.status:<4}  {c.name:<28} {c.detail}".rstrip() for c in d.checks]
     if d.notes:
-        lines.append("notes        " + _pairs(d.notes))
+        lines.append("notes        " + _pairs(d.notes, fmt.note))
     return "\n".join(lines)
 
 
-def _pairs(values: Any) -> str:
-    return ", ".join(f"{k} {v}" for k, v in values.items()) or "none"
+def _pairs(values: Any, render: Any = str) -> str:
+    return ", ".join(f"{k} {render(v)}" for k, v in values.items()) or "none"

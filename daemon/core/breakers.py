@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from config.models import Settings
+from daemon import format as fmt
 from daemon.core.effects import Outbox
 from daemon.core.exits import ExitDesk
 from daemon.positions import Book
@@ -48,12 +49,12 @@ class BreakerDesk:
         level = control.level
         name = self.settings.breakers.levels[level - 1].name if level else "clear"
         persist_state(control, name, now, out)
-        out.log("warning", "breaker", level=level, name=name, session_pnl=session_pnl,
+        out.log("warning", "breaker", level=level, name=name, session_pnl=fmt.money(session_pnl),
                 trading_state=control.state.value, previous_level=before_level, change=update.event)
         if update.event != "tripped":
             return
         out.persist("record_breaker_event", level=level, from_state=before_state.value, to_state=control.state.value,
-                    session_pnl=session_pnl, at=now, reason=f"{name}: session P&L {session_pnl}")
+                    session_pnl=session_pnl, at=now, reason=f"{name}: session P&L {fmt.money(session_pnl)}")
         out.metric("observe_breaker_event", level=level)
         fx = effects(level)
         if fx.flatten:

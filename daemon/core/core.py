@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +46,8 @@ from daemon.core.events import (
     StoreStatusEvent,
     TimerEvent,
 )
-from daemon.core.exits import ExitDesk
+from daemon import format as fmt
+from daemon.core.exits import ExitDesk, pct
 from daemon.core.ids import Counter
 from daemon.core.ledger import apply_fill, new_position
 from daemon.core.operator import OperatorDesk
@@ -62,10 +63,8 @@ from daemon.store.records import PositionRecord
 from daemon.trading import TradingControl
 from exits.state import ExitState
 from market.session import EXCHANGE_TZ
-from market.types import Fill, OpenOrder, OptionContract, OrderStatus, OrderUpdate, Quote
-from risk import reasons
+from market.types import Fill, OpenOrder, OptionContract, OrderUpdate, Quote
 from risk.capital import capital_base
-from risk.decision import Decision
 
 SESSION_REFS_KEY = "engine.session_refs"
 STORE_UNAVAILABLE = "store_unavailable"
@@ -356,9 +355,13 @@ class Core:
         out.log("info", "order", position_id=owner.position_id, order_ref=result.parent_ref,
                 underlying=None if position is None else position.underlying,
                 side="BUY" if owner.kind == "entry" else "SELL", contracts=f"{result.filled}/{result.requested}",
-                avg_price=_q(result.avg_price), status=result.status.value, slippage=_q(result.slippage_vs_mid),
-                underfilled=result.underfilled or None)
-        out.metric("observe_order", outcome=result.status.value if not result.underfilled else "underfilled")
+                avg_price=fmt.price(result.avg_price), status=result.status.value,
+                pnl_pct=pct(position, result.avg_price) if owner.kind == "exit" and result.avg_price and position
+                else None,
+                slippage=fmt.price(result.slippage_vs_mid), underfilled=result.underfilled or None,
+                walk=fmt.limit_walk(result))
+        out.metric("observe_order", outcome=result.status.value if not result.underfilled else "underfilled",
+                   level="parent")
         if position is None:
             return
         if owner.kind == "entry":
@@ -391,7 +394,7 @@ class Core:
         self.stops.on_update(update, out)
         out.persist("update_order", update=update)
         if update.status.done:
-            out.log("info", "order", order_id=update.order_id, order_ref=update.order_ref,
+            out.log("debug", "order", order_id=update.order_id, order_ref=update.order_ref,
                     status=update.status.value, contracts=update.filled, reason=update.reason)
         self._pump(update.at)
 
@@ -399,7 +402,7 @@ class Core:
         """The venue refused a Place, or its durable intent could not be written (`store_unavailable`)."""
         out = self.out
         out.log("warning", "order", order_id=order_id, status="rejected", reason=reason)
-        out.metric("observe_order", outcome="rejected")
+        out.metric("observe_order", outcome="rejected", level="child")
         self.orders.execution.refused(order_id, reason, now)
         for position_id, resting in list(self.stops.resting.items()):
             if resting.request.order_id == order_id:
@@ -433,9 +436,10 @@ class Core:
         quote = self.quotes.get(fill.contract.key)
         mid = None if quote is None else quote.mid
         out.log("info", "fill", order_id=fill.order_id, order_ref=fill.order_ref, position_id=position_id,
-                underlying=fill.contract.underlying, side=fill.side, contracts=fill.quantity, price=fill.price,
-                mid=mid, slippage=None if mid is None else (fill.price - mid) * (1 if fill.side == "BUY" else -1),
-                realized=recorded.realized_pnl if fill.side == "SELL" else None, option=fill.contract.key)
+                underlying=fill.contract.underlying, side=fill.side, contracts=fill.quantity,
+                price=fmt.price(fill.price), mid=fmt.price(mid),
+                slippage=None if mid is None else fmt.price((fill.price - mid) * (1 if fill.side == "BUY" else -1)),
+                realized=fmt.money(recorded.realized_pnl) if fill.side == "SELL" else None, option=fill.contract.key)
         slip = None if not mid else (fill.price - mid) / mid * (1 if fill.side == "BUY" else -1)
         out.metric("observe_fill", side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
         if position_id is None:
@@ -450,7 +454,7 @@ class Core:
             self.stops.cancel(after.id, out)
             out.add(Unsubscribe((after.contract_key,)))
             out.log("info", "position_closed", position_id=after.id, underlying=after.underlying,
-                    realized=after.realized_pnl, reason=after.close_reason, option=after.contract_key)
+                    realized=fmt.money(after.realized_pnl), reason=after.close_reason, option=after.contract_key)
         elif position is not None:
             self.stops.follow(position, True, at, out)
         self._pump(at)
@@ -656,10 +660,6 @@ class Core:
         self.out.metric("observe_bad_event", code=code)
 
 
-def _q(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(Decimal("0.0001"))
-
-
 def _load_refs(text: str | None) -> dict[int, Decimal]:
     if not text:
         return {}
@@ -670,4 +670,3 @@ def _load_refs(text: str | None) -> dict[int, Decimal]:
         return {}
 
 
-__all__ = ["Core", "Decision", "date", "reasons", "OrderStatus", "Callable"]

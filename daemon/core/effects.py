@@ -67,7 +67,8 @@ class MetricUpdate:
     args: dict[str, Any]
 
 
-Effect = PlaceOrder | ModifyOrder | CancelOrder | Subscribe | Unsubscribe | RequestSnapshot | Persist | LogLine | MetricUpdate
+Effect = (PlaceOrder | ModifyOrder | CancelOrder | Subscribe | Unsubscribe | RequestSnapshot | Persist | LogLine
+          | MetricUpdate)
 ORDER_EFFECTS = (PlaceOrder, ModifyOrder, CancelOrder)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from broker.liquidity import check_quote
 from broker.selection import LIQUIDITY, NO_UNDERLYING_PRICE, Selection, candidates, select_contract
 from config.models import Settings
+from daemon import format as fmt
 from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
 from daemon.core.effects import Outbox
 from daemon.core.ids import Counter
@@ -155,9 +156,9 @@ class EntryDesk:
         under = self.quotes.get(signal.underlying)
         spot = None if under is None or not under.usable else under.mid
         if spot is None or under is None or under.age_s(now) > self.settings.gate.max_quote_age_s:
-            return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, f"no fresh {signal.underlying} quote"),
-                               source, now, signal, out, Selection(None, None, NO_UNDERLYING_PRICE,
-                                                                  detail=f"no fresh {signal.underlying} quote"))
+            detail = f"no fresh {signal.underlying} quote"
+            return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, detail), source, now, signal, out,
+                               Selection(None, None, NO_UNDERLYING_PRICE, detail=detail))
         chain = self.chains.chain(signal.underlying, now.date(), spot)
         if chain is None:
             return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, "no option chain"), source, now,
@@ -306,7 +307,7 @@ class EntryDesk:
                 accepted=decision.accepted, reason=decision.reason,
                 direction=None if signal is None else signal.direction,
                 confidence=None if signal is None else signal.confidence, contracts=decision.contracts,
-                multiplier=decision.multiplier, bet=decision.notional, option=contract,
+                multiplier=fmt.ratio(decision.multiplier), bet=fmt.money(decision.notional), option=contract,
                 message=decision.message or None)
         out.metric("observe_decision", accepted=decision.accepted, reason=decision.reason)
         outcome = SignalOutcome(accepted=decision.accepted, reason=decision.reason,

@@ -17,6 +17,7 @@ from typing import Any
 
 from broker.execution import ParentOrder
 from config.models import Settings
+from daemon import format as fmt
 from daemon.core.effects import Outbox
 from daemon.core.ids import Counter
 from daemon.core.ports import QuoteSource, SessionLookup
@@ -90,9 +91,9 @@ class ExitDesk:
             out.log("error", "exit_evaluation_failed", position_id=position.id, code=exc.code, error=str(exc))
             out.metric("observe_bad_event", code=exc.code)
             return
-        if with_band and not actions and state == position.exit_state:
-            position.band = price_band(view, state, market, now, self.settings, self.hints.get(position.id))
         self.act(position, actions, state, now, out)
+        if with_band and not actions:  # quiet now, or only the state moved (a new 7dte peak): band the new state
+            position.band = price_band(view, state, market, now, self.settings, self.hints.get(position.id))
 
     def act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState, now: datetime,
             out: Outbox) -> None:
@@ -108,18 +109,20 @@ class ExitDesk:
                 self._send_exit(position, action.quantity, f"x{event_id}", action, now, out)
             elif action.kind == "tighten_stop":
                 out.log("info", "exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
-                        contracts=action.quantity, price=action.stop_price, kind="tighten_stop", reason=action.reason)
+                        contracts=action.quantity, price=fmt.price(action.stop_price), kind="tighten_stop",
+                        reason=action.reason)
                 self.follow_stop(position, now, out)
             else:
                 out.log("warning", "exit", position_id=position.id, underlying=position.underlying,
-                        rule=action.rule, contracts=0, price=position.mark, pnl_pct=pct(position), kind="alert",
-                        reason=action.reason)
+                        rule=action.rule, contracts=0, price=fmt.price(position.mark), mark_pnl_pct=pct(position),
+                        kind="alert", reason=action.reason)
 
     def _send_exit(self, position: LivePosition, quantity: int, source_id: str, action: ExitAction, now: datetime,
                    out: Outbox) -> None:
         qty = min(quantity, position.closable)
         out.log("info", "exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
-                contracts=qty, price=position.mark, pnl_pct=pct(position), kind=action.kind, reason=action.reason)
+                contracts=qty, price=fmt.price(position.mark), mark_pnl_pct=pct(position), kind=action.kind,
+                reason=action.reason)
         if qty <= 0:
             return
         position.pending_exit += qty
@@ -163,7 +166,7 @@ class ExitDesk:
                     reason=reason, at=at, event_id=self.event_ids())
         out.metric("observe_exit", rule=STOP_FILL_RULE)
         out.log("warning", "exit", position_id=position.id, underlying=position.underlying, rule=STOP_FILL_RULE,
-                contracts=quantity, price=price, pnl_pct=pct(position), kind=kind, reason=reason)
+                contracts=quantity, price=fmt.price(price), pnl_pct=pct(position, price), kind=kind, reason=reason)
 
     def interrupted(self, position: LivePosition, now: datetime, out: Outbox) -> None:
         """After a restart: contracts the rules asked to close that are still open (their order died with the
@@ -180,6 +183,10 @@ class ExitDesk:
                         ExitAction("partial_close", qty, "resume interrupted exit", "resume_exit"), now, out)
 
 
-def pct(position: LivePosition) -> str | None:
-    value = position.unrealized_pct
-    return None if value is None else f"{value * 100:.1f}%"
+def pct(position: LivePosition, at_price: Decimal | None = None) -> str | None:
+    """P&L on the premium at `at_price` (a fill's price: `pnl_pct`) or, on a line that is not a fill
+    (an alert, the decision to close), at the mark (`mark_pnl_pct`): never the one for the other."""
+    entry = position.record.entry_price
+    if at_price is None:
+        return fmt.pct_text(position.unrealized_pct) if position.unrealized_pct is not None else None
+    return None if entry <= 0 else fmt.pct_text((at_price - entry) / entry)

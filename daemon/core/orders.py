@@ -55,10 +55,10 @@ class OrderDesk:
             if position_id is not None:
                 self.order_positions[request.order_id] = position_id
             out.persist("write_intent", request=request, at=now, parent_ref=parent, position_id=position_id)
-            out.log("info", "order", order_id=request.order_id, order_ref=request.order_ref,
+            out.log("debug", "order", order_id=request.order_id, order_ref=request.order_ref,
                     underlying=request.contract.underlying, side=request.side, contracts=request.quantity,
                     type=request.order_type, limit=request.limit_price, stop=request.stop_price, status="sending")
-            out.metric("observe_order", outcome="submitted")
+            out.metric("observe_order", outcome="submitted", level="child")
             out.add(PlaceOrder(request, durable=owner is not None and owner.kind == "entry"))
         return self.execution.take_results()
 

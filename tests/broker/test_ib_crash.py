@@ -108,6 +108,7 @@ async def daemon(gw: FakeGateway, tmp_path: Path, messages_per_s: int) -> AsyncI
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "daemon.cli", "run", "--profile", "0dte", "--broker", "ib",
         "--db", f"sqlite:///{tmp_path / 'crash.db'}", "--api-port", str(api_port), "--json-logs",
+        "--log-level", "debug",  # the per-order "sending" line it kills at is a debug line
         cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     d = Daemon(proc, api_port)
     try:

@@ -169,3 +169,52 @@ def test_a_quote_on_a_key_where_nothing_rests_does_no_matching_work(monkeypatch)
     assert calls == []
     d.venue.on_quote(quote(KEY, "1.90", "2.00", at=d.now), d.now)
     assert len(calls) == 199  # the key where they rest: each is matched
+
+
+from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import settings as hyp_settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_STEP = st.one_of(
+    st.tuples(st.just("quote"), st.integers(180, 220), st.integers(1, 10), st.integers(0, 12)),  # bid¢, spread¢, size
+    st.tuples(st.just("order"), st.sampled_from(["BUY", "SELL"]), st.integers(1, 15), st.integers(180, 230)),
+    st.tuples(st.just("wait"), st.integers(1, 200)),  # milliseconds
+)
+
+
+@hyp_settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_STEP, min_size=1, max_size=40))
+def test_property_never_beyond_the_displayed_size_never_an_order_twice(steps):
+    d = Desk()
+    next_id = 1
+    taken_per_quote: dict[int, dict[str, int]] = {}
+    quote_of_fill = []
+    for step in steps:
+        if step[0] == "quote":
+            _, bid, spread, size = step
+            d.tick(f"{bid / 100:.2f}", f"{(bid + spread) / 100:.2f}", size=size)
+        elif step[0] == "order":
+            _, side, qty, limit = step
+            d.send(OrderRequest(next_id, f"tradingd:0dte:p:{next_id}", C, side, qty, "LMT", D(limit) / 100))
+            next_id += 1
+        else:
+            d.wait(step[1] / 1000)
+        current = d.book.get(KEY)
+        for event in d.venue.take_events():
+            if isinstance(event, Fill):
+                quote_of_fill.append((event, current))
+    fills = d.venue.executions()
+    assert len({f.exec_id for f in fills}) == len(fills), "an execution id repeats"
+    by_order: dict[int, int] = {}
+    for fill, q in quote_of_fill:
+        by_order[fill.order_id] = by_order.get(fill.order_id, 0) + fill.quantity
+        shown = q.ask_size if fill.side == "BUY" else q.bid_size
+        if shown > 0:
+            side_taken = taken_per_quote.setdefault(id(q), {"BUY": 0, "SELL": 0})
+            side_taken[fill.side] += fill.quantity
+            assert side_taken[fill.side] <= shown, "filled beyond the size shown"
+    for order_id, filled in by_order.items():
+        assert filled <= d.venue._orders[order_id].request.quantity, "an order filled twice"
+    held = sum(f.quantity if f.side == "BUY" else -f.quantity for f in fills)
+    assert held >= 0 and d.venue.positions() == ([BrokerPosition(C, held, d.venue.positions()[0].avg_cost)]
+                                                 if held else [])

@@ -11,13 +11,32 @@ import pytest
 from broker.order_ref import parse_order_ref
 from broker.parent import ExecutionError, ExecutionStatus, ParentOrder, child_cap
 from broker.working import Cancel, Modify, Place, SnapshotWanted, Working
-from market.types import Fill, OrderStatus, OrderUpdate
+from market.types import Fill, OrderRequest, OrderStatus, OrderUpdate
 from tests.broker.helpers import T0, quote, settings
 from tests.broker.venue_loop import C, KEY, VenueLoop
 
 
 def parent(qty=40, side="BUY", kind="entry", source="sig-1", min_quantity=0):
     return ParentOrder("0dte", source, C, side, qty, kind, min_quantity=min_quantity)
+
+
+class _Book:
+    def __init__(self):
+        self.quotes = {}
+
+    def put(self, q):
+        self.quotes[q.key] = q
+
+    def get(self, key):
+        return self.quotes.get(key)
+
+
+def bare(bid="2.90", ask="3.10", size=50, **overrides):
+    """A Working over a plain quote dict holding one quote of the option at T0."""
+    s = settings("0dte", **overrides)
+    book = _Book()
+    book.put(quote(KEY, bid, ask, at=T0, size=size))
+    return Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s), book
 
 
 @pytest.mark.parametrize("shown, expected", [(50, [10, 10, 10, 10]), (7, [7, 7, 7, 7, 7, 5])])
@@ -73,8 +92,16 @@ def test_an_entry_ending_below_the_minimum_bet_is_kept_and_says_so():
     assert result.underfilled and result.below_minimum
     assert h.venue.positions()[0].quantity == 5  # kept, not unwound
     h2 = VenueLoop(rows=[(0, "2.95", "3.05", 5), (5, "3.30", "3.60", 5)])
+    notes = []
+    h2.working._log_to = lambda level, event, fields: notes.append((level, event, fields.get("below_minimum")))
     h2.advance(0.5)
     assert not h2.run(parent(40, min_quantity=5)).below_minimum
+    assert ("debug", "parent_done", False) in notes
+    h3 = VenueLoop(rows=[(0, "2.95", "3.05", 5), (5, "3.30", "3.60", 5)])
+    h3.working._log_to = lambda level, event, fields: notes.append((level, event, fields.get("below_minimum")))
+    h3.advance(0.5)
+    assert h3.run(parent(40, min_quantity=6)).below_minimum
+    assert notes[-1] == ("warning", "parent_done", True)  # logged as a warning (SPEC §4.2)
 
 
 def test_repricing_walks_a_quarter_spread_per_interval_and_never_past_the_band():
@@ -128,10 +155,7 @@ def test_an_exit_on_a_stale_quote_asks_for_a_snapshot_and_crosses_at_once():
 
 
 def test_a_stale_exit_waits_for_the_snapshot_answer_then_crosses():
-    s = settings("0dte")
-    book = _Book()
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
-    book.put(quote(KEY, "2.80", "3.20", at=T0))
+    w, book = bare("2.80", "3.20")
     now = T0 + timedelta(seconds=30)
     w.start(parent(10, side="SELL", kind="exit", source="exit-2"), now, iter(range(500, 600)).__next__)
     assert w.take_commands() == [SnapshotWanted(KEY)]
@@ -142,7 +166,7 @@ def test_a_stale_exit_waits_for_the_snapshot_answer_then_crosses():
     [place] = w.take_commands()
     assert isinstance(place, Place) and place.request.limit_price == D("2.70") and place.request.quantity == 10
     # a failed snapshot: the run asks again at its next retry, nothing else happens
-    w2 = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w2, _ = bare("2.80", "3.20")
     w2.start(parent(10, side="SELL", kind="exit", source="exit-3"), now, iter(range(700, 800)).__next__)
     assert w2.take_commands() == [SnapshotWanted(KEY)]
     w2.on_snapshot(KEY, None, now)
@@ -210,10 +234,7 @@ def test_the_same_inputs_give_identical_commands():
 
 
 def test_fills_count_once_and_late_statuses_never_revive_a_child():
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.95", "3.05", at=T0, size=0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare("2.95", "3.05", size=0)
     w.start(parent(4), T0, iter(range(10, 20)).__next__)
     [place] = w.take_commands()
     oid, ref = place.request.order_id, place.request.order_ref
@@ -232,10 +253,7 @@ def test_fills_count_once_and_late_statuses_never_revive_a_child():
 
 
 def test_a_parent_in_flight_cannot_start_twice_and_bad_parents_are_refused():
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.95", "3.05", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare("2.95", "3.05")
     w.start(parent(4), T0, iter(range(10, 20)).__next__)
     with pytest.raises(ExecutionError) as err:
         w.start(parent(4), T0, iter(range(30, 40)).__next__)
@@ -250,10 +268,7 @@ def test_a_parent_in_flight_cannot_start_twice_and_bad_parents_are_refused():
 
 
 def test_commands_wait_for_their_token_in_order_and_a_done_childs_modify_is_dropped():
-    s = settings("0dte", **{"execution.max_messages_per_s": 1})
-    book = _Book()
-    book.put(quote(KEY, "2.90", "3.10", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare(**{"execution.max_messages_per_s": 1})
     ids = iter(range(10, 99)).__next__
     for name in "abc":
         w.start(parent(4, source=name), T0, ids)
@@ -283,22 +298,8 @@ def test_commands_wait_for_their_token_in_order_and_a_done_childs_modify_is_drop
     assert all(y - x >= 1 for x, y in zip(times, times[1:]))
 
 
-class _Book:
-    def __init__(self):
-        self.quotes = {}
-
-    def put(self, q):
-        self.quotes[q.key] = q
-
-    def get(self, key):
-        return self.quotes.get(key)
-
-
 def test_cancel_goes_out_at_the_timeout_and_an_unconfirmed_cancel_ends_the_parent():
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.90", "3.10", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare()
     w.start(parent(4), T0, iter(range(10, 20)).__next__)
     [place] = w.take_commands()
     t = T0
@@ -318,11 +319,162 @@ def test_cancel_goes_out_at_the_timeout_and_an_unconfirmed_cancel_ends_the_paren
 
 
 def test_abandon_returns_the_working_children():
-    s = settings("0dte")
-    book = _Book()
-    book.put(quote(KEY, "2.90", "3.10", at=T0))
-    w = Working(s.execution, quotes=book, max_quote_age_s=s.liquidity.max_quote_age_s)
+    w, book = bare()
     ref = w.start(parent(4), T0, iter(range(10, 20)).__next__)
     [place] = w.take_commands()
     assert w.abandon(ref, T0) == [place.request.order_id]
     assert len(w) == 0 and w.next_deadline() is None and w.take_results() == []
+
+
+def test_a_refused_modify_keeps_the_venues_price_and_the_next_reprice_tries_again():
+    w, book = bare()
+    w.start(parent(4), T0, iter(range(10, 20)).__next__)
+    [place] = w.take_commands()
+    t2 = T0 + timedelta(seconds=2)
+    book.put(quote(KEY, "2.90", "3.10", at=t2))
+    w.on_timer(t2)
+    [modify] = w.take_commands()
+    assert modify.request.limit_price == D("3.05")
+    w.modify_refused(place.request.order_id, "201", t2)
+    t4 = T0 + timedelta(seconds=4)
+    book.put(quote(KEY, "2.90", "3.10", at=t4))
+    w.on_timer(t4)
+    [again] = w.take_commands()
+    assert again.request.limit_price == D("3.09")
+    w.abandon("tradingd:0dte:sig-1", t4)
+
+
+def test_renumber_moves_a_child_and_its_queued_commands_to_the_real_id():
+    w, book = bare(**{"execution.max_messages_per_s": 1})
+    w.start(parent(4, source="a"), T0, iter(range(-1, -10, -1)).__next__)
+    w.start(parent(4, source="b"), T0, iter(range(-20, -30, -1)).__next__)
+    [place_a] = w.take_commands()
+    assert place_a.request.order_id == -1 and w.is_live(-1) and w.is_live(-20)
+    assert w.renumber(-20, 501)  # b's Place still waits for its token
+    assert not w.is_live(-20) and w.is_live(501) and not w.renumber(-99, 502)
+    w.on_timer(T0 + timedelta(seconds=1))
+    [place_b] = w.take_commands()
+    assert place_b.request.order_id == 501
+    w.on_fill(Fill("e", 501, place_b.request.order_ref, C, "BUY", 4, D("3.05"), T0), T0 + timedelta(seconds=1))
+    [result] = w.take_results()
+    assert result.children[0].order_id == 501 and result.filled == 4
+
+
+def test_a_quote_does_nothing_unless_a_parent_waits_on_a_snapshot_of_its_key(monkeypatch):
+    w, book = bare()
+    for i in range(20):
+        w.start(parent(4, source=f"p{i}"), T0, iter(range(100 * i, 100 * i + 50)).__next__)
+    w.take_commands()
+    calls = []
+    monkeypatch.setattr(w, "_drive", lambda run, now: calls.append(run))
+    monkeypatch.setattr(book, "get", lambda key: calls.append(key))
+    w.on_quote(KEY, T0 + timedelta(seconds=1))  # parents work this key, none waits on a snapshot
+    w.on_quote("SPY", T0 + timedelta(seconds=1))
+    assert calls == [] and w.take_commands() == []
+
+
+def test_a_fault_in_one_parent_ends_it_with_a_reason_and_the_others_go_on():
+    w, book = bare()
+    notes = []
+    w._log_to = lambda level, event, fields: notes.append((level, event))
+
+    def broken():
+        raise RuntimeError("id allocator down")
+
+    w.start(parent(4, source="ok"), T0, iter(range(10, 20)).__next__)
+    w.start(parent(4, source="bad"), T0, broken)  # raises nothing into the caller
+    [result] = w.take_results()
+    assert (result.parent_ref, result.status, result.reason) == (
+        "tradingd:0dte:bad", ExecutionStatus.REJECTED, "execution_failed")
+    assert ("error", "execution_failed") in notes
+    [place] = w.take_commands()
+    assert place.request.order_ref == "tradingd:0dte:ok:1" and w.parents == ["tradingd:0dte:ok"]
+
+
+def test_submitted_messages_share_the_childrens_pacing_in_order():
+    w, book = bare(**{"execution.max_messages_per_s": 2})
+    stop = OrderRequest(900, "tradingd:0dte:stop-1:1", C, "SELL", 4, "STP", None, D("1.50"))
+    w.start(parent(4, source="a"), T0, iter(range(10, 20)).__next__)
+    w.submit(Place(stop), T0)
+    w.submit(Cancel(900), T0)
+    [first] = w.take_commands()
+    assert isinstance(first, Place) and first.request.order_id == 10
+    assert w.next_deadline() == T0 + timedelta(milliseconds=500)
+    w.on_timer(T0 + timedelta(milliseconds=500))
+    assert w.take_commands() == [Place(stop)]
+    w.on_timer(T0 + timedelta(milliseconds=999))
+    assert w.take_commands() == []
+    w.on_timer(T0 + timedelta(seconds=1))
+    assert w.take_commands() == [Cancel(900)]
+    with pytest.raises(ExecutionError):
+        w.submit("not a command", T0)
+
+
+def test_every_deadline_moves_something_even_when_places_wait_past_the_timeout():
+    # one message a second and 70 entries at once: the last Places leave after their 60 s timeout
+    w, book = bare("2.90", "3.10", **{"execution.max_messages_per_s": 1})
+    ids = iter(range(1, 10_000)).__next__
+    for i in range(70):
+        w.start(parent(1, source=f"e{i}"), T0, ids)
+    calls, results = 0, []
+    while (t := w.next_deadline()) is not None:
+        calls += 1
+        assert calls < 2000, "a deadline that moves nothing: the caller would spin"
+        book.put(quote(KEY, "2.90", "3.10", at=t))
+        w.on_timer(t)
+        w.take_commands()
+        results += w.take_results()
+    assert len(results) == 70 and w.next_deadline() is None
+    late = [r for r in results if not r.children or r.children[0].sent_at > T0 + timedelta(seconds=60)]
+    assert late, "some Places did wait past their parent's timeout"
+
+
+from hypothesis import HealthCheck, example, given  # noqa: E402
+from hypothesis import settings as hyp_settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from broker.sim_venue import SimAccountState  # noqa: E402
+from market.types import BrokerPosition  # noqa: E402
+
+# (from second, bid in cents, spread in cents, size shown)
+_ROW = st.tuples(st.integers(0, 90), st.integers(150, 450), st.integers(1, 40), st.integers(0, 30))
+_PARENT = st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 120), st.integers(0, 20))  # side, qty, start s
+
+
+@hyp_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_ROW, min_size=1, max_size=8), st.lists(_PARENT, min_size=1, max_size=4))
+@example(rows=[(45, 340, 22, 1)], parents=[("SELL", 99, 7)])  # a long exit: one contract shown a second
+def test_property_every_parent_ends_once_within_its_rules(rows, parents):
+    rows = sorted({r[0]: r for r in [(0, *rows[0][1:]), *rows]}.values())
+    h = VenueLoop(rows=[(s, f"{b / 100:.2f}", f"{(b + sp) / 100:.2f}", size) for s, b, sp, size in rows],
+                  **{"broker.sim.starting_cash": 10_000_000})
+    h.venue.restore(SimAccountState((BrokerPosition(C, 500, D(2)),)))  # sells have something to sell
+    h.advance(0.5)
+    started = []
+    for i, (side, qty, at_s) in enumerate(sorted(parents, key=lambda p: p[2])):
+        h.advance_to(T0 + timedelta(seconds=1 + at_s))
+        kind = "exit" if side == "SELL" else "entry"
+        p = ParentOrder("0dte", f"p{i}", C, side, qty, kind)
+        h.working.start(p, h.now, lambda: next(h.ids))
+        started.append(p)
+    h.pump()
+    end = h.now + timedelta(seconds=3600)  # an exit of 120 against 1 contract shown: ~120 children of ~9 s
+    while len(h.results) < len(started) and h.now < end and h.step():
+        pass
+    assert sorted(r.parent_ref for r in h.results) == sorted(f"tradingd:0dte:p{i}" for i in range(len(started)))
+    for result in h.results:
+        assert 0 <= result.filled <= result.requested
+        sends = [c.sent_at for c in result.children]
+        assert sends == sorted(sends)
+        if result.status is not ExecutionStatus.FILLED:
+            assert result.underfilled and result.reason
+        if not result.parent_ref.endswith(tuple(f"p{i}" for i, p in enumerate(started) if p.kind == "exit")):
+            assert all(t - sends[0] <= timedelta(seconds=60) for t in sends) if sends else True
+    places = [cmd.request for _, cmd in h.commands if isinstance(cmd, Place)]
+    assert len({r.order_id for r in places}) == len(places) and len({r.order_ref for r in places}) == len(places)
+    times = [t for t, _ in h.commands]
+    assert all(b - a >= timedelta(seconds=1) for a, b in zip(times, times[40:]))
+    fills_by_order = {}
+    for f in h.fills:
+        fills_by_order[f.order_id] = fills_by_order.get(f.order_id, 0) + f.quantity
+    assert all(fills_by_order[r.order_id] <= r.quantity for r in places if r.order_id in fills_by_order)

@@ -195,7 +195,9 @@ async def test_status(server: Server) -> None:
 async def test_positions(server: Server) -> None:
     server.control.open_positions = [POSITION]
     status, body = await server.call("GET", "/v1/positions")
-    assert status == 200 and body == {"positions": [POSITION], "count": 1}
+    # At their units: prices at the tick, money at the cent, the P&L share as a percentage at 0.1.
+    shown = {**POSITION, "strike": "275.00", "unrealized_pct": "12.0"}
+    assert status == 200 and body == {"positions": [shown], "count": 1}
 
 
 # ------------------------------------------------------------------ operator commands

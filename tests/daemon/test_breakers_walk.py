@@ -6,22 +6,27 @@ P&L of -4,200 / -6,000 / -9,000 / -12,000.
 
 Path: the bundled 2019-02-14 morning, SPY 273.5 -> 274.6 and QQQ 170.5 -> 171.2 from 10:01 to 10:35.
 Every position goes through the engine's signal path, is sized by the sizer and bought by the
-executor. An entry fills at most about 150 contracts: SPEC §4.2's children (10 contracts, 3 s
-apart) against a 60 s parent timeout, so a bet of 12,000-18,700 in options of 0.28-0.65 ends
-underfilled at 3,300-9,800 of premium. Recorded on this path (session P&L at each trip):
+executor. Entries end underfilled: SPEC §4.2's children (max(10, parent / 20) contracts, one at a
+time, each walking from mid for about 4 s) against a 60 s parent timeout. Recorded on this path
+(session P&L at each trip):
 
-  09:58:00  QQQ 171 put (in the money), bet x1.5 (340 contracts): 150 filled at 0.551
+  09:58:00  QQQ 171 put (in the money), bet x1.5 (340 contracts): 255 filled at 0.551
+  09:59:00  QQQ 171 call, x1.5 (480 contracts): 240 at 0.253
   10:01:00  SPY 274 put, x1.0 (the correlated book's factor): 150 at 0.653
-  10:03:25  level 1 at -4,305 -> QQQ 171 call at the minimum bet (381 contracts): 120 at 0.277;
-            a scale-in on the QQQ put is refused
-  10:06:00  SPY 274 put at the minimum bet (253), still at level 1: 150 at 0.518
-  10:07:42  level 2 at -6,000.50 -> entries refused
-  10:15:42  level 3 at -9,391 -> the three puts are closed, the call's stop goes to its entry price
-  10:31:34  level 4 at -12,061 -> the call is flattened (+1,164), HALTED latches; the puts' sells
-            fill at 10:35 and the session closes at -15,101
+  10:02:43  level 1 -> SPY 274 put at the minimum bet (221 contracts): 180 at 0.544; a scale-in on
+            the QQQ put is refused
+  10:05:35  level 2 -> entries refused
+  10:11:43  level 3 -> the three puts are closed, the call's stop goes to its entry price
+  10:19:35  level 4 -> the call is flattened, HALTED latches; the puts' sells fill at 10:34
+
+(Recorded with Part 4's children of at most 10 contracts the same walk ran 10:03 / 10:07 / 10:15 /
+10:31 with the call bought at level 1; with §4.2's larger children the first puts fill more and
+level 2 follows level 1 within three minutes, so the call is bought before the walk starts and
+level 1's minimum bet is checked on the second SPY put.)
 
 Injected fault: without it level 3's closes fill within two minutes, the puts' loss is realized and
-the call's stop at break-even keeps the rest: the session P&L stalls at -11,771 (still so at noon)
+the call's stop at break-even keeps the rest: the session P&L stalls short of level 4 (on Part 4's path
+at -11,771, still so at noon)
 and level 4 is out of reach. From
 level 2 until 10:34 the puts' bids show no size (`SimBroker.withhold_bids`): their quotes still
 mark them, nothing trades against them, as when buyers pull their bids in a fast market. Level 3's
@@ -56,7 +61,9 @@ from tests.daemon.test_restart import restart_on_same_store
 DAY = date(2019, 2, 14)
 NEXT_DAY = date(2019, 2, 15)
 BIDS_BACK = at(DAY, 10, 34)
-WALK = {**RIDE, "exits.zero_dte.bands": [{"starts": "00:00:00", "tiers": [{"target": 10, "share": 1}]}]}
+# The walk is timed on the modelled path with same-day σ = VIX (before the ratio fitted in docs/validation.md).
+WALK = {**RIDE, "exits.zero_dte.bands": [{"starts": "00:00:00", "tiers": [{"target": 10, "share": 1}]}],
+        "broker.sim.model.same_day_vix_ratio": 1}
 STEP = timedelta(seconds=1)
 
 
@@ -112,21 +119,19 @@ async def test_breaker_walks_1_to_4_on_the_profiles_own_levels_and_each_level_ac
     try:
         await rig.until(at(DAY, 9, 58))
         qqq_put = await _entered(rig, "walk-qqq-put", "QQQ", "bearish")
+        await rig.until(at(DAY, 9, 59))
+        call = await _entered(rig, "walk-call", "QQQ", "bullish")
         await rig.until(at(DAY, 10, 1))
         spy_put = await _entered(rig, "walk-spy-put", "SPY", "bearish")
 
         # Level 1 (caution): entries at the minimum bet only, no scale-ins.
         await _step_until_level(rig, 1, by=at(DAY, 10, 5))
         assert rig.engine.control.state.value == "ACTIVE"
-        call_outcome = await _signal(rig, "walk-call", "QQQ", "bullish")
-        _at_minimum_bet(call_outcome)
-        more = await _signal(rig, "walk-add", "QQQ", "bearish", action="scale_in", position_id=str(qqq_put.id))
-        assert not more.accepted and "scale_in_breaker" in _failed(more), "level 1: no scale-ins"
-        await rig.until(at(DAY, 10, 6))
-        assert rig.engine.control.level == 1
         late_outcome = await _signal(rig, "walk-spy-put-2", "SPY", "bearish")
         _at_minimum_bet(late_outcome)
-        (call,) = [p for p in rig.engine.book if p.record.opened_by_signal_id == "walk-call"]
+        more = await _signal(rig, "walk-add", "QQQ", "bearish", action="scale_in", position_id=str(qqq_put.id))
+        assert not more.accepted and "scale_in_breaker" in _failed(more), "level 1: no scale-ins"
+        assert rig.engine.control.level == 1
         (late_put,) = [p for p in rig.engine.book if p.record.opened_by_signal_id == "walk-spy-put-2"]
         puts = {qqq_put.id, spy_put.id, late_put.id}
 

@@ -117,7 +117,7 @@ def test_human_output_shows_the_breakdown(capsys):
     status, out, err = run(capsys, *BASE_0DTE, "--confidence", "0.9", "--vix", "20")
     assert status == 0 and err == ""
     assert "ACCEPTED" in out and "contracts    60" in out and "18000.00" in out
-    assert "vix_regime (multiplier, limit 1.5): 80 -> 60 contracts" in out
+    assert "vix_regime (multiplier, limit 1.50): 80 -> 60 contracts" in out
     for check in ("halted", "confidence_below_threshold", "below_minimum_bet", "greeks_limit"):
         assert check in out
     status, out, _ = run(capsys, *BASE_0DTE, "--confidence", "0.6", "--vix", "20")

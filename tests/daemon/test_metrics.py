@@ -75,13 +75,15 @@ def test_signals_by_outcome_and_reason_with_latency() -> None:
 def test_orders_fills_slippage_exits_breakers() -> None:
     m = Metrics("0dte")
     m.observe_order("submitted")
-    m.observe_order("filled")
+    m.observe_order("filled", level="parent")
     m.observe_fill(side="buy", contracts=5, slippage_vs_mid=Decimal("0.012"))
     m.observe_fill(side="SELL", contracts=2)
     m.observe_exit("tier_1")
     m.observe_breaker_event(2)
     m.observe_operator_action("halt")
-    assert value(m, "tradingd_orders_total", outcome="filled") == 1
+    assert value(m, "tradingd_orders_total", level="parent", outcome="filled") == 1
+    assert value(m, "tradingd_orders_total", level="child", outcome="submitted") == 1
+    assert value(m, "tradingd_orders_total", level="child", outcome="filled") is None  # levels never mix
     assert value(m, "tradingd_fills_total", side="BUY") == 1
     assert value(m, "tradingd_filled_contracts_total", side="BUY") == 5
     assert value(m, "tradingd_slippage_vs_mid_ratio_count") == 1

@@ -49,7 +49,7 @@ def tables(db: Path) -> dict[str, list[tuple]]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("profile", ["0dte"])
+@pytest.mark.parametrize("profile", ["0dte", "7dte"])
 def test_a_killed_replay_resumes_and_ends_as_an_uninterrupted_run(tmp_path: Path, profile: str) -> None:
     seed = int(os.environ.get("TRADINGD_KILL_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -73,8 +74,19 @@ def test_db_upgrade_with_profile_uses_its_state_dir(tmp_path, monkeypatch, capsy
     assert (tmp_path / "state" / "tradingd-7dte.db").exists()
 
 
+def test_bare_db_upgrade_migrates_every_profiles_store(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TRADINGD_PROFILE", raising=False)
+    monkeypatch.setenv("TRADINGD_DAEMON__STATE_DIR", str(tmp_path))
+    assert main(["db", "upgrade", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(Path(r["url"]).name for r in out) == ["tradingd-0dte.db", "tradingd-7dte.db"]
+    assert all(r["revision"] == head_revision() for r in out)
+    monkeypatch.setenv("TRADINGD_PROFILE", "7dte")
+    assert main(["db", "upgrade"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"tradingd-7dte.db: already at revision {head_revision()}")
+
+
 @pytest.mark.parametrize("argv, code", [
-    (["db", "upgrade", "--json"], "usage"),
     (["db", "upgrade", "--url", "mysql://nobody@localhost/x", "--json"], "bad_store_url"),
     (["db", "upgrade", "--url", "postgresql+psycopg://nobody@127.0.0.1:1/x", "--json"], "store_unavailable"),
 ])

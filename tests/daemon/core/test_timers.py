@@ -28,7 +28,9 @@ class Handlers:
 def test_timers_fire_what_the_virtual_scheduler_fires_over_a_week_with_a_holiday() -> None:
     settings = settings_for("0dte")
     zero = settings.exits.zero_dte
-    closeout = (lambda s: zero_dte_closeout_at(s, zero))
+    def closeout(session):  # type: ignore[no-untyped-def]
+        return zero_dte_closeout_at(session, zero)
+
     start = datetime.combine(date(2026, 11, 23), time(0), tzinfo=EXCHANGE_TZ)  # Thanksgiving week
     end = start + timedelta(days=7)
     timers = Timers(job_specs(settings, calendar.session_for, closeout), calendar.session_for, start)
