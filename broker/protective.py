@@ -32,6 +32,9 @@ from config.models import ProtectiveConfig
 log = structlog.get_logger(__name__)
 
 STOP_SOURCE = "stop-"
+# Broker errors that say nothing about the order (the change never reached the broker, or no answer came):
+# the stop is kept as wanted and `resync` tries again. Any other error is a refusal: the broker's truth.
+UNANSWERED = frozenset({"not_connected", "timeout", "unknown_order", "bad_order"})
 BeforeSend = Callable[[OrderRequest, int], Awaitable[None]]  # (request, position id)
 
 
@@ -75,6 +78,7 @@ class ProtectiveStops:
         self._resting: dict[int, RestingStop] = {}
         self._wanted: dict[int, _Wanted] = {}
         self._n: dict[int, int] = {}
+        self._uncontrolled: set[int] = set()
 
     def resting(self, position_id: int) -> RestingStop | None:
         return self._resting.get(position_id)
@@ -110,7 +114,57 @@ class ProtectiveStops:
                 await self._modify(current, quantity, stop_price)
         except BrokerError as exc:
             log.warning("protective_stop_not_synced", position_id=position_id, code=exc.code, error=str(exc))
+            if exc.code == "timeout" and current is not None:  # no answer: ask what the broker holds now
+                await self._reread(position_id, current)
+            elif exc.code not in UNANSWERED:  # refused: the stop is as the broker holds it; make it right another way
+                await self._replace(position_id)
         return self._resting.get(position_id)
+
+    async def _reread(self, position_id: int, current: RestingStop) -> None:
+        """A change the broker did not answer in time may or may not be in force: its open orders say which."""
+        try:
+            held = {o.request.order_id: o for o in await self._broker.open_orders()}
+        except BrokerError as exc:
+            log.warning("protective_stop_unknown", position_id=position_id, code=exc.code)
+            return
+        found = held.get(current.request.order_id)
+        if found is None or found.status.done:
+            self._resting.pop(position_id, None)  # it ended meanwhile: the next sync places a new one
+        else:
+            self._resting[position_id] = RestingStop(position_id, found.request)
+        log.warning("protective_stop_reread", position_id=position_id, order_id=current.request.order_id,
+                    contracts=None if found is None else found.request.quantity)
+
+    def uncontrolled(self, position_id: int) -> bool:
+        """The broker refused to change and to cancel this position's stop (e.g. it was placed under a client
+        id this session no longer has): only an operator, or the stop itself, can end it."""
+        return position_id in self._uncontrolled
+
+    async def _replace(self, position_id: int) -> None:
+        """A refused change left the broker's stop different from the wanted one: cancel it (waiting for the
+        broker to confirm, so the old and the new never rest together) and place the wanted one."""
+        current, wanted = self._resting.get(position_id), self._wanted.get(position_id)
+        if current is None or wanted is None:
+            return
+        if (current.quantity, current.stop_price) == (wanted.quantity, wanted.stop_price):
+            return
+        try:
+            await self._cancel(position_id)
+        except BrokerError as exc:
+            if exc.code in UNANSWERED:
+                return  # resync tries again
+            self._uncontrolled.add(position_id)
+            # an alert line (the daemon's alert shape): an operator must look at the broker's stop
+            log.error("alert", alert="protective_stop_uncontrolled", code=exc.code, position_id=position_id,
+                      order_id=current.request.order_id, contracts=current.quantity, error=str(exc))
+            return
+        log.warning("protective_stop_replacing", position_id=position_id, old_order_id=current.request.order_id,
+                    old_contracts=current.quantity, contracts=wanted.quantity)
+        if wanted.quantity > 0:
+            try:
+                await self._place(position_id, wanted.contract, wanted.quantity, wanted.stop_price)
+            except BrokerError as exc:
+                log.warning("protective_stop_not_synced", position_id=position_id, code=exc.code, error=str(exc))
 
     async def cancel(self, position_id: int) -> None:
         """The position closed (or the daemon's own exit takes over): pull its stop."""
@@ -168,9 +222,13 @@ class ProtectiveStops:
         log.info("protective_stop_placed", position_id=position_id, order_id=request.order_id,
                  order_ref=request.order_ref, contracts=quantity, stop=str(price))
 
+    def _confirm(self) -> dict[str, bool]:
+        """A broker that can confirm changes (IB) is asked to: a stop is believed changed only once it is."""
+        return {"confirm": True} if getattr(self._broker, "confirms_changes", False) else {}
+
     async def _modify(self, current: RestingStop, quantity: int, price: Decimal) -> None:
         request = replace(current.request, quantity=quantity, stop_price=price)
-        await self._broker.modify(request)
+        await self._broker.modify(request, **self._confirm())
         self._resting[current.position_id] = RestingStop(current.position_id, request)
         log.info("protective_stop_changed", position_id=current.position_id, order_id=request.order_id,
                  contracts=quantity, stop=str(price))
@@ -179,8 +237,9 @@ class ProtectiveStops:
         current = self._resting.get(position_id)
         if current is None:
             return
-        await self._broker.cancel(current.request.order_id)
-        del self._resting[position_id]
+        await self._broker.cancel(current.request.order_id, **self._confirm())
+        self._resting.pop(position_id, None)
+        self._uncontrolled.discard(position_id)
         log.info("protective_stop_cancelled", position_id=position_id, order_id=current.request.order_id)
 
     async def _allocate_id(self) -> int:

@@ -13,9 +13,11 @@ from decimal import Decimal
 
 import structlog
 
+from market.sanity import QuoteSanity, Verdict
 from market.types import Quote
 
 QuoteListener = Callable[[Quote], None]
+BadQuoteListener = Callable[[Quote, Verdict], None]
 
 log = structlog.get_logger(__name__)
 
@@ -24,16 +26,57 @@ class QuoteBook:
     def __init__(self) -> None:
         self._quotes: dict[str, Quote] = {}
         self._listeners: list[QuoteListener] = []
+        # SPEC §4.4 (Part 8): `guard` installs the sanity checker; every quote path writes through
+        # `update`, so every path is checked. `_problems` says why a key's stored quote is unusable.
+        self._sanity: QuoteSanity | None = None
+        self._now: Callable[[], datetime] | None = None
+        self._on_bad: BadQuoteListener | None = None
+        self._problems: dict[str, Verdict] = {}
+
+    def guard(self, sanity: QuoteSanity, now: Callable[[], datetime],
+              on_bad: BadQuoteListener | None = None) -> None:
+        """Check every quote from now on with `sanity` at `now()`; `on_bad(quote, verdict)` hears each
+        unusable one (to count it); the first of each key+reason per interval is logged here."""
+        self._sanity, self._now, self._on_bad = sanity, now, on_bad
 
     def update(self, quote: Quote) -> bool:
         """Store `quote` and tell the listeners. A quote older than the stored one is dropped (False):
-        feeds may deliver out of order, and an old quote must never hide a newer one."""
+        feeds may deliver out of order, and an old quote must never hide a newer one. A quote the
+        sanity checks find unusable is stored flagged `usable=False` (it is the latest word on the
+        key: no entry is sized on it, and exits see no price) with its reason in `problem(key)`."""
         current = self._quotes.get(quote.key)
         if current is not None and quote.received_at < current.received_at:
             return False
+        if self._sanity is not None and self._now is not None:
+            quote = self._checked(quote, self._now())
         self._quotes[quote.key] = quote
         self._notify(quote)
         return True
+
+    def problem(self, key: str) -> Verdict | None:
+        """Why the stored quote of `key` failed the §4.4 sanity checks; None when it passed (or none is stored)."""
+        return self._problems.get(key)
+
+    def _checked(self, quote: Quote, now: datetime) -> Quote:
+        assert self._sanity is not None
+        try:
+            verdict = self._sanity.check(quote, now)
+        except Exception:  # noqa: BLE001  (a checker bug must not stop the feed; the quote is not trusted)
+            log.exception("market_data_check_failed", key=quote.key)
+            verdict = Verdict(False, "check_failed", "the sanity check raised")
+        if verdict.usable:
+            self._problems.pop(quote.key, None)
+            return quote
+        self._problems[quote.key] = verdict
+        if verdict.log:
+            log.warning("bad_market_data", key=quote.key, reason=verdict.reason, detail=verdict.detail,
+                        bid=quote.bid, ask=quote.ask, last=quote.last, stamped=quote.received_at.isoformat())
+        if self._on_bad is not None:
+            try:
+                self._on_bad(quote, verdict)
+            except Exception:  # noqa: BLE001
+                log.exception("bad_market_data_listener_failed", key=quote.key)
+        return dataclasses.replace(quote, usable=False) if quote.usable else quote
 
     def get(self, key: str) -> Quote | None:
         return self._quotes.get(key)

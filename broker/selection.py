@@ -96,7 +96,7 @@ def candidates(chain: OptionChain, direction: str, spot: Decimal, today: date, e
     if right is None or expiry is None or spot is None or not spot > 0:
         return []
     return [OptionContract(chain.underlying, expiry, k, right, chain.multiplier)
-            for k in strikes_outward(chain.strikes, spot, each_side, right)]
+            for k in strikes_outward(chain.strikes_for(expiry), spot, each_side, right)]
 
 
 def select_contract(chain: OptionChain, direction: str, spot: Decimal | None, now: datetime,

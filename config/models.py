@@ -10,16 +10,38 @@ from __future__ import annotations
 
 from datetime import time
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # ---- input hardening (Part 8): strict booleans, no empty paths -------------------------------
+    # pydantic's lax mode reads "yes", "on", 1 and "1" as true: a config that says `live = "yes"`
+    # must be an error, not a live account. And an empty path (`TRADINGD_DAEMON__STATE_DIR=`) is a
+    # mistake that would otherwise mean "the current directory".
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_input(cls, value: Any, info: ValidationInfo) -> Any:
+        name = info.field_name or ""
+        field = cls.model_fields.get(name)
+        if field is not None and field.annotation is bool and not isinstance(value, bool):
+            raise ValueError(f"must be true or false (a TOML boolean), got {value!r}")
+        if _is_path_field(name) and isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
 
 Pct = Decimal  # a fraction: 0.20 means 20 %
+
+_PATH_SUFFIXES = ("_dir", "_file", "_path", "url")
+
+
+def _is_path_field(name: str) -> bool:
+    """Fields naming a file, folder or database URL (input hardening, Part 8): never empty."""
+    return name.endswith(_PATH_SUFFIXES)
 
 
 class Threshold(Frozen):
@@ -429,6 +451,26 @@ class IBConfig(Frozen):
     # contracts are USD-listed; `broker check` warns when the account's base currency differs.
     currency: str = Field(default="USD", min_length=3, max_length=3)
 
+    # --- room ib (issue 9): IB as a real gateway behaves ---------------------------------------
+    # the zone the gateway writes times in when it names none (IB's `TimezoneTWS`).
+    gateway_timezone: str = "America/New_York"
+    # paper accounts only: use IB's delayed data where no live subscription exists (labelled delayed).
+    delayed_data_on_paper: bool = False
+    # order ids are the account's: profiles on one host take turns through a lock file here
+    # (empty: the system's temp directory); a turn is given back after this long whatever happens.
+    order_id_lock_dir: str = ""
+    order_id_turn_max_s: Decimal = Field(default=Decimal(5), gt=0)
+    # error 326: our own client id is tried this many more times (reconnect backoff) before moving on.
+    client_id_retries: int = Field(default=3, ge=0)
+    # a reconciliation step IB did not answer (no end marker) is retried this many times, with backoff.
+    reconcile_retries: int = Field(default=3, ge=0)
+    # historical-data requests (daily closes for correlations) are spaced this far apart (IB paces them).
+    history_pace_s: Decimal = Field(default=Decimal(2), ge=0)
+    # expiries up to this many days out get their own strikes (real chains are uneven; one request each).
+    chain_expiry_days: int = Field(default=10, ge=0)
+    # a protective stop's change (shrink, cancel) waits this long for IB to take or refuse it.
+    change_confirm_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
+
     @model_validator(mode="after")
     def _consistent(self) -> IBConfig:
         if self.live and not self.account:
@@ -537,6 +579,24 @@ class RegimeConfig(Frozen):
 # --------------------------------------------------------------------------- daemon
 
 
+class ApiLimitsConfig(Frozen):
+    """Part 8 (input hardening): what one client may ask of the API before it is refused."""
+
+    # Per-token buckets: a token may send `per_s` requests a second on average, `burst` at once;
+    # over it the answer is 429 with Retry-After. The operator routes (halt/resume/flatten/
+    # acknowledge) have their own, smaller bucket per token. /healthz and /metrics are not limited.
+    signals_per_s: Decimal = Field(default=Decimal(20), gt=0)
+    signals_burst: int = Field(default=40, gt=0)
+    operator_per_s: Decimal = Field(default=Decimal(1), gt=0)
+    operator_burst: int = Field(default=10, gt=0)
+    # A client must send its whole request head within this, and its body within that, or it is
+    # disconnected (head) / answered 408 (body): slow clients cannot hold connections open.
+    header_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
+    body_timeout_s: Decimal = Field(default=Decimal(5), gt=0)
+    # JSON bodies nested deeper than this are refused (400 json_too_deep) before they are parsed.
+    max_json_depth: int = Field(default=16, gt=1, le=200)
+
+
 class ApiConfig(Frozen):
     host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
     port: int = Field(default=8740, ge=0, lt=65536)  # 0: any free port
@@ -544,6 +604,7 @@ class ApiConfig(Frozen):
     admin_token_file: str | None = None
     # A request body larger than this is refused (400 body_too_large) before it is parsed.
     max_body_bytes: int = Field(default=65536, gt=0)
+    limits: ApiLimitsConfig = ApiLimitsConfig()  # Part 8
 
 
 class ScheduleConfig(Frozen):
@@ -553,11 +614,34 @@ class ScheduleConfig(Frozen):
     checkpoint_overdue_after: int = Field(default=3, gt=0)
     correlation_refresh: time = time(9, 0)
     daily_report: time = time(16, 15)
+    # room ib (issue 9): option chains (strikes per expiry) are loaded again before each session's open.
+    chain_refresh: time = time(8, 45)
 
 
 class StoreConfig(Frozen):
     url: str | None = None  # None: sqlite:///<state dir>/tradingd-<profile>.db
     busy_timeout_ms: int = Field(default=5000, gt=0)  # SQLite: how long a write waits for a lock
+    # Part 8: refused signals (and their decisions) older than this are pruned by a daily job, so a
+    # flood of bad signals cannot grow the database without bound. Accepted ones are kept forever.
+    refused_retention_days: int = Field(default=30, gt=0)
+    prune_at: time = time(3, 30)  # exchange time, daily
+
+
+# --- room journal (Part 5, SPEC §6.2): the write-behind journal in front of the store ---------------
+class JournalConfig(Frozen):
+    # After a failed write the journal retries, waiting retry_initial_s, doubling up to retry_max_s.
+    retry_initial_s: float = Field(default=0.05, gt=0)
+    retry_max_s: float = Field(default=2.0, gt=0)
+    # Records written in one transaction when catching up (one commit per batch, not per record).
+    batch_size: int = Field(default=200, gt=0)
+    # Pending records above this are counted and alerted (tradingd_journal_pending); never dropped.
+    high_water: int = Field(default=50_000, gt=0)
+    # How long an entry's intent may wait to be committed before the entry is refused store_unavailable.
+    durable_timeout_s: float = Field(default=5.0, gt=0)
+    # Exit-event and decision ids are reserved from the store this many at a time (database-wide, so
+    # daemons sharing a database never give the same id); the next block is reserved when half is used.
+    id_block: int = Field(default=1000, gt=0)
+# --- end room journal ---------------------------------------------------------------------------------
 
 
 class DaemonConfig(Frozen):
@@ -565,6 +649,7 @@ class DaemonConfig(Frozen):
     schedule: ScheduleConfig = ScheduleConfig()
     store: StoreConfig = StoreConfig()
     state_dir: str = "var"
+    journal: JournalConfig = JournalConfig()  # room journal
 
 
 # --------------------------------------------------------------------------- notifications (room ops)
@@ -594,6 +679,19 @@ class NotificationsConfig(Frozen):
     timeout_s: Decimal = Field(default=Decimal(10), gt=0)  # one send's network timeout
 
 
+class MarketDataConfig(Frozen):
+    """SPEC §4.4 market-data sanity (market/sanity.py)."""
+
+    max_tick_jump_underlying: Pct = Field(default=Decimal("0.20"), gt=0)
+    max_tick_jump_option: Pct = Field(default=Decimal("0.60"), gt=0)
+    jump_window_s: Decimal = Field(default=Decimal(5), gt=0)  # a second agreeing quote within it confirms a jump
+    # A last usable mid older than this is no reference for the jump check (see docs/decisions/input.md).
+    jump_reference_max_age_s: Decimal = Field(default=Decimal(120), gt=0)
+    max_future_s: Decimal = Field(default=Decimal(2), ge=0)  # clock skew allowed on a quote's stamp
+    max_age_s: Decimal = Field(default=Decimal(30), gt=0)  # older on arrival: unusable
+    log_interval_s: Decimal = Field(default=Decimal(60), gt=0)  # one log line per key and reason per interval
+
+
 class Settings(Frozen):
     """One profile's whole effective configuration."""
 
@@ -613,6 +711,7 @@ class Settings(Frozen):
     daemon: DaemonConfig = DaemonConfig()
     regime: RegimeConfig = RegimeConfig()  # SPEC §10 (room regime)
     notifications: NotificationsConfig = NotificationsConfig()  # room ops
+    market_data: MarketDataConfig = MarketDataConfig()  # Part 8: SPEC §4.4 sanity
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

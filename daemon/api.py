@@ -26,9 +26,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from config.models import Settings
+from daemon import api_limits
+from daemon.api_limits import GuardedRunner, LogLimiter, RateLimiter, mark_head
 from daemon.auth import Tokens, api_url_file, load_tokens
 from daemon.control import INTERNAL_ERROR, ControlError, EngineControl, SignalOutcome
 from daemon.format import present_position, present_status
+from daemon.jsonparse import DUPLICATE_KEY, JSON_TOO_DEEP, JsonRefused, parse_json
+from daemon.openapi import OPENAPI_PATH, openapi_document
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
 from daemon.page import routes as page
@@ -55,13 +59,20 @@ INVALID_REASON = "invalid_reason"
 INVALID_ACTOR = "invalid_actor"
 MISSING_UNDERLYING = "missing_underlying"
 STATUS_UNAVAILABLE = "status_unavailable"
+INVALID_SYMBOL = "invalid_symbol"
+RATE_LIMITED = api_limits.RATE_LIMITED  # 429, with Retry-After
+BODY_TIMEOUT = api_limits.BODY_TIMEOUT  # 408
+# Refusals counted in tradingd_api_refusals_total (Part 8): who knocked without a key, who came too often.
+_COUNTED = {MISSING_TOKEN, INVALID_TOKEN, ADMIN_REQUIRED, RATE_LIMITED, BODY_TIMEOUT, BODY_TOO_LARGE, MALFORMED_JSON,
+            JSON_TOO_DEEP, DUPLICATE_KEY}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str):
+    def __init__(self, status: int, reason: str, message: str, headers: dict[str, str] | None = None):
         self.status = status
         self.reason = reason
         self.message = message
+        self.headers = headers or {}
         super().__init__(message)
 
 
@@ -123,6 +134,8 @@ class Api:
         self.metrics = metrics
         self.tokens = tokens
         self.locks = _SignalLocks()
+        self.limiter = RateLimiter(settings.daemon.api.limits)
+        self._refusal_logs = LogLimiter()
 
     # -------------------------------------------------------------- plumbing
 
@@ -136,7 +149,13 @@ class Api:
             return response
         except ApiError as exc:
             status = exc.status
-            return _refusal(request.path, exc.status, exc.reason, exc.message)
+            if exc.reason in _COUNTED:
+                self._count_refusal(request, exc)
+            answer = _refusal(request.path, exc.status, exc.reason, exc.message)
+            answer.headers.update(exc.headers)
+            if exc.status == 408:  # the rest of a half-read body is still on the wire: drop the connection
+                answer.force_close()
+            return answer
         except web.HTTPException as exc:  # aiohttp's own 404/405/413
             status = exc.status
             reason = re.sub(r"[^a-z0-9]+", "_", (exc.reason or "error").lower()).strip("_")
@@ -153,6 +172,27 @@ class Api:
             log.debug("api_request", method=request.method, route=route, status=status,
                       duration_ms=round((time.perf_counter() - started) * 1000, 2))
 
+    def _count_refusal(self, request: web.Request, exc: ApiError) -> None:
+        """Every refusal counted; the first of each reason and client per minute logged (a flood of
+        bad tokens is visible without flooding the journal)."""
+        self.metrics.observe_api_refusal(exc.reason, exc.status)
+        peer = request.remote
+        if self._refusal_logs.first((exc.reason, peer)):
+            log.warning("api_request_refused", status=exc.status, reason=exc.reason, method=request.method,
+                        route=_route_name(request), remote=peer, message=exc.message)
+
+    def _slow_client(self, peer: Any) -> None:
+        self.metrics.observe_api_refusal(api_limits.SLOW_HEADERS, 0)
+        if self._refusal_logs.first((api_limits.SLOW_HEADERS, str(peer))):
+            log.warning("api_client_disconnected", reason=api_limits.SLOW_HEADERS, remote=str(peer),
+                        header_timeout_s=str(self.settings.daemon.api.limits.header_timeout_s))
+
+    def _throttle(self, role: str, route_class: str) -> None:
+        wait = self.limiter.retry_after(role, route_class)
+        if wait is not None:
+            raise ApiError(429, RATE_LIMITED, f"too many requests for this token ({route_class}); retry in {wait} s",
+                           {"Retry-After": str(wait)})
+
     def _guard(self, role: str, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
             header = request.headers.get("Authorization", "")
@@ -166,6 +206,9 @@ class Api:
                 raise ApiError(401, INVALID_TOKEN, "token not recognised")
             if role == "admin" and got != "admin":
                 raise ApiError(403, ADMIN_REQUIRED, "this route needs the admin token")
+            # operator commands (admin POSTs) have their own small bucket; reads share the requests one
+            self._throttle(got, api_limits.OPERATOR if role == "admin" and request.method == "POST"
+                           else api_limits.REQUESTS)
             return await handler(request)
 
         return guarded
@@ -180,20 +223,23 @@ class Api:
             raise ApiError(400, UNSUPPORTED_CONTENT_TYPE,
                            f"Content-Type must be application/json, not {request.content_type!r}")
         limit = self.settings.daemon.api.max_body_bytes
+        limits = self.settings.daemon.api.limits
         if request.content_length is not None and request.content_length > limit:
             raise ApiError(400, BODY_TOO_LARGE, f"body larger than {limit} bytes")
         try:
-            raw = await request.read()
+            raw = await asyncio.wait_for(request.read(), float(limits.body_timeout_s))
         except web.HTTPRequestEntityTooLarge:
             raise ApiError(400, BODY_TOO_LARGE, f"body larger than {limit} bytes") from None
+        except TimeoutError:
+            raise ApiError(408, BODY_TIMEOUT, f"the body did not arrive within {limits.body_timeout_s} s") from None
         if not raw.strip() and not required:
             return {}
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=float if signal else _no_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
+            data = parse_json(raw, max_bytes=limit, max_depth=limits.max_json_depth, allow_constants=signal)
+        except JsonRefused as exc:
             if signal:
-                log.warning("signal_body_refused", reason=MALFORMED_JSON, excerpt=raw[:200].decode("utf-8", "replace"))
-            raise ApiError(400, MALFORMED_JSON, f"body is not valid JSON: {exc}") from None
+                log.warning("signal_body_refused", reason=exc.code, excerpt=raw[:200].decode("utf-8", "replace"))
+            raise ApiError(400, exc.code, exc.message) from None
         if not isinstance(data, dict) and not signal:
             raise ApiError(400, BODY_NOT_OBJECT, "body must be a JSON object")
         return data
@@ -265,6 +311,8 @@ class Api:
         underlying = body.get("underlying")
         if not isinstance(underlying, str) or not underlying.strip():
             raise ApiError(400, MISSING_UNDERLYING, 'body needs {"underlying": "<symbol>"}')
+        if not underlying.isascii():  # "ſpy".upper() is "SPY": only ASCII letters are ever upper-cased
+            raise ApiError(400, INVALID_SYMBOL, f"{underlying!r} is not an ASCII symbol")
         symbol, actor = underlying.strip().upper(), self._actor(body)
         return await self._operator("acknowledge", actor, lambda: self.control.acknowledge(symbol, actor))
 
@@ -276,7 +324,14 @@ class Api:
             log.warning("healthz_status_failed", error=f"{type(exc).__name__}: {exc}")
             return _json({"ok": False, "reason": STATUS_UNAVAILABLE, "message": str(exc)}, 503)
         keys = ("profile", "trading_state", "breaker_level", "broker_connected", "accepting_signals")
+        store = status.get("store")
+        if isinstance(store, dict) and store.get("available") is False:  # SPEC §6.2: entries stopped, say why
+            return _json({"ok": False, "reason": "store_unavailable", "message": store.get("reason"),
+                          "journal_pending": store.get("pending"), **{k: status.get(k) for k in keys}}, 503)
         return _json({"ok": True, **{k: status.get(k) for k in keys}})
+
+    async def get_openapi(self, request: web.Request) -> web.Response:
+        return _json(openapi_document(self.settings))
 
     async def get_metrics(self, request: web.Request) -> web.Response:
         try:
@@ -289,7 +344,7 @@ class Api:
         return response
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors],
+        app = web.Application(middlewares=[mark_head, self._errors],
                               client_max_size=self.settings.daemon.api.max_body_bytes)
         api, admin = partial(self._guard, "api"), partial(self._guard, "admin")
         app.router.add_post(SIGNALS_PATH, api(self.post_signal))
@@ -301,12 +356,9 @@ class Api:
         app.router.add_post("/v1/acknowledge", admin(self.post_acknowledge))
         app.router.add_get("/healthz", self.get_healthz)
         app.router.add_get("/metrics", self.get_metrics)
+        app.router.add_get(OPENAPI_PATH, self.get_openapi)
         page.register(app, self.control, self.settings, self.tokens)  # GET / : the operator page (SPEC §11)
         return app
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _route_name(request: web.Request) -> str:
@@ -324,8 +376,13 @@ def _as_metrics(settings: Settings, registry: Metrics | CollectorRegistry | None
 
 def build_app(control: EngineControl, settings: Settings, registry: Metrics | CollectorRegistry | None = None,
               tokens: Tokens | None = None) -> web.Application:
+    return _build(control, settings, registry, tokens).app()
+
+
+def _build(control: EngineControl, settings: Settings, registry: Metrics | CollectorRegistry | None,
+           tokens: Tokens | None) -> Api:
     tokens = tokens if tokens is not None else load_tokens(settings, create=True)
-    return Api(control, settings, _as_metrics(settings, registry), tokens).app()
+    return Api(control, settings, _as_metrics(settings, registry), tokens)
 
 
 async def start_api(control: EngineControl, settings: Settings,
@@ -338,8 +395,15 @@ async def start_api(control: EngineControl, settings: Settings,
     Returns the started runner (stop with `await runner.cleanup()`) and the bound port,
     which is also written to `api_url_file(settings)` for the CLI.
     """
-    app = build_app(control, settings, registry, tokens)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    api = _build(control, settings, registry, tokens)
+    limits = settings.daemon.api.limits
+    # Slow clients (Part 8): the first head within header_timeout_s or the connection is closed (and
+    # counted); an idle kept-alive connection, or a later head on it, within twice that (aiohttp's own
+    # keep-alive timer, which must not beat ours to a fresh connection).
+    runner = GuardedRunner(api.app(), header_timeout_s=limits.header_timeout_s, on_slow=api._slow_client,
+                           handle_signals=False, access_log=None,
+                           keepalive_timeout=2 * float(limits.header_timeout_s),
+                           lingering_time=0)  # no waiting out a refused client's unread body
     await runner.setup()
     host = settings.daemon.api.host
     site = web.TCPSite(runner, host, settings.daemon.api.port)

@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy.engine import make_url
+
 from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
 from broker.sim import SimBroker, stored_account_state
@@ -40,7 +42,8 @@ from daemon.report import summary_json, summary_text
 from daemon.scheduler import LiveScheduler, VirtualScheduler, build_jobs
 from daemon.signals.jsonl import load_signal_file
 from daemon.signals.reference import SOURCE as REFERENCE, OpeningRangeBreakout
-from daemon.store import Store
+from daemon.store import Store, StoreError, default_url
+from daemon.store.lock import StoreLock
 from exits.closeout import zero_dte_closeout_at
 
 
@@ -156,6 +159,7 @@ class App:
         self.api_port: int | None = None
         self._runner: Any = None
         self._stop = asyncio.Event()
+        self.store_lock: StoreLock | None = None
         self.stopped_by: str | None = None  # the signal that ended a replay early
         self._replay_loop: Any = None  # daemon.replay.Replay while one runs
         self.json_logs = False
@@ -165,7 +169,7 @@ class App:
         quotes = QuoteBook()
         model = OptionQuoteModel(quotes, self.clock, settings.broker.sim.model, settings.profile.vix_symbol,
                                  settings.profile.contract_multiplier)
-        url = settings.daemon.store.url or (replay_store_url(settings) if self.replay is not None else None)
+        url = self._locked_store_url()
         store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
                       busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
         if settings.broker.kind == "sim":
@@ -184,6 +188,31 @@ class App:
         if isinstance(self.clock, ReplayClock):
             self.clock.quiesce = self.engine.settle
         return self.engine
+
+    def _locked_store_url(self) -> str:
+        """The store's URL, once this process holds the one-daemon-per-store lock (SPEC §6.2): before
+        the store is opened (or a replay's old database cleared) and before the broker is touched."""
+        settings = self.settings
+        url = settings.daemon.store.url
+        fresh_replay = url is None and self.replay is not None
+        if fresh_replay:
+            url = f"sqlite:///{(Path(settings.daemon.state_dir) / f'replay-{settings.profile.name}.db').resolve()}"
+        elif url is None:
+            url = default_url(settings.daemon.state_dir, settings.profile.name)
+        try:
+            self.store_lock = StoreLock(url, settings.profile.name).acquire()
+        except StoreError as exc:
+            raise RunError(exc.code, str(exc)) from None
+        return replay_store_url(settings) if fresh_replay else url
+
+    async def _relock(self, engine: Engine) -> None:
+        assert self.store_lock is not None
+        if await asyncio.to_thread(self.store_lock.reacquire):
+            engine.log.info("store_lock_held", where=self.store_lock.where)
+            return
+        engine.log.error("store_lock_lost", code="store_locked",
+                         reason="another tradingd holds this database's lock since the store came back")
+        await engine.halt("store lock lost: another tradingd runs on this database", "tradingd")
 
     def jobs(self, engine: Engine) -> list[Any]:
         zero = self.settings.exits.zero_dte
@@ -208,6 +237,10 @@ class App:
         except BaseException:
             self._stop_notifier(notifier)
             raise
+        if self.store_lock is not None and make_url(self.store_lock.url).get_backend_name() == "postgresql":
+            # A PostgreSQL restart ends the session holding the advisory lock: take it again when the
+            # store comes back; if another daemon took it meanwhile, stop trading (SPEC §6.2).
+            engine.journal.add_listener(lambda ok, _why: ok and engine.spawn(self._relock(engine), "store-relock"))
         watchdog = None
         try:
             if self.options.api:
@@ -239,6 +272,8 @@ class App:
                 await self._runner.cleanup()
                 forget_api_url(self.settings, self.api_port)
             await engine.store.close()
+            if self.store_lock is not None:
+                self.store_lock.release()
             await asyncio.to_thread(self._stop_notifier, notifier)
             if not self.options.summary_json:  # JSON output carries it inside the summary
                 where = database_location(engine.store.raw.url)
@@ -258,7 +293,7 @@ class App:
                                            clock=step)
         log = get_logger("tradingd.run", profile=settings.profile.name)
         await asyncio.to_thread(calendar.session_for, self.clock.now().date())
-        url = settings.daemon.store.url or replay_store_url(settings)
+        url = self._locked_store_url()  # one daemon per store (SPEC §6.2), before the store is opened
         store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
                       busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
         await store.upgrade()
@@ -270,6 +305,8 @@ class App:
             resumed = await asyncio.to_thread(sink.claim, rid)
         except ReplayStoreMismatch as exc:
             await store.close()
+            if self.store_lock is not None:
+                self.store_lock.release()
             raise RunError(exc.code, str(exc)) from None
         if resumed:
             log.warning("replay_resumed", records_already_stored=resumed, run_id=rid[:12],
@@ -333,6 +370,8 @@ class App:
                 await self._runner.cleanup()
                 forget_api_url(self.settings, self.api_port)
             await store.close()
+            if self.store_lock is not None:
+                self.store_lock.release()
             if not self.options.summary_json:  # JSON output carries it inside the summary
                 where = database_location(store.url)
                 self._print_line(f"database: {where}", event="database", database=where)
@@ -443,6 +482,7 @@ class App:
             self.feed.stop()
 
     async def print_summary(self, engine: Engine) -> None:
+        await engine.flush_journal()
         await engine.store.drain()
         days = await engine.store.summary_by_day()
         effects = regime_effects(await engine.store.recent_decisions(limit=1_000_000),

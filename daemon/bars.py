@@ -66,11 +66,12 @@ def available_symbols(folder: Path) -> set[str]:
 
 def load_minute_bars(folder: Path, symbol: str) -> list[Bar]:
     """Oldest first."""
-    rows = _read(folder, f"{symbol}_1min")
+    path, rows = _read(folder, f"{symbol}_1min")
     bars = []
     for line_no, row in rows:
         end = _timestamp(row, line_no, symbol)
         o, h, low, c = (_price(row, k, line_no, symbol) for k in ("open", "high", "low", "close"))
+        _consistent(o, h, low, c, path, line_no)
         bars.append(Bar(symbol, end - MINUTE_BAR, end, o, h, low, c, _volume(row, line_no, symbol)))
     bars.sort(key=lambda b: b.end)
     return bars
@@ -79,7 +80,7 @@ def load_minute_bars(folder: Path, symbol: str) -> list[Bar]:
 def load_daily_bars(folder: Path, symbol: str) -> list[DailyBar]:
     """Oldest first; empty when the folder has no daily file for the symbol."""
     try:
-        rows = _read(folder, f"{symbol}_daily")
+        path, rows = _read(folder, f"{symbol}_daily")
     except BarDataError as exc:
         if exc.code == "replay_file_missing":
             return []
@@ -88,12 +89,13 @@ def load_daily_bars(folder: Path, symbol: str) -> list[DailyBar]:
     for line_no, row in rows:
         day = _timestamp(row, line_no, symbol).date()
         o, h, low, c = (_price(row, k, line_no, symbol) for k in ("open", "high", "low", "close"))
+        _consistent(o, h, low, c, path, line_no)
         bars.append(DailyBar(symbol, day, o, h, low, c, _volume(row, line_no, symbol)))
     bars.sort(key=lambda b: b.day)
     return bars
 
 
-def _read(folder: Path, stem: str) -> list[tuple[int, dict[str, str]]]:
+def _read(folder: Path, stem: str) -> tuple[Path, list[tuple[int, dict[str, str]]]]:
     for suffix in (".csv.gz", ".csv"):
         path = folder / f"{stem}{suffix}"
         if path.exists():
@@ -102,8 +104,18 @@ def _read(folder: Path, stem: str) -> list[tuple[int, dict[str, str]]]:
             missing = {"datetime", "open", "high", "low", "close", "volume"} - set(reader.fieldnames or ())
             if missing:
                 raise BarDataError("replay_file_invalid", f"{path}: missing columns {sorted(missing)}")
-            return [(i + 2, row) for i, row in enumerate(reader)]
+            return path, [(i + 2, row) for i, row in enumerate(reader)]
     raise BarDataError("replay_file_missing", f"no {stem}.csv[.gz] in {folder}")
+
+
+def _consistent(o: Decimal, h: Decimal, low: Decimal, c: Decimal, path: Path, line_no: int) -> None:
+    """SPEC §4.4: a bar with high < low, or open/close outside [low, high], is refused with file and line."""
+    if h < low:
+        raise BarDataError("replay_bar_invalid", f"{path} line {line_no}: high {h} < low {low}")
+    for name, value in (("open", o), ("close", c)):
+        if not low <= value <= h:
+            raise BarDataError("replay_bar_invalid",
+                               f"{path} line {line_no}: {name} {value} outside [low {low}, high {h}]")
 
 
 def _timestamp(row: dict[str, str], line_no: int, symbol: str) -> datetime:

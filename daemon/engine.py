@@ -27,6 +27,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from broker.base import Broker, BrokerError
 from broker.execution import Executor
 from broker.quote_model import OptionQuoteModel, is_option_key
@@ -39,6 +41,7 @@ from market.clock import Clock
 from daemon.control import (
     HTTP_INTERNAL_ERROR,
     HTTP_NOT_ACCEPTING,
+    HTTP_REFUSED,
     INTERNAL_ERROR,
     ControlError,
     JsonDict,
@@ -52,11 +55,14 @@ from daemon.logging import get_logger
 from daemon.positions import Book, LivePosition
 from daemon.regime import RegimeDesk
 from daemon.protection import StopDesk
+from daemon.history import DailyHistory
 from daemon.reconcile import ReconcileReport, reconcile, reconciler
 from daemon.sending import OrderIds, RecordingBroker, paces_itself
 from daemon.store import Store
-from daemon.store.records import OrderRecord, PositionRecord
+from daemon.store.journal import Journal, JournalSettings, StoreUnavailable
+from daemon.store.records import PositionRecord
 from daemon.trading import META_KEY, TradingControl
+from market.sanity import QuoteSanity, SanityLimits, Verdict
 from market.session import EXCHANGE_TZ, SessionTimes
 from exits.state import ExitState
 from risk.capital import capital_base
@@ -84,11 +90,30 @@ class Engine:
         self.profile = settings.profile.name
         self.clock = clock
         self.store = TrackedStore(store)
+        # Room journal (SPEC §6.2): every record of a state change goes through the write-behind
+        # journal; the store is read (start-up, reconciliation, reports) but never waited on to act.
+        self.journal = Journal(store, JournalSettings.from_config(settings.daemon.journal))
+        self.journal.add_listener(self._on_store)
+        # Ids the engine gives its exit events and decisions (journal records carry them; an exit's
+        # orderRef names its event before the row exists), reserved from the store in blocks.
+        self._ids = {table: IdBlock(table, settings.daemon.journal.id_block) for table in ("exit_events", "decisions")}
+        self._exec_ids: set[str] = set()  # every fill applied: "exactly once" decided in memory
+        self._intent_positions: dict[int, int | None] = {}  # order id -> position id, as its intent says
+        self.seen_signals: set[str] = set()  # signal ids received by this process (the store may lag)
         self.broker = broker
         self.quotes = quotes
         self.quote_model = quote_model
+        # SPEC §4.4 on every quote path (stream, snapshot, sim, replay): they all write through this book.
+        quotes.guard(QuoteSanity(SanityLimits.from_config(settings.market_data)), clock.now, self._bad_quote)
         self.sessions = sessions
         self.daily_closes = daily_closes
+        # Live (IB): the closes come from the broker's historical data, cached in the store (SPEC §2.5, §6.1).
+        self.history: DailyHistory | None = None
+        if daily_closes is None and callable(getattr(broker, "daily_closes", None)):
+            self.history = DailyHistory(broker, store, settings.profile.underlyings,  # type: ignore[arg-type]
+                                        sessions=settings.correlation.lookback_sessions,
+                                        pace_s=float(settings.broker.ib.history_pace_s), sleep=clock.sleep)
+            self.daily_closes = self.history.closes
         self.metrics = metrics
         self.log = get_logger("tradingd.engine", profile=self.profile)
         self.book = Book()
@@ -100,7 +125,9 @@ class Engine:
         # executor then shares (its order messages count twice there: slower, never over the limit).
         self.throttle: Throttle = getattr(broker, "throttle", None) or Throttle(
             clock, settings.execution.max_messages_per_s)
-        self.order_ids = OrderIds()
+        # Profiles sharing an IB account share its order ids: each id is taken in the account's turn.
+        self.order_ids = (OrderIds(broker.claim_order_id_floor, broker.release_order_id_claim)  # type: ignore[attr-defined]
+                          if getattr(broker, "shares_order_ids", False) else OrderIds())
         self.executor = Executor.from_settings(RecordingBroker(broker, self._record_refusal, clock.now, self.order_ids),
                                                quotes, clock, settings, allocate_order_id=self.allocate_order_id,
                                                before_send=self._before_send, throttle=self.throttle)
@@ -139,7 +166,12 @@ class Engine:
         """Migrate, load state, connect, reconcile (SPEC §6); then accept signals."""
         self.phase = "STARTING"
         await self.store.upgrade()
+        self.journal.notify_with(asyncio.get_running_loop().call_soon_threadsafe)
         snapshot = await self.store.load_snapshot()
+        for block in self._ids.values():
+            block.add(await self.store.reserve_ids(block.table, block.size))
+        self._exec_ids = await self.store.applied_exec_ids()
+        self._intent_positions.update({i.order_id: i.position_id for i in snapshot.pending_intents})
         self.control.restore(await self.store.get_meta(META_KEY), snapshot.trading_state)
         refs_session, refs = _load_refs(await self.store.get_meta(SESSION_REFS_KEY))
         for record in snapshot.open_positions:
@@ -171,6 +203,8 @@ class Engine:
                       breaker_level=self.control.level, blocked=sorted(self.blocked),
                       protective_stops=len(self.stops.stops.all))
         await self.exits.resume_interrupted(self.clock.now())
+        if self.history is not None:  # started after the pre-open refresh: correlations now, not tomorrow
+            self.spawn(self.refresh_correlations(self.clock.now()), name="history")
 
     async def stop(self) -> None:
         """A clean stop: no new signals, working parents pulled, state persisted, store drained."""
@@ -187,6 +221,8 @@ class Engine:
             self._detach_quotes()
         await self.broker.stop()
         await self._persist_state("stopped")
+        await self.flush_journal()
+        self.journal.close()
         await self.store.drain()
         self.phase = "STOPPED"
 
@@ -220,6 +256,8 @@ class Engine:
                 await asyncio.sleep(0)
             if self.store.inflight:
                 await self.store.raw.drain()
+            elif self.journal.pending and self.journal.available:
+                await self.journal.drain()  # a replay's virtual time waits for the store while it writes
             elif not (self._idle.is_set() and not self._events and not self._dirty):
                 await self._idle.wait()
             else:
@@ -324,7 +362,7 @@ class Engine:
         if kind == "fill":
             await self.exits.apply_fill(payload)
         elif kind == "update":
-            await self.store.update_order(payload)
+            self.journal.append("update_order", update=payload)
             if payload.status.done:
                 self.log.debug("order", order_id=payload.order_id, order_ref=payload.order_ref,
                                status=payload.status.value, contracts=payload.filled, reason=payload.reason)
@@ -375,13 +413,29 @@ class Engine:
         await self.write_intent(request, self._order_positions.get(request.order_ref.rsplit(":", 1)[0]))
 
     async def write_intent(self, request: OrderRequest, position_id: int | None) -> None:
-        """Commit the intent of a new order, tied to its position so its fills find it."""
+        """Commit the intent of a new order, tied to its position so its fills find it (SPEC §6.1, §6.2).
+
+        An entry (BUY) is sent only once its intent is committed: no durable intent, no entry
+        (`StoreUnavailable`). An exit or a protective stop (SELL) is committed first while the store
+        writes; while it cannot, the intent stays in the journal and the order goes out anyway
+        (reconciliation knows it by its orderRef after a crash).
+        """
+        record = {"request": request, "at": self.clock.now(), "parent_ref": request.order_ref.rsplit(":", 1)[0],
+                  "position_id": position_id}
         try:
-            await self.store.write_intent(request, self.clock.now(), parent_ref=request.order_ref.rsplit(":", 1)[0],
-                                          position_id=position_id)
+            if request.side == "BUY":
+                await self.journal.durable("write_intent", **record)
+            else:
+                try:
+                    await self.journal.durable("write_intent", **record)
+                except StoreUnavailable as exc:
+                    self.journal.append("write_intent", **record)
+                    self.log.warning("exit_intent_journaled", code=exc.code, order_id=request.order_id,
+                                     order_ref=request.order_ref, reason=self.journal.reason)
         except BaseException:  # no intent, no order: its id is given up
             self.order_ids.done(request.order_id)
             raise
+        self._intent_positions[request.order_id] = position_id
         self._intents_written.add(request.order_id)
         self.log.debug("order", order_id=request.order_id, order_ref=request.order_ref,
                        underlying=request.contract.underlying, side=request.side, contracts=request.quantity,
@@ -389,19 +443,20 @@ class Engine:
         if self.metrics is not None:
             self.metrics.observe_order("submitted", level="child")
 
-    async def _record_refusal(self, update: OrderUpdate) -> OrderRecord:
+    async def _record_refusal(self, update: OrderUpdate) -> None:
         """The broker refused to take an order: its intent is closed as rejected, with the reason, at once."""
         self.log.warning("order", order_id=update.order_id, order_ref=update.order_ref, status="rejected",
                          reason=update.reason)
         if self.metrics is not None:
             self.metrics.observe_order("rejected", level="child")
-        return await self.store.update_order(update)
+        self.journal.append("update_order", update=update)
 
-    async def _apply_update(self, update: OrderUpdate) -> OrderRecord:
+    async def _apply_update(self, update: OrderUpdate) -> None:
         """An order status found by reconciliation: everyone who follows orders hears it, then the store."""
         self.executor.on_order_update(update)
         self.stops.on_order_update(update)
-        return await self.store.update_order(update)
+        self.journal.append("update_order", update=update)
+        return None
 
     async def ensure_quotes(self, keys: Sequence[str]) -> None:
         """Subscribe `keys`; any still without a fresh quote gets a snapshot (IB streams take a moment)."""
@@ -425,6 +480,10 @@ class Engine:
     def bind_order(self, parent_ref: str, position_id: int) -> None:
         self._order_positions[parent_ref] = position_id
 
+    def order_position(self, order_ref: str | None) -> int | None:
+        """The position an order of this process works for, by its orderRef's parent."""
+        return None if not order_ref else self._order_positions.get(order_ref.rsplit(":", 1)[0])
+
     # ================================================================== signals (EngineControl)
 
     @property
@@ -446,6 +505,9 @@ class Engine:
                 intake = await self.desk.decide(raw, source)
                 if intake.decision is not None and intake.decision.accepted:
                     await self.exits.open_entry(intake)
+            except StoreUnavailable as exc:  # the store stopped writing between the gate and the entry's intent
+                self.log.error("entry_not_sent", code=exc.code, source=source, error=str(exc))
+                return SignalOutcome(False, exc.code, HTTP_REFUSED, message=f"no entry: {exc}")
             except Exception as exc:  # noqa: BLE001 - a bug met by one signal must not stop the daemon (or a replay)
                 self.log.exception("signal_failed", code=INTERNAL_ERROR, source=source, error=repr(exc))
                 return SignalOutcome(False, INTERNAL_ERROR, HTTP_INTERNAL_ERROR,
@@ -471,16 +533,19 @@ class Engine:
             **self.regime.request_fields(signal.underlying, quote, now, None if vix_quote is None else vix_quote.mid))
 
     _buying_power: Decimal | None = None
+    _net_liquidation: Decimal | None = None  # the broker's, for capital.source = "broker" (SPEC §6.1)
 
     async def refresh_buying_power(self) -> None:
         try:
-            self._buying_power = (await self.broker.account()).buying_power
+            account = await self.broker.account()
+            self._buying_power, self._net_liquidation = account.buying_power, account.net_liquidation
         except BrokerError as exc:
             self._buying_power = None
             self.log.warning("account_unavailable", code=exc.code)
 
     def capital_base(self) -> Decimal:
-        return capital_base(self.settings.capital, realized_pnl=self.realized_total)
+        return capital_base(self.settings.capital, realized_pnl=self.realized_total,
+                            net_liquidation=self._net_liquidation)
 
     def sessions_since(self, start: datetime, now: datetime) -> int:
         return max(0, len(calendar.sessions_between(start.date(), now.date())) - 1)
@@ -495,6 +560,10 @@ class Engine:
                       bet=fmt.money(decision.notional),
                       option=None if contract is None else contract.key, message=decision.message or None)
         self.observe_decision(decision.accepted, decision.reason)
+
+    def _bad_quote(self, quote: Quote, verdict: Verdict) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_bad_market_data(verdict.reason or "unknown")
 
     def observe_decision(self, accepted: bool, reason: str | None) -> None:
         if self.metrics is not None:
@@ -534,6 +603,7 @@ class Engine:
             "halt_reason": self.control.reason,
             "latched": self.control.latched,
             "market_open": calendar.is_regular_hours(now),
+            "store": self.store_status(),
             "now": now.isoformat(),
         }
 
@@ -558,7 +628,7 @@ class Engine:
     async def halt(self, reason: str, actor: str) -> JsonDict:
         now = self.clock.now()
         self.control.halt(reason or "operator halt")
-        await self.store.record_operator_action("halt", who=actor, why=reason, at=now)
+        self.journal.append("record_operator_action", action="halt", who=actor, why=reason, at=now)
         await self._persist_state(reason or "operator halt")
         self.log.warning("operator_halt", actor=actor, reason=reason)
         tell.notify("halt", f"HALTED by {actor}: {reason or 'operator halt'}. No entries until resume.")
@@ -570,7 +640,7 @@ class Engine:
         if not self.control.latched:
             raise ControlError("not_halted", f"trading state is {self.control.state.value}, nothing to resume")
         self.control.resume(now.date())
-        await self.store.record_operator_action("resume", who=actor, why=None, at=now)
+        self.journal.append("record_operator_action", action="resume", who=actor, why=None, at=now)
         await self._persist_state(f"resumed by {actor}")
         self.log.warning("operator_resume", actor=actor, trading_state=self.control.state.value,
                          breaker_level=self.control.level)
@@ -581,8 +651,8 @@ class Engine:
 
     async def flatten(self, reason: str, actor: str) -> JsonDict:
         now = self.clock.now()
-        await self.store.record_operator_action("flatten", who=actor, why=reason, at=now,
-                                                detail={"positions": [p.id for p in self.book]})
+        self.journal.append("record_operator_action", action="flatten", who=actor, why=reason, at=now,
+                            detail={"positions": [p.id for p in self.book]})
         closing = await self.exits.close_all("operator_flatten", f"operator flatten by {actor}: {reason}", now)
         self.log.warning("operator_flatten", actor=actor, reason=reason, positions=closing)
         tell.notify("flatten", f"flatten by {actor}: {reason}; closing {len(closing)} position(s)")
@@ -594,8 +664,9 @@ class Engine:
         if symbol not in self.blocked:
             raise ControlError("not_blocked", f"{symbol or underlying!r} is not blocked", 404)
         now = self.clock.now()
-        await self.store.ack_underlying(symbol, who=actor, at=now)
-        await self.store.record_operator_action("ack", who=actor, why=None, at=now, detail={"underlying": symbol})
+        self.journal.append("ack_underlying", underlying=symbol, who=actor, at=now)
+        self.journal.append("record_operator_action", action="ack", who=actor, why=None, at=now,
+                            detail={"underlying": symbol})
         self.blocked.discard(symbol)
         self._observe_operator("ack")
         return {"ok": True, "underlying": symbol, "blocked_underlyings": sorted(self.blocked)}
@@ -606,9 +677,10 @@ class Engine:
 
     async def _persist_state(self, reason: str | None) -> None:
         now = self.clock.now()
-        await self.store.set_meta(META_KEY, self.control.to_meta())
-        await self.store.set_trading_state(self.control.state.value, since=now, breaker_level=self.control.level,
-                                           latched=self.control.latched, reason=self.control.reason or reason)
+        self.journal.append("set_meta", key=META_KEY, value=self.control.to_meta())
+        self.journal.append("set_trading_state", state=self.control.state.value, since=now,
+                            breaker_level=self.control.level, latched=self.control.latched,
+                            reason=self.control.reason or reason)
         if self.metrics is not None:
             self.metrics.set_trading_state(self.control.state.value)
             self.metrics.set_breaker_level(self.control.level)
@@ -622,7 +694,8 @@ class Engine:
         reason = self.control.reason
         broker = "broker connected" if self.broker.connected else (
             "broker away (expected)" if self.disconnect_expected else "broker disconnected")
-        return f"{state}{f' ({reason})' if reason else ''}, {broker}"
+        store = "" if self.journal.available else f", store unavailable ({self.journal.reason})"
+        return f"{state}{f' ({reason})' if reason else ''}, {broker}{store}"
 
     def _announce(self) -> None:
         """Tell `on_state` (systemd STATUS) and the metrics when the trading state's text changes."""
@@ -637,6 +710,68 @@ class Engine:
                 self.on_state(text)
             except Exception as exc:  # noqa: BLE001 - a status line must never stop trading
                 self.log.warning("state_listener_failed", error=repr(exc))
+
+    # ================================================================== the store behind the journal (room journal)
+
+    def store_status(self) -> JsonDict:
+        j = self.journal
+        return {"available": j.available, "reason": j.reason, "pending": j.pending, "failures": j.failures,
+                "rejected": j.rejected, "over_high_water": j.over_high_water}
+
+    def _on_store(self, available: bool, reason: str | None) -> None:
+        """The journal says the store stopped (or started again) writing: entries stop (the gate's
+        `store_unavailable`), /healthz answers 503, the metric and the alert follow; exits go on."""
+        if available:
+            self.log.warning("store_available", pending=self.journal.pending, failures=self.journal.failures)
+            tell.notify("store_fault", f"store available again: {self.journal.pending} records being written "
+                                       f"in order; entries resume")
+        else:
+            self.log.error("store_unavailable", code="store_unavailable", reason=reason, pending=self.journal.pending,
+                           note="entries refused; exits, stops, the close-out and breakers go on from memory")
+            tell.notify("store_fault", f"store unavailable ({reason}): entries refused; exits, stops, the "
+                                       f"close-out and breakers go on from memory")
+        if self.metrics is not None:
+            self.metrics.set_store(available=available, pending=self.journal.pending, failures=self.journal.failures)
+        if (available and self.phase == "RUNNING" and self.control.reconciling and not self._broker_reconciles
+                and self.broker.connected):
+            self._push("reconnected", "store_available")  # a reconciliation the fault cut short, again
+        self._announce()
+
+    async def flush_journal(self, timeout: float | None = None) -> bool:
+        """Wait until the journal is written (True), retrying through an unavailable store until
+        `timeout` (default: the journal's durable timeout); False, logged, when records remain."""
+        limit = self.settings.daemon.journal.durable_timeout_s if timeout is None else timeout
+        deadline = wallclock.monotonic() + limit
+        while self.journal.pending:
+            left = deadline - wallclock.monotonic()
+            if left <= 0:
+                self.log.error("journal_not_flushed", code="store_unavailable", pending=self.journal.pending,
+                               reason=self.journal.reason)
+                return False
+            if not await self.journal.drain(left):
+                await asyncio.sleep(min(left, self.settings.daemon.journal.retry_max_s))
+        return True
+
+    def next_exit_event_id(self) -> int:
+        return self._next_id("exit_events")
+
+    def next_decision_id(self) -> int:
+        return self._next_id("decisions")
+
+    def _next_id(self, table: str) -> int:
+        block = self._ids[table]
+        if block.wants_more() and self.phase == "RUNNING":
+            block.refilling = True
+            self.spawn(self._reserve(block), name=f"reserve-{table}")
+        return block.take(self.log)
+
+    async def _reserve(self, block: IdBlock) -> None:
+        try:
+            block.add(await self.store.reserve_ids(block.table, block.size))
+        except Exception as exc:  # noqa: BLE001 - retried at the next id; the current block goes on
+            self.log.warning("id_reservation_failed", code="store_unavailable", table=block.table, error=repr(exc))
+        finally:
+            block.refilling = False
 
     def healthy(self) -> bool:
         """For the systemd watchdog: the engine runs, its worker lives, and during regular hours the
@@ -655,6 +790,8 @@ class Engine:
 
     async def checkpoint(self, at: datetime) -> None:
         started = wallclock.perf_counter()
+        if self.settings.capital.source == "broker":  # breakers and drawdown measure against net liquidation
+            await self.refresh_buying_power()
         try:  # the surface and regime are information: their failure must not stop the exits below
             await self.regime.checkpoint(at)
         except Exception as exc:  # noqa: BLE001
@@ -668,11 +805,11 @@ class Engine:
         base = self.capital_base()
         session_pnl = self.book.session_pnl()
         greeks = self.book.greeks()
-        self.store.submit(self.store.raw.record_checkpoint, at=at, equity=self.equity(), session_pnl=session_pnl,
-                          drawdown=max(ZERO, -session_pnl) / base if base > 0 else ZERO,
-                          exposure=self.book.exposure(), open_positions=len(self.book.held()),
-                          greeks={k: str(v) for k, v in greeks.items()}, breaker_level=self.control.level,
-                          state=self.control.state.value)
+        self.journal.append("record_checkpoint", at=at, equity=self.equity(), session_pnl=session_pnl,
+                            drawdown=max(ZERO, -session_pnl) / base if base > 0 else ZERO,
+                            exposure=self.book.exposure(), open_positions=len(self.book.held()),
+                            greeks={k: str(v) for k, v in greeks.items()}, breaker_level=self.control.level,
+                            state=self.control.state.value)
         self.last_checkpoint = at
         if self.metrics is not None:
             self.metrics.update_from_status(self.status())
@@ -704,22 +841,31 @@ class Engine:
         self.book.session_day = session.day
         last_vix = self.quotes.get(self.settings.profile.vix_symbol)
         vix_day = None if last_vix is None else last_vix.received_at.astimezone(EXCHANGE_TZ).date()
-        if self.daily_closes is None and last_vix is not None and vix_day is not None and vix_day < session.day:
+        live = self.daily_closes is None or self.history is not None  # replay brings its own closes
+        if live and last_vix is not None and vix_day is not None and vix_day < session.day:
             await self.regime.record_vix_close(vix_day, last_vix.mid)  # live VIX history, cached in the store
         self.vix_open = None
         self.previous_close.update(self._last_underlying)
         self.book.start_session()
-        await self.store.set_meta(SESSION_REFS_KEY, json.dumps({"session": session.day.isoformat(),
-                                                                "refs": {str(p.id): str(p.session_ref)
-                                                                         for p in self.book}}))
+        self.journal.append("set_meta", key=SESSION_REFS_KEY, value=json.dumps({
+            "session": session.day.isoformat(), "refs": {str(p.id): str(p.session_ref) for p in self.book}}))
         return True
 
     async def closeout(self, at: datetime) -> None:
         for position in self.book:
             await self.exits.evaluate(position, at)
 
+    async def refresh_chains(self, at: datetime) -> None:
+        """Pre-open: the broker loads the underlyings' option chains again (a new weekly, strikes per expiry)."""
+        load = getattr(self.broker, "load_chains", None)
+        if load is not None:
+            loaded = await load(self.settings.profile.underlyings)
+            self.log.info("chains_refreshed", underlyings=sorted(loaded))
+
     async def refresh_correlations(self, at: datetime) -> None:
         await self.regime.refresh_calendar()  # the operator's calendar source, once a day before the open
+        if self.history is not None:
+            await self.history.refresh(at.date())
         if self.daily_closes is None:
             return
         closes = self.daily_closes(at.date())
@@ -734,6 +880,12 @@ class Engine:
             for symbol, series in closes.items():
                 self.quote_model.set_realized_vol(symbol, realized_vol(list(series), window))
         self.log.info("correlations_refreshed", symbols=sorted(self.correlations))
+
+    async def prune_refused(self, at: datetime) -> None:
+        """Refused signals are kept `refused_retention_days` (Part 8): a flood cannot grow the store forever."""
+        days = self.settings.daemon.store.refused_retention_days
+        deleted = await self.store.prune_refused_signals(at - timedelta(days=days))
+        self.log.info("refused_signals_pruned", retention_days=days, **deleted)
 
     async def daily_report(self, at: datetime) -> None:
         from daemon.report import day_lines
@@ -778,13 +930,17 @@ class Engine:
         except BrokerError as exc:
             self.log.error("reconcile_failed", kind=kind, code=exc.code, error=str(exc))
             return None
+        except (DBAPIError, OSError, StoreUnavailable) as exc:  # the store cannot be read or written (SPEC §6.2):
+            # entries wait (RECONCILING); tried again when the store is back (`_on_store`)
+            self.log.error("reconcile_failed", kind=kind, code="store_unavailable", error=repr(exc))
+            return None
         await self._reconciled(report)
         return report
 
     async def _reconciled(self, report: ReconcileReport) -> None:
         """Take in what reconciliation found: adopted positions into the book, blocked underlyings; the report stored."""
         self.last_reconcile = report
-        await self.store.set_meta(RECONCILE_KEY, json.dumps(report.as_dict()))
+        self.journal.append("set_meta", key=RECONCILE_KEY, value=json.dumps(report.as_dict()))
         adopted = []
         for found in report.adopted:
             record = await self.store.get_position(found.position_id)
@@ -812,6 +968,36 @@ class Engine:
             self.stops.resync()
         else:
             await self._start_stops()
+
+
+class IdBlock:
+    """Ids reserved from the store (`Store.reserve_ids`), handed out in order; the next block is asked
+    for once half of the current one is used. Run dry (a store away for a very long time): the ids go
+    on past the block, logged, which only matters to a second daemon sharing the database."""
+
+    def __init__(self, table: str, size: int):
+        self.table = table
+        self.size = size
+        self.blocks: deque[list[int]] = deque()  # [next, last]
+        self.refilling = False
+
+    def add(self, first: int) -> None:
+        self.blocks.append([first, first + self.size - 1])
+
+    def left(self) -> int:
+        return sum(last - nxt + 1 for nxt, last in self.blocks)
+
+    def wants_more(self) -> bool:
+        return not self.refilling and self.left() < self.size // 2
+
+    def take(self, log: Any) -> int:
+        while len(self.blocks) > 1 and self.blocks[0][0] > self.blocks[0][1]:
+            self.blocks.popleft()
+        block = self.blocks[0]
+        if block[0] > block[1]:
+            log.error("id_block_exhausted", code="id_block_exhausted", table=self.table, next_id=block[0])
+        block[0] += 1
+        return block[0] - 1
 
 
 class TrackedStore:

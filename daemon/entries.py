@@ -7,7 +7,8 @@ accepted or refused, into one stored decision record with its full breakdown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,12 @@ from market.types import OptionChain, OptionContract, Quote
 from daemon.core.entries import json_safe, signal_id_of  # noqa: F401 - one definition, shared with the core
 from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
 from risk import reasons
-from risk.breakers import TradingState
 from risk.decision import Decision
 from risk.request import OpenPositionView, SizingRequest
 from risk.scale_in import ScaleInRequest, evaluate_scale_in
 from risk.signal import Signal, SignalRejected, parse_signal
-from risk.sizing import evaluate, refused_input
+from risk.gate import needs_vix
+from risk.sizing import evaluate, refused_input, screen
 
 # The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
 # daemon/core's desks take narrow collaborators instead.
@@ -51,45 +52,82 @@ class SignalDesk:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._chains: dict[tuple[str, Any], OptionChain] = {}
+        self._lookup_failed = False  # the signal being decided could not be checked against the store
 
     async def decide(self, raw: Any, source: str) -> Intake:
         eng = self.engine
-        store, settings = eng.store, eng.settings
+        settings = eng.settings
         now = eng.clock.now()
         sid = signal_id_of(raw)
-        if sid is not None and await store.is_duplicate_signal(sid):
-            return await self._duplicate(sid, raw, source, now)
+        seen = None if sid is None else await self._seen(sid)
+        self._lookup_failed = sid is not None and seen is None
+        if seen:
+            return await self._duplicate(sid, raw, source, now)  # type: ignore[arg-type]
         if sid is not None:
-            await store.record_signal(sid, json_safe(raw), now)
+            eng.seen_signals.add(sid)
+            eng.journal.append("record_signal", signal_id=sid, payload=json_safe(raw), received_at=now)
         try:
             signal = parse_signal(raw, settings, now)
         except SignalRejected as exc:
             return await self._invalid(sid, raw, source, now, exc.reason_code, exc.message)
-        if eng.control.state is TradingState.RECONCILING:
-            return await self._store(refused_input(_bare_request(signal, now), settings, reasons.HALTED,
-                                                   "trading state RECONCILING allows no entries: the store is being "
-                                                   "reconciled with the broker after a (re)connect"), source, now, signal)
-        if signal.underlying in eng.blocked:
-            return await self._store(refused_input(_bare_request(signal, now), settings, reasons.HALTED,
-                                                   f"{signal.underlying} is blocked until an operator acknowledges "
-                                                   f"an unknown broker position"), source, now, signal)
-        if signal.action == "scale_in":
-            return await self._scale_in(signal, source, now)
-        return await self._open(signal, source, now)
+        if signal.action != "scale_in":
+            return await self._open(signal, source, now)
+        return await self._scale_in(signal, source, now)
+
+    def _screen(self, signal: Signal, now: datetime, *, new_position: bool = True) -> Decision | None:
+        """SPEC §2.1: every check that needs no option quote, before any contract is chosen or subscribed."""
+        eng = self.engine
+        request = replace(eng.sizing_request(signal, Decimal(0), None, now, liquidity_ok=False),
+                          underlying_blocked=signal.underlying in eng.blocked, vix_usable=self._vix_usable(),
+                          store_unavailable=self._store_unavailable(signal))
+        return screen(request, eng.settings, new_position=new_position)
+
+    def _store_unavailable(self, signal: Signal) -> str | None:
+        """Why no entry intent can be made durable now (room journal), or None. A signal whose id could
+        not be looked up (the store unreadable) is refused too: it might be a duplicate."""
+        eng = self.engine
+        if not eng.journal.available:
+            return eng.journal.reason or "the store cannot write"
+        if self._lookup_failed:
+            return "the store could not be read"
+        return None
+
+    def _vix_usable(self) -> bool:
+        """A VIX glitch must not answer `vix_above_threshold`: the gate skips it, `bad_market_data` says why."""
+        return self.engine.quotes.problem(self.engine.settings.profile.vix_symbol) is None
+
+    async def _seen(self, sid: str) -> bool | None:
+        """Was this signal id received before: by this process (its record may still be in the journal)
+        or any earlier run (the store). None when the store could not be asked."""
+        eng = self.engine
+        if sid in eng.seen_signals:
+            return True
+        try:
+            return bool(await eng.store.is_duplicate_signal(sid))
+        except Exception as exc:  # noqa: BLE001 - a store that cannot answer refuses the entry, not the daemon
+            eng.log.warning("signal_lookup_failed", code="store_unavailable", signal_id=sid, error=repr(exc))
+            return None
 
     # ------------------------------------------------------------------ new positions
 
     async def _open(self, signal: Signal, source: str, now: datetime) -> Intake:
         eng, settings = self.engine, self.engine.settings
+        screened = self._screen(signal, now)
+        if screened is not None:
+            return await self._store(screened, source, now, signal)
         selection, others, now = await self._select(signal, now)
+        problem = self._market_problem(signal, selection, now)
         priced = selection.quote if selection.ok else _first_priced(selection)
         if priced is None or priced.mid is None:
             code = reasons.STALE_MARKET_DATA if selection.reason in (NO_UNDERLYING_PRICE, LIQUIDITY, None) else (
                 selection.reason)
-            decision = refused_input(_bare_request(signal, now), settings, code,
-                                     selection.detail or "no option price to size against")
+            detail = selection.detail or "no option price to size against"
+            if problem is not None and code == reasons.STALE_MARKET_DATA:
+                code, detail = reasons.BAD_MARKET_DATA, problem
+            decision = refused_input(_bare_request(signal, now), settings, code, detail)
             return await self._store(decision, source, now, signal, selection)
-        decision = evaluate(eng.sizing_request(signal, priced.mid, priced, now, liquidity_ok=selection.ok), settings)
+        decision = evaluate(replace(eng.sizing_request(signal, priced.mid, priced, now, liquidity_ok=selection.ok),
+                                    market_data_problem=problem, vix_usable=self._vix_usable()), settings)
         walked, note = None, None
         if not decision.accepted and decision.reason == reasons.GREEKS_LIMIT and selection.ok:
             walked = self._walk_for_greeks(signal, now, others)
@@ -114,6 +152,24 @@ class SignalDesk:
             decision = evaluate(eng.sizing_request(signal, quote.mid, quote, now, liquidity_ok=True), settings)
             if decision.accepted:
                 return Selection(contract, quote, None, ()), decision
+        return None
+
+    def _market_problem(self, signal: Signal, selection: Selection, now: datetime) -> str | None:
+        """SPEC §4.4: why the market data this entry would be sized on is unusable, or None. Looked at:
+        the underlying, the VIX when the profile sizes on it, and the chosen option (or, when no strike
+        passed, every candidate tried). A flagged quote past the freshness limit is stale, not bad."""
+        eng, settings = self.engine, self.engine.settings
+        keys = [signal.underlying]
+        if needs_vix(settings):
+            keys.append(settings.profile.vix_symbol)
+        if selection.contract is not None:
+            keys.append(selection.contract.key)
+        else:
+            keys.extend(c.contract.key for c in selection.tried)
+        for key in keys:
+            verdict, quote = eng.quotes.problem(key), eng.quotes.get(key)
+            if verdict is not None and quote is not None and quote.age_s(now) <= settings.gate.max_quote_age_s:
+                return verdict.describe(key)
         return None
 
     async def _select(self, signal: Signal, now: datetime) -> tuple[Selection, list[OptionContract], datetime]:
@@ -155,6 +211,9 @@ class SignalDesk:
 
     async def _scale_in(self, signal: Signal, source: str, now: datetime) -> Intake:
         eng, settings = self.engine, self.engine.settings
+        screened = self._screen(signal, now, new_position=False)
+        if screened is not None:
+            return await self._store(screened, source, now, signal)
         position = eng.book.get(_int(signal.position_id))
         if position is None or position.open_qty <= 0:
             decision = refused_input(_bare_request(signal, now), settings, reasons.SCALE_IN_POSITION_MISMATCH,
@@ -168,8 +227,11 @@ class SignalDesk:
             decision = refused_input(_bare_request(signal, now), settings, reasons.STALE_MARKET_DATA,
                                      f"no quote for {position.key}")
             return await self._store(decision, source, now, signal)
-        request = eng.sizing_request(signal, price, quote, now,
-                                     liquidity_ok=check_quote(quote, settings.liquidity, now).ok)
+        problem = eng.quotes.problem(position.key)
+        request = replace(eng.sizing_request(signal, price, quote, now,
+                                             liquidity_ok=check_quote(quote, settings.liquidity, now).ok),
+                          underlying_blocked=signal.underlying in eng.blocked, vix_usable=self._vix_usable(),
+                          market_data_problem=None if problem is None else problem.describe(position.key))
         view = OpenPositionView(position.underlying, position.open_qty, position.record.entry_price)
         sessions = eng.sessions_since(position.record.entry_time, now)
         decision = evaluate_scale_in(ScaleInRequest(request, view, position_mark=position.mark,
@@ -192,11 +254,13 @@ class SignalDesk:
                                    "tried": selection.reasons}
             if selection.quote is not None:
                 record["selection"]["quote"] = _quote_record(selection.quote)
-        stored = await eng.store.record_decision(
-            signal_id=decision.signal_id if signal is not None else None, at=now, accepted=decision.accepted,
-            reason=decision.reason, contracts=decision.contracts, notional=decision.notional,
-            multiplier=decision.multiplier, breakdown=record)
-        record["decision_id"] = stored.id
+        decision_id = eng.next_decision_id()
+        eng.journal.append(
+            "record_decision", signal_id=decision.signal_id if signal is not None else None, at=now,
+            accepted=decision.accepted, reason=decision.reason, contracts=decision.contracts,
+            notional=decision.notional, multiplier=decision.multiplier, breakdown=copy.deepcopy(record),
+            decision_id=decision_id)
+        record["decision_id"] = decision_id
         outcome = SignalOutcome(accepted=decision.accepted, reason=decision.reason,
                                 http_status=HTTP_ACCEPTED if decision.accepted else HTTP_REFUSED,
                                 decision=record, message=decision.message or None)
@@ -208,9 +272,11 @@ class SignalDesk:
         eng = self.engine
         record = {"accepted": False, "reason": code, "message": message, "profile": eng.settings.profile.name,
                   "signal_id": sid, "source": source, "raw": json_safe(raw)}
-        stored = await eng.store.record_decision(signal_id=sid, at=now, accepted=False, reason=code, contracts=0,
-                                                 notional=Decimal(0), multiplier=Decimal(0), breakdown=record)
-        record["decision_id"] = stored.id
+        decision_id = eng.next_decision_id()
+        eng.journal.append("record_decision", signal_id=sid, at=now, accepted=False, reason=code, contracts=0,
+                           notional=Decimal(0), multiplier=Decimal(0), breakdown=copy.deepcopy(record),
+                           decision_id=decision_id)
+        record["decision_id"] = decision_id
         eng.log.info("decision", accepted=False, reason=code, signal_id=sid, message=message)
         eng.observe_decision(False, code)
         return Intake(SignalOutcome(False, code, HTTP_REFUSED, record, message))
@@ -219,13 +285,18 @@ class SignalDesk:
         """Answered with the first decision; stored as a refusal of its own, not tied to the signal row,
         so the first signal keeps its status."""
         eng = self.engine
-        first = await eng.store.first_decision(sid)
+        try:
+            first = await eng.store.first_decision(sid)
+        except Exception as exc:  # noqa: BLE001 - the store cannot be read: answered without the first decision
+            eng.log.warning("first_decision_unreadable", code="store_unavailable", signal_id=sid, error=repr(exc))
+            first = None
         message = f"signal {sid} was already received"
         record = {"accepted": False, "reason": reasons.DUPLICATE_SIGNAL, "message": message, "signal_id": sid,
                   "duplicate_of": sid, "source": source, "raw": json_safe(raw),
                   "first_decision": None if first is None else first.breakdown}
-        await eng.store.record_decision(signal_id=None, at=now, accepted=False, reason=reasons.DUPLICATE_SIGNAL,
-                                        contracts=0, notional=Decimal(0), multiplier=Decimal(0), breakdown=record)
+        eng.journal.append("record_decision", signal_id=None, at=now, accepted=False, reason=reasons.DUPLICATE_SIGNAL,
+                           contracts=0, notional=Decimal(0), multiplier=Decimal(0), breakdown=copy.deepcopy(record),
+                           decision_id=eng.next_decision_id())
         eng.log.info("decision", accepted=False, reason=reasons.DUPLICATE_SIGNAL, signal_id=sid)
         eng.observe_decision(False, reasons.DUPLICATE_SIGNAL)
         return Intake(SignalOutcome(False, reasons.DUPLICATE_SIGNAL, HTTP_DUPLICATE, record, message))

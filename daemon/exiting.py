@@ -16,8 +16,9 @@ as an exit event (`protective_stop`), and never counted against a working exit.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import fields, replace
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,10 @@ from broker.order_ref import parent_ref
 from market.types import Fill
 from daemon import format as fmt
 from daemon import notifications as tell
-from daemon.store.records import FillOutcome
+from daemon.store.journal import StoreUnavailable
+from daemon.store.ops_positions import apply_to_position
+from daemon.store.records import FillOutcome, FillRecord, PositionRecord
+from daemon.store.types import quantize_money
 from exits import policy
 from exits.action import ExitAction
 from exits.breakeven import tighten_to_breakeven
@@ -54,6 +58,7 @@ class ExitDesk:
         # Fills come from the worker and, after a reconnect, from the broker's reconciler: one at a time,
         # so a position's record is never overwritten by an older one.
         self._fill_lock = asyncio.Lock()
+        self._snapshots_asked: dict[str, datetime] = {}  # SPEC §4.4: a fresh snapshot per bad quote, paced
 
     # ------------------------------------------------------------------ entries
 
@@ -69,7 +74,9 @@ class ExitDesk:
         else:
             assert intake.selection is not None and intake.selection.contract is not None
             contract = intake.selection.contract
-            record = await eng.store.open_position(contract, now, signal_id=signal.id)
+            # durable: the entry goes on only once its position row is committed (SPEC §6.2)
+            record = await eng.journal.durable("open_position", contract=contract, opened_at=now,
+                                               signal_id=signal.id)
             from daemon.positions import LivePosition
 
             position = LivePosition(record=record, contract=contract, exit_state=ExitState(),
@@ -93,10 +100,12 @@ class ExitDesk:
         position.entry_pending = max(0, position.entry_pending - parent.quantity)
         position.entry_complete = position.entry_pending == 0
         self._log_parent(position, parent, result)
-        if result is not None and result.filled == 0 and position.record.original_qty == 0:
+        # refused (a child without a durable intent: store_unavailable) or unfilled: nothing bought
+        if (result is None or result.filled == 0) and position.record.original_qty == 0:
             await eng.settle_fills()
             if position.record.original_qty == 0 and position.id in eng.book.positions:
-                await eng.store.close_position(position.id, eng.clock.now(), reason="entry_unfilled")
+                eng.journal.append("close_position", position_id=position.id, closed_at=eng.clock.now(),
+                                   reason="entry_unfilled")
                 eng.book.remove(position.id)
                 await eng.broker.unsubscribe([position.key])
                 eng.log.warning("entry_unfilled", position_id=position.id, underlying=position.underlying)
@@ -131,12 +140,37 @@ class ExitDesk:
     # ------------------------------------------------------------------ fills
 
     async def apply_fill(self, fill: Fill) -> FillOutcome:
-        """Apply one execution exactly once (by exec id); the store's outcome tells new from known."""
+        """Apply one execution exactly once (by exec id), in memory, and journal it (SPEC §6.2: the
+        book, not the store, decides what the exits do next; the store applies the same record with
+        the same arithmetic, `ops_positions.apply_to_position`, when it writes it)."""
         async with self._fill_lock:
-            outcome = await self.engine.store.apply_fill(fill)
+            outcome = await self._apply_in_memory(fill)
             if outcome.new:
                 await self._applied(fill, outcome)
             return outcome
+
+    async def _apply_in_memory(self, fill: Fill) -> FillOutcome:
+        eng = self.engine
+        if fill.exec_id in eng._exec_ids:
+            return FillOutcome(new=False, fill=fill_record(fill, None, Decimal(0)), position=None)
+        position_id = eng._intent_positions.get(fill.order_id)
+        if position_id is None:
+            position_id = eng.order_position(fill.order_ref)
+        position = None if position_id is None else eng.book.get(position_id)
+        if (position_id is None and eng.journal.available) or (position_id is not None and position is None):
+            # An order this process did not send, or a position not in the book: only the store knows
+            # which position it belongs to. Rare; it needs the store (while it is away: applied alone).
+            try:
+                outcome = await eng.journal.durable("apply_fill", fill=fill, position_id=position_id)
+            except StoreUnavailable:
+                pass  # journaled below with the position it names; the store applies it when it returns
+            else:
+                eng._exec_ids.add(fill.exec_id)
+                return outcome  # type: ignore[no-any-return]
+        outcome = apply_fill_to(position.record if position is not None else None, fill)
+        eng._exec_ids.add(fill.exec_id)
+        eng.journal.append("apply_fill", fill=fill, position_id=position_id)
+        return outcome
 
     async def _applied(self, fill: Fill, outcome: FillOutcome) -> None:
         eng = self.engine
@@ -187,10 +221,10 @@ class ExitDesk:
         state = replace(position.exit_state, quantity_closed=min(position.record.original_qty,
                                                                  position.exit_state.quantity_closed + fill.quantity))
         position.exit_state = state
-        await eng.store.save_exit_state(position.id, state.to_record(), fill.at)
+        eng.journal.append("save_exit_state", position_id=position.id, state=state.to_record(), at=fill.at)
         reason = f"protective stop filled at the broker at {fill.price}"
-        await eng.store.record_exit_event(position.id, rule=STOP_FILL_RULE, kind=kind, quantity=fill.quantity,
-                                          reason=reason, at=fill.at)
+        eng.journal.append("record_exit_event", position_id=position.id, rule=STOP_FILL_RULE, kind=kind,
+                           quantity=fill.quantity, reason=reason, at=fill.at, event_id=eng.next_exit_event_id())
         if eng.metrics is not None:
             eng.metrics.observe_exit(STOP_FILL_RULE)
         eng.log.warning("exit", position_id=position.id, underlying=position.underlying, rule=STOP_FILL_RULE,
@@ -220,6 +254,7 @@ class ExitDesk:
         eng = self.engine
         if not position.entry_complete or position.open_qty <= 0 or position.id not in eng.book.positions:
             return
+        self._refresh_if_bad(position, now)
         try:
             actions, state = policy.evaluate(position.exit_view(eng.profile), position.exit_state,
                                              self.market(position, now), now, eng.settings)
@@ -228,19 +263,43 @@ class ExitDesk:
             return
         await self._act(position, actions, state, now)
 
+    def _refresh_if_bad(self, position: LivePosition, now: datetime) -> None:
+        """SPEC §4.4: an exit never acts on a quote the sanity checks refused; it asks the broker for a
+        fresh snapshot (at most one per key per jump window, off the quote path: IB may take seconds),
+        which goes through the same checks and, usable, re-runs the exit rules with a real price; the
+        exit itself is the executor's marketable limit."""
+        eng, key = self.engine, position.key
+        if eng.quotes.problem(key) is None:
+            return
+        asked = self._snapshots_asked.get(key)
+        if asked is not None and now - asked < timedelta(seconds=float(eng.settings.market_data.jump_window_s)):
+            return
+        self._snapshots_asked[key] = now
+        eng.spawn(self._fresh_snapshot(key), name=f"snapshot-{key}")
+
+    async def _fresh_snapshot(self, key: str) -> None:
+        eng = self.engine
+        try:
+            eng.quotes.update(await eng.broker.snapshot(key))
+        except BrokerError as exc:
+            eng.log.warning("exit_snapshot_failed", key=key, code=exc.code, error=str(exc))
+
     async def _act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState,
                    now: datetime) -> None:
         eng = self.engine
+        # The state changes in memory and its record goes to the journal, which keeps it until the
+        # store has it: a failed write can no longer lose it (SPEC §6.2), nor hold back the exit.
         if state != position.exit_state:
             position.exit_state = state
-            await eng.store.save_exit_state(position.id, state.to_record(), now)
+            eng.journal.append("save_exit_state", position_id=position.id, state=state.to_record(), at=now)
         for action in actions:
-            event = await eng.store.record_exit_event(position.id, rule=action.rule, kind=action.kind,
-                                                      quantity=action.quantity, reason=action.reason, at=now)
+            event_id = eng.next_exit_event_id()
+            eng.journal.append("record_exit_event", position_id=position.id, rule=action.rule, kind=action.kind,
+                               quantity=action.quantity, reason=action.reason, at=now, event_id=event_id)
             if eng.metrics is not None:
                 eng.metrics.observe_exit(action.rule)
             if action.kind in ("close", "partial_close"):
-                self._send_exit(position, action.quantity, f"x{event.id}", action, now)
+                self._send_exit(position, action.quantity, f"x{event_id}", action, now)
             elif action.kind == "tighten_stop":
                 eng.log.info("exit", position_id=position.id, underlying=position.underlying, rule=action.rule,
                              contracts=action.quantity, price=fmt.price(action.stop_price), kind="tighten_stop",
@@ -270,7 +329,10 @@ class ExitDesk:
         result = None
         try:
             await eng.stops.follow(position)  # the stop gives up these contracts before the exit may sell them
-            result = await self._execute(parent)
+            if eng.stops.leaves_room(position):  # the broker may have refused to shrink it (SPEC §6.1)
+                result = await self._execute(parent)
+            else:
+                eng.log.warning("exit_held_by_stop", position_id=position.id, contracts=parent.quantity)
         finally:  # whatever broke, what was not sold may be asked for again by the next evaluation
             filled = 0 if result is None else result.filled
             position.pending_exit = max(0, position.pending_exit - (parent.quantity - filled))
@@ -301,10 +363,12 @@ class ExitDesk:
             asked = position.exit_state.quantity_closed - (position.record.original_qty - position.open_qty)
             qty = min(asked, position.closable)
             if qty > 0:
-                event = await self.engine.store.record_exit_event(
-                    position.id, rule="resume_exit", kind="close" if qty == position.open_qty else "partial_close",
-                    quantity=qty, reason="exit interrupted by a restart, sent again", at=now)
-                self._send_exit(position, qty, f"x{event.id}",
+                event_id = self.engine.next_exit_event_id()
+                self.engine.journal.append(
+                    "record_exit_event", position_id=position.id, rule="resume_exit",
+                    kind="close" if qty == position.open_qty else "partial_close",
+                    quantity=qty, reason="exit interrupted by a restart, sent again", at=now, event_id=event_id)
+                self._send_exit(position, qty, f"x{event_id}",
                                 ExitAction("partial_close", qty, "resume interrupted exit", "resume_exit"), now)
 
     # ------------------------------------------------------------------ account breakers (SPEC §3)
@@ -329,9 +393,9 @@ class ExitDesk:
                                f"session P&L {fmt.money_text(session_pnl)}, trading state {eng.control.state.value}")
         if update.event != "tripped":
             return
-        await eng.store.record_breaker_event(level=level, from_state=before_state.value,
-                                             to_state=eng.control.state.value, session_pnl=session_pnl, at=now,
-                                             reason=f"{name}: session P&L {fmt.money(session_pnl)}")
+        eng.journal.append("record_breaker_event", level=level, from_state=before_state.value,
+                           to_state=eng.control.state.value, session_pnl=session_pnl, at=now,
+                           reason=f"{name}: session P&L {fmt.money(session_pnl)}")
         if eng.metrics is not None:
             eng.metrics.observe_breaker_event(level)
         fx = effects(level)
@@ -362,3 +426,29 @@ def _pct(position: LivePosition, at_price: Decimal | None = None) -> str | None:
     if at_price is None:
         return fmt.pct_text(position.unrealized_pct) if position.unrealized_pct is not None else None
     return None if entry <= 0 else fmt.pct_text((at_price - entry) / entry)
+
+
+# ---------------------------------------------------------------------- fills in memory (room journal)
+
+def fill_record(fill: Fill, position_id: int | None, realized: Decimal) -> FillRecord:
+    """The fill as the store will hold it."""
+    return FillRecord(exec_id=fill.exec_id, order_id=fill.order_id, order_ref=fill.order_ref,
+                      contract_key=fill.contract.key, side=fill.side, quantity=fill.quantity, price=fill.price,
+                      commission=quantize_money(fill.commission), at=fill.at, position_id=position_id,
+                      realized_pnl=realized)
+
+
+def apply_fill_to(record: PositionRecord | None, fill: Fill) -> FillOutcome:
+    """`ops_orders.apply_fill`'s arithmetic on the book's copy of the position: the same function
+    (`apply_to_position`) on a mutable copy, so memory and the store can never disagree."""
+    if fill.quantity <= 0 or fill.side not in ("BUY", "SELL"):
+        raise ExitInputError("bad_fill", f"fill {fill.exec_id}: {fill.side} {fill.quantity}")
+    commission = quantize_money(fill.commission)
+    if record is None:
+        return FillOutcome(new=True, fill=fill_record(fill, None, -commission), position=None)
+    row = SimpleNamespace(**{f.name: getattr(record, f.name) for f in fields(record)})
+    realized, unmatched = apply_to_position(
+        row, fill.side, fill.quantity, fill.price, commission, fill.at)  # type: ignore[arg-type]
+    updated = replace(record, **{f.name: getattr(row, f.name) for f in fields(record)})
+    return FillOutcome(new=True, fill=fill_record(fill, record.id, realized), unmatched_qty=unmatched,
+                       position=updated)

@@ -81,6 +81,10 @@ SPECS: tuple[_Spec, ...] = (
     _Spec(Counter, "tradingd_exits_total", "Exit actions by rule", ("rule",)),
     _Spec(Counter, "tradingd_breaker_events_total", "Account breaker trips by level", ("level",)),
     _Spec(Counter, "tradingd_operator_actions_total", "Operator commands by action", ("action",)),
+    # room journal (SPEC §6.2): the store behind the write-behind journal
+    _Spec(Gauge, "tradingd_store_available", "1 while the store writes; 0 while it cannot (disk full, read-only, down)"),
+    _Spec(Gauge, "tradingd_journal_pending", "Records appended to the journal and not yet committed"),
+    _Spec(Counter, "tradingd_store_write_failures_total", "Failed attempts to write the journal to the store"),
     # SPEC §10.2: the volatility surface and regime (room regime)
     _Spec(Gauge, "tradingd_atm_iv_ratio", "At-the-money implied vol by tenor (front, next), 0.20 = 20 %",
           ("underlying", "tenor")),
@@ -93,6 +97,12 @@ SPECS: tuple[_Spec, ...] = (
     _Spec(Gauge, "tradingd_vix_percentile_ratio", "VIX percentile over its own history (0.9 = 90th)"),
     _Spec(Counter, "tradingd_api_requests_total", "HTTP API requests by route, method and status",
           ("route", "method", "status")),
+    # Part 8: bad input and bad market data, counted by reason.
+    _Spec(Counter, "tradingd_bad_market_data_total", "Quotes found unusable by the SPEC 4.4 sanity checks, by reason",
+          ("reason",)),
+    _Spec(Counter, "tradingd_api_refusals_total",
+          "API requests refused before any handler: auth (401/403), rate limit (429), timeouts, bad JSON",
+          ("reason", "status")),
 )
 
 METRIC_NAMES: frozenset[str] = frozenset(s.name for s in SPECS)
@@ -135,6 +145,7 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self._f = _declare(self.registry)
         self._state: str | None = None
+        self._store_failures = 0
         for state in TRADING_STATES:
             self._metric("tradingd_trading_state", state=state).set(0)
 
@@ -219,6 +230,12 @@ class Metrics:
         outcome = SIGNAL_OUTCOMES.get(http_status, "accepted" if accepted else "refused")
         self.observe_decision(accepted=accepted, reason=reason, latency_s=latency_s, outcome=outcome)
 
+    def observe_bad_market_data(self, reason: str) -> None:
+        self._metric("tradingd_bad_market_data_total", reason=reason).inc()
+
+    def observe_api_refusal(self, reason: str, status: int) -> None:
+        self._metric("tradingd_api_refusals_total", reason=reason, status=str(status)).inc()
+
     def observe_latency(self, seconds: float) -> None:
         """Tick (quote or signal receipt) to decision."""
         self._metric("tradingd_tick_to_decision_seconds").observe(max(0.0, float(seconds)))
@@ -255,6 +272,17 @@ class Metrics:
     def observe_api_request(self, route: str, method: str, status: int) -> None:
         self._metric("tradingd_api_requests_total", route=route, method=method, status=str(status)).inc()
 
+    def set_store(self, *, available: bool, pending: int, failures: int | None = None) -> None:
+        """The journal's view of the store; `failures` is its running count (the counter follows it)."""
+        self._metric("tradingd_store_available").set(1 if available else 0)
+        self._metric("tradingd_journal_pending").set(pending)
+        if failures is not None:
+            counter = self._metric("tradingd_store_write_failures_total")
+            seen = self._store_failures
+            if failures > seen:
+                counter.inc(failures - seen)
+                self._store_failures = failures
+
     # ------------------------------------------------------------------ scrape
 
     def update_from_status(self, status: Mapping[str, Any]) -> None:
@@ -281,6 +309,10 @@ class Metrics:
             self.set_market_open(bool(status["market_open"]))
         if "market_data_age_s" in status:
             self.set_market_data_age(status["market_data_age_s"])
+        store = status.get("store")
+        if isinstance(store, Mapping) and store.get("available") is not None:
+            self.set_store(available=bool(store["available"]), pending=int(store.get("pending") or 0),
+                           failures=store.get("failures"))
         last = status.get("last_checkpoint")
         if isinstance(last, str):
             try:

@@ -96,6 +96,15 @@ class StopDesk:
             done = self._filled.get(resting.request.order_id, 0) if resting is not None and wanted else 0
             await self.stops.sync(position.id, position.contract, wanted + done, price)
 
+    def leaves_room(self, position: LivePosition) -> bool:
+        """The stop as the broker holds it and the working exits never sell more than is held together:
+        an exit goes only once the stop has given its contracts up (the broker confirmed the change)."""
+        resting = self.stops.resting(position.id) if self.active else None
+        if resting is None:
+            return True
+        left = resting.quantity - self._filled.get(resting.request.order_id, 0)
+        return left + position.pending_exit <= position.open_qty
+
     async def cancel(self, position_id: int) -> None:
         if not self.active:
             return

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from broker.base import Broker
+from broker.base import Broker, BrokerError
 from broker.order_ref import OrderRefError, parse_order_ref
 from market.types import BrokerPosition, Fill, OpenOrder, OrderStatus, OrderUpdate
 from daemon.store.records import FillOutcome, IntentRecord
@@ -51,6 +51,7 @@ NEVER_SENT = "never_sent"
 ENDED_UNSEEN = "ended_while_disconnected"
 UNKNOWN_POSITION = "unknown_broker_position"
 POSITION_MISMATCH = "position_mismatch"
+CLIENT_ID_MOVED = "client_id_moved"
 _UNSENT_STATE = "intent"
 
 
@@ -96,11 +97,14 @@ class ReconcileReport:
     mismatches: tuple[PositionMismatch, ...] = ()
     blocked: tuple[str, ...] = ()  # underlyings blocked for entries until acknowledged
     highest_order_id: int = 0
+    incomplete: tuple[str, ...] = ()  # steps the broker did not answer in time (retried)
+    fills_recovered: tuple[str, ...] = ()  # fills rebuilt from completed orders (made before midnight)
 
     @property
     def clean(self) -> bool:
         """Nothing an operator needs to look at."""
-        return not (self.never_sent or self.orphan_orders or self.unknown_positions or self.mismatches)
+        return not (self.never_sent or self.orphan_orders or self.unknown_positions or self.mismatches
+                    or self.incomplete)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = jsonable(self)
@@ -130,24 +134,46 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
     update = on_update or store.update_order
     # Intents first: an order sent before the broker is asked is in its answer (one socket, in order).
     snapshot = await store.load_snapshot()
-    open_orders = await broker.open_orders()
-    executions = await broker.executions(since=snapshot.last_execution_time)
-    broker_positions = await broker.positions()
+    unanswered: list[str] = []
+    open_orders = await _ask("open_orders", broker.open_orders, unanswered)
+    executions = await _ask("executions", lambda: broker.executions(since=snapshot.last_execution_time), unanswered)
+    broker_positions = await _ask("positions", broker.positions, unanswered)
 
-    own_fills = [f for f in executions if ours(f.order_ref)]
+    own_fills = [f for f in executions or [] if ours(f.order_ref)]
     applied, known = await _apply_fills(own_fills, apply)
-    own_open = [o for o in open_orders if ours(o.request.order_ref)]
+    own_open = [o for o in open_orders or [] if ours(o.request.order_ref)]
+    # IB reports the current day's executions only: a fill made while we were down across midnight is
+    # found in the completed orders (filled quantity, no price) and applied from there, once.
+    asks_completed = getattr(broker, "completed_orders", None)
+    completed = await _ask("completed_orders", asks_completed, unanswered) if asks_completed is not None else []
+    recovered, completed_filled = await _fills_from_completed(completed or [], own_fills, ours, store, apply, now)
+    own_fills = [*own_fills, *recovered]
 
-    intents = list(snapshot.pending_intents)
-    matched, never_sent, ended, handled = await _match_intents(intents, own_open, own_fills, kind, now, update)
-    orphans = []
-    for o in own_open:
-        oid = o.request.order_id
-        if oid not in handled and await store.find_intent(oid) is None:
-            orphans.append(oid)
+    matched, never_sent, ended, orphans = [], [], [], []
+    if open_orders is not None and executions is not None and completed is not None:  # judged on all answers
+        intents = list(snapshot.pending_intents)
+        matched, never_sent, ended, handled = await _match_intents(intents, own_open, own_fills, kind, now, update,
+                                                                   completed_filled)
+        for o in own_open:
+            oid = o.request.order_id
+            if oid not in handled and await store.find_intent(oid) is None:
+                orphans.append(oid)
 
-    adopted, unknown, mismatches = await _positions(store, broker_positions, own_open, own_fills, now)
+    # positions are compared only with all three answers: a missing fill or order would read as a mismatch
+    adopted, unknown, mismatches = ([], [], []) if unanswered else (
+        await _positions(store, broker_positions, own_open, own_fills, now))
     blocked = []
+    # Orders IB ties to a client id this session no longer has (IB 326 moved it): they can no longer be
+    # changed or cancelled from here, so their underlyings take no new entries until an operator looks.
+    foreign = getattr(broker, "orders_of_other_clients", None)
+    for o in (foreign(own_open) if foreign is not None else ()):
+        underlying = o.request.contract.underlying
+        log.error("order_of_another_client", order_id=o.request.order_id, order_ref=o.request.order_ref,
+                  underlying=underlying)
+        await store.block_underlying(underlying, reason=CLIENT_ID_MOVED, at=now,
+                                     detail={"order_id": o.request.order_id, "order_ref": o.request.order_ref})
+        if underlying not in blocked:
+            blocked.append(underlying)
     for item in (*unknown, *mismatches):
         reason = UNKNOWN_POSITION if isinstance(item, UnknownPosition) else POSITION_MISMATCH
         await store.block_underlying(item.underlying, reason=reason, at=now, detail=jsonable(item))
@@ -161,12 +187,66 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
 
     report = ReconcileReport(
         profile=profile, kind=kind, at=now, fills_applied=tuple(applied), fills_known=known,
-        fills_foreign=len(executions) - len(own_fills), matched_orders=tuple(matched),
+        fills_foreign=len(executions or []) - len(own_fills), matched_orders=tuple(matched),
         never_sent=tuple(never_sent), ended_unseen=tuple(ended), orphan_orders=tuple(orphans),
         adopted=tuple(adopted), unknown_positions=tuple(unknown), mismatches=tuple(mismatches),
-        blocked=tuple(blocked), highest_order_id=highest)
+        blocked=tuple(blocked), highest_order_id=highest, incomplete=tuple(unanswered),
+        fills_recovered=tuple(f.exec_id for f in recovered))
     (log.info if report.clean else log.warning)("reconciled", **_summary(report))
     return report
+
+
+async def _fills_from_completed(completed: list[Any], own_fills: list[Fill], ours: _Ours, store: Store,
+                                apply: ApplyFill, now: datetime) -> tuple[list[Fill], dict[int, int]]:
+    """Fills IB no longer lists as executions, rebuilt from its completed orders: our order (by orderRef, its
+    intent gives the order id and position), IB's filled quantity less what the store and today's executions
+    already hold. IB gives no fill price there: the order's own price stands in (a limit fills at it or better;
+    a stop about it), logged as estimated. The exec id is fixed per order, so a second pass adds nothing."""
+    mine = [c for c in completed if ours(c.order_ref) and c.filled > 0]
+    if not mine:
+        return [], {}
+    stored = await store.list_fills(limit=100_000)
+    seen = {f.exec_id for f in stored}
+    held: dict[int, int] = defaultdict(int)
+    for f in stored:
+        held[f.order_id] += f.quantity
+    for f in own_fills:
+        if f.exec_id not in seen:
+            held[f.order_id] += f.quantity
+    recovered: list[Fill] = []
+    totals: dict[int, int] = {}
+    for c in mine:
+        intents = await store.intents_by_ref(c.order_ref)
+        if not intents:
+            continue  # not ours to apply: the orphan-order and position checks report it
+        intent = intents[-1]
+        totals[intent.order_id] = c.filled
+        missing = c.filled - held[intent.order_id]
+        price = c.price_estimate
+        if missing <= 0 or price is None:
+            continue
+        fill = Fill(exec_id=f"completed-{c.perm_id}", order_id=intent.order_id, order_ref=c.order_ref,
+                    contract=c.contract, side=c.side, quantity=missing, price=price, at=c.completed_at or now,
+                    commission=Decimal(0))
+        await apply(fill)
+        recovered.append(fill)
+        log.warning("fill_from_completed_order", order_id=intent.order_id, order_ref=c.order_ref,
+                    contracts=missing, price=str(price), price_estimated=True, completed_at=str(c.completed_at),
+                    perm_id=c.perm_id)
+    return recovered, totals
+
+
+async def _ask(step: str, call: Callable[[], Awaitable[Any]], unanswered: list[str]) -> Any:
+    """One question to the broker; None when it timed out (some gateways never send an end marker). The rest
+    of the reconciliation goes on without it (SPEC §6.1: never RECONCILING forever); the caller retries."""
+    try:
+        return await call()
+    except BrokerError as exc:
+        if exc.code != "timeout":
+            raise
+        unanswered.append(step)
+        log.error("reconcile_step_unanswered", step=step, code=exc.code, error=str(exc))
+        return None
 
 
 async def _apply_fills(fills: list[Fill], apply: ApplyFill) -> tuple[list[str], int]:
@@ -184,13 +264,15 @@ async def _apply_fills(fills: list[Fill], apply: ApplyFill) -> tuple[list[str], 
 
 
 async def _match_intents(intents: list[IntentRecord], own_open: list[OpenOrder], own_fills: list[Fill],
-                         kind: Kind, now: datetime,
-                         update: OnUpdate) -> tuple[list[int], list[int], list[int], set[int]]:
+                         kind: Kind, now: datetime, update: OnUpdate, completed_filled: dict[int, int] | None = None,
+                         ) -> tuple[list[int], list[int], list[int], set[int]]:
     by_id = {o.request.order_id: o for o in own_open}
     by_ref = {o.request.order_ref: o for o in own_open}
     filled: dict[int, int] = defaultdict(int)
     for f in own_fills:
         filled[f.order_id] += f.quantity
+    for order_id, total in (completed_filled or {}).items():  # IB's own total for an order it completed
+        filled[order_id] = max(filled[order_id], total)
     matched: list[int] = []
     never_sent: list[int] = []
     ended: list[int] = []
@@ -269,7 +351,8 @@ def _summary(report: ReconcileReport) -> dict[str, Any]:
         "adopted": [a.contract_key for a in report.adopted],
         "unknown_positions": [u.contract_key for u in report.unknown_positions],
         "mismatches": [m.contract_key for m in report.mismatches], "blocked": list(report.blocked),
-        "highest_order_id": report.highest_order_id,
+        "highest_order_id": report.highest_order_id, "incomplete": list(report.incomplete),
+        "fills_recovered": list(report.fills_recovered),
     }
 
 
@@ -285,7 +368,8 @@ def reconciler(broker: Broker, store: Store, *, profile: str, prefix: str, now: 
         kind: Kind = "reconnect" if seen_startup else "startup"
         report = await reconcile(broker, store, profile=profile, prefix=prefix, now=now(), kind=kind,
                                  apply_fill=apply_fill, on_update=on_update)
-        seen_startup = True
+        # the start-up judgement (never-sent intents) waits for a reconciliation that had its answers
+        seen_startup = seen_startup or not {"open_orders", "executions", "completed_orders"} & set(report.incomplete)
         if on_report is not None:
             result = on_report(report)
             if inspect.isawaitable(result):

@@ -106,8 +106,8 @@ class RegimeDesk:
         if close is None or close <= 0 or (self.vix_history and self.vix_history[-1][0] >= day):
             return
         self.vix_history.append((day, close))
-        await self.engine.store.set_meta(VIX_HISTORY_KEY, json.dumps([[d.isoformat(), str(v)]
-                                                                      for d, v in self.vix_history]))
+        self.engine.journal.append("set_meta", key=VIX_HISTORY_KEY, value=json.dumps(  # through the journal (§6.2)
+            [[d.isoformat(), str(v)] for d, v in self.vix_history]))
 
     # ------------------------------------------------------------------ surface and regime
 
@@ -178,7 +178,7 @@ class RegimeDesk:
         self.last_regime = classify(vix, VolatilityView(market.vix_percentile, min(slopes, default=None)), cfg)
         if eng.metrics is not None:
             eng.metrics.set_volatility(self.surfaces, self.inverted, self.last_regime.name, market.vix_percentile)
-        await eng.store.set_meta(SURFACE_KEY, json.dumps({
+        eng.journal.append("set_meta", key=SURFACE_KEY, value=json.dumps({  # through the journal (SPEC §6.2)
             "at": now.isoformat(), "surfaces": {u: s.to_record() for u, s in sorted(self.surfaces.items())},
             "skew_history": {u: [[d.isoformat(), str(v)] for d, v in h] for u, h in sorted(self.skew_history.items())}}))
 

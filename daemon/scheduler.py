@@ -94,7 +94,8 @@ class JobSpec:
 
 
 def job_specs(settings: Settings, sessions: SessionLookup,
-              closeout_at: Callable[[SessionTimes], datetime | None] | None = None) -> list[JobSpec]:
+              closeout_at: Callable[[SessionTimes], datetime | None] | None = None, *,
+              chains: bool = False) -> list[JobSpec]:
     """The job definitions without their handlers: the live scheduler and the core's timers share them.
     At equal fire times the earlier job in this list runs first: the open before the checkpoint."""
     schedule = settings.daemon.schedule
@@ -107,6 +108,9 @@ def job_specs(settings: Settings, sessions: SessionLookup,
     ]
     if closeout_at is not None:
         specs.append(JobSpec("closeout", SessionTrigger(sessions, closeout_at, "closeout")))
+    specs.append(JobSpec("prune_refused", _daily(settings.daemon.store.prune_at)))  # Part 8: refused-signal retention
+    if chains:  # a broker with option chains to load before the open (IB, SPEC 6.1)
+        specs.append(JobSpec("chain_refresh", _daily(schedule.chain_refresh), sessions_only=True))
     return specs
 
 
@@ -126,8 +130,15 @@ def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandler
     funcs: dict[str, JobFunc] = {"session_open": handlers.session_open, "checkpoint": handlers.checkpoint,
                                  "correlation_refresh": handlers.refresh_correlations,
                                  "daily_report": handlers.daily_report, "closeout": handlers.closeout}
+    prune = getattr(handlers, "prune_refused", None)  # Part 8: refused-signal retention
+    if prune is not None:
+        funcs["prune_refused"] = prune
+    refresh_chains = getattr(handlers, "refresh_chains", None)  # a broker with chains to load (IB)
+    if refresh_chains is not None:
+        funcs["chain_refresh"] = refresh_chains
     return [Job(spec.name, spec.trigger, on_sessions(funcs[spec.name]) if spec.sessions_only else funcs[spec.name])
-            for spec in job_specs(settings, sessions, closeout_at)]
+            for spec in job_specs(settings, sessions, closeout_at, chains=refresh_chains is not None)
+            if spec.name in funcs]
 
 
 def _daily(at: time) -> CronTrigger:

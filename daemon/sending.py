@@ -35,17 +35,26 @@ class OrderIds:
     """The engine's order ids (SPEC §6.1: max(broker's next valid id, highest stored) + 1, never reused),
     each held from `take` until `done` so that ids go out in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, claim: Callable[[], Awaitable[int]] | None = None,
+                 unclaim: Callable[[], None] | None = None) -> None:
+        """`claim`/`unclaim`: a broker whose order ids are shared with other processes (IB: one sequence per
+        account) takes its account-wide turn with each id and returns the lowest id free there."""
         self.last = 0
         self._turn = asyncio.Lock()
         self._holder: int | None = None
+        self._claim, self._unclaim = claim, unclaim
 
     def start_after(self, highest: int) -> None:
         self.last = max(self.last, highest)
 
     async def take(self) -> int:
         await self._turn.acquire()
-        self.last += 1
+        try:
+            floor = await self._claim() if self._claim is not None else 0
+        except BaseException:
+            self._turn.release()
+            raise
+        self.last = max(self.last + 1, floor)
         self._holder = self.last
         return self.last
 
@@ -55,6 +64,8 @@ class OrderIds:
             self.release()
 
     def release(self) -> None:
+        if self._unclaim is not None:
+            self._unclaim()
         if self._holder is not None:
             self._holder = None
             self._turn.release()
@@ -86,13 +97,13 @@ class RecordingBroker:
         finally:
             self._ids.done(order.order_id)
 
-    async def modify(self, order: OrderRequest) -> None:
+    async def modify(self, order: OrderRequest, **confirm: Any) -> None:
         await self._pace()
-        await self._broker.modify(order)
+        await self._broker.modify(order, **confirm)
 
-    async def cancel(self, order_id: int) -> None:
+    async def cancel(self, order_id: int, **confirm: Any) -> None:
         await self._pace()
-        await self._broker.cancel(order_id)
+        await self._broker.cancel(order_id, **confirm)
 
     async def _pace(self) -> None:
         if self._acquire is not None:

@@ -56,6 +56,7 @@ class Quote:
     iv: Decimal | None = None
     modelled: bool = False  # a model priced it (no recorded option quote): labelled in logs and reports
     usable: bool = True  # False after IB stale-data codes (354, 10197, 2103) until a fresh tick
+    delayed: bool = False  # IB delayed data (paper accounts that allow it): labelled, never taken for live
 
     @property
     def mid(self) -> Decimal | None:
@@ -79,6 +80,15 @@ class OptionChain:
     expiries: tuple[date, ...]
     strikes: tuple[Decimal, ...]
     multiplier: int = 100
+    # Real chains are uneven (weeklies list fewer strikes): the strikes of each expiry where known.
+    strikes_by_expiry: tuple[tuple[date, tuple[Decimal, ...]], ...] = ()
+
+    def strikes_for(self, expiry: date) -> tuple[Decimal, ...]:
+        """The strikes listed for `expiry`; the union `strikes` when the broker did not say per expiry."""
+        for day, strikes in self.strikes_by_expiry:
+            if day == expiry:
+                return strikes
+        return self.strikes
 
 
 class OrderStatus(str, Enum):

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from config.models import Settings
 from risk import reasons
-from risk.breakers import effects
+from risk.breakers import TradingState, effects
 from risk.contracts import ContractSizing
 from risk.decision import GateCheck
 from risk.events import blackout
@@ -22,21 +22,38 @@ def first_failure(checks: Iterable[GateCheck]) -> GateCheck | None:
     return next((c for c in checks if c.status == "fail"), None)
 
 
+def pre_quote_checks(request: SizingRequest, settings: Settings, *,
+                     new_position: bool = True) -> tuple[GateCheck, ...]:
+    """The SPEC §2.1 checks that need no option quote, in SPEC order. The engine runs them before it
+    chooses or subscribes any contract, so a signal's reason never depends on whether quotes have
+    arrived yet (a confidence of 0.5 is `confidence_below_threshold` with or without a market).
+    `store_unavailable` (§6.2) follows `underlying_blocked`: no entry without a durable intent. A
+    scale-in (`new_position=False`) adds to a position already counted, so the position-count
+    checks are not its own; the event blackout is."""
+    common = (
+        duplicate(request),
+        expired(request),
+        halted(request),
+        underlying_blocked(request),
+        store_available(request),
+        confidence(request, settings),
+        vix_threshold(request, settings),
+    )
+    if not new_position:
+        return (*common, event_blackout(request, settings))
+    return (*common, max_positions(request, settings), max_positions_per_symbol(request, settings),
+            event_blackout(request, settings))
+
+
 def entry_checks(request: SizingRequest, settings: Settings, sizing: ContractSizing) -> tuple[GateCheck, ...]:
     """All SPEC §2.1 checks for a new position, in SPEC order."""
     return (
-        halted(request),
-        confidence(request, settings),
-        vix_threshold(request, settings),
-        max_positions(request, settings),
-        max_positions_per_symbol(request, settings),
-        event_blackout(request, settings),
+        *pre_quote_checks(request, settings),
         stale_market_data(request, settings),
+        bad_market_data(request),
         liquidity(request),
-        duplicate(request),
-        expired(request),
-        _sizing_check(reasons.CONTRACT_TOO_EXPENSIVE, sizing),
         _sizing_check(reasons.BELOW_MINIMUM_BET, sizing),
+        _sizing_check(reasons.CONTRACT_TOO_EXPENSIVE, sizing),
         greeks(request, settings, sizing.contracts),
         sector_limit(sizing),
     )
@@ -56,11 +73,36 @@ def _skip(name: str, detail: str) -> GateCheck:
 
 def halted(request: SizingRequest) -> GateCheck:
     state, level = request.trading_state, request.breaker_level
+    if state is TradingState.RECONCILING:
+        return _fail(reasons.HALTED, "trading state RECONCILING allows no entries: the store is being "
+                                     "reconciled with the broker after a (re)connect")
     if not state.allows_entries:
         return _fail(reasons.HALTED, f"trading state {state.value} allows no entries")
     if not effects(level).entries_allowed:
         return _fail(reasons.HALTED, f"account breaker at level {level}: no new entries this session")
     return _pass(reasons.HALTED, f"trading state {state.value}, breaker level {level}")
+
+
+def underlying_blocked(request: SizingRequest) -> GateCheck:
+    name, symbol = reasons.UNDERLYING_BLOCKED, request.signal.underlying
+    if request.underlying_blocked:
+        return _fail(name, f"{symbol} is blocked until an operator acknowledges an unknown broker position")
+    return _pass(name, f"{symbol} is not blocked")
+
+
+def store_available(request: SizingRequest) -> GateCheck:
+    """SPEC §6.2: an entry needs its order intent durable before it is sent; exits go on from memory."""
+    if request.store_unavailable:
+        return _fail(reasons.STORE_UNAVAILABLE, f"the store cannot write ({request.store_unavailable}): no entry "
+                                                f"without a durable intent; exits go on")
+    return _pass(reasons.STORE_UNAVAILABLE, "the store writes")
+
+
+def bad_market_data(request: SizingRequest) -> GateCheck:
+    """SPEC §4.4: no entry is sized on a quote the sanity checks found unusable."""
+    if request.market_data_problem:
+        return _fail(reasons.BAD_MARKET_DATA, request.market_data_problem)
+    return _pass(reasons.BAD_MARKET_DATA)
 
 
 def confidence(request: SizingRequest, settings: Settings) -> GateCheck:
@@ -76,6 +118,8 @@ def vix_threshold(request: SizingRequest, settings: Settings) -> GateCheck:
         return _skip(reasons.VIX_ABOVE_THRESHOLD, f"no VIX limit for profile {settings.profile.name}")
     if request.vix is None:
         return _skip(reasons.VIX_ABOVE_THRESHOLD, "no VIX given")
+    if not request.vix_usable:
+        return _skip(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} failed the market-data checks")
     if request.vix > limit:
         return _fail(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} > {limit}")
     return _pass(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} <= {limit}")
@@ -101,21 +145,22 @@ def stale_market_data(request: SizingRequest, settings: Settings) -> GateCheck:
     name, max_age = reasons.STALE_MARKET_DATA, settings.gate.max_quote_age_s
     if request.quote_age_s is not None and request.quote_age_s > max_age:
         return _fail(name, f"option quote is {request.quote_age_s} s old, more than {max_age} s")
-    if _needs_vix(settings):  # the VIX gates and scales the entry: a stale VIX is stale market data
+    if needs_vix(settings):  # the VIX gates and scales the entry: a stale VIX is stale market data
         vix_age = request.vix_quote_age_s
         if vix_age is not None and vix_age > max_age:
             return _fail(name, f"VIX quote is {vix_age} s old, more than {max_age} s")
     if not request.what_if:
         if request.quote_age_s is None:
             return _fail(name, "no option quote")
-        if _needs_vix(settings) and request.vix is None:
+        if needs_vix(settings) and request.vix is None:
             return _fail(name, "no VIX quote")
     if request.quote_age_s is None:
         return _skip(name, "quote age not given (what-if)")
     return _pass(name, f"option quote {request.quote_age_s} s old")
 
 
-def _needs_vix(settings: Settings) -> bool:
+def needs_vix(settings: Settings) -> bool:
+    """The profile gates or scales entries on the VIX, so the VIX quote is market data it sizes on."""
     return settings.gate.vix_max_entry is not None or bool(settings.multiplier.vix_factor_above
                                                            or settings.multiplier.vix_factor_below)
 

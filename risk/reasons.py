@@ -19,9 +19,15 @@ SIGNAL_EXPIRED = "signal_expired"
 CONTRACT_TOO_EXPENSIVE = "contract_too_expensive"
 BELOW_MINIMUM_BET = "below_minimum_bet"
 GREEKS_LIMIT = "greeks_limit"
+# SPEC §6.2, checked after underlying_blocked and before confidence_below_threshold: the store cannot
+# commit an entry's intent, so no entry (room journal).
+STORE_UNAVAILABLE = "store_unavailable"
 # SPEC §10 (market-regime rules): event_blackout sits after max_positions_per_symbol, sector_limit last.
 EVENT_BLACKOUT = "event_blackout"
 SECTOR_LIMIT = "sector_limit"
+# Part 8: the gate's other SPEC §2.1 codes (order: see risk.gate.pre_quote_checks / entry_checks).
+UNDERLYING_BLOCKED = "underlying_blocked"  # held for operator review (§6.1), not the trading state
+BAD_MARKET_DATA = "bad_market_data"  # a quote the §4.4 sanity checks found unusable
 
 # Signal validation (the `invalid_signal` family, raised by risk.signal.parse_signal).
 INVALID_SIGNAL = "invalid_signal"

@@ -75,10 +75,20 @@ class SizingRequest:
     option_theta: Decimal | None = None
     portfolio_vega: Decimal | None = None
     portfolio_theta: Decimal | None = None
+    # Part 8: an underlying held for operator review (§6.1), and why the market data it would be
+    # sized on is unusable (§4.4 sanity: "SPY: crossed (bid 101 > ask 100)"), None when usable.
+    underlying_blocked: bool = False
+    market_data_problem: str | None = None
+    vix_usable: bool = True  # False: the VIX quote failed §4.4; `vix_above_threshold` is skipped, not judged
+    # SPEC §6.2: why the store cannot write (disk full, read-only, database down), None while it can.
+    store_unavailable: str | None = None
 
 
-def normalize_request(request: SizingRequest, settings: Settings) -> SizingRequest:
-    """The request with every number a finite Decimal in range, or InvalidInput naming the first bad one."""
+def normalize_request(request: SizingRequest, settings: Settings, *, priced: bool = True) -> SizingRequest:
+    """The request with every number a finite Decimal in range, or InvalidInput naming the first bad one.
+
+    `priced=False` (the pre-quote gate, before any contract is chosen): the option price is not
+    known yet, so it is left as given and not checked."""
     signal = request.signal
     if not isinstance(signal, Signal):
         raise InvalidInput(reasons.INVALID_SIGNAL, f"not a parsed signal: {type(signal).__name__}")
@@ -102,7 +112,8 @@ def normalize_request(request: SizingRequest, settings: Settings) -> SizingReque
     return replace(
         request,
         signal=replace(signal, confidence=confidence, ttl_s=ttl_s),
-        price=require_decimal(request.price, reasons.INVALID_PRICE, "option price", minimum=MIN_PRICE),
+        price=(require_decimal(request.price, reasons.INVALID_PRICE, "option price", minimum=MIN_PRICE)
+               if priced else request.price),
         capital_base=require_decimal(request.capital_base, reasons.INVALID_CAPITAL_BASE, "capital base",
                                      strictly_above=Decimal(0)),
         vix=_optional(request.vix, reasons.INVALID_VIX, "VIX", minimum=Decimal(0)),

@@ -54,17 +54,13 @@ def evaluate_scale_in(scale_in: ScaleInRequest, settings: Settings) -> Decision:
                                 book_regime, settings)}
     contracts, bound = apply_caps(budget, value, limits)
     checks = (
-        gate.halted(req),
-        gate.confidence(req, settings),
-        gate.vix_threshold(req, settings),
+        *gate.pre_quote_checks(req, settings, new_position=False),  # SPEC §2.1's order (Part 8)
         _enabled(cfg),
         _breaker(req.breaker_level),
         _same_underlying(req, position),
-        gate.event_blackout(req, settings),  # SPEC §10.1: no adding inside a release's window either
         gate.stale_market_data(req, settings),
+        gate.bad_market_data(req),
         gate.liquidity(req),
-        gate.duplicate(req),
-        gate.expired(req),
         _in_profit(cfg, position, mark),
         _window(cfg, scale_in.sessions_since_entry),
         _not_empty(contracts, budget, bound),

@@ -91,8 +91,10 @@ def parse_signal(raw: Mapping[str, object], settings: Settings, now: datetime) -
     profile = _text(raw, "profile")
     if profile != settings.profile.name:
         raise SignalRejected(reasons.WRONG_PROFILE, f"signal is for profile {profile!r}, this is {settings.profile.name!r}")
-    underlying = _text(raw, "underlying").strip().upper()
-    if underlying not in settings.profile.underlyings:
+    underlying = _text(raw, "underlying")
+    if not underlying.isascii():  # "ſpy".upper() is "SPY": no folding of anything but an exact symbol
+        raise SignalRejected(reasons.UNKNOWN_UNDERLYING, f"{underlying!r} is not an ASCII symbol")
+    if underlying not in settings.profile.underlyings:  # exactly as listed: no trimming, no case folding
         raise SignalRejected(reasons.UNKNOWN_UNDERLYING, f"{underlying!r} is not traded by profile {profile!r}; "
                              f"known: {', '.join(settings.profile.underlyings)}")
     direction = _choice(raw, "direction", DIRECTIONS, reasons.INVALID_DIRECTION)

@@ -15,7 +15,7 @@ from risk.contracts import book_cap_limits, contract_value, min_contracts, scale
 from risk.correlation import average_abs_to, average_pairwise_abs, regime
 from risk.decision import CapBound, Decision, GateCheck
 from risk.events import event_caps
-from risk.gate import entry_checks, first_failure
+from risk.gate import entry_checks, first_failure, pre_quote_checks
 from risk.multiplier import (MultiplierResult, combine, exposure_factor, fundamental_score, multiplier_caps,
                              signal_factors)
 from risk.numbers import InvalidInput
@@ -57,6 +57,24 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
         cap_limits=sizing.cap_limits, caps=(*_multiplier_bound(mult, minimum, settings.multiplier.floor), *sizing.bound),
         checks=checks, notes=notes,
     )
+
+
+def screen(request: SizingRequest, settings: Settings, *, new_position: bool = True) -> Decision | None:
+    """The pre-quote gate (SPEC §2.1): the refusal of the first check that needs no option quote,
+    or None when they all pass and the engine may go on to choose a contract. The request's price
+    is not looked at (no contract is chosen yet)."""
+    try:
+        req = normalize_request(request, settings, priced=False)
+    except InvalidInput as exc:
+        return refused_input(request, settings, exc.code, exc.message)
+    checks = pre_quote_checks(req, settings, new_position=new_position)
+    failed = first_failure(checks)
+    if failed is None:
+        return None
+    signal = req.signal
+    return Decision(accepted=False, reason=failed.name, message=failed.detail, profile=settings.profile.name,
+                    action=signal.action, signal_id=signal.id, underlying=signal.underlying,
+                    capital_base=req.capital_base, checks=checks, notes={"stage": "pre_quote"})
 
 
 def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum: int) -> MultiplierResult:

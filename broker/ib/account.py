@@ -7,10 +7,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 from broker.base import BrokerError
+from broker.ib.paper import PAPER_PREFIXES, is_paper
 from market.types import AccountSnapshot
 from config.models import IBConfig
-
-PAPER_PREFIX = "DU"  # IB paper accounts; live ones start with U (or F/I for advisors)
 
 
 class AccountValueLike(Protocol):
@@ -18,10 +17,6 @@ class AccountValueLike(Protocol):
     tag: str
     value: str
     currency: str
-
-
-def is_paper(account_id: str) -> bool:
-    return account_id.startswith(PAPER_PREFIX)
 
 
 def check_account(accounts: Sequence[str], cfg: IBConfig) -> str:
@@ -42,7 +37,7 @@ def check_account(accounts: Sequence[str], cfg: IBConfig) -> str:
         return account
     raise BrokerError(
         "live_account_refused",
-        f"account {account} is a live account (paper accounts start with {PAPER_PREFIX}); "
+        f"account {account} is a live account (paper accounts are {' or '.join(PAPER_PREFIXES)} followed by digits); "
         f"refusing to start. To trade it live set ib.live = true and ib.account = \"{account}\"",
     )
 

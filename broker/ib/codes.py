@@ -17,6 +17,7 @@ class Effect(str, Enum):
     SOCKET_RESET = "socket_reset"  # drop the socket and reconnect
     CLIENT_ID_IN_USE = "client_id_in_use"  # connect again with the next client id
     QUOTE_STALE = "quote_stale"  # this request's market data is unusable
+    LINES_EXCEEDED = "lines_exceeded"  # the account's market-data line budget is spent: this request got nothing
     ALL_QUOTES_STALE = "all_quotes_stale"  # every streamed quote is unusable until a fresh tick
     DATA_FARM_OK = "data_farm_ok"
     ORDER_REJECTED = "order_rejected"  # a new order: OrderUpdate REJECTED with the reason; a working one: logged
@@ -42,6 +43,12 @@ CODES: dict[int, CodeInfo] = {
     354: CodeInfo(Effect.QUOTE_STALE, "warning", "market data not subscribed"),
     10197: CodeInfo(Effect.QUOTE_STALE, "warning", "no market data during a competing live session"),
     10168: CodeInfo(Effect.QUOTE_STALE, "warning", "market data not subscribed, delayed data not enabled"),
+    # Paper accounts without shared market data, or feeds that need an API subscription.
+    10089: CodeInfo(Effect.QUOTE_STALE, "warning", "market data needs an additional API subscription"),
+    10090: CodeInfo(Effect.QUOTE_STALE, "warning", "part of the market data is not subscribed"),
+    10091: CodeInfo(Effect.QUOTE_STALE, "warning", "part of the market data needs an additional API subscription"),
+    101: CodeInfo(Effect.LINES_EXCEEDED, "error", "max number of market data lines reached"),
+    2110: CodeInfo(Effect.ALL_QUOTES_STALE, "error", "connectivity between TWS and IB's servers broken"),
     2103: CodeInfo(Effect.ALL_QUOTES_STALE, "error", "market data farm connection broken"),
     2104: CodeInfo(Effect.DATA_FARM_OK, "info", "market data farm connection OK"),
     2106: CodeInfo(Effect.DATA_FARM_OK, "info", "historical data farm connection OK"),
@@ -68,6 +75,11 @@ CODES: dict[int, CodeInfo] = {
     502: CodeInfo(Effect.INFO, "error", "could not connect to TWS"),
     504: CodeInfo(Effect.INFO, "error", "not connected"),
 }
+
+# On an order IB already holds, these refuse a modification or a cancel: the order stays as IB has it
+# (SPEC §6.1 "a refused order change is the broker's truth"). 103 also answers a change to another
+# client's order; 10147 a cancel of an order this client cannot see (placed under another client id).
+CHANGE_REFUSED = frozenset({103, 104, 105, 110, 161, 201, 321, 10147, 10148})
 
 _UNKNOWN = CodeInfo(Effect.INFO, "warning", "unclassified IB message")
 

@@ -70,8 +70,9 @@ def key_of(c: Contract, default_multiplier: int) -> str | None:
 
 class ContractBook:
     def __init__(self, ib: IB, *, currency: str, multiplier: int, index_symbols: Iterable[str],
-                 pace: Pace, within: Within):
+                 pace: Pace, within: Within, expiry_days: int = 10):
         self.ib = ib
+        self.expiry_days = expiry_days  # expiries this close get their own strikes asked for
         self.currency = currency
         self.multiplier = multiplier
         self.index_symbols = frozenset(index_symbols)
@@ -122,9 +123,30 @@ class ContractBook:
         expiries = sorted({_date(e) for p in own for e in p.expirations})
         strikes = sorted({plain_decimal(s) for p in own for s in p.strikes})
         multiplier = int(own[0].multiplier or self.multiplier)
-        chain = OptionChain(underlying, tuple(expiries), tuple(strikes), multiplier)
+        trading_class = own[0].tradingClass or underlying
+        # IB's option parameters list the union of strikes over all expiries; real chains are uneven, so the
+        # expiries a profile can trade soon are asked for their own strikes (one contract-details request each).
+        by_expiry = []
+        for expiry in expiries:
+            if (expiry - day).days > self.expiry_days:
+                break
+            listed = await self._expiry_strikes(und, expiry, trading_class)
+            if listed:
+                by_expiry.append((expiry, listed))
+        chain = OptionChain(underlying, tuple(expiries), tuple(strikes), multiplier, tuple(by_expiry))
         self._chains[underlying] = (day, chain)
         return chain
+
+
+    async def _expiry_strikes(self, und: Contract, expiry: date, trading_class: str) -> tuple[Decimal, ...]:
+        """The strikes IB lists for one expiry (calls; puts share them); () when IB does not answer."""
+        query = Option(und.symbol, f"{expiry:%Y%m%d}", 0.0, "C", SMART, "", self.currency, tradingClass=trading_class)
+        await self._pace()
+        try:
+            details = await self._within(self.ib.reqContractDetailsAsync(query))
+        except BrokerError:
+            return ()
+        return tuple(sorted({plain_decimal(d.contract.strike) for d in details or [] if d.contract is not None}))
 
 
 def plain_decimal(x: float) -> Decimal:

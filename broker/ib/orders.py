@@ -8,11 +8,13 @@ fill waits up to `commission_wait_s` for its commission report. A rejection (201
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import structlog
@@ -29,6 +31,7 @@ log = structlog.get_logger("broker.ib")
 
 Pace = Callable[[], Awaitable[None]]
 Within = Callable[[Awaitable[Any]], Awaitable[Any]]
+WithinSeconds = Callable[[Awaitable[Any], float], Awaitable[Any]]
 Spawn = Callable[[Coroutine[Any, Any, Any]], Any]
 
 _STATUS = {
@@ -42,6 +45,8 @@ _STATUS = {
     "Inactive": OrderStatus.INACTIVE,
 }
 _ORDER_TYPES = frozenset({"LMT", "STP", "MKT"})
+PRICE_EPSILON = Decimal("0.000001")  # a price back from the wire as a float: equal within this
+REQUEST_ID_FLOOR = 1 << 30  # session.REQ_ID_BASE: ib_async's own request ids start there
 
 
 def map_status(ib_status: str, filled: float) -> OrderStatus | None:
@@ -89,13 +94,15 @@ class Orders:
 
     def __init__(self, ib: IB, book: ContractBook, clock: Clock, *, account: Callable[[], str],
                  pace: Pace, within: Within, spawn: Spawn, commission_wait_s: float, multiplier: int,
-                 emit_update: Callable[[OrderUpdate], None], emit_fill: Callable[[Fill], None]):
+                 emit_update: Callable[[OrderUpdate], None], emit_fill: Callable[[Fill], None],
+                 within_s: WithinSeconds | None = None):
         self.ib = ib
         self.book = book
         self.clock = clock
         self._account = account
         self._pace = pace
         self._within = within
+        self._within_s = within_s or (lambda aw, s: asyncio.wait_for(aw, s))
         self._spawn = spawn
         self._commission_wait_s = commission_wait_s
         self._multiplier = multiplier
@@ -109,6 +116,14 @@ class Orders:
         self._pending_fills: dict[str, Fill] = {}
         self._emitted_execs: set[str] = set()
         self._commissions: dict[str, Decimal] = {}
+        # The highest order id seen at the gateway from any client (openOrder, orderStatus, executions):
+        # the next id must be above it, or two profiles on one account collide (103).
+        self.highest_seen = 0
+        self._completed_times: dict[int, str] = {}  # permId -> completedTime
+        self.client_of: dict[int, int] = {}  # order id -> the client id IB ties it to (reqAllOpenOrders)
+        # A change (modify or cancel) sent and not yet answered: what IB held before it, and who waits.
+        self._previous: dict[int, OrderRequest] = {}
+        self._change_waiters: dict[int, tuple[str, asyncio.Future[None]]] = {}
         ib.errorEvent += self._on_error
         self._hook_wrapper()
 
@@ -119,7 +134,9 @@ class Orders:
             raise BrokerError("duplicate_order_id", f"order id {req.order_id} was already used; ids never repeat")
         await self._send(req, "sent")
 
-    async def modify(self, req: OrderRequest) -> None:
+    async def modify(self, req: OrderRequest, confirm_s: float = 0) -> None:
+        """Change a working order (same id). `confirm_s` > 0: return only once IB took the change, raise
+        BrokerError with IB's code when it refused it (the order is then as it was: the broker's truth)."""
         known = self._requests.get(req.order_id)
         if known is None:
             raise BrokerError("unknown_order", f"order {req.order_id} was not placed by this daemon; cannot modify it")
@@ -127,13 +144,37 @@ class Orders:
             raise BrokerError("bad_order", f"order {req.order_id}: a modification keeps the contract and side")
         if req.order_id in self._final:
             raise BrokerError("order_not_working", f"order {req.order_id} is {self._final[req.order_id].value}")
+        self._previous[req.order_id] = known
+        waiter = self._expect_answer(req.order_id, "modify") if confirm_s else None
         await self._send(req, "modified")
+        if waiter is not None:
+            await self._answer(req.order_id, waiter, confirm_s)
+
+    def _expect_answer(self, order_id: int, kind: str) -> asyncio.Future[None]:
+        old = self._change_waiters.pop(order_id, None)
+        if old is not None and not old[1].done():
+            old[1].cancel()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._change_waiters[order_id] = (kind, fut)
+        return fut
+
+    async def _answer(self, order_id: int, fut: asyncio.Future[None], seconds: float) -> None:
+        """Wait until IB took the change (openOrder with the new terms; Cancelled) or refused it (BrokerError
+        with IB's code). No answer in time is BrokerError `timeout`: the change may or may not be in force."""
+        try:
+            await self._within_s(fut, seconds)
+        except TimeoutError:
+            raise BrokerError("timeout", f"IB did not answer the change of order {order_id} within {seconds} s") from None
+        finally:
+            if self._change_waiters.get(order_id, (None, None))[1] is fut:
+                del self._change_waiters[order_id]
 
     async def _send(self, req: OrderRequest, what: str) -> None:
         """placeOrder: a new id places, a known one modifies (IB's own rule)."""
         order = ib_order(req, self._account())
         contract = await self.book.qualify(req.contract.key)
         self._requests[req.order_id] = req
+        self.note_order_id(req.order_id)
         await self._pace()
         with _on_the_wire(req.order_id):
             self.ib.client.placeOrder(req.order_id, contract, order)
@@ -142,10 +183,18 @@ class Orders:
                  limit=str(req.limit_price) if req.limit_price is not None else None,
                  stop=str(req.stop_price) if req.stop_price is not None else None, status=what)
 
-    async def cancel(self, order_id: int) -> None:
+    async def cancel(self, order_id: int, confirm_s: float = 0) -> None:
+        """`confirm_s` > 0: return once IB reports the order Cancelled; BrokerError when it refused (10147, 161,
+        10148, 103: e.g. an order of another client id) or the order filled first (`order_filled`)."""
+        waiter = self._expect_answer(order_id, "cancel") if confirm_s else None
+        if waiter is not None and self._final.get(order_id) is OrderStatus.CANCELLED:
+            self._change_waiters.pop(order_id, None)
+            return
         await self._pace()
         with _on_the_wire(order_id):
             self.ib.client.cancelOrder(order_id, "")
+        if waiter is not None:
+            await self._answer(order_id, waiter, confirm_s)
 
     def adopt(self, orders: list[OpenOrder]) -> None:
         """Open orders seen at the broker (reconcile): they may be modified and cancelled, never reused."""
@@ -159,9 +208,30 @@ class Orders:
         trades: list[Trade] = await self._within(self.ib.reqAllOpenOrdersAsync())
         result = []
         for trade in trades:
+            self.client_of[trade.order.orderId] = trade.order.clientId
             converted = self._open_order(trade)
             if converted is not None:
                 result.append(converted)
+        return result
+
+    async def completed_orders(self) -> list[CompletedOrder]:
+        """Orders IB lists as completed (filled or cancelled), from any day it still keeps: what executions
+        (the current day only) no longer show, e.g. a fill made while the daemon was down across midnight."""
+        await self._pace()
+        trades: list[Trade] = await self._within(self.ib.reqCompletedOrdersAsync(True))
+        result = []
+        for trade in trades:
+            o, st = trade.order, trade.orderStatus
+            opt = option_from_ib(trade.contract, self._multiplier)
+            if opt is None or not o.orderRef or o.action not in ("BUY", "SELL"):
+                continue
+            filled = _price(o.filledQuantity)
+            result.append(CompletedOrder(
+                order_ref=o.orderRef, perm_id=o.permId, contract=opt, side=o.action, quantity=int(o.totalQuantity),
+                filled=int(filled) if filled is not None else 0, status=st.status, order_type=o.orderType,
+                limit_price=_price(o.lmtPrice) if o.orderType == "LMT" else None,
+                stop_price=_price(o.auxPrice) if o.orderType in ("STP", "STP LMT") else None,
+                completed_at=_completed_time(self._completed_times.get(o.permId, ""))))
         return result
 
     async def executions(self, since: datetime | None) -> list[Fill]:
@@ -182,16 +252,33 @@ class Orders:
         """Every order status, live execution and commission report, straight from the decoder."""
         wrapper = self.ib.wrapper
         order_status = wrapper.orderStatus
+        open_order = wrapper.openOrder
         exec_details = wrapper.execDetails
         commission_report = wrapper.commissionReport
 
+        completed_order = wrapper.completedOrder
+
+        def on_completed(contract: Contract, order: Order, state: Any) -> None:
+            # ib_async keeps only the status of a completed order; its completion time is kept here
+            self._completed_times[order.permId] = getattr(state, "completedTime", "")
+            completed_order(contract, order, state)
+
+        wrapper.completedOrder = on_completed  # type: ignore[method-assign]
+
+        def on_open_order(order_id: int, contract: Contract, order: Order, *rest: Any) -> None:
+            self.note_order_id(order_id)
+            open_order(order_id, contract, order, *rest)
+            self._on_open_order(order_id, order)
+
         def on_status(order_id: int, status: str, filled: float, remaining: float, avg_fill_price: float,
                       *rest: Any) -> None:
+            self.note_order_id(order_id)
             order_status(order_id, status, filled, remaining, avg_fill_price, *rest)
             self._on_status(order_id, status, filled, remaining, avg_fill_price)
 
         def on_exec(req_id: int, contract: Contract, execution: Execution) -> None:
             live = req_id not in wrapper._futures
+            self.note_order_id(execution.orderId)
             exec_details(req_id, contract, execution)
             if live:
                 self._on_execution(contract, execution)
@@ -200,29 +287,72 @@ class Orders:
             commission_report(report)
             self._on_commission(report)
 
+        wrapper.openOrder = on_open_order  # type: ignore[method-assign]
         wrapper.orderStatus = on_status  # type: ignore[method-assign]
         wrapper.execDetails = on_exec  # type: ignore[method-assign]
         wrapper.commissionReport = on_commission  # type: ignore[method-assign]
+
+    def note_order_id(self, order_id: int) -> None:
+        if 0 < order_id < REQUEST_ID_FLOOR:  # ib_async's request ids (what-if orders) are not order ids
+            self.highest_seen = max(self.highest_seen, order_id)
+
+    def _on_open_order(self, order_id: int, order: Order) -> None:
+        """IB states the order's terms: a modification waiting for them is taken when they are the new ones."""
+        req = self._requests.get(order_id)
+        kind, fut = self._change_waiters.get(order_id, (None, None))
+        if req is None or kind != "modify" or fut is None or fut.done():
+            return
+        price = order.auxPrice if req.order_type == "STP" else order.lmtPrice
+        wanted = req.stop_price if req.order_type == "STP" else req.limit_price
+        same_price = wanted is None or (price is not None and abs(Decimal(str(price)) - wanted) < PRICE_EPSILON)
+        if int(order.totalQuantity) == req.quantity and same_price:
+            self._previous.pop(order_id, None)
+            fut.set_result(None)
+
+    def _resolve_cancel(self, order_id: int, status: OrderStatus) -> None:
+        kind, fut = self._change_waiters.get(order_id, (None, None))
+        if kind != "cancel" or fut is None or fut.done():
+            return
+        if status is OrderStatus.CANCELLED:
+            fut.set_result(None)
+        elif status.done:
+            fut.set_exception(BrokerError("order_filled" if status is OrderStatus.FILLED else status.value,
+                                          f"order {order_id} ended {status.value} before the cancel"))
 
     def _on_status(self, order_id: int, ib_status: str, filled: float, remaining: float, avg: float) -> None:
         status = map_status(ib_status, filled)
         if status is None:
             return
+        self._resolve_cancel(order_id, status)
         if status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
             self._acked.add(order_id)
         reason = self._errors.get(order_id) if status in (OrderStatus.CANCELLED, OrderStatus.INACTIVE) else None
         self._send_update(order_id, self._ref(order_id), status, filled, remaining, avg, reason)
 
     def _on_error(self, req_id: int, code: int, message: str, _contract: Any) -> None:
+        if req_id in self._change_waiters and code in codes.CHANGE_REFUSED:
+            self._change_refused(req_id, code, message)
+            return
         if req_id not in self._requests or not _rejects(code):
             return  # not about one of our orders (request ids live far above order ids)
         reason = f"{code}: {message}"
         self._errors[req_id] = reason
         if req_id in self._acked:
-            log.warning("order_change_refused", order_id=req_id, code=code, reason=message)
+            self._change_refused(req_id, code, message)
             return  # a refused modification: the order itself is still working
         req = self._requests[req_id]
         self._send_update(req_id, req.order_ref, OrderStatus.REJECTED, 0, req.quantity, 0.0, reason)
+
+    def _change_refused(self, order_id: int, code: int, message: str) -> None:
+        """IB kept the order as it was: so do we (its terms go back to what IB holds), and whoever waits hears why."""
+        previous = self._previous.pop(order_id, None)
+        if previous is not None:
+            self._requests[order_id] = previous
+        kind, fut = self._change_waiters.get(order_id, (None, None))
+        log.warning("order_change_refused", order_id=order_id, code=code, reason=message, change=kind,
+                    restored_quantity=previous.quantity if previous is not None else None)
+        if fut is not None and not fut.done():
+            fut.set_exception(BrokerError(str(code), f"IB refused to {kind} order {order_id}: {message}"))
 
     def _ref(self, order_id: int) -> str:
         req = self._requests.get(order_id)
@@ -316,6 +446,41 @@ class Orders:
             tif="GTC" if o.tif == "GTC" else "DAY",
         )
         return OpenOrder(request=req, status=status, filled=int(trade.orderStatus.filled))
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedOrder:
+    """One order IB reports completed. IB gives its filled quantity but no fill price and no order id."""
+
+    order_ref: str
+    perm_id: int
+    contract: Any  # OptionContract
+    side: str
+    quantity: int
+    filled: int
+    status: str
+    order_type: str
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    completed_at: datetime | None
+
+    @property
+    def price_estimate(self) -> Decimal | None:
+        """The order's own price: a limit fills at it or better, a stop at about it (IB does not say)."""
+        return self.limit_price if self.limit_price is not None else self.stop_price
+
+
+def _completed_time(text: str) -> datetime | None:
+    """`yyyymmdd hh:mm:ss <zone>` as TWS writes completedTime; None when absent or unreadable."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    day, clock, *zone = text.split()
+    try:
+        tz = ZoneInfo(zone[0]) if zone else EXCHANGE_TZ
+        return datetime.strptime(f"{day} {clock}", "%Y%m%d %H:%M:%S").replace(tzinfo=tz).astimezone(EXCHANGE_TZ)
+    except (ValueError, KeyError):
+        return None
 
 
 @contextmanager

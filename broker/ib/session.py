@@ -68,12 +68,16 @@ class IBSession:
         self.cfg = cfg
         self.clock = clock
         self.ib = ib or IB()
+        # Execution times without a zone are the gateway's, never the host's (SPEC §6.1).
+        self.ib.TimezoneTWS = cfg.gateway_timezone
         self._pace = pace
         self._rng = rng or random.Random()
         self._alert = alert or _log_alert
+        self._keep_alive = True
         self.state = ConnectionState.STOPPED
         self.account = ""
         self.client_id = cfg.client_id
+        self.moved_from: set[int] = set()  # client ids this session had to leave (326)
         self.next_valid_id: int | None = None
         self.down_since: datetime | None = None
         self.reconnects = 0
@@ -105,14 +109,25 @@ class IBSession:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Connect once (BrokerError when it cannot or the account is refused), then keep the connection."""
+    def alert(self, kind: str, detail: Mapping[str, Any]) -> None:
+        self._alert(kind, detail)
+
+    async def start(self, *, keep_alive: bool = True) -> None:
+        """Connect once (BrokerError when it cannot or the account is refused), then keep the connection.
+
+        `keep_alive=False` (a one-shot probe such as `broker check`): no heartbeat, no reconnect, no
+        reconciliation hook; a closed socket just ends the session.
+        """
+        self._keep_alive = keep_alive
         self.state = ConnectionState.DISCONNECTED
         try:
             await self._connect()
         except BrokerError:
             self.state = ConnectionState.STOPPED
             raise
+        if not keep_alive:
+            self.state = ConnectionState.READY
+            return
         self.spawn(self._heartbeat())
         up = self._came_up("connected")
         if up is not None:
@@ -159,13 +174,30 @@ class IBSession:
     # ------------------------------------------------------------------ connecting
 
     async def _connect(self) -> None:
+        """Connect as our client id. On 326 (in use: often our own session the gateway has not dropped yet)
+        the same id is tried again with backoff `client_id_retries` times: IB ties every order to the
+        client id that placed it, so moving on loses control of the orders (stops) placed before. Only
+        then the next ids, up to `client_id_attempts`; a move is alerted, and reconciliation blocks the
+        underlyings whose orders the new id cannot change."""
         self._connecting = True
         first = self.client_id
+        own_waits = backoff_delays(self.cfg.reconnect_initial_s, self.cfg.reconnect_max_s,
+                                   self.cfg.reconnect_jitter, self._rng)
+        own_retries = 0
+        tried = 0
         try:
-            for _ in range(self.cfg.client_id_attempts):
+            while tried < self.cfg.client_id_attempts:
                 try:
                     await self._connect_as(self.client_id)
                 except _ClientIdInUse:
+                    if self.client_id == first and own_retries < self.cfg.client_id_retries:
+                        own_retries += 1
+                        delay = next(own_waits)
+                        log.warning("ib_client_id_in_use", client_id=self.client_id, retry=own_retries,
+                                    wait_s=round(delay, 3))
+                        await self.clock.sleep(delay)
+                        continue
+                    tried += 1
                     log.warning("ib_client_id_in_use", client_id=self.client_id, next_client_id=self.client_id + 1)
                     self.client_id += 1
                     continue
@@ -186,8 +218,16 @@ class IBSession:
                 log.info("ib_connected", host=self.cfg.host, port=self.cfg.port, client_id=self.client_id,
                          account=self.account, server_version=self.ib.client.serverVersion(),
                          next_valid_id=self.next_valid_id)
+                if self.client_id != first:
+                    self.moved_from.add(first)
+                    self._alert("ib_client_id_moved", {
+                        "from_client_id": first, "to_client_id": self.client_id,
+                        "message": f"client id {first} stayed in use after {own_retries} retries; orders placed "
+                                   f"as client {first} can no longer be changed or cancelled by this session, "
+                                   "their underlyings are blocked for entries"})
                 return
-            raise BrokerError("326", f"client ids {first}..{self.client_id - 1} are all in use at the gateway")
+            self.client_id = first  # the next attempt starts from our own id again
+            raise BrokerError("326", f"client ids {first}..{first + tried - 1} are all in use at the gateway")
         finally:
             self._connecting = False
 
@@ -202,10 +242,15 @@ class IBSession:
         def on_api_error(_msg: str) -> None:
             closed.set()
 
+        def on_socket_closed(_msg: str) -> None:  # ib_async says nothing when the peer hangs up mid-handshake
+            if not self.ib.client.isReady():
+                closed.set()
+
         for _ in range(CONNECT_MESSAGES):
             await self._pace()
         self.ib.errorEvent += on_error
         self.ib.client.apiError += on_api_error
+        self.ib.client.conn.disconnected += on_socket_closed
         connect = asyncio.ensure_future(self.ib.connectAsync(
             self.cfg.host, self.cfg.port, client_id, timeout=float(self.cfg.connect_timeout_s),
             fetchFields=STARTUP_FETCH))
@@ -221,13 +266,14 @@ class IBSession:
             self.ib.disconnect()
             if in_use.is_set():
                 raise _ClientIdInUse
-            reason = "the gateway closed the connection" if closed.is_set() else repr(connect.exception())
-            raise BrokerError("connect_failed",
-                              f"cannot connect to IB at {self.cfg.host}:{self.cfg.port} as client {client_id}: {reason}")
+            code, reason = _connect_failure(closed.is_set(), None if connect.cancelled() else connect.exception())
+            raise BrokerError(code, f"cannot connect to IB at {self.cfg.host}:{self.cfg.port} "
+                                    f"as client {client_id}: {reason}")
         finally:
             flagged.cancel()
             self.ib.errorEvent -= on_error
             self.ib.client.apiError -= on_api_error
+            self.ib.client.conn.disconnected -= on_socket_closed
 
     def _on_next_valid_id(self, order_id: int) -> None:
         self.next_valid_id = order_id
@@ -297,13 +343,16 @@ class IBSession:
     def _on_socket_closed(self) -> None:
         if self._connecting or self.state is ConnectionState.STOPPED:
             return
+        if not self._keep_alive:
+            self.state = ConnectionState.DISCONNECTED
+            return
         self._went_down(self._drop_reason or "socket_closed")
         self._ensure_reconnecting()
 
     def _on_error(self, req_id: int, code: int, message: str, _contract: Any) -> None:
         info = codes.info(code)
         getattr(log, info.log_level)("ib_message", code=code, req_id=req_id, message=message, meaning=info.meaning)
-        if self.state is ConnectionState.STOPPED or self._connecting:
+        if self.state is ConnectionState.STOPPED or self._connecting or not self._keep_alive:
             return
         if info.effect is codes.Effect.CONNECTIVITY_LOST:
             self._went_down(str(code))
@@ -400,6 +449,21 @@ class IBSession:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("ib_task_failed", code="task_failed", error=repr(exc), exc_info=exc,
                       task=getattr(task.get_coro(), "__qualname__", task.get_name()))
+
+
+CONNECTION_REFUSED, CONNECTION_CLOSED, CONNECT_TIMEOUT = "connection_refused", "connection_closed", "connect_timeout"
+CONNECT_FAILURES = frozenset({CONNECTION_REFUSED, CONNECTION_CLOSED, CONNECT_TIMEOUT, "connect_failed"})
+
+
+def _connect_failure(closed: bool, exc: BaseException | None) -> tuple[str, str]:
+    """Tell "nobody listens" from "the gateway hung up" from "no answer in time": each has another fix."""
+    if isinstance(exc, ConnectionRefusedError):
+        return CONNECTION_REFUSED, "connection refused (nothing listens on that port)"
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return CONNECT_TIMEOUT, "the gateway did not complete the handshake in time"
+    if closed or isinstance(exc, (ConnectionError, EOFError)):
+        return CONNECTION_CLOSED, "the gateway closed the connection"
+    return "connect_failed", repr(exc)
 
 
 async def _first(*aws: Awaitable[Any]) -> None:

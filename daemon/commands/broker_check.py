@@ -1,10 +1,12 @@
 """`tradingd broker check [--profile P] [--host H] [--port P] [--client-id N] [--json]`.
 
-Connects to TWS / IB Gateway as the daemon would and prints the server version, the account
-(paper or live), its base currency (a warning when it is not the configured one), net
-liquidation, buying power, and whether market data for the profile's underlyings and VIX
-is live, delayed or missing. Exits 1 with one clear line when it cannot connect or the
-account would be refused (the same paper check as `run`), 2 on bad input.
+A one-shot probe (SPEC §6.1): connects to TWS / IB Gateway as the daemon would (same paper
+check, same client-id handling) but runs no heartbeat, reconnect, reconciliation or chain
+load, then asks each question on its own: account values, the gateway's time, market data
+for the profile's underlyings and VIX (live, delayed, missing or timed_out). It prints all
+it learned and a warning for each thing it could not learn; exit 1 when any step failed
+(cannot connect: refused, closed or timed out; the account refused; a request unanswered),
+0 otherwise (warnings allowed), 2 on bad input. stdout is the report only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -21,19 +24,32 @@ from broker.base import BrokerError
 from config.models import Settings
 
 DEFAULT_PROFILE = "0dte"
-EXIT_REFUSED = 1
+EXIT_FAILED = 1  # could not connect, the account would be refused, or a request went unanswered
 
 
 @dataclass
 class CheckResult:
-    server_version: int | None
-    account: str
-    paper: bool
-    currency: str
-    net_liquidation: str
-    buying_power: str
-    market_data: dict[str, str]
+    """Everything the probe learned; a field it could not learn stays None. `ok` is False when any
+    step failed (could not connect, a request unanswered or refused), warnings say which and why."""
+
+    server_version: int | None = None
+    account: str | None = None
+    paper: bool | None = None
+    currency: str | None = None
+    net_liquidation: str | None = None
+    buying_power: str | None = None
+    gateway_time: str | None = None
+    market_data: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    ok: bool = True
+    code: str | None = None  # the reason code of the step that failed first
+    error: str | None = None
+
+    def fail(self, exc: BrokerError, what: str) -> None:
+        self.ok = False
+        if self.code is None:
+            self.code, self.error = exc.code, str(exc)
+        self.warnings.append(f"{what}: {exc}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,59 +76,91 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.profile or os.environ.get("TRADINGD_PROFILE") or DEFAULT_PROFILE)
     updates = {k: v for k, v in (("host", args.host), ("port", args.port), ("client_id", args.client_id))
                if v is not None}
+    # Every log line (ours and ib_async's "Error 354, reqId ...") goes to stderr: stdout is the report.
     configure_logging(json_logs=False, level="WARNING", stream=sys.stderr)
-    try:
-        result = asyncio.run(check(settings, updates))
-    except BrokerError as exc:
-        if args.json:
-            print(json.dumps({"error": str(exc), "code": exc.code}))
-        print(f"tradingd: broker check failed: {_explain(exc, settings, updates)}", file=sys.stderr)
-        return EXIT_REFUSED
+    logging.getLogger("ib_async").setLevel(logging.CRITICAL)
+    result = asyncio.run(check(settings, updates))
+    if not result.ok and result.account is None:  # it never got as far as an account: say where it looked
+        print(f"tradingd: broker check failed: {_explain(result, settings, updates)}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.__dict__, indent=2))
     else:
         _print(result)
-    return 0
+    return 0 if result.ok else EXIT_FAILED
 
 
 async def check(settings: Settings, ib_updates: dict[str, Any]) -> CheckResult:
+    """Probe the gateway once: connect (no heartbeat, no chains), then ask each question on its own,
+    so one unanswered request costs its timeout and a warning, not what the others learned."""
     from broker.ib import IBBroker
+    from broker.ib.account import is_paper
 
     cfg = settings.broker.ib.model_copy(update=ib_updates)
     broker = IBBroker(settings, ib_config=cfg)
+    result = CheckResult()
     try:
-        await broker.start()
-        snap = await broker.account()
+        try:
+            await broker.probe()
+        except BrokerError as exc:
+            result.server_version = broker.server_version
+            result.fail(exc, "cannot connect")
+            return result
+        result.server_version = broker.server_version
+        result.account, result.paper = broker.account_id, is_paper(broker.account_id)
+        try:
+            snap = await broker.account()
+        except BrokerError as exc:
+            result.fail(exc, "account values")
+        else:
+            result.currency = snap.currency
+            result.net_liquidation, result.buying_power = str(snap.net_liquidation), str(snap.buying_power)
+            if snap.currency != cfg.currency:
+                result.warnings.append(f"base currency is {snap.currency}, not {cfg.currency}: "
+                                       f"sizing and P&L assume {cfg.currency}")
+        try:
+            result.gateway_time = (await broker.current_time()).isoformat()
+        except BrokerError as exc:
+            result.fail(exc, "gateway time (reqCurrentTime, the daemon's heartbeat)")
         keys = [*settings.profile.underlyings, settings.profile.vix_symbol]
-        market_data = await broker.market_data_status(keys)
+        try:
+            result.market_data = await broker.market_data_status(keys)
+        except BrokerError as exc:
+            result.fail(exc, "market data")
     finally:
         await broker.stop()
-    warnings = []
-    if snap.currency != cfg.currency:
-        warnings.append(f"base currency is {snap.currency}, not {cfg.currency}: sizing and P&L assume {cfg.currency}")
-    missing = [k for k, v in market_data.items() if v != "live"]
-    if missing:
-        warnings.append(f"no live market data for {', '.join(missing)}: entries will refuse stale or delayed quotes")
-    return CheckResult(server_version=snap.server_version, account=snap.account_id, paper=snap.paper,
-                       currency=snap.currency, net_liquidation=str(snap.net_liquidation),
-                       buying_power=str(snap.buying_power), market_data=market_data, warnings=warnings)
+    not_live = [k for k, v in result.market_data.items() if v != "live"]
+    if not_live:
+        result.warnings.append(f"no live market data for {', '.join(not_live)}: "
+                               "entries will refuse stale or delayed quotes")
+    timed_out = [k for k, v in result.market_data.items() if v == "timed_out"]
+    if timed_out:
+        result.fail(BrokerError("timeout", f"no contract details for {', '.join(timed_out)}"),
+                    "market data")
+    return result
 
 
-def _explain(exc: BrokerError, settings: Settings, updates: dict[str, Any]) -> str:
+def _explain(result: CheckResult, settings: Settings, updates: dict[str, Any]) -> str:
+    from broker.ib.session import CONNECT_FAILURES
+
     cfg = settings.broker.ib.model_copy(update=updates)
-    if exc.code in ("connect_failed", "326", "timeout"):
-        return (f"{exc} (is IB Gateway / TWS running with the API enabled on {cfg.host}:{cfg.port}? "
+    if result.code in CONNECT_FAILURES or result.code in ("326", "timeout"):
+        return (f"{result.error} (is IB Gateway / TWS running with the API enabled on {cfg.host}:{cfg.port}? "
                 "paper gateway 4002, live gateway 4001, TWS 7497 / 7496)")
-    return str(exc)
+    return str(result.error)
 
 
 def _print(r: CheckResult) -> None:
-    print(f"server version   {r.server_version}")
-    print(f"account          {r.account} ({'paper' if r.paper else 'LIVE'})")
-    print(f"base currency    {r.currency}")
-    print(f"net liquidation  {r.net_liquidation}")
-    print(f"buying power     {r.buying_power}")
+    unknown = "(not learned)"
+    if r.server_version is not None:
+        print(f"server version   {r.server_version}")
+    if r.account is not None:
+        print(f"account          {r.account} ({'paper' if r.paper else 'LIVE'})")
+        print(f"base currency    {r.currency or unknown}")
+        print(f"net liquidation  {r.net_liquidation or unknown}")
+        print(f"buying power     {r.buying_power or unknown}")
+        print(f"gateway time     {r.gateway_time or unknown}")
     for key, state in r.market_data.items():
         print(f"market data      {key:<6} {state}")
     for warning in r.warnings:
         print(f"warning: {warning}")
+    print("result           ok" if r.ok else f"result           FAILED ({r.code})")

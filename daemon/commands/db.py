@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -64,6 +65,7 @@ def _upgrade_one(url: str, as_json: bool) -> dict[str, object]:
     from daemon.store.migrate import current_revision, upgrade
 
     shown = _redacted(url)
+    _refuse_missing_directory(url, shown)
     try:
         before = current_revision(url)
         after = upgrade(url)
@@ -77,6 +79,21 @@ def _upgrade_one(url: str, as_json: bool) -> dict[str, object]:
     elif not as_json:
         print(f"{shown}: migrated from {before or 'empty'} to revision {after}")
     return {"url": shown, "from_revision": before, "revision": after, "changed": before != after}
+
+
+def _refuse_missing_directory(url: str, shown: str) -> None:
+    """A SQLite file named by URL lives in a folder that must already exist: a typo in --url must not
+    quietly create a new folder and an empty database there (the profile's default state dir is made
+    by `default_url`, before this check)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # an unparsable URL is reported by the store itself
+        return
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    folder = Path(parsed.database).expanduser().parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot migrate {shown}: the folder {folder} does not exist", "store_dir_missing")
 
 
 def _redacted(url: str) -> str:

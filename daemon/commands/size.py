@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args.profile)
     now = LiveClock().now()
     raw_signal: dict[str, Any] = {
-        "id": "size-what-if", "profile": settings.profile.name, "underlying": args.underlying,
+        "id": "size-what-if", "profile": settings.profile.name, "underlying": _symbol(args.underlying),
         "direction": args.direction, "strategy": args.strategy,
         "confidence": _number(args.confidence, "--confidence", "invalid_confidence"),
         "created_at": now, **_fundamentals(args.fundamentals),
@@ -190,3 +190,9 @@ def render(d: Decision, confidence: Decimal, price: Decimal) -> str:
 
 def _pairs(values: Any, render: Any = str) -> str:
     return ", ".join(f"{k} {render(v)}" for k, v in values.items()) or "none"
+
+
+def _symbol(text: str) -> str:
+    """An operator may type `aapl`: ASCII letters are upper-cased here (never anything else; `ſpy`
+    stays as typed and the signal rules refuse it)."""
+    return text.strip().upper() if text.isascii() else text

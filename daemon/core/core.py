@@ -267,10 +267,6 @@ class Core:
         """The answer, or None while the decision waits for quotes (it follows on a later event or timer);
         either way it is also appended to `answers` under `ticket`."""
         self.signals_received += 1
-        if not self.store_available:
-            outcome = self._refuse_unstored(raw, source, now)
-            self.answers.append((ticket, outcome))
-            return outcome
         result = self.entries.receive(raw, source, now, self.out)
         if isinstance(result, Pending):
             self.pending.append(replace(result, ticket=ticket))
@@ -295,19 +291,6 @@ class Core:
                 self.out.add(Unsubscribe(unused))
         self.answers.append((ticket, intake.outcome))
         return intake.outcome
-
-    def _refuse_unstored(self, raw: Any, source: str, now: datetime) -> SignalOutcome:
-        """The store is away: no entry may be opened (SPEC §6.2); the refusal is journaled for later."""
-        from daemon.control import HTTP_REFUSED
-
-        message = f"the store is unavailable ({self.store_reason or 'unknown'}): entries are refused until it returns"
-        record = {"accepted": False, "reason": STORE_UNAVAILABLE, "message": message, "source": source,
-                  "raw": raw if isinstance(raw, dict) else str(raw), "decision_id": self.decision_ids()}
-        self.out.persist("record_decision", signal_id=None, at=now, accepted=False, reason=STORE_UNAVAILABLE,
-                         contracts=0, notional=ZERO, multiplier=ZERO, breakdown=record)
-        self.out.log("warning", "decision", accepted=False, reason=STORE_UNAVAILABLE, message=message)
-        self.out.metric("observe_decision", accepted=False, reason=STORE_UNAVAILABLE)
-        return SignalOutcome(False, STORE_UNAVAILABLE, HTTP_REFUSED, record, message)
 
     def _open_entry(self, intake: Intake, now: datetime) -> str:
         decision, signal = intake.decision, intake.signal
@@ -487,6 +470,9 @@ class Core:
             out.log("info", "correlations_refreshed", symbols=sorted(self.session.correlations))
         elif name == "daily_report":
             out.add(DailyReport(at.date()))
+        elif name == "prune_refused":  # Part 8: refused signals are kept `refused_retention_days`
+            days = self.settings.daemon.store.refused_retention_days
+            out.persist("prune_refused_signals", before=at - timedelta(days=days))
         else:
             self._bad("unknown_timer", f"no timer {name!r}")
             return
@@ -624,7 +610,9 @@ class Core:
                         breaker_level=self.control.level, vix_session_open=self.session.vix_open,
                         open_positions=self.book.views(), correlations=self.session.correlations,
                         buying_power=self.buying_power, portfolio_delta=greeks["delta"],
-                        portfolio_gamma=greeks["gamma"], blocked=frozenset(self.blocked))
+                        portfolio_gamma=greeks["gamma"], blocked=frozenset(self.blocked),
+                        store_unavailable=None if self.store_available else (self.store_reason
+                                                                             or "the store cannot write"))
 
     def held(self, position_id: int | None) -> HeldView | None:
         position = self.book.get(position_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,7 +34,7 @@ from risk.decision import Decision
 from risk.request import OpenPositionView, SizingRequest
 from risk.scale_in import ScaleInRequest, evaluate_scale_in
 from risk.signal import _ID_PATTERN, Signal, SignalRejected, parse_signal
-from risk.sizing import evaluate, refused_input
+from risk.sizing import evaluate, refused_input, screen
 
 ZERO = Decimal(0)
 
@@ -53,6 +53,7 @@ class Standing:
     portfolio_delta: Decimal | None = ZERO
     portfolio_gamma: Decimal | None = ZERO
     blocked: frozenset[str] = frozenset()
+    store_unavailable: str | None = None  # why no entry intent can be made durable now (SPEC §6.2)
 
 
 @dataclass(frozen=True)
@@ -141,12 +142,13 @@ class EntryDesk:
         except SignalRejected as exc:
             return self._invalid(sid, raw, source, now, exc.reason_code, exc.message, out)
         standing = self.standing(now)
-        if standing.trading_state is TradingState.RECONCILING:
-            return self._refuse(signal, source, now, reasons.HALTED, "trading state RECONCILING allows no entries: "
-                                "the store is being reconciled with the broker after a (re)connect", out)
-        if signal.underlying in standing.blocked:
-            return self._refuse(signal, source, now, reasons.HALTED, f"{signal.underlying} is blocked until an "
-                                "operator acknowledges an unknown broker position", out)
+        # SPEC §2.1: every check that needs no option quote, before any contract is chosen or subscribed
+        screened = screen(replace(self.request(standing, signal, ZERO, None, now, liquidity_ok=False),
+                                  underlying_blocked=signal.underlying in standing.blocked,
+                                  store_unavailable=standing.store_unavailable),
+                          self.settings, new_position=signal.action != "scale_in")
+        if screened is not None:
+            return self._store(screened, source, now, signal, out)
         if signal.action == "scale_in":
             held = self.held(_int(signal.position_id))
             if held is None or held.open_qty <= 0:
@@ -265,8 +267,10 @@ class EntryDesk:
         if price is None or price <= 0:
             return self._refuse(signal, pending.source, now, reasons.STALE_MARKET_DATA, f"no quote for {held.key}",
                                 out, code_is_input=True)
-        request = self.request(self.standing(now), signal, price, quote, now,
-                               liquidity_ok=check_quote(quote, settings.liquidity, now).ok)
+        standing = self.standing(now)
+        request = replace(self.request(standing, signal, price, quote, now,
+                                       liquidity_ok=check_quote(quote, settings.liquidity, now).ok),
+                          underlying_blocked=signal.underlying in standing.blocked)
         view = OpenPositionView(held.underlying, held.open_qty, held.entry_price)
         sessions = max(0, len(self.sessions_between(held.entry_time.date(), now.date())) - 1)
         decision = evaluate_scale_in(ScaleInRequest(request, view, position_mark=held.mark,

@@ -19,7 +19,7 @@ from daemon.store.records import (
     IntentRecord,
     OrderRecord,
 )
-from daemon.store.types import quantize_money, stored
+from daemon.store.types import from_db_time, quantize_money, stored, to_utc
 
 HIGHEST_ORDER_ID_KEY = "highest_order_id"
 
@@ -39,7 +39,12 @@ _DONE_STATUSES = tuple(s.value for s in OrderStatus if s.done)
 
 def write_intent(session: Session, profile: str, request: OrderRequest, at: datetime, *,
                  parent_ref: str | None = None, position_id: int | None = None) -> IntentRecord:
-    if session.get(OrderIntentRow, (profile, request.order_id)) is not None:
+    existing = session.get(OrderIntentRow, (profile, request.order_id))
+    if existing is not None:
+        # The same record written again (a journal batch retried after its commit went through) is a no-op;
+        # any other use of the id is refused.
+        if existing.order_ref == request.order_ref and existing.created_at == to_utc_aware(at):
+            return _intent(existing)
         raise StoreError(f"order id {request.order_id} was already used", "order_id_reused")
     if request.quantity <= 0:
         raise StoreError(f"order quantity must be positive, not {request.quantity}", "bad_quantity")
@@ -52,6 +57,11 @@ def write_intent(session: Session, profile: str, request: OrderRequest, at: date
                          created_at=at, updated_at=at)
     session.add(row)
     return _intent(stored(session, row))
+
+
+def to_utc_aware(at: datetime) -> datetime:
+    """`at` as a stored time reads back (exchange zone), to compare with a row's column."""
+    return from_db_time(to_utc(at))
 
 
 def mark_intent_sent(session: Session, profile: str, order_id: int, at: datetime) -> IntentRecord:
@@ -170,6 +180,10 @@ def note_order_id(session: Session, profile: str, order_id: int) -> None:
         session.add(MetaRow(profile=profile, key=HIGHEST_ORDER_ID_KEY, value=str(int(order_id))))
     elif int(order_id) > int(row.value):
         row.value = str(int(order_id))
+
+
+def applied_exec_ids(session: Session, profile: str) -> set[str]:
+    return set(session.scalars(select(FillRow.exec_id).where(FillRow.profile == profile)))
 
 
 def last_execution_time(session: Session, profile: str) -> datetime | None:

@@ -16,7 +16,7 @@ from market.types import OptionContract
 from daemon.store.errors import StoreError
 from daemon.store.models import ExitEventRow, ExitStateRow, PositionRow
 from daemon.store.records import ExitEventRecord, PositionRecord
-from daemon.store.types import jsonable, quantize_money, stored
+from daemon.store.types import jsonable, keep_sequence_ahead, quantize_money, stored
 
 ZERO = Decimal(0)
 
@@ -115,12 +115,20 @@ def load_exit_states(session: Session, profile: str) -> dict[int, dict[str, Any]
 
 
 def record_exit_event(session: Session, profile: str, position_id: int, *, rule: str, kind: str, quantity: int,
-                      reason: str | None, at: datetime) -> ExitEventRecord:
+                      reason: str | None, at: datetime, event_id: int | None = None) -> ExitEventRecord:
+    """`event_id`: given by the engine (its orderRef carries it before the row is written); writing the
+    same id again is a no-op (the journal's natural key)."""
     position_row(session, profile, position_id)
-    row = ExitEventRow(profile=profile, position_id=position_id, rule=rule, kind=kind, quantity=int(quantity),
-                       reason=reason, at=at)
+    if event_id is not None and (existing := session.get(ExitEventRow, event_id)) is not None:
+        if existing.profile != profile or existing.position_id != position_id or existing.rule != rule:
+            raise StoreError(f"exit event id {event_id} is taken by another event", "exit_event_id_reused")
+        return _exit_event(existing)
+    row = ExitEventRow(id=event_id, profile=profile, position_id=position_id, rule=rule, kind=kind,
+                       quantity=int(quantity), reason=reason, at=at)
     session.add(row)
-    return _exit_event(stored(session, row))
+    record = _exit_event(stored(session, row))
+    keep_sequence_ahead(session, "exit_events", event_id)
+    return record
 
 
 def list_exit_events(session: Session, profile: str, position_id: int | None = None,

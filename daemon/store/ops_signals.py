@@ -7,13 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from daemon.store.errors import StoreError
 from daemon.store.models import DecisionRow, SignalRow
 from daemon.store.records import DecisionRecord, SignalRecord
-from daemon.store.types import jsonable, stored
+from daemon.store.types import jsonable, keep_sequence_ahead, stored
 
 SIGNAL_STATUSES = ("received", "accepted", "refused")
 
@@ -46,9 +46,13 @@ def get_signal(session: Session, profile: str, signal_id: str) -> SignalRecord |
 
 def record_decision(session: Session, profile: str, *, signal_id: str | None, at: datetime, accepted: bool,
                     reason: str | None, contracts: int, notional: Decimal, multiplier: Decimal,
-                    breakdown: Any) -> DecisionRecord:
-    row = DecisionRow(profile=profile, signal_id=signal_id, at=at, accepted=bool(accepted), reason=reason,
-                      contracts=int(contracts), notional=notional, multiplier=multiplier,
+                    breakdown: Any, decision_id: int | None = None) -> DecisionRecord:
+    if decision_id is not None and (existing := session.get(DecisionRow, decision_id)) is not None:
+        if existing.profile != profile or existing.signal_id != signal_id:
+            raise StoreError(f"decision id {decision_id} is taken by another decision", "decision_id_reused")
+        return _decision(existing)  # the same record written again (a retried journal batch)
+    row = DecisionRow(id=decision_id, profile=profile, signal_id=signal_id, at=at, accepted=bool(accepted),
+                      reason=reason, contracts=int(contracts), notional=notional, multiplier=multiplier,
                       breakdown=_as_object(jsonable(breakdown)))
     session.add(row)
     if signal_id is not None:
@@ -57,7 +61,9 @@ def record_decision(session: Session, profile: str, *, signal_id: str | None, at
         if signal is not None and signal.status == "received":
             signal.status = "accepted" if accepted else "refused"
             signal.reason = reason
-    return _decision(stored(session, row))
+    record = _decision(stored(session, row))
+    keep_sequence_ahead(session, "decisions", decision_id)
+    return record
 
 
 def recent_decisions(session: Session, profile: str, limit: int = 50) -> list[DecisionRecord]:
@@ -70,6 +76,22 @@ def first_decision(session: Session, profile: str, signal_id: str) -> DecisionRe
     row = session.scalars(select(DecisionRow).where(DecisionRow.profile == profile, DecisionRow.signal_id == signal_id)
                           .order_by(DecisionRow.at, DecisionRow.id).limit(1)).first()
     return None if row is None else _decision(row)
+
+
+def prune_refused(session: Session, profile: str, before: datetime) -> dict[str, int]:
+    """Part 8: delete refused signals received before `before`, with their decisions, and refused
+    decisions of no stored signal (malformed bodies, resent duplicates) made before it. Accepted
+    signals and every decision that led to an order are kept. Returns the rows deleted per table."""
+    refused_ids = select(SignalRow.id).where(SignalRow.profile == profile, SignalRow.status == "refused",
+                                             SignalRow.received_at < before)
+    decisions = session.execute(delete(DecisionRow).where(
+        DecisionRow.profile == profile, DecisionRow.accepted.is_(False),
+        (DecisionRow.signal_id.in_(refused_ids)) | (DecisionRow.signal_id.is_(None) & (DecisionRow.at < before)))
+        .execution_options(synchronize_session=False)).rowcount
+    signals = session.execute(delete(SignalRow).where(
+        SignalRow.profile == profile, SignalRow.status == "refused", SignalRow.received_at < before)
+        .execution_options(synchronize_session=False)).rowcount
+    return {"signals": int(signals or 0), "decisions": int(decisions or 0)}
 
 
 def _as_object(value: Any) -> dict[str, Any]:

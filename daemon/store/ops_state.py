@@ -7,7 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, Text, cast, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from daemon.store import ops_orders, ops_positions
@@ -16,6 +18,8 @@ from daemon.store.models import (
     BlockedUnderlyingRow,
     BreakerEventRow,
     CheckpointRow,
+    DecisionRow,
+    ExitEventRow,
     MetaRow,
     OperatorActionRow,
     TradingStateRow,
@@ -53,6 +57,11 @@ def set_trading_state(session: Session, profile: str, state: str, *, since: date
 
 def record_breaker_event(session: Session, profile: str, *, level: int, from_state: str, to_state: str,
                          session_pnl: Decimal, at: datetime, reason: str | None = None) -> BreakerEventRecord:
+    existing = session.scalar(select(BreakerEventRow).where(  # natural key: a retried record is a no-op
+        BreakerEventRow.profile == profile, BreakerEventRow.level == int(level), BreakerEventRow.at == at,
+        BreakerEventRow.to_state == to_state).limit(1))
+    if existing is not None:
+        return _breaker_event(existing)
     row = BreakerEventRow(profile=profile, level=int(level), from_state=from_state, to_state=to_state,
                           session_pnl=session_pnl, reason=reason, at=at)
     session.add(row)
@@ -74,6 +83,11 @@ def record_operator_action(session: Session, profile: str, action: str, *, who: 
         raise StoreError(f"operator action {action!r} is not one of {OPERATOR_ACTIONS}", "bad_operator_action")
     if not who:
         raise StoreError("an operator action needs who asked for it", "missing_operator")
+    existing = session.scalar(select(OperatorActionRow).where(  # natural key: a retried record is a no-op
+        OperatorActionRow.profile == profile, OperatorActionRow.action == action, OperatorActionRow.who == who,
+        OperatorActionRow.at == at).limit(1))
+    if existing is not None:
+        return _operator_action(existing)
     row = OperatorActionRow(profile=profile, action=action, who=who, why=why, at=at,
                             detail=jsonable(dict(detail or {})))
     session.add(row)
@@ -89,6 +103,11 @@ def list_operator_actions(session: Session, profile: str, limit: int = 100) -> l
 def record_checkpoint(session: Session, profile: str, *, at: datetime, equity: Decimal, session_pnl: Decimal,
                       drawdown: Decimal, exposure: Decimal, open_positions: int, greeks: Mapping[str, Any],
                       breaker_level: int, state: str) -> None:
+    if session.scalar(select(CheckpointRow.id).where(  # natural key: a retried record is a no-op
+            CheckpointRow.profile == profile, CheckpointRow.at == at, CheckpointRow.equity == equity,
+            CheckpointRow.session_pnl == session_pnl, CheckpointRow.open_positions == int(open_positions))
+            .limit(1)) is not None:
+        return
     session.add(CheckpointRow(profile=profile, at=at, equity=equity, session_pnl=session_pnl, drawdown=drawdown,
                               exposure=exposure, open_positions=int(open_positions), greeks=jsonable(dict(greeks)),
                               breaker_level=int(breaker_level), state=state))
@@ -149,6 +168,33 @@ def set_meta(session: Session, profile: str, key: str, value: str) -> None:
         session.add(MetaRow(profile=profile, key=key, value=str(value)))
     else:
         row.value = str(value)
+
+
+# Tables whose ids the engine gives (journal records carry them): one id space per table, shared by every
+# profile on the database, handed out in blocks so two daemons sharing a database never give the same id.
+_ENGINE_NUMBERED = {"exit_events": ExitEventRow, "decisions": DecisionRow}
+
+
+def reserve_ids(session: Session, profile: str, table: str, count: int) -> int:
+    """Reserve `count` ids of `table` for this daemon; returns the first. Atomic across daemons: the
+    database-wide counter row is created if missing, then incremented in one UPDATE (a row lock on
+    PostgreSQL, the write lock on SQLite) before it is read back."""
+    model = _ENGINE_NUMBERED.get(table)
+    if model is None or count <= 0:
+        raise StoreError(f"cannot reserve {count} ids of {table!r}", "bad_id_reservation")
+    key = f"ids.{table}"
+    highest = int(session.scalar(select(func.max(model.id))) or 0)
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    session.execute(insert(MetaRow).values(profile="", key=key, value=str(highest))
+                    .on_conflict_do_nothing(index_elements=["profile", "key"]))
+    session.execute(update(MetaRow).where(MetaRow.profile == "", MetaRow.key == key)
+                    .values(value=cast(cast(MetaRow.value, Integer) + count, Text)))
+    end = int(session.scalar(select(MetaRow.value).where(MetaRow.profile == "", MetaRow.key == key)) or 0)
+    start = max(end - count + 1, highest + 1)  # a table written around the counter (tests): never below its rows
+    if start + count - 1 > end:
+        session.execute(update(MetaRow).where(MetaRow.profile == "", MetaRow.key == key)
+                        .values(value=str(start + count - 1)))
+    return start
 
 
 def load_snapshot(session: Session, profile: str) -> StoreSnapshot:

@@ -135,6 +135,21 @@ class Store:
         replay loop's batches: nothing else may write meanwhile (the writer thread is idle in a replay)."""
         return self._sessions.begin()
 
+    def enqueue(self, fn: Callable[[], Any]) -> None:
+        """Run `fn()` on the writer thread, in order with every other call (the journal's flushes)."""
+        self._writer.submit(fn)
+
+    def run_batch(self, ops: list[tuple[Callable[..., Any], Mapping[str, Any]]]) -> list[Any]:
+        """Run session functions `op(session, profile, **payload)` in ONE transaction, in order; on the
+        writer thread (the journal's flush). Any failure rolls the whole batch back and is raised."""
+        try:
+            with self._sessions.begin() as session:
+                return [op(session, self.profile, **payload) for op, payload in ops]
+        except StatementError as exc:
+            if isinstance(exc.orig, StoreError):
+                raise exc.orig from None
+            raise
+
     def _in_transaction(self, op: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         try:
             with self._sessions.begin() as session:
@@ -164,7 +179,7 @@ class Store:
     @_operation(ops_signals.record_decision)
     async def record_decision(self, *, signal_id: str | None, at: datetime, accepted: bool, reason: str | None,
                               contracts: int, notional: Decimal, multiplier: Decimal,
-                              breakdown: Any) -> DecisionRecord:
+                              breakdown: Any, decision_id: int | None = None) -> DecisionRecord:
         """Store a decision with its full breakdown (any dataclass/mapping; Decimals kept as strings).
 
         Also sets the signal's status to accepted/refused and its reason, when the signal is stored.
@@ -179,6 +194,11 @@ class Store:
     @_operation(ops_signals.first_decision)
     async def first_decision(self, signal_id: str) -> DecisionRecord | None:
         """The decision the signal with this id got when it first arrived (what a resend is answered with)."""
+        ...
+
+    @_operation(ops_signals.prune_refused)
+    async def prune_refused_signals(self, before: datetime) -> dict[str, int]:
+        """Delete refused signals (and their decisions) older than `before` (Part 8 retention)."""
         ...
 
     # ------------------------------------------------------------------ orders and fills
@@ -260,6 +280,11 @@ class Store:
         """Remember an order id as used even without an intent (e.g. seen at the broker)."""
         ...
 
+    @_operation(ops_orders.applied_exec_ids)
+    async def applied_exec_ids(self) -> set[str]:
+        """The exec id of every fill applied in this profile (the engine's in-memory "seen once")."""
+        ...
+
     @_operation(ops_orders.last_execution_time)
     async def last_execution_time(self) -> datetime | None:
         """Time of the latest fill applied; executions since then are asked for at reconcile."""
@@ -309,10 +334,9 @@ class Store:
 
     @_operation(ops_positions.record_exit_event)
     async def record_exit_event(self, position_id: int, *, rule: str, kind: str, quantity: int,
-                                reason: str | None, at: datetime) -> ExitEventRecord:
-        """Every exit rule that fired, whether or not an order followed."""
+                                reason: str | None, at: datetime, event_id: int | None = None) -> ExitEventRecord:
+        """Every exit rule that fired, whether or not an order followed. `event_id` given: written once."""
         ...
-
     @_operation(ops_positions.list_exit_events)
     async def list_exit_events(self, position_id: int | None = None, limit: int = 100) -> list[ExitEventRecord]:
         """Newest first."""
@@ -391,6 +415,12 @@ class Store:
         ...
 
     # ------------------------------------------------------------------ start-up and reports
+
+    @_operation(ops_state.reserve_ids)
+    async def reserve_ids(self, table: str, count: int) -> int:
+        """Reserve `count` ids of an engine-numbered table (`exit_events`, `decisions`) for this daemon,
+        database-wide; returns the first."""
+        ...
 
     @_operation(ops_state.load_snapshot)
     async def load_snapshot(self) -> StoreSnapshot:

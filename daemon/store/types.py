@@ -118,3 +118,16 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "model_dump"):  # pydantic models (signals)
         return jsonable(value.model_dump(mode="json"))
     raise StoreError(f"cannot store a {type(value).__name__} as JSON", "bad_json")
+
+
+def keep_sequence_ahead(session: Session, table: str, row_id: int | None) -> None:
+    """After a row was inserted with an id the engine chose (journal records carry their ids), move
+    PostgreSQL's serial sequence past it, so a later insert that lets the database number it cannot
+    collide. SQLite numbers from max(rowid) + 1 already."""
+    if row_id is None or session.get_bind().dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                         f"GREATEST(:id, (SELECT last_value FROM {table}_id_seq)))"), {"id": int(row_id)})
+

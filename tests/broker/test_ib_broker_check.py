@@ -98,3 +98,43 @@ async def test_no_gateway_exits_non_zero_naming_the_port(capsys: pytest.CaptureF
 async def test_bad_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
     assert await _cli("--port", "70000") == 2
     assert "--port" in capsys.readouterr().err
+
+
+async def _closing_server() -> asyncio.AbstractServer:
+    """Accepts, then hangs up at once (a gateway that refuses the API client, or a wrong service)."""
+    async def hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+    return await asyncio.start_server(hang_up, "127.0.0.1", 0)
+
+
+async def test_refused_closed_and_timed_out_are_told_apart(capsys: pytest.CaptureFixture[str]):
+    async with gateway() as gw:
+        port = gw.port
+    assert await _cli("--port", str(port), "--json") == 1
+    refused = json.loads(capsys.readouterr().out)
+    server = await _closing_server()
+    try:
+        assert await _cli("--port", str(server.sockets[0].getsockname()[1]), "--json") == 1
+    finally:
+        server.close()
+    closed = json.loads(capsys.readouterr().out)
+    async with gateway() as gw:
+        gw.stall(True)  # the socket opens, the handshake is never answered
+        assert await _cli("--port", str(gw.port), "--json") == 1
+    timed_out = json.loads(capsys.readouterr().out)
+    assert (refused["code"], closed["code"], timed_out["code"]) == (
+        "connection_refused", "connection_closed", "connect_timeout")
+    assert all(r["ok"] is False and r["account"] is None and r["warnings"] for r in (refused, closed, timed_out))
+
+
+async def test_an_unanswered_request_is_a_warning_and_exit_1_with_the_rest_still_reported(
+        capsys: pytest.CaptureFixture[str]):
+    async with gateway() as gw:
+        gw.withhold_current_time = True
+        code = await _cli("--port", str(gw.port), "--json")
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["ok"] is False and out["code"] == "timeout"
+    assert out["gateway_time"] is None
+    assert any("reqCurrentTime" in w for w in out["warnings"])
+    assert (out["account"], out["net_liquidation"]) == ("DU1234567", "100000.00")
+    assert out["market_data"]["SPY"] == "live"

@@ -72,7 +72,7 @@ async def test_no_gateway_is_a_connect_error():
     broker = IBBroker(settings(port))
     with pytest.raises(BrokerError) as err:
         await broker.start()
-    assert err.value.code == "connect_failed"
+    assert err.value.code == "connection_refused"  # not "closed" nor "timed out": nothing listens
     await broker.stop()
 
 

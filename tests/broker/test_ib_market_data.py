@@ -91,3 +91,166 @@ async def test_outgoing_messages_stay_within_the_pacing_limit():
         await broker.subscribe([spy_call(Decimal(s)).key for s in strikes])
         assert gw.pacing_violations == 0
         assert broker.throttle.sent >= 2 * len(strikes)  # qualify + subscribe each, all paced
+
+
+# --- issue 9: a snapshot that ends in an error is a failure, never the streamed price restamped ---
+
+async def _streaming_spy(broker, rec):
+    await broker.subscribe(["SPY"])
+    return await rec.wait_for(lambda: (q := rec.last_quote("SPY")) and q.usable and q)
+
+
+def _refuse_spy_live(gw) -> None:
+    gw.market.entitle("SPY", live=False, delayed=False)
+
+
+def _competing_session(gw) -> None:
+    gw.competing_live_session = True
+
+
+def _paper_without_api_subscription(gw) -> None:
+    gw.paper_data_codes["SPY"] = 10089
+
+
+def _paper_part_not_subscribed(gw) -> None:
+    gw.paper_data_codes["SPY"] = 10090  # the last price still comes, bid and ask do not
+
+
+@pytest.mark.parametrize(("refuse", "code"), [(_refuse_spy_live, "354"), (_competing_session, "10197"),
+                                              (_paper_without_api_subscription, "10089"),
+                                              (_paper_part_not_subscribed, "10090")])
+async def test_a_snapshot_ending_in_an_error_fails_instead_of_restamping_the_streamed_quote(refuse, code):
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        streamed = await _streaming_spy(broker, rec)
+        refuse(gw)
+        with pytest.raises(BrokerError) as err:
+            await broker.snapshot("SPY")
+        assert err.value.code == code
+        assert rec.last_quote("SPY") == streamed  # the stream's quote is not restamped as fresh
+
+
+async def test_a_snapshot_refused_with_101_fails_and_alerts_naming_the_key():
+    alerts: list = []
+    async with gateway(max_market_data_lines=2) as gw, connected(gw, alerts=alerts) as (broker, rec):
+        await _streaming_spy(broker, rec)
+        await broker.subscribe(["VIX"])  # the account's two lines are taken
+        with pytest.raises(BrokerError) as err:
+            await broker.snapshot("SPY")
+        assert err.value.code == "101"
+        assert [(k, d["key"], d["code"]) for k, d in alerts] == [("ib_market_data_lines", "SPY", 101)]
+
+
+async def test_a_good_snapshot_is_fresh_and_does_not_touch_the_stream():
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        await _streaming_spy(broker, rec)
+        gw.market.set_stock("SPY", "471.00", "471.02", last="471.01")
+        await rec.wait_for(lambda: rec.last_quote("SPY").bid == Decimal("471"))
+        snap = await broker.snapshot("SPY")
+        assert (snap.bid, snap.ask, snap.usable, snap.delayed) == (Decimal("471"), Decimal("471.02"), True, False)
+
+
+async def test_lines_are_per_account_the_101st_is_refused_with_an_alert_naming_the_key():
+    """Two profiles on one account share its lines: the second one's stream past the budget gets 101."""
+    alerts: list = []
+    async with gateway(max_market_data_lines=2) as gw, \
+            connected(gw, broker__ib__client_id=7) as (first, rec1), \
+            connected(gw, alerts=alerts, broker__ib__client_id=8) as (second, rec2):
+        gw.market.set_stock("QQQ", "400.00", "400.02")
+        await first.subscribe(["SPY"])
+        await second.subscribe(["VIX"])
+        await rec2.wait_for(lambda: rec2.last_quote("VIX"))
+        await second.subscribe(["QQQ"])  # the account's third line
+        await rec2.wait_for(lambda: alerts)
+        assert [(k, d["key"], d["code"]) for k, d in alerts] == [("ib_market_data_lines", "QQQ", 101)]
+        assert "QQQ" not in second.subscriptions  # a refused line is not counted as streaming
+        assert rec2.last_quote("QQQ") is None
+
+
+async def test_uneven_chains_have_their_strikes_per_expiry_and_each_qualifies():
+    from datetime import date, timedelta
+
+    from market.types import OptionContract
+
+    today = date.today()
+    weekly, monthly = today + timedelta(days=2), today + timedelta(days=6)
+    async with gateway() as gw, connected(gw) as (broker, _):
+        gw.market.add_chain("SPY", [weekly], [Decimal(469), Decimal(470)])
+        gw.market.add_chain("SPY", [monthly], [Decimal(465), Decimal(470), Decimal(475)])
+        chain = (await broker.load_chains(["SPY"]))["SPY"]
+        assert chain.strikes_for(weekly) == (Decimal(469), Decimal(470))
+        assert chain.strikes_for(monthly) == (Decimal(465), Decimal(470), Decimal(475))
+        assert Decimal(465) in chain.strikes  # the union IB's option parameters give
+        for expiry in (weekly, monthly):
+            for strike in chain.strikes_for(expiry):  # every listed strike is a real contract
+                await broker.subscribe([OptionContract("SPY", expiry, strike, "C").key])
+        with pytest.raises(BrokerError):  # what the union would have offered for the weekly is not listed
+            await broker.snapshot(OptionContract("SPY", weekly, Decimal(465), "C").key)
+
+
+async def test_a_pre_open_job_loads_the_chains_again_each_session():
+    from datetime import date as _date
+
+    from market import calendar
+    from market.clock import EXCHANGE_TZ, VirtualClock
+    from daemon.scheduler import VirtualScheduler, build_jobs
+    from tests.daemon.test_scheduler import Recorder, _t
+
+    class WithChains(Recorder):
+        async def refresh_chains(self, at):  # type: ignore[no-untyped-def]
+            self.calls.append(("chain_refresh", at))
+
+    from config.loader import load_settings
+
+    rec, day = WithChains(), _date(2019, 2, 11)
+    clock = VirtualClock(_t(day, 0, 0))
+    scheduler = VirtualScheduler(build_jobs(load_settings("7dte", env={}), calendar.session_for, rec), clock)
+    await scheduler.run_until(_t(_date(2019, 2, 12), 23, 0))
+    fired = [t for n, t in rec.calls if n == "chain_refresh"]
+    assert fired == [_t(day, 8, 45), _t(_date(2019, 2, 12), 8, 45)]  # before each open
+    assert all(t.tzinfo == EXCHANGE_TZ for t in fired)
+
+
+async def test_profiles_on_one_account_share_its_line_budget_before_ib_has_to_say_101():
+    alerts: list = []
+    async with gateway() as gw, \
+            connected(gw, broker__ib__client_id=7, broker__ib__market_data_lines=3) as (first, rec1), \
+            connected(gw, alerts=alerts, broker__ib__client_id=8, broker__ib__market_data_lines=3) as (second, _):
+        gw.market.set_stock("QQQ", "400.00", "400.02")
+        gw.market.set_stock("IWM", "200.00", "200.02")
+        await first.subscribe(["SPY", "VIX"])
+        await second.subscribe(["QQQ"])  # the account's third line
+        with pytest.raises(BrokerError) as err:
+            await second.subscribe(["IWM"])
+        assert err.value.code == "market_data_lines" and "other profiles" in str(err.value)
+        assert [(k, d["key"]) for k, d in alerts] == [("ib_market_data_lines", "IWM")]
+        with pytest.raises(BrokerError):  # a snapshot needs a line too
+            await second.snapshot("IWM")
+        await first.unsubscribe(["VIX"])  # a line comes free for the other profile
+        await second.subscribe(["IWM"])
+        assert second.subscriptions == ("QQQ", "IWM")
+        assert not [e for e in gw.errors_sent if e[2] == 101]
+
+
+async def test_delayed_data_on_paper_when_allowed_is_usable_and_labelled_delayed():
+    async with gateway() as gw, connected(gw, broker__ib__delayed_data_on_paper=True) as (broker, rec):
+        gw.market.entitle("SPY", live=False, delayed=True)
+        await broker.subscribe(["SPY", "VIX"])
+        spy = await rec.wait_for(lambda: rec.last_quote("SPY"))
+        vix = await rec.wait_for(lambda: rec.last_quote("VIX"))
+        assert (spy.usable, spy.delayed) == (True, True)
+        assert (vix.usable, vix.delayed) == (True, False)  # subscribed: IB serves it live
+
+
+async def test_delayed_data_is_never_usable_without_the_setting_or_on_a_live_account():
+    async with gateway() as gw, connected(gw) as (broker, rec):  # paper, setting off
+        gw.market.entitle("SPY", live=False, delayed=True)
+        await broker.subscribe(["SPY"])
+        await rec.wait_for(lambda: any(e[2] == 354 for e in gw.errors_sent))
+        assert rec.last_quote("SPY") is None  # asked live: refused, nothing delayed offered
+    async with gateway(account="U7654321") as gw, connected(
+            gw, broker__ib__delayed_data_on_paper=True, broker__ib__live=True,
+            broker__ib__account="U7654321") as (broker, rec):
+        gw.market.entitle("SPY", live=False, delayed=True)
+        await broker.subscribe(["SPY"])
+        await rec.wait_for(lambda: any(e[2] == 354 for e in gw.errors_sent))
+        assert rec.last_quote("SPY") is None and not broker._md.delayed_ok

@@ -113,7 +113,7 @@ async def test_start_up_blocks_an_unknown_broker_position_until_acknowledged(tmp
         assert rig.engine.blocked == {"QQQ"} and rig.engine.status()["blocked_underlyings"] == ["QQQ"]
         await rig.until(at(DAY1, 10, 0))
         refused = await rig.engine.submit_signal(rig.signal("b-1", "QQQ", "bullish", 0.9, rig.clock.now()), "t")
-        assert refused.reason == "halted" and "blocked" in (refused.message or "")
+        assert refused.reason == "underlying_blocked" and "blocked" in (refused.message or "")
         await rig.engine.acknowledge("QQQ", "ops")
         again = await rig.engine.submit_signal(rig.signal("b-2", "QQQ", "bullish", 0.9, rig.clock.now()), "t")
         assert "blocked" not in (again.message or "")

@@ -80,3 +80,20 @@ def test_reference_source_exercises_every_confidence_tier() -> None:
     assert any(0.7 <= c < 0.8 for c in confidences)
     assert any(0.8 <= c < 0.9 for c in confidences)
     assert any(c >= 0.9 for c in confidences)
+
+
+@pytest.mark.parametrize("row, problem", [
+    ("2019-02-11 10:01:00,270.10,270.00,270.20,270.05,100", "high 270.00 < low 270.20"),
+    ("2019-02-11 10:01:00,271.00,270.50,270.00,270.10,100", "open 271.00 outside [low 270.00, high 270.50]"),
+    ("2019-02-11 10:01:00,270.10,270.50,270.00,269.00,100", "close 269.00 outside [low 270.00, high 270.50]"),
+])
+def test_inconsistent_bars_are_refused_with_file_and_line(tmp_path: Path, row: str, problem: str) -> None:
+    """SPEC §4.4 (Part 8): a bar with high < low or open/close outside [low, high] is refused."""
+    from daemon.bars import BarDataError, load_minute_bars
+
+    good = "2019-02-11 10:00:00,270.00,270.20,269.90,270.10,100"
+    (tmp_path / "SPY_1min.csv").write_text(f"datetime,open,high,low,close,volume\n{good}\n{row}\n")
+    with pytest.raises(BarDataError) as err:
+        load_minute_bars(tmp_path, "SPY")
+    assert err.value.code == "replay_bar_invalid"
+    assert str(tmp_path / "SPY_1min.csv") in str(err.value) and "line 3" in str(err.value) and problem in str(err.value)

@@ -41,9 +41,21 @@ class Store:
         self.meta[key] = value
 
 
+class Journal:
+    """The engine's write-behind journal (SPEC §6.2): its `set_meta` records land in the fake store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def append(self, op: str, **payload: Any) -> None:
+        assert op == "set_meta"
+        self.store.meta[payload["key"]] = payload["value"]
+
+
 def engine(held: list[Any] = ()) -> SimpleNamespace:
+    store = Store()
     return SimpleNamespace(settings=load_settings("7dte", env={}), log=Log(), quotes=QuoteBook(), metrics=None,
-                           store=Store(), book=SimpleNamespace(held=lambda: list(held)))
+                           store=store, journal=Journal(store), book=SimpleNamespace(held=lambda: list(held)))
 
 
 def put_chain(quotes: QuoteBook, expiry: date, vol: float, spot: float = 100.0) -> None:

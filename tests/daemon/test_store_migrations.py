@@ -59,6 +59,8 @@ def test_schema_comparison_would_see_a_difference(store_url):
 
 
 def test_db_upgrade_command_reports_revision_as_json(store_url, capsys):
+    if store_url.startswith("sqlite:///"):  # db upgrade --url makes no folders (Part 8)
+        Path(store_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     assert main(["db", "upgrade", "--url", store_url, "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["revision"] == head_revision() and first["from_revision"] is None and first["changed"]
@@ -95,3 +97,11 @@ def test_db_upgrade_bad_input_is_one_line_exit_2(argv, code, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["code"] == code
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_db_upgrade_refuses_a_missing_directory(tmp_path, capsys):
+    """Part 8: a typo in --url must not quietly create a folder and an empty database."""
+    missing = tmp_path / "nonexistent" / "dir"
+    assert main(["db", "upgrade", "--url", f"sqlite:///{missing}/x.db", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["code"] == "store_dir_missing"
+    assert not missing.exists() and not missing.parent.exists()

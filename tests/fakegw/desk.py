@@ -6,6 +6,7 @@ a way to reach the clients (`Outbox`), so the same code runs with or without any
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -112,6 +113,9 @@ class OrderDesk:
             order.revisions += 1
             waiting_stop = order.order_type in STOP_TYPES and not order.triggered
             order.set_status("PreSubmitted" if waiting_stop else "Submitted")
+            if getattr(self.out, "silent_modifications", False):  # taken, but never echoed (a lost reply)
+                self.run_matching(order.contract.con_id)
+                return
             self._report(order)
             self.run_matching(order.contract.con_id)
 
@@ -214,6 +218,7 @@ class OrderDesk:
 
     def _cancelled(self, order: FakeOrder) -> None:
         order.set_status("Cancelled")
+        order.completed_at = self.clock()
         self.out.to_owner(order.client_id, msg.order_status(order.view()))
         self.out.error_to(order.client_id, order.order_id, 202, "Order Canceled - reason:")
 
@@ -258,10 +263,26 @@ class OrderDesk:
             avg_price=order.avg_fill_price, account=order.account,
             currency=self.account.currency, realized_pnl=realized)
         self.executions.append(execution)
-        self.out.to_owner(order.client_id, msg.exec_details(self.out.server_version, -1, execution.view()))
-        self.out.to_owner(order.client_id, msg.order_status(order.view()))
-        self.out.to_owner(order.client_id, msg.commission_report(execution.view()))
-        self.out.account_changed(order.contract.con_id)
+        if order.done:
+            order.completed_at = execution.time
+        # Real gateways' orderings (issue 9), set on the gateway: the status may come before the
+        # execution, a Filled status may come twice, the commission report may come late.
+        out, owner = self.out, order.client_id
+        status = msg.order_status(order.view())
+        details = msg.exec_details(out.server_version, -1, execution.view(),
+                                   zone=not getattr(out, "exec_times_without_zone", False))
+        report = msg.commission_report(execution.view())
+        first, second = (status, details) if getattr(out, "status_before_exec", False) else (details, status)
+        out.to_owner(owner, first)
+        out.to_owner(owner, second)
+        if order.done and getattr(out, "duplicate_filled_status", False):
+            out.to_owner(owner, status)
+        delay = getattr(out, "commission_delay_s", 0)
+        if delay:
+            asyncio.get_running_loop().call_later(delay, out.to_owner, owner, report)
+        else:
+            out.to_owner(owner, report)
+        out.account_changed(order.contract.con_id)
         return execution
 
     def working(self, client_id: int | None = None) -> list[FakeOrder]:

@@ -48,6 +48,8 @@ ERROR_TEXT = {
     10167: "Requested market data is not subscribed. Displaying delayed market data.",
     10168: "Requested market data is not subscribed. Delayed market data is not enabled.",
     10197: "No market data during competing live session",
+    10089: "Requested market data requires additional subscription for API. See link in 'Market Data Connections' dialog for more details.",
+    10090: "Part of requested market data is not subscribed. Subscription-independent ticks are still active.",
 }
 
 
@@ -76,6 +78,21 @@ class FakeGateway:
         self.refused_client_ids: set[int] = set()
         self.connectivity_lost = False
         self.stalled = False
+        # Real gateways' quirks (issue 9), each off by default.
+        self.withhold_current_time = False  # reqCurrentTime never answered (some TWS builds, replays)
+        self.withheld_ends: set[str] = set()  # end markers never sent: "executions", "open_orders", ...
+        self.silent_modifications = False  # a modification is taken but its openOrder/orderStatus never sent
+        self.status_before_exec = False  # a fill's orderStatus before its execDetails
+        self.duplicate_filled_status = False  # the Filled orderStatus sent twice
+        self.commission_delay_s = 0.0  # the commissionReport this long after the execution
+        self.exec_times_without_zone = False  # execution times in the gateway's zone, unnamed
+        self.executions_today_only = False
+        self.daily_closes: dict[str, dict] = {}  # symbol -> {date: close}: reqHistoricalData's daily bars
+        self.history_requests: list[tuple[str, str]] = []  # (symbol, duration) asked  # reqExecutions answers the gateway's current day only, as IB does
+        self.competing_live_session = False  # the same login is live elsewhere: market data gets 10197
+        # A paper account without shared data: symbol -> 10089 (needs an API subscription, nothing
+        # served) or 10090 (part not subscribed: the last price is served, quotes are not).
+        self.paper_data_codes: dict[str, int] = {}
         # What happened, for assertions: every request frame, unanswered ones, errors sent.
         self.received: list[tuple[int | None, list[str]]] = []
         self.unhandled: list[tuple[int | None, list[str]]] = []
@@ -129,6 +146,11 @@ class FakeGateway:
     @property
     def sessions(self) -> list[ClientSession]:
         return [s for s in self._sessions if s.ready]
+
+    @property
+    def market_data_lines(self) -> int:
+        """Lines in use on the account: every client's streams (IB's budget is per account, not per client)."""
+        return sum(len(s.market_data) for s in self.sessions)
 
     @property
     def client_ids(self) -> list[int]:

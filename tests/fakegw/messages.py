@@ -146,6 +146,37 @@ def open_order(server_version: int, o: OrderView) -> list[Field]:
     return fields
 
 
+def completed_order(server_version: int, o: OrderView, completed_at: str) -> list[Field]:
+    """reqCompletedOrders' answer for one filled or cancelled order (msg 101). It carries no order id and
+    no fill price: the orderRef, permId, filled quantity, status and completion time identify the fill."""
+    fields: list[Field] = [
+        101, *o.contract.order_fields(), o.action, quantity(o.qty), o.order_type,
+        jdouble(o.lmt_price or Decimal(0)), jdouble(o.aux_price or Decimal(0)), o.tif, "", o.account,
+        "O", 0, o.order_ref, o.perm_id, o.outside_rth, 0, 0, "", "", "", "",  # openClose .. faPercentage
+    ]
+    if server_version < 177:
+        fields.append("")  # faProfile
+    fields += [
+        "", "", "", "", "",  # modelCode, goodTillDate, rule80A, percentOffset, settlingFirm
+        0, "", -1, "", "", "", "", "",  # shortSaleSlot .. stockRangeUpper
+        "", 0, 0, "", 0, 0, "", 0,  # displaySize, sweepToFill, allOrNone, minQty, ocaType .. volatilityType
+        "", "",  # deltaNeutralOrderType (none), deltaNeutralAuxPrice
+        0, 0, "", "", "",  # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, comboLegsDescrip
+        0, 0, 0,  # combo legs, order combo legs, smart combo routing params
+        "", "", "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
+        "",  # hedgeType
+        "", "", 0, 0,  # clearingAccount, clearingIntent, notHeld, delta-neutral contract
+        "",  # algoStrategy
+        0, o.status, 0, 0,  # solicited, status, randomizeSize, randomizePrice
+        0,  # conditions
+        "", "", "", 0, 0, "", quantity(o.filled), 0, 0, "", 0, 0, 0,  # trailStopPrice .. parentPermId
+        completed_at, o.status,  # completedTime, completedStatus
+    ]
+    if server_version >= 170:
+        fields += ["", "", "", "", ""]  # minTradeQty .. midOffsetAtHalf
+    return fields
+
+
 def order_status(o: OrderView) -> list[Field]:
     return [3, o.order_id, o.status, quantity(o.filled), quantity(o.qty - o.filled),
             jdouble(o.avg_fill_price), o.perm_id, o.parent_id, jdouble(o.last_fill_price),
@@ -172,13 +203,14 @@ class ExecutionView:
     realized_pnl: Decimal | None
 
 
-def exec_time(moment: datetime) -> str:
-    return f"{moment:%Y%m%d %H:%M:%S} {TWS_TIME_ZONE}"
+def exec_time(moment: datetime, zone: bool = True) -> str:
+    """TWS writes the zone; some builds (and older gateways) write the gateway's local time without one."""
+    return f"{moment:%Y%m%d %H:%M:%S} {TWS_TIME_ZONE}" if zone else f"{moment:%Y%m%d  %H:%M:%S}"
 
 
-def exec_details(server_version: int, req_id: int, e: ExecutionView) -> list[Field]:
+def exec_details(server_version: int, req_id: int, e: ExecutionView, zone: bool = True) -> list[Field]:
     fields: list[Field] = [
-        11, req_id, e.order_id, *e.contract.execution_fields(), e.exec_id, exec_time(e.time),
+        11, req_id, e.order_id, *e.contract.execution_fields(), e.exec_id, exec_time(e.time, zone),
         e.account, e.contract.venue, e.side, quantity(e.shares), jdouble(e.price), e.perm_id,
         e.client_id, 0, quantity(e.cum_qty), jdouble(e.avg_price), e.order_ref,
         "", "", "", 2,  # evRule, evMultiplier, modelCode, lastLiquidity (2 = removed liquidity)

@@ -42,6 +42,7 @@ class FakeOrder:
     revisions: int = 0
     error: tuple[int, str] | None = None
     history: list[str] = field(default_factory=list)
+    completed_at: datetime | None = None  # when it was filled or cancelled (reqCompletedOrders)
 
     @property
     def remaining(self) -> Decimal:

@@ -8,7 +8,7 @@ import logging
 import traceback
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,10 @@ log = logging.getLogger("tests.fakegw")
 GATEWAY_TZ = ZoneInfo("America/New_York")
 # Where each request carries the id its errors are reported under.
 REQ_ID_FIELD = {1: 2, 3: 1, 4: 2, 6: 0, 7: 2, 9: 2, 62: 2, 74: 2, 76: 2, 78: 1}
+ERROR_TEXT_10197 = "No market data during competing live session"
+ERROR_TEXT_10089 = ("Requested market data requires additional subscription for API. "
+                    "See link in 'Market Data Connections' dialog for more details.")
+ERROR_TEXT_10090 = "Part of requested market data is not subscribed. Subscription-independent ticks are still active."
 SNAPSHOT_GENERIC_ERROR = "Error validating request.-'bW' : cause - Snapshot market data subscription is not applicable to generic ticks"
 
 
@@ -57,7 +61,7 @@ class ClientSession:
             94: self._ignore, 95: self._ignore, 9: self._contract_details, 78: self._sec_def,
             1: self._market_data, 2: self._cancel_market_data, 59: self._set_market_data_type,
             3: self._place_order, 4: self._cancel_order, 58: self._global_cancel, 8: self._ids,
-            17: self._managed_accounts, 14: self._ignore,
+            17: self._managed_accounts, 14: self._ignore, 20: self._historical, 25: self._ignore,
         }
 
     # --- plumbing ------------------------------------------------------------------
@@ -73,6 +77,11 @@ class ClientSession:
         if not self.writer.is_closing():
             for frame in frames:
                 self.writer.write(frame)
+
+    def _end(self, kind: str, *args: int | None) -> None:
+        """An end marker, unless the test withholds it (some TWS builds never send a few of them)."""
+        if kind not in self.gw.withheld_ends:
+            self.send(msg.end(kind, *args))
 
     def error(self, req_id: int, code: int, message: str) -> None:
         self.gw.errors_sent.append((self.client_id, req_id, code, message))
@@ -163,6 +172,8 @@ class ClientSession:
             self.error(-1, code, text)
 
     def _current_time(self, fields: list[str]) -> None:
+        if self.gw.withhold_current_time:
+            return
         self.send(msg.current_time(int(self.gw.clock().timestamp())))
 
     def _managed_accounts(self, fields: list[str]) -> None:
@@ -178,7 +189,7 @@ class ClientSession:
     def _positions(self, fields: list[str]) -> None:
         for pos in self.gw.account.positions.values():
             self.send(msg.position(self.gw.account_id, pos.contract, pos.qty, pos.avg_cost))
-        self.send(msg.end("positions"))
+        self._end("positions")
         self.positions_stream = True
 
     def _cancel_positions(self, fields: list[str]) -> None:
@@ -189,7 +200,7 @@ class ClientSession:
         req_id, _account, model = c.int(), c.str(), c.str()
         for pos in self.gw.account.positions.values():
             self.send(msg.position_multi(req_id, self.gw.account_id, pos.contract, pos.qty, pos.avg_cost, model))
-        self.send(msg.end("positions_multi", req_id))
+        self._end("positions_multi", req_id)
 
     def _account_updates(self, fields: list[str]) -> None:
         c = Cursor(fields, 2)
@@ -212,14 +223,14 @@ class ClientSession:
         req_id, _group, tags = c.int(), c.str(), c.str()
         for row in self.gw.account.summary_for({t.strip() for t in tags.split(",")}):
             self.send(msg.account_summary(req_id, row.account, row.tag, row.value, row.currency))
-        self.send(msg.end("account_summary", req_id))
+        self._end("account_summary", req_id)
 
     def _account_multi(self, fields: list[str]) -> None:
         c = Cursor(fields, 2)
         req_id, _account, model = c.int(), c.str(), c.str()
         for row in self.gw.account.multi_rows:
             self.send(msg.account_update_multi(req_id, self.gw.account_id, model, row.tag, row.value, row.currency))
-        self.send(msg.end("account_multi", req_id))
+        self._end("account_multi", req_id)
         self.multi_streams[req_id] = model
 
     def _cancel_multi(self, fields: list[str]) -> None:
@@ -237,19 +248,27 @@ class ClientSession:
             view = order.view()
             self.send(msg.open_order(self.gw.server_version, view))
             self.send(msg.order_status(view))
-        self.send(msg.end("open_orders"))
+        self._end("open_orders")
 
     def _completed(self, fields: list[str]) -> None:
-        self.send(msg.end("completed_orders"))
+        """Every order that ended (filled or cancelled), whichever client placed it and whatever the day."""
+        for order in self.gw.desk.orders.values():
+            if order.done and order.status in ("Filled", "Cancelled"):
+                at = order.completed_at or order.placed_at
+                self.send(msg.completed_order(self.gw.server_version, order.view(),
+                                              f"{at:%Y%m%d %H:%M:%S} {GATEWAY_TZ.key}"))
+        self._end("completed_orders")
 
     def _executions(self, fields: list[str]) -> None:
         flt = read_execution_filter(fields)
         for execution in self.gw.desk.executions:
-            if _passes(execution, flt):
+            if _passes(execution, flt, self.gw.clock().astimezone(GATEWAY_TZ).date()
+                       if self.gw.executions_today_only else None):
                 view = execution.view()
-                self.send(msg.exec_details(self.gw.server_version, flt.req_id, view))
+                self.send(msg.exec_details(self.gw.server_version, flt.req_id, view,
+                                           zone=not self.gw.exec_times_without_zone))
                 self.send(msg.commission_report(view))
-        self.send(msg.end("executions", flt.req_id))
+        self._end("executions", flt.req_id)
 
     def _place_order(self, fields: list[str]) -> None:
         assert self.client_id is not None
@@ -274,7 +293,7 @@ class ClientSession:
         for contract in found:
             under = self.gw.market.contracts.get(contract.underlying_con_id)
             self.send(msg.contract_details(req_id, contract, under, today))
-        self.send(msg.end("contract_details", req_id))
+        self._end("contract_details", req_id)
 
     def _sec_def(self, fields: list[str]) -> None:
         c = Cursor(fields, 1)
@@ -289,7 +308,30 @@ class ClientSession:
                     self.send(msg.sec_def_opt_params(
                         req_id, exchange, under.con_id, trading_class, options[0].multiplier,
                         (o.expiry for o in options), (o.strike for o in options)))
-        self.send(msg.end("sec_def", req_id))
+        self._end("sec_def", req_id)
+
+    # --- historical data -----------------------------------------------------------
+    def _historical(self, fields: list[str]) -> None:
+        """Daily bars (`barSize` "1 day") of the closes the test set, the last `N D` of them before today."""
+        c = Cursor(fields, 1)
+        req_id = c.int()
+        query = read_contract(c)
+        _include_expired, _end, bar_size, duration = c.str(), c.str(), c.str(), c.str()
+        found = self.gw.market.find(query)
+        if len(found) != 1 or bar_size.strip() != "1 day":
+            self.error(req_id, 162, "Historical Market Data Service error message:no data of the requested kind")
+            return
+        self.gw.history_requests.append((found[0].symbol, duration))
+        days = int(duration.split()[0]) if duration.split()[0].isdigit() else 30
+        today = self.gw.clock().astimezone(GATEWAY_TZ).date()
+        bars = sorted((d, v) for d, v in self.gw.daily_closes.get(found[0].symbol, {}).items() if d < today)[-days:]
+        if not bars:
+            self.error(req_id, 162, "Historical Market Data Service error message:HMDS query returned no data")
+            return
+        out: list = [17, req_id, f"{bars[0][0]:%Y%m%d}", f"{bars[-1][0]:%Y%m%d}", len(bars)]
+        for day, close in bars:
+            out += [f"{day:%Y%m%d}", close, close, close, close, 1000, close, 10]
+        self.send(out)
 
     # --- market data ---------------------------------------------------------------
     def _market_data(self, fields: list[str]) -> None:
@@ -304,10 +346,17 @@ class ClientSession:
         if req.req_id in self.market_data:
             self.error(req.req_id, 322, f"Error processing request.-'bV' : cause - Duplicate ticker id {req.req_id}")
             return
-        if not req.snapshot and len(self.market_data) >= self.gw.max_market_data_lines:
+        if self.gw.market_data_lines >= self.gw.max_market_data_lines:  # per account; a snapshot takes a line too
             self.error(req.req_id, 101, f"Max number of tickers has been reached:max={self.gw.max_market_data_lines}")
             return
         contract = found[0]
+        if self.gw.competing_live_session:
+            self.error(req.req_id, 10197, ERROR_TEXT_10197)
+            return
+        paper_code = self.gw.paper_data_codes.get(contract.symbol) if self.gw.account_id.startswith("DU") else None
+        if paper_code == 10089:
+            self.error(req.req_id, 10089, ERROR_TEXT_10089)
+            return
         granted = grant(self.market_data_type, self.gw.market.entitlement(contract), contract)
         notice = granted.notice
         if notice is not None and granted.refused:
@@ -319,12 +368,15 @@ class ClientSession:
             self.send(msg.market_data_type(req.req_id, granted.data_type))
         if notice is not None:
             self.error(req.req_id, *notice)
+        if paper_code == 10090:  # part of it: the last price streams, bid and ask do not
+            sub = Subscription(req.req_id, contract, req.generic_ticks, delayed=granted.delayed, last_only=True)
+            self.error(req.req_id, 10090, ERROR_TEXT_10090)
         if not req.snapshot:
             self.market_data[req.req_id] = sub
         if not self.gw.connectivity_lost:
             self.push_ticks(sub)
         if req.snapshot:
-            self.send(msg.end("snapshot", req.req_id))
+            self._end("snapshot", req.req_id)
 
     def push_ticks(self, sub: Subscription) -> None:
         market = self.gw.market
@@ -344,7 +396,7 @@ class ClientSession:
         self.market_data_type = Cursor(fields, 2).int()
 
 
-def _passes(e: FakeExecution, f: ExecutionFilter) -> bool:
+def _passes(e: FakeExecution, f: ExecutionFilter, today: date | None = None) -> bool:
     if f.client_id and e.client_id != f.client_id:
         return False
     if f.account and e.account != f.account:
@@ -357,6 +409,8 @@ def _passes(e: FakeExecution, f: ExecutionFilter) -> bool:
         return False
     if f.side and f.side not in (e.action, e.side):
         return False
+    if today is not None and e.time.astimezone(GATEWAY_TZ).date() != today:
+        return False  # IB reports the current day's executions only
     return not f.time or e.time >= parse_filter_time(f.time)
 
 

@@ -30,6 +30,7 @@ class Subscription:
     contract: FakeContract
     generic_ticks: frozenset[str]
     delayed: bool = False
+    last_only: bool = False  # 10090 on a paper account: only subscription-independent ticks (last)
     sent: dict[str, object] = field(default_factory=dict)
 
     def tick(self, tick_type: int) -> int:
@@ -41,6 +42,11 @@ def quote_ticks(sub: Subscription, quote: FakeQuote, underlying_price: Decimal |
                 open_interest: dict[str, int] | None) -> list[list[Field]]:
     """The tick messages that bring `sub` up to `quote`; updates `sub.sent`."""
     out: list[list[Field]] = []
+    if sub.last_only:
+        if quote.last is not None and sub.sent.get("last") != quote.last:
+            out.append(msg.tick_price(sub.req_id, sub.tick(LAST), quote.last, 0))
+            sub.sent["last"] = quote.last
+        return out
     for name, tick, size_tick, price, size in (
         ("bid", BID, BID_SIZE, quote.bid, quote.bid_size),
         ("ask", ASK, ASK_SIZE, quote.ask, quote.ask_size),

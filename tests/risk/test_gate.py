@@ -9,10 +9,12 @@ from risk.request import OpenPositionView
 from risk.sizing import evaluate
 from tests.risk.builders import request, settings, with_signal
 
-SPEC_ORDER = ["halted", "confidence_below_threshold", "vix_above_threshold", "max_positions",
-              "max_positions_per_symbol", "event_blackout", "stale_market_data", "liquidity", "duplicate_signal",
-              "signal_expired",
-              "contract_too_expensive", "below_minimum_bet", "greeks_limit", "sector_limit"]
+# SPEC §2.1's order.
+SPEC_ORDER = ["duplicate_signal", "signal_expired", "halted", "underlying_blocked", "store_unavailable",
+              "confidence_below_threshold",
+              "vix_above_threshold", "max_positions", "max_positions_per_symbol", "event_blackout",
+              "stale_market_data", "bad_market_data", "liquidity", "below_minimum_bet", "contract_too_expensive",
+              "greeks_limit", "sector_limit"]
 S0 = settings("0dte")
 
 
@@ -87,9 +89,9 @@ def test_signal_expiry_boundary():
 
 def test_first_failure_in_spec_order_wins_and_all_are_recorded():
     d = decide(request(confidence=0.5, trading_state=TradingState.HALTED, duplicate=True, liquidity_ok=False))
-    assert d.reason == "halted"
+    assert d.reason == "duplicate_signal"
     failed = [c.name for c in d.checks if c.status == "fail"]
-    assert failed == ["halted", "confidence_below_threshold", "liquidity", "duplicate_signal"]
+    assert failed == ["duplicate_signal", "halted", "confidence_below_threshold", "liquidity"]
 
 
 def test_what_if_skips_what_it_cannot_know():
@@ -147,3 +149,12 @@ def test_a_stale_vix_is_stale_market_data_for_0dte():
 
 def test_7dte_does_not_need_a_fresh_vix():
     assert decide(request("7dte", price=D(10), vix_quote_age_s=D(3600)), "7dte").accepted
+
+
+def test_store_unavailable_comes_after_underlying_blocked_and_before_confidence():
+    blocked = decide(request(store_unavailable="disk full", underlying_blocked=True, option_delta=D("0.5"),
+                             portfolio_delta=D(0), option_gamma=D("0.05"), portfolio_gamma=D(0)))
+    assert blocked.reason == "underlying_blocked"
+    low = with_signal(request(store_unavailable="disk full"), confidence=D("0.5"))
+    d = decide(low)
+    assert d.reason == "store_unavailable" and "disk full" in check(d, "store_unavailable").detail

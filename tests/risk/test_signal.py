@@ -27,8 +27,13 @@ def test_valid_signal_has_exact_decimals_and_defaults():
     assert sig.created_at == NOW
 
 
-def test_underlying_is_normalized_to_upper_case():
-    assert parse(underlying=" spy ").underlying == "SPY"
+@pytest.mark.parametrize("symbol", [" spy ", "spy", "Spy", "SPY ", "ſpy", "ſPY", "SPY\u200b", "ＳＰＹ", "SPY\n"])
+def test_underlying_must_match_the_profiles_list_exactly(symbol):
+    """Part 8: ASCII only, no trimming, no case folding ("ſpy".upper() == "SPY" must not trade SPY)."""
+    with pytest.raises(SignalRejected) as err:
+        parse(underlying=symbol)
+    assert err.value.reason_code == "unknown_underlying"
+    assert parse(underlying="SPY").underlying == "SPY"
 
 
 def test_scale_in_carries_position_id():

@@ -33,15 +33,16 @@ def test_timers_fire_what_the_virtual_scheduler_fires_over_a_week_with_a_holiday
 
     start = datetime.combine(date(2026, 11, 23), time(0), tzinfo=EXCHANGE_TZ)  # Thanksgiving week
     end = start + timedelta(days=7)
-    timers = Timers(job_specs(settings, calendar.session_for, closeout), calendar.session_for, start)
+    # the handlers answer every name, so the live jobs include IB's pre-open chain refresh: the timers too
+    timers = Timers(job_specs(settings, calendar.session_for, closeout, chains=True), calendar.session_for, start)
     fired = [(e.name, e.at) for e in timers.due(end)]
     clock = VirtualClock(start)
     handlers = Handlers()
     scheduler = VirtualScheduler(build_jobs(settings, calendar.session_for, handlers, closeout_at=closeout), clock)
     asyncio.run(scheduler.run_until(end))
-    names = {"refresh_correlations": "correlation_refresh"}
+    names = {"refresh_correlations": "correlation_refresh", "refresh_chains": "chain_refresh"}
     assert fired == [(names.get(n, n), t) for n, t in handlers.calls]
-    assert not any(t.date() == date(2026, 11, 26) for _, t in fired)  # Thanksgiving: nothing fires
+    assert not any(t.date() == date(2026, 11, 26) for n, t in fired if n != "prune_refused")  # Thanksgiving
     assert ("closeout", datetime(2026, 11, 27, 12, 45, tzinfo=EXCHANGE_TZ)) in fired or any(
         n == "closeout" and t.date() == date(2026, 11, 27) for n, t in fired)  # the half day's own close-out
     assert timers.next_at() is not None and timers.next_at() > end

@@ -1,0 +1,474 @@
+"""`Journal`: the write-behind journal in front of the store (SPEC §6.2).
+
+The store never decides whether an exit happens. The core changes its state in memory and
+appends one record per change here; `append` never blocks and never raises. The records are
+written by the store's writer thread, strictly in the order they were appended, a batch per
+transaction. When a write fails because the store cannot write (disk full, read-only file
+system, database down) nothing is dropped: the journal keeps every record, says it is
+unavailable and why (`available`, `reason`, the listeners), and retries the same record with
+a doubling backoff until it goes through; then it flushes the rest in order and says it is
+available again. A record the store refuses as bad input (a `StoreError`: it could never be
+written) is logged with its reason, counted in `rejected`, and skipped, so one bad record
+cannot hold back every record after it.
+
+Writes are idempotent by natural key (order id, exec id, signal id, exit-event id, decision id,
+checkpoint time; see `daemon.store.ops_*`), so a batch retried after a commit that did go
+through (a connection lost at COMMIT) never duplicates a row.
+
+`durable(op, ...)` is for what must be on disk before the broker hears of it: an entry's
+order intent. It returns (the operation's result) once that record and all before it are
+committed, or raises `StoreUnavailable` (code `store_unavailable`): at once when the store is
+known to be unavailable, when the attempt to write it fails, or after `durable_timeout_s`. A
+durable record whose write failed is withdrawn, never retried: its caller refused the entry,
+so no order follows it.
+
+Threads: `append`/`durable`/`drain` are called from the event loop (or a replay loop);
+`flush_sync` blocks its caller. Listeners are told through `notify` (the engine passes its
+loop's `call_soon_threadsafe`), else on the writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+
+from config.errors import ReasonError
+from daemon.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from config.models import JournalConfig
+    from daemon.store.store import Store
+
+log = structlog.get_logger("tradingd.journal")
+
+STORE_UNAVAILABLE = "store_unavailable"
+Listener = Callable[[bool, "str | None"], Any]
+
+
+class StoreUnavailable(ReasonError):
+    """The store cannot commit now; `code` is always `store_unavailable`."""
+
+    def __init__(self, message: str):
+        super().__init__(STORE_UNAVAILABLE, message)
+
+
+@dataclass(frozen=True)
+class JournalSettings:
+    """The journal's numbers (from `config.models.JournalConfig`; these defaults are its defaults)."""
+
+    retry_initial_s: float = 0.05
+    retry_max_s: float = 2.0
+    batch_size: int = 200
+    high_water: int = 50_000
+    durable_timeout_s: float = 5.0
+
+    @classmethod
+    def from_config(cls, cfg: JournalConfig) -> JournalSettings:
+        return cls(cfg.retry_initial_s, cfg.retry_max_s, cfg.batch_size, cfg.high_water, cfg.durable_timeout_s)
+
+
+@dataclass(eq=False)
+class _Record:
+    seq: int
+    op: str
+    fn: Callable[..., Any]
+    payload: Mapping[str, Any]
+    durable: bool = False
+    done: threading.Event | None = None  # set once written, failed or withdrawn (durable only)
+    result: Any = None
+    error: BaseException | None = None
+    waiters: list[Callable[[], None]] = field(default_factory=list)
+
+
+class Journal:
+    def __init__(self, store: Store, settings: JournalSettings | None = None, *,
+                 notify: Callable[[Callable[[], None]], Any] | None = None):
+        self.store = store
+        self.settings = settings or JournalSettings()
+        self._notify = notify
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._pending: deque[_Record] = deque()
+        self._seq = 0
+        self._committed_seq = 0
+        self._scheduled = False  # a flush job is queued on the writer, or a retry timer is waiting
+        self._retry_timer: threading.Timer | None = None
+        self._attempt = 0
+        self._closed = False
+        self.available = True
+        self.reason: str | None = None
+        self.failures = 0  # failed write attempts (each retry that fails counts)
+        self.rejected = 0  # records the store refused as bad input (logged, skipped)
+        self.committed = 0  # records written
+        self.high_water_crossings = 0
+        self._over_high_water = False
+        self._listeners: list[Listener] = []
+        self._signatures: dict[str, tuple[Callable[..., Any], inspect.Signature]] = {}
+        self._batch_in_flight: list[_Record] = []
+        self._drains: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
+
+    # ------------------------------------------------------------------ the API
+
+    @property
+    def pending(self) -> int:
+        """Records appended and not yet committed (nor rejected)."""
+        return len(self._pending)
+
+    @property
+    def over_high_water(self) -> bool:
+        return self._over_high_water
+
+    def add_listener(self, listener: Listener) -> None:
+        """`listener(available, reason)` on every change of availability."""
+        self._listeners.append(listener)
+
+    def append(self, op: str, **payload: Any) -> None:
+        """Queue one record (`op` names a Store operation); never blocks, never raises."""
+        try:
+            fn = self._resolve(op, payload)
+        except StoreError as exc:
+            self.rejected += 1
+            log.error("journal_record_refused", code=exc.code, op=op, error=str(exc))
+            return
+        self._enqueue(_Record(0, op, fn, payload))
+
+    async def durable(self, op: str, **payload: Any) -> Any:
+        """Append, and return the operation's result once it and every record before it are committed.
+
+        Raises `StoreUnavailable` (nothing kept) when the store is unavailable or the write fails,
+        and `StoreError` when the store refuses the record itself as bad input.
+        """
+        if not self.available:
+            raise StoreUnavailable(f"the store is unavailable: {self.reason}")
+        fn = self._resolve(op, payload)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            try:
+                loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+            except RuntimeError:  # the loop is gone
+                pass
+
+        record = _Record(0, op, fn, payload, durable=True, done=threading.Event(), waiters=[wake])
+        self._enqueue(record)
+        if not await _wait(future, self.settings.durable_timeout_s):
+            self._withdraw(record)
+            if not (record.done is not None and record.done.is_set()):
+                raise StoreUnavailable(f"{op} was not committed within {self.settings.durable_timeout_s} s")
+        if record.error is not None:
+            raise record.error
+        return record.result
+
+    def flush_sync(self, timeout: float | None = None) -> bool:
+        """Block until every record appended so far is committed (True), or the store is unavailable
+        or `timeout` passed (False). For the replay loop and shutdown."""
+        with self._lock:
+            target = self._seq
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._committed_seq < target and self._pending_up_to(target):
+                if not self.available:
+                    return False
+                wait = None if deadline is None else deadline - time.monotonic()
+                if wait is not None and wait <= 0:
+                    return False
+                self._changed.wait(wait if wait is not None else 0.5)
+        return True
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait, without blocking the event loop, until every record appended so far is committed (True);
+        False at once while the store is unavailable, when a write fails meanwhile, or after `timeout`."""
+        with self._lock:
+            target = self._seq
+            if not self._pending_up_to(target):
+                return True
+            if not self.available:
+                return False
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[bool] = loop.create_future()
+            self._drains.append((target, loop, future))
+        if not await _wait(future, timeout):
+            return False
+        return future.result()
+
+    def notify_with(self, notify: Callable[[Callable[[], None]], Any] | None) -> None:
+        """How listeners are called from now on (the engine: its loop's `call_soon_threadsafe`)."""
+        self._notify = notify
+
+    def close(self) -> None:
+        """Stop retrying (what is still pending stays unwritten: call `flush_sync` first)."""
+        with self._lock:
+            self._closed = True
+            if self._retry_timer is not None:
+                self._retry_timer.cancel()
+                self._retry_timer = None
+
+    # ------------------------------------------------------------------ queueing
+
+    def _resolve(self, op: str, payload: Mapping[str, Any]) -> Callable[..., Any]:
+        known = self._signatures.get(op)
+        if known is None:
+            from daemon.store.store import Store
+
+            method = getattr(Store, op, None)
+            fn = getattr(method, "__store_op__", None)
+            if fn is None:
+                raise StoreError(f"{op!r} is not a store operation", "unknown_store_op")
+            known = self._signatures[op] = (fn, inspect.signature(method))
+        fn, signature = known
+        try:
+            signature.bind(None, **payload)
+        except TypeError as exc:
+            raise StoreError(f"{op}: {exc}", "bad_journal_record") from None
+        return fn
+
+    def _enqueue(self, record: _Record) -> None:
+        schedule = False
+        with self._lock:
+            self._seq += 1
+            record.seq = self._seq
+            self._pending.append(record)
+            if not self._scheduled and not self._closed:
+                self._scheduled = schedule = True
+            crossed = len(self._pending) > self.settings.high_water and not self._over_high_water
+            if crossed:
+                self._over_high_water = True
+                self.high_water_crossings += 1
+        if crossed:
+            log.error("journal_high_water", code="journal_high_water", pending=len(self._pending),
+                      high_water=self.settings.high_water, available=self.available, reason=self.reason)
+        if schedule:
+            self._submit_flush()
+
+    def _submit_flush(self) -> None:
+        try:
+            self.store.enqueue(self._flush)
+        except StoreError as exc:  # the store was closed: nothing will write these
+            with self._lock:
+                self._scheduled = False
+            log.error("journal_store_closed", code=exc.code, pending=len(self._pending))
+
+    def _pending_up_to(self, seq: int) -> bool:
+        return bool(self._pending) and self._pending[0].seq <= seq
+
+    def _withdraw(self, record: _Record) -> None:
+        with self._lock:
+            if record in self._pending and record not in self._batch_in_flight:
+                self._pending.remove(record)
+                record.error = StoreUnavailable(f"{record.op} was withdrawn")
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _flush(self) -> None:
+        """Runs on the store's writer thread: write batches until nothing is pending or a write fails."""
+        while True:
+            with self._lock:
+                if not self._pending or self._closed:
+                    self._scheduled = False
+                    self._changed.notify_all()
+                    return
+                batch = [self._pending[i] for i in range(min(self.settings.batch_size, len(self._pending)))]
+                self._batch_in_flight = batch
+            try:
+                results = self.store.run_batch([(r.fn, r.payload) for r in batch])
+            except Exception as exc:  # noqa: BLE001 - sorted below: bad record, or the store is down
+                self._batch_in_flight = []
+                if _is_bad_record(exc) and len(batch) > 1:
+                    try:
+                        self._one_by_one(batch)  # find the bad one; the others go through
+                    except _StopFlush:
+                        return
+                    continue
+                if _is_bad_record(exc):
+                    self._reject(batch[0], exc)
+                    continue
+                self._failed(batch, exc)
+                return
+            self._batch_in_flight = []
+            self._written(batch, results)
+
+    def _one_by_one(self, batch: list[_Record]) -> None:
+        for record in batch:
+            try:
+                [result] = self.store.run_batch([(record.fn, record.payload)])
+            except Exception as exc:  # noqa: BLE001
+                if _is_bad_record(exc):
+                    self._reject(record, exc)
+                    continue
+                self._failed([record], exc)
+                raise _StopFlush from exc
+            self._written([record], [result])
+
+    def _written(self, batch: list[_Record], results: list[Any]) -> None:
+        came_back = False
+        with self._changed:
+            for record, result in zip(batch, results):
+                if self._pending and self._pending[0] is record:
+                    self._pending.popleft()
+                record.result = result
+                self._committed_seq = max(self._committed_seq, record.seq)
+            self.committed += len(batch)
+            self._attempt = 0
+            if not self.available:
+                self.available, self.reason, came_back = True, None, True
+            if self._over_high_water and len(self._pending) <= self.settings.high_water:
+                self._over_high_water = False
+            self._changed.notify_all()
+        for record in batch:
+            self._finish(record)
+        self._wake_drains(failed=False)
+        if came_back:
+            log.warning("store_available", pending=len(self._pending), failures=self.failures)
+            self._tell(True, None)
+
+    def _reject(self, record: _Record, exc: BaseException) -> None:
+        error = _as_store_error(exc)
+        with self._changed:
+            if record in self._pending:
+                self._pending.remove(record)
+            self._committed_seq = max(self._committed_seq, record.seq)
+            self.rejected += 1
+            self._changed.notify_all()
+        log.error("journal_record_refused", code=error.code, op=record.op, error=str(error))
+        record.error = error
+        self._finish(record)
+        self._wake_drains(failed=False)
+
+    def _failed(self, batch: list[_Record], exc: BaseException) -> None:
+        reason = describe_failure(exc)
+        went_down = False
+        withdrawn = []
+        with self._changed:
+            self.failures += 1
+            self._attempt += 1
+            if self.available:
+                self.available, went_down = False, True
+            self.reason = reason
+            for record in batch:  # a durable record is its caller's to refuse, never retried
+                if record.durable and record in self._pending:
+                    self._pending.remove(record)
+                    record.error = StoreUnavailable(reason)
+                    withdrawn.append(record)
+            delay = min(self.settings.retry_max_s, self.settings.retry_initial_s * 2 ** (self._attempt - 1))
+            if self._closed:
+                self._scheduled = False
+            else:
+                self._retry_timer = threading.Timer(delay, self._retry)
+                self._retry_timer.daemon = True
+                self._retry_timer.start()
+            self._changed.notify_all()
+        for record in withdrawn:
+            self._finish(record)
+        self._wake_drains(failed=True)
+        if went_down:
+            log.error("store_unavailable", code=STORE_UNAVAILABLE, reason=reason, pending=len(self._pending))
+            self._tell(False, reason)
+        elif self._attempt in (2, 10) or self._attempt % 100 == 0:
+            log.warning("store_still_unavailable", code=STORE_UNAVAILABLE, reason=reason, attempts=self._attempt,
+                        pending=len(self._pending))
+
+    def _retry(self) -> None:
+        with self._lock:
+            self._retry_timer = None
+            if self._closed:
+                self._scheduled = False
+                return
+        try:
+            self.store.enqueue(self._flush)
+        except StoreError:
+            with self._lock:
+                self._scheduled = False
+
+    def _wake_drains(self, *, failed: bool) -> None:
+        with self._lock:
+            if not self._drains:
+                return
+            ready = [(loop, fut, not failed) for target, loop, fut in self._drains
+                     if failed or not self._pending_up_to(target)]
+            self._drains = [d for d in self._drains if failed is False and self._pending_up_to(d[0])]
+        for loop, future, value in ready:
+            try:
+                loop.call_soon_threadsafe(lambda f=future, v=value: f.done() or f.set_result(v))
+            except RuntimeError:  # the loop is gone
+                pass
+
+    def _finish(self, record: _Record) -> None:
+        if record.done is not None:
+            record.done.set()
+        for wake in record.waiters:
+            wake()
+
+    def _tell(self, available: bool, reason: str | None) -> None:
+        for listener in list(self._listeners):
+            def call(listener: Listener = listener) -> None:
+                try:
+                    listener(available, reason)
+                except Exception as exc:  # noqa: BLE001 - a listener must never stop the journal
+                    log.error("journal_listener_failed", error=repr(exc))
+
+            if self._notify is not None:
+                try:
+                    self._notify(call)
+                    continue
+                except RuntimeError:  # the loop is closed
+                    pass
+            call()
+
+
+async def _wait(future: asyncio.Future[Any], timeout: float | None) -> bool:
+    """Await `future` until `timeout`: False when the time ran out first. Not `asyncio.wait_for`: on
+    Python 3.11 it swallows a cancellation that arrives as the future completes, and a task that
+    cannot be cancelled holds up the engine's stop for ever."""
+    if timeout is None:
+        await future
+        return True
+    loop = asyncio.get_running_loop()
+    expired = loop.create_future()
+    handle = loop.call_later(timeout, lambda: expired.done() or expired.set_result(None))
+    future.add_done_callback(lambda _: expired.done() or expired.set_result(None))
+    try:
+        await expired
+    finally:
+        handle.cancel()
+    return future.done()
+
+
+class _StopFlush(Exception):
+    """A write failed inside `_one_by_one`: `_failed` already scheduled the retry."""
+
+
+def _is_bad_record(exc: BaseException) -> bool:
+    """The store refused this record itself (it could never be written), as opposed to being unable to write."""
+    if isinstance(exc, StoreError):
+        return True
+    if isinstance(exc, IntegrityError):
+        return True
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return isinstance(exc.orig, StoreError)
+    return isinstance(exc, (TypeError, ValueError, ArithmeticError, KeyError, AttributeError))
+
+
+def _as_store_error(exc: BaseException) -> StoreError:
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, StatementError) and isinstance(exc.orig, StoreError):
+        return exc.orig
+    code = "integrity_error" if isinstance(exc, IntegrityError) else "bad_journal_record"
+    return StoreError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", code)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line saying why the store cannot write: the database's own words, first line only."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return f"{type(orig).__name__}: {text}"[:300]
