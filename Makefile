@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow venv bench clean lint
+.PHONY: run test test-slow venv bench clean lint validation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .pytest_cache
+
+## docs/validation.md from replays over every usable day (needs ../shared/data/market).
+validation: $(STAMP)
+	$(BIN)/python -m daemon.backtest.validation

@@ -108,6 +108,13 @@ def atm_vol(underlying: str, vix: float | None, cfg: OptionModelConfig, realized
     return min(max(vol, float(cfg.min_iv)), float(cfg.max_iv))
 
 
+def same_day_vol(atm: float, vix1d: float | None, cfg: OptionModelConfig) -> float:
+    """At-the-money vol of an option expiring today: VIX1D where known (CBOE's same-day gauge), else
+    the VIX-based vol × the ratio fitted on recorded same-day quotes (docs/validation.md)."""
+    vol = vix1d / 100.0 if vix1d is not None and vix1d > 0 else atm * float(cfg.same_day_vix_ratio)
+    return min(max(vol, float(cfg.min_iv)), float(cfg.max_iv))
+
+
 def skewed_vol(atm: float, spot: float, strike: float, cfg: OptionModelConfig) -> float:
     """Equity skew: IV rises as the strike falls (OTM puts rich, OTM calls cheap), linear in log-moneyness."""
     vol = atm * (1.0 - float(cfg.skew) * math.log(strike / spot))

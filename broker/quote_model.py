@@ -14,10 +14,11 @@ from datetime import datetime
 import structlog
 
 from broker.listings import ListingError, session_close
-from broker.pricing import atm_vol, model_quote
+from broker.pricing import atm_vol, model_quote, same_day_vol
 from broker.quotes import QuoteBook
 from market.types import OptionContract, Quote
 from config.models import OptionModelConfig
+from market import calendar
 from market.clock import Clock
 
 log = structlog.get_logger(__name__)
@@ -87,6 +88,9 @@ class OptionQuoteModel:
         expires_at = self._expires_at(contract)
         if expires_at is None or now > expires_at:
             return None  # not a session, or expired: nothing trades
+        session = calendar.session_for(now.date())  # a dictionary look-up
+        if session is None or not session.open <= now <= session.close:
+            return None  # listed options trade in regular hours only: no pre-market fills against a model
         under = self._book.get(contract.underlying)
         spot = None if under is None else under.mid
         if spot is None or spot <= 0:
@@ -96,6 +100,11 @@ class OptionQuoteModel:
         vol = atm_vol(contract.underlying, vix_level, self._cfg, self._realized.get(contract.underlying))
         if vol is None:
             return None
+        if contract.expiry == now.date():
+            vix1d_key = self._cfg.vix1d_symbol
+            vix1d = None if vix1d_key is None else self._book.get(vix1d_key)
+            vix1d_level = None if vix1d is None or vix1d.mid is None else float(vix1d.mid)
+            vol = same_day_vol(vol, vix1d_level, self._cfg)
         return model_quote(contract, spot, vol, now, expires_at, under.received_at, self._cfg, usable=under.usable)
 
     def refresh(self, underlying: str | None = None) -> int:

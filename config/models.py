@@ -85,6 +85,9 @@ class ProfileInfo(Frozen):
     vix_symbol: str = "VIX"
     expiry: ExpiryConfig
     contract_multiplier: int = Field(default=100, gt=0)
+    # --- room replay (issue 10): index underlyings this profile may trade when enabled (SPEC §1: SPX
+    # with same-day SPXW options, cash-settled, European, index quotes). Empty: none.
+    index_underlyings: tuple[str, ...] = ()
 
 
 class CapitalConfig(Frozen):
@@ -402,6 +405,11 @@ class OptionModelConfig(Frozen):
     display_size: int = Field(default=50, gt=0)  # contracts shown at each touch at the money
     open_interest: int = Field(default=5000, ge=0)  # at the money; falls as exp(−z²/2) away from it
     min_time_to_expiry_s: int = Field(default=60, gt=0)  # priced at the bell without dividing by zero
+    # --- room replay (issue 10): same-day (0DTE) vol, calibrated on recorded SPXW quotes (docs/validation.md).
+    # VIX1D (`vix1d_symbol`) is the same-day vol gauge: used directly where the data has it. Else the
+    # VIX-based vol × `same_day_vix_ratio` (fitted: median ATM IV / VIX open, time in calendar minutes).
+    same_day_vix_ratio: Decimal = Field(default=Decimal(1), gt=0)
+    vix1d_symbol: str | None = "VIX1D"
 
     @model_validator(mode="after")
     def _consistent(self) -> OptionModelConfig:

@@ -362,7 +362,16 @@ class Core:
                 return
             self.exits.evaluate(position, now, out)
         else:
-            position.pending_exit = max(0, position.pending_exit - (owner.quantity - result.filled))
+            unsold = owner.quantity - result.filled
+            position.pending_exit = max(0, position.pending_exit - unsold)
+            if unsold > 0:
+                # The rules counted these contracts as closed when they fired; unsold (refused while the
+                # broker was away, timed out) they are still to close: the close-out and stops must see them.
+                state = position.exit_state
+                position.exit_state = replace(state, quantity_closed=max(0, state.quantity_closed - unsold))
+                position.band = None
+                out.persist("save_exit_state", position_id=position.id, state=position.exit_state.to_record(),
+                            at=now)
             if result.filled < owner.quantity and position.id in self.book.positions:
                 self.stops.follow(position, True, now, out)  # what the exit did not sell is covered again
 

@@ -26,11 +26,12 @@ def test_tracked_options_are_repriced_on_each_underlying_tick():
     assert book.get(KEY) is None  # no underlying price yet
     book.update(quote("SPY", "270.39", "270.41"))
     first = book.get(KEY)
-    assert first.modelled and float(first.iv) == pytest.approx(0.16, abs=0.001)  # VIX/100, a touch of skew
+    same_day = float(CFG.same_day_vix_ratio)  # a same-day option: VIX-based vol x the fitted ratio
+    assert first.modelled and float(first.iv) == pytest.approx(0.16 * same_day, abs=0.001)  # VIX/100, a touch of skew
     book.update(quote("SPY", "271.39", "271.41", at=T0 + timedelta(seconds=1)))
     assert book.get(KEY).mid > first.mid and book.get(KEY).received_at == T0 + timedelta(seconds=1)
     book.update(quote("VIX", "29.9", "30.1", at=T0 + timedelta(seconds=2)))
-    assert float(book.get(KEY).iv) == pytest.approx(0.30 * (1 + 2 * 0.0052), abs=0.0005)  # skew: the strike is 0.5 % below spot
+    assert float(book.get(KEY).iv) == pytest.approx(0.30 * same_day * (1 + 2 * 0.0052), abs=0.0005)  # skew: the strike is 0.5 % below spot
 
 
 def test_recorded_quotes_are_never_overwritten():
@@ -94,4 +95,22 @@ async def test_options_past_their_expiry_stop_being_tracked():
     await clock.advance_to(T0.replace(hour=16, minute=1))  # today's expiry closed at 16:00
     model.refresh()
     assert model.tracked() == [tomorrow], "an expired option never quotes again"
-    assert model.quote_for(contract("270", "C", expiry=T0.date() + timedelta(days=1))) is not None
+    later = contract("270", "C", expiry=T0.date() + timedelta(days=1))
+    assert model.quote_for(later) is None  # after the close no listed option trades: no modelled quote either
+    next_open = T0.replace(hour=10) + timedelta(days=1)
+    await clock.advance_to(next_open)
+    book.update(quote("SPY", "270.39", "270.41", at=next_open))
+    assert model.quote_for(later) is not None  # in regular hours it quotes again
+
+
+async def test_no_modelled_option_quote_before_the_open():
+    """Listed options trade in regular hours only: a pre-market underlying print models nothing,
+    so the sim cannot fill a stop or a flatten against a price no exchange offers."""
+    pre = T0.replace(hour=9, minute=0)
+    book, clock2 = QuoteBook(), VirtualClock(pre)
+    model = OptionQuoteModel(book, clock2, CFG)
+    book.update(quote("VIX", "15.9", "16.1", at=pre))
+    book.update(quote("SPY", "270.39", "270.41", at=pre))
+    assert model.quote_for(contract("270", "C")) is None
+    await clock2.advance_to(pre.replace(minute=30))
+    assert model.quote_for(contract("270", "C")) is not None

@@ -48,12 +48,13 @@ def test_7dte_holiday_week_picks_the_thursday_expiry_before_good_friday():
     assert chosen.contract.right == "P" and chosen.contract.strike == D("200")  # $2.50 strikes: 197.5 / 200
 
 
-def test_7dte_window_is_five_to_nine_days():
+def test_7dte_window_is_four_to_eleven_days():
     cfg = S7.profile.expiry
     today = date(2019, 4, 15)  # Monday: Thursday 04-18 is 3 days out, Friday 04-26 is 11
-    assert choose_expiry((date(2019, 4, 18), date(2019, 4, 26)), today, cfg) is None
-    assert choose_expiry((date(2019, 4, 19), date(2019, 4, 20)), today, cfg) == date(2019, 4, 20)  # 4 out, 5 in
-    assert choose_expiry((date(2019, 4, 24), date(2019, 4, 25)), today, cfg) == date(2019, 4, 24)  # 9 in, 10 out
+    assert choose_expiry((date(2019, 4, 18), date(2019, 4, 26)), today, cfg) == date(2019, 4, 26)  # 3 out, 11 in
+    assert choose_expiry((date(2019, 4, 18),), today, cfg) is None  # 3 days: too near
+    assert choose_expiry((date(2019, 4, 27),), today, cfg) is None  # 12 days: too far
+    assert choose_expiry((date(2019, 4, 19), date(2019, 4, 18)), today, cfg) == date(2019, 4, 19)  # 4 in, 3 out
     # nearest 7: 6 beats 9, and a tie (6 vs 8) goes to the later expiry
     assert choose_expiry((date(2019, 4, 21), date(2019, 4, 24)), today, cfg) == date(2019, 4, 21)
     assert choose_expiry((date(2019, 4, 21), date(2019, 4, 23)), today, cfg) == date(2019, 4, 23)

@@ -36,7 +36,7 @@ def test_7dte_numbers() -> None:
     assert s.capital.source == "equity"
     assert s.sizing.min_bet_floor == Decimal("33000")
     assert s.capital.account_size * s.sizing.max_bet_pct == Decimal("66000")
-    assert (s.profile.expiry.min_dte, s.profile.expiry.target_dte, s.profile.expiry.max_dte) == (5, 7, 9)
+    assert (s.profile.expiry.min_dte, s.profile.expiry.target_dte, s.profile.expiry.max_dte) == (4, 7, 11)
     assert s.multiplier.liquidity_caps["TSLA"] == Decimal("1.0")
     assert s.position_levels.hard_stop_pct == Decimal("-0.20")
 

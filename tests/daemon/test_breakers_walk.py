@@ -61,7 +61,9 @@ from tests.daemon.test_restart import restart_on_same_store
 DAY = date(2019, 2, 14)
 NEXT_DAY = date(2019, 2, 15)
 BIDS_BACK = at(DAY, 10, 34)
-WALK = {**RIDE, "exits.zero_dte.bands": [{"starts": "00:00:00", "tiers": [{"target": 10, "share": 1}]}]}
+# The walk is timed on the modelled path with same-day σ = VIX (before the ratio fitted in docs/validation.md).
+WALK = {**RIDE, "exits.zero_dte.bands": [{"starts": "00:00:00", "tiers": [{"target": 10, "share": 1}]}],
+        "broker.sim.model.same_day_vix_ratio": 1}
 STEP = timedelta(seconds=1)
 
 
