@@ -29,6 +29,16 @@ class _Log:
         return emit
 
 
+class _Journal:
+    """The desk's journal writes (room journal's `append(op, **payload)`) as Persist effects."""
+
+    def __init__(self, out: Outbox):
+        self._out = out
+
+    def append(self, op: str, **payload: Any) -> None:
+        self._out.persist(op, **payload)
+
+
 class _Store:
     """The desk's writes as Persist effects (nothing to await)."""
 
@@ -50,6 +60,7 @@ class RegimeHost:
         self.book = book
         self.metrics = None
         self.store = _Store(out)
+        self.journal = _Journal(out)
 
 
 def make_regime(settings: Settings, out: Outbox, quotes: Any, book: Book) -> RegimeDesk:

@@ -156,3 +156,14 @@ def test_an_exit_on_a_stale_quote_asks_for_a_snapshot_and_the_fresh_quote_wakes_
     assert not any(isinstance(e, CancelOrder) for e in effects)
     core.handle(QuoteEvent(option(position.key, "2.00", at(9, 40, 1))))
     assert position.key in woken
+
+
+def test_the_checkpoint_runs_the_regime_desk_without_failing() -> None:
+    """The regime desk writes through a journal; the core gives it one whose records are Persist effects."""
+    from daemon.core.events import TimerEvent
+
+    core, _, _, _ = held()
+    core.handle(TimerEvent("checkpoint", at(10, 0)))
+    effects = core.take_effects()
+    assert not logs(effects, "regime_checkpoint_failed"), logs(effects, "regime_checkpoint_failed")
+    assert persists(effects, "record_checkpoint") or persists(effects, "set_meta")
