@@ -12,6 +12,11 @@ target_metadata = Base.metadata
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        # pysqlite runs CREATE/ALTER outside any transaction unless one is open: open it, so the whole
+        # upgrade (tables and version stamp) commits at once and a process killed half-way through a
+        # migration leaves nothing behind for the next start to trip over (SPEC 6.3).
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -105,3 +105,33 @@ def test_db_upgrade_refuses_a_missing_directory(tmp_path, capsys):
     assert main(["db", "upgrade", "--url", f"sqlite:///{missing}/x.db", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["code"] == "store_dir_missing"
     assert not missing.exists() and not missing.parent.exists()
+
+
+def test_a_migration_stopped_half_way_leaves_nothing_behind_on_sqlite(tmp_path, monkeypatch) -> None:
+    """A process killed in the middle of `upgrade` (the crash harness found it: the next start failed on
+    `table ... already exists`) must leave no table behind: the whole upgrade is one transaction."""
+    import sqlite3
+
+    from alembic import op
+
+    from daemon.store import migrate
+
+    url = f"sqlite:///{tmp_path / 'half.db'}"
+    real = op.create_table
+    made: list[str] = []
+
+    def create_then_die(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if len(made) == 3:
+            raise KeyboardInterrupt("killed half-way through the migration")
+        made.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(op, "create_table", create_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        migrate.upgrade(url)
+    monkeypatch.setattr(op, "create_table", real)
+    with sqlite3.connect(tmp_path / "half.db") as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert not (tables & set(made)), tables  # the three tables made before the "kill" were rolled back
+    migrate.upgrade(url)  # and the next start migrates cleanly
+    assert migrate.current_revision(url) == migrate.head_revision()
