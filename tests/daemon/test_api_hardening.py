@@ -93,6 +93,17 @@ async def test_a_non_ascii_symbol_is_not_folded(server: Server) -> None:
 
 
 async def test_401_and_403_are_counted_and_logged(server: Server) -> None:
+    import structlog
+
+    saved = structlog.get_config()  # an earlier test may have left a level filter above warning
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
+    try:
+        await _refusals_counted_and_logged(server)
+    finally:
+        structlog.configure(**saved)
+
+
+async def _refusals_counted_and_logged(server: Server) -> None:
     with capture_logs() as logs:
         assert (await server.call("GET", "/v1/status", token=None))[0] == 401
         assert (await server.call("GET", "/v1/status", token="wrong"))[0] == 401
