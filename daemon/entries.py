@@ -17,14 +17,13 @@ from broker.liquidity import check_quote
 from broker.selection import LIQUIDITY, NO_UNDERLYING_PRICE, Selection, candidates, select_contract
 from broker.base import BrokerError
 from market.types import OptionChain, OptionContract, Quote
-from daemon.core.entries import json_safe, signal_id_of  # noqa: F401 - one definition, shared with the core
+from daemon.core.entries import json_safe, market_problem, signal_id_of  # one definition, shared with the core
 from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
 from risk import reasons
 from risk.decision import Decision
 from risk.request import OpenPositionView, SizingRequest
 from risk.scale_in import ScaleInRequest, evaluate_scale_in
 from risk.signal import Signal, SignalRejected, parse_signal
-from risk.gate import needs_vix
 from risk.sizing import evaluate, refused_input, screen
 
 # The engine these desks serve is typed loosely: a desk never imports its engine (no import cycle);
@@ -155,22 +154,7 @@ class SignalDesk:
         return None
 
     def _market_problem(self, signal: Signal, selection: Selection, now: datetime) -> str | None:
-        """SPEC §4.4: why the market data this entry would be sized on is unusable, or None. Looked at:
-        the underlying, the VIX when the profile sizes on it, and the chosen option (or, when no strike
-        passed, every candidate tried). A flagged quote past the freshness limit is stale, not bad."""
-        eng, settings = self.engine, self.engine.settings
-        keys = [signal.underlying]
-        if needs_vix(settings):
-            keys.append(settings.profile.vix_symbol)
-        if selection.contract is not None:
-            keys.append(selection.contract.key)
-        else:
-            keys.extend(c.contract.key for c in selection.tried)
-        for key in keys:
-            verdict, quote = eng.quotes.problem(key), eng.quotes.get(key)
-            if verdict is not None and quote is not None and quote.age_s(now) <= settings.gate.max_quote_age_s:
-                return verdict.describe(key)
-        return None
+        return market_problem(self.engine.quotes, self.engine.settings, signal, selection, now)
 
     async def _select(self, signal: Signal, now: datetime) -> tuple[Selection, list[OptionContract], datetime]:
         """The §4.1 choice, every candidate of the walk from the chosen one on (for the greeks walk), and

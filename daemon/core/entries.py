@@ -92,6 +92,26 @@ class Pending:
     ticket: int | None = None
 
 
+def market_problem(quotes: Any, settings: Settings, signal: Signal, selection: Selection,
+                   now: datetime) -> str | None:
+    """SPEC 4.4: why the market data an entry would be sized on is unusable, or None: the underlying,
+    the VIX when the profile sizes on it, and the chosen option (or, when no strike passed, every
+    candidate tried). A flagged quote past the freshness limit is stale, not bad. `quotes` answers
+    `get(key)` and `problem(key)` (the core's QuoteTable, the old engine's QuoteBook)."""
+    keys = [signal.underlying]
+    if needs_vix(settings):
+        keys.append(settings.profile.vix_symbol)
+    if selection.contract is not None:
+        keys.append(selection.contract.key)
+    else:
+        keys.extend(c.contract.key for c in selection.tried)
+    for key in keys:
+        verdict, quote = quotes.problem(key), quotes.get(key)
+        if verdict is not None and quote is not None and quote.age_s(now) <= settings.gate.max_quote_age_s:
+            return verdict.describe(key)
+    return None
+
+
 def signal_id_of(raw: Any) -> str | None:
     if isinstance(raw, dict):
         sid = raw.get("id")
@@ -239,22 +259,7 @@ class EntryDesk:
         return self.quotes.problem(self.settings.profile.vix_symbol) is None
 
     def _market_problem(self, signal: Signal, selection: Selection, now: datetime) -> str | None:
-        """SPEC 4.4: why the market data this entry would be sized on is unusable, or None: the
-        underlying, the VIX when the profile sizes on it, and the chosen option (or, when no strike
-        passed, every candidate tried). A flagged quote past the freshness limit is stale, not bad."""
-        settings = self.settings
-        keys = [signal.underlying]
-        if needs_vix(settings):
-            keys.append(settings.profile.vix_symbol)
-        if selection.contract is not None:
-            keys.append(selection.contract.key)
-        else:
-            keys.extend(c.contract.key for c in selection.tried)
-        for key in keys:
-            verdict, quote = self.quotes.problem(key), self.quotes.get(key)
-            if verdict is not None and quote is not None and quote.age_s(now) <= settings.gate.max_quote_age_s:
-                return verdict.describe(key)
-        return None
+        return market_problem(self.quotes, self.settings, signal, selection, now)
 
     def _walk_for_greeks(self, standing: Standing, signal: Signal, now: datetime,
                          others: list[OptionContract]) -> tuple[Selection, Decision] | None:
