@@ -82,12 +82,7 @@ def _num(text: str, where: str, what: str, *, scale: Decimal | None = None, posi
     text = text.strip()
     if not text and optional:
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise DataError("bad_row", f"{where}: {what} {text!r} is not a number") from None
-    if not value.is_finite():
-        raise DataError("bad_row", f"{where}: {what} {text!r} is not finite")
+    value = _finite(text, where, what)
     if scale is not None:
         value = value / scale
     if positive and value <= 0:
@@ -234,8 +229,11 @@ def lean_universe(path: Path, underlying: str, refusals: Refusals = None) -> tup
 
 def _signed(text: str, where: str, what: str) -> Decimal | None:
     text = text.strip()
-    if not text:
-        return None
+    return _finite(text, where, what) if text else None
+
+
+def _finite(text: str, where: str, what: str) -> Decimal:
+    """`text` as a finite Decimal, or the row refused with file and line."""
     try:
         value = Decimal(text)
     except InvalidOperation:
