@@ -38,6 +38,7 @@ from daemon.core.effects import (
     DailyReport,
     LogLine,
     MetricUpdate,
+    Notify,
     ModifyOrder,
     Persist,
     PlaceOrder,
@@ -50,6 +51,7 @@ from daemon.core.events import FillEvent, OrderRefusedEvent, OrderUpdateEvent, Q
 from daemon.core.timers import Timers
 from daemon.feed import DEFAULT_TICKS_PER_BAR, bar_path, underlying_quote
 from daemon.logging import get_logger
+from daemon.notifications import notify
 from daemon.scheduler import job_specs
 from daemon.signals.jsonl import TimedSignal
 from market import calendar
@@ -291,6 +293,9 @@ class Replay:
                         getattr(self.log, effect.level)(effect.event, **effect.fields)
                 elif kind is MetricUpdate:
                     pass
+                elif kind is Notify:
+                    if self.log_effects:  # not while a resumed replay catches up: it was told the first time
+                        notify(effect.kind, effect.text)
                 elif kind is PlaceOrder:
                     self.stats.orders += 1
                     try:

@@ -67,8 +67,17 @@ class MetricUpdate:
     args: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Tell the operator (`daemon.notifications.notify(kind, text)`): the shell sends it, never blocking the core.
+    Kinds as `daemon.notifications.notify` lists them (breaker, halt, store_fault, vol_term_inversion, ...)."""
+
+    kind: str
+    text: str
+
+
 Effect = (PlaceOrder | ModifyOrder | CancelOrder | Subscribe | Unsubscribe | RequestSnapshot | Persist | LogLine
-          | MetricUpdate)
+          | MetricUpdate | Notify)
 ORDER_EFFECTS = (PlaceOrder, ModifyOrder, CancelOrder)
 
 
@@ -91,6 +100,9 @@ class Outbox:
 
     def metric(self, name: str, /, **args: Any) -> None:
         self.items.append(MetricUpdate(name, args))
+
+    def notify(self, kind: str, text: str) -> None:
+        self.items.append(Notify(kind, text))
 
     def take(self) -> list[Any]:
         out, self.items = self.items, []
