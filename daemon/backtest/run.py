@@ -367,7 +367,7 @@ def _book_vs_venue(replay: Any) -> dict[str, Any]:
 
 
 class _counting:
-    """The event stream, counted, with a progress callback every 20,000 events."""
+    """The event stream, counted, with a progress callback every 20,000 events and at the end."""
 
     def __init__(self, events: Iterator[Any], progress: Progress | None):
         self.events = events
@@ -382,6 +382,8 @@ class _counting:
             if progress is not None and self.n % 20000 == 0:
                 progress(self.n, wallclock.perf_counter() - self.started)
             yield event
+        if progress is not None:  # the last word: a short run still shows its bar at the end
+            progress(self.n, wallclock.perf_counter() - self.started)
 
 
 def _events(data: MarketData, timed: Sequence[TimedSignal]) -> Iterator[tuple[datetime, int, int, Any]]:

@@ -39,17 +39,20 @@ def _day(text: str) -> date:
 
 
 class _Bar:
-    """A progress line with events/s on a terminal (stderr); silent otherwise."""
+    """A progress line with events/s on a terminal (stderr); silent otherwise (a pipe, a file, CI logs)."""
 
     def __init__(self, total: int, label: str):
         self.total = max(total, 1)
         self.label = label
         self.tty = sys.stderr.isatty()
+        self.last: tuple[int, float] | None = None
 
     def __call__(self, n: int, elapsed: float) -> None:
-        if not self.tty:
-            return
-        frac = min(n / self.total, 1.0)
+        self.last = (n, elapsed)
+        if self.tty:
+            self._draw(n, elapsed, min(n / self.total, 1.0))
+
+    def _draw(self, n: int, elapsed: float, frac: float) -> None:
         filled = int(frac * 30)
         rate = n / elapsed if elapsed > 0 else 0.0
         sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {frac:4.0%} "
@@ -58,6 +61,8 @@ class _Bar:
 
     def done(self) -> None:
         if self.tty:
+            if self.last is not None:  # the total was an estimate: at the end, all of it is done
+                self._draw(*self.last, 1.0)
             sys.stderr.write("\n")
 
 
@@ -69,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from daemon.backtest.run import ReplayDataError, replay_settings, run_replay
     from daemon.backtest.scenarios import SCENARIOS
     from daemon.bars import BarDataError
+    from daemon.feed import DEFAULT_TICKS_PER_BAR
     from daemon.logging import configure_logging
     from daemon.signals.jsonl import SignalFileError
 
@@ -83,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         results = []
         for sizing in sizings:
             settings = replay_settings(args.profile, data, sizing)
-            total = sum(len(b) for b in data.bars.values()) * 8 + len(data.option_quotes)
+            windowed = data.window(args.start, args.end)  # the estimate covers what will be replayed
+            total = sum(len(b) for b in windowed.bars.values()) * (DEFAULT_TICKS_PER_BAR + 1) + len(windowed.option_quotes)
             bar = _Bar(total, f"{settings.profile.name} {sizing}")
             results.append(run_replay(settings, data, args.signals, (args.start, args.end), sizing, args.scenario,
                                       progress=bar))
