@@ -166,6 +166,7 @@ class RegimeDesk:
                 eng.log.warning("term_structure_inverted", underlying=underlying, term_slope=surface.term_slope,
                                 front=surface.front.expiry.isoformat() if surface.front else None,
                                 next=surface.next.expiry.isoformat() if surface.next else None)
+                self._tell_inversion(underlying, surface, now)
             elif not inverted and underlying in self.inverted:
                 eng.log.info("term_structure_normal", underlying=underlying, term_slope=surface.term_slope)
             (self.inverted.add if inverted else self.inverted.discard)(underlying)
@@ -181,6 +182,27 @@ class RegimeDesk:
         eng.journal.append("set_meta", key=SURFACE_KEY, value=json.dumps({  # through the journal (SPEC §6.2)
             "at": now.isoformat(), "surfaces": {u: s.to_record() for u, s in sorted(self.surfaces.items())},
             "skew_history": {u: [[d.isoformat(), str(v)] for d, v in h] for u, h in sorted(self.skew_history.items())}}))
+
+    def _tell_inversion(self, underlying: str, surface: Surface, now: datetime) -> None:
+        """SPEC §10.2's alert as a notification, once per inversion (the set `inverted` remembers it
+        until the slope turns back). The core's host turns it into a `Notify` effect; a host without
+        `notify` (the old engine) sends it itself."""
+        tell = getattr(self.engine, "notify", None)
+        if tell is None:
+            from daemon import notifications
+
+            tell = notifications.notify
+        front, nxt = surface.front, surface.next
+
+        def iv(e: Any) -> str:
+            return "?" if e is None or e.atm_iv is None else f"{e.atm_iv * 100:.1f}%"
+
+        cap = self.cfg.volatility.caps.get("stressed")
+        tell("vol_term_inversion",
+             f"{underlying} volatility term structure inverted at {now.astimezone(EXCHANGE_TZ):%Y-%m-%d %H:%M} ET: "
+             f"front {front.expiry.isoformat() if front else '?'} ATM IV {iv(front)} above next "
+             f"{nxt.expiry.isoformat() if nxt else '?'} ATM IV {iv(nxt)}; regime stressed"
+             + ("" if cap is None else f", multiplier capped at {cap}"))
 
     # ------------------------------------------------------------------ vega and theta
 
