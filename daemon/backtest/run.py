@@ -434,7 +434,8 @@ def _result(settings: Settings, data: MarketData, sizing: str, scenario: str | N
                              "reason": p.get("reason")})
         elif op == "record_exit_event":
             exits.append({"position_id": p["position_id"], "rule": p["rule"], "kind": p["kind"],
-                          "quantity": p.get("quantity"), "at": p["at"].isoformat() if p.get("at") else None})
+                          "quantity": p.get("quantity"), "at": p["at"].isoformat() if p.get("at") else None,
+                          "reason": p.get("reason")})  # the effects it names (macro day, earnings) show in the report
         elif op == "close_position":
             if p["position_id"] in positions:
                 positions[p["position_id"]]["closed_at"] = p["closed_at"].isoformat()

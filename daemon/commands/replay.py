@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="backtest / stress test on recorded data, with a report (SPEC §8)")
     p.add_argument("--profile", required=True, help="profile name (0dte, 7dte) or a path to a TOML file")
     p.add_argument("--data", default="bundled",
-                   help="'bundled' (default: the embedded week), 'spxw' or 'goog' (recorded Lean option quotes "
+                   help="'bundled' (default: the embedded week), 'spxw' or 'goog' (recorded Lean option quotes), 'spx5' (SPX/VIX/VIX1D 5-minute bars) "
                         "from ../shared/data/market), or a folder of <SYMBOL>_1min.csv files")
     p.add_argument("--signals", default="reference", metavar="reference|FILE",
                    help="'reference' (default: the demonstration breakout) or a JSONL signal file")
