@@ -3,6 +3,8 @@
     load_dataset("bundled")      the embedded eqker week 2019-02-11..15 (Alpha Vantage 1-minute bars)
     load_dataset("spxw")         Lean SPXW same-day quotes 2021-01-04..08 with SPX index bars (recorded fills)
     load_dataset("goog")         Lean GOOG full chain 2015-12-24 (a half day) with GOOG minute bars
+    load_dataset("spy1")         SPY 1-minute bars 2024-02-20..05-17 (tradingfsd_gpt Polygon file, tests-only),
+                                 regular hours; VIX the CBOE daily open held flat (tests-only)
     load_dataset("spx5")         SPX, VIX and VIX1D 5-minute bars 2025-08-11..2026-02-13 (tradingfsd_gpt,
                                  tests-only): SPXW same-day options modelled at σ = VIX1D (SPEC §4.3)
     load_dataset("/some/folder") a folder of `<SYMBOL>_1min.csv[.gz]` (+ `_daily`) files
@@ -93,7 +95,7 @@ class MarketData:
         return replace(self, bars={s: b for s, b in bars.items() if b}, option_quotes=quotes)
 
 
-SHARED_SETS = ("spxw", "goog", "spx5")
+SHARED_SETS = ("spxw", "goog", "spx5", "spy1")
 
 
 def load_dataset(spec: str, root: Path | None = None) -> MarketData:
@@ -102,7 +104,7 @@ def load_dataset(spec: str, root: Path | None = None) -> MarketData:
         if root is None:
             raise DataError("replay_data_missing", f"data set {spec!r} reads ../shared/data/market "
                                                    "(or $TRADINGD_MARKET_DATA), which is absent")
-        return {"spxw": load_spxw, "goog": load_goog, "spx5": load_spx5}[spec](root)
+        return {"spxw": load_spxw, "goog": load_goog, "spx5": load_spx5, "spy1": load_spy1}[spec](root)
     return load_minute_folder(spec)
 
 
@@ -266,6 +268,29 @@ def load_spx5(root: Path) -> MarketData:
              "no option quotes were recorded: SPXW same-day options are modelled at σ = VIX1D (SPEC §4.3)")
     return MarketData("spx5", bars, daily, [], frozenset({"SPX", "VIX", "VIX1D"}), tuple(files), notes,
                       tuple(str(e) for e in refused))
+
+
+def load_spy1(root: Path) -> MarketData:
+    """The tradingfsd_gpt Polygon SPY 1-minute file, regular hours only (pre- and post-market bars are
+    dropped: the options trade 09:30-16:00); VIX is CBOE's daily open held flat (no intraday VIX)."""
+    from daemon.backtest.readers import polygon_minute_bars
+
+    path = root / "tradingfsd_gpt" / "data" / "SPY_1min.csv.gz"
+    if not path.exists():
+        raise DataError("replay_data_missing", f"no {path}")
+    refused: list[DataError] = []
+    spy = [b for b in polygon_minute_bars(path, "SPY", refusals=refused)
+           if time(9, 30) <= b.start.astimezone(EXCHANGE_TZ).time() < time(16, 0)]
+    vix = {b.day: b for b in _vix_daily(root, refused)}
+    bars: dict[str, list[Bar]] = {"SPY": spy, "VIX": []}
+    days = sorted({b.start.astimezone(EXCHANGE_TZ).date() for b in spy})
+    for day in days:
+        if day in vix:
+            bars["VIX"].extend(flat_session_bars("VIX", day, vix[day].open))
+    notes = ("SPY 1-minute bars 2024-02-20..05-17 (tradingfsd_gpt Polygon export; tests only, not bundled), "
+             "regular hours", "VIX: CBOE's daily open held flat through each session (no intraday VIX in the data)")
+    return MarketData("spy1", {k: v for k, v in bars.items() if v}, {"SPY": _daily_from(spy)}, [],
+                      frozenset({"VIX"}), (path,), notes, tuple(str(e) for e in refused))
 
 
 def _daily_from(bars: Sequence[Bar]) -> list[DailyBar]:

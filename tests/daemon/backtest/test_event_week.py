@@ -111,3 +111,26 @@ def test_same_day_options_are_priced_at_vix1d_where_the_data_has_it(shared_marke
     mids = [Decimal(f["mid"]) for f in first]
     assert mids[0] != mids[1]
     assert (mids[0] > mids[1]) == (vix1d > fitted), (mids, vix1d, fitted)
+
+
+def test_the_spy_fomc_week_of_2024_03_20_shows_the_blackout_and_the_cap(shared_market: Path, tmp_path: Path) -> None:
+    """The second real FOMC week we hold: SPY 1-minute bars (tradingfsd_gpt, tests-only), FOMC 2024-03-20
+    14:00. At VIX ~13 the 0.9-confidence signals size at 2.0× and the 0dte vega limit refuses them
+    (`greeks_limit`); on the FOMC day the macro-day cap holds them to the minimum bet and they trade,
+    except inside the blackout."""
+    from daemon.backtest.report import write_report
+
+    data = load_dataset("spy1").window(date(2024, 3, 18), date(2024, 3, 22))
+    signals = []
+    for n, (day, at) in enumerate(((d, t) for d in data.days() for t in TIMES), start=1):
+        raw = {**_raw(day, at, n), "underlying": "SPY"}
+        signals.append(TimedSignal(datetime.combine(day, at, tzinfo=EXCHANGE_TZ), raw, n))
+    result = run_replay(replay_settings("0dte", data), data, signals)
+    doc = write_report([result], tmp_path / "rep")
+    decisions = doc["runs"]["new"]["decisions"]
+    fomc = {d["at"][11:16]: d for d in decisions if d["at"].startswith("2024-03-20")}
+    assert fomc["13:55"]["reason"] == fomc["14:05"]["reason"] == "event_blackout"
+    assert fomc["10:00"]["accepted"] and fomc["10:00"]["breakdown"]["multiplier_caps"]["macro_day"] == "1.0"
+    others = [d for d in decisions if not d["at"].startswith("2024-03-20")]
+    assert others and all(d["multiplier"] == "2.0" and d["reason"] == "greeks_limit" for d in others)
+    assert "event_blackout 2" in (tmp_path / "rep" / "report.html").read_text()
