@@ -1,4 +1,4 @@
-"""`tradingd replay --profile P [--data DIR|bundled|spxw|goog] [--signals FILE|reference] [--from D --to D]
+"""`tradingd replay --profile P [--data DIR|bundled|spxw|goog|spx5|spy1] [--signals FILE|reference] [--from D --to D]
 [--sizing new|current|both] [--scenario NAME] --report DIR [--json]`: a backtest or stress test on
 recorded data, on the same deterministic core as the daemon, with the report of SPEC §8."""
 
@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="backtest / stress test on recorded data, with a report (SPEC §8)")
     p.add_argument("--profile", required=True, help="profile name (0dte, 7dte) or a path to a TOML file")
     p.add_argument("--data", default="bundled",
-                   help="'bundled' (default: the embedded week), 'spxw' or 'goog' (recorded Lean option quotes), 'spx5' (SPX/VIX/VIX1D 5-minute bars) "
-                        "from ../shared/data/market), or a folder of <SYMBOL>_1min.csv files")
+                   help="'bundled' (default: the embedded week); from ../shared/data/market: 'spxw' or 'goog' (recorded "
+                        "Lean option quotes), 'spx5' (SPX/VIX/VIX1D 5-minute bars), 'spy1' (SPY 1-minute 2024); or a "
+                        "folder of <SYMBOL>_1min.csv files")
     p.add_argument("--signals", default="reference", metavar="reference|FILE",
                    help="'reference' (default: the demonstration breakout) or a JSONL signal file")
     p.add_argument("--from", dest="start", type=_day, help="first session (YYYY-MM-DD)")
