@@ -110,6 +110,28 @@ def test_data_outage_no_entry_on_stale_data_and_held_positions_exit_on_a_snapsho
     assert len(answered) == len(asked)
 
 
+def test_data_outage_where_snapshots_fail_too_the_exit_crosses_on_the_first_fresh_quote(bundled, monkeypatch) -> None:
+    """A whole data-farm outage: the snapshot gets nothing fresh either (the replay's own answer, a model
+    quote from the stale underlying). The close-out then sends nothing on stale prices and crosses the
+    spread on the first fresh quote after the stream returns (SPEC §6.1's fallback, second half)."""
+    from daemon.backtest.scenarios import OutageSnapshots
+
+    monkeypatch.setattr(OutageSnapshots, "active", lambda self, now: False)
+    result = run_replay(replay_settings("0dte", bundled), bundled, None, TWO_DAYS, scenario="outage")
+    start, end = OUTAGE
+    assert result.checks["snapshots_answered"] == []
+    held = [t for t in result.trades if _t(t["opened_at"]).time() < start and _t(t["closed_at"]).time() >= start]
+    assert len(held) >= 2
+    for trade in held:
+        sells = [f for f in result.fills if f["position_id"] == trade["position_id"] and f["side"] == "SELL"]
+        assert sum(f["quantity"] for f in sells) == trade["contracts"] and trade["closed"]
+        for fill in sells:
+            at = _t(fill["at"]).time()
+            assert end <= at < time(15, 51), "nothing sold on stale data; out within a minute of the stream's return"
+            assert Decimal(fill["price"]) < Decimal(fill["mid"]), fill  # a marketable limit
+    assert result.checks["book_vs_venue"]["equal"]
+
+
 def test_disconnect_mid_slice_nothing_sent_twice_and_reconciled(bundled) -> None:
     result = run_replay(replay_settings("0dte", bundled), bundled, None, TWO_DAYS, scenario="disconnect")
     assert_every_scenario_invariant(result)
