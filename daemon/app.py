@@ -222,8 +222,12 @@ class App:
         if lock is None or make_url(lock.url).get_backend_name() != "postgresql":
             return
 
+        serial = threading.Lock()  # the store may come back twice in a row: one re-take at a time
+
         def relock() -> None:
-            if lock.reacquire():
+            with serial:
+                held = lock.reacquire()
+            if held:
                 log.info("store_lock_held", where=lock.where)
                 return
             log.error("store_lock_lost", code="store_locked",

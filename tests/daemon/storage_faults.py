@@ -47,6 +47,11 @@ SIGNALS = [
     {"at": f"{DAY}T15:15:00-05:00", "signal": {
         "id": "probe-1", "profile": "0dte", "underlying": "SPY", "direction": "bearish", "strategy": "directional",
         "confidence": 0.5, "created_at": f"{DAY}T15:15:00-05:00"}},
+    # After the close (refused alike in every run): it keeps the paced replay running ~7 s of wall time
+    # after the fault, so the test sees the daemon recover (flush, lock taken again) while it still runs.
+    {"at": f"{DAY}T18:00:00-05:00", "signal": {
+        "id": "late-1", "profile": "0dte", "underlying": "SPY", "direction": "bearish", "strategy": "directional",
+        "confidence": 0.7, "created_at": f"{DAY}T18:00:00-05:00"}},
 ]
 PROBE = "probe-1"
 PROBE_AT = datetime(2019, 2, 11, 15, 15, tzinfo=EXCHANGE_TZ)

@@ -92,7 +92,7 @@ def assert_locked_again(daemon: Daemon, url: str) -> None:
         except StoreError as exc:
             assert exc.code == "store_locked"
         else:
-            assert daemon.proc.poll() is not None, "the lock was free while the daemon ran"
+            assert daemon.proc.poll() is not None, "the lock was free while the daemon ran\n" + daemon.output()
 
 
 def run_through_fault(daemon: Daemon, *, break_store: Callable[[], None], mend_store: Callable[[], None],
