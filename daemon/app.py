@@ -396,7 +396,7 @@ class App:
             # Everything the run decided is written before the summary reads it, however long the store
             # is away (SIGTERM gives up: a resumed replay writes what is missing).
             sink.journal.retry_now()
-            await asyncio.to_thread(sink.wait_flushed, lambda: self.stopped_by is not None)
+            flushed = await asyncio.to_thread(sink.wait_flushed, lambda: self.stopped_by is not None)
             log.info("replay_done", quotes=stats.quotes, option_quotes=stats.option_quotes, bars=stats.bars,
                      signals=stats.signals, fills=stats.fills, events_per_s=round(stats.events_per_s),
                      wall_s=round(stats.wall_s, 2))
@@ -407,6 +407,12 @@ class App:
                 self._print_line(f"replay stopped by {self.stopped_by} at {step.now():%Y-%m-%d %H:%M:%S %Z}"
                                  "; partial summary follows", event="replay_stopped",
                                  signal=self.stopped_by, at=step.now().isoformat())
+            if not flushed:  # stopped while the store was away: its summary would be short of what was decided
+                self._print_line(f"no summary: the store is unavailable ({sink.journal.reason}); "
+                                 f"{sink.pending} records not written (run the replay again on this --db to "
+                                 "write them)", event="replay_summary_skipped", code="store_unavailable",
+                                 pending=sink.pending)
+                return 1
             await self.print_summary_of(store)
         finally:
             inbox.close()
