@@ -118,6 +118,11 @@ class Daemon:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
 
+    def text(self, path: str) -> str:
+        request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read().decode()
+
     def now(self) -> datetime:
         _, status = self.get("/v1/status")
         return datetime.fromisoformat(status["now"])

@@ -22,6 +22,7 @@ directory while a flag file exists, as a read-only file system does.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -108,6 +109,8 @@ def run_through_fault(daemon: Daemon, *, break_store: Callable[[], None], mend_s
         assert virtual(status) < PROBE_AT, "found too late for the probe"
         code, health = daemon.get("/healthz")
         assert code == 503 and health["reason"] == "store_unavailable" and health["message"], health
+        metrics = daemon.text("/metrics")  # what the TradingdStoreUnavailable alert reads
+        assert re.search(r'^tradingd_store_available\{[^}]*\} 0\.0$', metrics, re.M), metrics[-2000:]
         assert status["open_positions"] >= 1
         daemon.wait_until(lambda s: virtual(s) >= FAULT_UNTIL, "the close-out")
         code, health = daemon.get("/healthz")
