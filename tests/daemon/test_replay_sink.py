@@ -183,3 +183,20 @@ async def test_the_backtest_collector_is_a_sink_too() -> None:
 
     collector = Collector()
     assert collector.may_send(True) and not collector.changes and collector.take_changes() == []
+
+
+async def test_waiting_for_a_store_that_stays_away_ends_when_told_and_keeps_the_records(store: Store) -> None:
+    broken = Broken(store)
+    sink = CoreSink(broken, FAST)
+    sink.claim("run-1")
+    broken.down = True
+    sink.append("open_position", opening(1))
+    calls = []
+
+    def stop() -> bool:  # SIGTERM on the third look
+        calls.append(1)
+        return len(calls) >= 3
+
+    assert sink.wait_flushed(stop, poll_s=0.01) is False
+    assert sink.pending == 1 and sink.status()["available"] is False
+    sink.close()
