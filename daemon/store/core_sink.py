@@ -7,6 +7,10 @@ One object for every driver of the core (the replay loop today, the live shell n
     sink.append(effect.op, effect.payload)      # every Persist effect, in the core's order; never blocks
     if not sink.may_send(effect.durable):       # every PlaceOrder, right after its intent's Persist
         core.handle(OrderRefusedEvent(order_id, "store_unavailable", now))
+
+    # live (an asyncio shell): CoreSink(store, settings, counted=False, blocking=False,
+    #                                   notify=loop.call_soon_threadsafe), and
+    if not await sink.may_send_async(effect.durable): ...
     for available, reason in sink.take_changes():       # between events, on the driver's thread
         core.handle(StoreStatusEvent(available, reason, now))
     status["store"] = sink.status()     # /healthz (503 while unavailable), metrics, the status JSON
@@ -53,9 +57,12 @@ class ReplayStoreMismatch(Exception):
 
 class CoreSink:
     def __init__(self, store: Any, settings: JournalSettings | None = None, *, counted: bool = True,
-                 notify: Callable[[Callable[[], None]], Any] | None = None):
+                 blocking: bool = True, notify: Callable[[Callable[[], None]], Any] | None = None):
         self.store = store
         self.counted = counted
+        # blocking: `append("write_intent")` waits on the calling thread for the commit (a replay loop on
+        # its own thread). An asyncio shell passes False and awaits `may_send_async` instead.
+        self.blocking = blocking
         self.journal = Journal(store, settings, notify=notify, batch_runner=self._run_batch if counted else None)
         self.journal.add_listener(self._on_change)
         self.seq = 0  # records seen in this run (the core's Persist effects, numbered from 1)
@@ -105,8 +112,8 @@ class CoreSink:
         record = self.journal.append_record(op, payload, tag=self.seq)
         if op == "write_intent":
             self._intent = record
-            if record is not None and self.journal.available:  # write-ahead (SPEC 6.1): committed before the send
-                self.journal.flush_sync(self.journal.settings.durable_timeout_s)
+            if record is not None and self.blocking and self.journal.available:
+                self.journal.flush_sync(self.journal.settings.durable_timeout_s)  # write-ahead (SPEC 6.1)
 
     def may_send(self, durable: bool) -> bool:
         """Whether the order whose intent was just appended may go out. An entry (`durable`) only with
@@ -123,6 +130,26 @@ class CoreSink:
             return False
         # Being written this very moment: its outcome decides.
         self.journal.flush_sync(self.journal.settings.durable_timeout_s)
+        return bool(record.written)
+
+    async def may_send_async(self, durable: bool) -> bool:
+        """`may_send` for an asyncio shell (`blocking=False`): awaits the intent's commit (write-ahead) without
+        blocking the event loop, up to `durable_timeout_s` while the store writes."""
+        record, self._intent = self._intent, None
+        if record is None or record.written:
+            return True
+        timeout = self.journal.settings.durable_timeout_s
+        if self.journal.available:
+            await self.journal.drain(timeout)
+        if record.written:
+            return True
+        if not durable:
+            self.log.warning("exit_intent_journaled", code=STORE_UNAVAILABLE, order_id=_order_id(record),
+                             reason=self.journal.reason or "not committed in time")
+            return True
+        if self.journal.withdraw(record):
+            return False
+        await self.journal.drain(timeout)
         return bool(record.written)
 
     def take_changes(self) -> list[tuple[bool, str | None]]:

@@ -200,3 +200,24 @@ async def test_waiting_for_a_store_that_stays_away_ends_when_told_and_keeps_the_
     assert sink.wait_flushed(stop, poll_s=0.01) is False
     assert sink.pending == 1 and sink.status()["available"] is False
     sink.close()
+
+
+async def test_an_asyncio_shell_awaits_the_write_ahead_without_blocking(store: Store, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    broken = Broken(store)
+    sink = CoreSink(broken, FAST, counted=False, blocking=False)
+    sink.append("write_intent", intent(1))
+    assert await sink.may_send_async(True) is True
+    assert count(db, "order_intents") == 1  # committed before the answer
+    broken.down = True
+    sink.append("open_position", opening(1))
+    assert sink.flush(5) is False
+    sink.append("write_intent", intent(2))
+    assert await sink.may_send_async(True) is False  # an entry: not sent, its intent taken back
+    sink.append("write_intent", intent(3))
+    assert await sink.may_send_async(False) is True  # an exit: sent anyway
+    broken.down = False
+    assert sink.wait_flushed(lambda: False, poll_s=0.01)
+    with sqlite3.connect(db) as connection:
+        assert [r[0] for r in connection.execute("select order_id from order_intents order by order_id")] == [1, 3]
+    sink.close()
