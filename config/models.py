@@ -706,11 +706,13 @@ class Settings(Frozen):
     def _closeout_lead(cls, raw: Any) -> Any:
         """`exits.zero_dte.closeout_lead_s` not given: the parent timeout, so the close-out's slicer
         finishes by `closeout_time` (one number for the job, the core's timer and the exit rule)."""
-        if isinstance(raw, dict):
-            zero = (raw.get("exits") or {}).get("zero_dte") if isinstance(raw.get("exits"), dict) else None
-            timeout = (raw.get("execution") or {}).get("parent_timeout_s") if isinstance(raw.get("execution"), dict) else None
-            if isinstance(zero, dict) and "closeout_lead_s" not in zero and timeout is not None:
-                raw = {**raw, "exits": {**raw["exits"], "zero_dte": {**zero, "closeout_lead_s": timeout}}}
+        if not isinstance(raw, dict):
+            return raw
+        exits, execution = raw.get("exits"), raw.get("execution")
+        zero = exits.get("zero_dte") if isinstance(exits, dict) else None
+        timeout = execution.get("parent_timeout_s") if isinstance(execution, dict) else None
+        if isinstance(zero, dict) and "closeout_lead_s" not in zero and timeout is not None:
+            return {**raw, "exits": {**exits, "zero_dte": {**zero, "closeout_lead_s": timeout}}}
         return raw
 
     profile: ProfileInfo

@@ -54,7 +54,8 @@ def calendar_effects_html(sizing: str, effects: dict[str, Any]) -> str:
                      for b in effects["event_blackout"])
         parts.append("</table>")
     if effects["capped_entries"]:
-        parts.append("<table><tr><th class='l'>capped entry at</th><th class='l'>signal</th><th class='l'>underlying</th>"
+        parts.append("<table><tr><th class='l'>capped entry at</th><th class='l'>signal</th>"
+                     "<th class='l'>underlying</th>"
                      "<th class='l'>cap</th><th>cap</th><th>multiplier</th><th class='l'>event</th><th>notional</th>"
                      "<th>minimum bet</th><th class='l'>outcome</th></tr>")
         parts.extend(f"<tr><td class='l'>{e(c['at'])}</td><td class='l'>{e(str(c['signal_id']))}</td>"
@@ -66,7 +67,8 @@ def calendar_effects_html(sizing: str, effects: dict[str, Any]) -> str:
                      for c in effects["capped_entries"])
         parts.append("</table>")
     if effects["scaled_exits"]:
-        parts.append("<table><tr><th class='l'>scaled exit at</th><th class='l'>position</th><th class='l'>contract</th>"
+        parts.append("<table><tr><th class='l'>scaled exit at</th><th class='l'>position</th>"
+                     "<th class='l'>contract</th>"
                      "<th class='l'>rule</th><th class='l'>effect</th><th class='l'>reason</th></tr>")
         parts.extend(f"<tr><td class='l'>{e(str(x['at']))}</td><td class='l'>{x['position_id']}</td>"
                      f"<td class='l'>{e(x['contract'])}</td><td class='l'>{e(x['rule'])}</td>"

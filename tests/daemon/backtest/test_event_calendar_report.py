@@ -141,13 +141,14 @@ def test_0dte_fomc_day_caps_scales_targets_and_blacks_out(zero) -> None:
     assert all(fomc[t]["breakdown"]["message"].startswith(FOMC) for t in ("13:55", "14:05"))
     assert {b["at"][11:16] for b in run["calendar_effects"]["event_blackout"]} == {"13:55", "14:05"}
     blackouts = run["calendar_effects"]["event_blackout"]
-    assert len(blackouts) == 2 and all(b["at"].startswith("2019-02-13") and b["release"].startswith(FOMC) for b in blackouts)
+    assert len(blackouts) == 2 and all(b["at"].startswith("2019-02-13") and b["release"].startswith(FOMC)
+                                       for b in blackouts)
     # the macro-day cap: a 0.9-confidence signal trades the minimum bet (multiplier 1.0); the day before 1.5
     # (the bundled calendar has CPI 08:30 that day: the FOMC's own label is what proves the fixture's effect)
     taken = [fomc[t] for t in ("10:00", "11:00")]
     for d in taken:
         assert d["accepted"] and d["multiplier"] == "1.0" and d["breakdown"]["notes"]["macro_day"] == FOMC, d
-        assert d["breakdown"]["multiplier_caps"]["macro_day"] == "1.0" and "fomc" in d["breakdown"]["notes"]["macro_day"]
+        assert d["breakdown"]["multiplier_caps"]["macro_day"] == "1.0" and FOMC in d["breakdown"]["notes"]["macro_day"]
     assert {(c["at"], c["cap"], c["event"]) for c in run["calendar_effects"]["capped_entries"]} == {
         (d["at"], "macro_day", FOMC) for d in taken}
     # the day before: no cap, a larger multiplier than the FOMC day's
@@ -161,7 +162,8 @@ def test_0dte_fomc_day_caps_scales_targets_and_blacks_out(zero) -> None:
     day_before = [e for day, e in tiers if day == "2019-02-12"]
     assert day_before and not [e for e in day_before if "macro day" in e["reason"]] and FOMC in on_fomc[0]["reason"]
     scaled = run["calendar_effects"]["scaled_exits"]
-    assert len(scaled) == len(on_fomc) and all(x["effect"] == "macro_day_targets" and FOMC in x["reason"] for x in scaled)
+    assert len(scaled) == len(on_fomc) and all(x["effect"] == "macro_day_targets" and FOMC in x["reason"]
+                                               for x in scaled)
     day = next(r for r in run["days"] if r["day"] == "2019-02-13")
     assert day["refused_by_reason"] == {"event_blackout": 2}
     assert "event_blackout 2" in page
