@@ -49,13 +49,14 @@ def run_session(signals: list[TimedSignal], path: Callable[[datetime], Decimal],
                 underlying: str = "SPY", vix: Decimal = Decimal("18"), step_s: int = 5,
                 start: datetime | None = None, end: datetime | None = None,
                 settings: Settings | None = None, others: dict[str, Callable[[datetime], Decimal]] | None = None,
-                coarse_after_s: int | None = None, coarse_step_s: int = 60) -> tuple[Replay, ListSink]:
+                coarse_after_s: int | None = None, coarse_step_s: int = 60,
+                sink: Any = None) -> tuple[Replay, Any]:
     """Quotes every `step_s` (and, `coarse_after_s` after the last signal, every `coarse_step_s` while
     no order works, so a week replays quickly) from `start` to `end`, inside regular hours only."""
     settings = settings or load_settings(profile)
     start = start or at(9, 30)
     end = end or at(16, 0)
-    sink = ListSink()
+    sink = sink if sink is not None else ListSink()
     replay = Replay(settings, start - timedelta(minutes=1), sink=sink, log_effects=False)
     seq = itertools.count()
     events: list[tuple[datetime, int, int, Any]] = []
