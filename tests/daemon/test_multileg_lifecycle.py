@@ -134,3 +134,28 @@ def test_condor_over_a_week_7dte_takes_profit_on_the_credit():
     assert ("credit_take_profit", "close") == exits[-1][:2]
     assert sum(q for _, _, q in exits) == d["contracts"]
     assert replay.venue.positions() == [] and len(replay.core.book) == 0
+
+
+def test_a_combo_the_venue_refuses_leaves_no_leg_and_no_position(monkeypatch):
+    """The broker refuses the BAG (as IB does an unsupported combo): the entry ends unfilled, the
+    position is closed `entry_unfilled`, nothing of any leg was bought, and the legs are unsubscribed."""
+    from broker.base import BrokerError
+    from broker.sim_venue import SimVenue
+
+    place = SimVenue.place
+
+    def refusing(self, cmd, now):
+        request = getattr(cmd, "request", cmd)
+        if request.legs:
+            raise BrokerError("combo_refused", "the venue takes no combo orders")
+        return place(self, cmd, now)
+
+    monkeypatch.setattr(SimVenue, "place", refusing)
+    replay, sink = run_session([signal("v9", "volatility", at(10, 0), confidence=0.65)], lambda t: SPY,
+                               end=at(10, 30))
+    assert _decision(sink, "v9")["accepted"]
+    [closed] = sink.ops("close_position")
+    assert closed["reason"] == "entry_unfilled"
+    assert replay.venue.positions() == [] and replay.venue.executions() == []
+    assert len(replay.core.book) == 0 and not sink.ops("apply_fill")
+    assert not replay.model.tracked()  # the legs' quotes were given up
