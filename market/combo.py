@@ -147,3 +147,32 @@ def _greek(legs: tuple[ComboLeg, ...], quotes: list[Quote], name: str) -> Decima
 def leg_units(legs: tuple[ComboLeg, ...], filled: dict[str, int]) -> int:
     """Whole combo units filled: the minimum over legs of leg contracts filled / ratio."""
     return min((filled.get(leg.contract.key, 0) // leg.ratio for leg in legs), default=0)
+
+
+def payoff(legs: tuple[ComboLeg, ...], spot: Decimal) -> Decimal:
+    """What one unit bought is worth at expiry with the underlying at `spot` (per share)."""
+    total = ZERO
+    for leg in legs:
+        k = leg.contract.strike
+        intrinsic = max(ZERO, spot - k) if leg.contract.right == "C" else max(ZERO, k - spot)
+        total += (intrinsic if leg.side == "BUY" else -intrinsic) * leg.ratio
+    return total
+
+
+def combo_from_legs(strategy: str, legs: tuple[ComboLeg, ...]) -> Combo:
+    """A combo from its legs, its value offset the most one unit's payoff can fall below zero
+    (0 for long premium; the widest wing for a condor). Raises ValueError `undefined_risk` when the
+    loss has no floor (more calls sold than bought), as SPEC §1 sizes only defined risk."""
+    if sum((leg.ratio if leg.side == "BUY" else -leg.ratio) for leg in legs if leg.contract.right == "C") < 0:
+        raise ValueError("undefined_risk: more calls sold than bought, the loss has no floor")
+    strikes = sorted({leg.contract.strike for leg in legs})
+    floor = min(payoff(legs, s) for s in [ZERO, *strikes])  # piecewise linear: extremes at the kinks
+    offset = max(ZERO, -floor)
+    rights = sorted((leg.contract.right, leg.side) for leg in legs)
+    if len(legs) == 2 and rights == [("C", "BUY"), ("P", "BUY")]:
+        structure = "straddle" if strikes[0] == strikes[-1] else "strangle"
+    elif len(legs) == 4 and rights == [("C", "BUY"), ("C", "SELL"), ("P", "BUY"), ("P", "SELL")]:
+        structure = "iron_condor"
+    else:
+        structure = "custom"
+    return Combo(strategy, structure, legs, offset)
