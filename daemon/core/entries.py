@@ -232,9 +232,7 @@ class EntryDesk:
         if self.combos_for(pending.signal):
             return self._open_combo(pending, now, out)
         settings, signal = self.settings, pending.signal
-        under = self.quotes.get(signal.underlying)
-        spot = None if under is None or not under.usable else under.mid
-        chain = None if spot is None else self.chains.chain(signal.underlying, now.date(), spot)
+        spot, chain = self._chain_now(signal, now)
         if chain is None or spot is None:
             selection = Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no fresh {signal.underlying} quote")
         else:
@@ -266,13 +264,17 @@ class EntryDesk:
                 selection, decision = walked
         return self._store(decision, pending.source, now, signal, out, selection, note=note)
 
+    def _chain_now(self, signal: Signal, now: datetime) -> tuple[Decimal | None, Any]:
+        """The underlying's usable mid and the option chain around it (None, None without a usable quote)."""
+        under = self.quotes.get(signal.underlying)
+        spot = None if under is None or not under.usable else under.mid
+        return spot, None if spot is None else self.chains.chain(signal.underlying, now.date(), spot)
+
     def _open_combo(self, pending: Pending, now: datetime, out: Outbox) -> Intake:
         """SPEC §9: the combo's legs (liquidity on every leg), sized on its maximum loss per unit: the
         combo's value mid (the debit; width − credit for the condor), greeks on the combined legs."""
         settings, signal = self.settings, pending.signal
-        under = self.quotes.get(signal.underlying)
-        spot = None if under is None or not under.usable else under.mid
-        chain = None if spot is None else self.chains.chain(signal.underlying, now.date(), spot)
+        spot, chain = self._chain_now(signal, now)
         if chain is None or spot is None:
             chosen = ComboSelection(None, None, NO_UNDERLYING_PRICE, detail=f"no fresh {signal.underlying} quote")
         else:
