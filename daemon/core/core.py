@@ -686,6 +686,7 @@ class Core:
                 "opened_at": p.record.entry_time.isoformat(), "contract": p.key,
                 "stop_price": None if p.exit_state.stop_price is None else str(p.exit_state.stop_price),
                 "rules_fired": sorted(p.exit_state.fired), "closing": p.pending_exit,
+                **({} if p.combo is None else {"combo": p.combo.to_record()}),  # SPEC §9: its legs
             })
         return rows
 

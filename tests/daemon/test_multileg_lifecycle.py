@@ -159,3 +159,19 @@ def test_a_combo_the_venue_refuses_leaves_no_leg_and_no_position(monkeypatch):
     assert replay.venue.positions() == [] and replay.venue.executions() == []
     assert len(replay.core.book) == 0 and not sink.ops("apply_fill")
     assert not replay.model.tracked()  # the legs' quotes were given up
+
+
+def test_the_same_combo_session_gives_the_same_records_byte_for_byte(session0):
+    """SPEC §6.4 with combos: the same inputs, the same effects (leg fills folded the same way)."""
+    _, first = session0
+    sigs = [signal("n1", "neutral", at(9, 35), confidence=0.65),
+            signal("v1", "volatility", at(10, 0), confidence=0.65),
+            signal("d1", "directional", at(10, 10), underlying="QQQ", confidence=0.65)]
+    _, again = run_session(sigs, lambda t: SPY, others={"QQQ": lambda t: QQQ})
+    assert repr(again.records) == repr(first.records)
+
+
+def test_positions_view_lists_a_combos_legs():
+    replay, _ = run_session([signal("v2", "volatility", at(10, 0), confidence=0.65)], lambda t: SPY, end=at(10, 5))
+    [row] = replay.core.positions()
+    assert row["contract"].count("|") == 1 and [leg["side"] for leg in row["combo"]["legs"]] == ["BUY", "BUY"]
