@@ -351,7 +351,7 @@ class Core:
                         position_id=position_id)
             position = LivePosition(record=record, contract=contract, exit_state=ExitState(), session_ref=ZERO)
             self._add(position)
-        out.add(Subscribe((position.key,)))
+        out.add(Subscribe(_quote_keys(position)))
         position.entry_complete = False
         position.entry_pending += decision.contracts
         position.entry_limit = position.entry_limit or (decision.contract_value or ZERO) / position.contract.multiplier

@@ -28,6 +28,7 @@ from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOu
 from daemon.core.effects import Outbox
 from daemon.core.ids import Counter
 from daemon.core.ports import ChainSource, QuoteSource, SessionsBetween
+from market.combo import is_combo_key, parse_combo_key
 from market.types import OptionContract, Quote
 from risk import reasons
 from risk.breakers import TradingState
@@ -177,7 +178,9 @@ class EntryDesk:
             if held is None or held.open_qty <= 0:
                 return self._refuse(signal, source, now, reasons.SCALE_IN_POSITION_MISMATCH,
                                     f"no open position {signal.position_id}", out, code_is_input=True)
-            return self._wait_or_finish(Pending(signal, source, now, (held.key,), self._deadline(now), held), now, out)
+            keys = tuple(leg.contract.key for leg in parse_combo_key(held.key)) if is_combo_key(held.key) else (
+                held.key,)  # a combo waits for its legs' quotes (SPEC §9)
+            return self._wait_or_finish(Pending(signal, source, now, keys, self._deadline(now), held), now, out)
         under = self.quotes.get(signal.underlying)
         spot = None if under is None or not under.usable else under.mid
         if spot is None or under is None or under.age_s(now) > self.settings.gate.max_quote_age_s:

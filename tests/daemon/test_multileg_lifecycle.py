@@ -175,3 +175,23 @@ def test_positions_view_lists_a_combos_legs():
     replay, _ = run_session([signal("v2", "volatility", at(10, 0), confidence=0.65)], lambda t: SPY, end=at(10, 5))
     [row] = replay.core.positions()
     assert row["contract"].count("|") == 1 and [leg["side"] for leg in row["combo"]["legs"]] == ["BUY", "BUY"]
+
+
+def test_a_scale_in_adds_whole_units_to_a_straddle_in_profit():
+    """SPEC §2.6 on a combo: up to 50% of the minimum bet (0dte) in combo units, one more BAG parent;
+    the exits then close the whole position, scale-in included."""
+    add = signal("v1s", "volatility", at(10, 6), confidence=0.65)
+    add.raw.update({"action": "scale_in", "position_id": "1"})
+
+    def rally(t):
+        minutes = (t - at(10, 0)).total_seconds() / 60
+        return SPY + (D(str(round(minutes * 0.15, 2))) if minutes > 0 else 0)
+
+    replay, sink = run_session([signal("v1", "volatility", at(10, 0), confidence=0.65), add], rally, end=at(11, 0))
+    first, more = _decision(sink, "v1"), _decision(sink, "v1s")
+    assert more["accepted"] and 0 < more["notional"] <= D(6000)  # half the 12,000 minimum bet
+    scale = _intents(sink, "v1s")
+    assert scale and all(len(r.legs) == 2 for r in scale)
+    exits = _exits(sink, 1)
+    assert sum(q for _, _, q in exits) == first["contracts"] + more["contracts"]
+    assert replay.venue.positions() == [] and len(replay.core.book) == 0
