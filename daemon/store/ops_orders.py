@@ -185,7 +185,11 @@ def note_order_id(session: Session, profile: str, order_id: int) -> None:
 
 
 def applied_exec_ids(session: Session, profile: str) -> set[str]:
-    return set(session.scalars(select(FillRow.exec_id).where(FillRow.profile == profile)))
+    """Every execution applied: fills, and the leg executions of combo orders (SPEC §9)."""
+    from daemon.store.models import ComboLegFillRow
+
+    return (set(session.scalars(select(FillRow.exec_id).where(FillRow.profile == profile)))
+            | set(session.scalars(select(ComboLegFillRow.exec_id).where(ComboLegFillRow.profile == profile))))
 
 
 def last_execution_time(session: Session, profile: str) -> datetime | None:
