@@ -195,3 +195,24 @@ def test_a_scale_in_adds_whole_units_to_a_straddle_in_profit():
     exits = _exits(sink, 1)
     assert sum(q for _, _, q in exits) == first["contracts"] + more["contracts"]
     assert replay.venue.positions() == [] and len(replay.core.book) == 0
+
+
+def test_held_combos_count_in_the_books_greeks_with_their_combined_legs():
+    """The greek limits see a held combo as its legs combined (Σ side x ratio x leg greek), so the
+    next entry is checked against the book with it."""
+    replay, sink = run_session([signal("n3", "neutral", at(9, 35), confidence=0.65),
+                                signal("v3", "volatility", at(9, 40), confidence=0.65)], lambda t: SPY,
+                               end=at(9, 45))
+    core = replay.core
+    expected = {"delta": D(0), "gamma": D(0)}
+    for p in core.book:
+        legs = [core.quotes.get(leg.contract.key) for leg in p.combo.legs]
+        for name in expected:
+            per_unit = sum((getattr(q, name) * (1 if leg.side == "BUY" else -1) for leg, q in zip(p.combo.legs, legs)),
+                           D(0))
+            expected[name] += per_unit * 100 * p.open_qty
+    assert len(core.book) == 2 and core.book.greeks() == expected
+    assert expected["gamma"] != 0
+    second = _decision(sink, "v3")["breakdown"]
+    greeks_check = next(c for c in second["checks"] if c["name"] == "greeks_limit")
+    assert greeks_check["status"] in ("pass", "fail") and "gamma" in greeks_check["detail"]
