@@ -17,15 +17,15 @@ prices: `net = value − value_offset` on the way out, `value = net + value_offs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from market.types import ComboLeg, OptionContract, Quote, Side, combo_key
 
 COMBO_SEP = "|"
 ZERO = Decimal(0)
-Lookup = "Callable[[str], Quote | None]"
+Lookup = Callable[[str], "Quote | None"]
 
 
 def is_combo_key(key: str) -> bool:
@@ -107,7 +107,7 @@ def leg_touch(quote: Quote, side: Side) -> Decimal | None:
     return quote.bid if quote.bid is not None and quote.bid > 0 else ZERO
 
 
-def combo_quote(combo: Combo, lookup, now: datetime | None = None) -> Quote | None:  # type: ignore[no-untyped-def]
+def combo_quote(combo: Combo, lookup: Lookup) -> Quote | None:
     """The combo's quote in value space from its legs' quotes (None while a leg has none).
 
     bid = what selling one unit gets, ask = what buying one costs (plus the offset); the sizes are

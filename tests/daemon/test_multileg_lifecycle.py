@@ -216,3 +216,13 @@ def test_held_combos_count_in_the_books_greeks_with_their_combined_legs():
     second = _decision(sink, "v3")["breakdown"]
     greeks_check = next(c for c in second["checks"] if c["name"] == "greeks_limit")
     assert greeks_check["status"] in ("pass", "fail") and "gamma" in greeks_check["detail"]
+
+
+def test_the_books_realized_pnl_is_the_venues_cash_change(session0):
+    """Value-space accounting is exact: with everything closed, the P&L the core realized on combo
+    units (and the single option) is what the venue's cash moved by, leg by leg, commissions included."""
+    replay, _ = session0
+    start = replay.settings.capital.account_size
+    assert replay.venue.positions() == []
+    assert replay.core.realized_total == replay.venue.cash - start
+    assert replay.core.realized_total != 0
