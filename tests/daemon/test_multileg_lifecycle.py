@@ -226,3 +226,14 @@ def test_the_books_realized_pnl_is_the_venues_cash_change(session0):
     assert replay.venue.positions() == []
     assert replay.core.realized_total == replay.venue.cash - start
     assert replay.core.realized_total != 0
+
+
+def test_with_multileg_disabled_a_volatility_signal_trades_one_option_as_before():
+    from tests.risk.builders import settings_with
+
+    replay, sink = run_session([signal("v5", "volatility", at(10, 0), confidence=0.65)], lambda t: SPY,
+                               end=at(10, 5), settings=settings_with("0dte", **{"multileg.enabled": False}))
+    d = _decision(sink, "v5")
+    assert d["accepted"] and "combo" not in d["breakdown"]
+    intents = [p["request"] for p in sink.ops("write_intent")]
+    assert intents and all(not r.legs and r.contract.right == "C" for r in intents)  # bullish: a call
