@@ -67,6 +67,12 @@ class Combo:
     def credit(self) -> bool:
         return self.value_offset > 0
 
+    @property
+    def adverse_gap(self) -> str:
+        """Which overnight move hurts (the 7dte gap watch): none for long premium on both sides, both
+        for a condor or anything else."""
+        return "none" if self.structure in ("straddle", "strangle") else "both"
+
     def net(self, value: Decimal) -> Decimal:
         return value - self.value_offset
 

@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         rows = [replace(r, price=None if r.price is None else max(floor, legs.combo.value(r.price))) for r in rows]
     try:
         position = ExitPosition(entry, entry_time, contracts, contracts, expiry, underlying,
-                                settings.profile.name, args.right)
+                                settings.profile.name, args.right,
+                                adverse_gap="" if legs is None else legs.combo.adverse_gap)  # type: ignore[arg-type]
         results = replay(position, rows, settings, vix, earnings, None if legs is None else legs.combo)
     except ExitInputError as exc:
         raise UsageError(str(exc), exc.code) from None
