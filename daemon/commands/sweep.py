@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per CPU)")
     where.add_argument("--cluster", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the Dask scheduler (default 30)")
     p.add_argument("--broker", default="sim", help="only 'sim': a sweep never touches a live broker")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         cache = ResultCache(Path(args.cache) if args.cache else out / "cache")
         if args.cluster:
             try:
-                runner = DaskRunner(args.cluster)
+                runner = DaskRunner(args.cluster, timeout=f"{args.connect_timeout}s")
             except ImportError:
                 raise UsageError("--cluster needs Dask: pip install 'tradingd[cluster]'", "dask_missing") from None
             except OSError as exc:

@@ -24,18 +24,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from config.errors import ReasonError
 from config.loader import _decimals
 
 # Keys a sweep must never vary: it replays on the sim venue only (see `plan.refuse_live`).
 LIVE_KEYS = ("broker.kind", "broker.ib")
 
 
-class GridError(ValueError):
+class GridError(ReasonError, ValueError):
     """A grid the sweep cannot run. `code` is a stable reason code; the message names the key."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
 
 
 @dataclass(frozen=True)

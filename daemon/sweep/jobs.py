@@ -19,6 +19,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
+from config.errors import ReasonError
 from config.models import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,10 +101,8 @@ def preload(spec: str, data: Any) -> None:
     _DATA[f"{spec}\0digest"] = data.digest()
 
 
-class JobError(RuntimeError):
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
+class JobError(ReasonError, RuntimeError):
+    """A replay a worker refuses to run (its data is not the planner's)."""
 
 
 _QUIET = False

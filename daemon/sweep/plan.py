@@ -24,7 +24,7 @@ from daemon.sweep.cache import ResultCache
 from daemon.sweep.grid import Cell, Grid, GridError
 from daemon.sweep.jobs import Job, code_version, file_digest, preload
 from daemon.sweep.objective import Objective, eligible, objective, rank
-from daemon.sweep.walkforward import Fold, efficiency, fold_warning, folds
+from daemon.sweep.walkforward import WFE_MIN, Fold, efficiency, fold_warning, folds
 
 NAMED_DATA = ("bundled", "spxw", "goog")
 BASELINES = ("new", "current")
@@ -209,10 +209,12 @@ def run_sweep(options: SweepOptions, runner: Any, cache: ResultCache, progress: 
     if plan_folds:
         result.wfe = efficiency(obj, pairs)
         flagged = sum(1 for row in result.folds if row["warning"])
-        if result.wfe is None or result.wfe < 0.5:
-            shown = "undefined" if result.wfe is None else f"{result.wfe:.0%}"
-            result.wf_warning = (f"walk-forward efficiency {shown} (< 50 %): the grid's best cells do not hold out "
-                                 f"of sample ({flagged} of {len(plan_folds)} folds flagged)")
+        if result.wfe is None:
+            result.wf_warning = (f"walk-forward efficiency undefined: no positive in-sample {obj.label} to carry "
+                                 f"forward ({flagged} of {len(plan_folds)} folds flagged)")
+        elif result.wfe < WFE_MIN:
+            result.wf_warning = (f"walk-forward efficiency {result.wfe:.0%} (< {WFE_MIN:.0%}): the grid's best cells "
+                                 f"do not hold out of sample ({flagged} of {len(plan_folds)} folds flagged)")
         elif flagged:
             result.wf_warning = f"{flagged} of {len(plan_folds)} folds flagged"
     return result

@@ -117,12 +117,24 @@ def _matrix(result: SweepResult, a: int, b: int) -> list[list[float | None]]:
     return grid
 
 
-def heatmap_png(result: SweepResult, a: int, b: int) -> bytes:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot
 
+    return pyplot
+
+
+def _png(fig: Any) -> bytes:
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: same cells, same bytes
+    return buf.getvalue()
+
+
+def heatmap_png(result: SweepResult, a: int, b: int) -> bytes:
+    plt = _pyplot()
     axes = result.options.grid.axes
     matrix = _matrix(result, a, b)
     values = [[math.nan if v is None else v for v in row] for row in matrix]
@@ -137,10 +149,7 @@ def heatmap_png(result: SweepResult, a: int, b: int) -> bytes:
             for j, v in enumerate(row):
                 ax.text(j, i, "—" if v is None else f"{v:.2f}", ha="center", va="center", fontsize=8)
         fig.colorbar(image, ax=ax, label=result.obj.label)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-        return buf.getvalue()
+        return _png(fig)
     finally:
         plt.close(fig)
 
@@ -154,11 +163,7 @@ def _pairs(result: SweepResult) -> list[tuple[int, int]]:
 
 
 def _one_axis_png(result: SweepResult, a: int) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
+    plt = _pyplot()
     key, values = result.options.grid.axes[a]
     scores: list[float] = []
     for i in range(len(values)):
@@ -172,10 +177,7 @@ def _one_axis_png(result: SweepResult, a: int) -> bytes:
         ax.set_xticks(range(len(values)), [show(v) for v in values])
         ax.set_xlabel(key)
         ax.set_ylabel(result.obj.label)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-        return buf.getvalue()
+        return _png(fig)
     finally:
         plt.close(fig)
 

@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from config.errors import ReasonError
 from daemon.sweep.objective import Objective
 
 WFE_MIN = 0.5
 
 
-class WalkForwardError(ValueError):
-    def __init__(self, code: str, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
+class WalkForwardError(ReasonError, ValueError):
+    """A walk-forward the window cannot hold, or a bad TRAIN:TEST."""
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ position_levels.hard_stop_pct = [-0.20, -0.30]
 """
 
 
-@pytest.fixture
-def grid_file(tmp_path: Path) -> Path:
-    path = tmp_path / "grid.toml"
+@pytest.fixture(scope="module")
+def grid_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 12-cell grid as a file, one per test module."""
+    path = tmp_path_factory.mktemp("sweep-grid") / "grid.toml"
     path.write_text(GRID_12, encoding="utf-8")
     return path
 

@@ -19,16 +19,9 @@ from daemon.sweep.grid import load_grid
 from daemon.sweep.plan import SweepOptions, run_sweep
 from daemon.sweep.report import write_report
 from daemon.sweep.runners import DaskRunner, LocalRunner
-from tests.daemon.sweep.conftest import GRID_12, RefusingRunner, env_for, same_results
+from tests.daemon.sweep.conftest import RefusingRunner, env_for, same_results
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-
-@pytest.fixture(scope="module")
-def grid_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sweep-grid") / "grid.toml"
-    path.write_text(GRID_12, encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from daemon.sweep.cache import ResultCache
 from daemon.sweep.grid import load_grid
 from daemon.sweep.plan import SweepOptions, run_sweep
 from daemon.sweep.runners import DaskRunner, LocalRunner
-from tests.daemon.sweep.conftest import GRID_12, same_results
+from tests.daemon.sweep.conftest import same_results
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 WINDOW = (date(2019, 2, 11), date(2019, 2, 12))
@@ -24,13 +24,6 @@ WINDOW = (date(2019, 2, 11), date(2019, 2, 12))
 
 def _options(grid_path: Path) -> SweepOptions:
     return SweepOptions("7dte", load_grid(grid_path), window=WINDOW, baselines=False)
-
-
-@pytest.fixture(scope="module")
-def grid_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sweep-kill") / "grid.toml"
-    path.write_text(GRID_12, encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
