@@ -113,12 +113,13 @@ def _quiet() -> None:
     worker keeps what its parent configured."""
     global _QUIET
     if not _QUIET:
-        import logging
         import sys
+
+        import structlog
 
         from daemon.logging import configure_logging
 
-        if not logging.root.handlers:
+        if not structlog.is_configured():
             configure_logging(False, level="ERROR", stream=sys.stderr)
         _QUIET = True
 

@@ -61,3 +61,48 @@ def test_an_unreachable_cluster_is_a_clear_error(tmp_path: Path, capsys: pytest.
     status, out = _run(capsys, "--profile", "7dte", "--grid", str(grid), "--report", str(tmp_path / "r"),
                        "--cluster", "tcp://127.0.0.1:9", "--connect-timeout", "2")
     assert status == 2 and out["code"] == "cluster_unreachable"
+
+
+def test_the_progress_bar_draws_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from daemon.commands.sweep import _Bar
+    from daemon.sweep.plan import Stats
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    monkeypatch.setattr("sys.stderr", tty)
+    bar = _Bar()
+    bar(Stats(cached=3, replayed=3, workers_lost=1), 12)
+    bar.done()
+    assert "[###############...............] 6/12 replays (3 cached, 1 worker loss(es))" in tty.getvalue()
+    pipe = io.StringIO()
+    monkeypatch.setattr("sys.stderr", pipe)
+    quiet = _Bar()
+    quiet(Stats(replayed=1), 2)
+    quiet.done()
+    assert pipe.getvalue() == ""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_sweep_opens_no_store_and_no_broker(tmp_path: Path) -> None:
+    """The whole command in a fresh interpreter: a one-session, two-cell sweep runs and the process never
+    imported the store, its migrations or the IB client (SQLAlchemy itself is loaded by another command's
+    parser, so it proves nothing either way)."""
+    import subprocess
+    import sys
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[grid]\n"exits.seven_dte.initial_stop_pct" = [0.1, 0.3]\n')
+    probe = ("import sys; from daemon.cli import main; "
+             f"code = main(['sweep', '--profile', '7dte', '--grid', {str(grid)!r}, '--from', '2019-02-13', '--to', "
+             f"'2019-02-13', '--workers', '2', '--report', {str(tmp_path / 'r')!r}, '--json']); "
+             "bad = sorted(m for m in sys.modules if m.startswith(('daemon.store', 'alembic', 'ib_async', "
+             "'broker.ib'))); print(code, bad)")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "0 []", proc.stdout
