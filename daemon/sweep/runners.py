@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -39,8 +40,12 @@ def _failure(exc: BaseException) -> dict[str, Any]:
 
 
 class LocalRunner:
-    """A pool of `workers` processes on this machine (fork where the platform has it, so a data set the
-    planner loaded is inherited, not reloaded)."""
+    """A pool of `workers` processes on this machine.
+
+    Forked from the planner when it is single-threaded (the command line): the workers inherit the data
+    set the planner loaded. A process with other threads (a test session, an embedding service) is not
+    forked, since a lock another thread holds at the fork would stay held in the child forever; there
+    the workers come from a fork server that imported the replay code once, and load the data once each."""
 
     name = "local"
 
@@ -50,8 +55,6 @@ class LocalRunner:
         self.submitted = 0  # replays handed to a worker, retries included
         self.lost = 0  # pools broken by a dead worker
         self._pool: ProcessPoolExecutor | None = None
-        methods = multiprocessing.get_all_start_methods()
-        self._context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
     def describe(self) -> str:
         return f"{self.workers} local worker process{'es' if self.workers != 1 else ''}"
@@ -62,10 +65,21 @@ class LocalRunner:
         processes = getattr(pool, "_processes", None) or {}
         return sorted(pid for pid, p in list(processes.items()) if p.is_alive())
 
+    @staticmethod
+    def context() -> Any:
+        methods = multiprocessing.get_all_start_methods()
+        if "fork" in methods and threading.active_count() == 1:
+            return multiprocessing.get_context("fork")
+        if "forkserver" in methods:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["daemon.sweep.jobs", "daemon.backtest.run", "daemon.replay"])
+            return ctx
+        return multiprocessing.get_context("spawn")
+
     def run(self, jobs: list[Job]) -> Iterator[tuple[Job, dict[str, Any]]]:
         pending = {job.key: job for job in jobs}
         while pending:
-            pool = ProcessPoolExecutor(self.workers, mp_context=self._context)
+            pool = ProcessPoolExecutor(self.workers, mp_context=self.context())
             self._pool = pool
             broken = False
             try:

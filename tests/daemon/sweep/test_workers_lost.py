@@ -1,7 +1,7 @@
 """Killing a worker mid-sweep still completes every cell, with the same figures: a local worker process
 killed by its id (the pool breaks; its unfinished cells are resubmitted on a new pool), and a worker of
 a Dask LocalCluster killed while it runs a cell (the scheduler reruns its tasks). A small window keeps
-it quick; the kill comes after the first finished replay, so eleven or more cells are still to run."""
+it quick (one session); the kill comes after the first finished replay, so eleven or more cells are still to run."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from daemon.sweep.runners import DaskRunner, LocalRunner
 from tests.daemon.sweep.conftest import same_results
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-WINDOW = (date(2019, 2, 11), date(2019, 2, 12))
+WINDOW = (date(2019, 2, 12), date(2019, 2, 12))
 
 
 def _options(grid_path: Path) -> SweepOptions:
