@@ -145,7 +145,7 @@ class DaskRunner:
             by_key[key] = job
             return self.client.submit(run_job, job, key=key, pure=False)
 
-        stream = as_completed([submit(job, 0) for job in jobs])
+        stream = as_completed([submit(job, 0) for job in jobs], loop=self.client.loop)
         for future in stream:
             job = by_key[future.key]
             if future.status == "finished":
