@@ -12,6 +12,7 @@ Usage: python bench/bench_sweep.py
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -34,18 +35,24 @@ GRID = """
 WINDOW = (date(2019, 2, 11), date(2019, 2, 12))
 
 
-def _sweep(workers: int, root: Path) -> tuple[float, list]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _sweep(workers: int, root: Path) -> tuple[float, float, list]:
     from daemon.sweep.cache import ResultCache
     from daemon.sweep.grid import parse_grid
     from daemon.sweep.plan import SweepOptions, run_sweep
     from daemon.sweep.runners import LocalRunner
 
     options = SweepOptions("7dte", parse_grid(GRID), window=WINDOW, baselines=False)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _children_cpu()
     result = run_sweep(options, LocalRunner(workers), ResultCache(root / f"cache-{workers}"))
     wall = time.perf_counter() - began
+    cpu = _children_cpu() - cpu  # the workers' CPU seconds (the pool is shut down and reaped by now)
     assert result.stats.replayed == len(result.cells) and not result.stats.failed
-    return wall, [result.full[c.index].get("figures") for c in result.cells]
+    return wall, cpu / wall, [result.full[c.index].get("figures") for c in result.cells]
 
 
 def figures() -> list[Sample]:
@@ -53,12 +60,14 @@ def figures() -> list[Sample]:
 
     configure_logging(False, level="ERROR", stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        one, a = _sweep(1, Path(tmp))
-        two, b = _sweep(2, Path(tmp))
+        one, cores1, a = _sweep(1, Path(tmp))
+        two, cores2, b = _sweep(2, Path(tmp))
     load = os.getloadavg()[0]
     cpus = os.cpu_count() or 1
-    note = (f"8 cells x 2 sessions: 1 worker {one:.1f} s, 2 workers {two:.1f} s; {cpus} CPUs, "
-            f"load average {load:.1f} (shared machine)")
+    # cores the workers actually got (their CPU seconds per wall second): on an idle machine ~1 and ~2;
+    # when the 2-worker sweep gets ~1, the machine had no second core to give, whatever the code does
+    note = (f"8 cells x 2 sessions: 1 worker {one:.1f} s, 2 workers {two:.1f} s; cores the workers got "
+            f"{cores1:.2f} vs {cores2:.2f}; {cpus} CPUs, load average {load:.1f} (shared machine)")
     return [Sample(NAME, one / two, "x", ">=", 1.8, note, valid=a == b and cpus >= 2)]
 
 
