@@ -53,7 +53,7 @@ class Job:
     phase: str  # "full" (the whole window), "train", "test", "baseline"
     fold: int | None
     settings: Settings
-    data: str  # a data set name ("bundled", "spxw", "goog") or an absolute folder shared with the workers
+    data: str  # a data set name ("bundled", "spxw", ...) or an absolute folder shared with the workers
     data_digest: str
     signals: str  # "reference" or an absolute path to a JSONL file
     signals_digest: str

@@ -20,13 +20,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from daemon.backtest.data import SHARED_SETS
 from daemon.sweep.cache import ResultCache
 from daemon.sweep.grid import Cell, Grid, GridError
 from daemon.sweep.jobs import Job, code_version, file_digest, preload
 from daemon.sweep.objective import Objective, eligible, objective, rank
 from daemon.sweep.walkforward import WFE_MIN, Fold, efficiency, fold_warning, folds
 
-NAMED_DATA = ("bundled", "spxw", "goog")
+NAMED_DATA = ("bundled", *SHARED_SETS)  # by name; anything else is a folder, made absolute for the workers
 BASELINES = ("new", "current")
 
 
