@@ -10,8 +10,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from daemon.regime_report import EXIT_MARKS
-
+# The marks exits/tiered.py and exits/partial.py put in the reasons they scale; the same as
+# `daemon.regime_report.EXIT_MARKS` (a test holds them equal). Not imported from there: that module
+# pulls in the store, and a backtest (a sweep worker) never loads the store.
+EXIT_MARKS = {"macro day (": "macro_day_targets", "; earnings ": "earnings_thresholds"}
 CALENDAR_CAPS = ("macro_day", "earnings_span")
 CAP_NOTES = {"macro_day": "macro_day", "earnings_span": "earnings_before_expiry"}
 

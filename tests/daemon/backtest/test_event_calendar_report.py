@@ -172,3 +172,10 @@ def test_0dte_fomc_day_caps_scales_targets_and_blacks_out(zero) -> None:
     assert f"<td class='l'>macro_day</td><td>1.0</td><td>1.0</td><td class='l'>{FOMC}</td>" in page
     assert f"&quot;macro_day&quot;: &quot;{FOMC}&quot;" in page and "&quot;macro_day&quot;: &quot;1.0&quot;" in page
     assert f"{FOMC}: no entries from 10 min before to 10 min after the release" in page
+
+
+def test_the_report_reads_the_same_exit_marks_as_the_run_summary() -> None:
+    from daemon.backtest.calendar_effects import EXIT_MARKS
+    from daemon.regime_report import EXIT_MARKS as SUMMARY_MARKS
+
+    assert EXIT_MARKS == SUMMARY_MARKS
