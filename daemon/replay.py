@@ -61,7 +61,6 @@ from daemon.logging import get_logger
 from daemon.notifications import notify
 from daemon.scheduler import job_specs
 from daemon.signals.jsonl import TimedSignal
-from daemon.store.core_sink import APPLIED_KEY, RUN_ID_KEY, CoreSink, ReplayStoreMismatch  # noqa: F401 - re-exported
 from market import calendar
 from market.types import Fill, OptionChain, OrderUpdate, Quote
 
@@ -384,7 +383,18 @@ def _closeout(settings: Settings) -> Callable[[Any], Any] | None:
 
 
 # The replay's store sink is the core's sink over the write-behind journal (room journal, SPEC 6.2/6.3).
-StoreSink = CoreSink
+# Re-exported lazily: importing the store pulls SQLAlchemy and Alembic, which a replay into memory (every
+# `tradingd sweep` worker, `run_replay`) never uses, and which cost each sweep worker its start-up time.
+_STORE_NAMES = {"StoreSink": "CoreSink", "CoreSink": "CoreSink", "APPLIED_KEY": "APPLIED_KEY",
+                "RUN_ID_KEY": "RUN_ID_KEY", "ReplayStoreMismatch": "ReplayStoreMismatch"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STORE_NAMES:
+        from daemon.store import core_sink
+
+        return getattr(core_sink, _STORE_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_id(settings: Settings, data_files: Iterable[Any], signals: bytes | None, source: str) -> str:

@@ -26,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from daemon.sweep.jobs import Job, JobError, run_job
+from daemon.sweep.warm import warm
 
 MAX_LOSSES = 3
 
@@ -69,10 +70,11 @@ class LocalRunner:
     def context() -> Any:
         methods = multiprocessing.get_all_start_methods()
         if "fork" in methods and threading.active_count() == 1:
+            warm()  # once in the planner, inherited by every worker of every pool (copy-on-write)
             return multiprocessing.get_context("fork")
         if "forkserver" in methods:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["daemon.sweep.jobs", "daemon.backtest.run", "daemon.replay"])
+            ctx.set_forkserver_preload(["daemon.sweep.forkserver"])  # the server warms itself, once
             return ctx
         return multiprocessing.get_context("spawn")
 
