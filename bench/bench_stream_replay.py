@@ -45,9 +45,19 @@ TARGET = 300_000
 POSITIONS = 5
 SAMPLE_EVERY = 16
 THROUGHOUT = 0.90  # share of in-session stream quotes that must see 5 positions held
-# Room for 5 positions: the position caps, and the portfolio greek limits 5 at-the-money options exceed.
+# Room for 5 positions: the position caps, the portfolio greek limits 5 at-the-money options exceed, and
+# the account breakers (a source that reopens every closed position all day pays the spread hundreds of
+# times a session and would halt entries by noon; the breakers' checks still run on every mark).
 OVERRIDES = {"sizing.max_positions": POSITIONS, "sizing.max_positions_per_underlying": POSITIONS,
-             "gate.max_abs_delta": 10**6, "gate.max_gamma": 10**6}
+             "gate.max_abs_delta": 10**6, "gate.max_gamma": 10**6,
+             "breakers.levels": [{"level": i, "name": f"bench_{i}", "loss_pct": f"0.9{5 + i}"} for i in range(1, 5)],
+             # 5 bets must fit the account together, and keep fitting after hundreds of round trips a session
+             # (each pays the spread and commissions): a large account and bets of $5-15k, as in the profiles
+             "capital.account_size": 10_000_000,
+             "sizing.min_bet_pct": "0.0005", "sizing.min_bet_floor": 0, "sizing.max_bet_pct": "0.0015",
+             "sizing.max_exposure_pct": "0.95", "sizing.max_exposure_pct_moderate": None,
+             "sizing.max_exposure_pct_high": None, "sizing.per_underlying_alloc_pct": None,
+             "regime.greeks.max_abs_vega": None, "regime.greeks.max_abs_theta": None}
 
 
 def stream_events(folder: Path, index_symbols: frozenset[str]) -> list[tuple[datetime, int, int, Any]]:

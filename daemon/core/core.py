@@ -119,6 +119,10 @@ class Core:
         self.operator = OperatorDesk(self.control, self.book, self.exits, self.blocked)
         self._by_key: dict[str, list[LivePosition]] = {}
         self._vix: float | None = None  # the last VIX as a float (the price bands' validity)
+        # The latest event time seen. A quote may be stamped before it: a modelled option quote carries
+        # its underlying's stamp, a snapshot its own. The core's time never runs backwards, so nothing
+        # (a pending signal's sizing, an exit) is decided at a moment before one it has already seen.
+        self.latest: datetime | None = None
 
     # ================================================================== the interface
 
@@ -169,6 +173,8 @@ class Core:
         return min(times) if times else None
 
     def _fire(self, at: datetime) -> None:
+        if self.latest is None or at > self.latest:
+            self.latest = at
         timer = self.timers.next_at()
         if timer is not None and timer <= at:
             for event in self.timers.due(at):
@@ -240,6 +246,11 @@ class Core:
             return
         key = quote.key
         now = quote.received_at
+        latest = self.latest
+        if latest is None or now > latest:
+            self.latest = now
+        elif now < latest:
+            now = latest
         held = self._by_key.get(key)
         if held:
             self.orders.execution.on_quote(key, now)  # a fresh quote answers an exit's snapshot request
@@ -271,6 +282,8 @@ class Core:
         """The answer, or None while the decision waits for quotes (it follows on a later event or timer);
         either way it is also appended to `answers` under `ticket`."""
         self.signals_received += 1
+        if self.latest is None or now > self.latest:
+            self.latest = now
         result = self.entries.receive(raw, source, now, self.out)
         if isinstance(result, Pending):
             self.pending.append(replace(result, ticket=ticket))
@@ -311,6 +324,11 @@ class Core:
             out.persist("open_position", contract=contract, opened_at=now, signal_id=signal.id,
                         position_id=position_id)
             position = LivePosition(record=record, contract=contract, exit_state=ExitState(), session_ref=ZERO)
+            # The option's greeks as the quote it was sized on gives them: the book's greeks (the next
+            # signal's gate) must not wait for the next quote of this key to know this position's.
+            quote = self.quotes.get(position.key)
+            if quote is not None:
+                position.delta, position.gamma = quote.delta, quote.gamma
             self._add(position)
         out.add(Subscribe((position.key,)))
         position.entry_complete = False
