@@ -94,6 +94,11 @@ def measure(profile: str) -> dict[str, Any]:
     from market import calendar
     from market.clock import EXCHANGE_TZ
 
+    # Logging as `tradingd run` configures it (JSON lines, info), before any logger is bound: debug
+    # lines (each child order) are dropped where they are made, not rendered and thrown away.
+    from daemon.logging import configure_logging
+
+    configure_logging(json_logs=True, level="INFO", stream=open(os.devnull, "w"))  # noqa: SIM115
     settings = load_settings(profile, env={}, overrides=OVERRIDES)
     data = load_replay("bundled", settings)
     traded = [s for s in settings.profile.underlyings if s in data.bars]
