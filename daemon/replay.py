@@ -47,7 +47,7 @@ from daemon.core.effects import (
     Subscribe,
     Unsubscribe,
 )
-from daemon.core.events import FillEvent, OrderRefusedEvent, OrderUpdateEvent, QuoteEvent, SignalEvent
+from daemon.core.events import FillEvent, OrderRefusedEvent, OrderUpdateEvent, SignalEvent
 from daemon.core.timers import Timers
 from daemon.feed import DEFAULT_TICKS_PER_BAR, bar_path, underlying_quote
 from daemon.logging import get_logger
@@ -241,7 +241,7 @@ class Replay:
         self.market.update(quote)
         self.venue.on_quote(quote, at)
         self._venue_events()
-        self.core.handle(QuoteEvent(quote))
+        self.core.quote(quote)
         key = quote.key
         if key == self.settings.profile.vix_symbol:
             self.model.refresh()
@@ -262,7 +262,7 @@ class Replay:
             self.stats.option_quotes += 1
             venue.on_quote(quote, at)
             self._venue_events()
-            core.handle(QuoteEvent(quote))
+            core.quote(quote)
 
     def _venue_events(self) -> None:
         core = self.core

@@ -156,6 +156,13 @@ class Core:
         except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
             return self._bad("event_failed", repr(exc), event_type=type(event).__name__)  # not `event`: structlog's own
 
+    def quote(self, quote: Quote) -> None:
+        """`handle(QuoteEvent(quote))` without building the event: the replay's per-quote path."""
+        try:
+            self.on_quote(quote)
+        except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
+            self._bad("event_failed", repr(exc), event_type="QuoteEvent")
+
     def advance(self, now: datetime) -> None:
         """Fire everything due at or before `now`, each at its own time, in time order."""
         while True:

@@ -74,3 +74,29 @@ def test_a_new_position_carries_the_greeks_of_the_quote_it_was_sized_on() -> Non
         core.handle(QuoteEvent(option(key, "2.00", second)))
     outcome = core.answers[-1][1]
     assert "greeks unavailable" not in (outcome.message or ""), outcome.decision
+
+
+def test_quote_is_handle_of_a_quote_event_without_the_event() -> None:
+    """The replay's per-quote entry (`Core.quote`) gives the same state and effects as `handle(QuoteEvent)`."""
+    runs = []
+    for direct in (False, True):
+        core, _ = opened_core()
+        when = at(9, 31, 5)
+        core.handle(SignalEvent(signal("s1", "SPY", "bullish", when), "test", when))
+        keys = next(e.keys for e in core.take_effects() if isinstance(e, Subscribe))
+        for i, key in enumerate(keys):
+            q = option(key, f"2.0{i}", at(9, 31, 6))
+            core.quote(q) if direct else core.handle(QuoteEvent(q))
+        runs.append((repr(core.take_effects()), [(p.key, p.open_qty, p.delta) for p in core.book], core.answers))
+    assert runs[0] == runs[1]
+
+
+def test_a_quote_that_breaks_the_core_is_counted_not_raised() -> None:
+    core, _ = opened_core()
+
+    def broken(quote):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    core.on_quote = broken  # type: ignore[method-assign]
+    core.quote(underlying("SPY", "600.00", at(9, 32)))
+    assert core.bad_events == 1
