@@ -140,7 +140,6 @@ class _Floats:
 
 _FLOATS: dict[int, _Floats] = {}
 _PRICES: dict[tuple[int, Decimal], Decimal] = {}  # (ticks, tick) -> the Decimal price, as round_to_tick writes it
-_SIX: dict[float, Decimal] = {}  # a float rounded to 6 places -> its Decimal (greeks and IV repeat a lot)
 _SAFE = 1e-7  # a float tick count this close to a whole number is decided in Decimal (exact)
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -154,22 +153,15 @@ def _floats(cfg: OptionModelConfig) -> _Floats:
 
 
 def _six(value: float) -> Decimal:
-    """Decimal(repr(round(value, 6))), memoized (a bounded cache: it is cleared when it grows large)."""
-    r = round(value, 6)
-    if r == 0:
-        return Decimal(repr(r))  # 0.0 and -0.0 are one dict key but two texts
-    found = _SIX.get(r)
-    if found is None:
-        if len(_SIX) > 200_000:
-            _SIX.clear()
-        found = _SIX[r] = Decimal(repr(r))
-    return found
+    """Decimal(repr(round(value, 6))): greeks and IV at 6 places. Not memoized: they move on every tick,
+    so a cache would only grow (it cost ~45 MB of RSS over the bench week before it was dropped)."""
+    return Decimal(repr(round(value, 6)))
 
 
 def _tick_price(ticks: int, tick: Decimal) -> Decimal:
     found = _PRICES.get((ticks, tick))
     if found is None:
-        if len(_PRICES) > 200_000:
+        if len(_PRICES) > 20_000:  # distinct tick prices: a few thousand in a week
             _PRICES.clear()
         found = _PRICES[(ticks, tick)] = Decimal(ticks) * tick
     return found
