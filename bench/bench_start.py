@@ -93,6 +93,15 @@ def fake_gateway() -> Iterator[int]:
     gw.market.set_stock("QQQ", "400.00", "400.02")
     gw.market.set_stock("IWM", "200.00", "200.02")
     gw.market.set_index("VIX", "18.5")
+    # listed chains, as a real gateway answers the start-up's chain requests (without them each fails)
+    from datetime import date as day
+
+    from market.session import EXCHANGE_TZ
+
+    today = datetime.now(EXCHANGE_TZ).date()
+    expiries = [today + timedelta(days=d) for d in range(0, 8)]
+    for symbol, center in (("SPY", 470), ("QQQ", 400), ("IWM", 200)):
+        gw.market.add_chain(symbol, [e for e in expiries if isinstance(e, day)], range(center - 10, center + 11))
     gw.account_values(net_liquidation="200000", buying_power="800000", cash="200000")
     try:
         yield gw.port
