@@ -179,9 +179,15 @@ class Core:
                 self._bad("timer_failed", repr(exc))
 
     def next_timer_at(self) -> datetime | None:
-        times = [t for t in (self.timers.next_at(), self.orders.execution.next_deadline()) if t is not None]
-        times.extend(p.deadline for p in self.pending)
-        return min(times) if times else None
+        # asked before every replayed event: the earliest of three, without building a list
+        due = self.timers.next_at()
+        deadline = self.orders.execution.next_deadline()
+        if deadline is not None and (due is None or deadline < due):
+            due = deadline
+        for pending in self.pending:
+            if due is None or pending.deadline < due:
+                due = pending.deadline
+        return due
 
     def _fire(self, at: datetime) -> None:
         if self.latest is None or at > self.latest:
