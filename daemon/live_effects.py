@@ -118,34 +118,36 @@ class Effects:
     # ------------------------------------------------------------------ carrying out
 
     def carry_out(self, effects: list[Any]) -> None:
-        """Everything the core decided for one event, in order (called on the driver, never awaits)."""
+        """Everything the core decided for one event, in order (called on the driver, never awaits).
+
+        An order's intent (`Persist("write_intent")`) travels with the `PlaceOrder` that follows it,
+        and so do the log lines and metrics between them (the "sending" line): they are carried out
+        once the intent is committed, so a line that says an order is being sent means its intent
+        is on disk (the crash tests kill the process at that line)."""
         lane = self._lane
         before = len(lane)
-        pending_intent: Persist | None = None
+        intent: Persist | None = None
+        held: list[Any] = []  # log lines and metrics after an intent, until its order
         for effect in effects:
             kind = type(effect)
-            if kind is Persist:
-                if pending_intent is not None:
-                    lane.append(("persist", pending_intent))
-                if effect.op == "write_intent":
-                    pending_intent = effect  # goes with the PlaceOrder that follows it
+            if intent is not None:
+                if kind is LogLine or kind is MetricUpdate:
+                    held.append(effect)
                     continue
-                pending_intent = None
-                lane.append(("persist", effect))
-                continue
-            if kind is PlaceOrder:
-                intent = pending_intent if (pending_intent is not None and pending_intent.payload.get(
-                    "request") is not None and pending_intent.payload["request"].order_id
-                    == effect.request.order_id) else None
-                if pending_intent is not None and intent is None:
-                    lane.append(("persist", pending_intent))
-                pending_intent = None
-                lane.append(("place", effect, intent))
-                continue
-            if pending_intent is not None:
-                lane.append(("persist", pending_intent))
-                pending_intent = None
-            if kind is LogLine:
+                if kind is PlaceOrder and effect.request.order_id == _order_id(intent):
+                    lane.append(("place", effect, intent, held))
+                    intent, held = None, []
+                    continue
+                lane.append(("persist", intent, held))  # an intent without its order (should not happen)
+                intent, held = None, []
+            if kind is Persist:
+                if effect.op == "write_intent":
+                    intent = effect
+                else:
+                    lane.append(("persist", effect, ()))
+            elif kind is PlaceOrder:
+                lane.append(("place", effect, None, ()))
+            elif kind is LogLine:
                 getattr(self.log, effect.level)(effect.event, **effect.fields)
             elif kind is MetricUpdate:
                 self._metric(effect)
@@ -168,11 +170,18 @@ class Effects:
                 pass  # live option prices are the broker's (IB) or the sim model's own realized volatility
             else:
                 self.log.error("effect_unknown", code="unknown_effect", effect=kind.__name__)
-        if pending_intent is not None:
-            lane.append(("persist", pending_intent))
+        if intent is not None:
+            lane.append(("persist", intent, held))
         if len(lane) > before:
             self._idle.clear()
             self._wake.set()
+
+    def _held(self, held: Any) -> None:
+        for effect in held:
+            if type(effect) is LogLine:
+                getattr(self.log, effect.level)(effect.event, **effect.fields)
+            else:
+                self._metric(effect)
 
     async def _work(self) -> None:
         lane = self._lane
@@ -193,8 +202,9 @@ class Effects:
         what = item[0]
         if what == "persist":
             await self._persist(item[1])
+            self._held(item[2])
         elif what == "place":
-            await self._place(item[1], item[2])
+            await self._place(item[1], item[2], item[3])
         elif what == "modify":
             request = item[1].request
             try:
@@ -266,11 +276,12 @@ class Effects:
         self.journal.append("write_intent", **kwargs)
         return True
 
-    async def _place(self, effect: PlaceOrder, intent: Persist | None) -> None:
+    async def _place(self, effect: PlaceOrder, intent: Persist | None, held: Any) -> None:
         request = effect.request
         if intent is not None and not await self._intent(intent, effect.durable):
             self.report(_refused(request.order_id, STORE_UNAVAILABLE, self.now()))
             return
+        self._held(held)
         try:
             await self.broker.place(request)
         except BrokerError as exc:
@@ -335,6 +346,11 @@ class Effects:
             if effect.name not in self._metric_errors:
                 self._metric_errors.add(effect.name)
                 self.log.warning("metric_failed", code="metric_error", metric=effect.name, error=repr(exc))
+
+
+def _order_id(intent: Persist) -> int | None:
+    request = intent.payload.get("request")
+    return None if request is None else request.order_id
 
 
 def _refused(order_id: int, reason: str, at: datetime) -> Any:
