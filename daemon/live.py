@@ -192,10 +192,15 @@ class LiveShell:
             open_orders = []
         core = self.core
         core.connected = broker.connected
+        self._detach_quotes = self.quotes.add_listener(self._on_book_quote)  # queued until the driver runs
+        try:  # the streams start before signals are taken (the core subscribes them again: a no-op)
+            await broker.subscribe([*self.settings.profile.underlyings, self.settings.profile.vix_symbol,
+                                    *(p.key for p in core.book)])
+        except BrokerError as exc:
+            self.log.warning("subscribe_failed", code=exc.code)
         core.start(now, open_orders)
         self.effects.start()
         self.effects.carry_out(core.take_effects())
-        self._detach_quotes = self.quotes.add_listener(self._on_book_quote)
         self._worker = asyncio.get_running_loop().create_task(self._drive(), name=f"live-{self.profile}")
         self.started_at = now
         self.phase = "RUNNING"
@@ -285,6 +290,14 @@ class LiveShell:
     async def settle(self) -> None:
         """Everything queued so far handled and carried out (tests, the bench)."""
         await self._quiet(timeout=60.0)
+
+    async def settle_fills(self) -> None:
+        await self.settle()
+
+    @property
+    def busy(self) -> bool:
+        """Parent orders still in flight, or effects still being carried out."""
+        return bool(len(self.working)) or bool(self._events) or not self.effects._idle.is_set()
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -543,6 +556,7 @@ class LiveShell:
             return SignalOutcome(False, "not_accepting", HTTP_NOT_ACCEPTING,
                                  message=f"the engine is not accepting signals ({why})")
         await self._refresh_buying_power()
+        await self._fresh_market(raw)
         sid = signal_id_of(raw)
         if sid is not None and sid not in self.core.entries.first_decisions:
             try:  # a resend of a signal an earlier run decided: answered with that first decision
@@ -561,6 +575,25 @@ class LiveShell:
         if not isinstance(result, SignalOutcome):
             return SignalOutcome(False, "internal_error", 500, message="internal error while deciding the signal")
         return result
+
+    async def _fresh_market(self, raw: Any) -> None:
+        """The signal's underlying and VIX quoted now: a snapshot for a key whose stream has not spoken
+        recently (a stream just subscribed, a quiet key). The answer goes through the book, so the core
+        sees it as a quote event before the signal; the core still decides on what it has."""
+        underlying = raw.get("underlying") if isinstance(raw, dict) else None
+        keys = [self.settings.profile.vix_symbol]
+        if isinstance(underlying, str) and underlying in self.settings.profile.underlyings:
+            keys.insert(0, underlying)
+        now = self.clock.now()
+        limit = self.settings.gate.max_quote_age_s
+        for key in keys:
+            quote = self.core.quotes.get(key)
+            if quote is not None and quote.age_s(now) <= limit:
+                continue
+            try:
+                self.quotes.update(await self.broker.snapshot(key))
+            except BrokerError as exc:
+                self.log.debug("snapshot_failed", key=key, code=exc.code)
 
     async def _refresh_buying_power(self) -> None:
         try:
