@@ -65,7 +65,7 @@ class Effects:
     def __init__(self, broker: Broker, journal: Journal, *, log: Any, metrics: Any, report: Callable[[Any], None],
                  now: Callable[[], datetime], durable_timeout_s: float, on_quote: Callable[[Any], Any],
                  modify_refused: Callable[[int, str, datetime], None], on_report: Callable[[Any], None] | None = None,
-                 on_sent: Callable[[Any], None] | None = None):
+                 on_sent: Callable[[Any], None] | None = None, on_decided: Callable[[Any], None] | None = None):
         self.broker = broker
         self.journal = journal
         self.log = log
@@ -76,7 +76,8 @@ class Effects:
         self.on_quote = on_quote  # a snapshot's answer goes into the quote book
         self.modify_refused = modify_refused
         self.on_report = on_report  # the shell's daily report (the store's day summary)
-        self.on_sent = on_sent  # told each order handed to the broker (the tick-to-order bench)
+        self.on_sent = on_sent  # told each order handed to the broker
+        self.on_decided = on_decided  # told each order the core decided, as it joins the lane (the bench)
         self.ids: dict[int, int] = {}  # core position id -> store position id, where they differ
         self.lost: set[int] = set()  # core positions whose row could not be written (their entry was refused)
         self._lane: deque[tuple[Any, ...]] = deque()
@@ -130,6 +131,8 @@ class Effects:
         held: list[Any] = []  # log lines and metrics after an intent, until its order
         for effect in effects:
             kind = type(effect)
+            if kind is PlaceOrder and self.on_decided is not None:
+                self.on_decided(effect.request)
             if intent is not None:
                 if kind is LogLine or kind is MetricUpdate:
                     held.append(effect)
