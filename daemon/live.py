@@ -62,7 +62,7 @@ from daemon.store.journal import Journal, JournalSettings, StoreUnavailable
 from daemon.trading import META_KEY
 from market import calendar
 from market.clock import Clock
-from market.session import EXCHANGE_TZ, SessionTimes
+from market.session import SessionTimes
 from market.types import Fill, OptionChain, OrderStatus, OrderUpdate, Quote
 
 SessionLookup = Callable[[date], SessionTimes | None]
@@ -706,4 +706,4 @@ class LiveShell:
                 self.log.warning("state_listener_failed", error=repr(exc))
 
 
-__all__ = ["Chains", "LiveShell", "EXCHANGE_TZ"]
+__all__ = ["Chains", "LiveShell"]
