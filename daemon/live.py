@@ -62,6 +62,7 @@ from daemon.store.journal import Journal, JournalSettings, StoreUnavailable
 from daemon.trading import META_KEY
 from market import calendar
 from market.clock import Clock
+from market.sanity import QuoteSanity, SanityLimits
 from market.session import SessionTimes
 from market.types import Fill, OptionChain, OrderStatus, OrderUpdate, Quote
 
@@ -119,6 +120,9 @@ class LiveShell:
         self.sessions = sessions
         self.metrics = metrics
         self.log = get_logger("tradingd.live", profile=self.profile)
+        # SPEC §4.4 on the book too: the sim venue fills against the book, never on a flagged quote (the core
+        # checks every quote again in its own table and counts it there)
+        quotes.guard(QuoteSanity(SanityLimits.from_config(settings.market_data)), clock.now)
         self.journal = Journal(store, JournalSettings.from_config(settings.daemon.journal))
         self.journal.add_listener(self._on_store)
         self.history: Any = None
