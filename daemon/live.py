@@ -554,6 +554,7 @@ class LiveShell:
         return self.phase == "RUNNING" and self.broker.connected
 
     async def submit_signal(self, raw: JsonDict, source: str) -> SignalOutcome:
+        started = wallclock.perf_counter()
         self.signals_received += 1
         if not self.accepting_signals:
             why = "broker_disconnected" if self.phase == "RUNNING" else self.phase.lower()
@@ -578,6 +579,8 @@ class LiveShell:
         result = await future
         if not isinstance(result, SignalOutcome):
             return SignalOutcome(False, "internal_error", 500, message="internal error while deciding the signal")
+        if self.metrics is not None:
+            self.metrics.observe_latency(wallclock.perf_counter() - started)
         return result
 
     async def _fresh_market(self, raw: Any) -> None:

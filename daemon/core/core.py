@@ -450,6 +450,8 @@ class Core:
                 realized=fmt.money(recorded.realized_pnl) if fill.side == "SELL" else None, option=fill.contract.key)
         slip = None if not mid else (fill.price - mid) / mid * (1 if fill.side == "BUY" else -1)
         out.metric("observe_fill", side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
+        out.notify("fill", f"{fill.side} {fill.quantity} {fill.contract.key} at {fmt.price(fill.price)}"
+                           + (f", realized {fmt.money_text(recorded.realized_pnl)}" if fill.side == "SELL" else ""))
         if position_id is None:
             self._bad("fill_unknown_order", f"fill {fill.exec_id} of order {fill.order_id} belongs to no position")
         if unmatched:
