@@ -145,6 +145,7 @@ class LiveShell:
         self.effects = Effects(broker, self.journal, log=self.log, metrics=metrics, report=self._push,
                                now=clock.now, durable_timeout_s=settings.daemon.journal.durable_timeout_s,
                                on_quote=quotes.update, modify_refused=self._modify_refused,
+                               renumber=self._renumber,
                                on_report=self._daily_report)
         self.phase = "STARTING"
         self.started_at: datetime | None = None
@@ -392,6 +393,10 @@ class LiveShell:
             _, future = self._events.popleft()
             if future is not None and not future.done():
                 future.set_result(None)
+
+    def _renumber(self, old_id: int, new_id: int) -> None:
+        """Queued ahead of anything the broker says about the new id (the lane places it after this)."""
+        self._push(_Call(lambda now: self.core.renumber(old_id, new_id)))
 
     def _modify_refused(self, order_id: int, code: str, now: datetime) -> None:
         self._push(_Call(lambda at: self.core.modify_refused(order_id, code, at)))

@@ -401,6 +401,17 @@ class Core:
         self.orders.execution.modify_refused(order_id, reason, now)
         self._pump(now)
 
+    def renumber(self, old_id: int, new_id: int) -> None:
+        """An order went out under another id (profiles sharing an IB account's ids, live shell): everyone
+        who follows it by id follows the new one; later ids come after it."""
+        self.order_ids.start_after(new_id)
+        self.orders.execution.renumber(old_id, new_id)
+        if old_id in self.orders.order_positions:
+            self.orders.order_positions[new_id] = self.orders.order_positions.pop(old_id)
+        for position_id, resting in list(self.stops.resting.items()):
+            if resting.request.order_id == old_id:
+                self.stops.resting[position_id] = replace(resting, request=replace(resting.request, order_id=new_id))
+
     def adopt(self, records: Sequence[PositionRecord], blocked: Sequence[str], now: datetime) -> None:
         """What a reconciliation after start-up found at the broker (live shell): positions its orderRefs
         prove, now in the book with a stop of their own; underlyings blocked until acknowledged."""

@@ -31,6 +31,8 @@ T0 = datetime(2019, 2, 11, 10, 0, tzinfo=EXCHANGE_TZ)
 class Recorder:
     """A broker that records what it is handed, and what the store held at that moment."""
 
+    shares_order_ids = False
+
     def __init__(self, store: Store, refuse: set[int] | None = None):
         self.store = store
         self.refuse = refuse or set()
