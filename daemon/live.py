@@ -381,6 +381,8 @@ class LiveShell:
             self.last_checkpoint = core.last_checkpoint
             if self.metrics is not None:
                 self.metrics.update_from_status(self.status())
+            if self.settings.capital.source == "broker" and self.phase == "RUNNING":
+                self.spawn(self._refresh_buying_power(), "account")  # the next checkpoint measures against it
         self._announce()
 
     def _answer_all_stopped(self) -> None:
@@ -608,11 +610,27 @@ class LiveShell:
                 self.log.debug("snapshot_failed", key=key, code=exc.code)
 
     async def _refresh_buying_power(self) -> None:
+        """The account as the core sizes against it: buying power, and the net liquidation that is the
+        capital base when `capital.source = "broker"` (read before each signal and after each checkpoint)."""
         try:
-            self.core.buying_power = (await self.broker.account()).buying_power
+            account = await self.broker.account()
+            self.core.buying_power, self.core.net_liquidation = account.buying_power, account.net_liquidation
         except BrokerError as exc:
             self.core.buying_power = None
             self.log.warning("account_unavailable", code=exc.code)
+
+    async def checkpoint(self, at: datetime) -> None:
+        """Run the checkpoint job now (tests, drills): the account first when the base is the broker's."""
+        if self.settings.capital.source == "broker":
+            await self._refresh_buying_power()
+        from daemon.core.events import TimerEvent
+
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._push(TimerEvent("checkpoint", at), future)
+        await future
+
+    def capital_base(self) -> Decimal:
+        return self.core.capital_base()
 
     def status(self) -> JsonDict:
         now = self.clock.now()

@@ -90,6 +90,7 @@ class Core:
         self.blocked: set[str] = set()
         self.realized_total = ZERO
         self.buying_power: Decimal | None = None
+        self.net_liquidation: Decimal | None = None  # the broker's, for capital.source = "broker" (the shell reads it)
         self.store_available = True
         self.store_reason: str | None = None
         self.connected = True
@@ -660,7 +661,8 @@ class Core:
                         position.record.entry_price, position.record.entry_time, position.mark)
 
     def capital_base(self) -> Decimal:
-        return capital_base(self.settings.capital, realized_pnl=self.realized_total)
+        return capital_base(self.settings.capital, realized_pnl=self.realized_total,
+                            net_liquidation=self.net_liquidation)
 
     def equity(self) -> Decimal:
         return self.settings.capital.account_size + self.realized_total + self.book.unrealized()

@@ -82,11 +82,12 @@ async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(
         await gw.stop()
 
 
-async def test_capital_source_broker_sizes_from_net_liquidation(tmp_path):
+@pytest.mark.parametrize("kind", ["shell", "engine"])
+async def test_capital_source_broker_sizes_from_net_liquidation(tmp_path, kind):
     """capital.source = "broker": the bet limits come from the account's net liquidation at the gateway."""
     from tests.broker.test_ib_e2e import SPY_QQQ_IWM, rig
 
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"capital.source": "broker"}) as r:
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind=kind, **{"capital.source": "broker"}) as r:
         r.gw.account_values(net_liquidation="80000", buying_power="800000", cash="80000")
         outcome = await r.open_0dte("broker-capital")
         assert Decimal(str(outcome.decision["capital_base"])) == Decimal("80000")
