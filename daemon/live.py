@@ -598,6 +598,12 @@ class LiveShell:
         keys = [self.settings.profile.vix_symbol]
         if isinstance(underlying, str) and underlying in self.settings.profile.underlyings:
             keys.insert(0, underlying)
+        if isinstance(underlying, str) and self.chains.loaded and underlying not in self.chains.cache and (
+                underlying in self.settings.profile.underlyings):
+            try:  # a chain the pre-open load did not get (listed since, or the load failed): asked now
+                self.chains.cache[underlying] = await self.broker.chain(underlying)
+            except BrokerError as exc:
+                self.log.warning("chain_unavailable", code=exc.code, underlying=underlying, error=str(exc))
         now = self.clock.now()
         limit = self.settings.gate.max_quote_age_s
         for key in keys:
@@ -664,6 +670,10 @@ class LiveShell:
     @property
     def control(self) -> Any:
         return self.core.control
+
+    @property
+    def correlations(self) -> Any:
+        return self.core.session.correlations
 
     async def _command(self, action: str, actor: str, **args: str) -> JsonDict:
         if self.phase != "RUNNING":
