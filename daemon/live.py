@@ -537,7 +537,12 @@ class LiveShell:
         self.log.info("chains_refreshed", underlyings=sorted(loaded))
 
     async def _refresh_history(self) -> None:
-        await self.history.refresh(self.clock.now().date())
+        today = self.clock.now().date()
+        await self.history.refresh(today)
+        try:  # VIX's percentile from IB's history while the regime's own is short (its records are effects)
+            await self.core.regime.seed_vix_history(self.broker, today)
+        except Exception as exc:  # noqa: BLE001 - information: never stops trading
+            self.log.warning("vix_history_seed_failed", code="regime_error", error=repr(exc))
         self._push(_Call(lambda now: self.core.session.refresh_correlations(now)))
 
     async def _daily_report(self, day: date) -> None:
