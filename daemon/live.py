@@ -233,6 +233,14 @@ class LiveShell:
             if intent.position_id is not None:
                 core.orders.bind(intent.order_id, intent.position_id)
         await self._resume_session(session_refs, now)
+        regime = self.core.regime
+        host, writes = regime.engine, regime.engine.store
+        host.store = store  # the regime's VIX and skew histories, read from the real store once
+        try:
+            await regime.load()
+        finally:
+            host.store = writes  # its writes stay effects
+        await regime.refresh_calendar()  # the operator's calendar source (I/O: the shell's part)
 
     async def _resume_session(self, refs_text: str | None, now: datetime) -> None:
         """A restart inside a session carries on its P&L: the fills since the open are summed again."""
