@@ -229,6 +229,7 @@ class LiveShell:
                      blocked=[b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged],
                      realized_total=realized, highest=highest, exec_ids=sorted(await store.applied_exec_ids()),
                      session_refs=session_refs)
+        core.stops.numbered(await asyncio.to_thread(self._stop_refs))
         for intent in snapshot.pending_intents:  # fills of orders sent before the restart find their position
             if intent.position_id is not None:
                 core.orders.bind(intent.order_id, intent.position_id)
@@ -241,6 +242,17 @@ class LiveShell:
         finally:
             host.store = writes  # its writes stay effects
         await regime.refresh_calendar()  # the operator's calendar source (I/O: the shell's part)
+
+    def _stop_refs(self) -> list[str]:
+        """Every protective stop's orderRef this profile wrote (a worker thread at start-up)."""
+        from sqlalchemy import select
+
+        from daemon.store.models import OrderIntentRow
+
+        like = f"{self.settings.execution.order_ref_prefix}:{self.profile}:stop-%"
+        with self.store.transaction() as session:
+            return list(session.scalars(select(OrderIntentRow.order_ref).where(
+                OrderIntentRow.profile == self.profile, OrderIntentRow.order_ref.like(like))))
 
     async def _resume_session(self, refs_text: str | None, now: datetime) -> None:
         """A restart inside a session carries on its P&L: the fills since the open are summed again."""
