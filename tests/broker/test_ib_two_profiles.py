@@ -68,8 +68,9 @@ async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(
             one = await zero.engine.submit_signal(zero.signal("two-0dte", "SPY"), "test")
             two = await seven.engine.submit_signal(seven.signal("two-7dte", "AAPL"), "test")
             assert one.accepted and two.accepted
-            await zero.until(async_eq(zero.position_qty, [(one.decision["contracts"], "open")]))
-            await seven.until(async_eq(seven.position_qty, [(two.decision["contracts"], "open")]))
+            # generous: both daemons' children take the account's id turn in turn, on a shared machine
+            await zero.until(async_eq(zero.position_qty, [(one.decision["contracts"], "open")]), timeout=60)
+            await seven.until(async_eq(seven.position_qty, [(two.decision["contracts"], "open")]), timeout=60)
             # both protective stops rest too, each under its own client
             await zero.until(lambda: {o.client_id for o in gw.orders.values() if o.order_type == "STP"} == {17, 27})
         duplicates = [e for e in gw.errors_sent if e[2] == 103]
