@@ -52,14 +52,6 @@ from market.types import OrderStatus, OrderUpdate
 
 STORE_UNAVAILABLE = "store_unavailable"
 
-# The core's metric names whose `daemon.metrics.Metrics` method differs in shape.
-_METRIC_ADAPTERS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
-    "set_store_available": lambda m, a: m.set_store(available=a["available"], pending=0),
-    "observe_checkpoint": lambda m, a: m.observe_checkpoint(0.0, a["at"]),
-    "observe_bad_event": lambda m, a: None,  # counted in status()["bad_events"]; no series of its own
-}
-
-
 class Effects:
     """The live effect lane (see the module docstring). `report(event)` hands an event back to the core."""
 
@@ -370,12 +362,8 @@ class Effects:
     def _metric(self, effect: MetricUpdate) -> None:
         if self.metrics is None:
             return
-        try:
-            adapter = _METRIC_ADAPTERS.get(effect.name)
-            if adapter is not None:
-                adapter(self.metrics, effect.args)
-            else:
-                getattr(self.metrics, effect.name)(**effect.args)
+        try:  # `name` is a Metrics method (main's test walks every one the core emits)
+            getattr(self.metrics, effect.name)(**effect.args)
         except Exception as exc:  # noqa: BLE001 - a metric must never stop trading
             if effect.name not in self._metric_errors:
                 self._metric_errors.add(effect.name)

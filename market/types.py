@@ -105,9 +105,42 @@ class OrderStatus(str, Enum):
         return self in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.INACTIVE)
 
 
+def opposite(side: Side) -> Side:
+    return "SELL" if side == "BUY" else "BUY"
+
+
+@dataclass(frozen=True, slots=True)
+class ComboLeg:
+    """One leg of a combo (IB BAG). `side` is the leg's side when the combo is BOUGHT; selling the
+    combo reverses every leg. `ratio` is contracts of this leg per combo unit."""
+
+    contract: OptionContract
+    side: Side
+    ratio: int = 1
+
+    def __post_init__(self) -> None:
+        if self.ratio < 1:
+            raise ValueError(f"combo_leg_ratio: ratio must be >= 1, got {self.ratio}")
+
+    def side_for(self, combo_side: Side) -> Side:
+        """The side this leg trades when the combo is traded `combo_side`."""
+        return self.side if combo_side == "BUY" else opposite(self.side)
+
+
+def combo_key(legs: tuple[ComboLeg, ...]) -> str:
+    """Stable identifier of a combo: its legs' keys with side and ratio, `+1 SPY 20190211 C 270|-1 ...`."""
+    return "|".join(f"{'+' if leg.side == 'BUY' else '-'}{leg.ratio} {leg.contract.key}" for leg in legs)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """One order as the daemon wants it sent. `order_id` is allocated by the daemon (SPEC §6.1)."""
+    """One order as the daemon wants it sent. `order_id` is allocated by the daemon (SPEC §6.1).
+
+    A non-empty `legs` makes it a combo order (IB BAG): `quantity` counts combo units, `limit_price` is
+    the net price per unit for the combo's `side` (a BUY of a credit combo has a negative net limit; IB
+    allows negative limits on BAG orders) and `contract` is `legs[0].contract`, kept so code reading one
+    contract does not break; a combo's `contract` is never traded alone.
+    """
 
     order_id: int
     order_ref: str  # tradingd:<profile>:<signal or exit id>:<n>
@@ -118,6 +151,15 @@ class OrderRequest:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     tif: Literal["DAY", "GTC"] = "DAY"
+    legs: tuple[ComboLeg, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.legs and self.contract != self.legs[0].contract:
+            raise ValueError("combo_contract: a combo order's contract must be legs[0].contract")
+
+    @property
+    def is_combo(self) -> bool:
+        return bool(self.legs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +176,9 @@ class OrderUpdate:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
+    """One execution. A combo order fills per leg: one Fill per leg execution, carrying the combo order's
+    order_id/order_ref, the leg's contract, the leg's own side and its contract quantity."""
+
     exec_id: str
     order_id: int
     order_ref: str

@@ -217,3 +217,5 @@ class StoreSnapshot:
     blocked_underlyings: tuple[BlockedUnderlying, ...]
     highest_order_id: int
     last_execution_time: datetime | None
+    combos: dict[int, dict[str, Any]] = field(default_factory=dict)  # SPEC §9: open combo positions' legs
+    combo_leg_fills: tuple[tuple[int, Any], ...] = ()  # (position id, leg Fill) of open combos, in order
