@@ -309,8 +309,10 @@ class LiveShell:
     async def _quiet(self, timeout: float = 5.0) -> None:
         """Until the queue is empty and the effects carried out (bounded)."""
         deadline = wallclock.monotonic() + timeout
+        turns = 0
         while (self._events or not self.effects._idle.is_set()) and wallclock.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+            turns += 1  # a few loop turns first (the driver is woken, not yet run), then real waits (the store)
+            await (asyncio.sleep(0) if turns < 20 else asyncio.sleep(0.001))
 
     async def settle(self) -> None:
         """Everything queued so far handled and carried out (tests, the bench)."""
@@ -347,13 +349,15 @@ class LiveShell:
         while True:
             if not self._events:
                 due = core.next_timer_at()
-                timer = None
+                timer: Any = None
                 if due is not None:
                     delay = (due - clock.now()).total_seconds()
-                    if delay > 0:
-                        timer = loop.call_later(delay, wake.set)
-                    else:
+                    if delay <= 0:
                         wake.set()
+                    elif clock.wall:
+                        timer = loop.call_later(delay, wake.set)
+                    else:  # a virtual clock: its own sleep, woken when the replay moves time past it
+                        timer = loop.create_task(self._sleep_then_wake(delay))
                 await wake.wait()
                 if timer is not None:
                     timer.cancel()
@@ -362,6 +366,10 @@ class LiveShell:
                 self._handle_queued()
             except Exception as exc:  # noqa: BLE001 - the driver must never die
                 self.log.exception("driver_failed", code="event_failed", error=repr(exc))
+
+    async def _sleep_then_wake(self, delay: float) -> None:
+        await self.clock.sleep(delay)
+        self._wake.set()
 
     def _handle_queued(self) -> None:
         core, events, carry_out = self.core, self._events, self.effects.carry_out

@@ -103,6 +103,8 @@ class SimChains:
 class StepClock:
     """The replay's time for the option model (it asks `now()`; nothing sleeps)."""
 
+    wall = False
+
     def __init__(self, start: datetime):
         self.at = start
 

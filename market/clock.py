@@ -15,6 +15,8 @@ from market.session import EXCHANGE_TZ
 
 
 class Clock(Protocol):
+    wall: bool  # its sleep follows the wall clock (a live shell may time with the loop's own timers)
+
     def now(self) -> datetime:
         """Exchange-local, timezone-aware."""
 
@@ -26,6 +28,8 @@ class Clock(Protocol):
 
 
 class LiveClock:
+    wall = True
+
     def now(self) -> datetime:
         return datetime.now(EXCHANGE_TZ)
 
@@ -44,6 +48,8 @@ class VirtualClock:
     the loop run the woken tasks (and anything they schedule at or before the target)
     before moving on.
     """
+
+    wall = False
 
     def __init__(self, start: datetime, settle_rounds: int = 8):
         if start.tzinfo is None:
