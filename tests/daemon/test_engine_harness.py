@@ -31,6 +31,7 @@ DAY1 = date(2019, 2, 11)
 RIDE = {"gate.max_abs_delta": 1_000_000, "gate.max_gamma": 1_000_000, "position_levels.alert_pct": -0.8,
         "position_levels.close_half_pct": -0.9, "position_levels.hard_stop_pct": -0.95}
 LEVEL_NAMES = ("caution", "daily_limit", "reduce", "emergency_halt")
+DEFAULT_KIND = "engine"  # tests/daemon/conftest.py runs the tests it lists on both (SHELL_READY)
 
 
 def breaker_levels(*loss_pcts: float) -> dict[str, Any]:
@@ -46,9 +47,10 @@ def at(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
 class Rig:
     def __init__(self, tmp_path: Path, profile: str, symbols: Sequence[str], days: Sequence[date] = (DAY1,),
                  overrides: dict[str, Any] | None = None, db: str | None = None, start: datetime | None = None,
-                 broker: type[SimBroker] = SimBroker, kind: str = "engine"):
+                 broker: type[SimBroker] = SimBroker, kind: str | None = None):
         """`kind`: "engine" (the old async engine) or "shell" (the live shell over the core, `daemon.live`,
-        its timers the core's own on the virtual clock)."""
+        its timers the core's own on the virtual clock); None: `DEFAULT_KIND` (set per test by conftest)."""
+        kind = kind or DEFAULT_KIND
         self.tmp_path = tmp_path
         self.settings = load_settings(profile, env={}, overrides={
             "daemon.state_dir": str(tmp_path), "daemon.api.port": 0, **(overrides or {})})
