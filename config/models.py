@@ -293,8 +293,11 @@ class ZeroDteExitsConfig(Frozen):
     time_compression: tuple[HoursScale, ...] = ()  # hours to close < below_hours -> scale (tightest first)
     held_over_hours: Decimal = Decimal(3)
     held_scale: Decimal = Decimal("0.9")
-    closeout_time: time = time(15, 45)
+    closeout_time: time = time(15, 45)  # flat BY this time (SPEC §5.1), not "start closing at"
     closeout_before_early_close_min: int = Field(default=15, ge=0)
+    # The close-out starts this long before `closeout_time` so the sliced exit is done by it. Absent
+    # from the profile: the execution's `parent_timeout_s`, the time §4.2's sizing lets a parent take.
+    closeout_lead_s: Decimal = Field(default=Decimal(0), ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> ZeroDteExitsConfig:
@@ -711,6 +714,20 @@ class MarketDataConfig(Frozen):
 
 class Settings(Frozen):
     """One profile's whole effective configuration."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _closeout_lead(cls, raw: Any) -> Any:
+        """`exits.zero_dte.closeout_lead_s` not given: the parent timeout, so the close-out's slicer
+        finishes by `closeout_time` (one number for the job, the core's timer and the exit rule)."""
+        if not isinstance(raw, dict):
+            return raw
+        exits, execution = raw.get("exits"), raw.get("execution")
+        zero = exits.get("zero_dte") if isinstance(exits, dict) else None
+        timeout = execution.get("parent_timeout_s") if isinstance(execution, dict) else None
+        if isinstance(zero, dict) and "closeout_lead_s" not in zero and timeout is not None:
+            return {**raw, "exits": {**exits, "zero_dte": {**zero, "closeout_lead_s": timeout}}}
+        return raw
 
     profile: ProfileInfo
     capital: CapitalConfig

@@ -6,7 +6,7 @@ No I/O, no clock reads: the daemon supplies `now`, the session's hours and the q
 
 from exits.action import ExitAction
 from exits.breakeven import tighten_to_breakeven
-from exits.closeout import expiry_close_at, zero_dte_closeout_at
+from exits.closeout import expiry_close_at, zero_dte_closeout_at, zero_dte_flat_by
 from exits.errors import ExitInputError
 from exits.market import MarketSnapshot
 from exits.policy import evaluate, new_state
@@ -27,4 +27,5 @@ __all__ = [
     "new_state",
     "tighten_to_breakeven",
     "zero_dte_closeout_at",
+    "zero_dte_flat_by",
 ]

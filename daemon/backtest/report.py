@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from daemon.backtest.calendar_effects import calendar_effects, calendar_effects_html
 from daemon.backtest.families import family_table_html, per_family
 from daemon.backtest.figures import daily_pnl, equity_curve, figures
 
@@ -86,7 +87,7 @@ def run_document(result: Any) -> dict[str, Any]:
             "equity_curve": [[t, str(e)] for t, e in equity_curve(result)],
             "trades": result.trades, "fills": result.fills, "breaker_events": result.breaker_events,
             "decisions": result.decisions, "counts": {k: v for k, v in sorted(result.counts.items())},
-            "checks": result.checks}
+            "checks": result.checks, "calendar_effects": calendar_effects(result.decisions, result.trades)}
 
 
 def report_document(results: list[Any], meta: dict[str, Any]) -> dict[str, Any]:
@@ -217,6 +218,7 @@ def report_html(document: dict[str, Any], png: bytes) -> str:
             parts.append("</table>")
         else:
             parts.append("<p>none</p>")
+        parts.append(calendar_effects_html(sizing, run["calendar_effects"]))
         parts.append(f"<h3>{e(sizing)} sizing: trades</h3><table><tr><th class='l'>#</th><th class='l'>contract</th>"
                      "<th class='l'>opened</th><th class='l'>closed</th><th>contracts</th><th>cost</th>"
                      "<th>proceeds</th><th>fees</th><th>P&amp;L</th><th>return %</th><th class='l'>decision and exits</th></tr>")

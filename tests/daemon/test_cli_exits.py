@@ -42,13 +42,14 @@ def test_no_actions_says_so(tmp_path, capsys) -> None:
 
 
 def test_half_day_closeout_through_the_cli(tmp_path, capsys) -> None:
-    q = _file(tmp_path, "time,price\n2025-11-28T12:44,10.10\n2025-11-28T12:45,10.10\n")
+    # flat by 12:45 (15 min before the 13:00 close): the close-out starts one parent timeout (60 s) before
+    q = _file(tmp_path, "time,price\n2025-11-28T12:43,10.10\n2025-11-28T12:44,10.10\n2025-11-28T12:45,10.10\n")
     argv = ["exits", "--profile", "0dte", "--entry", "10", "--contracts", "2", "--entry-time", "2025-11-28T10:00",
             "--quotes", str(q), "--json"]
     rc, out, _ = _run(capsys, argv)
     assert rc == 0
     assert [(r["time"], r["kind"], r["quantity"], r["rule"]) for r in json.loads(out)] == [
-        ("2025-11-28T12:45:00-05:00", "close", 2, "closeout")]
+        ("2025-11-28T12:44:00-05:00", "close", 2, "closeout")]
 
 
 def test_overnight_gap_through_the_cli(tmp_path, capsys) -> None:

@@ -37,8 +37,8 @@ def assert_every_scenario_invariant(result: ReplayResult) -> None:
         for trade in result.trades:
             assert trade["closed"], trade
             opened, closed = _t(trade["opened_at"]), _t(trade["closed_at"])
-            # the close-out starts at 15:45:00 and slices (3 s apart): flat within its first minute
-            assert closed.date() == opened.date() and closed.time() < time(15, 46), trade
+            # SPEC §5.1, strictly: flat BY 15:45:00 (the close-out starts a parent timeout earlier and slices)
+            assert closed.date() == opened.date() and closed.time() <= time(15, 45), trade
     assert len({f["exec_id"] for f in result.fills}) == len(result.fills)
 
 
@@ -96,7 +96,7 @@ def test_data_outage_no_entry_on_stale_data_and_held_positions_exit_on_a_snapsho
     answered = result.checks["snapshots_answered"]
     for trade in held:
         key = trade["contract"]
-        assert [e for e in trade["exits"] if e["rule"] == "closeout" and _t(e["at"]).time() == time(15, 45)]
+        assert [e for e in trade["exits"] if e["rule"] == "closeout" and _t(e["at"]).time() == time(15, 44)]
         sells = [f for f in result.fills if f["position_id"] == trade["position_id"] and f["side"] == "SELL"]
         assert sum(f["quantity"] for f in sells) == trade["contracts"]
         for fill in sells:

@@ -10,6 +10,7 @@ from daemon.core.events import QuoteEvent
 from daemon.core.ledger import new_position
 from daemon.core.timers import Timers
 from daemon.scheduler import job_specs
+from exits.closeout import zero_dte_closeout_at
 from market import calendar
 from market.combo import Combo
 from market.types import ComboLeg, OptionContract
@@ -23,7 +24,9 @@ STRADDLE = Combo("volatility", "straddle", (ComboLeg(CALL, "BUY"), ComboLeg(PUT,
 def held_core(start: datetime) -> tuple[Core, FakeExecution]:
     settings = settings_for("0dte")
     execution = FakeExecution()
-    timers = Timers(job_specs(settings, calendar.session_for), calendar.session_for, start)
+    zero = settings.exits.zero_dte
+    closeout = (lambda s: zero_dte_closeout_at(s, zero)) if zero is not None else None  # as daemon/app.py and replay
+    timers = Timers(job_specs(settings, calendar.session_for, closeout), calendar.session_for, start)
     core = Core(settings, execution=execution, chains=FakeChains(), timers=timers, sessions=calendar.session_for,
                 sessions_between=calendar.sessions_between)
     record = replace(new_position(1, CALL, at(14, 50), "v1"), contract_key=STRADDLE.key, entry_price=D("2.40"),
@@ -38,13 +41,13 @@ def test_the_0dte_close_out_sells_the_whole_combo_as_one_parent():
     core, execution = held_core(at(15, 40))
     position = core.book.get(1)
     assert position is not None and position.combo == STRADDLE
-    when = at(15, 44)
+    when = at(15, 43)  # the close-out starts at 15:44, one parent timeout before flat-by 15:45
     for quote in (underlying("SPY", "450", when), vix("18", when), option(CALL.key, "1.25", when, "0.5"),
                   option(PUT.key, "1.20", when, "-0.5")):
         core.handle(QuoteEvent(quote))
     assert position.mark == D("2.45")  # the combined legs' mid
     assert execution.started == []
-    core.advance(at(15, 45))
+    core.advance(at(15, 44))
     [parent] = execution.started
     assert parent.combo == STRADDLE and parent.side == "SELL" and parent.quantity == 10 and parent.kind == "exit"
     events = [p.payload for p in persists(core.take_effects(), "record_exit_event")]
