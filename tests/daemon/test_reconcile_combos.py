@@ -150,3 +150,40 @@ async def test_a_whole_straddle_unknown_to_the_store_is_adopted_and_a_condor_is_
         [condor] = report.combo_mismatches
         assert condor.reason == NOT_ADOPTABLE and condor.order_refs == ("tradingd:0dte:condor-3:1",)
         assert report.blocked == ("SPY",) and not report.unknown_positions
+
+
+def _placed(gw, order_ref: str) -> int:
+    """placeOrder frames carrying `order_ref` that reached the gateway (every client, every connection)."""
+    return sum(1 for _, fields in gw.received if fields and fields[0] == "3" and order_ref in fields)
+
+
+async def test_a_combo_killed_between_intent_and_place_order_is_sent_at_most_once(open_store):
+    """The daemon dies (its broker and store dropped, nothing cleaned up) once after writing a combo's intent and
+    before placeOrder, once right after placeOrder; a new daemon on the same database reconciles and resends
+    neither. In-process restarts: `tradingd run` cannot trade combos until the core side (room multileg) lands."""
+    async with gateway() as gw:
+        quote_legs(gw)
+        gw.auto_fill = False
+        first = open_store()
+        await first.upgrade()
+        unsent = combo(20, STRADDLE, qty=1, limit="5.00", ref="tradingd:0dte:straddle-k1:1")
+        sent = combo(21, CONDOR, qty=1, limit="-1.40", ref="tradingd:0dte:condor-k2:1")
+        async with connected(gw) as (broker, rec):
+            await first.write_intent(unsent, broker.clock.now())  # killed here: placeOrder never called
+            await first.write_intent(sent, broker.clock.now())
+            await first.mark_intent_sent(21, broker.clock.now())
+            await broker.place(sent)  # killed here: the gateway has it, the daemon never heard back
+            await rec.wait_for(lambda: 21 in gw.orders)
+        await first.close()
+
+        second = open_store()
+        async with connected(gw) as (broker, _):
+            report = await reconcile(broker, second, profile=PROFILE, prefix=PREFIX, now=broker.clock.now())
+            assert report.never_sent == (20,) and report.matched_orders == (21,)
+            [working] = await broker.open_orders()
+            assert working.request.legs == CONDOR and working.request.order_ref == sent.order_ref
+            pending = {i.order_id for i in await second.load_pending_intents()}
+            assert pending == {21}  # 20 is done (never sent, not resent); 21 is working at the broker
+        await second.close()
+        assert _placed(gw, sent.order_ref) == 1 and _placed(gw, unsent.order_ref) == 0
+        assert sorted(gw.orders) == [21]
