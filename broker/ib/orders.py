@@ -73,53 +73,50 @@ def ib_order(req: OrderRequest, account: str) -> Order:
 
 
 def _validate(req: OrderRequest) -> None:
-    if req.legs:
-        _validate_combo(req)
-        return
-    problem = None
-    if req.order_id <= 0:
-        problem = f"order id {req.order_id} must be positive"
-    elif req.quantity <= 0:
-        problem = f"quantity {req.quantity} must be positive"
-    elif not req.order_ref:
-        problem = "every order carries an orderRef"
-    elif req.side not in ("BUY", "SELL"):
-        problem = f"side {req.side!r} is not BUY or SELL"
-    elif req.order_type == "LMT" and not (req.limit_price and req.limit_price > 0):
-        problem = "a LMT order needs a positive limit price"
-    elif req.order_type == "STP" and not (req.stop_price and req.stop_price > 0):
-        problem = "a STP order needs a positive stop price"
-    elif req.order_type not in _ORDER_TYPES:
-        problem = f"order type {req.order_type!r} is not one of {sorted(_ORDER_TYPES)}"
+    problem = _common_problem(req) or (_combo_problem(req) if req.legs else _single_problem(req))
     if problem:
         raise BrokerError("bad_order", f"order {req.order_id}: {problem}")
 
 
-def _validate_combo(req: OrderRequest) -> None:
-    """A combo's own rules: whole units, a net limit of either sign, legs of one underlying, each once."""
+def _common_problem(req: OrderRequest) -> str | None:
+    if req.order_id <= 0:
+        return f"order id {req.order_id} must be positive"
+    if req.quantity <= 0:
+        return f"quantity {req.quantity} must be positive"
+    if not req.order_ref:
+        return "every order carries an orderRef"
+    if req.side not in ("BUY", "SELL"):
+        return f"side {req.side!r} is not BUY or SELL"
+    return None
+
+
+def _single_problem(req: OrderRequest) -> str | None:
+    if req.order_type == "LMT" and not (req.limit_price and req.limit_price > 0):
+        return "a LMT order needs a positive limit price"
+    if req.order_type == "STP" and not (req.stop_price and req.stop_price > 0):
+        return "a STP order needs a positive stop price"
+    if req.order_type not in _ORDER_TYPES:
+        return f"order type {req.order_type!r} is not one of {sorted(_ORDER_TYPES)}"
+    return None
+
+
+def _combo_problem(req: OrderRequest) -> str | None:
+    """A combo's own rules: units, a net limit of either sign, legs of one underlying, each contract once."""
     if req.order_type == "STP":
         raise BrokerError("combo_stop_unsupported", f"order {req.order_id}: a combo's protective stop is the "
                           "daemon's rule on the net mark, never a STP order at IB (docs/decisions/combos.md)")
-    problem = None
     underlyings = {leg.contract.underlying for leg in req.legs}
-    if req.order_id <= 0:
-        problem = f"order id {req.order_id} must be positive"
-    elif req.quantity <= 0:
-        problem = f"quantity {req.quantity} combo units must be positive"
-    elif not req.order_ref:
-        problem = "every order carries an orderRef"
-    elif req.side not in ("BUY", "SELL") or any(leg.side not in ("BUY", "SELL") for leg in req.legs):
-        problem = "the combo and every leg are BUY or SELL"
-    elif req.order_type not in _COMBO_ORDER_TYPES:
-        problem = f"order type {req.order_type!r} is not one of {sorted(_COMBO_ORDER_TYPES)} for a combo"
-    elif req.order_type == "LMT" and (req.limit_price is None or not req.limit_price.is_finite()):
-        problem = "a combo LMT order needs a net limit price"
-    elif len(underlyings) != 1:
-        problem = f"the legs are on {sorted(underlyings)}: a combo trades one underlying"
-    elif len({leg.contract.key for leg in req.legs}) != len(req.legs):
-        problem = "a contract appears in two legs"
-    if problem:
-        raise BrokerError("bad_order", f"order {req.order_id}: {problem}")
+    if any(leg.side not in ("BUY", "SELL") for leg in req.legs):
+        return "every leg is BUY or SELL"
+    if req.order_type not in _COMBO_ORDER_TYPES:
+        return f"order type {req.order_type!r} is not one of {sorted(_COMBO_ORDER_TYPES)} for a combo"
+    if req.order_type == "LMT" and (req.limit_price is None or not req.limit_price.is_finite()):
+        return "a combo LMT order needs a net limit price"
+    if len(underlyings) != 1:
+        return f"the legs are on {sorted(underlyings)}: a combo trades one underlying"
+    if len({leg.contract.key for leg in req.legs}) != len(req.legs):
+        return "a contract appears in two legs"
+    return None
 
 
 class Orders:

@@ -4,7 +4,6 @@ reconciles both legs exactly once."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,8 +12,9 @@ from daemon.reconcile import reconcile, reconciler
 from daemon.reconcile_combos import LEGS_MISMATCH, NOT_ADOPTABLE, combo_groups, leg_problems, units_filled
 from daemon.store import Store
 from market.clock import EXCHANGE_TZ
-from market.types import BrokerPosition, ComboLeg, Fill, OpenOrder, OptionContract, OrderRequest, OrderStatus
-from tests.broker.test_ib_support import EXPIRY, Recorder, connected, gateway, order
+from market.types import BrokerPosition, Fill, OpenOrder, OptionContract, OrderRequest, OrderStatus
+from tests.broker.test_ib_support import connected, gateway, order
+from tests.daemon.test_reconcile import _Engine  # live fills applied to the store, as the engine does
 from tests.broker.test_ib_combos import CONDOR, STRADDLE, combo, quote_legs
 
 PROFILE, PREFIX = "0dte", "tradingd"
@@ -76,20 +76,6 @@ def test_leg_problems_block_a_missing_or_unbalanced_leg_and_never_half_adopt_a_c
 
 
 # ----------------------------------------------------------------- over the fake gateway
-
-
-class _Engine(Recorder):
-    def __init__(self, store: Store):
-        super().__init__()
-        self.store = store
-        self.applied: list[asyncio.Task] = []
-
-    def on_fill(self, fill):  # type: ignore[no-untyped-def]
-        super().on_fill(fill)
-        self.applied.append(asyncio.ensure_future(self.store.apply_fill(fill)))
-
-    async def settle(self) -> None:
-        await asyncio.gather(*self.applied)
 
 
 async def test_a_reconnect_mid_combo_reconciles_both_legs_exactly_once(store: Store):
