@@ -19,6 +19,7 @@ from typing import Literal
 from broker.order_ref import OrderRefError, parent_ref
 from config.errors import ReasonError
 from config.models import ExecutionConfig
+from market.combo import Combo, is_combo_key
 from market.types import OptionContract, OrderStatus, Quote, Side
 
 Kind = Literal["entry", "exit"]
@@ -44,6 +45,14 @@ class ParentOrder:
     kind: Kind = "entry"
     first_child: int = 1  # child numbering in orderRefs; a resumed exit continues past what was sent
     min_quantity: int = 0  # contracts that make the minimum bet; an entry ending below it is `below_minimum`
+    # SPEC §9: a combo parent (quantity in combo units, prices in the combo's value space: see
+    # market.combo); its children go out as BAG orders with net limits. `contract` is legs[0]'s.
+    combo: Combo | None = None
+
+    @property
+    def key(self) -> str:
+        """The quote key the parent is priced on: the option's, or the combo's."""
+        return self.combo.key if self.combo is not None else self.contract.key
 
     def validate(self) -> None:
         if self.side not in ("BUY", "SELL"):
@@ -99,8 +108,9 @@ class ExecutionResult:
 
 
 def two_sided(quote: Quote | None) -> bool:
+    """A usable two-sided quote. A combo's value-space bid may be 0 (a condor's wings at the money)."""
     return (quote is not None and quote.usable and quote.bid is not None and quote.ask is not None
-            and quote.bid > 0 and quote.ask > quote.bid)
+            and (quote.bid > 0 or (quote.bid >= 0 and is_combo_key(quote.key))) and quote.ask > quote.bid)
 
 
 def child_limit(side: Side, bid: Decimal, ask: Decimal, step: int, cfg: ExecutionConfig,
@@ -119,7 +129,7 @@ def child_limit(side: Side, bid: Decimal, ask: Decimal, step: int, cfg: Executio
     mid = (bid + ask) / 2
     sign = 1 if buy else -1
     raw = mid + sign * step * cfg.reprice_step_pct_of_spread * (ask - bid)
-    band = mid * (1 + sign * cfg.max_slippage_pct)
+    band = mid + sign * abs(mid) * cfg.max_slippage_pct  # abs: a combo's net mid may be negative
     if buy:
         limit = min(raw, band, far)
         held = raw > band and band < far

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from collections.abc import Callable
@@ -35,6 +35,7 @@ import structlog
 
 from broker.base import BrokerError
 from config.models import SimBrokerConfig
+from market.combo import net_touch
 from market.types import (
     AccountSnapshot,
     BrokerPosition,
@@ -124,6 +125,9 @@ def _positive(price: Decimal | None) -> bool:
 
 
 def validate_order(order: OrderRequest) -> None:
+    if order.legs:
+        _validate_combo(order)
+        return
     if order.quantity <= 0:
         raise BrokerError("bad_quantity", f"quantity must be positive, got {order.quantity}")
     if order.side not in ("BUY", "SELL"):
@@ -134,6 +138,21 @@ def validate_order(order: OrderRequest) -> None:
         raise BrokerError("bad_price", f"a stop order needs a positive stop, got {order.stop_price}")
     if order.order_type not in ("LMT", "STP", "MKT"):
         raise BrokerError("bad_order_type", f"unknown order type {order.order_type!r}")
+
+
+def _validate_combo(order: OrderRequest) -> None:
+    """A combo (BAG) order: a limit (net, any sign: a credit is negative) on two or more legs."""
+    if order.quantity <= 0:
+        raise BrokerError("bad_quantity", f"quantity must be positive, got {order.quantity}")
+    if order.side not in ("BUY", "SELL"):
+        raise BrokerError("bad_side", f"side must be BUY or SELL, got {order.side!r}")
+    if order.order_type != "LMT":
+        raise BrokerError("combo_order_type", f"the sim takes combo orders as limits only, got {order.order_type}")
+    price = order.limit_price
+    if not (isinstance(price, Decimal) and price.is_finite()):
+        raise BrokerError("bad_price", f"a combo limit must be a finite net price, got {price}")
+    if len(order.legs) < 2 or len({leg.contract.key for leg in order.legs}) != len(order.legs):
+        raise BrokerError("bad_combo", "a combo needs two or more distinct legs")
 
 
 def _request_of(cmd: object) -> OrderRequest:
@@ -352,6 +371,8 @@ class SimVenue:
 
     def _refusal(self, request: OrderRequest) -> str | None:
         """What a cash options account refuses: buying beyond cash, selling what is not held."""
+        if request.legs:
+            return self._combo_refusal(request)
         if request.side == "BUY":
             price = request.limit_price if request.order_type == "LMT" else None
             if price is not None and request.quantity * price * request.contract.multiplier > self._cash:
@@ -359,6 +380,32 @@ class SimVenue:
         elif request.quantity > self._long_quantity(request.contract):
             return "would_open_short"
         return None
+
+    def _combo_refusal(self, request: OrderRequest) -> str | None:
+        """A combo either opens a defined-risk position (every short leg covered by a long leg of the
+        same right and expiry in the same combo, the debit within cash) or closes one that is held
+        (every leg reduces what the account holds): anything else is refused whole, no leg trades."""
+        qty = request.quantity
+        if all(self._reduces(leg.contract, leg.side_for(request.side), leg.ratio * qty) for leg in request.legs):
+            return None
+        longs: dict[tuple[object, str], int] = {}
+        for leg in request.legs:
+            if leg.side_for(request.side) == "BUY":
+                longs[(leg.contract.expiry, leg.contract.right)] = longs.get(
+                    (leg.contract.expiry, leg.contract.right), 0) + leg.ratio
+        for leg in request.legs:
+            if leg.side_for(request.side) == "SELL" and longs.get((leg.contract.expiry, leg.contract.right), 0) < leg.ratio:
+                return "would_open_short"
+        assert request.limit_price is not None
+        net = request.limit_price if request.side == "BUY" else -request.limit_price
+        if qty * max(net, Decimal(0)) * request.contract.multiplier > self._cash:
+            return "insufficient_funds"
+        return None
+
+    def _reduces(self, contract: OptionContract, side: str, quantity: int) -> bool:
+        pos = self._positions.get(contract.key)
+        held = 0 if pos is None else pos.quantity
+        return held >= quantity if side == "SELL" else -held >= quantity
 
     def _replace(self, request: OrderRequest) -> None:
         order = self._orders[request.order_id]
@@ -385,18 +432,18 @@ class SimVenue:
         self._emit_update(order, reason)
 
     def _rest(self, order: _SimOrder) -> None:
-        key = order.request.contract.key
-        self._resting[key] = (*self._resting.get(key, ()), order)
+        for key in _keys(order.request):  # a combo rests on every leg: any leg's quote may complete it
+            self._resting[key] = (*self._resting.get(key, ()), order)
 
     def _rest_no_more(self, order: _SimOrder) -> None:
-        key = order.request.contract.key
-        resting = self._resting.get(key)
-        if resting is not None and order in resting:
-            left = tuple(o for o in resting if o is not order)
-            if left:
-                self._resting[key] = left
-            else:
-                del self._resting[key]
+        for key in _keys(order.request):
+            resting = self._resting.get(key)
+            if resting is not None and order in resting:
+                left = tuple(o for o in resting if o is not order)
+                if left:
+                    self._resting[key] = left
+                else:
+                    del self._resting[key]
 
     # ------------------------------------------------------------------ matching
 
@@ -414,6 +461,9 @@ class SimVenue:
                 self._match(order, quote)
 
     def _match(self, order: _SimOrder, quote: Quote | None) -> None:
+        if order.request.legs:
+            self._match_combo(order)
+            return
         if quote is None or not quote.usable:
             return
         req = order.request
@@ -446,6 +496,80 @@ class SimVenue:
             return
         consumed[side] += qty
         self._fill(order, qty, touch)
+
+    def _match_combo(self, order: _SimOrder) -> None:
+        """All legs or none: the combo trades when its net touch (from every leg's quote) reaches the
+        limit, as many units as every leg shows (each quote's size offered once), every leg at its touch."""
+        req = order.request
+        quotes = []
+        for leg in req.legs:
+            quote = self._quotes.get(leg.contract.key)
+            if quote is None or not quote.usable:
+                return
+            quotes.append(quote)
+        touch = net_touch(req.legs, quotes, req.side)
+        if touch is None or (req.limit_price < touch if req.side == "BUY" else req.limit_price > touch):  # type: ignore[operator]
+            return
+        qty = order.remaining
+        takes = []
+        for leg, quote in zip(req.legs, quotes):
+            buy = leg.side_for(req.side) == "BUY"
+            if not buy and self._bid_withheld(quote.key, self._now):
+                return
+            shown = quote.ask_size if buy else quote.bid_size
+            consumed = self._consumed.get(quote.key)
+            if consumed is None or consumed[0] is not quote:
+                consumed = self._consumed[quote.key] = [quote, 0, 0]
+            side = 1 if buy else 2
+            if shown > 0:
+                qty = min(qty, (shown - consumed[side]) // leg.ratio)
+            takes.append((leg, quote, buy, consumed, side))
+        if qty <= 0:
+            return
+        refusal = self._combo_refusal(replace(req, quantity=qty))
+        if refusal is not None:  # the account changed while it rested: refused whole, no leg trades
+            self._finish(order, OrderStatus.CANCELLED, refusal)
+            return
+        for leg, quote, buy, consumed, side in takes:
+            consumed[side] += qty * leg.ratio
+        self._fill_combo(order, qty, [(leg, quote.ask if buy else quote.bid) for leg, quote, buy, _, _ in takes])
+
+    def _fill_combo(self, order: _SimOrder, qty: int, prices: list) -> None:  # type: ignore[type-arg]
+        req = order.request
+        contracts = sum(leg.ratio for leg, _ in prices)
+        total = max(self._cfg.commission_per_contract * contracts * (order.filled + qty),
+                    self._cfg.commission_min_per_order)
+        commission = total - order.commission
+        order.commission = total
+        order.filled += qty
+        net = sum(((p if leg.side == "BUY" else -p) * leg.ratio for leg, p in prices), Decimal(0))
+        order.notional += net * qty
+        fills = []
+        for i, (leg, price) in enumerate(prices):
+            side = leg.side_for(req.side)
+            leg_qty = qty * leg.ratio
+            value = price * leg_qty * leg.contract.multiplier
+            self._cash += -value if side == "BUY" else value
+            pos = self._positions.get(leg.contract.key)
+            if pos is None:
+                pos = self._positions[leg.contract.key] = Position(leg.contract)
+            pos.apply(leg_qty if side == "BUY" else -leg_qty, price)
+            if pos.quantity == 0:
+                del self._positions[leg.contract.key]
+            # the order's commission is charged once, on its first leg's execution
+            fills.append(Fill(f"{self._exec_prefix}{req.order_id:08d}-{order.filled:06d}-{i}", req.order_id,
+                              req.order_ref, leg.contract, side, leg_qty, price, self._now,  # type: ignore[arg-type]
+                              commission if i == 0 else Decimal(0)))
+        self._cash -= commission
+        self._fills.extend(fills)
+        order.status = OrderStatus.FILLED if order.remaining == 0 else OrderStatus.PARTIALLY_FILLED
+        if order.remaining == 0:
+            order.ended = True
+            self._rest_no_more(order)
+        self._note("debug", "sim_combo_fill", order_id=req.order_id, order_ref=req.order_ref, quantity=qty,
+                   net=str(net))
+        self._events.extend(fills)
+        self._emit_update(order)
 
     def _long_quantity(self, contract: OptionContract) -> int:
         pos = self._positions.get(contract.key)
@@ -488,3 +612,7 @@ class SimVenue:
         self._events.append(OrderUpdate(
             order.request.order_id, order.request.order_ref, order.status, order.filled, order.remaining,
             order.avg_price, self._now, reason))  # type: ignore[arg-type]
+
+
+def _keys(request: OrderRequest) -> tuple[str, ...]:
+    return tuple(leg.contract.key for leg in request.legs) if request.legs else (request.contract.key,)

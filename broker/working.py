@@ -220,6 +220,12 @@ class _Out:
     limit: Decimal | None = None
 
 
+def _value_limit(parent: ParentOrder, request: OrderRequest) -> Decimal | None:
+    """The limit a child holds, in the parent's price space (a combo's value, not its net)."""
+    limit = request.limit_price
+    return limit if parent.combo is None or limit is None else parent.combo.value(limit)
+
+
 class Working:
     def __init__(self, cfg: ExecutionConfig, *, quotes: QuoteSource, max_quote_age_s: Decimal,
                  round_price: PriceRounder = round_to_tick, pacer: Pacer | None = None,
@@ -269,7 +275,7 @@ class Working:
         run = _Run(parent, ref, next_id, now, deadline, parent.first_child, next_child_at=now)
         self._runs[ref] = run
         if self._log_to is not None:
-            self._log_to("debug", "parent_start", dict(order_ref=ref, contract=parent.contract.key, side=parent.side,
+            self._log_to("debug", "parent_start", dict(order_ref=ref, contract=parent.key, side=parent.side,
                                                       quantity=parent.quantity, kind=parent.kind))
         self._drive(run, now)
         self._release(now)
@@ -363,9 +369,9 @@ class Working:
         found = self._by_order.get(order_id)
         if found is None:
             return
-        _, child = found
+        run, child = found
         if child.confirmed is not None:
-            if child.limits and child.limits[-1][1] == child.request.limit_price:
+            if child.limits and child.limits[-1][1] == _value_limit(run.parent, child.request):
                 child.limits.pop()  # it never held that price
             child.request = child.confirmed
             child.confirmed = None
@@ -542,10 +548,12 @@ class Working:
 
     def _send(self, run: _Run, qty: int, limit: Decimal, crossing: bool, now: datetime) -> None:
         parent = run.parent
+        combo = parent.combo
         request = OrderRequest(
             order_id=int(run.next_id()),
             order_ref=build_order_ref(parent.profile, parent.source_id, run.n, self._cfg.order_ref_prefix),
-            contract=parent.contract, side=parent.side, quantity=qty, order_type="LMT", limit_price=limit)
+            contract=parent.contract, side=parent.side, quantity=qty, order_type="LMT",
+            limit_price=limit if combo is None else combo.net(limit), legs=() if combo is None else combo.legs)
         run.n += 1
         child = _Child(request, crossing=crossing)
         run.children.append(child)
@@ -559,7 +567,9 @@ class Working:
         self._outbox.append(_Out(Place(request), child, limit))
 
     def _modify(self, child: _Child, limit: Decimal) -> None:
-        request = dataclasses.replace(child.request, limit_price=limit)
+        found = self._by_order.get(child.request.order_id)
+        combo = None if found is None else found[0].parent.combo
+        request = dataclasses.replace(child.request, limit_price=limit if combo is None else combo.net(limit))
         # A Modify still waiting for its token is replaced: only the latest price is worth a message.
         for out in self._outbox:
             if out.child is child and isinstance(out.command, Modify):
@@ -595,11 +605,11 @@ class Working:
     def _forget(self, run: _Run) -> None:
         for child in run.children:
             self._by_order.pop(child.request.order_id, None)
-        waiting = self._snapshot_waits.get(run.parent.contract.key)
+        waiting = self._snapshot_waits.get(run.parent.key)
         if waiting and run in waiting:
             waiting.remove(run)
             if not waiting:
-                del self._snapshot_waits[run.parent.contract.key]
+                del self._snapshot_waits[run.parent.key]
         # Commands of a finished parent still leave (a Cancel above all); a Place never sent is dropped.
         for out in list(self._outbox):
             if out.child is not None and out.child in run.children and isinstance(out.command, Place):
@@ -654,7 +664,7 @@ class Working:
 
         Entries never trade on stale data (None). Exits ask for a snapshot (`SnapshotWanted`) and
         go on when `on_quote` says it came."""
-        key = run.parent.contract.key
+        key = run.parent.key  # a combo's: its value-space quote, kept by the caller from the legs' quotes
         quote = self._quotes.get(key)
         if self._fresh(quote, now):
             stale, run.snapped, run.snapshot = run.snapped, False, None

@@ -368,6 +368,20 @@ class LiquidityConfig(Frozen):
     strikes_each_side: int = Field(ge=0)
 
 
+class MultilegConfig(Frozen):
+    """SPEC §9: neutral (iron condor) and volatility (long straddle / strangle) as combo positions."""
+
+    # On: the sim, replay and the core trade combos end to end (lifecycle tests for all three
+    # families). `ib` sends them as BAG orders (room `combos`).
+    enabled: bool = True
+    strangle_steps: int = Field(default=1, ge=1)  # the strangle's strikes, this many out from the money
+    condor_short_delta: Decimal = Field(default=Decimal("0.20"), gt=0, lt=1)
+    condor_wing_width: Decimal = Field(default=Decimal(5), gt=0)  # $ of strike beyond each short
+    condor_search_strikes: int = Field(default=8, ge=1)  # strikes each side scanned for the short delta
+    credit_take_profit_pct: Decimal = Field(default=Decimal("0.50"), gt=0, le=1)  # of the credit captured
+    credit_stop_multiple: Decimal = Field(default=Decimal(2), gt=0)  # loss of this many credits: close
+
+
 class ExecutionConfig(Frozen):
     slice_threshold: Decimal = Field(gt=0)
     max_child_contracts: int = Field(gt=0)
@@ -714,6 +728,7 @@ class Settings(Frozen):
     regime: RegimeConfig = RegimeConfig()  # SPEC §10 (room regime)
     notifications: NotificationsConfig = NotificationsConfig()  # room ops
     market_data: MarketDataConfig = MarketDataConfig()  # Part 8: SPEC §4.4 sanity
+    multileg: MultilegConfig = MultilegConfig()  # SPEC §9 (room multileg)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from market.combo import Combo
 from market.types import OptionContract, Quote
 from daemon.store.records import FillRecord, PositionRecord
 from exits.position import ExitPosition
@@ -38,6 +39,9 @@ class LivePosition:
     entry_limit: Decimal | None = None  # the price it was sized at
     entry_complete: bool = False  # no entry parent order is working (exits wait for it)
     band: Any = None  # exits.bands.PriceBand: premiums where the exit policy cannot act (the core's fast path)
+    # SPEC §9: a multi-leg position, priced in its value space (market.combo); `record.contract_key`
+    # is the combo's key and `contract` its first leg.
+    combo: Combo | None = None
 
     @property
     def id(self) -> int:

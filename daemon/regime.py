@@ -16,6 +16,7 @@ from typing import Any
 from broker.surface import Surface, build_surface, option_greeks
 from daemon.events_calendar import EMPTY, CalendarError, EventCalendar, load_calendar, refreshed
 from market.session import EXCHANGE_TZ
+from market.combo import is_combo_key, parse_combo_key
 from market.types import OptionContract, Quote
 from risk.events import NO_EVENTS, EventView
 from risk.regime import RegimeResult, VolatilityView, classify, history_percentile, is_inverted
@@ -67,7 +68,9 @@ class RegimeDesk:
         if not self.cfg.events.enabled:
             return NO_EVENTS
         expiry = None
-        if option_key is not None and " " in option_key:
+        if option_key is not None and is_combo_key(option_key):
+            expiry = max(leg.contract.expiry for leg in parse_combo_key(option_key))  # SPEC §9: its legs'
+        elif option_key is not None and " " in option_key:
             expiry = OptionContract.from_key(option_key).expiry
         return self.calendar.view(now, underlying, expiry)
 
@@ -185,6 +188,15 @@ class RegimeDesk:
     # ------------------------------------------------------------------ vega and theta
 
     def option_vega_theta(self, option_key: str, now: datetime) -> tuple[Decimal | None, Decimal | None]:
+        if is_combo_key(option_key):  # SPEC §9: a combo's greeks are its legs' combined (side x ratio)
+            vega: Decimal | None = ZERO
+            theta: Decimal | None = ZERO
+            for leg in parse_combo_key(option_key):
+                v, t = self.option_vega_theta(leg.contract.key, now)
+                sign = leg.ratio if leg.side == "BUY" else -leg.ratio
+                vega = None if v is None or vega is None else vega + sign * v
+                theta = None if t is None or theta is None else theta + sign * t
+            return vega, theta
         eng = self.engine
         try:
             contract = OptionContract.from_key(option_key)

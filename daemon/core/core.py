@@ -64,6 +64,8 @@ from daemon.store.records import PositionRecord
 from daemon.trading import TradingControl
 from exits.state import ExitState
 from market.session import EXCHANGE_TZ
+from daemon.core.combos import ComboFills
+from market.combo import Combo, combo_quote
 from market.types import Fill, OpenOrder, OptionContract, OrderUpdate, Quote
 from risk.capital import capital_base
 
@@ -118,6 +120,8 @@ class Core:
         self.breakers = BreakerDesk(settings, self.control, self.book, self.exits, self.capital_base)
         self.operator = OperatorDesk(self.control, self.book, self.exits, self.blocked)
         self._by_key: dict[str, list[LivePosition]] = {}
+        self._by_leg: dict[str, list[LivePosition]] = {}  # SPEC §9: a leg's key -> the combos holding it
+        self.combo_fills = ComboFills()
         self._vix: float | None = None  # the last VIX as a float (the price bands' validity)
 
     # ================================================================== the interface
@@ -186,7 +190,7 @@ class Core:
                 trading_meta: str | None = None, trading_record: Any = None, blocked: Sequence[str] = (),
                 realized_total: Decimal = ZERO, highest: dict[str, int] | None = None,
                 seen_signals: dict[str, dict[str, Any] | None] | None = None, exec_ids: Sequence[str] = (),
-                session_refs: str | None = None) -> None:
+                session_refs: str | None = None, combos: dict[int, dict[str, Any]] | None = None) -> None:
         """The state the store held at start-up (read by the shell): the book, the trading state, the ids."""
         self.control.restore(trading_meta, trading_record)
         refs = _load_refs(session_refs)
@@ -198,10 +202,14 @@ class Core:
                     state = ExitState.from_record(raw)
                 except Exception as exc:  # noqa: BLE001 - a damaged record must not lose the position
                     self.out.log("error", "exit_state_unreadable", position_id=record.id, error=str(exc))
-            position = LivePosition(record=record, contract=OptionContract.from_key(record.contract_key,
-                                                                                    record.multiplier),
+            combo = None
+            if (combos or {}).get(record.id):
+                combo = Combo.from_record((combos or {})[record.id], record.multiplier)
+            contract = combo.contract if combo is not None else OptionContract.from_key(record.contract_key,
+                                                                                          record.multiplier)
+            position = LivePosition(record=record, contract=contract,
                                     exit_state=state, session_ref=refs.get(record.id) or record.entry_price,
-                                    entry_complete=True)
+                                    entry_complete=True, combo=combo)
             self._add(position)
         self.blocked.update(blocked)
         self.realized_total = realized_total
@@ -222,7 +230,7 @@ class Core:
                 out.log("warning", "protective_stop_orphan", position_id=stop.position_id,
                         order_id=stop.request.order_id)
                 self.stops.cancel(stop.position_id, out)
-        keys = [*self.settings.profile.underlyings, self.vix_key, *(p.key for p in self.book)]
+        keys = [*self.settings.profile.underlyings, self.vix_key, *(k for p in self.book for k in _quote_keys(p))]
         out.add(Subscribe(tuple(keys)))
         for position in self.book:
             self.stops.follow(position, True, now, out)
@@ -262,8 +270,37 @@ class Core:
             self.session.on_vix(quote)
         elif not is_option_key(key):
             self.session.on_underlying(quote)
+        combos = self._by_leg.get(key)
+        if combos:
+            self._leg_quote(combos, now)
         if self.pending:
             self._check_pending(now)
+
+    def _leg_quote(self, combos: list[LivePosition], now: datetime) -> None:
+        """A leg's quote moved: each combo holding it is re-marked from all its legs (SPEC §9: exits,
+        levels and breakers see the combined value) and its execution sees the combo's quote."""
+        terms = self._pnl_terms
+        for position in list(combos):
+            quote = self._combo_quote(position)
+            if quote is None:
+                continue
+            self.orders.execution.on_quote(quote.key, now)
+            position.apply_quote(quote)
+            term = terms.get(position.id)
+            if term is not None and position.mark is not None:
+                term[2] = float(position.mark)
+            if quote.mid is not None:
+                self.exits.on_quote(position, float(quote.mid), self._vix, now, self.out)
+        self._marked(now)
+        if self.out.items:
+            self._pump(now)
+
+    def _combo_quote(self, position: LivePosition) -> Quote | None:
+        assert position.combo is not None
+        quote = combo_quote(position.combo, self.quotes.get)
+        if quote is not None:
+            self.quotes.put_derived(quote)
+        return quote
 
     # ================================================================== signals
 
@@ -289,20 +326,22 @@ class Core:
         if intake.decision is not None and intake.decision.accepted:
             chosen = self._open_entry(intake, now)
         if pending is not None:
-            held = set(self._by_key)
-            unused = tuple(k for k in pending.keys if k != chosen and k not in held)
+            held = set(self._by_key) | set(self._by_leg)
+            unused = tuple(k for k in pending.keys if k not in (chosen or ()) and k not in held)
             if unused:
                 self.out.add(Unsubscribe(unused))
         self.answers.append((ticket, intake.outcome))
         return intake.outcome
 
-    def _open_entry(self, intake: Intake, now: datetime) -> str:
+    def _open_entry(self, intake: Intake, now: datetime) -> tuple[str, ...]:
         decision, signal = intake.decision, intake.signal
         assert decision is not None and signal is not None
         out = self.out
         if intake.position_id is not None:
             position = self.book.get(intake.position_id)
             assert position is not None
+        elif intake.combo is not None:
+            return self._open_combo(intake, now)
         else:
             assert intake.selection is not None and intake.selection.contract is not None
             contract = intake.selection.contract
@@ -317,9 +356,37 @@ class Core:
         position.entry_pending += decision.contracts
         position.entry_limit = position.entry_limit or (decision.contract_value or ZERO) / position.contract.multiplier
         self.orders.start(ParentOrder(self.profile, signal.id, position.contract, "BUY", decision.contracts,
-                                      kind="entry"), position.id, now, out)
+                                      kind="entry", combo=position.combo), position.id, now, out)
         self._pump(now)
-        return position.key
+        return _quote_keys(position)
+
+    def _open_combo(self, intake: Intake, now: datetime) -> tuple[str, ...]:
+        """SPEC §9: one position for the whole combo (key: the combo's), its legs recorded with it;
+        one combo parent order, sliced and repriced in the combo's value space."""
+        decision, signal, chosen = intake.decision, intake.signal, intake.combo
+        assert decision is not None and signal is not None and chosen is not None and chosen.combo is not None
+        out, combo = self.out, chosen.combo
+        position_id = self.position_ids()
+        record = replace(new_position(position_id, combo.contract, now, signal.id), contract_key=combo.key)
+        out.persist("open_position", contract=combo.contract, opened_at=now, signal_id=signal.id,
+                    position_id=position_id)
+        out.persist("record_combo", position_id=position_id, combo=combo.to_record())
+        position = LivePosition(record=record, contract=combo.contract, exit_state=ExitState(), session_ref=ZERO,
+                                combo=combo)
+        self._add(position)
+        keys = _quote_keys(position)
+        out.add(Subscribe(keys))
+        self._combo_quote(position)
+        position.entry_complete = False
+        position.entry_pending += decision.contracts
+        position.entry_limit = (decision.contract_value or ZERO) / combo.contract.multiplier
+        out.log("info", "combo_opened", position_id=position_id, underlying=position.underlying,
+                strategy=combo.strategy, structure=combo.structure, legs=combo.key,
+                value_offset=str(combo.value_offset), units=decision.contracts)
+        self.orders.start(ParentOrder(self.profile, signal.id, combo.contract, "BUY", decision.contracts,
+                                      kind="entry", combo=combo), position.id, now, out)
+        self._pump(now)
+        return keys
 
     # ================================================================== orders and fills
 
@@ -357,7 +424,7 @@ class Core:
             if result.filled == 0 and position.record.original_qty == 0:
                 out.persist("close_position", position_id=position.id, closed_at=now, reason="entry_unfilled")
                 self._remove(position.id)
-                out.add(Unsubscribe((position.key,)))
+                out.add(Unsubscribe(_quote_keys(position)))
                 out.log("warning", "entry_unfilled", position_id=position.id, underlying=position.underlying)
                 return
             self.exits.evaluate(position, now, out)
@@ -377,7 +444,11 @@ class Core:
 
     def on_update(self, update: OrderUpdate) -> None:
         out = self.out
-        self.orders.execution.on_update(update, update.at)
+        held = self.book.get(self.orders.order_positions.get(update.order_id))
+        worked = update  # the execution works a combo in its value space; the store keeps the venue's net
+        if held is not None and held.combo is not None and update.avg_fill_price is not None:
+            worked = replace(update, avg_fill_price=held.combo.value(update.avg_fill_price))
+        self.orders.execution.on_update(worked, update.at)
         self.stops.on_update(update, out)
         out.persist("update_order", update=update)
         if update.status.done:
@@ -404,6 +475,15 @@ class Core:
             self._bad("bad_fill", f"fill {fill.exec_id}: {fill.side} {fill.quantity}")
             return
         self.exec_ids.add(fill.exec_id)
+        combo_position = self.book.get(self.orders.order_positions.get(fill.order_id))
+        if combo_position is not None and combo_position.combo is not None:
+            # SPEC §9: a combo fills per leg; the position moves by whole units only (docs/decisions/multileg.md)
+            out.persist("record_leg_fill", fill=fill, position_id=combo_position.id)
+            unit = self.combo_fills.add(combo_position.combo, fill)
+            if unit is None:
+                self._pump(fill.at)
+                return
+            fill = unit
         at = fill.at
         by_stop = self.stops.on_fill(fill)
         if not by_stop:
@@ -411,22 +491,23 @@ class Core:
         position_id = self.stops.position_of(fill.order_ref) if by_stop else self.orders.order_positions.get(
             fill.order_id)
         position = self.book.get(position_id)
-        out.persist("apply_fill", fill=fill, position_id=position_id)
+        key = position.key if position is not None and position.combo is not None else None
+        out.persist("apply_fill", fill=fill, position_id=position_id, **({} if key is None else {"contract_key": key}))
         before = None if position is None else position.record
-        after, recorded, unmatched = apply_fill(before, fill)
+        after, recorded, unmatched = apply_fill(before, fill, key)
         if position is not None and before is not None and after is not None:
             self.book.record_fill(position, recorded, before)
             position.record = after
             if fill.side == "SELL" and not by_stop:
                 position.pending_exit = max(0, position.pending_exit - fill.quantity)
         self.realized_total += recorded.realized_pnl
-        quote = self.quotes.get(fill.contract.key)
+        quote = self.quotes.get(key or fill.contract.key)
         mid = None if quote is None else quote.mid
         out.log("info", "fill", order_id=fill.order_id, order_ref=fill.order_ref, position_id=position_id,
                 underlying=fill.contract.underlying, side=fill.side, contracts=fill.quantity,
                 price=fmt.price(fill.price), mid=fmt.price(mid),
                 slippage=None if mid is None else fmt.price((fill.price - mid) * (1 if fill.side == "BUY" else -1)),
-                realized=fmt.money(recorded.realized_pnl) if fill.side == "SELL" else None, option=fill.contract.key)
+                realized=fmt.money(recorded.realized_pnl) if fill.side == "SELL" else None, option=key or fill.contract.key)
         slip = None if not mid else (fill.price - mid) / mid * (1 if fill.side == "BUY" else -1)
         out.metric("observe_fill", side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
         if position_id is None:
@@ -439,7 +520,7 @@ class Core:
             self._remove(after.id)
             self.book.closed_today.append(after.id)
             self.stops.cancel(after.id, out)
-            out.add(Unsubscribe((after.contract_key,)))
+            out.add(Unsubscribe(_quote_keys(position)))
             out.log("info", "position_closed", position_id=after.id, underlying=after.underlying,
                     realized=fmt.money(after.realized_pnl), reason=after.close_reason, option=after.contract_key)
         elif position is not None:
@@ -636,6 +717,9 @@ class Core:
     def _add(self, position: LivePosition) -> None:
         self.book.add(position)
         self._by_key.setdefault(position.key, []).append(position)
+        if position.combo is not None:
+            for leg in position.combo.legs:
+                self._by_leg.setdefault(leg.contract.key, []).append(position)
 
     def _remove(self, position_id: int) -> None:
         position = self.book.remove(position_id)
@@ -645,6 +729,12 @@ class Core:
                 held.remove(position)
             if not held:
                 self._by_key.pop(position.key, None)
+            for leg_key in (_quote_keys(position) if position.combo is not None else ()):
+                holders = self._by_leg.get(leg_key, [])
+                if position in holders:
+                    holders.remove(position)
+                if not holders:
+                    self._by_leg.pop(leg_key, None)
 
     def _bad_quote(self, quote: Quote, verdict: Verdict) -> None:
         self.out.metric("observe_bad_market_data", reason=verdict.reason or "unknown")
@@ -656,6 +746,13 @@ class Core:
         self.bad_events += 1
         self.out.log("error", "bad_event", code=code, error=message, **fields)
         self.out.metric("observe_bad_event", code=code)
+
+
+def _quote_keys(position: LivePosition) -> tuple[str, ...]:
+    """What a position is marked from: its option, or every leg of its combo."""
+    if position.combo is not None:
+        return tuple(leg.contract.key for leg in position.combo.legs)
+    return (position.key,)
 
 
 def _load_refs(text: str | None) -> dict[int, Decimal]:

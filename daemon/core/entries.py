@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from broker.combos import STRATEGIES as COMBO_STRATEGIES, ComboSelection, candidate_keys, select_combo
 from broker.liquidity import check_quote
 from broker.selection import LIQUIDITY, NO_UNDERLYING_PRICE, Selection, candidates, select_contract
 from config.models import Settings
@@ -77,6 +78,7 @@ class Intake:
     decision: Decision | None = None
     selection: Selection | None = None
     position_id: int | None = None  # scale-in: the position it adds to
+    combo: ComboSelection | None = None  # SPEC §9: the legs a neutral or volatility entry trades
 
 
 @dataclass(frozen=True)
@@ -189,10 +191,18 @@ class EntryDesk:
         if chain is None:
             return self._store(self._bare(signal, now, reasons.STALE_MARKET_DATA, "no option chain"), source, now,
                                signal, out, Selection(None, None, NO_UNDERLYING_PRICE, detail="no option chain"))
+        if self.combos_for(signal):
+            keys = candidate_keys(chain, signal.strategy, spot, now, self.settings.profile.expiry,
+                                  self.settings.multileg)
+            return self._wait_or_finish(Pending(signal, source, now, tuple(keys), self._deadline(now)), now, out)
         tried = candidates(chain, signal.direction, spot, now.date(), self.settings.profile.expiry,
                            self.settings.liquidity.strikes_each_side)
         return self._wait_or_finish(Pending(signal, source, now, tuple(c.key for c in tried), self._deadline(now)),
                                     now, out)
+
+    def combos_for(self, signal: Signal) -> bool:
+        """SPEC §9: neutral and volatility signals trade combos (with `multileg.enabled`)."""
+        return signal.strategy in COMBO_STRATEGIES and self.settings.multileg.enabled
 
     def ready(self, pending: Pending, now: datetime) -> bool:
         """Every key has a fresh quote, or the wait is over (then the decision sees what there is)."""
@@ -219,6 +229,8 @@ class EntryDesk:
     # ------------------------------------------------------------------ new positions
 
     def _open(self, pending: Pending, now: datetime, out: Outbox) -> Intake:
+        if self.combos_for(pending.signal):
+            return self._open_combo(pending, now, out)
         settings, signal = self.settings, pending.signal
         under = self.quotes.get(signal.underlying)
         spot = None if under is None or not under.usable else under.mid
@@ -253,6 +265,49 @@ class EntryDesk:
                                        "that fits the limits", "money_strike": selection.contract.key}
                 selection, decision = walked
         return self._store(decision, pending.source, now, signal, out, selection, note=note)
+
+    def _open_combo(self, pending: Pending, now: datetime, out: Outbox) -> Intake:
+        """SPEC §9: the combo's legs (liquidity on every leg), sized on its maximum loss per unit: the
+        combo's value mid (the debit; width − credit for the condor), greeks on the combined legs."""
+        settings, signal = self.settings, pending.signal
+        under = self.quotes.get(signal.underlying)
+        spot = None if under is None or not under.usable else under.mid
+        chain = None if spot is None else self.chains.chain(signal.underlying, now.date(), spot)
+        if chain is None or spot is None:
+            chosen = ComboSelection(None, None, NO_UNDERLYING_PRICE, detail=f"no fresh {signal.underlying} quote")
+        else:
+            chosen = select_combo(chain, signal.strategy, spot, now, settings.profile.expiry, settings.liquidity,
+                                  settings.multileg, self.quotes.get)
+        legs = [] if chosen.combo is None else [leg.contract for leg in chosen.combo.legs]
+        tried = [c.contract for c in chosen.tried]
+        problem = market_problem(self.quotes, settings, signal, Selection(None, None, None, tuple(chosen.tried)),
+                                 now) if not legs else self._legs_problem(signal, legs, now)
+        quote = chosen.quote
+        standing = self.standing(now)
+        if quote is None or quote.mid is None or quote.mid <= 0:
+            priced = next((c.quote for c in chosen.tried if c.quote is not None and c.quote.mid), None)
+            if chosen.reason == LIQUIDITY and priced is not None and priced.mid is not None:
+                # refused through the gate, so an earlier check (its order is SPEC §2.1's) still answers first
+                decision = evaluate(replace(self.request(standing, signal, priced.mid, priced, now, liquidity_ok=False),
+                                            market_data_problem=problem, vix_usable=self._vix_usable()), settings)
+            else:
+                code = reasons.BAD_MARKET_DATA if problem is not None else reasons.STALE_MARKET_DATA
+                detail = problem or chosen.detail or "no combo price to size against"
+                if chosen.reason == LIQUIDITY and not tried:
+                    code = reasons.LIQUIDITY
+                decision = refused_input(_bare_request(signal, now), settings, code, detail)
+            return self._store(decision, pending.source, now, signal, out, combo=chosen)
+        decision = evaluate(replace(self.request(standing, signal, quote.mid, quote, now, liquidity_ok=True),
+                                    market_data_problem=problem, vix_usable=self._vix_usable()), settings)
+        return self._store(decision, pending.source, now, signal, out, combo=chosen)
+
+    def _legs_problem(self, signal: Signal, legs: list[OptionContract], now: datetime) -> str | None:
+        """SPEC 4.4 over the underlying, the VIX and every leg."""
+        for leg in legs:
+            found = market_problem(self.quotes, self.settings, signal, Selection(leg, None, None), now)
+            if found is not None:
+                return found
+        return None
 
     def _vix_usable(self) -> bool:
         """A VIX glitch must not answer `vix_above_threshold`: the gate skips it, `bad_market_data` says why."""
@@ -324,11 +379,22 @@ class EntryDesk:
         return self._store(self._bare(signal, now, code, message), source, now, signal, out)
 
     def _store(self, decision: Decision, source: str, now: datetime, signal: Signal | None, out: Outbox,
-               selection: Selection | None = None, note: dict[str, str] | None = None) -> Intake:
+               selection: Selection | None = None, note: dict[str, str] | None = None,
+               combo: ComboSelection | None = None) -> Intake:
         record = decision.to_record()
         record["source"] = source
         if note:
             record.update(note)
+        if combo is not None:
+            record["combo"] = {"structure": None if combo.combo is None else combo.combo.structure,
+                               "key": None if combo.combo is None else combo.combo.key,
+                               "legs": None if combo.combo is None else combo.combo.to_record()["legs"],
+                               "value_offset": None if combo.combo is None else str(combo.combo.value_offset),
+                               "max_loss_per_unit": None if combo.quote is None or combo.quote.mid is None
+                               else str(combo.quote.mid * (combo.combo.contract.multiplier if combo.combo else 1)),
+                               "reason": combo.reason, "detail": combo.detail, "tried": combo.reasons}
+            if combo.quote is not None:
+                record["combo"]["quote"] = _quote_record(combo.quote)
         if selection is not None:
             record["selection"] = {"contract": None if selection.contract is None else selection.contract.key,
                                    "reason": selection.reason, "detail": selection.detail,
@@ -343,6 +409,8 @@ class EntryDesk:
         if sid is not None and self.first_decisions.get(sid) is None:
             self.first_decisions[sid] = record
         contract = None if selection is None or selection.contract is None else selection.contract.key
+        if combo is not None and combo.combo is not None:
+            contract = combo.combo.key
         out.log("info", "decision", signal_id=decision.signal_id, underlying=decision.underlying,
                 accepted=decision.accepted, reason=decision.reason,
                 direction=None if signal is None else signal.direction,
@@ -353,7 +421,7 @@ class EntryDesk:
         outcome = SignalOutcome(accepted=decision.accepted, reason=decision.reason,
                                 http_status=HTTP_ACCEPTED if decision.accepted else HTTP_REFUSED,
                                 decision=record, message=decision.message or None)
-        return Intake(outcome, signal, decision, selection)
+        return Intake(outcome, signal, decision, selection, combo=combo)
 
     def _invalid(self, sid: str | None, raw: Any, source: str, now: datetime, code: str, message: str,
                  out: Outbox) -> Intake:

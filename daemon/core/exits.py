@@ -26,6 +26,8 @@ from exits import policy
 from exits.action import ExitAction
 from exits.bands import price_band
 from exits.breakeven import tighten_to_breakeven
+from exits.combo import credit_initial_state, credit_take_profit
+from exits.context import ExitContext, remaining
 from exits.errors import ExitInputError
 from exits.market import MarketSnapshot
 from exits.state import ExitState
@@ -85,14 +87,25 @@ class ExitDesk:
             return
         view = position.exit_view(self.profile)
         market = self.market(position, now)
+        combo = position.combo
+        credit = combo is not None and combo.credit
         try:
-            actions, state = policy.evaluate(view, position.exit_state, market, now, self.settings)
+            state = position.exit_state
+            if credit and state.stop_price is None:  # SPEC §9: the credit stop replaces the hard stop
+                assert combo is not None
+                state = credit_initial_state(view.entry_price, combo.value_offset, self.settings.multileg, state)
+            actions, state = policy.evaluate(view, state, market, now, self.settings)
+            if credit and remaining(view, state) > 0:
+                assert combo is not None
+                more, state = credit_take_profit(ExitContext(view, market, now), state, combo.value_offset,
+                                                 self.settings.multileg)
+                actions = actions + more
         except ExitInputError as exc:
             out.log("error", "exit_evaluation_failed", position_id=position.id, code=exc.code, error=str(exc))
             out.metric("observe_bad_event", code=exc.code)
             return
         self.act(position, actions, state, now, out)
-        if with_band and not actions:  # quiet now, or only the state moved (a new 7dte peak): band the new state
+        if with_band and not actions and not credit:  # the band knows the profile's rules, not the credit's  # quiet now, or only the state moved (a new 7dte peak): band the new state
             position.band = price_band(view, state, market, now, self.settings, self.hints.get(position.id))
 
     def act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState, now: datetime,
@@ -127,7 +140,8 @@ class ExitDesk:
             return
         position.pending_exit += qty
         self.follow_stop(position, now, out)  # the stop gives up these contracts before the exit may sell them
-        self.send(position, ParentOrder(self.profile, source_id, position.contract, "SELL", qty, kind="exit"), now, out)
+        self.send(position, ParentOrder(self.profile, source_id, position.contract, "SELL", qty, kind="exit",
+                                        combo=position.combo), now, out)
 
     def close_all(self, positions: Iterable[LivePosition], rule: str, reason: str, now: datetime, out: Outbox,
                   losers_only: bool = False) -> list[int]:

@@ -22,8 +22,10 @@ def new_position(position_id: int, contract: OptionContract, opened_at, signal_i
                           opened_by_signal_id=signal_id, closed_at=None, close_reason=None)
 
 
-def apply_fill(record: PositionRecord | None, fill: Fill) -> tuple[PositionRecord | None, FillRecord, int]:
-    """(the position after, the fill as recorded, contracts sold beyond the open quantity)."""
+def apply_fill(record: PositionRecord | None, fill: Fill,
+               contract_key: str | None = None) -> tuple[PositionRecord | None, FillRecord, int]:
+    """(the position after, the fill as recorded, contracts sold beyond the open quantity).
+    `contract_key`: a combo's (its units' fill carries the first leg's contract)."""
     commission = quantize_money(fill.commission)
     realized, unmatched, after = -commission, 0, record
     if record is not None:
@@ -46,7 +48,7 @@ def apply_fill(record: PositionRecord | None, fill: Fill) -> tuple[PositionRecor
                             closed_at=fill.at if closes else record.closed_at,
                             close_reason="filled" if closes else record.close_reason)
     recorded = FillRecord(exec_id=fill.exec_id, order_id=fill.order_id, order_ref=fill.order_ref,
-                          contract_key=fill.contract.key, side=fill.side, quantity=fill.quantity, price=fill.price,
+                          contract_key=contract_key or fill.contract.key, side=fill.side, quantity=fill.quantity, price=fill.price,
                           commission=commission, at=fill.at, position_id=None if record is None else record.id,
                           realized_pnl=realized)
     return after, recorded, unmatched

@@ -16,6 +16,7 @@ from typing import Any
 from broker.order_ref import parent_ref
 from daemon.core.effects import CancelOrder, ModifyOrder, Outbox, PlaceOrder, RequestSnapshot
 from daemon.core.ports import Execution
+from market.combo import COMBO_SEP
 
 
 @dataclass
@@ -45,7 +46,8 @@ class OrderDesk:
             request = getattr(command, "request", None)
             if request is None:
                 if type(command).__name__ == "SnapshotWanted":  # an exit on a stale quote (SPEC 4.4, 6.1)
-                    out.add(RequestSnapshot(command.key))
+                    for key in command.key.split(COMBO_SEP):  # a combo's: a snapshot of every leg
+                        out.add(RequestSnapshot(key.split(" ", 1)[1] if COMBO_SEP in command.key else key))
                 else:
                     out.add(CancelOrder(command.order_id))
                 continue

@@ -42,6 +42,11 @@ class QuoteTable:
         self._quotes[quote.key] = quote
         return True
 
+    def put_derived(self, quote: Quote) -> None:
+        """A quote the core computed from others (a combo's, from its legs': SPEC §9), stored as is:
+        its legs were judged when they came in; a combo's value-space bid may be 0."""
+        self._quotes[quote.key] = quote
+
     def get(self, key: str) -> Quote | None:
         return self._quotes.get(key)
 

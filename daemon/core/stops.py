@@ -79,8 +79,8 @@ class StopDesk:
 
     def follow(self, position: LivePosition, held: bool, now: datetime, out: Outbox) -> None:
         """Make the resting stop match the position now (`held`: it is still in the book)."""
-        if not self.active:
-            return
+        if not self.active or position.combo is not None:
+            return  # a combo's stop is the daemon-side rule of the exit desk (docs/decisions/multileg.md)
         price = self.price(position)
         if price is None:
             return

@@ -1,0 +1,72 @@
+"""A replay of one session on the sim (Replay: the core, Working, SimVenue, the option model), with
+a scripted underlying path and signals, for the multi-leg lifecycle tests (SPEC §9)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from config.loader import load_settings
+from config.models import Settings
+from daemon.replay import _QUOTE, _SIGNAL, Replay
+from daemon.signals.jsonl import TimedSignal
+from market.session import EXCHANGE_TZ
+from market.types import Quote
+
+DAY = date(2026, 11, 30)  # a Monday session
+
+
+def at(hour: int, minute: int, second: int = 0, day: date = DAY) -> datetime:
+    return datetime.combine(day, time(hour, minute, second), tzinfo=EXCHANGE_TZ)
+
+
+class ListSink:
+    """Every Persist record the core emits, in order."""
+
+    catching_up = False
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict[str, Any]]] = []
+
+    def append(self, op: str, payload: dict[str, Any]) -> None:
+        self.records.append((op, payload))
+
+    def ops(self, name: str) -> list[dict[str, Any]]:
+        return [p for op, p in self.records if op == name]
+
+
+def signal(sid: str, strategy: str, when: datetime, profile: str = "0dte", underlying: str = "SPY",
+           confidence: float = 0.75, direction: str = "bullish") -> TimedSignal:
+    return TimedSignal(when, {"id": sid, "profile": profile, "underlying": underlying, "direction": direction,
+                              "strategy": strategy, "confidence": confidence, "created_at": when.isoformat(),
+                              "ttl_s": 120}, 0)
+
+
+def run_session(signals: list[TimedSignal], path: Callable[[datetime], Decimal], *, profile: str = "0dte",
+                underlying: str = "SPY", vix: Decimal = Decimal("18"), step_s: int = 5,
+                start: datetime | None = None, end: datetime | None = None,
+                settings: Settings | None = None, extra: Callable[[datetime], list[Quote]] | None = None,
+                ) -> tuple[Replay, ListSink]:
+    settings = settings or load_settings(profile)
+    start = start or at(9, 30)
+    end = end or at(16, 0)
+    sink = ListSink()
+    replay = Replay(settings, start - timedelta(minutes=1), sink=sink, log_effects=False)
+    seq = itertools.count()
+    events: list[tuple[datetime, int, int, Any]] = []
+    t = start
+    while t <= end:
+        price = path(t)
+        for key, mid in ((underlying, price), (settings.profile.vix_symbol, vix)):
+            events.append((t, _QUOTE, next(seq), Quote(key, mid - Decimal("0.01"), mid + Decimal("0.01"), mid, t,
+                                                       bid_size=100, ask_size=100)))
+        for quote in (extra(t) if extra is not None else []):
+            events.append((t, _QUOTE, next(seq), quote))
+        t += timedelta(seconds=step_s)
+    events.extend((s.at, _SIGNAL, next(seq), s) for s in signals)
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    replay.run(events, until=end + timedelta(minutes=1))
+    return replay, sink
