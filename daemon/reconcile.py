@@ -149,8 +149,8 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
     own_open = [o for o in open_orders or [] if ours(o.request.order_ref)]
     # IB reports the current day's executions only: a fill made while we were down across midnight is
     # found in the completed orders (filled quantity, no price) and applied from there, once.
-    asks_completed = getattr(broker, "completed_orders", None)
-    completed = await _ask("completed_orders", asks_completed, unanswered) if asks_completed is not None else []
+    completed = (await _ask("completed_orders", broker.completed_orders, unanswered)  # type: ignore[attr-defined]
+                 if broker.reports_completed_orders else [])
     recovered, completed_filled = await _fills_from_completed(completed or [], own_fills, ours, store, apply, now)
     own_fills = [*own_fills, *recovered]
 
@@ -170,8 +170,9 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
     blocked = []
     # Orders IB ties to a client id this session no longer has (IB 326 moved it): they can no longer be
     # changed or cancelled from here, so their underlyings take no new entries until an operator looks.
-    foreign = getattr(broker, "orders_of_other_clients", None)
-    for o in (foreign(own_open) if foreign is not None else ()):
+    # (IB's; a broker that reports completed orders is one that has client ids)
+    for o in (broker.orders_of_other_clients(own_open)  # type: ignore[attr-defined]
+              if broker.reports_completed_orders else ()):
         underlying = o.request.contract.underlying
         log.error("order_of_another_client", order_id=o.request.order_id, order_ref=o.request.order_ref,
                   underlying=underlying)

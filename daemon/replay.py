@@ -87,6 +87,9 @@ class StepClock:
     async def sleep(self, seconds: float) -> None:  # pragma: no cover - the model never sleeps
         raise RuntimeError("the replay clock does not sleep")
 
+    async def turns(self) -> None:  # pragma: no cover - nothing waits on the replay's clock
+        return None
+
 
 @dataclass
 class ReplayStats:

@@ -20,6 +20,10 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    async def turns(self) -> None:
+        """Let the work the last event started run to its next wait: one loop turn on the live clock,
+        the settling rounds of a virtual one (declared here, not sniffed by its callers)."""
+
 
 class LiveClock:
     def now(self) -> datetime:
@@ -27,6 +31,9 @@ class LiveClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def turns(self) -> None:
+        await asyncio.sleep(0)
 
 
 class VirtualClock:
@@ -56,6 +63,9 @@ class VirtualClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._timers, (self._now + timedelta(seconds=seconds), next(self._seq), fut))
         await fut
+
+    async def turns(self) -> None:
+        await VirtualClock.settle(self)
 
     async def settle(self) -> None:
         """Give woken tasks a few loop turns to run to their next await."""

@@ -467,6 +467,27 @@ class Core:
                 del self.stops.resting[position_id]
         self._pump(now)
 
+    def modify_refused(self, order_id: int, reason: str, now: datetime) -> None:
+        """The venue refused a Modify (filled or cancelled on the way): its state stands (live shell)."""
+        self.orders.execution.modify_refused(order_id, reason, now)
+        self._pump(now)
+
+    def adopt(self, records: Sequence[PositionRecord], blocked: Sequence[str], now: datetime) -> None:
+        """What a reconciliation after start-up found at the broker (live shell): positions its orderRefs
+        prove, now in the book with a stop of their own; underlyings blocked until acknowledged."""
+        self.blocked.update(blocked)
+        for record in records:
+            if record.id in self.book.positions:
+                continue
+            position = LivePosition(record=record, contract=OptionContract.from_key(record.contract_key,
+                                                                                    record.multiplier),
+                                    exit_state=ExitState(), session_ref=record.entry_price, entry_complete=True)
+            self._add(position)
+            self.out.add(Subscribe((position.key,)))
+            self.out.log("warning", "position_adopted", position_id=record.id, underlying=record.underlying,
+                         contracts=record.open_qty, option=record.contract_key)
+            self.stops.follow(position, True, now, self.out)
+
     def on_fill(self, fill: Fill) -> None:
         out = self.out
         if fill.exec_id in self.exec_ids:
