@@ -1,0 +1,127 @@
+"""Each §9 combo family's whole life over the real socket: signal -> sized by max loss -> combo (BAG)
+sliced -> filled leg by leg -> exits on the combo's value -> closed, through the live shell (what
+`tradingd run --broker ib` runs) on the IB broker and the fake gateway. The gateway never holds one leg
+without the others: at every step its leg positions are whole combo units."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.broker.test_ib_e2e import SPY_QQQ_IWM, WEDNESDAY_10AM, rig
+
+pytestmark = pytest.mark.slow
+TODAY = WEDNESDAY_10AM.date()
+STRIKES = list(range(455, 486))
+CENT = Decimal("0.01")
+
+
+def quote_chain(r: Any, spot: Decimal, *, decay: Decimal = Decimal(1), expiry: date = TODAY) -> None:
+    """Every call and put: intrinsic + a time value that falls away from the money (× `decay`, time passing);
+    spreads inside the liquidity rules; delta from moneyness (the condor picks its shorts by it)."""
+    for k in STRIKES:
+        away = abs(Decimal(k) - spot)
+        time_value = max(Decimal("0.20"), Decimal("2.50") - away / 4) * decay
+        for right in ("C", "P"):
+            moneyness = (spot - k) if right == "C" else (k - spot)
+            mid = max(Decimal(0), moneyness) + time_value
+            half = max(CENT, min(Decimal("0.05"), (mid * Decimal("0.03")).quantize(CENT)))
+            delta = max(Decimal("0.02"), min(Decimal("0.98"), Decimal("0.5") + moneyness / 20))
+            r.gw.market.set_option("SPY", expiry, k, right, str((mid - half).quantize(CENT)),
+                                   str((mid + half).quantize(CENT)), bid_size=50, ask_size=50, open_interest=1500,
+                                   delta=str(delta if right == "C" else -delta), gamma="0.04", iv="0.20")
+
+
+async def walk(r: Any, spot: Decimal, to: Decimal, *, decay: tuple[Decimal, Decimal] = (Decimal(1), Decimal(1)),
+               steps: int = 8) -> None:
+    """SPY (and time) move in small steps, the chain re-quoted at each: an option that jumps beyond the
+    §4.4 jump limit in one tick is held as bad data until a second quote agrees. Whole units throughout."""
+    for n in range(1, steps + 1):
+        now = spot + (to - spot) * n / steps
+        r.gw.market.set_stock("SPY", str(now.quantize(CENT)), str((now + Decimal("0.02")).quantize(CENT)))
+        quote_chain(r, now, decay=decay[0] + (decay[1] - decay[0]) * n / steps)
+        assert_whole(r)
+        await asyncio.sleep(0.25)
+
+
+def held(r: Any) -> dict[str, int]:
+    """The gateway's positions by leg: `470C: 30`, `464P: -12`."""
+    return {f"{p.contract.strike.normalize():f}{p.contract.right}": int(p.qty) for p in r.gw.positions.values()
+            if p.contract.is_option and p.qty}
+
+
+def assert_whole(r: Any) -> None:
+    """Every leg the gateway holds is the same number of combo units (all §9 combos are ratio 1)."""
+    assert len({abs(q) for q in held(r).values()}) <= 1, held(r)
+
+
+def book(r: Any) -> list[tuple[str, int]]:
+    """The core's combo positions: (combo key, open units)."""
+    return [(p.key, p.record.open_qty) for p in r.engine.core.book.positions.values() if p.combo is not None]
+
+
+def combo_orders(r: Any) -> list[Any]:
+    return [o for o in r.gw.orders.values() if o.contract.is_combo]
+
+
+def signal(r: Any, sid: str, strategy: str) -> dict[str, Any]:
+    return {"id": sid, "profile": r.profile, "underlying": "SPY", "direction": "bullish",
+            "strategy": strategy, "confidence": 0.75, "created_at": r.clock.now().isoformat()}
+
+
+async def opened(r: Any, sid: str, strategy: str) -> tuple[int, str]:
+    r.gw.market.add_chain("SPY", [TODAY], STRIKES)
+    quote_chain(r, Decimal(470))
+    await r.engine.start()
+    outcome = await r.engine.submit_signal(signal(r, sid, strategy), "test")
+    assert outcome.accepted, outcome
+    units, key = outcome.decision["contracts"], outcome.decision["combo"]["key"]
+    assert outcome.decision["combo"]["structure"] == {"volatility": "straddle", "neutral": "iron_condor"}[strategy]
+    await r.until(lambda: book(r) == [(key, units)] and not r.engine.busy, timeout=40)
+    entries = combo_orders(r)
+    assert len(entries) > 1 and all(o.qty <= 10 for o in entries)  # sliced into combo children
+    assert {o.order_ref.rsplit(":", 1)[0] for o in entries} == {f"tradingd:0dte:{sid}"}
+    assert sum(int(o.filled) for o in entries) == units
+    return units, key
+
+
+def closed_by_exits(r: Any, units: int) -> list[Any]:
+    """The exit orders: combos too, each leg of each exit filled in the same quantity."""
+    exits = [o for o in combo_orders(r) if not o.order_ref.split(":")[2].startswith(("vol-", "ic-"))]
+    assert exits and sum(int(o.filled) for o in exits) == units
+    for o in exits:
+        legs = [e for e in r.gw.executions if e.order_id == o.order_id and e.contract.is_option]
+        per_leg: dict[int, Decimal] = {}
+        for e in legs:
+            per_leg[e.contract.con_id] = per_leg.get(e.contract.con_id, Decimal(0)) + e.qty
+        assert len(per_leg) == len(o.contract.legs) and set(per_leg.values()) == {o.filled}
+    return exits
+
+
+async def test_volatility_long_straddle_lifecycle_over_the_gateway(tmp_path):
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind="shell") as r:
+        units, key = await opened(r, "vol-1", "volatility")
+        assert key == "+1 SPY 20240306 C 470|+1 SPY 20240306 P 470"
+        assert held(r) == {"470C": units, "470P": units}
+        assert all([(leg.contract.strike, leg.contract.right, leg.action) for leg in o.contract.legs] ==
+                   [(470, "C", "BUY"), (470, "P", "BUY")] and o.action == "BUY" for o in combo_orders(r))
+        await walk(r, Decimal(470), Decimal(474))  # SPY runs: the straddle gains, its tiers take profit
+        await r.until(lambda: held(r) == {} and book(r) == [], timeout=40)
+        exits = closed_by_exits(r, units)
+        assert len(exits) >= 2 and all(o.action == "SELL" for o in exits)  # partial exits, then the rest
+
+
+async def test_neutral_iron_condor_lifecycle_over_the_gateway(tmp_path):
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind="shell") as r:
+        units, key = await opened(r, "ic-1", "neutral")
+        shape = {f"{leg.split()[-1]}{leg.split()[-2]}": (1 if leg.startswith("+") else -1) for leg in key.split("|")}
+        assert sorted(shape.values()) == [-1, -1, 1, 1]  # two shorts, two wings
+        assert held(r) == {leg: sign * units for leg, sign in shape.items()}
+        # SPY sits still and the day passes: the shorts decay, the credit is captured, the condor closes
+        await walk(r, Decimal(470), Decimal(470), decay=(Decimal(1), Decimal("0.25")))
+        await r.until(lambda: held(r) == {} and book(r) == [], timeout=40)
+        closed_by_exits(r, units)
