@@ -90,7 +90,9 @@ async def opened(r: Any, sid: str, strategy: str) -> tuple[int, str]:
 
 
 def closed_by_exits(r: Any, units: int) -> list[Any]:
-    """The exit orders: combos too, each leg of each exit filled in the same quantity."""
+    """The exit orders: combos too, each leg of each exit filled in the same quantity. Nothing but combos
+    went to IB: a combo's protective stop is the daemon's rule on its net mark, never a STP at the broker."""
+    assert all(o.contract.is_combo and o.order_type == "LMT" for o in r.gw.orders.values())
     exits = [o for o in combo_orders(r) if not o.order_ref.split(":")[2].startswith(("vol-", "ic-"))]
     assert exits and sum(int(o.filled) for o in exits) == units
     for o in exits:
@@ -125,3 +127,19 @@ async def test_neutral_iron_condor_lifecycle_over_the_gateway(tmp_path):
         await walk(r, Decimal(470), Decimal(470), decay=(Decimal(1), Decimal("0.25")))
         await r.until(lambda: held(r) == {} and book(r) == [], timeout=40)
         closed_by_exits(r, units)
+
+
+async def test_a_losing_straddle_is_stopped_by_the_daemon_on_its_net_mark(tmp_path):
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind="shell") as r:
+        units, key = await opened(r, "vol-2", "volatility")
+        [position] = [p for p in r.engine.core.book.positions.values() if p.key == key]
+        stop = position.exit_state.stop_price
+        assert stop is not None and 0 < stop < position.record.entry_price  # on the combo's value (the debit)
+        # SPY sits still, both legs bleed: the loss rules cut half, then the combo's value crosses its stop and
+        # the daemon closes the rest, every leg together
+        await walk(r, Decimal(470), Decimal(470), decay=(Decimal(1), Decimal("0.5")))
+        await r.until(lambda: held(r) == {} and book(r) == [], timeout=40)
+        exits = closed_by_exits(r, units)
+        assert len(exits) >= 2 and all(o.action == "SELL" for o in exits)
+        sold = [e for e in r.gw.executions if e.contract.is_option and e.action == "SELL"]
+        assert max(e.price for e in sold if e.contract.right == "C") < Decimal("2.55")  # sold below cost
