@@ -35,7 +35,7 @@ import structlog
 
 from broker.base import BrokerError
 from config.models import SimBrokerConfig
-from market.combo import net_touch
+from market.combo import leg_touch, net_touch
 from market.types import (
     AccountSnapshot,
     BrokerPosition,
@@ -532,7 +532,7 @@ class SimVenue:
             return
         for leg, quote, buy, consumed, side in takes:
             consumed[side] += qty * leg.ratio
-        self._fill_combo(order, qty, [(leg, quote.ask if buy else quote.bid) for leg, quote, buy, _, _ in takes])
+        self._fill_combo(order, qty, [(leg, leg_touch(quote, "BUY" if buy else "SELL")) for leg, quote, buy, _, _ in takes])
 
     def _fill_combo(self, order: _SimOrder, qty: int, prices: list) -> None:  # type: ignore[type-arg]
         req = order.request

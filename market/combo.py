@@ -87,15 +87,24 @@ class Combo:
 
 def net_touch(legs: tuple[ComboLeg, ...], quotes: list[Quote], side: Side) -> Decimal | None:
     """What trading one unit of the combo `side` at the touch costs (net, per share): a BUY pays the
-    ask of its BUY legs and gets the bid of its SELL legs; a SELL the reverse."""
+    ask of its BUY legs and gets the bid of its SELL legs; a SELL the reverse. A leg sold with no
+    bid goes for 0 (a worthless wing inside a combo: the combo is priced whole); a leg bought
+    with no ask cannot be bought (None)."""
     total = ZERO
     for leg, quote in zip(legs, quotes):
         leg_side = leg.side_for(side)
-        price = quote.ask if leg_side == "BUY" else quote.bid
-        if price is None or price <= 0:
+        price = leg_touch(quote, leg_side)
+        if price is None:
             return None
         total += (price if leg.side == "BUY" else -price) * leg.ratio
     return total
+
+
+def leg_touch(quote: Quote, side: Side) -> Decimal | None:
+    """Where one leg trades `side` at the touch: the ask to buy; the bid (0 when none) to sell."""
+    if side == "BUY":
+        return quote.ask if quote.ask is not None and quote.ask > 0 else None
+    return quote.bid if quote.bid is not None and quote.bid > 0 else ZERO
 
 
 def combo_quote(combo: Combo, lookup, now: datetime | None = None) -> Quote | None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from daemon.backtest.families import family_table_html, per_family
 from daemon.backtest.figures import daily_pnl, equity_curve, figures
 
 # The seeds' "Risk-Adjusted Return Projections" table (seeds/000, Performance Projections).
@@ -80,6 +81,7 @@ def per_day(result: Any) -> list[dict[str, Any]]:
 def run_document(result: Any) -> dict[str, Any]:
     return {"profile": result.profile, "sizing": result.sizing, "scenario": result.scenario,
             "start_capital": str(result.start_capital), "figures": figures(result), "days": per_day(result),
+            "families": per_family(result),
             "equity_curve": [[t, str(e)] for t, e in equity_curve(result)],
             "trades": result.trades, "fills": result.fills, "breaker_events": result.breaker_events,
             "decisions": result.decisions, "counts": {k: v for k, v in sorted(result.counts.items())},
@@ -160,6 +162,7 @@ def report_html(document: dict[str, Any], png: bytes) -> str:
         f"<table><tr><th class='l'>metric</th>{head}</tr>{''.join(body)}</table>",
         "<p>Annualizing a handful of sessions multiplies their noise: read the annualized figures as "
         "arithmetic, not as a forecast.</p>",
+        family_table_html(runs),
         "<h2>Equity</h2>",
         f"<img alt='equity curve' src='data:image/png;base64,{base64.b64encode(png).decode()}'>",
     ]

@@ -32,6 +32,7 @@ from daemon.bars import Bar
 from daemon.feed import replay_start
 from daemon.signals.jsonl import TimedSignal, load_signal_file
 from market.clock import EXCHANGE_TZ
+from market.combo import Combo, combo_quote
 from market.types import Fill, OptionChain, Quote
 
 SIZINGS = ("new", "current")
@@ -89,11 +90,15 @@ class Collector:
         self.records: list[tuple[str, dict[str, Any]]] = []
         self.book = book  # the market the venue fills against: its mid at each fill is the slippage reference
         self.mids: dict[str, Decimal | None] = {}
+        self.combos: dict[int, Combo] = {}
 
     def append(self, op: str, payload: dict[str, Any]) -> None:
+        if op == "record_combo":  # SPEC §9: a combo's fills are marked against its legs' mids
+            self.combos[payload["position_id"]] = Combo.from_record(payload["combo"])
         if op == "apply_fill" and self.book is not None:
             fill: Fill = payload["fill"]
-            quote = self.book.get(fill.contract.key)
+            combo = self.combos.get(payload.get("position_id")) if payload.get("contract_key") else None
+            quote = self.book.get(fill.contract.key) if combo is None else combo_quote(combo, self.book.get)
             self.mids[fill.exec_id] = None if quote is None else quote.mid
         self.records.append((op, payload))
 
@@ -355,8 +360,14 @@ def _result(settings: Settings, data: MarketData, sizing: str, scenario: str | N
             counts: dict[str, int], notes: list[str], checks: dict[str, Any]) -> ReplayResult:
     decisions, fills, breakers, exits = [], [], [], []
     positions: dict[int, dict[str, Any]] = {}
+    strategies: dict[str, str] = {}  # signal id -> the strategy it asked for (SPEC §9: the trade's family)
     for op, p in collector.records:
-        if op == "record_decision":
+        if op == "record_signal" and isinstance(p.get("payload"), dict):
+            strategies[p["signal_id"]] = str(p["payload"].get("strategy") or "directional")
+        elif op == "record_combo" and p["position_id"] in positions:
+            combo = Combo.from_record(p["combo"])
+            positions[p["position_id"]].update(contract=combo.key, family=combo.strategy, structure=combo.structure)
+        elif op == "record_decision":
             breakdown = p.get("breakdown") or {}
             decisions.append({"at": p["at"].isoformat(), "signal_id": p["signal_id"], "accepted": bool(p["accepted"]),
                               "reason": p["reason"], "contracts": int(p["contracts"]),
@@ -365,14 +376,17 @@ def _result(settings: Settings, data: MarketData, sizing: str, scenario: str | N
         elif op == "open_position":
             positions[p["position_id"]] = {"position_id": p["position_id"], "contract": p["contract"].key,
                                            "underlying": p["contract"].underlying, "signal_id": p["signal_id"],
-                                           "opened_at": p["opened_at"].isoformat()}
+                                           "opened_at": p["opened_at"].isoformat(),
+                                           "family": strategies.get(p["signal_id"], "directional"),
+                                           "structure": "single"}
         elif op == "apply_fill":
             f: Fill = p["fill"]
             mid = collector.mids.get(f.exec_id)
             sign = 1 if f.side == "BUY" else -1
             slip = None if mid is None else (f.price - mid) * sign
             fills.append({"exec_id": f.exec_id, "order_id": f.order_id, "order_ref": f.order_ref,
-                          "position_id": p["position_id"], "contract": f.contract.key, "side": f.side,
+                          "position_id": p["position_id"], "contract": p.get("contract_key") or f.contract.key,
+                          "side": f.side,
                           "quantity": f.quantity, "price": str(f.price), "multiplier": f.contract.multiplier,
                           "commission": _money(f.commission), "at": f.at.isoformat(),
                           "mid": None if mid is None else str(mid.quantize(Decimal("0.0001"))),

@@ -26,6 +26,7 @@ NAMING = {
 
 Profile = String(16)
 Key = String(64)
+ComboKey = String(200)  # SPEC §9: a position's or fill's key may be a combo's (four legs of an iron condor)
 Reason = String(200)
 
 
@@ -112,7 +113,7 @@ class FillRow(Base):
     profile: Mapped[str] = mapped_column(Profile)
     order_id: Mapped[int] = mapped_column(Integer, index=True)
     order_ref: Mapped[str] = mapped_column(String(128))
-    contract_key: Mapped[str] = mapped_column(Key)
+    contract_key: Mapped[str] = mapped_column(ComboKey)
     side: Mapped[str] = mapped_column(String(4))
     quantity: Mapped[int] = mapped_column(Integer)
     price: Mapped[Decimal]
@@ -130,7 +131,7 @@ class PositionRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     profile: Mapped[str] = mapped_column(Profile)
     underlying: Mapped[str] = mapped_column(String(16))
-    contract_key: Mapped[str] = mapped_column(Key)
+    contract_key: Mapped[str] = mapped_column(ComboKey)
     expiry: Mapped[date] = mapped_column(Date)
     strike: Mapped[Decimal]
     right: Mapped[str] = mapped_column(String(1))
@@ -146,6 +147,39 @@ class PositionRow(Base):
     close_reason: Mapped[str | None] = mapped_column(Reason)
 
     __table_args__ = (Index("ix_positions_profile_status", "profile", "status"),)
+
+
+class ComboPositionRow(Base):
+    """SPEC §9: a multi-leg position's legs and value offset (market.combo); the position row holds
+    the combo's key and its value-space prices."""
+
+    __tablename__ = "combo_positions"
+
+    position_id: Mapped[int] = mapped_column(ForeignKey("positions.id"), primary_key=True)
+    profile: Mapped[str] = mapped_column(Profile)
+    strategy: Mapped[str] = mapped_column(String(16))
+    structure: Mapped[str] = mapped_column(String(16))
+    value_offset: Mapped[Decimal]
+    legs: Mapped[dict[str, Any]]  # {"legs": [{"contract", "side", "ratio"}, ...]}
+
+
+class ComboLegFillRow(Base):
+    """One leg execution of a combo order, as the broker reported it (the position moves by the
+    whole units these make up: `fills` holds those, priced in value space)."""
+
+    __tablename__ = "combo_leg_fills"
+
+    exec_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    profile: Mapped[str] = mapped_column(Profile)
+    order_id: Mapped[int] = mapped_column(Integer, index=True)
+    order_ref: Mapped[str] = mapped_column(String(128))
+    position_id: Mapped[int | None] = mapped_column(ForeignKey("positions.id"), index=True)
+    contract_key: Mapped[str] = mapped_column(Key)
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal]
+    commission: Mapped[Decimal]
+    at: Mapped[datetime]
 
 
 class ExitStateRow(Base):

@@ -105,7 +105,8 @@ def update_order(session: Session, profile: str, update: OrderUpdate) -> OrderRe
     return _order(stored(session, row))
 
 
-def apply_fill(session: Session, profile: str, fill: Fill, position_id: int | None = None) -> FillOutcome:
+def apply_fill(session: Session, profile: str, fill: Fill, position_id: int | None = None,
+               contract_key: str | None = None) -> FillOutcome:
     if fill.quantity <= 0:
         raise StoreError(f"fill {fill.exec_id}: quantity must be positive, not {fill.quantity}", "bad_fill")
     if fill.side not in ("BUY", "SELL"):
@@ -124,7 +125,8 @@ def apply_fill(session: Session, profile: str, fill: Fill, position_id: int | No
         position = position_row(session, profile, position_id)
         realized, unmatched = apply_to_position(position, fill.side, fill.quantity, fill.price, commission, fill.at)
     row = FillRow(exec_id=fill.exec_id, profile=profile, order_id=fill.order_id, order_ref=fill.order_ref,
-                  contract_key=fill.contract.key, side=fill.side, quantity=fill.quantity, price=fill.price,
+                  contract_key=contract_key or fill.contract.key, side=fill.side, quantity=fill.quantity,
+                  price=fill.price,
                   commission=commission, at=fill.at, position_id=position_id, realized_pnl=realized)
     session.add(row)
     record = _fill(stored(session, row))

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from daemon.store import ops_orders, ops_positions
+from daemon.store import ops_combos, ops_orders, ops_positions
 from daemon.store.errors import StoreError
 from daemon.store.models import (
     BlockedUnderlyingRow,
@@ -206,6 +206,7 @@ def load_snapshot(session: Session, profile: str) -> StoreSnapshot:
         blocked_underlyings=tuple(blocked_underlyings(session, profile)),
         highest_order_id=ops_orders.highest_order_id(session, profile),
         last_execution_time=ops_orders.last_execution_time(session, profile),
+        combos=ops_combos.load_combos(session, profile),
     )
 
 

@@ -217,3 +217,4 @@ class StoreSnapshot:
     blocked_underlyings: tuple[BlockedUnderlying, ...]
     highest_order_id: int
     last_execution_time: datetime | None
+    combos: dict[int, dict[str, Any]] = field(default_factory=dict)  # SPEC §9: open combo positions' legs

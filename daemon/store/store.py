@@ -24,7 +24,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import sessionmaker
 
 from market.types import Fill, OptionContract, OrderRequest, OrderUpdate
-from daemon.store import ops_orders, ops_positions, ops_signals, ops_state, summary
+from daemon.store import ops_combos, ops_orders, ops_positions, ops_signals, ops_state, summary
 from daemon.store.database import DEFAULT_BUSY_TIMEOUT_MS, default_url, make_engine
 from daemon.store.errors import StoreError
 from daemon.store.migrate import upgrade
@@ -234,7 +234,8 @@ class Store:
         ...
 
     @_operation(ops_orders.apply_fill)
-    async def apply_fill(self, fill: Fill, position_id: int | None = None) -> FillOutcome:
+    async def apply_fill(self, fill: Fill, position_id: int | None = None,
+                         contract_key: str | None = None) -> FillOutcome:
         """Apply an execution exactly once (by exec id), with its position, in one transaction.
 
         The position is `position_id`, else the one its intent was written with, else none
@@ -304,6 +305,21 @@ class Store:
 
         Adoption of a broker position: quantity and entry_price as the broker reports them.
         """
+        ...
+
+    @_operation(ops_combos.record_combo)
+    async def record_combo(self, position_id: int, combo: dict[str, Any]) -> None:
+        """SPEC §9: a combo position's legs and value offset (its row takes the combo's key)."""
+        ...
+
+    @_operation(ops_combos.record_leg_fill)
+    async def record_leg_fill(self, fill: Fill, position_id: int | None = None) -> bool:
+        """One leg execution of a combo order, stored once by exec id."""
+        ...
+
+    @_operation(ops_combos.load_combos)
+    async def load_combos(self) -> dict[int, dict[str, Any]]:
+        """The combo of every open combo position: position id -> its record (for Core.restore)."""
         ...
 
     @_operation(ops_positions.close_position)

@@ -48,24 +48,28 @@ def signal(sid: str, strategy: str, when: datetime, profile: str = "0dte", under
 def run_session(signals: list[TimedSignal], path: Callable[[datetime], Decimal], *, profile: str = "0dte",
                 underlying: str = "SPY", vix: Decimal = Decimal("18"), step_s: int = 5,
                 start: datetime | None = None, end: datetime | None = None,
-                settings: Settings | None = None, extra: Callable[[datetime], list[Quote]] | None = None,
-                ) -> tuple[Replay, ListSink]:
+                settings: Settings | None = None, others: dict[str, Callable[[datetime], Decimal]] | None = None,
+                coarse_after_s: int | None = None, coarse_step_s: int = 60,
+                sink: Any = None) -> tuple[Replay, Any]:
+    """Quotes every `step_s` (and, `coarse_after_s` after the last signal, every `coarse_step_s` while
+    no order works, so a week replays quickly) from `start` to `end`, inside regular hours only."""
     settings = settings or load_settings(profile)
     start = start or at(9, 30)
     end = end or at(16, 0)
-    sink = ListSink()
+    sink = sink if sink is not None else ListSink()
     replay = Replay(settings, start - timedelta(minutes=1), sink=sink, log_effects=False)
     seq = itertools.count()
     events: list[tuple[datetime, int, int, Any]] = []
+    paths = {underlying: path, **(others or {})}
+    last_signal = max((s.at for s in signals), default=start)
     t = start
     while t <= end:
-        price = path(t)
-        for key, mid in ((underlying, price), (settings.profile.vix_symbol, vix)):
-            events.append((t, _QUOTE, next(seq), Quote(key, mid - Decimal("0.01"), mid + Decimal("0.01"), mid, t,
-                                                       bid_size=100, ask_size=100)))
-        for quote in (extra(t) if extra is not None else []):
-            events.append((t, _QUOTE, next(seq), quote))
-        t += timedelta(seconds=step_s)
+        if time(9, 30) <= t.timetz().replace(tzinfo=None) <= time(16, 0):
+            for key, mid in [*((k, p(t)) for k, p in paths.items()), (settings.profile.vix_symbol, vix)]:
+                events.append((t, _QUOTE, next(seq), Quote(key, mid - Decimal("0.01"), mid + Decimal("0.01"), mid, t,
+                                                           bid_size=100, ask_size=100)))
+        coarse = coarse_after_s is not None and t > last_signal + timedelta(seconds=coarse_after_s)
+        t += timedelta(seconds=coarse_step_s if coarse else step_s)
     events.extend((s.at, _SIGNAL, next(seq), s) for s in signals)
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     replay.run(events, until=end + timedelta(minutes=1))
