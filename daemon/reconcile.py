@@ -38,7 +38,7 @@ import structlog
 from broker.base import Broker, BrokerError
 from broker.order_ref import OrderRefError, parse_order_ref
 from market.types import BrokerPosition, Fill, OpenOrder, OrderStatus, OrderUpdate
-from daemon.reconcile_combos import ComboMismatch, combo_groups, leg_problems, units_filled
+from daemon.reconcile_combos import ComboMismatch, combo_groups, leg_problems, stored_legs, units_filled
 from daemon.store.records import FillOutcome, IntentRecord
 from daemon.store.types import jsonable
 
@@ -322,8 +322,9 @@ async def _positions(store: Store, broker_positions: list[BrokerPosition], own_o
     stored: dict[str, int] = defaultdict(int)
     underlying_of: dict[str, str] = {}
     for p in await store.load_open_positions():
-        stored[p.contract_key] += p.open_qty
-        underlying_of[p.contract_key] = p.underlying
+        for key, qty in stored_legs(p.contract_key, p.open_qty, p.multiplier):  # a combo: its legs, as IB holds them
+            stored[key] += qty
+            underlying_of[key] = p.underlying
     refs: dict[str, set[str]] = defaultdict(set)
     for f in own_fills:
         refs[f.contract.key].add(f.order_ref)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from math import gcd
 
+from market.combo import is_combo_key, parse_combo_key
 from market.types import BrokerPosition, Fill, OpenOrder
 
 LEGS_MISMATCH = "combo_legs_mismatch"  # a leg missing, extra or out of ratio at the broker
@@ -55,6 +56,15 @@ def _fill_legs(fills: Iterable[Fill]) -> dict[str, tuple[int, int]]:
     for qty in net.values():
         common = gcd(common, abs(qty))
     return {key: (1 if qty > 0 else -1, abs(qty) // common) for key, qty in net.items() if qty and common}
+
+
+def stored_legs(contract_key: str, open_qty: int, multiplier: int = 100) -> list[tuple[str, int]]:
+    """What a stored position holds at the broker, contract by contract: a single option its open quantity;
+    a combo (its row carries the combo's key, `+1 SPY ... C 470|-1 ...`) each leg's side x ratio x units."""
+    if not is_combo_key(contract_key):
+        return [(contract_key, open_qty)]
+    return [(leg.contract.key, (1 if leg.side == "BUY" else -1) * leg.ratio * open_qty)
+            for leg in parse_combo_key(contract_key, multiplier)]
 
 
 def combo_groups(own_open: Iterable[OpenOrder], own_fills: Iterable[Fill]) -> list[ComboGroup]:

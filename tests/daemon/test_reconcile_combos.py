@@ -173,3 +173,32 @@ async def test_a_combo_killed_between_intent_and_place_order_is_sent_at_most_onc
         await second.close()
         assert _placed(gw, sent.order_ref) == 1 and _placed(gw, unsent.order_ref) == 0
         assert sorted(gw.orders) == [21]
+
+
+def test_a_stored_combo_is_held_leg_by_leg():
+    from daemon.reconcile_combos import stored_legs
+    from market.types import combo_key
+    assert stored_legs(CALL.key, 3) == [(CALL.key, 3)]
+    assert stored_legs(combo_key(CONDOR), 2) == [(leg.contract.key, 2 if leg.side == "BUY" else -2) for leg in CONDOR]
+
+
+async def test_a_combo_the_store_holds_reconciles_clean_after_a_restart(store: Store):
+    """The store keeps a combo as one position under the combo's key; IB holds its four legs: the same thing."""
+    from market.combo import Combo
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        quote_legs(gw)
+        entry = combo(30, CONDOR, qty=2, limit="-1.20", ref="tradingd:0dte:condor-r:1")
+        position = await store.open_position(CONDOR[0].contract, broker.clock.now(), quantity=2, entry_price=D("3.80"))
+        await store.record_combo(position.id, Combo("neutral", "iron_condor", CONDOR, D(5)).to_record())
+        await store.write_intent(entry, broker.clock.now(), position_id=position.id)
+        await broker.place(entry)
+        await rec.wait_for(lambda: len(rec.fills) == 4)
+        report = await reconcile(broker, store, profile=PROFILE, prefix=PREFIX, now=broker.clock.now())
+        assert not report.unknown_positions and not report.mismatches and not report.combo_mismatches
+        assert report.blocked == () and report.adopted == ()
+        # a wing sold by hand: the per-leg comparison and the combo's shape both see it
+        await broker.place(order(31, qty=2, side="SELL", limit="0.90", contract=CONDOR[1].contract, ref="manual"))
+        await rec.wait_for(lambda: any(f.order_id == 31 for f in rec.fills))
+        after = await reconcile(broker, store, profile=PROFILE, prefix=PREFIX, now=broker.clock.now())
+        assert [m.contract_key for m in after.mismatches] == [CONDOR[1].contract.key]
+        assert [c.reason for c in after.combo_mismatches] == [LEGS_MISMATCH] and after.blocked == ("SPY",)
