@@ -159,3 +159,29 @@ async def test_a_losing_straddle_is_stopped_by_the_daemon_on_its_net_mark(tmp_pa
         sold = [e for e in r.gw.executions if e.contract.is_option and e.action == "SELL"]
         assert max(e.price for e in sold if e.contract.right == "C") < Decimal("2.55")  # sold below cost
         assert (await stored_closed(r, key, units)).realized_pnl < 0
+
+
+async def test_a_socket_cut_between_a_combos_legs_mid_slice_leaves_the_position_whole(tmp_path):
+    """The worst moment: a child of a sliced straddle fills, the daemon hears its call leg, then the socket goes.
+    The reconnect's reconciliation brings the put leg; the core counts whole units, slicing goes on or gives up,
+    and the daemon, its store and IB agree on the units held; nothing is sent twice."""
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind="shell", **{"execution.child_interval_s": "0.4"}) as r:
+        from broker.ib import ConnectionState
+        r.gw.drop_mid_combo = True
+        r.gw.market.add_chain("SPY", [TODAY], STRIKES)
+        quote_chain(r, Decimal(470))
+        await r.engine.start()
+        outcome = await r.engine.submit_signal(signal(r, "vol-cut", "volatility"), "test")
+        assert outcome.accepted, outcome
+        key = outcome.decision["combo"]["key"]
+        await r.until(lambda: not r.gw.drop_mid_combo, timeout=20)  # the cut happened
+        await r.until(lambda: r.broker.state is ConnectionState.READY and r.broker.reconnects >= 1, timeout=15)
+        await r.until(lambda: not r.engine.busy, timeout=90)
+        at_ib = held(r)
+        units = at_ib.get("470C", 0)
+        assert units > 0 and at_ib == {"470C": units, "470P": units}
+        await r.until(lambda: book(r) == [(key, units)], timeout=20)
+        rows = [p for p in await r.store.list_positions() if p.contract_key == key]
+        assert [(p.open_qty, p.status) for p in rows] == [(units, "open")]
+        refs = [o.order_ref for o in combo_orders(r)]
+        assert len(refs) == len(set(refs))  # every child once
