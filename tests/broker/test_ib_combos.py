@@ -183,3 +183,17 @@ async def test_a_socket_cut_between_leg_executions_is_made_whole_on_reconnect():
         assert {f.exec_id for f in listed} == set(legs)  # the reconciliation's question finds both legs
         assert sorted((p.contract.key, p.quantity) for p in await broker.positions()) == [
             (CALL_470.key, 2), (PUT_470.key, 2)]
+
+
+async def test_combo_fills_survive_the_real_gateways_orderings():
+    # the BAG's Filled status before the legs' executions, sent twice; commission reports 0.2 s late
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        quote_legs(gw)
+        gw.status_before_exec = gw.duplicate_filled_status = True
+        gw.commission_delay_s = 0.2
+        await broker.place(combo(95, CONDOR, qty=2, limit="-1.20"))
+        await rec.wait_for(lambda: len(rec.fills) == 4)
+        assert [u.status for u in rec.updates_for(95)].count(OrderStatus.FILLED) == 1
+        assert all(f.commission == D("1.30") for f in rec.fills)  # each leg: 2 contracts x 0.65
+        assert sorted((f.contract.key, f.side, f.quantity) for f in rec.fills) == sorted(
+            (leg.contract.key, leg.side, 2) for leg in CONDOR)
