@@ -223,7 +223,7 @@ class LiveShell:
                      trading_meta=await store.get_meta(META_KEY), trading_record=snapshot.trading_state,
                      blocked=[b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged],
                      realized_total=realized, highest=highest, exec_ids=sorted(await store.applied_exec_ids()),
-                     session_refs=session_refs)
+                     session_refs=session_refs, combos=await store.load_combos())  # SPEC §9: combo positions' legs
         for intent in snapshot.pending_intents:  # fills of orders sent before the restart find their position
             if intent.position_id is not None:
                 core.orders.bind(intent.order_id, intent.position_id)
