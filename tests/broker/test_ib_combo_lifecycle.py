@@ -185,3 +185,30 @@ async def test_a_socket_cut_between_a_combos_legs_mid_slice_leaves_the_position_
         assert [(p.open_qty, p.status) for p in rows] == [(units, "open")]
         refs = [o.order_ref for o in combo_orders(r)]
         assert len(refs) == len(set(refs))  # every child once
+
+
+async def test_a_restart_with_an_open_condor_restores_it_and_reconciles_clean(tmp_path):
+    """The store holds the condor as one position under its key; IB holds four legs, two short. A restart
+    restores the combo with its legs and the start-up reconciliation finds the two agree: nothing adopted,
+    nothing blocked; the condor then closes as usual."""
+    from broker.ib import IBBroker
+    from broker.quotes import QuoteBook
+    from daemon.live import LiveShell
+
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind="shell", **{"execution.max_slippage_pct": "0.10"}) as r:
+        units, key = await opened(r, "ic-r", "neutral")
+        await r.engine.stop()
+        settings = r.engine.settings
+        broker = IBBroker(settings, r.clock)
+        r.engine = LiveShell(settings, r.clock, r.store, broker, QuoteBook())
+        r.broker = broker
+        await r.engine.start()
+        assert book(r) == [(key, units)]  # restored as the combo, not as its first leg
+        report = r.engine.last_reconcile
+        assert report is not None and report.clean and report.fills_applied == ()  # its legs are known executions
+        assert not [f for f in await r.store.list_fills(limit=1000) if not f.exec_id.startswith("COMBO-")]
+        blocked = [b for b in await r.store.blocked_underlyings() if not b.acknowledged]
+        assert blocked == []  # the four legs at IB are the stored condor: no unknown position, no mismatch
+        await walk(r, Decimal(470), Decimal(470), decay=(Decimal(1), Decimal("0.25")))
+        await r.until(lambda: held(r) == {} and book(r) == [], timeout=40)
+        assert (await stored_closed(r, key, units)).realized_pnl > 0
