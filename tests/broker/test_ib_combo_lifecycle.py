@@ -212,3 +212,36 @@ async def test_a_restart_with_an_open_condor_restores_it_and_reconciles_clean(tm
         await walk(r, Decimal(470), Decimal(470), decay=(Decimal(1), Decimal("0.25")))
         await r.until(lambda: held(r) == {} and book(r) == [], timeout=40)
         assert (await stored_closed(r, key, units)).realized_pnl > 0
+
+
+async def test_a_combo_child_filled_while_the_daemon_was_down_is_folded_into_units_on_restart(tmp_path):
+    from broker.ib import IBBroker
+    from broker.quotes import QuoteBook
+    from daemon.live import LiveShell
+
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind="shell") as r:
+        r.gw.auto_fill = False  # the first child rests at the gateway
+        r.gw.market.add_chain("SPY", [TODAY], STRIKES)
+        quote_chain(r, Decimal(470))
+        await r.engine.start()
+        outcome = await r.engine.submit_signal(signal(r, "vol-down", "volatility"), "test")
+        assert outcome.accepted, outcome
+        key = outcome.decision["combo"]["key"]
+        [child] = await r.until(lambda: combo_orders(r), timeout=20)
+        await r.engine.stop()  # the daemon goes away; its combo child works on at IB
+        await r.gw.fill_combo(child.order_id, 4)  # four straddles: a call and a put execution, 4 contracts each
+        settings = r.engine.settings
+        r.broker = IBBroker(settings, r.clock)
+        r.engine = LiveShell(settings, r.clock, r.store, r.broker, QuoteBook())
+        await r.engine.start()
+        report = r.engine.last_reconcile
+        assert report is not None and len(report.fills_applied) == 2  # the two legs, new
+        await r.until(lambda: book(r) == [(key, 4)], timeout=20)  # folded into 4 units, not 8 contracts
+        await r.until(lambda: async_rows(r, key, 4), timeout=20)  # the store: one combo row, 4 units
+        assert held(r) == {"470C": 4, "470P": 4}
+        assert not [f for f in await r.store.list_fills(limit=1000) if not f.exec_id.startswith("COMBO-")]
+
+
+async def async_rows(r: Any, key: str, units: int) -> bool:
+    rows = [p for p in await r.store.list_positions() if p.contract_key == key]
+    return len(rows) == 1 and rows[0].open_qty == units
