@@ -19,7 +19,15 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from broker.liquidity import check_quote
-from broker.selection import LIQUIDITY, NO_EXPIRY, NO_STRIKES, NO_UNDERLYING_PRICE, Candidate, choose_expiry
+from broker.selection import (
+    LIQUIDITY,
+    NO_EXPIRY,
+    NO_STRIKES,
+    NO_UNDERLYING_PRICE,
+    Candidate,
+    choose_expiry,
+    tried_reasons,
+)
 from config.models import ExpiryConfig, LiquidityConfig, MultilegConfig
 from market.clock import EXCHANGE_TZ
 from market.combo import Combo, combo_quote
@@ -44,8 +52,7 @@ class ComboSelection:
 
     @property
     def reasons(self) -> dict[str, str]:
-        return {c.contract.key: (c.check.reason or "") + (f" ({c.check.detail})" if c.check.detail else "")
-                for c in self.tried}
+        return tried_reasons(self.tried)
 
 
 def _expiry(chain: OptionChain, now: datetime, cfg: ExpiryConfig) -> date | None:

@@ -31,6 +31,14 @@ STOCK_STRIKE_STEPS: tuple[tuple[Decimal | None, Decimal], ...] = (
     (None, Decimal(10)),
 )
 WEEKLY_WEEKDAY = 4  # Friday
+# SPXW (cash-settled, European, same-day): Monday/Wednesday/Friday expiries, Tuesday added on 2022-04-18 and
+# Thursday on 2022-05-11 (Cboe), so an expiry every session since; $5 strikes near the money.
+SPXW_WEEKDAYS: tuple[tuple[date, frozenset[int]], ...] = (
+    (date(2022, 5, 11), frozenset({0, 1, 2, 3, 4})),
+    (date(2022, 4, 18), frozenset({0, 1, 2, 4})),
+    (date(2000, 1, 1), frozenset({0, 2, 4})),
+)
+INDEX_STRIKE_STEPS = {"SPX": Decimal(5)}
 FIRST_LISTED = date(2000, 1, 1)  # far enough back for every recorded data set we replay
 DEFAULT_HORIZON_DAYS = 35
 DEFAULT_STRIKES_EACH_SIDE = 25
@@ -77,6 +85,8 @@ def round_to_tick(underlying: str, price: Decimal, direction: str) -> Decimal:
 def strike_increment(underlying: str, price: Decimal) -> Decimal:
     if underlying in DAILY_EXPIRY_UNDERLYINGS:
         return ETF_STRIKE_STEP
+    if underlying in INDEX_STRIKE_STEPS:
+        return INDEX_STRIKE_STEPS[underlying]
     for below, step in STOCK_STRIKE_STEPS:
         if below is None or price < below:
             return step
@@ -98,6 +108,8 @@ def listed_expiries(underlying: str, today: date, horizon_days: int = DEFAULT_HO
     _check_in_calendar(today, end)
     if underlying in DAILY_EXPIRY_UNDERLYINGS:
         return calendar.sessions_between(today, end)
+    if underlying == "SPX":
+        return tuple(d for d in calendar.sessions_between(today, end) if d.weekday() in _spxw_weekdays(d))
     expiries = []
     friday = today + timedelta(days=(WEEKLY_WEEKDAY - today.weekday()) % 7)
     while friday <= end:
@@ -107,6 +119,10 @@ def listed_expiries(underlying: str, today: date, horizon_days: int = DEFAULT_HO
             expiries.append(expiry)
         friday += timedelta(days=7)
     return tuple(expiries)
+
+
+def _spxw_weekdays(day: date) -> frozenset[int]:
+    return next(days for since, days in SPXW_WEEKDAYS if day >= since)
 
 
 def option_chain(underlying: str, today: date, spot: Decimal, multiplier: int = 100,

@@ -53,8 +53,12 @@ class Selection:
     @property
     def reasons(self) -> dict[str, str]:
         """Every candidate tried -> why it failed (empty reason when it passed), for the decision record."""
-        return {c.contract.key: (c.check.reason or "") + (f" ({c.check.detail})" if c.check.detail else "")
-                for c in self.tried}
+        return tried_reasons(self.tried)
+
+
+def tried_reasons(tried: tuple[Candidate, ...]) -> dict[str, str]:
+    return {c.contract.key: (c.check.reason or "") + (f" ({c.check.detail})" if c.check.detail else "")
+            for c in tried}
 
 
 def choose_expiry(expiries: Iterable[date], today: date, cfg: ExpiryConfig) -> date | None:

@@ -671,7 +671,7 @@ class DaemonConfig(Frozen):
 # --------------------------------------------------------------------------- notifications (room ops)
 
 NOTIFICATION_EVENTS = ("breaker", "halt", "resume", "flatten", "emergency_flatten", "disconnect", "store_fault",
-                       "fill", "daily_report")
+                       "fill", "daily_report", "vol_term_inversion")
 
 
 class NotificationsConfig(Frozen):
@@ -683,8 +683,9 @@ class NotificationsConfig(Frozen):
     urls_file: str | None = None
     # The event kinds sent; "fill" is left out by default (one message per execution is a lot).
     events: tuple[Literal["breaker", "halt", "resume", "flatten", "emergency_flatten", "disconnect",
-                          "store_fault", "fill", "daily_report"], ...] = (
-        "breaker", "halt", "resume", "flatten", "emergency_flatten", "disconnect", "store_fault", "daily_report")
+                          "store_fault", "fill", "daily_report", "vol_term_inversion"], ...] = (
+        "breaker", "halt", "resume", "flatten", "emergency_flatten", "disconnect", "store_fault", "daily_report",
+        "vol_term_inversion")
     queue_size: int = Field(default=200, gt=0)  # messages waiting to be sent; beyond it they are dropped, counted
     retries: int = Field(default=3, ge=0)  # a failed send is tried again this many times
     backoff_s: Decimal = Field(default=Decimal(2), gt=0)  # before retry n: backoff_s × 2^(n-1)

@@ -861,6 +861,7 @@ class Engine:
         await self.regime.refresh_calendar()  # the operator's calendar source, once a day before the open
         if self.history is not None:
             await self.history.refresh(at.date())
+            await self.regime.seed_vix_history(self.broker, at.date())  # live: VIX's percentile from IB's history
         if self.daily_closes is None:
             return
         closes = self.daily_closes(at.date())

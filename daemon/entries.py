@@ -161,6 +161,10 @@ class SignalDesk:
         the time it was made at: read after the candidates' quotes were awaited, so a quote that came in
         meanwhile is not younger than "now" (a negative age is refused as bad input)."""
         eng, settings = self.engine, self.engine.settings
+        if signal.strategy in ("neutral", "volatility") and settings.multileg.enabled:
+            # SPEC §9: combos are traded by the core (daemon.core); this engine never buys one leg for them
+            return Selection(None, None, COMBO_NEEDS_CORE, detail=f"{signal.strategy} trades a combo: the "
+                                                                  "deterministic core runs it, not this engine"), [], now
         under = eng.quotes.get(signal.underlying)
         spot = None if under is None or not under.usable else under.mid
         if spot is None or under is None or under.age_s(now) > settings.gate.max_quote_age_s:
@@ -293,6 +297,9 @@ def _first_priced(selection: Selection) -> Quote | None:
         if candidate.quote is not None and candidate.quote.mid is not None and candidate.quote.mid > 0:
             return candidate.quote
     return None
+
+
+COMBO_NEEDS_CORE = "combo_needs_core"
 
 
 def _bare_request(signal: Signal, now: datetime) -> SizingRequest:

@@ -248,7 +248,8 @@ def installed() -> Notifier | None:
 
 def notify(event_kind: str, text: str) -> bool:
     """Tell the operator, if notifications are on. Never blocks, never raises. Kinds:
-    breaker, halt, resume, flatten, emergency_flatten, disconnect, store_fault, fill, daily_report."""
+    breaker, halt, resume, flatten, emergency_flatten, disconnect, store_fault, fill, daily_report,
+    vol_term_inversion (SPEC §10.2: told once per inversion)."""
     notifier = _installed
     return notifier.notify(event_kind, text) if notifier is not None else False
 

@@ -93,7 +93,8 @@ class LivePosition:
         return ExitPosition(entry_price=self.record.entry_price, entry_time=self.record.entry_time,
                             original_quantity=max(1, self.record.original_qty), open_quantity=self.record.open_qty,
                             expiry=self.record.expiry, underlying=self.record.underlying,
-                            profile=profile, right=self.record.right)  # type: ignore[arg-type]
+                            profile=profile, right=self.record.right,  # type: ignore[arg-type]
+                            adverse_gap="" if self.combo is None else self.combo.adverse_gap)
 
     def apply_quote(self, quote: Quote) -> None:
         mid = quote.mid

@@ -112,6 +112,39 @@ class RegimeDesk:
         self.engine.journal.append("set_meta", key=VIX_HISTORY_KEY, value=json.dumps(  # through the journal (§6.2)
             [[d.isoformat(), str(v)] for d, v in self.vix_history]))
 
+    async def seed_vix_history(self, broker: Any, today: date) -> bool:
+        """Live: VIX's daily closes from the broker's historical data (IB `reqHistoricalData`), merged
+        into the history and cached in the store, so a fresh daemon knows VIX's percentile on its first
+        day instead of after `min_history` sessions. Asked before each open only while the history is
+        short or lacks the previous session; a broker without history, or a refusal, leaves it as it
+        is (logged): the percentile is then unknown, which is no evidence either way. True when merged."""
+        from broker.base import BrokerError
+
+        cfg = self.cfg.volatility
+        ask = getattr(broker, "daily_closes", None)
+        if not cfg.enabled or ask is None:
+            return False
+        known = [d for d, _ in self.vix_history if d < today]
+        weekdays = 0 if not known else sum(
+            1 for n in range(1, (today - max(known)).days + 1) if date.fromordinal(max(known).toordinal() + n).weekday() < 5)
+        if len(self.vix_history) >= cfg.history_sessions and known and weekdays <= 1:
+            return False
+        symbol = self.engine.settings.profile.vix_symbol
+        try:
+            bars = await ask(symbol, cfg.history_sessions)
+        except BrokerError as exc:
+            self.engine.log.warning("vix_history_unavailable", symbol=symbol, code=exc.code, error=str(exc))
+            return False
+        merged = dict(self.vix_history)
+        merged.update((d, Decimal(v)) for d, v in bars if d < today and Decimal(v) > 0)
+        self.vix_history.clear()
+        self.vix_history.extend(sorted(merged.items())[-cfg.history_sessions:])
+        self.engine.journal.append("set_meta", key=VIX_HISTORY_KEY, value=json.dumps(
+            [[d.isoformat(), str(v)] for d, v in self.vix_history]))
+        self.engine.log.info("vix_history_seeded", symbol=symbol, sessions=len(self.vix_history),
+                             last=self.vix_history[-1][0].isoformat() if self.vix_history else None)
+        return True
+
     # ------------------------------------------------------------------ surface and regime
 
     def volatility_for(self, underlying: str, vix: Decimal | None) -> VolatilityView:
@@ -169,6 +202,7 @@ class RegimeDesk:
                 eng.log.warning("term_structure_inverted", underlying=underlying, term_slope=surface.term_slope,
                                 front=surface.front.expiry.isoformat() if surface.front else None,
                                 next=surface.next.expiry.isoformat() if surface.next else None)
+                self._tell_inversion(underlying, surface, now)
             elif not inverted and underlying in self.inverted:
                 eng.log.info("term_structure_normal", underlying=underlying, term_slope=surface.term_slope)
             (self.inverted.add if inverted else self.inverted.discard)(underlying)
@@ -184,6 +218,27 @@ class RegimeDesk:
         eng.journal.append("set_meta", key=SURFACE_KEY, value=json.dumps({  # through the journal (SPEC §6.2)
             "at": now.isoformat(), "surfaces": {u: s.to_record() for u, s in sorted(self.surfaces.items())},
             "skew_history": {u: [[d.isoformat(), str(v)] for d, v in h] for u, h in sorted(self.skew_history.items())}}))
+
+    def _tell_inversion(self, underlying: str, surface: Surface, now: datetime) -> None:
+        """SPEC §10.2's alert as a notification, once per inversion (the set `inverted` remembers it
+        until the slope turns back). The core's host turns it into a `Notify` effect; a host without
+        `notify` (the old engine) sends it itself."""
+        tell = getattr(self.engine, "notify", None)
+        if tell is None:
+            from daemon import notifications
+
+            tell = notifications.notify
+        front, nxt = surface.front, surface.next
+
+        def iv(e: Any) -> str:
+            return "?" if e is None or e.atm_iv is None else f"{e.atm_iv * 100:.1f}%"
+
+        cap = self.cfg.volatility.caps.get("stressed")
+        tell("vol_term_inversion",
+             f"{underlying} volatility term structure inverted at {now.astimezone(EXCHANGE_TZ):%Y-%m-%d %H:%M} ET: "
+             f"front {front.expiry.isoformat() if front else '?'} ATM IV {iv(front)} above next "
+             f"{nxt.expiry.isoformat() if nxt else '?'} ATM IV {iv(nxt)}; regime stressed"
+             + ("" if cap is None else f", multiplier capped at {cap}"))
 
     # ------------------------------------------------------------------ vega and theta
 

@@ -15,16 +15,16 @@ EXIT = "overnight_exit"
 
 
 def overnight_watch(ctx: ExitContext, state: ExitState, cfg: SevenDteExitsConfig) -> RuleResult:
-    """Adverse is down for a call, up for a put; strictly beyond `overnight_gap_pct`.
+    """Adverse is down for a call, up for a put (a combo: its `adverse_gap`); strictly beyond `overnight_gap_pct`.
     The flag latches: a recovery before the open does not clear it."""
     underlying = ctx.market.underlying_price
     last_close = ctx.market.previous_underlying_close
     if ctx.in_regular_hours or state.exit_at_open or underlying is None or last_close is None:
         return NOTHING, state
-    if ctx.position.right == "C":
-        adverse = underlying < last_close * (1 - cfg.overnight_gap_pct)
-    else:
-        adverse = underlying > last_close * (1 + cfg.overnight_gap_pct)
+    gap = ctx.position.adverse_gap or ("down" if ctx.position.right == "C" else "up")
+    down = underlying < last_close * (1 - cfg.overnight_gap_pct)
+    up = underlying > last_close * (1 + cfg.overnight_gap_pct)
+    adverse = {"down": down, "up": up, "both": down or up, "none": False}[gap]
     if not adverse:
         return NOTHING, state
     move = (underlying - last_close) / last_close

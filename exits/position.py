@@ -32,6 +32,10 @@ class ExitPosition:
     underlying: str
     profile: Profile
     right: Right = "C"
+    # Which overnight move of the underlying hurts (SPEC §5.3's gap watch): "" = by `right` (down for a
+    # call, up for a put); a combo says its own (SPEC §9): "none" for long premium on both sides (a
+    # straddle gains on any gap), "both" for an iron condor (any gap runs at a short strike).
+    adverse_gap: Literal["", "down", "up", "both", "none"] = ""
 
     def __post_init__(self) -> None:
         require_price(self.entry_price, "entry_price")
@@ -49,6 +53,8 @@ class ExitPosition:
                                                  f"original_quantity {self.original_quantity}")
         if self.profile not in ("0dte", "7dte"):
             raise ExitInputError("bad_position", f"unknown profile {self.profile!r}")
+        if self.adverse_gap not in ("", "down", "up", "both", "none"):
+            raise ExitInputError("bad_position", f"adverse_gap must be down, up, both or none, got {self.adverse_gap!r}")
         if self.right not in ("C", "P"):
             raise ExitInputError("bad_position", f"right must be 'C' or 'P', got {self.right!r}")
         if not self.underlying:

@@ -17,15 +17,15 @@ prices: `net = value − value_offset` on the way out, `value = net + value_offs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from market.types import ComboLeg, OptionContract, Quote, Side, combo_key
 
 COMBO_SEP = "|"
 ZERO = Decimal(0)
-Lookup = "Callable[[str], Quote | None]"
+Lookup = Callable[[str], "Quote | None"]
 
 
 def is_combo_key(key: str) -> bool:
@@ -67,6 +67,12 @@ class Combo:
     def credit(self) -> bool:
         return self.value_offset > 0
 
+    @property
+    def adverse_gap(self) -> str:
+        """Which overnight move hurts (the 7dte gap watch): none for long premium on both sides, both
+        for a condor or anything else."""
+        return "none" if self.structure in ("straddle", "strangle") else "both"
+
     def net(self, value: Decimal) -> Decimal:
         return value - self.value_offset
 
@@ -107,7 +113,7 @@ def leg_touch(quote: Quote, side: Side) -> Decimal | None:
     return quote.bid if quote.bid is not None and quote.bid > 0 else ZERO
 
 
-def combo_quote(combo: Combo, lookup, now: datetime | None = None) -> Quote | None:  # type: ignore[no-untyped-def]
+def combo_quote(combo: Combo, lookup: Lookup) -> Quote | None:
     """The combo's quote in value space from its legs' quotes (None while a leg has none).
 
     bid = what selling one unit gets, ask = what buying one costs (plus the offset); the sizes are
@@ -147,3 +153,32 @@ def _greek(legs: tuple[ComboLeg, ...], quotes: list[Quote], name: str) -> Decima
 def leg_units(legs: tuple[ComboLeg, ...], filled: dict[str, int]) -> int:
     """Whole combo units filled: the minimum over legs of leg contracts filled / ratio."""
     return min((filled.get(leg.contract.key, 0) // leg.ratio for leg in legs), default=0)
+
+
+def payoff(legs: tuple[ComboLeg, ...], spot: Decimal) -> Decimal:
+    """What one unit bought is worth at expiry with the underlying at `spot` (per share)."""
+    total = ZERO
+    for leg in legs:
+        k = leg.contract.strike
+        intrinsic = max(ZERO, spot - k) if leg.contract.right == "C" else max(ZERO, k - spot)
+        total += (intrinsic if leg.side == "BUY" else -intrinsic) * leg.ratio
+    return total
+
+
+def combo_from_legs(strategy: str, legs: tuple[ComboLeg, ...]) -> Combo:
+    """A combo from its legs, its value offset the most one unit's payoff can fall below zero
+    (0 for long premium; the widest wing for a condor). Raises ValueError `undefined_risk` when the
+    loss has no floor (more calls sold than bought), as SPEC §1 sizes only defined risk."""
+    if sum((leg.ratio if leg.side == "BUY" else -leg.ratio) for leg in legs if leg.contract.right == "C") < 0:
+        raise ValueError("undefined_risk: more calls sold than bought, the loss has no floor")
+    strikes = sorted({leg.contract.strike for leg in legs})
+    floor = min(payoff(legs, s) for s in [ZERO, *strikes])  # piecewise linear: extremes at the kinks
+    offset = max(ZERO, -floor)
+    rights = sorted((leg.contract.right, leg.side) for leg in legs)
+    if len(legs) == 2 and rights == [("C", "BUY"), ("P", "BUY")]:
+        structure = "straddle" if strikes[0] == strikes[-1] else "strangle"
+    elif len(legs) == 4 and rights == [("C", "BUY"), ("C", "SELL"), ("P", "BUY"), ("P", "SELL")]:
+        structure = "iron_condor"
+    else:
+        structure = "custom"
+    return Combo(strategy, structure, legs, offset)

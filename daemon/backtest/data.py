@@ -3,6 +3,10 @@
     load_dataset("bundled")      the embedded eqker week 2019-02-11..15 (Alpha Vantage 1-minute bars)
     load_dataset("spxw")         Lean SPXW same-day quotes 2021-01-04..08 with SPX index bars (recorded fills)
     load_dataset("goog")         Lean GOOG full chain 2015-12-24 (a half day) with GOOG minute bars
+    load_dataset("spy1")         SPY 1-minute bars 2024-02-20..05-17 (tradingfsd_gpt Polygon file, tests-only),
+                                 regular hours; VIX the CBOE daily open held flat (tests-only)
+    load_dataset("spx5")         SPX, VIX and VIX1D 5-minute bars 2025-08-11..2026-02-13 (tradingfsd_gpt,
+                                 tests-only): SPXW same-day options modelled at σ = VIX1D (SPEC §4.3)
     load_dataset("/some/folder") a folder of `<SYMBOL>_1min.csv[.gz]` (+ `_daily`) files
 
 The Lean sets live under the shared market data (`market_root()`: $TRADINGD_MARKET_DATA or
@@ -91,13 +95,16 @@ class MarketData:
         return replace(self, bars={s: b for s, b in bars.items() if b}, option_quotes=quotes)
 
 
+SHARED_SETS = ("spxw", "goog", "spx5", "spy1")
+
+
 def load_dataset(spec: str, root: Path | None = None) -> MarketData:
-    if spec in ("spxw", "goog"):
+    if spec in SHARED_SETS:
         root = root or market_root()
         if root is None:
             raise DataError("replay_data_missing", f"data set {spec!r} reads ../shared/data/market "
                                                    "(or $TRADINGD_MARKET_DATA), which is absent")
-        return load_spxw(root) if spec == "spxw" else load_goog(root)
+        return {"spxw": load_spxw, "goog": load_goog, "spx5": load_spx5, "spy1": load_spy1}[spec](root)
     return load_minute_folder(spec)
 
 
@@ -230,6 +237,69 @@ def load_goog(root: Path) -> MarketData:
         files.append(daily_zip)
     return MarketData("goog", bars, daily, quotes, frozenset({"VIX"}), tuple(files), tuple(notes),
                       tuple(str(e) for e in refused))
+
+
+SPX5_FILES = {"SPX": "SP_SPX, 5 (1).csv.gz", "VIX": "TVC_VIX, 5 (1).csv.gz", "VIX1D": "CBOE_DLY_VIX1D, 5 (1).csv.gz"}
+
+
+def load_spx5(root: Path) -> MarketData:
+    """The tradingfsd_gpt TradingView exports: SPX, VIX and VIX1D 5-minute bars. Only the sessions all
+    three cover (2025-08-11..2026-02-13) and regular hours (VIX's extended-hours bars are dropped).
+    No option was recorded: SPXW same-day options are modelled, at σ = VIX1D where it is known
+    (`broker.pricing.same_day_vol`), the calibration SPEC §4.3 asks for where the data has VIX1D."""
+    from daemon.backtest.readers import tradingview_bars
+
+    folder = root / "tradingfsd_gpt" / "data"
+    refused: list[DataError] = []
+    series: dict[str, list[Bar]] = {}
+    files = []
+    for symbol, name in SPX5_FILES.items():
+        path = folder / name
+        if not path.exists():
+            raise DataError("replay_data_missing", f"no {path}")
+        files.append(path)
+        series[symbol] = [b for b in tradingview_bars(path, symbol, refusals=refused)
+                          if time(9, 30) <= b.start.astimezone(EXCHANGE_TZ).time() < time(16, 0)]
+    common = set.intersection(*({b.start.astimezone(EXCHANGE_TZ).date() for b in bars} for bars in series.values()))
+    bars = {s: [b for b in bars if b.start.astimezone(EXCHANGE_TZ).date() in common] for s, bars in series.items()}
+    daily = {"SPX": _daily_from(bars["SPX"])}
+    notes = ("SPX, VIX and VIX1D 5-minute bars (tradingfsd_gpt TradingView exports; tests only, not bundled), "
+             "regular hours of the sessions all three cover",
+             "no option quotes were recorded: SPXW same-day options are modelled at σ = VIX1D (SPEC §4.3)")
+    return MarketData("spx5", bars, daily, [], frozenset({"SPX", "VIX", "VIX1D"}), tuple(files), notes,
+                      tuple(str(e) for e in refused))
+
+
+def load_spy1(root: Path) -> MarketData:
+    """The tradingfsd_gpt Polygon SPY 1-minute file, regular hours only (pre- and post-market bars are
+    dropped: the options trade 09:30-16:00); VIX is CBOE's daily open held flat (no intraday VIX)."""
+    from daemon.backtest.readers import polygon_minute_bars
+
+    path = root / "tradingfsd_gpt" / "data" / "SPY_1min.csv.gz"
+    if not path.exists():
+        raise DataError("replay_data_missing", f"no {path}")
+    refused: list[DataError] = []
+    spy = [b for b in polygon_minute_bars(path, "SPY", refusals=refused)
+           if time(9, 30) <= b.start.astimezone(EXCHANGE_TZ).time() < time(16, 0)]
+    vix = {b.day: b for b in _vix_daily(root, refused)}
+    bars: dict[str, list[Bar]] = {"SPY": spy, "VIX": []}
+    days = sorted({b.start.astimezone(EXCHANGE_TZ).date() for b in spy})
+    for day in days:
+        if day in vix:
+            bars["VIX"].extend(flat_session_bars("VIX", day, vix[day].open))
+    notes = ("SPY 1-minute bars 2024-02-20..05-17 (tradingfsd_gpt Polygon export; tests only, not bundled), "
+             "regular hours", "VIX: CBOE's daily open held flat through each session (no intraday VIX in the data)")
+    return MarketData("spy1", {k: v for k, v in bars.items() if v}, {"SPY": _daily_from(spy)}, [],
+                      frozenset({"VIX"}), (path,), notes, tuple(str(e) for e in refused))
+
+
+def _daily_from(bars: Sequence[Bar]) -> list[DailyBar]:
+    """Daily bars from intraday ones (the correlation refresh reads the closes before each day)."""
+    by_day: dict[date, list[Bar]] = defaultdict(list)
+    for b in bars:
+        by_day[b.start.astimezone(EXCHANGE_TZ).date()].append(b)
+    return [DailyBar(bs[0].symbol, d, bs[0].open, max(b.high for b in bs), min(b.low for b in bs), bs[-1].close, 0)
+            for d, bs in sorted(by_day.items())]
 
 
 def _lean_daily(path: Path, symbol: str, refused: list[DataError]) -> list[DailyBar]:

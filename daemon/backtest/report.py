@@ -9,6 +9,7 @@ import html
 import io
 import json
 from collections import defaultdict
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -102,23 +103,52 @@ def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, sort_keys=True, indent=1, ensure_ascii=True) + "\n"
 
 
-def equity_png(results: list[Any]) -> bytes:
+def equity_points(result: Any) -> tuple[list[datetime], list[float]]:
+    """The equity curve against time: the start capital at the first session's open, then the
+    realized equity at each closed trade's close time (exchange time, America/New_York)."""
+    from market.clock import EXCHANGE_TZ
+
+    curve = equity_curve(result)
+    times: list[datetime] = []
+    for at, _ in curve:
+        if "T" in at:
+            times.append(datetime.fromisoformat(at).astimezone(EXCHANGE_TZ))
+        else:  # the first point is the first session's date: its open
+            times.append(datetime.combine(date.fromisoformat(at), time(9, 30), tzinfo=EXCHANGE_TZ))
+    return times, [float(e) for _, e in curve]
+
+
+def equity_figure(results: list[Any]) -> Any:
+    """The equity chart as a matplotlib figure (time on the x axis); the caller closes it."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     from matplotlib import pyplot as plt
 
+    from market.clock import EXCHANGE_TZ
+
     fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
+    for r in results:
+        times, equity = equity_points(r)
+        ax.step(times, equity, where="post", label=f"{r.sizing} sizing")
+    locator = mdates.AutoDateLocator(tz=EXCHANGE_TZ)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=EXCHANGE_TZ))
+    ax.set_xlabel("time (America/New_York)")
+    ax.set_ylabel("realized equity ($)")
+    first = results[0]
+    ax.set_title(f"{first.profile} on {first.data}" + (f" — scenario {first.scenario}" if first.scenario else ""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    return fig
+
+
+def equity_png(results: list[Any]) -> bytes:
+    from matplotlib import pyplot as plt
+
+    fig = equity_figure(results)
     try:
-        for r in results:
-            curve = equity_curve(r)
-            ax.step(range(len(curve)), [float(e) for _, e in curve], where="post", label=f"{r.sizing} sizing")
-        ax.set_xlabel("closed trades")
-        ax.set_ylabel("realized equity ($)")
-        first = results[0]
-        ax.set_title(f"{first.profile} on {first.data}" + (f" — scenario {first.scenario}" if first.scenario else ""))
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="best")
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})
         return buf.getvalue()

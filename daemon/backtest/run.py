@@ -173,6 +173,7 @@ def run_replay(settings: Settings, data: MarketData, signals: str | Sequence[Tim
     checks: dict[str, Any] = {}
     scenario_signals: list[TimedSignal] = []
     disconnects: list[tuple[datetime, datetime]] = []
+    snapshots = None
     if scenario is not None:
         from daemon.backtest.scenarios import apply_scenario
 
@@ -180,6 +181,7 @@ def run_replay(settings: Settings, data: MarketData, signals: str | Sequence[Tim
         notes.extend(scenario_notes)
         scenario_signals = found.pop("signals", [])
         disconnects = found.pop("disconnects", [])
+        snapshots = found.pop("snapshots", None)
         checks = dict(found)
     if not data.bars:
         raise ValueError("no recorded bars in the window")
@@ -208,6 +210,8 @@ def run_replay(settings: Settings, data: MarketData, signals: str | Sequence[Tim
         track = model.track
         model.track = lambda keys: track([k for k in keys if k not in recorded])  # type: ignore[method-assign]
         replay.core.entries.chains = RecordedChains(data.option_quotes, profile.contract_multiplier)
+    if snapshots is not None:
+        _answer_snapshots(replay, snapshots)
     events = _events(data, timed)
     link = _Link(replay, disconnects) if disconnects else None
     counted = _counting(events if link is None else link.wrap(events), progress)
@@ -228,9 +232,54 @@ def run_replay(settings: Settings, data: MarketData, signals: str | Sequence[Tim
         checks.update(link.summary())
     if scenario is not None:
         checks["book_vs_venue"] = _book_vs_venue(replay)
+    if snapshots is not None:
+        checks["snapshots_asked"] = list(snapshots.asked)
+        checks["snapshots_answered"] = list(snapshots.answered)
     result = _result(settings, data, sizing, scenario, collector, counts, notes, checks)
     result.wall_s = stats.wall_s
     return result
+
+
+def _answer_snapshots(replay: Any, snapshots: Any) -> None:
+    """The replay answers an exit's `RequestSnapshot` with `model.refresh_key` (a modelled quote from
+    the book, stale while the stream is out). Inside a scenario's outage the venue's answer is the
+    market as recorded at that moment (`scenarios.OutageSnapshots`), stored in the book and handed
+    to the core and the venue like any quote, so the waiting exit wakes and crosses on it."""
+    from broker.quote_model import OptionQuoteModel
+    from broker.quotes import QuoteBook
+    from daemon.core.events import QuoteEvent
+    from market.types import OptionContract
+
+    model, own = replay.model, replay.model.refresh_key
+    settings = replay.settings
+
+    def refresh_key(key: str) -> Quote | None:
+        now = replay.clock.now()
+        if not snapshots.active(now):
+            return own(key)
+        snapshots.asked.append((now.isoformat(), key))
+        recorded = snapshots.recorded(key, now)
+        if recorded is not None:
+            replay.market.update(recorded)
+            replay.venue.on_quote(recorded, now)
+            replay._venue_events()
+            replay.core.handle(QuoteEvent(recorded))
+            snapshots.answered.append((now.isoformat(), key))
+            return recorded
+        scratch = QuoteBook()
+        for quote in snapshots.underlyings(now):
+            scratch.update(quote)
+        pricer = OptionQuoteModel(scratch, replay.clock, settings.broker.sim.model, settings.profile.vix_symbol,
+                                  settings.profile.contract_multiplier)
+        pricer._realized = dict(model._realized)
+        answer = pricer.quote_for(OptionContract.from_key(key, settings.profile.contract_multiplier))
+        model.track([key])
+        if answer is None or not replay.market.update(answer):  # modelled: forwarded after this effect
+            return replay.market.get(key)
+        snapshots.answered.append((now.isoformat(), key))
+        return answer
+
+    model.refresh_key = refresh_key  # type: ignore[method-assign]
 
 
 class _Link:
@@ -323,7 +372,7 @@ def _book_vs_venue(replay: Any) -> dict[str, Any]:
 
 
 class _counting:
-    """The event stream, counted, with a progress callback every 20,000 events."""
+    """The event stream, counted, with a progress callback every 20,000 events and at the end."""
 
     def __init__(self, events: Iterator[Any], progress: Progress | None):
         self.events = events
@@ -338,6 +387,8 @@ class _counting:
             if progress is not None and self.n % 20000 == 0:
                 progress(self.n, wallclock.perf_counter() - self.started)
             yield event
+        if progress is not None:  # the last word: a short run still shows its bar at the end
+            progress(self.n, wallclock.perf_counter() - self.started)
 
 
 def _events(data: MarketData, timed: Sequence[TimedSignal]) -> Iterator[tuple[datetime, int, int, Any]]:
@@ -397,7 +448,8 @@ def _result(settings: Settings, data: MarketData, sizing: str, scenario: str | N
                              "reason": p.get("reason")})
         elif op == "record_exit_event":
             exits.append({"position_id": p["position_id"], "rule": p["rule"], "kind": p["kind"],
-                          "quantity": p.get("quantity"), "at": p["at"].isoformat() if p.get("at") else None})
+                          "quantity": p.get("quantity"), "at": p["at"].isoformat() if p.get("at") else None,
+                          "reason": p.get("reason")})  # the effects it names (macro day, earnings) show in the report
         elif op == "close_position":
             if p["position_id"] in positions:
                 positions[p["position_id"]]["closed_at"] = p["closed_at"].isoformat()

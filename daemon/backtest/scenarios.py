@@ -8,8 +8,12 @@ where the stress lands, and the invariant each one is tested for (tests/daemon/b
 - `gap`: an overnight −8 % gap (every underlying from the second session on, with a pre-market print
   at the gapped price) for 7dte positions opened bullish the afternoon before. Invariant: the gap is
   flagged before the open and the positions exit at the open.
-- `outage`: no market data at all from 11:00 to 11:15 each session, signals at 10:30 and 11:05.
-  Invariant: no entry is sized on stale data (the 11:05 signals are refused `stale_market_data`).
+- `outage`: no streamed market data from 15:35 to 15:50 each session, across the 15:45 close-out;
+  bullish signals at 15:25 (held into the outage) and 15:40 (inside it). Invariant: no entry is
+  sized on stale data (the 15:40 signals are refused `stale_market_data`), and the positions held
+  into it exit as SPEC §6.1 says: the close-out finds the stream stale, asks for a snapshot
+  (`OutageSnapshots` answers from the market as recorded) and sells with a marketable limit on it,
+  inside the outage and by 15:45.
 - `disconnect`: the broker link drops 2 s after the 10:00 entries start slicing and returns 90 s later
   (orders refused `not_connected` meanwhile; the venue's events delivered on reconnect). Invariant:
   no order id is sent twice, no execution is applied twice, and the book equals the venue's positions.
@@ -27,6 +31,7 @@ from typing import Any
 from daemon.bars import Bar
 from daemon.signals.jsonl import TimedSignal
 from market.clock import EXCHANGE_TZ
+from market.types import Quote
 
 Scenario = Callable[[Any, Any], tuple[Any, list[str], dict[str, Any]]]
 _CENT = Decimal("0.01")
@@ -115,23 +120,66 @@ def gap(data: Any, settings: Any) -> tuple[Any, list[str], dict[str, Any]]:
              f"entries at 14:00 on {days[0]}"], {"signals": signals, "gap_day": gap_day.isoformat()})
 
 
-OUTAGE = (time(11, 0), time(11, 15))
+OUTAGE = (time(15, 35), time(15, 50))  # across the 15:45 close-out: the exits must go out inside it
+OUTAGE_SIGNALS = (time(15, 25), time(15, 40))  # one entry held into the outage, one sized inside it
+
+
+def _inside_outage(at: datetime) -> bool:
+    return OUTAGE[0] <= at.astimezone(EXCHANGE_TZ).time() < OUTAGE[1]
+
+
+class OutageSnapshots:
+    """The venue's answer to a snapshot while the stream is out (SPEC §6.1 "exits with stale quotes ask
+    for a fresh snapshot"): the market as recorded at that moment, which the outage hid from the stream.
+
+    The outage is of the streaming feed (what IB reports as a broken market-data farm for streamed
+    lines); a snapshot is a separate request that the venue answers. An option that was recorded is
+    answered with its latest recorded quote; otherwise it is modelled, like every modelled quote of
+    the replay, from the hidden underlying and VIX values at that moment. Outside the outage nothing
+    is hidden and the replay's own answer stands. `answered` counts what was given."""
+
+    def __init__(self, hidden_bars: dict[str, list[Bar]], hidden_quotes: list[Quote], index_symbols: frozenset[str]):
+        self.hidden_bars = hidden_bars
+        self.hidden_quotes: dict[str, list[Quote]] = {}
+        for q in hidden_quotes:
+            self.hidden_quotes.setdefault(q.key, []).append(q)
+        self.index_symbols = index_symbols
+        self.asked: list[tuple[str, str]] = []
+        self.answered: list[tuple[str, str]] = []
+
+    def active(self, now: datetime) -> bool:
+        return _inside_outage(now)
+
+    def recorded(self, key: str, now: datetime) -> Quote | None:
+        seen = [q for q in self.hidden_quotes.get(key, ()) if q.received_at <= now]
+        return seen[-1] if seen else None
+
+    def underlyings(self, now: datetime) -> list[Quote]:
+        """Each hidden symbol's value at `now` (the open of the minute under way, the close once it ended)."""
+        from daemon.feed import underlying_quote
+
+        out = []
+        for symbol, series in self.hidden_bars.items():
+            bar = next((b for b in reversed(series) if b.start <= now), None)
+            if bar is not None:
+                price = bar.open if now < bar.end else bar.close
+                out.append(underlying_quote(symbol, price, now, symbol in self.index_symbols))
+        return out
 
 
 def outage(data: Any, settings: Any) -> tuple[Any, list[str], dict[str, Any]]:
-    def keep(b: Bar) -> bool:
-        t = b.start.astimezone(EXCHANGE_TZ).time()
-        return not OUTAGE[0] <= t < OUTAGE[1]
-
-    bars = {s: [b for b in series if keep(b)] for s, series in data.bars.items()}
-    quotes = [q for q in data.option_quotes
-              if not OUTAGE[0] < q.received_at.astimezone(EXCHANGE_TZ).time() <= OUTAGE[1]]
+    bars = {s: [b for b in series if not _inside_outage(b.start)] for s, series in data.bars.items()}
+    hidden = {s: [b for b in series if _inside_outage(b.start)] for s, series in data.bars.items()}
+    quotes = [q for q in data.option_quotes if not _inside_outage(q.received_at)]
+    hidden_quotes = [q for q in data.option_quotes if _inside_outage(q.received_at)]
     days = data.days()
-    signals = _signals(data, settings, [(d, t) for d in days for t in (time(10, 30), time(11, 5))], "bullish",
-                       "outage")
+    signals = _signals(data, settings, [(d, t) for d in days for t in OUTAGE_SIGNALS], "bullish", "outage")
+    snapshots = OutageSnapshots(hidden, hidden_quotes, data.index_symbols)
     return (replace(data, bars=bars, option_quotes=quotes),
-            ["scenario outage: no market data 11:00–11:15 each session; signals at 10:30 and 11:05"],
-            {"signals": signals, "outage": [OUTAGE[0].isoformat(), OUTAGE[1].isoformat()]})
+            [f"scenario outage: no streamed market data {OUTAGE[0]:%H:%M}–{OUTAGE[1]:%H:%M} each session (across the "
+             f"15:45 close-out; snapshots answer from the market as recorded); signals at "
+             f"{OUTAGE_SIGNALS[0]:%H:%M} and {OUTAGE_SIGNALS[1]:%H:%M}"],
+            {"signals": signals, "outage": [OUTAGE[0].isoformat(), OUTAGE[1].isoformat()], "snapshots": snapshots})
 
 
 DISCONNECT_AFTER = timedelta(seconds=10)

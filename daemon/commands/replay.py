@@ -1,4 +1,4 @@
-"""`tradingd replay --profile P [--data DIR|bundled|spxw|goog] [--signals FILE|reference] [--from D --to D]
+"""`tradingd replay --profile P [--data DIR|bundled|spxw|goog|spx5|spy1] [--signals FILE|reference] [--from D --to D]
 [--sizing new|current|both] [--scenario NAME] --report DIR [--json]`: a backtest or stress test on
 recorded data, on the same deterministic core as the daemon, with the report of SPEC §8."""
 
@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="backtest / stress test on recorded data, with a report (SPEC §8)")
     p.add_argument("--profile", required=True, help="profile name (0dte, 7dte) or a path to a TOML file")
     p.add_argument("--data", default="bundled",
-                   help="'bundled' (default: the embedded week), 'spxw' or 'goog' (recorded Lean option quotes "
-                        "from ../shared/data/market), or a folder of <SYMBOL>_1min.csv files")
+                   help="'bundled' (default: the embedded week); from ../shared/data/market: 'spxw' or 'goog' (recorded "
+                        "Lean option quotes), 'spx5' (SPX/VIX/VIX1D 5-minute bars), 'spy1' (SPY 1-minute 2024); or a "
+                        "folder of <SYMBOL>_1min.csv files")
     p.add_argument("--signals", default="reference", metavar="reference|FILE",
                    help="'reference' (default: the demonstration breakout) or a JSONL signal file")
     p.add_argument("--from", dest="start", type=_day, help="first session (YYYY-MM-DD)")
@@ -39,17 +40,20 @@ def _day(text: str) -> date:
 
 
 class _Bar:
-    """A progress line with events/s on a terminal (stderr); silent otherwise."""
+    """A progress line with events/s on a terminal (stderr); silent otherwise (a pipe, a file, CI logs)."""
 
     def __init__(self, total: int, label: str):
         self.total = max(total, 1)
         self.label = label
         self.tty = sys.stderr.isatty()
+        self.last: tuple[int, float] | None = None
 
     def __call__(self, n: int, elapsed: float) -> None:
-        if not self.tty:
-            return
-        frac = min(n / self.total, 1.0)
+        self.last = (n, elapsed)
+        if self.tty:
+            self._draw(n, elapsed, min(n / self.total, 1.0))
+
+    def _draw(self, n: int, elapsed: float, frac: float) -> None:
         filled = int(frac * 30)
         rate = n / elapsed if elapsed > 0 else 0.0
         sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {frac:4.0%} "
@@ -58,6 +62,8 @@ class _Bar:
 
     def done(self) -> None:
         if self.tty:
+            if self.last is not None:  # the total was an estimate: at the end, all of it is done
+                self._draw(*self.last, 1.0)
             sys.stderr.write("\n")
 
 
@@ -69,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from daemon.backtest.run import ReplayDataError, replay_settings, run_replay
     from daemon.backtest.scenarios import SCENARIOS
     from daemon.bars import BarDataError
+    from daemon.feed import DEFAULT_TICKS_PER_BAR
     from daemon.logging import configure_logging
     from daemon.signals.jsonl import SignalFileError
 
@@ -83,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         results = []
         for sizing in sizings:
             settings = replay_settings(args.profile, data, sizing)
-            total = sum(len(b) for b in data.bars.values()) * 8 + len(data.option_quotes)
+            windowed = data.window(args.start, args.end)  # the estimate covers what will be replayed
+            total = sum(len(b) for b in windowed.bars.values()) * (DEFAULT_TICKS_PER_BAR + 1) + len(windowed.option_quotes)
             bar = _Bar(total, f"{settings.profile.name} {sizing}")
             results.append(run_replay(settings, data, args.signals, (args.start, args.end), sizing, args.scenario,
                                       progress=bar))

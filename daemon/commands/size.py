@@ -17,6 +17,7 @@ from typing import Any
 from config.loader import ConfigError, load_settings
 from config.models import Settings
 from daemon.cli import UsageError
+from daemon.commands.legs import add_leg_argument, parse_legs
 from daemon.events_calendar import CalendarError, load_calendar
 from daemon import format as fmt
 from market.clock import LiveClock
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", required=True, help="profile name (0dte, 7dte) or a path to a TOML file")
     p.add_argument("--underlying", required=True)
     p.add_argument("--confidence", required=True, help="signal confidence in [0, 1]")
-    p.add_argument("--price", required=True, help="option limit price per share")
+    p.add_argument("--price", help="option limit price per share (a combo: given by its --leg prices)")
     p.add_argument("--vix", help="current VIX")
     p.add_argument("--vix-open", help="VIX at the session open (for the VIX spike cap)")
     p.add_argument("--strategy", default="directional", help=f"one of {', '.join(STRATEGIES)}")
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calendar", action="store_true",
                    help="apply the event calendar now (macro day, blackout, earnings before --expiry; SPEC §10.1)")
     p.add_argument("--expiry", help="the option's expiry YYYY-MM-DD (with --calendar: does it span earnings?)")
+    add_leg_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -65,7 +67,17 @@ def run(args: argparse.Namespace) -> int:
         signal = parse_signal(raw_signal, settings, now)
     except SignalRejected as exc:
         raise UsageError(exc.message, exc.reason_code) from None
-    price = _number(args.price, "--price", "invalid_price")
+    legs = None
+    if args.leg:  # SPEC §9: a combo is sized on its maximum loss per unit (its value: market.combo)
+        expiry = date.fromisoformat(args.expiry) if args.expiry else now.date()
+        legs = parse_legs(args.leg, args.strategy, signal.underlying, expiry, settings.profile.contract_multiplier)
+        if args.price is not None:
+            raise UsageError("--price and --leg: a combo's price comes from its legs", "invalid_price")
+        price = legs.value
+    elif args.price is None:
+        raise UsageError("--price is required (or --leg for a combo)", "invalid_price")
+    else:
+        price = _number(args.price, "--price", "invalid_price")
     if price <= 0:
         raise UsageError(f"--price must be positive, got {args.price}", "invalid_price")
     try:
@@ -84,8 +96,13 @@ def run(args: argparse.Namespace) -> int:
     if decision.checks and decision.checks[0].name == "inputs":  # the sizer could not size it: bad input
         raise UsageError(decision.message, decision.reason or "bad_input")
     if args.json:
-        print(json.dumps(fmt.present_decision(decision.to_record(numbers=True), numbers=True)))
+        record = fmt.present_decision(decision.to_record(numbers=True), numbers=True)
+        if legs is not None:
+            record["combo"] = legs.record()
+        print(json.dumps(record))
     else:
+        if legs is not None:
+            print("\n".join(legs.lines()))
         print(render(decision, signal.confidence, price))
     return 0
 

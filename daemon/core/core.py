@@ -190,7 +190,8 @@ class Core:
                 trading_meta: str | None = None, trading_record: Any = None, blocked: Sequence[str] = (),
                 realized_total: Decimal = ZERO, highest: dict[str, int] | None = None,
                 seen_signals: dict[str, dict[str, Any] | None] | None = None, exec_ids: Sequence[str] = (),
-                session_refs: str | None = None, combos: dict[int, dict[str, Any]] | None = None) -> None:
+                session_refs: str | None = None, combos: dict[int, dict[str, Any]] | None = None,
+                combo_leg_fills: Sequence[tuple[int, Fill]] = ()) -> None:
         """The state the store held at start-up (read by the shell): the book, the trading state, the ids."""
         self.control.restore(trading_meta, trading_record)
         refs = _load_refs(session_refs)
@@ -218,6 +219,12 @@ class Core:
             counter.start_after((highest or {}).get(name, 0))
         self.entries.first_decisions.update(seen_signals or {})
         self.exec_ids.update(exec_ids)
+        for position_id, leg_fill in combo_leg_fills:  # SPEC §9: the units each combo order already made
+            held = self.book.get(position_id)
+            if held is not None and held.combo is not None:
+                self.combo_fills.add(held.combo, leg_fill)
+                self.orders.bind(leg_fill.order_id, position_id)
+            self.exec_ids.add(leg_fill.exec_id)
 
     def start(self, now: datetime, open_orders: Sequence[OpenOrder] = ()) -> None:
         """After the start-up reconciliation: stops adopted and made right, interrupted exits sent again."""
@@ -351,7 +358,7 @@ class Core:
                         position_id=position_id)
             position = LivePosition(record=record, contract=contract, exit_state=ExitState(), session_ref=ZERO)
             self._add(position)
-        out.add(Subscribe((position.key,)))
+        out.add(Subscribe(_quote_keys(position)))
         position.entry_complete = False
         position.entry_pending += decision.contracts
         position.entry_limit = position.entry_limit or (decision.contract_value or ZERO) / position.contract.multiplier
@@ -501,9 +508,10 @@ class Core:
             # SPEC §9: a combo fills per leg; the position moves by whole units only (docs/decisions/multileg.md)
             out.persist("record_leg_fill", fill=fill, position_id=combo_position.id)
             unit = self.combo_fills.add(combo_position.combo, fill)
-            if unit is None:
+            if unit is None or unit.exec_id in self.exec_ids:  # a leg ahead, or units applied before a restart
                 self._pump(fill.at)
                 return
+            self.exec_ids.add(unit.exec_id)
             fill = unit
         at = fill.at
         by_stop = self.stops.on_fill(fill)
@@ -707,6 +715,7 @@ class Core:
                 "opened_at": p.record.entry_time.isoformat(), "contract": p.key,
                 "stop_price": None if p.exit_state.stop_price is None else str(p.exit_state.stop_price),
                 "rules_fired": sorted(p.exit_state.fired), "closing": p.pending_exit,
+                **({} if p.combo is None else {"combo": p.combo.to_record()}),  # SPEC §9: its legs
             })
         return rows
 

@@ -28,6 +28,7 @@ from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOu
 from daemon.core.effects import Outbox
 from daemon.core.ids import Counter
 from daemon.core.ports import ChainSource, QuoteSource, SessionsBetween
+from market.combo import is_combo_key, parse_combo_key
 from market.types import OptionContract, Quote
 from risk import reasons
 from risk.breakers import TradingState
@@ -177,7 +178,9 @@ class EntryDesk:
             if held is None or held.open_qty <= 0:
                 return self._refuse(signal, source, now, reasons.SCALE_IN_POSITION_MISMATCH,
                                     f"no open position {signal.position_id}", out, code_is_input=True)
-            return self._wait_or_finish(Pending(signal, source, now, (held.key,), self._deadline(now), held), now, out)
+            keys = tuple(leg.contract.key for leg in parse_combo_key(held.key)) if is_combo_key(held.key) else (
+                held.key,)  # a combo waits for its legs' quotes (SPEC §9)
+            return self._wait_or_finish(Pending(signal, source, now, keys, self._deadline(now), held), now, out)
         under = self.quotes.get(signal.underlying)
         spot = None if under is None or not under.usable else under.mid
         if spot is None or under is None or under.age_s(now) > self.settings.gate.max_quote_age_s:
@@ -232,9 +235,7 @@ class EntryDesk:
         if self.combos_for(pending.signal):
             return self._open_combo(pending, now, out)
         settings, signal = self.settings, pending.signal
-        under = self.quotes.get(signal.underlying)
-        spot = None if under is None or not under.usable else under.mid
-        chain = None if spot is None else self.chains.chain(signal.underlying, now.date(), spot)
+        spot, chain = self._chain_now(signal, now)
         if chain is None or spot is None:
             selection = Selection(None, None, NO_UNDERLYING_PRICE, detail=f"no fresh {signal.underlying} quote")
         else:
@@ -266,13 +267,17 @@ class EntryDesk:
                 selection, decision = walked
         return self._store(decision, pending.source, now, signal, out, selection, note=note)
 
+    def _chain_now(self, signal: Signal, now: datetime) -> tuple[Decimal | None, Any]:
+        """The underlying's usable mid and the option chain around it (None, None without a usable quote)."""
+        under = self.quotes.get(signal.underlying)
+        spot = None if under is None or not under.usable else under.mid
+        return spot, None if spot is None else self.chains.chain(signal.underlying, now.date(), spot)
+
     def _open_combo(self, pending: Pending, now: datetime, out: Outbox) -> Intake:
         """SPEC §9: the combo's legs (liquidity on every leg), sized on its maximum loss per unit: the
         combo's value mid (the debit; width − credit for the condor), greeks on the combined legs."""
         settings, signal = self.settings, pending.signal
-        under = self.quotes.get(signal.underlying)
-        spot = None if under is None or not under.usable else under.mid
-        chain = None if spot is None else self.chains.chain(signal.underlying, now.date(), spot)
+        spot, chain = self._chain_now(signal, now)
         if chain is None or spot is None:
             chosen = ComboSelection(None, None, NO_UNDERLYING_PRICE, detail=f"no fresh {signal.underlying} quote")
         else:

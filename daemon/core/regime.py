@@ -61,6 +61,11 @@ class RegimeHost:
         self.metrics = None
         self.store = _Store(out)
         self.journal = _Journal(out)
+        self._out = out
+
+    def notify(self, kind: str, text: str) -> None:
+        """Tell the operator: a `Notify` effect, which the shell sends (never the core)."""
+        self._out.notify(kind, text)
 
 
 def make_regime(settings: Settings, out: Outbox, quotes: Any, book: Book) -> RegimeDesk:

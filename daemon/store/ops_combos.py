@@ -18,7 +18,7 @@ from daemon.store.models import ComboLegFillRow, ComboPositionRow, PositionRow
 from daemon.store.ops_positions import position_row
 from daemon.store.types import quantize_money
 from market.combo import Combo
-from market.types import Fill
+from market.types import Fill, OptionContract
 
 
 def record_combo(session: Session, profile: str, position_id: int, combo: dict[str, Any]) -> None:
@@ -54,6 +54,17 @@ def load_combos(session: Session, profile: str) -> dict[int, dict[str, Any]]:
                            .where(ComboPositionRow.profile == profile, PositionRow.status == "open")).scalars()
     return {r.position_id: {"strategy": r.strategy, "structure": r.structure, "value_offset": str(r.value_offset),
                             "legs": list(r.legs["legs"])} for r in rows}
+
+
+def open_leg_fills(session: Session, profile: str) -> tuple[tuple[int, Fill], ...]:
+    """(position id, leg execution) of every open combo position, in the order they happened: the core
+    folds them again at start-up, so units of an order half-filled before a restart count right."""
+    rows = session.execute(select(ComboLegFillRow).join(PositionRow, PositionRow.id == ComboLegFillRow.position_id)
+                           .where(ComboLegFillRow.profile == profile, PositionRow.status == "open")
+                           .order_by(ComboLegFillRow.at, ComboLegFillRow.exec_id)).scalars()
+    return tuple((r.position_id, Fill(r.exec_id, r.order_id, r.order_ref, OptionContract.from_key(r.contract_key),
+                                      r.side, r.quantity, Decimal(r.price), r.at, Decimal(r.commission)))  # type: ignore[arg-type]
+                 for r in rows)
 
 
 def leg_fills(session: Session, profile: str, position_id: int) -> list[dict[str, Any]]:

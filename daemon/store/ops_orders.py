@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from market.types import Fill, OrderRequest, OrderStatus, OrderUpdate
 from daemon.store.errors import StoreError
-from daemon.store.models import ComboLegFillRow, FillRow, MetaRow, OrderIntentRow, OrderRow
+from daemon.store.models import FillRow, MetaRow, OrderIntentRow, OrderRow
 from daemon.store.ops_positions import apply_to_position, position_record, position_row
 from daemon.store.records import (
     INTENT_STATES,
@@ -185,10 +185,11 @@ def note_order_id(session: Session, profile: str, order_id: int) -> None:
 
 
 def applied_exec_ids(session: Session, profile: str) -> set[str]:
-    """Every execution applied: option fills, and each leg execution of a combo (its units are stored under
-    their own ids, so a reconciliation that lists the legs again must find them here, or count them twice)."""
-    legs = session.scalars(select(ComboLegFillRow.exec_id).where(ComboLegFillRow.profile == profile))
-    return set(session.scalars(select(FillRow.exec_id).where(FillRow.profile == profile))) | set(legs)
+    """Every execution applied: fills, and the leg executions of combo orders (SPEC §9)."""
+    from daemon.store.models import ComboLegFillRow
+
+    return (set(session.scalars(select(FillRow.exec_id).where(FillRow.profile == profile)))
+            | set(session.scalars(select(ComboLegFillRow.exec_id).where(ComboLegFillRow.profile == profile))))
 
 
 def last_execution_time(session: Session, profile: str) -> datetime | None:

@@ -207,6 +207,7 @@ def load_snapshot(session: Session, profile: str) -> StoreSnapshot:
         highest_order_id=ops_orders.highest_order_id(session, profile),
         last_execution_time=ops_orders.last_execution_time(session, profile),
         combos=ops_combos.load_combos(session, profile),
+        combo_leg_fills=ops_combos.open_leg_fills(session, profile),
     )
 
 

@@ -218,3 +218,4 @@ class StoreSnapshot:
     highest_order_id: int
     last_execution_time: datetime | None
     combos: dict[int, dict[str, Any]] = field(default_factory=dict)  # SPEC §9: open combo positions' legs
+    combo_leg_fills: tuple[tuple[int, Any], ...] = ()  # (position id, leg Fill) of open combos, in order

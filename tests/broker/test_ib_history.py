@@ -39,7 +39,7 @@ async def test_correlations_come_from_ib_daily_bars_and_the_correlated_caps_appl
                                      listed=(date(2024, 3, 8), date(2024, 3, 22)))
         await r.until(lambda: len(r.engine.correlations) == len(MAG7), timeout=20)
         assert r.engine.correlations["AAPL"]["MSFT"] > Decimal("0.99")
-        assert {s for s, _ in r.gw.history_requests} == set(MAG7)  # one paced request each
+        assert {s for s, _ in r.gw.history_requests} == {*MAG7, "VIX"}  # one paced request each (VIX: the regime)
         contracts = outcome.decision["contracts"]
         await r.until(async_eq(r.position_qty, [(contracts, "open")]))
         r.gw.market.add_chain("MSFT", [date(2024, 3, 8), week, date(2024, 3, 22)], list(range(395, 406)))
@@ -53,3 +53,38 @@ async def test_correlations_come_from_ib_daily_bars_and_the_correlated_caps_appl
         assert [c["name"] for c in decision["caps"]] == ["total_exposure"]
         assert not second.accepted and decision["reason"] == "below_minimum_bet"
         assert await r.store.get_meta(META_KEY)  # cached in the store for the next start
+
+
+async def test_the_vix_history_is_seeded_from_ib_daily_bars_and_cached_for_the_regime_percentile(tmp_path):
+    """SPEC §10.2 live: a fresh daemon asks IB for VIX's daily closes (an index, CBOE) and knows its
+    percentile on its first day; the history is cached in the store for the next start."""
+    import json
+
+    from daemon.regime import VIX_HISTORY_KEY
+
+    async with rig(tmp_path, "7dte", MAG7, **{"broker.ib.history_pace_s": "0"}) as r:
+        _moving_together(r.gw)
+        day, closes = WEDNESDAY_10AM.date(), {}
+        while len(closes) < 300:
+            day -= timedelta(days=1)
+            if day.weekday() < 5:
+                closes[day] = Decimal("14.00") + Decimal(len(closes) % 7)  # 14..20, the last sessions low
+        r.gw.daily_closes["VIX"] = closes
+        await r.engine.start()
+        await r.until(lambda: len(r.engine.regime.vix_history) == 252, timeout=20)
+        assert ("VIX", "252 D") in r.gw.history_requests
+        history = list(r.engine.regime.vix_history)
+        assert history == sorted(closes.items())[-252:]  # the last 252 sessions before today, in order
+        view = r.engine.regime.volatility_for("AAPL", Decimal("25"))
+        assert view.vix_percentile == Decimal(1)  # 25 is above every close of the year
+        cached = await r.until(_meta(r.store, VIX_HISTORY_KEY), timeout=20)
+        assert [d for d, _ in json.loads(cached)][-1] == history[-1][0].isoformat()
+        asked = len([s for s, _ in r.gw.history_requests if s == "VIX"])
+        await r.engine.refresh_correlations(WEDNESDAY_10AM)  # the same day again: nothing more to ask
+        assert len([s for s, _ in r.gw.history_requests if s == "VIX"]) == asked
+
+
+def _meta(store, key):
+    async def read():
+        return await store.get_meta(key)
+    return read

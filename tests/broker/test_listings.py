@@ -69,3 +69,20 @@ def test_price_ticks_penny_program():
     assert round_to_tick("AAPL", D("1.234"), "nearest") == D("1.23")
     with pytest.raises(ValueError):
         round_to_tick("AAPL", D(1), "sideways")
+
+
+def test_spxw_expiries_follow_cboe_listing_history_and_strikes_are_5_points() -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from broker.listings import listed_expiries, listed_strikes
+
+    # 2021: Monday/Wednesday/Friday only
+    assert listed_expiries("SPX", date(2021, 1, 4), 7) == (date(2021, 1, 4), date(2021, 1, 6), date(2021, 1, 8),
+                                                          date(2021, 1, 11))
+    # Tuesday added 2022-04-18, Thursday 2022-05-11: every session since
+    assert date(2022, 4, 19) in listed_expiries("SPX", date(2022, 4, 18), 3)
+    assert date(2022, 4, 21) not in listed_expiries("SPX", date(2022, 4, 18), 3)
+    assert listed_expiries("SPX", date(2025, 10, 27), 4) == tuple(date(2025, 10, d) for d in range(27, 32))
+    strikes = listed_strikes("SPX", Decimal("6853.2"), 2)
+    assert strikes == tuple(Decimal(k) for k in (6845, 6850, 6855, 6860, 6865))

@@ -134,3 +134,106 @@ def test_condor_over_a_week_7dte_takes_profit_on_the_credit():
     assert ("credit_take_profit", "close") == exits[-1][:2]
     assert sum(q for _, _, q in exits) == d["contracts"]
     assert replay.venue.positions() == [] and len(replay.core.book) == 0
+
+
+def test_a_combo_the_venue_refuses_leaves_no_leg_and_no_position(monkeypatch):
+    """The broker refuses the BAG (as IB does an unsupported combo): the entry ends unfilled, the
+    position is closed `entry_unfilled`, nothing of any leg was bought, and the legs are unsubscribed."""
+    from broker.base import BrokerError
+    from broker.sim_venue import SimVenue
+
+    place = SimVenue.place
+
+    def refusing(self, cmd, now):
+        request = getattr(cmd, "request", cmd)
+        if request.legs:
+            raise BrokerError("combo_refused", "the venue takes no combo orders")
+        return place(self, cmd, now)
+
+    monkeypatch.setattr(SimVenue, "place", refusing)
+    replay, sink = run_session([signal("v9", "volatility", at(10, 0), confidence=0.65)], lambda t: SPY,
+                               end=at(10, 30))
+    assert _decision(sink, "v9")["accepted"]
+    [closed] = sink.ops("close_position")
+    assert closed["reason"] == "entry_unfilled"
+    assert replay.venue.positions() == [] and replay.venue.executions() == []
+    assert len(replay.core.book) == 0 and not sink.ops("apply_fill")
+    assert not replay.model.tracked()  # the legs' quotes were given up
+
+
+def test_the_same_combo_session_gives_the_same_records_byte_for_byte(session0):
+    """SPEC §6.4 with combos: the same inputs, the same effects (leg fills folded the same way)."""
+    _, first = session0
+    sigs = [signal("n1", "neutral", at(9, 35), confidence=0.65),
+            signal("v1", "volatility", at(10, 0), confidence=0.65),
+            signal("d1", "directional", at(10, 10), underlying="QQQ", confidence=0.65)]
+    _, again = run_session(sigs, lambda t: SPY, others={"QQQ": lambda t: QQQ})
+    assert repr(again.records) == repr(first.records)
+
+
+def test_positions_view_lists_a_combos_legs():
+    replay, _ = run_session([signal("v2", "volatility", at(10, 0), confidence=0.65)], lambda t: SPY, end=at(10, 5))
+    [row] = replay.core.positions()
+    assert row["contract"].count("|") == 1 and [leg["side"] for leg in row["combo"]["legs"]] == ["BUY", "BUY"]
+
+
+def test_a_scale_in_adds_whole_units_to_a_straddle_in_profit():
+    """SPEC §2.6 on a combo: up to 50% of the minimum bet (0dte) in combo units, one more BAG parent;
+    the exits then close the whole position, scale-in included."""
+    add = signal("v1s", "volatility", at(10, 6), confidence=0.65)
+    add.raw.update({"action": "scale_in", "position_id": "1"})
+
+    def rally(t):
+        minutes = (t - at(10, 0)).total_seconds() / 60
+        return SPY + (D(str(round(minutes * 0.15, 2))) if minutes > 0 else 0)
+
+    replay, sink = run_session([signal("v1", "volatility", at(10, 0), confidence=0.65), add], rally, end=at(11, 0))
+    first, more = _decision(sink, "v1"), _decision(sink, "v1s")
+    assert more["accepted"] and 0 < more["notional"] <= D(6000)  # half the 12,000 minimum bet
+    scale = _intents(sink, "v1s")
+    assert scale and all(len(r.legs) == 2 for r in scale)
+    exits = _exits(sink, 1)
+    assert sum(q for _, _, q in exits) == first["contracts"] + more["contracts"]
+    assert replay.venue.positions() == [] and len(replay.core.book) == 0
+
+
+def test_held_combos_count_in_the_books_greeks_with_their_combined_legs():
+    """The greek limits see a held combo as its legs combined (Σ side x ratio x leg greek), so the
+    next entry is checked against the book with it."""
+    replay, sink = run_session([signal("n3", "neutral", at(9, 35), confidence=0.65),
+                                signal("v3", "volatility", at(9, 40), confidence=0.65)], lambda t: SPY,
+                               end=at(9, 45))
+    core = replay.core
+    expected = {"delta": D(0), "gamma": D(0)}
+    for p in core.book:
+        legs = [core.quotes.get(leg.contract.key) for leg in p.combo.legs]
+        for name in expected:
+            per_unit = sum((getattr(q, name) * (1 if leg.side == "BUY" else -1) for leg, q in zip(p.combo.legs, legs)),
+                           D(0))
+            expected[name] += per_unit * 100 * p.open_qty
+    assert len(core.book) == 2 and core.book.greeks() == expected
+    assert expected["gamma"] != 0
+    second = _decision(sink, "v3")["breakdown"]
+    greeks_check = next(c for c in second["checks"] if c["name"] == "greeks_limit")
+    assert greeks_check["status"] in ("pass", "fail") and "gamma" in greeks_check["detail"]
+
+
+def test_the_books_realized_pnl_is_the_venues_cash_change(session0):
+    """Value-space accounting is exact: with everything closed, the P&L the core realized on combo
+    units (and the single option) is what the venue's cash moved by, leg by leg, commissions included."""
+    replay, _ = session0
+    start = replay.settings.capital.account_size
+    assert replay.venue.positions() == []
+    assert replay.core.realized_total == replay.venue.cash - start
+    assert replay.core.realized_total != 0
+
+
+def test_with_multileg_disabled_a_volatility_signal_trades_one_option_as_before():
+    from tests.risk.builders import settings_with
+
+    replay, sink = run_session([signal("v5", "volatility", at(10, 0), confidence=0.65)], lambda t: SPY,
+                               end=at(10, 5), settings=settings_with("0dte", **{"multileg.enabled": False}))
+    d = _decision(sink, "v5")
+    assert d["accepted"] and "combo" not in d["breakdown"]
+    intents = [p["request"] for p in sink.ops("write_intent")]
+    assert intents and all(not r.legs and r.contract.right == "C" for r in intents)  # bullish: a call

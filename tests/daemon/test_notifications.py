@@ -100,7 +100,8 @@ async def test_the_engine_sends_one_message_per_event_kind(tmp_path: Path, recei
         notifications.install(None)
         notifier.stop()
         await rig.close()
-    assert sorted(receiver.kinds()) == sorted(NOTIFICATION_EVENTS)
+    # every kind the engine's own flow raises; the inversion needs option chains (tests/daemon/test_regime_notify.py)
+    assert sorted(receiver.kinds()) == sorted(set(NOTIFICATION_EVENTS) - {"vol_term_inversion"})
     by_kind = dict(zip(receiver.kinds(), receiver.messages, strict=True))
     assert "HALTED by test: test halt" in by_kind["halt"]["message"]
     assert "breaker level 0 -> 4 (emergency_halt, tripped): session P&L -$" in by_kind["breaker"]["message"]

@@ -65,3 +65,14 @@ def test_through_the_policy() -> None:
     open_no_quote = market(None, at(TUE, 9, 30), sess=session(TUE))
     actions, state = evaluate(position, state, open_no_quote, at(TUE, 9, 30), SEVEN)
     assert [(a.kind, a.rule, a.quantity) for a in actions] == [("close", "overnight_exit", 20)]
+
+
+@pytest.mark.parametrize(("gap", "underlying", "flags"), [
+    ("both", "96.9", True), ("both", "103.1", True), ("both", "102", False),  # an iron condor: either way
+    ("none", "90", False), ("none", "110", False),  # a long straddle gains on any gap
+])
+def test_a_combo_says_which_gap_is_adverse(gap, underlying, flags) -> None:
+    from dataclasses import replace
+
+    actions, state = _watch(replace(seven_position(right="P"), adverse_gap=gap), at(MON, 17), underlying)
+    assert state.exit_at_open is flags

@@ -154,3 +154,30 @@ def test_spx_is_traded_only_where_the_profile_enables_index_options(shared_marke
     with pytest.raises(ReplayDataError) as err:
         replay_settings("0dte", data, overrides={"profile.index_underlyings": []})
     assert err.value.code == "index_not_enabled"
+
+
+def test_the_equity_chart_plots_equity_against_time(week_7dte: ReplayResult) -> None:
+    from datetime import datetime
+
+    import matplotlib.dates as mdates
+    from matplotlib import pyplot as plt
+
+    from daemon.backtest.figures import equity_curve
+    from daemon.backtest.report import equity_figure
+    from market.clock import EXCHANGE_TZ
+
+    closed = sorted((t for t in week_7dte.trades if t["closed"]), key=lambda t: (t["closed_at"], t["position_id"]))
+    assert len(closed) >= 2
+    fig = equity_figure([week_7dte])
+    try:
+        (line,) = fig.axes[0].get_lines()
+        xs, ys = list(line.get_xdata()), [float(y) for y in line.get_ydata()]
+        # x is time: the first session's open, then each closed trade's close time, in order
+        assert xs[0] == datetime(2019, 2, 11, 9, 30, tzinfo=EXCHANGE_TZ)
+        assert xs[1:] == [datetime.fromisoformat(t["closed_at"]) for t in closed]
+        assert xs == sorted(xs)
+        assert ys == [float(e) for _, e in equity_curve(week_7dte)]
+        assert isinstance(fig.axes[0].xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+        assert "time" in fig.axes[0].get_xlabel()
+    finally:
+        plt.close(fig)

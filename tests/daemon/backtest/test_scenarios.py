@@ -37,7 +37,8 @@ def assert_every_scenario_invariant(result: ReplayResult) -> None:
         for trade in result.trades:
             assert trade["closed"], trade
             opened, closed = _t(trade["opened_at"]), _t(trade["closed_at"])
-            assert closed.date() == opened.date() and closed.time() <= time(15, 45), trade
+            # the close-out starts at 15:45:00 and slices (3 s apart): flat within its first minute
+            assert closed.date() == opened.date() and closed.time() < time(15, 46), trade
     assert len({f["exec_id"] for f in result.fills}) == len(result.fills)
 
 
@@ -78,15 +79,57 @@ def test_overnight_gap_is_flagged_and_the_7dte_positions_exit_at_the_open(bundle
         assert _t(trade["closed_at"]) <= open_at.replace(minute=35), "out within the first minutes"
 
 
-def test_data_outage_no_entry_on_stale_data(bundled) -> None:
+def test_data_outage_no_entry_on_stale_data_and_held_positions_exit_on_a_snapshot(bundled) -> None:
     result = run_replay(replay_settings("0dte", bundled), bundled, None, TWO_DAYS, scenario="outage")
     assert_every_scenario_invariant(result)
-    inside = [d for d in result.decisions if OUTAGE[0] <= _t(d["at"]).time() < OUTAGE[1]]
-    assert len(inside) == 4  # two underlyings × two sessions at 11:05
+    start, end = OUTAGE
+    # No entry on stale data: the 15:40 signals are refused, the same signals traded with data at 15:25.
+    inside = [d for d in result.decisions if start <= _t(d["at"]).time() < end]
+    assert len(inside) == 4  # two underlyings × two sessions at 15:40
     assert all(not d["accepted"] and d["reason"] == "stale_market_data" for d in inside)
-    before = [d for d in result.decisions if _t(d["at"]).time() < OUTAGE[0]]
-    assert any(d["accepted"] for d in before)  # with data, the same signals trade
-    assert not [f for f in result.fills if OUTAGE[0] < _t(f["at"]).time() < OUTAGE[1] and f["side"] == "BUY"]
+    assert any(d["accepted"] for d in result.decisions if _t(d["at"]).time() < start)
+    assert not [f for f in result.fills if start <= _t(f["at"]).time() < end and f["side"] == "BUY"]
+    # Positions held INTO the outage: the 15:45 close-out meets a stale stream.
+    held = [t for t in result.trades if _t(t["opened_at"]).time() < start and _t(t["closed_at"]).time() >= start]
+    assert len(held) >= 2, result.trades
+    asked = result.checks["snapshots_asked"]
+    answered = result.checks["snapshots_answered"]
+    for trade in held:
+        key = trade["contract"]
+        assert [e for e in trade["exits"] if e["rule"] == "closeout" and _t(e["at"]).time() == time(15, 45)]
+        sells = [f for f in result.fills if f["position_id"] == trade["position_id"] and f["side"] == "SELL"]
+        assert sum(f["quantity"] for f in sells) == trade["contracts"]
+        for fill in sells:
+            at = _t(fill["at"])
+            assert start <= at.time() < end, "sold inside the outage, not after the stream came back"
+            # SPEC 6.1: a snapshot was asked for and answered before each slice ...
+            before = [a for a, k in answered if k == key and _t(a) <= at]
+            assert before and [a for a, k in asked if k == key and _t(a) <= at]
+            # ... and the slice is a marketable limit on it: sold at or through the bid, below the mid.
+            assert Decimal(fill["price"]) < Decimal(fill["mid"]), fill
+    assert len(answered) == len(asked)
+
+
+def test_data_outage_where_snapshots_fail_too_the_exit_crosses_on_the_first_fresh_quote(bundled, monkeypatch) -> None:
+    """A whole data-farm outage: the snapshot gets nothing fresh either (the replay's own answer, a model
+    quote from the stale underlying). The close-out then sends nothing on stale prices and crosses the
+    spread on the first fresh quote after the stream returns (SPEC §6.1's fallback, second half)."""
+    from daemon.backtest.scenarios import OutageSnapshots
+
+    monkeypatch.setattr(OutageSnapshots, "active", lambda self, now: False)
+    result = run_replay(replay_settings("0dte", bundled), bundled, None, TWO_DAYS, scenario="outage")
+    start, end = OUTAGE
+    assert result.checks["snapshots_answered"] == []
+    held = [t for t in result.trades if _t(t["opened_at"]).time() < start and _t(t["closed_at"]).time() >= start]
+    assert len(held) >= 2
+    for trade in held:
+        sells = [f for f in result.fills if f["position_id"] == trade["position_id"] and f["side"] == "SELL"]
+        assert sum(f["quantity"] for f in sells) == trade["contracts"] and trade["closed"]
+        for fill in sells:
+            at = _t(fill["at"]).time()
+            assert end <= at < time(15, 51), "nothing sold on stale data; out within a minute of the stream's return"
+            assert Decimal(fill["price"]) < Decimal(fill["mid"]), fill  # a marketable limit
+    assert result.checks["book_vs_venue"]["equal"]
 
 
 def test_disconnect_mid_slice_nothing_sent_twice_and_reconciled(bundled) -> None:
