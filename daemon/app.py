@@ -32,7 +32,7 @@ from config.models import Settings
 from market import calendar
 from daemon import notifications
 from daemon import notify as sd
-from daemon.bars import DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
+from daemon.bars import Bar, DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
 from market.clock import EXCHANGE_TZ, Clock, LiveClock, VirtualClock
 from daemon.live import LiveShell
 from daemon.feed import ReplayClock, replay_start

@@ -62,8 +62,9 @@ from daemon.store.journal import Journal, JournalSettings, StoreUnavailable
 from daemon.trading import META_KEY
 from market import calendar
 from market.clock import Clock
-from market.session import EXCHANGE_TZ, SessionTimes
 from market.combo import is_combo_key
+from market.sanity import QuoteSanity, SanityLimits
+from market.session import SessionTimes
 from market.types import Fill, OptionChain, OrderStatus, OrderUpdate, Quote
 
 SessionLookup = Callable[[date], SessionTimes | None]
@@ -120,6 +121,9 @@ class LiveShell:
         self.sessions = sessions
         self.metrics = metrics
         self.log = get_logger("tradingd.live", profile=self.profile)
+        # SPEC §4.4 on the book too: the sim venue fills against the book, never on a flagged quote (the core
+        # checks every quote again in its own table and counts it there)
+        quotes.guard(QuoteSanity(SanityLimits.from_config(settings.market_data)), clock.now)
         self.journal = Journal(store, JournalSettings.from_config(settings.daemon.journal))
         self.journal.add_listener(self._on_store)
         self.history: Any = None
@@ -142,6 +146,7 @@ class LiveShell:
         self.effects = Effects(broker, self.journal, log=self.log, metrics=metrics, report=self._push,
                                now=clock.now, durable_timeout_s=settings.daemon.journal.durable_timeout_s,
                                on_quote=quotes.update, modify_refused=self._modify_refused,
+                               renumber=self._renumber,
                                on_report=self._daily_report)
         self.phase = "STARTING"
         self.started_at: datetime | None = None
@@ -235,6 +240,14 @@ class LiveShell:
             if intent.position_id is not None:
                 core.orders.bind(intent.order_id, intent.position_id)
         await self._resume_session(session_refs, now)
+        regime = self.core.regime
+        host, writes = regime.engine, regime.engine.store
+        host.store = store  # the regime's VIX and skew histories, read from the real store once
+        try:
+            await regime.load()
+        finally:
+            host.store = writes  # its writes stay effects
+        await regime.refresh_calendar()  # the operator's calendar source (I/O: the shell's part)
 
     async def _resume_session(self, refs_text: str | None, now: datetime) -> None:
         """A restart inside a session carries on its P&L: the fills since the open are summed again."""
@@ -383,6 +396,8 @@ class LiveShell:
             self.last_checkpoint = core.last_checkpoint
             if self.metrics is not None:
                 self.metrics.update_from_status(self.status())
+            if self.settings.capital.source == "broker" and self.phase == "RUNNING":
+                self.spawn(self._refresh_buying_power(), "account")  # the next checkpoint measures against it
         self._announce()
 
     def _answer_all_stopped(self) -> None:
@@ -395,6 +410,10 @@ class LiveShell:
             _, future = self._events.popleft()
             if future is not None and not future.done():
                 future.set_result(None)
+
+    def _renumber(self, old_id: int, new_id: int) -> None:
+        """Queued ahead of anything the broker says about the new id (the lane places it after this)."""
+        self._push(_Call(lambda now: self.core.renumber(old_id, new_id)))
 
     def _modify_refused(self, order_id: int, code: str, now: datetime) -> None:
         self._push(_Call(lambda at: self.core.modify_refused(order_id, code, at)))
@@ -550,7 +569,12 @@ class LiveShell:
         self.log.info("chains_refreshed", underlyings=sorted(loaded))
 
     async def _refresh_history(self) -> None:
-        await self.history.refresh(self.clock.now().date())
+        today = self.clock.now().date()
+        await self.history.refresh(today)
+        try:  # VIX's percentile from IB's history while the regime's own is short (its records are effects)
+            await self.core.regime.seed_vix_history(self.broker, today)
+        except Exception as exc:  # noqa: BLE001 - information: never stops trading
+            self.log.warning("vix_history_seed_failed", code="regime_error", error=repr(exc))
         self._push(_Call(lambda now: self.core.session.refresh_correlations(now)))
 
     async def _daily_report(self, day: date) -> None:
@@ -574,6 +598,7 @@ class LiveShell:
         return self.phase == "RUNNING" and self.broker.connected
 
     async def submit_signal(self, raw: JsonDict, source: str) -> SignalOutcome:
+        started = wallclock.perf_counter()
         self.signals_received += 1
         if not self.accepting_signals:
             why = "broker_disconnected" if self.phase == "RUNNING" else self.phase.lower()
@@ -598,6 +623,8 @@ class LiveShell:
         result = await future
         if not isinstance(result, SignalOutcome):
             return SignalOutcome(False, "internal_error", 500, message="internal error while deciding the signal")
+        if self.metrics is not None:
+            self.metrics.observe_latency(wallclock.perf_counter() - started)
         return result
 
     async def _fresh_market(self, raw: Any) -> None:
@@ -608,6 +635,12 @@ class LiveShell:
         keys = [self.settings.profile.vix_symbol]
         if isinstance(underlying, str) and underlying in self.settings.profile.underlyings:
             keys.insert(0, underlying)
+        if isinstance(underlying, str) and self.chains.loaded and underlying not in self.chains.cache and (
+                underlying in self.settings.profile.underlyings):
+            try:  # a chain the pre-open load did not get (listed since, or the load failed): asked now
+                self.chains.cache[underlying] = await self.broker.chain(underlying)
+            except BrokerError as exc:
+                self.log.warning("chain_unavailable", code=exc.code, underlying=underlying, error=str(exc))
         now = self.clock.now()
         limit = self.settings.gate.max_quote_age_s
         for key in keys:
@@ -620,11 +653,27 @@ class LiveShell:
                 self.log.debug("snapshot_failed", key=key, code=exc.code)
 
     async def _refresh_buying_power(self) -> None:
+        """The account as the core sizes against it: buying power, and the net liquidation that is the
+        capital base when `capital.source = "broker"` (read before each signal and after each checkpoint)."""
         try:
-            self.core.buying_power = (await self.broker.account()).buying_power
+            account = await self.broker.account()
+            self.core.buying_power, self.core.net_liquidation = account.buying_power, account.net_liquidation
         except BrokerError as exc:
             self.core.buying_power = None
             self.log.warning("account_unavailable", code=exc.code)
+
+    async def checkpoint(self, at: datetime) -> None:
+        """Run the checkpoint job now (tests, drills): the account first when the base is the broker's."""
+        if self.settings.capital.source == "broker":
+            await self._refresh_buying_power()
+        from daemon.core.events import TimerEvent
+
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._push(TimerEvent("checkpoint", at), future)
+        await future
+
+    def capital_base(self) -> Decimal:
+        return self.core.capital_base()
 
     def status(self) -> JsonDict:
         now = self.clock.now()
@@ -658,6 +707,10 @@ class LiveShell:
     @property
     def control(self) -> Any:
         return self.core.control
+
+    @property
+    def correlations(self) -> Any:
+        return self.core.session.correlations
 
     async def _command(self, action: str, actor: str, **args: str) -> JsonDict:
         if self.phase != "RUNNING":
@@ -730,4 +783,4 @@ class LiveShell:
                 self.log.warning("state_listener_failed", error=repr(exc))
 
 
-__all__ = ["Chains", "LiveShell", "EXCHANGE_TZ"]
+__all__ = ["Chains", "LiveShell"]

@@ -26,6 +26,7 @@ same database), `ids` maps the core's number to the store's and every later reco
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -64,8 +65,10 @@ class Effects:
 
     def __init__(self, broker: Broker, journal: Journal, *, log: Any, metrics: Any, report: Callable[[Any], None],
                  now: Callable[[], datetime], durable_timeout_s: float, on_quote: Callable[[Any], Any],
-                 modify_refused: Callable[[int, str, datetime], None], on_report: Callable[[Any], None] | None = None,
-                 on_sent: Callable[[Any], None] | None = None):
+                 modify_refused: Callable[[int, str, datetime], None],
+                 renumber: Callable[[int, int], None] = lambda old, new: None,
+                 on_report: Callable[[Any], None] | None = None,
+                 on_sent: Callable[[Any], None] | None = None, on_decided: Callable[[Any], None] | None = None):
         self.broker = broker
         self.journal = journal
         self.log = log
@@ -75,8 +78,11 @@ class Effects:
         self.durable_timeout_s = durable_timeout_s
         self.on_quote = on_quote  # a snapshot's answer goes into the quote book
         self.modify_refused = modify_refused
+        self.renumber = renumber  # the core hears that an order took another id (shared account ids)
+        self.renamed: dict[int, int] = {}  # the core's order id -> the id it went out with
         self.on_report = on_report  # the shell's daily report (the store's day summary)
-        self.on_sent = on_sent  # told each order handed to the broker (the tick-to-order bench)
+        self.on_sent = on_sent  # told each order handed to the broker
+        self.on_decided = on_decided  # told each order the core decided, as it joins the lane (the bench)
         self.ids: dict[int, int] = {}  # core position id -> store position id, where they differ
         self.lost: set[int] = set()  # core positions whose row could not be written (their entry was refused)
         self._lane: deque[tuple[Any, ...]] = deque()
@@ -130,6 +136,8 @@ class Effects:
         held: list[Any] = []  # log lines and metrics after an intent, until its order
         for effect in effects:
             kind = type(effect)
+            if kind is PlaceOrder and self.on_decided is not None:
+                self.on_decided(effect.request)
             if intent is not None:
                 if kind is LogLine or kind is MetricUpdate:
                     held.append(effect)
@@ -207,15 +215,18 @@ class Effects:
             await self._place(item[1], item[2], item[3])
         elif what == "modify":
             request = item[1].request
+            if request.order_id in self.renamed:  # decided before the core heard of its new id
+                request = dataclasses.replace(request, order_id=self.renamed[request.order_id])
             try:
                 await self.broker.modify(request)
             except BrokerError as exc:  # filled or cancelled on the way: the venue's state stands
                 self.modify_refused(request.order_id, exc.code, self.now())
         elif what == "cancel":
+            order_id = self.renamed.get(item[1].order_id, item[1].order_id)
             try:
-                await self.broker.cancel(item[1].order_id)
+                await self.broker.cancel(order_id)
             except BrokerError as exc:  # already done at the venue: nothing to cancel
-                self.log.debug("cancel_refused", order_id=item[1].order_id, code=exc.code)
+                self.log.debug("cancel_refused", order_id=order_id, code=exc.code)
 
     # ------------------------------------------------------------------ records
 
@@ -277,8 +288,31 @@ class Effects:
         return True
 
     async def _place(self, effect: PlaceOrder, intent: Persist | None, held: Any) -> None:
-        request = effect.request
-        if intent is not None and not await self._intent(intent, effect.durable):
+        if not self.broker.shares_order_ids:
+            await self._send(effect.request, effect.durable, intent, held)
+            return
+        # Profiles on one IB account draw from ONE id sequence (SPEC §6.1): the account's turn is held from
+        # the id's check to the order's place; an id another profile took meanwhile is replaced by the
+        # account's floor before the intent is written, and the core is told (`renumber`) before any answer.
+        floor = await self.broker.claim_order_id_floor()  # type: ignore[attr-defined]
+        try:
+            request = effect.request
+            if request.order_id < floor:
+                old = request.order_id
+                request = dataclasses.replace(request, order_id=floor)
+                self.renamed[old] = floor
+                self.renumber(old, floor)
+                self.log.info("order_renumbered", order_id=floor, previous_id=old, order_ref=request.order_ref,
+                              note="another profile on this account took the id")
+                if intent is not None:
+                    intent = Persist(intent.op, {**intent.payload, "request": request})
+                held = [_renamed_line(e, old, floor) for e in held]
+            await self._send(request, effect.durable, intent, held)
+        finally:
+            self.broker.release_order_id_claim()  # type: ignore[attr-defined]
+
+    async def _send(self, request: Any, durable: bool, intent: Persist | None, held: Any) -> None:
+        if intent is not None and not await self._intent(intent, durable):
             self.report(_refused(request.order_id, STORE_UNAVAILABLE, self.now()))
             return
         self._held(held)
@@ -346,6 +380,12 @@ class Effects:
             if effect.name not in self._metric_errors:
                 self._metric_errors.add(effect.name)
                 self.log.warning("metric_failed", code="metric_error", metric=effect.name, error=repr(exc))
+
+
+def _renamed_line(effect: Any, old: int, new: int) -> Any:
+    if type(effect) is LogLine and effect.fields.get("order_id") == old:
+        return LogLine(effect.level, effect.event, {**effect.fields, "order_id": new})
+    return effect
 
 
 def _order_id(intent: Persist) -> int | None:

@@ -109,7 +109,7 @@ def _key(c: Any) -> str:
 
 
 @contextlib.asynccontextmanager
-async def rig(tmp_path, profile: str, underlyings: dict[str, str], kind: str = "shell",
+async def rig(tmp_path, profile: str, underlyings: dict[str, str], kind: str = "engine",
               **overrides: Any) -> AsyncIterator[Rig]:
     clock = ShiftedClock(WEDNESDAY_10AM)
     gw = FakeGateway(clock=clock.now)
