@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import signal as os_signal
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -209,6 +210,31 @@ class App:
                          reason="another tradingd holds this database's lock since the store came back")
         await engine.halt("store lock lost: another tradingd runs on this database", "tradingd")
 
+    def _relock_when_back(self, sink: Any, log: Any) -> None:
+        """PostgreSQL: a server restart ends the session holding the advisory lock. When the store is back,
+        take it again; if another daemon took it meanwhile, stop (two writers on one store corrupt it)."""
+        lock = self.store_lock
+        if lock is None or make_url(lock.url).get_backend_name() != "postgresql":
+            return
+
+        serial = threading.Lock()  # the store may come back twice in a row: one re-take at a time
+
+        def relock() -> None:
+            with serial:
+                held = lock.reacquire()
+            if held:
+                log.info("store_lock_held", where=lock.where)
+                return
+            log.error("store_lock_lost", code="store_locked",
+                      reason="another tradingd holds this database's lock since the store came back")
+            self.stop("store_lock_lost")
+
+        def on_change(available: bool, _reason: str | None) -> None:
+            if available:  # off the journal's writer thread: taking the lock is I/O of its own
+                threading.Thread(target=relock, name="tradingd-relock", daemon=True).start()
+
+        sink.journal.add_listener(on_change)
+
     async def run(self) -> int:
         if self.replay is not None:
             return await self.run_replay()
@@ -261,7 +287,9 @@ class App:
 
     async def run_replay(self) -> int:
         """A replay: the deterministic core in a plain loop over the recorded week (`daemon.replay`)."""
-        from daemon.replay import Replay, ReplayStoreMismatch, StepClock, StoreSink, recorded_events, run_id
+        from daemon.replay import Replay, StepClock, recorded_events, run_id
+        from daemon.store.core_sink import CoreSink, ReplayStoreMismatch
+        from daemon.store.journal import JournalSettings
 
         assert self.replay is not None and isinstance(self.clock, VirtualClock)
         settings = self.settings
@@ -276,13 +304,17 @@ class App:
         store = Store(settings.profile.name, url, state_dir=settings.daemon.state_dir,
                       busy_timeout_ms=settings.daemon.store.busy_timeout_ms)
         await store.upgrade()
-        sink = StoreSink(store)
+        # Every record through the write-behind journal (SPEC 6.2): a store that cannot write stops
+        # entries, never exits; the batch's record count commits with it (SPEC 6.3).
+        sink = CoreSink(store, JournalSettings.from_config(settings.daemon.journal))
+        self._relock_when_back(sink, log)
         signals_bytes = Path(self.options.signals).read_bytes() if self.timed_signals else None
         rid = run_id(settings, [p for p in self.replay.folder.iterdir() if p.is_file()], signals_bytes,
                      str(self.options.signals))
         try:
             resumed = await asyncio.to_thread(sink.claim, rid)
         except ReplayStoreMismatch as exc:
+            sink.close()
             await store.close()
             if self.store_lock is not None:
                 self.store_lock.release()
@@ -298,12 +330,21 @@ class App:
         source = REFERENCE if self.options.signals == REFERENCE else f"replay:{self.options.signals}"
 
         def report(day: date) -> None:
-            sink.flush()
             from daemon.report import day_lines
             from daemon.store.store import Store as _Store
 
-            with store.transaction() as session:
-                days = _Store.summary_by_day.__store_op__(session, store.profile)  # type: ignore[attr-defined]
+            # The report reads the store: only once it holds the day (a store away is not waited for).
+            if not sink.flush(settings.daemon.journal.durable_timeout_s):
+                log.warning("daily_report_skipped", code="store_unavailable", session=day.isoformat(),
+                            reason=sink.journal.reason, pending=sink.pending)
+                return
+            try:
+                with store.transaction() as session:
+                    days = _Store.summary_by_day.__store_op__(session, store.profile)  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001 - a report must never stop the replay
+                log.warning("daily_report_skipped", code="store_unavailable", session=day.isoformat(),
+                            reason=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                return
             for summary in days:
                 if summary.session_date == day:
                     for line in day_lines(summary):
@@ -318,7 +359,7 @@ class App:
         if self.options.api:
             from daemon.api import start_api
 
-            control = CoreControl(replay.core, inbox, step.now)
+            control = CoreControl(replay.core, inbox, step.now, extra=lambda: {"store": sink.status()})
             self._runner, self.api_port = await start_api(control, settings, self.metrics)
         await replay.core.regime.refresh_calendar()  # the operator's calendar source (I/O: the shell's part)
         if self.replay.missing:
@@ -331,7 +372,10 @@ class App:
         try:
             stats = await asyncio.to_thread(replay.run, events, datetime.combine(last, time(23, 59),
                                                                                   tzinfo=EXCHANGE_TZ))
-            sink.flush()
+            # Everything the run decided is written before the summary reads it, however long the store
+            # is away (SIGTERM gives up: a resumed replay writes what is missing).
+            sink.journal.retry_now()
+            flushed = await asyncio.to_thread(sink.wait_flushed, lambda: self.stopped_by is not None)
             log.info("replay_done", quotes=stats.quotes, option_quotes=stats.option_quotes, bars=stats.bars,
                      signals=stats.signals, fills=stats.fills, events_per_s=round(stats.events_per_s),
                      wall_s=round(stats.wall_s, 2))
@@ -342,12 +386,19 @@ class App:
                 self._print_line(f"replay stopped by {self.stopped_by} at {step.now():%Y-%m-%d %H:%M:%S %Z}"
                                  "; partial summary follows", event="replay_stopped",
                                  signal=self.stopped_by, at=step.now().isoformat())
+            if not flushed:  # stopped while the store was away: its summary would be short of what was decided
+                self._print_line(f"no summary: the store is unavailable ({sink.journal.reason}); "
+                                 f"{sink.pending} records not written (run the replay again on this --db to "
+                                 "write them)", event="replay_summary_skipped", code="store_unavailable",
+                                 pending=sink.pending)
+                return 1
             await self.print_summary_of(store)
         finally:
             inbox.close()
             if self._runner is not None:
                 await self._runner.cleanup()
                 forget_api_url(self.settings, self.api_port)
+            sink.close()
             await store.close()
             if self.store_lock is not None:
                 self.store_lock.release()

@@ -100,6 +100,8 @@ SPECS: tuple[_Spec, ...] = (
     # Part 8: bad input and bad market data, counted by reason.
     _Spec(Counter, "tradingd_bad_market_data_total", "Quotes found unusable by the SPEC 4.4 sanity checks, by reason",
           ("reason",)),
+    _Spec(Counter, "tradingd_bad_events_total",
+          "Events the core refused as bad input (a malformed fill, update or quote), by reason code", ("reason",)),
     _Spec(Counter, "tradingd_api_refusals_total",
           "API requests refused before any handler: auth (401/403), rate limit (429), timeouts, bad JSON",
           ("reason", "status")),
@@ -256,8 +258,12 @@ class Metrics:
         if number is not None:
             self._metric("tradingd_slippage_vs_mid_ratio").observe(number)
 
-    def observe_checkpoint(self, duration_s: float, at: datetime) -> None:
-        self._metric("tradingd_checkpoint_duration_seconds").observe(max(0.0, float(duration_s)))
+    def observe_checkpoint(self, duration_s: float | None = None, at: datetime | None = None) -> None:
+        """`duration_s` None: the caller cannot time it (the core reads no clock; its shell times the event)."""
+        if duration_s is not None:
+            self._metric("tradingd_checkpoint_duration_seconds").observe(max(0.0, float(duration_s)))
+        if at is None:
+            return
         self._metric("tradingd_last_checkpoint_timestamp_seconds").set(at.timestamp())
 
     def observe_exit(self, rule: str) -> None:
@@ -282,6 +288,13 @@ class Metrics:
             if failures > seen:
                 counter.inc(failures - seen)
                 self._store_failures = failures
+
+    def set_store_available(self, available: bool) -> None:
+        """The core's own view (its StoreStatusEvent); the journal's `set_store` adds pending and failures."""
+        self._metric("tradingd_store_available").set(1 if available else 0)
+
+    def observe_bad_event(self, code: str) -> None:
+        self._metric("tradingd_bad_events_total", reason=code).inc()
 
     # ------------------------------------------------------------------ scrape
 

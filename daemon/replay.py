@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from broker.base import BrokerError
 from broker.listings import ListingError, option_chain
@@ -47,19 +47,44 @@ from daemon.core.effects import (
     Subscribe,
     Unsubscribe,
 )
-from daemon.core.events import FillEvent, OrderRefusedEvent, OrderUpdateEvent, QuoteEvent, SignalEvent
+from daemon.core.events import (
+    FillEvent,
+    OrderRefusedEvent,
+    OrderUpdateEvent,
+    QuoteEvent,
+    SignalEvent,
+    StoreStatusEvent,
+)
 from daemon.core.timers import Timers
 from daemon.feed import DEFAULT_TICKS_PER_BAR, bar_path, underlying_quote
 from daemon.logging import get_logger
 from daemon.notifications import notify
 from daemon.scheduler import job_specs
 from daemon.signals.jsonl import TimedSignal
+from daemon.store.core_sink import APPLIED_KEY, RUN_ID_KEY, CoreSink, ReplayStoreMismatch  # noqa: F401 - re-exported
 from market import calendar
 from market.types import Fill, OptionChain, OrderUpdate, Quote
 
 _QUOTE, _BAR, _SIGNAL = 0, 1, 2  # at the same instant: quotes first, then the bar they complete, then signals
 
 BarListener = Callable[[Bar], Any]  # a bar -> a raw signal (or None): the reference source
+
+
+class ReplaySink(Protocol):
+    """Where the core's Persist records go: `daemon.store.core_sink.CoreSink` (the store, through the
+    journal) or `daemon.backtest.run.Collector` (memory)."""
+
+    seq: int  # records seen so far
+    changes: Any  # truthy when the store's availability changed (then `take_changes`)
+
+    @property
+    def catching_up(self) -> bool: ...  # a resumed run re-running what the store already holds
+
+    def append(self, op: str, payload: dict[str, Any]) -> None: ...
+
+    def may_send(self, durable: bool) -> bool: ...  # False: an entry whose intent could not be made durable
+
+    def take_changes(self) -> list[tuple[bool, str | None]]: ...
 
 
 class SimChains:
@@ -125,7 +150,7 @@ def recorded_events(bars: dict[str, Sequence[Bar]], signals: Sequence[TimedSigna
 
 
 class Replay:
-    def __init__(self, settings: Settings, start: datetime, *, sink: Any = None,
+    def __init__(self, settings: Settings, start: datetime, *, sink: ReplaySink | None = None,
                  bar_listener: BarListener | None = None, signal_source: str = "replay",
                  daily_closes: Callable[[date], Any] | None = None, log_effects: bool = True,
                  on_report: Callable[[date], None] | None = None, clock: StepClock | None = None,
@@ -168,6 +193,7 @@ class Replay:
         self._drain(self.clock.at)
         stats = self.stats
         sink = self.sink
+        changes = None if sink is None else sink.changes
         quiet = sink is not None and sink.catching_up
         if quiet:  # re-running what a killed run already did: the log said it then
             logging.disable(logging.CRITICAL)
@@ -182,6 +208,8 @@ class Replay:
                 quiet = False
                 logging.disable(logging.NOTSET)
                 self.log.warning("replay_caught_up", at=at.isoformat(), records=sink.seq)
+            if changes:
+                self._store_changed()
             self._until(at)
             self.clock.at = at
             if kind == _QUOTE:
@@ -218,6 +246,15 @@ class Replay:
     def stop(self) -> None:
         self.stopping = True
         self._woken.set()
+
+    def _store_changed(self) -> None:
+        """The store stopped (or started again) writing: the core hears it at the replay's time (SPEC 6.2:
+        entries refused `store_unavailable`, exits go on)."""
+        assert self.sink is not None
+        at = self.clock.at
+        for available, reason in self.sink.take_changes():
+            self.core.handle(StoreStatusEvent(available, reason, at))
+        self._drain(at)
 
     def _account(self) -> None:
         """The venue's buying power as the core sizes against it (the live shell asks the broker)."""
@@ -301,6 +338,10 @@ class Replay:
                         notify(effect.kind, effect.text)
                 elif kind is PlaceOrder:
                     self.stats.orders += 1
+                    if self.sink is not None and not self.sink.may_send(effect.durable):
+                        # no durable intent, no entry (SPEC 6.2): the core hears why
+                        core.handle(OrderRefusedEvent(effect.request.order_id, "store_unavailable", now))
+                        continue
                     try:
                         venue.place(Place(effect.request), now)
                     except BrokerError as exc:
@@ -345,139 +386,22 @@ def _closeout(settings: Settings) -> Callable[[Any], Any] | None:
     return (lambda s: zero_dte_closeout_at(s, zero)) if zero is not None else None
 
 
-RUN_ID_KEY = "replay.run_id"
-APPLIED_KEY = "replay.applied"
-
-
-class ReplayStoreMismatch(Exception):
-    code = "replay_store_mismatch"
-
-
-class StoreSink:
-    """The core's Persist records written to the store in batches, synchronously, in order, exactly once.
-
-    The core is deterministic, so a replay's records form one fixed sequence. Each batch is
-    committed in one transaction together with the count of records applied so far
-    (`replay.applied` in the meta table): a replay killed at any moment and started again on
-    the same store re-runs its inputs from the start and skips the records already committed,
-    so every record lands exactly once (SPEC §6.3). `replay.run_id` (a hash of profile,
-    settings, data and signals) says which replay the store belongs to; another is refused.
-
-    Each record runs the Store operation its `op` names (`Store.<op>.__store_op__`) inside a
-    savepoint, so one refused record (logged with its reason code) never loses the others.
-    The core numbers positions itself; the store's own ids are mapped back here.
-    """
-
-    def __init__(self, store: Any, batch: int = 2000):
-        self.store = store
-        self.batch = batch
-        self.pending: list[tuple[str, dict[str, Any]]] = []
-        self.positions: dict[int, int] = {}  # core position id -> stored id
-        self.failed = 0
-        self.seq = 0  # records seen in this run
-        self.applied = 0  # records the store already holds (from a killed run), skipped
-        self.log = get_logger("tradingd.replay.sink", profile=store.profile)
-
-    def claim(self, run_id: str) -> int:
-        """Tie the store to this replay (or find it already is); returns the records it already holds."""
-        from daemon.store.store import Store
-
-        get_meta = Store.get_meta.__store_op__  # type: ignore[attr-defined]
-        set_meta = Store.set_meta.__store_op__  # type: ignore[attr-defined]
-        with self.store.transaction() as session:
-            held = get_meta(session, self.store.profile, RUN_ID_KEY)
-            if held is None:
-                if _has_rows(session):
-                    raise ReplayStoreMismatch("the store holds another run's data; give an empty --db to replay into")
-                set_meta(session, self.store.profile, RUN_ID_KEY, run_id)
-                set_meta(session, self.store.profile, APPLIED_KEY, "0")
-                self.applied = 0
-            elif held != run_id:
-                raise ReplayStoreMismatch(f"the store belongs to replay {held[:12]}, not {run_id[:12]} (other "
-                                          "profile, settings, data or signals): give another --db")
-            else:
-                self.applied = int(get_meta(session, self.store.profile, APPLIED_KEY) or 0)
-        self.positions = _stored_positions(self.store)
-        return self.applied
-
-    @property
-    def catching_up(self) -> bool:
-        return self.seq < self.applied
-
-    def append(self, op: str, payload: dict[str, Any]) -> None:
-        self.seq += 1
-        if self.seq <= self.applied:
-            if op == "open_position":  # the store numbered it in the killed run: the same number again
-                self.positions.setdefault(payload["position_id"], payload["position_id"])
-            return
-        self.pending.append((op, payload))
-        # Write-ahead (SPEC 6.1/6.2): an order's intent is committed before the order is sent, so a
-        # run killed after a send finds the intent and re-sends nothing it had already sent.
-        if op == "write_intent" or len(self.pending) >= self.batch:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        records, self.pending = self.pending, []
-        from daemon.store.store import Store
-
-        with self.store.transaction() as session:
-            # The count first, written out at once: pysqlite opens the transaction only at the first
-            # write, and a SAVEPOINT before it would commit each record on its own (not with the batch).
-            Store.set_meta.__store_op__(session, self.store.profile, APPLIED_KEY,  # type: ignore[attr-defined]
-                                        str(self.seq))
-            session.flush()
-            for op, payload in records:
-                func = getattr(getattr(Store, op, None), "__store_op__", None)
-                if func is None:
-                    self.failed += 1
-                    self.log.error("journal_record_unknown", code="unknown_store_op", op=op)
-                    continue
-                kwargs = dict(payload)
-                kwargs.pop("event_id", None)  # the core's number; the store numbers its rows in the same order
-                core_id = kwargs.pop("position_id", None) if op == "open_position" else None
-                if "position_id" in kwargs and kwargs["position_id"] is not None:
-                    kwargs["position_id"] = self.positions.get(kwargs["position_id"], kwargs["position_id"])
-                try:
-                    with session.begin_nested():
-                        result = func(session, self.store.profile, **kwargs)
-                except Exception as exc:  # noqa: BLE001 - one refused record must not lose the batch
-                    self.failed += 1
-                    self.log.error("journal_record_failed", code=getattr(exc, "code", "store_error"), op=op,
-                                   error=str(exc))
-                    continue
-                if core_id is not None:
-                    self.positions[core_id] = result.id
-        self.applied = self.seq
-
-
-def _has_rows(session: Any) -> bool:
-    from sqlalchemy import func, select
-
-    from daemon.store.models import DecisionRow, PositionRow
-
-    return any(session.scalar(select(func.count()).select_from(model)) for model in (DecisionRow, PositionRow))
-
-
-def _stored_positions(store: Any) -> dict[int, int]:
-    """Positions a killed run stored: in a replayed store the core's numbers and the store's are the same
-    (one writer, in order), so each maps to itself."""
-    from sqlalchemy import select
-
-    from daemon.store.models import PositionRow
-
-    with store.transaction() as session:
-        return {i: i for i in session.scalars(select(PositionRow.id))}
+# The replay's store sink is the core's sink over the write-behind journal (room journal, SPEC 6.2/6.3).
+StoreSink = CoreSink
 
 
 def run_id(settings: Settings, data_files: Iterable[Any], signals: bytes | None, source: str) -> str:
-    """What makes two replays the same run: profile and every setting, the data, the signals."""
+    """What makes two replays the same run: profile and every setting that can change a record, the data,
+    the signals. Where the state lives (store URL, state directory), the API, the journal's timing and
+    the notifications change no record: the same replay into another database is the same run (the
+    storage-fault tests compare a faulty store with a fault-free one, `replay.run_id` included)."""
     import hashlib
     from pathlib import Path
 
     digest = hashlib.sha256()
-    digest.update(settings.model_dump_json().encode())
+    where = {"daemon": {"api": True, "state_dir": True, "journal": True, "store": {"url", "busy_timeout_ms"}},
+             "notifications": True}
+    digest.update(settings.model_dump_json(exclude=where).encode())
     digest.update(source.encode())
     for path in sorted(Path(p) for p in data_files):
         digest.update(path.name.encode())

@@ -85,6 +85,7 @@ class Collector:
 
     catching_up = False
     seq = 0
+    changes = ()  # memory never stops writing
 
     def __init__(self, book: Any = None):
         self.records: list[tuple[str, dict[str, Any]]] = []
@@ -104,6 +105,12 @@ class Collector:
 
     def flush(self) -> None:
         pass
+
+    def may_send(self, durable: bool) -> bool:
+        return True
+
+    def take_changes(self) -> list[tuple[bool, str | None]]:
+        return []
 
 
 class RecordedChains:

@@ -83,18 +83,29 @@ class _Record:
     fn: Callable[..., Any]
     payload: Mapping[str, Any]
     durable: bool = False
+    written: bool = False
+    tag: int = 0  # the caller's own number (the replay's record count), handed to `batch_runner`
     done: threading.Event | None = None  # set once written, failed or withdrawn (durable only)
     result: Any = None
     error: BaseException | None = None
     waiters: list[Callable[[], None]] = field(default_factory=list)
 
 
+BatchRunner = Callable[..., list[Any]]
+
+
 class Journal:
+    """`batch_runner(session, profile, records=[(tag, fn, payload), ...]) -> results` replaces the plain
+    "each record in order" inside a batch's transaction when given: the replay's sink uses it to commit
+    its record count with the batch and to skip records a lost COMMIT did write (see daemon/store/core_sink.py)."""
+
     def __init__(self, store: Store, settings: JournalSettings | None = None, *,
-                 notify: Callable[[Callable[[], None]], Any] | None = None):
+                 notify: Callable[[Callable[[], None]], Any] | None = None,
+                 batch_runner: BatchRunner | None = None):
         self.store = store
         self.settings = settings or JournalSettings()
         self._notify = notify
+        self._batch_runner = batch_runner
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._pending: deque[_Record] = deque()
@@ -133,13 +144,46 @@ class Journal:
 
     def append(self, op: str, **payload: Any) -> None:
         """Queue one record (`op` names a Store operation); never blocks, never raises."""
+        self.append_record(op, payload)
+
+    def append_record(self, op: str, payload: Mapping[str, Any], tag: int = 0) -> _Record | None:
+        """`append` with the payload as a mapping and the caller's `tag`; returns the record (for
+        `withdraw` and `committed_record`), None when it was refused (logged, counted in `rejected`)."""
         try:
             fn = self._resolve(op, payload)
         except StoreError as exc:
             self.rejected += 1
             log.error("journal_record_refused", code=exc.code, op=op, error=str(exc))
-            return
-        self._enqueue(_Record(0, op, fn, payload))
+            return None
+        record = _Record(0, op, fn, payload, tag=tag)
+        self._enqueue(record)
+        return record
+
+    def withdraw(self, record: _Record) -> bool:
+        """Take back a record not yet written (an entry's intent whose order will not be sent): True
+        when it is gone for good; False when it was committed already or is being written now."""
+        with self._lock:
+            if record in self._pending and record not in self._batch_in_flight:
+                self._pending.remove(record)
+                record.error = StoreUnavailable(f"{record.op} was withdrawn")
+                self._changed.notify_all()
+                return True
+        return False
+
+    @staticmethod
+    def is_committed(record: _Record) -> bool:
+        return record.written
+
+    def retry_now(self) -> None:
+        """Skip the rest of the backoff: try the head record again at once (the caller has reason to
+        think the store is back, or is about to wait for it)."""
+        with self._lock:
+            timer = self._retry_timer
+            if timer is None or self._closed:
+                return
+            timer.cancel()
+            self._retry_timer = None
+        self._retry()
 
     async def durable(self, op: str, **payload: Any) -> Any:
         """Append, and return the operation's result once it and every record before it are committed.
@@ -280,7 +324,7 @@ class Journal:
                 batch = [self._pending[i] for i in range(min(self.settings.batch_size, len(self._pending)))]
                 self._batch_in_flight = batch
             try:
-                results = self.store.run_batch([(r.fn, r.payload) for r in batch])
+                results = self._write(batch)
             except Exception as exc:  # noqa: BLE001 - sorted below: bad record, or the store is down
                 self._batch_in_flight = []
                 if _is_bad_record(exc) and len(batch) > 1:
@@ -297,10 +341,18 @@ class Journal:
             self._batch_in_flight = []
             self._written(batch, results)
 
+    def _write(self, batch: list[_Record]) -> list[Any]:
+        """One transaction for the batch (the writer thread)."""
+        if self._batch_runner is None:
+            return self.store.run_batch([(r.fn, r.payload) for r in batch])
+        records = [(r.tag, r.fn, r.payload) for r in batch]
+        [results] = self.store.run_batch([(self._batch_runner, {"records": records})])
+        return list(results)
+
     def _one_by_one(self, batch: list[_Record]) -> None:
         for record in batch:
             try:
-                [result] = self.store.run_batch([(record.fn, record.payload)])
+                [result] = self._write([record])
             except Exception as exc:  # noqa: BLE001
                 if _is_bad_record(exc):
                     self._reject(record, exc)
@@ -316,6 +368,7 @@ class Journal:
                 if self._pending and self._pending[0] is record:
                     self._pending.popleft()
                 record.result = result
+                record.written = True
                 self._committed_seq = max(self._committed_seq, record.seq)
             self.committed += len(batch)
             self._attempt = 0

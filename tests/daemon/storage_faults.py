@@ -32,21 +32,32 @@ REPO = Path(__file__).resolve().parents[2]
 TRADINGD = Path(sys.executable).parent / "tradingd"
 TOKEN = "storage-fault-test-token"
 DAY = "2019-02-11"
-# One 0dte position (SPY call, 10:29) whose exits run all day: tier 1 10:38, tier 2 10:47, the
-# half-close at 11:09 and the 15:45 close-out; a probe signal at 12:00 that a good day refuses for
-# its confidence (so it adds nothing to a fault-free run) and a bad day for the store.
+# Two 0dte positions. A SPY call at 10:29 whose exits run through the morning (tiers 1 and 2, the
+# half-close, its stop at 14:48), and a SPY put at 15:00 that is open when the store fails at 15:01:
+# its loss alert (15:02), its half-close (15:18) and the 15:45 close-out all fall inside the fault.
+# A probe signal at 15:15 that a good day refuses for its confidence (so it adds nothing to a
+# fault-free run) and a bad day for the store.
 SIGNALS = [
     {"at": f"{DAY}T10:29:00-05:00", "signal": {
         "id": "entry-1", "profile": "0dte", "underlying": "SPY", "direction": "bullish", "strategy": "directional",
         "confidence": 0.7, "created_at": f"{DAY}T10:29:00-05:00"}},
-    {"at": f"{DAY}T12:00:00-05:00", "signal": {
+    {"at": f"{DAY}T15:00:00-05:00", "signal": {
+        "id": "entry-2", "profile": "0dte", "underlying": "SPY", "direction": "bearish", "strategy": "directional",
+        "confidence": 0.7, "created_at": f"{DAY}T15:00:00-05:00"}},
+    {"at": f"{DAY}T15:15:00-05:00", "signal": {
         "id": "probe-1", "profile": "0dte", "underlying": "SPY", "direction": "bearish", "strategy": "directional",
-        "confidence": 0.5, "created_at": f"{DAY}T12:00:00-05:00"}},
+        "confidence": 0.5, "created_at": f"{DAY}T15:15:00-05:00"}},
+    # After the close (refused alike in every run): it keeps the paced replay running ~7 s of wall time
+    # after the fault, so the test sees the daemon recover (flush, lock taken again) while it still runs.
+    {"at": f"{DAY}T18:00:00-05:00", "signal": {
+        "id": "late-1", "profile": "0dte", "underlying": "SPY", "direction": "bearish", "strategy": "directional",
+        "confidence": 0.7, "created_at": f"{DAY}T18:00:00-05:00"}},
 ]
 PROBE = "probe-1"
-FAULT_FROM = datetime(2019, 2, 11, 10, 31, tzinfo=EXCHANGE_TZ)  # the position is open (filled 10:29)
+PROBE_AT = datetime(2019, 2, 11, 15, 15, tzinfo=EXCHANGE_TZ)
+FAULT_FROM = datetime(2019, 2, 11, 15, 1, tzinfo=EXCHANGE_TZ)  # the put is open (filled 15:00)
 FAULT_UNTIL = datetime(2019, 2, 11, 15, 47, tzinfo=EXCHANGE_TZ)  # after the 15:45 close-out
-SPEED = 1000  # virtual seconds per wall second: the session takes ~25 s, the fault ~19 s of it
+SPEED = 1000  # virtual seconds per wall second: the session takes ~25 s, the fault ~3 s of it
 
 
 def one_day_data(folder: Path) -> tuple[Path, Path]:
@@ -106,6 +117,11 @@ class Daemon:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
+
+    def text(self, path: str) -> str:
+        request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read().decode()
 
     def now(self) -> datetime:
         _, status = self.get("/v1/status")

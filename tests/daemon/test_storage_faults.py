@@ -1,11 +1,12 @@
 """Storage faults (SPEC §6.2, issue 8 "Storage faults"), with the daemon as a real process.
 
-A 0dte position is opened at 10:29 of one replayed session; its exits run all day (take-profit
-tiers, the half-close, the 15:45 close-out). From 10:31 until after the close-out the store
-cannot write: its tmpfs is full, or its file system is read-only, or its PostgreSQL is stopped.
+Two 0dte positions of one replayed session: a call at 10:29 whose exits run through the morning,
+and a put at 15:00 (loss alert, half-close, the 15:45 close-out). From 15:01 until after the
+close-out the store cannot write: its tmpfs is full, or its file system is read-only, or its
+PostgreSQL is stopped.
 In each case:
 - every exit, the close-out included, happens at the same virtual time as in the fault-free run;
-- the probe signal at 12:00 is refused `store_unavailable` (a good day refuses it for its confidence);
+- the probe signal at 15:15 is refused `store_unavailable` (a good day refuses it for its confidence);
 - /healthz answers 503 with the reason while the fault lasts;
 - once the store is back, it holds exactly the rows of the fault-free run, table by table, but for
   the probe's own signal and decision.
@@ -21,6 +22,7 @@ directory while a flag file exists, as a read-only file system does.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -36,6 +38,7 @@ from daemon.store.lock import StoreLock
 from tests.daemon.storage_faults import (
     FAULT_FROM,
     FAULT_UNTIL,
+    PROBE_AT,
     SPEED,
     Daemon,
     PrivatePostgres,
@@ -53,12 +56,6 @@ from tests.daemon.storage_faults import (
 )
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
-# Since main merged room core (637c415), `tradingd run --replay` runs the synchronous core's Replay, whose
-# store sink writes directly (daemon/replay.py) instead of through daemon/store/journal.py, and whose status
-# has no "store" block: a store fault in a replay is not survived yet. These three tests passed on the
-# Engine path (journal commit 759f541) and stay strict: they fail the suite as soon as they pass again,
-# so the mark goes when the core's shell and replay persist through the Journal.
-CORE_REPLAY_GAP = pytest.mark.xfail(strict=True, reason="core Replay's store sink does not go through the Journal yet")
 CLOSEOUT = "15:45:00"
 
 
@@ -96,7 +93,7 @@ def assert_locked_again(daemon: Daemon, url: str) -> None:
         except StoreError as exc:
             assert exc.code == "store_locked"
         else:
-            assert daemon.proc.poll() is not None, "the lock was free while the daemon ran"
+            assert daemon.proc.poll() is not None, "the lock was free while the daemon ran\n" + daemon.output()
 
 
 def run_through_fault(daemon: Daemon, *, break_store: Callable[[], None], mend_store: Callable[[], None],
@@ -109,9 +106,11 @@ def run_through_fault(daemon: Daemon, *, break_store: Callable[[], None], mend_s
     break_store()
     try:
         status = daemon.wait_until(lambda s: s["store"]["available"] is False, "the store to be found unavailable")
-        assert virtual(status) < datetime.fromisoformat("2019-02-11T12:00:00-05:00"), "found too late for the probe"
+        assert virtual(status) < PROBE_AT, "found too late for the probe"
         code, health = daemon.get("/healthz")
         assert code == 503 and health["reason"] == "store_unavailable" and health["message"], health
+        metrics = daemon.text("/metrics")  # what the TradingdStoreUnavailable alert reads
+        assert re.search(r'^tradingd_store_available\{[^}]*\} 0\.0$', metrics, re.M), metrics[-2000:]
         assert status["open_positions"] >= 1
         daemon.wait_until(lambda s: virtual(s) >= FAULT_UNTIL, "the close-out")
         code, health = daemon.get("/healthz")
@@ -138,7 +137,6 @@ def assert_same_store(faulty_url: str, fault_free: dict[str, list[Any]]) -> None
 
 # ---------------------------------------------------------------------------- SQLite on a disk that fills
 
-@CORE_REPLAY_GAP
 def test_a_full_disk_mid_session_disarms_nothing_and_loses_nothing(replay: tuple[Path, Path], tmp_path: Path,
                                                                     fault_free: dict[str, list[Any]]) -> None:
     data, signals = replay
@@ -160,7 +158,6 @@ def test_a_full_disk_mid_session_disarms_nothing_and_loses_nothing(replay: tuple
 
 # ---------------------------------------------------------------------------- SQLite on a read-only file system
 
-@CORE_REPLAY_GAP
 def test_a_read_only_store_mid_session_disarms_nothing_and_loses_nothing(replay: tuple[Path, Path], tmp_path: Path,
                                                                         fault_free: dict[str, list[Any]]) -> None:
     data, signals = replay
@@ -198,7 +195,6 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@CORE_REPLAY_GAP
 def test_postgres_stopped_mid_session_disarms_nothing_and_loses_nothing(replay: tuple[Path, Path], tmp_path: Path,
                                                                         fault_free: dict[str, list[Any]],
                                                                         private_postgres: PrivatePostgres) -> None:

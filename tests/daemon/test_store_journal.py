@@ -252,3 +252,49 @@ async def test_id_blocks_never_overlap_between_daemons_sharing_a_database(store:
         assert await store.reserve_ids("exit_events", 10) == 31  # never below the rows either
     finally:
         await other.close()
+
+
+async def test_retry_now_skips_the_rest_of_the_backoff(store: Store) -> None:
+    faulty = Faulty(store)
+    journal = Journal(store, JournalSettings(retry_initial_s=30, retry_max_s=30, durable_timeout_s=2.0))
+    faulty.broken = True
+    journal.append("record_checkpoint", **checkpoint(0))
+    await wait_for(lambda: not journal.available)
+    faulty.broken = False
+    await asyncio.sleep(0.2)
+    assert journal.pending == 1  # the backoff (30 s) still runs
+    journal.retry_now()
+    await wait_for(lambda: journal.pending == 0 and journal.available)
+    journal.close()
+
+
+async def test_a_withdrawn_record_is_never_written_and_the_others_are(store: Store) -> None:
+    faulty = Faulty(store)
+    journal = Journal(store, FAST)
+    faulty.broken = True
+    first = journal.append_record("record_checkpoint", checkpoint(0))
+    await wait_for(lambda: not journal.available)
+    second = journal.append_record("record_checkpoint", checkpoint(1))
+    assert second is not None and journal.withdraw(second) and not second.written
+    faulty.broken = False
+    await wait_for(lambda: journal.pending == 0 and journal.available)
+    assert first is not None and first.written and not journal.withdraw(first)  # too late: it is committed
+    assert [c.equity for c in await store.list_checkpoints()] == [Decimal(60000)]
+    journal.close()
+
+
+async def test_a_batch_runner_writes_the_batch_in_its_own_way_in_one_transaction(store: Store) -> None:
+    seen: list[list[int]] = []
+
+    def runner(session: Any, profile: str, records: list[Any]) -> list[Any]:
+        seen.append([tag for tag, _, _ in records])
+        return [fn(session, profile, **payload) for _, fn, payload in records]
+
+    journal = Journal(store, FAST, batch_runner=runner)
+    for i in range(6):
+        journal.append_record("record_checkpoint", checkpoint(i), tag=100 + i)
+    assert await journal.drain(5)
+    assert [t for batch in seen for t in batch] == list(range(100, 106))
+    assert all(len(batch) <= FAST.batch_size for batch in seen)
+    assert len(await store.list_checkpoints()) == 6
+    journal.close()

@@ -63,3 +63,57 @@ def test_a_lock_whose_postgres_session_died_is_taken_again(store_url: str) -> No
             StoreLock(store_url, "0dte").acquire()
     finally:
         lock.release()
+
+
+def test_a_live_daemon_on_a_locked_store_refuses_before_it_touches_the_broker(tmp_path: Path) -> None:
+    """The live path (`--broker ib`): while another process holds the store's lock, `tradingd run` exits 2
+    with `store_locked` and never opens a connection to the gateway (a listening socket counts them)."""
+    import os
+    import socket
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'tradingd-0dte.db'}"
+    gateway = socket.socket()
+    gateway.bind(("127.0.0.1", 0))
+    gateway.listen(8)
+    gateway.settimeout(0.2)
+    touched: list[object] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                touched.append(gateway.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    env = {**os.environ, "TRADINGD_DAEMON__STATE_DIR": str(tmp_path / "state"),
+           "TRADINGD_BROKER__IB__PORT": str(gateway.getsockname()[1]), "TRADINGD_BROKER__IB__CONNECT_TIMEOUT_S": "2"}
+    env.pop("JOURNAL_STREAM", None)
+    tradingd = Path(sys.executable).parent / "tradingd"
+    command = [str(tradingd), "run", "--profile", "0dte", "--broker", "ib", "--db", url, "--no-api"]
+    try:
+        with StoreLock(url, "0dte"):
+            refused = subprocess.run(command, cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True,
+                                     text=True, timeout=120)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert STORE_LOCKED in refused.stdout + refused.stderr
+        assert touched == [], "the refused daemon connected to the gateway"
+        # The same command with the lock free does reach the gateway (so the socket above would have seen it).
+        started = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                if touched:
+                    break
+                threading.Event().wait(0.1)
+            assert touched, "a free daemon never connected: this test could not see a refusal"
+        finally:
+            started.kill()
+            started.wait()
+    finally:
+        done.set()
+        gateway.close()
+        for connection in touched:
+            connection.close()  # type: ignore[attr-defined]
