@@ -83,12 +83,30 @@ def signal(r: Any, sid: str, strategy: str) -> dict[str, Any]:
             "strategy": strategy, "confidence": 0.75, "created_at": r.clock.now().isoformat()}
 
 
-async def opened(r: Any, sid: str, strategy: str) -> tuple[int, str]:
+async def accepted(r: Any, sid: str, strategy: str) -> Any:
+    """SPY's chain quoted at 470, the live shell started, a signal of `strategy` accepted."""
     r.gw.market.add_chain("SPY", [TODAY], STRIKES)
     quote_chain(r, Decimal(470))
     await r.engine.start()
     outcome = await r.engine.submit_signal(signal(r, sid, strategy), "test")
     assert outcome.accepted, outcome
+    return outcome
+
+
+async def restarted(r: Any) -> None:
+    """A new daemon (broker and live shell) on the same store and gateway, started."""
+    from broker.ib import IBBroker
+    from broker.quotes import QuoteBook
+    from daemon.live import LiveShell
+
+    settings = r.engine.settings
+    r.broker = IBBroker(settings, r.clock)
+    r.engine = LiveShell(settings, r.clock, r.store, r.broker, QuoteBook())
+    await r.engine.start()
+
+
+async def opened(r: Any, sid: str, strategy: str) -> tuple[int, str]:
+    outcome = await accepted(r, sid, strategy)
     units, key = outcome.decision["contracts"], outcome.decision["combo"]["key"]
     assert outcome.decision["combo"]["structure"] == {"volatility": "straddle", "neutral": "iron_condor"}[strategy]
     await r.until(lambda: book(r) == [(key, units)] and not r.engine.busy, timeout=40)
@@ -168,11 +186,7 @@ async def test_a_socket_cut_between_a_combos_legs_mid_slice_leaves_the_position_
     async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind="shell", **{"execution.child_interval_s": "0.4"}) as r:
         from broker.ib import ConnectionState
         r.gw.drop_mid_combo = True
-        r.gw.market.add_chain("SPY", [TODAY], STRIKES)
-        quote_chain(r, Decimal(470))
-        await r.engine.start()
-        outcome = await r.engine.submit_signal(signal(r, "vol-cut", "volatility"), "test")
-        assert outcome.accepted, outcome
+        outcome = await accepted(r, "vol-cut", "volatility")
         key = outcome.decision["combo"]["key"]
         await r.until(lambda: not r.gw.drop_mid_combo, timeout=20)  # the cut happened
         await r.until(lambda: r.broker.state is ConnectionState.READY and r.broker.reconnects >= 1, timeout=15)
@@ -191,18 +205,10 @@ async def test_a_restart_with_an_open_condor_restores_it_and_reconciles_clean(tm
     """The store holds the condor as one position under its key; IB holds four legs, two short. A restart
     restores the combo with its legs and the start-up reconciliation finds the two agree: nothing adopted,
     nothing blocked; the condor then closes as usual."""
-    from broker.ib import IBBroker
-    from broker.quotes import QuoteBook
-    from daemon.live import LiveShell
-
     async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind="shell", **{"execution.max_slippage_pct": "0.10"}) as r:
         units, key = await opened(r, "ic-r", "neutral")
         await r.engine.stop()
-        settings = r.engine.settings
-        broker = IBBroker(settings, r.clock)
-        r.engine = LiveShell(settings, r.clock, r.store, broker, QuoteBook())
-        r.broker = broker
-        await r.engine.start()
+        await restarted(r)
         assert book(r) == [(key, units)]  # restored as the combo, not as its first leg
         report = r.engine.last_reconcile
         assert report is not None and report.clean and report.fills_applied == ()  # its legs are known executions
@@ -215,25 +221,14 @@ async def test_a_restart_with_an_open_condor_restores_it_and_reconciles_clean(tm
 
 
 async def test_a_combo_child_filled_while_the_daemon_was_down_is_folded_into_units_on_restart(tmp_path):
-    from broker.ib import IBBroker
-    from broker.quotes import QuoteBook
-    from daemon.live import LiveShell
-
     async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind="shell") as r:
         r.gw.auto_fill = False  # the first child rests at the gateway
-        r.gw.market.add_chain("SPY", [TODAY], STRIKES)
-        quote_chain(r, Decimal(470))
-        await r.engine.start()
-        outcome = await r.engine.submit_signal(signal(r, "vol-down", "volatility"), "test")
-        assert outcome.accepted, outcome
+        outcome = await accepted(r, "vol-down", "volatility")
         key = outcome.decision["combo"]["key"]
         [child] = await r.until(lambda: combo_orders(r), timeout=20)
         await r.engine.stop()  # the daemon goes away; its combo child works on at IB
         await r.gw.fill_combo(child.order_id, 4)  # four straddles: a call and a put execution, 4 contracts each
-        settings = r.engine.settings
-        r.broker = IBBroker(settings, r.clock)
-        r.engine = LiveShell(settings, r.clock, r.store, r.broker, QuoteBook())
-        await r.engine.start()
+        await restarted(r)
         report = r.engine.last_reconcile
         assert report is not None and len(report.fills_applied) == 2  # the two legs, new
         await r.until(lambda: book(r) == [(key, 4)], timeout=20)  # folded into 4 units, not 8 contracts
