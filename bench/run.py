@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import bench_exits, bench_rss, bench_sizing, bench_start, bench_stream_replay, bench_tick  # noqa: E402
+from bench import bench_sweep  # noqa: E402
 from bench.results import RUNS, Sample, combine, table, write_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -33,6 +34,7 @@ BENCHES: dict[str, Callable[[], list[Sample]]] = {
     "tick_to_order": bench_tick.figures,
     "rss": bench_rss.figures,
     "start": bench_start.figures,
+    "sweep": bench_sweep.figures,
 }
 
 
