@@ -62,6 +62,7 @@ from daemon.store.journal import Journal, JournalSettings, StoreUnavailable
 from daemon.trading import META_KEY
 from market import calendar
 from market.clock import Clock
+from market.combo import is_combo_key
 from market.sanity import QuoteSanity, SanityLimits
 from market.session import SessionTimes
 from market.types import Fill, OptionChain, OrderStatus, OrderUpdate, Quote
@@ -151,6 +152,9 @@ class LiveShell:
         self.started_at: datetime | None = None
         self.last_checkpoint: datetime | None = None
         self.last_reconcile: ReconcileReport | None = None
+        # SPEC §9: combo leg executions the start-up reconciliation found new; the core folds them into units
+        self._start_leg_fills: list[Fill] = []
+        self._known_at_start: set[str] | None = None
         self.on_state: Callable[[str], Any] | None = None
         self._announced: str | None = None
         self._events: deque[tuple[Any, asyncio.Future[Any] | None]] = deque()
@@ -204,6 +208,9 @@ class LiveShell:
         except BrokerError as exc:
             self.log.warning("subscribe_failed", code=exc.code)
         core.start(now, open_orders)
+        for fill in self._start_leg_fills:  # after the restore: the core knows the combo each leg belongs to
+            self._push(FillEvent(fill))
+        self._start_leg_fills, self._known_at_start = [], None
         self.effects.start()
         self.effects.carry_out(core.take_effects())
         self._worker = asyncio.get_running_loop().create_task(self._drive(), name=f"live-{self.profile}")
@@ -228,7 +235,7 @@ class LiveShell:
                      trading_meta=await store.get_meta(META_KEY), trading_record=snapshot.trading_state,
                      blocked=[b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged],
                      realized_total=realized, highest=highest, exec_ids=sorted(await store.applied_exec_ids()),
-                     session_refs=session_refs)
+                     session_refs=session_refs, combos=await store.load_combos())  # SPEC §9: combo positions' legs
         core.stops.numbered(await asyncio.to_thread(self._stop_refs))
         for intent in snapshot.pending_intents:  # fills of orders sent before the restart find their position
             if intent.position_id is not None:
@@ -488,10 +495,27 @@ class LiveShell:
 
     async def _reconciled_fill(self, fill: Fill) -> Any:
         if self.phase != "RUNNING":  # the start-up reconciliation: straight into the store, then loaded
+            if await self._is_combo_leg(fill):
+                # a combo's leg is never an option fill of its own: a known one is skipped, a new one waits for
+                # the core, which folds legs into whole units (daemon.core.combos)
+                if self._known_at_start is None:
+                    self._known_at_start = await self.store.applied_exec_ids()
+                if fill.exec_id in self._known_at_start:
+                    return _Reconciled(False)
+                self._start_leg_fills.append(fill)
+                return _Reconciled(True)
             return await self.store.apply_fill(fill)
         new = fill.exec_id not in self.core.exec_ids
         self._push(FillEvent(fill))
         return _Reconciled(new)
+
+    async def _is_combo_leg(self, fill: Fill) -> bool:
+        """The fill is a leg of one of our combo orders: its intent's position is stored under a combo key."""
+        intent = await self.store.find_intent(fill.order_id)
+        if intent is None or intent.position_id is None:
+            return False
+        position = await self.store.get_position(intent.position_id)
+        return position is not None and is_combo_key(position.contract_key)
 
     async def _reconciled_update(self, update: OrderUpdate) -> None:
         if self.phase != "RUNNING":
