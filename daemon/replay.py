@@ -102,6 +102,8 @@ class SimChains:
 class StepClock:
     """The replay's time for the option model (it asks `now()`; nothing sleeps)."""
 
+    wall = False
+
     def __init__(self, start: datetime):
         self.at = start
 
@@ -110,6 +112,9 @@ class StepClock:
 
     async def sleep(self, seconds: float) -> None:  # pragma: no cover - the model never sleeps
         raise RuntimeError("the replay clock does not sleep")
+
+    async def turns(self) -> None:  # pragma: no cover - nothing waits on the replay's clock
+        return None
 
 
 @dataclass

@@ -92,6 +92,7 @@ class Core:
         self.blocked: set[str] = set()
         self.realized_total = ZERO
         self.buying_power: Decimal | None = None
+        self.net_liquidation: Decimal | None = None  # the broker's, for capital.source = "broker" (the shell reads it)
         self.store_available = True
         self.store_reason: str | None = None
         self.connected = True
@@ -505,6 +506,38 @@ class Core:
                 del self.stops.resting[position_id]
         self._pump(now)
 
+    def modify_refused(self, order_id: int, reason: str, now: datetime) -> None:
+        """The venue refused a Modify (filled or cancelled on the way): its state stands (live shell)."""
+        self.orders.execution.modify_refused(order_id, reason, now)
+        self._pump(now)
+
+    def renumber(self, old_id: int, new_id: int) -> None:
+        """An order went out under another id (profiles sharing an IB account's ids, live shell): everyone
+        who follows it by id follows the new one; later ids come after it."""
+        self.order_ids.start_after(new_id)
+        self.orders.execution.renumber(old_id, new_id)
+        if old_id in self.orders.order_positions:
+            self.orders.order_positions[new_id] = self.orders.order_positions.pop(old_id)
+        for position_id, resting in list(self.stops.resting.items()):
+            if resting.request.order_id == old_id:
+                self.stops.resting[position_id] = replace(resting, request=replace(resting.request, order_id=new_id))
+
+    def adopt(self, records: Sequence[PositionRecord], blocked: Sequence[str], now: datetime) -> None:
+        """What a reconciliation after start-up found at the broker (live shell): positions its orderRefs
+        prove, now in the book with a stop of their own; underlyings blocked until acknowledged."""
+        self.blocked.update(blocked)
+        for record in records:
+            if record.id in self.book.positions:
+                continue
+            position = LivePosition(record=record, contract=OptionContract.from_key(record.contract_key,
+                                                                                    record.multiplier),
+                                    exit_state=ExitState(), session_ref=record.entry_price, entry_complete=True)
+            self._add(position)
+            self.out.add(Subscribe((position.key,)))
+            self.out.log("warning", "position_adopted", position_id=record.id, underlying=record.underlying,
+                         contracts=record.open_qty, option=record.contract_key)
+            self.stops.follow(position, True, now, self.out)
+
     def on_fill(self, fill: Fill) -> None:
         out = self.out
         if fill.exec_id in self.exec_ids:
@@ -549,6 +582,8 @@ class Core:
                 realized=fmt.money(recorded.realized_pnl) if fill.side == "SELL" else None, option=key or fill.contract.key)
         slip = None if not mid else (fill.price - mid) / mid * (1 if fill.side == "BUY" else -1)
         out.metric("observe_fill", side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
+        out.notify("fill", f"{fill.side} {fill.quantity} {fill.contract.key} at {fmt.price(fill.price)}"
+                           + (f", realized {fmt.money_text(recorded.realized_pnl)}" if fill.side == "SELL" else ""))
         if position_id is None:
             self._bad("fill_unknown_order", f"fill {fill.exec_id} of order {fill.order_id} belongs to no position")
         if unmatched:
@@ -747,7 +782,8 @@ class Core:
                         position.record.entry_price, position.record.entry_time, position.mark)
 
     def capital_base(self) -> Decimal:
-        return capital_base(self.settings.capital, realized_pnl=self.realized_total)
+        return capital_base(self.settings.capital, realized_pnl=self.realized_total,
+                            net_liquidation=self.net_liquidation)
 
     def equity(self) -> Decimal:
         return self.settings.capital.account_size + self.realized_total + self.book.unrealized()
