@@ -1,8 +1,8 @@
 """How fast a full replay runs: the `make run` path (0dte, sim broker, the bundled week, speed 0,
 reference signals) through `daemon.app.App`, on a fresh database in a temporary folder.
 
-Prints wall time, bars/s, quotes/s (the feed's underlying and VIX quotes, and every quote the
-book took, modelled options included) and the process's peak RSS. A figure, not a test.
+Prints wall time, bars/s, quotes/s (the recorded underlying and VIX quotes, and the modelled option
+quotes) and the process's peak RSS. A figure, not a test.
 Usage: python bench/bench_replay.py [profile] [--json]
 """
 
@@ -21,45 +21,29 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from market.types import Quote  # noqa: E402
 from daemon.app import App, RunOptions  # noqa: E402
-from daemon.engine import Engine  # noqa: E402
-
-
-class CountingApp(App):
-    """The daemon's App, counting every quote its book takes."""
-
-    book_quotes = 0
-
-    def build(self) -> Engine:
-        engine = super().build()
-
-        def count(_: Quote) -> None:
-            self.book_quotes += 1
-
-        engine.quotes.add_listener(count)
-        return engine
 
 
 def run(profile: str) -> dict[str, Any]:
+    """`make run` as `tradingd run --replay bundled` does it: the core in the replay loop (`daemon.replay`)."""
     with tempfile.TemporaryDirectory() as tmp:
         options = RunOptions(profile=profile, broker="sim", replay="bundled", speed=0.0, signals="reference",
                              db=f"sqlite:///{Path(tmp) / 'bench.db'}", api_port=0)
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            app = CountingApp(options, out=sink)
+            app = App(options, out=sink)
             wall = time.perf_counter()
             cpu = time.process_time()
             code = asyncio.run(app.run())
             cpu = time.process_time() - cpu
             wall = time.perf_counter() - wall
-    assert app.feed is not None, "a replay builds a feed"
-    stats = app.feed.stats
+    assert app._replay_loop is not None, "a replay runs the core's replay loop"
+    stats = app._replay_loop.stats
     return {
-        "profile": profile, "exit_code": code, "sessions": len(stats.days), "wall_s": round(wall, 2),
+        "profile": profile, "exit_code": code, "sessions": len(app._replay_loop.reports), "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2), "bars": stats.bars, "bars_per_s": round(stats.bars / wall),
         "feed_quotes": stats.quotes, "feed_quotes_per_s": round(stats.quotes / wall),
-        "book_quotes": app.book_quotes, "book_quotes_per_s": round(app.book_quotes / wall),
-        "signals": getattr(app.engine, "signals_received", stats.signals), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "option_quotes": stats.option_quotes, "quote_events_per_s": round(stats.events_per_s),
+        "signals": stats.signals, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 

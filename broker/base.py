@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from market.types import (
     AccountSnapshot,
@@ -40,7 +40,32 @@ class BrokerListener(Protocol):
 
 @runtime_checkable
 class Broker(Protocol):
+    """Capabilities are declared here, never sniffed with getattr (each broker says what it does):
+
+    - `reconciles`: it runs a reconciler hook itself (`set_reconciler`) inside `start()` and after
+      every reconnect, telling "reconciling" then "ready" (IB); otherwise the daemon reconciles.
+    - `loads_chains`: its option chains are fetched ahead of time (`load_chains(underlyings)`, IB);
+      otherwise the listing rules give them around the spot (sim).
+    - `has_daily_closes`: it serves daily history (`daily_closes(symbol, sessions)`, IB).
+    - `shares_order_ids`: profiles on one account share its id sequence
+      (`claim_order_id_floor` / `release_order_id_claim`, IB).
+    - `reports_completed_orders`: `completed_orders()` lists orders that ended while we were away (IB).
+    - `confirms_changes`: modify/cancel take `confirm=True` to wait for the gateway's answer (IB).
+    - `throttle`: the broker paces its own messages with this `Throttle` (IB); None: the caller paces.
+    - `disconnect_expected`: it is away inside its restart window (IB's nightly restart): no alert.
+    """
+
     name: str
+    reconciles: bool
+    loads_chains: bool
+    has_daily_closes: bool
+    shares_order_ids: bool
+    reports_completed_orders: bool
+    confirms_changes: bool
+    throttle: Any
+
+    @property
+    def disconnect_expected(self) -> bool: ...
 
     @property
     def connected(self) -> bool: ...

@@ -224,7 +224,7 @@ class ProtectiveStops:
 
     def _confirm(self) -> dict[str, bool]:
         """A broker that can confirm changes (IB) is asked to: a stop is believed changed only once it is."""
-        return {"confirm": True} if getattr(self._broker, "confirms_changes", False) else {}
+        return {"confirm": True} if self._broker.confirms_changes else {}
 
     async def _modify(self, current: RestingStop, quantity: int, price: Decimal) -> None:
         request = replace(current.request, quantity=quantity, stop_price=price)

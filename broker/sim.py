@@ -159,6 +159,15 @@ async def stored_account_state(store: Any, settings: Settings, now: datetime) ->
 
 class SimBroker:
     name = "sim"
+    # capabilities (broker.base.Broker): the daemon reconciles it, the listing rules give its chains
+    reconciles = False
+    loads_chains = False
+    has_daily_closes = False
+    shares_order_ids = False
+    reports_completed_orders = False
+    confirms_changes = False
+    throttle = None
+    disconnect_expected = False
 
     def __init__(self, book: QuoteBook, clock: Clock, settings: Settings, *,
                  quote_model: OptionQuoteModel | None = None, account_id: str = ACCOUNT_ID,

@@ -1,8 +1,9 @@
-"""Wiring for `tradingd run`: settings, clock, quote book, broker, store, engine, API, scheduler, feed.
+"""Wiring for `tradingd run`: settings, clock, quote book, broker, store, the core's shell, API.
 
-Live (`--broker ib|sim` without `--replay`): LiveClock, APScheduler's AsyncIOScheduler, runs
-until SIGTERM/SIGINT. Replay (`--replay DATA`): VirtualClock, the same jobs fired on it,
-the recorded bars as the market, the sim broker, and a per-day summary at the end.
+Live (`--broker ib|sim` without `--replay`): LiveClock, the deterministic core in its asyncio
+shell (`daemon.live.LiveShell`; the core's timers are the scheduler's job definitions), runs
+until SIGTERM/SIGINT. Replay (`--replay DATA`): the same core in a plain loop over the recorded
+bars (`daemon.replay`), the sim venue, and a per-day summary at the end.
 
 Under systemd (`Type=notify`): READY=1 once the engine has started (start-up reconciliation
 done), STATUS=<trading state> whenever it changes, WATCHDOG=1 pings while the engine says it
@@ -34,18 +35,16 @@ from daemon import notifications
 from daemon import notify as sd
 from daemon.bars import Bar, DailyBar, available_symbols, load_daily_bars, load_minute_bars, resolve_data_dir
 from market.clock import EXCHANGE_TZ, Clock, LiveClock, VirtualClock
-from daemon.engine import Engine
-from daemon.feed import ReplayClock, ReplayFeed, replay_start
+from daemon.live import LiveShell
+from daemon.feed import ReplayClock, replay_start
 from daemon.logging import configure_logging, get_logger
 from daemon.metrics import Metrics
 from daemon.regime_report import effects_lines, regime_effects
 from daemon.report import summary_json, summary_text
-from daemon.scheduler import LiveScheduler, VirtualScheduler, build_jobs
 from daemon.signals.jsonl import load_signal_file
 from daemon.signals.reference import SOURCE as REFERENCE, OpeningRangeBreakout
 from daemon.store import Store, StoreError, default_url
 from daemon.store.lock import StoreLock
-from exits.closeout import zero_dte_closeout_at
 
 
 class RunError(Exception):
@@ -154,8 +153,7 @@ class App:
             start = replay_start(self.replay.bars, self.timed_signals)
             assert start is not None  # load_replay refuses a folder without bars
             self.clock = ReplayClock(start)
-        self.feed: ReplayFeed | None = None
-        self.engine: Engine | None = None
+        self.engine: LiveShell | None = None
         self.metrics = Metrics(self.settings.profile.name)
         self.api_port: int | None = None
         self._runner: Any = None
@@ -165,8 +163,9 @@ class App:
         self._replay_loop: Any = None  # daemon.replay.Replay while one runs
         self.json_logs = False
 
-    def build(self) -> Engine:
-        settings, options = self.settings, self.options
+    def build(self) -> LiveShell:
+        """The live daemon: the deterministic core in its asyncio shell (`daemon.live`), over IB or the sim."""
+        settings = self.settings
         quotes = QuoteBook()
         model = OptionQuoteModel(quotes, self.clock, settings.broker.sim.model, settings.profile.vix_symbol,
                                  settings.profile.contract_multiplier)
@@ -183,11 +182,7 @@ class App:
             from broker.ib.broker import IBBroker
 
             broker, model = IBBroker(settings, self.clock), None
-        daily = self.replay.closes_before if self.replay is not None else None
-        self.engine = Engine(settings, self.clock, store, broker, quotes, quote_model=model, daily_closes=daily,
-                             metrics=self.metrics)
-        if isinstance(self.clock, ReplayClock):
-            self.clock.quiesce = self.engine.settle
+        self.engine = LiveShell(settings, self.clock, store, broker, quotes, metrics=self.metrics)
         return self.engine
 
     def _locked_store_url(self) -> str:
@@ -206,7 +201,7 @@ class App:
             raise RunError(exc.code, str(exc)) from None
         return replay_store_url(settings) if fresh_replay else url
 
-    async def _relock(self, engine: Engine) -> None:
+    async def _relock(self, engine: LiveShell) -> None:
         assert self.store_lock is not None
         if await asyncio.to_thread(self.store_lock.reacquire):
             engine.log.info("store_lock_held", where=self.store_lock.where)
@@ -240,11 +235,6 @@ class App:
 
         sink.journal.add_listener(on_change)
 
-    def jobs(self, engine: Engine) -> list[Any]:
-        zero = self.settings.exits.zero_dte
-        closeout = (lambda s: zero_dte_closeout_at(s, zero)) if zero is not None else None
-        return build_jobs(self.settings, calendar.session_for, engine, closeout_at=closeout)
-
     async def run(self) -> int:
         if self.replay is not None:
             return await self.run_replay()
@@ -274,20 +264,9 @@ class App:
 
                 self._runner, self.api_port = await start_api(engine, self.settings, self.metrics)
             sd.ready(engine.state_text())
-            if self.replay is not None:
-                if self.replay.missing:
-                    log.warning("replay_symbols_missing", symbols=self.replay.missing,
-                                note="these underlyings have no recorded bars and are not traded in this replay")
-                self._on_signals(self.stop)
-                await self._replay(engine)
-                if self.stopped_by is not None:
-                    self._print_line(f"replay stopped by {self.stopped_by} at {self.clock.now():%Y-%m-%d %H:%M:%S %Z}"
-                                     "; partial summary follows", event="replay_stopped",
-                                     signal=self.stopped_by, at=self.clock.now().isoformat())
-                await self.print_summary(engine)
-            else:
-                watchdog = sd.start_watchdog(engine.healthy)
-                await self._live(engine)
+            log.info("engine_ready", shell="core", trading_state=engine.core.control.state.value)
+            watchdog = sd.start_watchdog(engine.healthy)
+            await self._live(engine)
         finally:
             sd.stopping()
             if watchdog is not None:
@@ -302,7 +281,7 @@ class App:
                 self.store_lock.release()
             await asyncio.to_thread(self._stop_notifier, notifier)
             if not self.options.summary_json:  # JSON output carries it inside the summary
-                where = database_location(engine.store.raw.url)
+                where = database_location(engine.store.url)
                 self._print_line(f"database: {where}", event="database", database=where)
         return 0
 
@@ -446,32 +425,6 @@ class App:
             print("\n".join(effects_lines(effects, self.settings.profile.name)), file=self.out)
         self.out.flush()
 
-    async def _replay(self, engine: Engine) -> None:
-        assert self.replay is not None and isinstance(self.clock, VirtualClock)
-        log = get_logger("tradingd.run", profile=self.settings.profile.name)
-        listeners = []
-        if self.options.signals == REFERENCE:
-            log.info("reference_signals", note="DEMONSTRATION signal source: an opening-range breakout on the "
-                                               "recorded bars; it shows the daemon working, it predicts nothing")
-            source = OpeningRangeBreakout(self.settings.profile.name, self.settings.profile.underlyings)
-
-            async def on_bar(bar: Bar) -> None:
-                raw = source.on_bar(bar)
-                if raw is not None:
-                    await engine.submit_signal(raw, REFERENCE)
-
-            listeners.append(on_bar)
-        scheduler = VirtualScheduler(self.jobs(engine), self.clock, after_each=engine.settle)
-        self.feed = ReplayFeed(self.clock, engine.quotes, self.replay.bars, scheduler=scheduler,
-                               index_symbols=frozenset({self.settings.profile.vix_symbol}),
-                               bar_listeners=listeners, signals=self.timed_signals,
-                               signal_sink=engine.submit_signal, signal_source=f"replay:{self.options.signals}",
-                               settle=engine.settle, speed=self.options.speed)
-        stats = await self.feed.run()
-        # Every signal the engine was handed: the file's (timed) and the reference source's (per bar).
-        log.info("replay_done", quotes=stats.quotes, bars=stats.bars, signals=engine.signals_received,
-                 sessions=len(stats.days))
-
     def _start_notifier(self) -> notifications.Notifier | None:
         """The profile's notifier, installed for `notifications.notify`; None when none is configured.
         A replay tells nobody: its events happened years ago."""
@@ -514,14 +467,10 @@ class App:
             print(text, file=self.out)
         self.out.flush()
 
-    async def _live(self, engine: Engine) -> None:
-        scheduler = LiveScheduler(self.jobs(engine))
-        scheduler.start()
+    async def _live(self, engine: LiveShell) -> None:
+        """Until SIGTERM/SIGINT (or `stop()`): the core's own timers drive the jobs (no APScheduler here)."""
         self._on_signals(self.stop)
-        try:
-            await self._stop.wait()
-        finally:
-            scheduler.shutdown()
+        await self._stop.wait()
 
     def stop(self, by: str | None = None) -> None:
         if by is not None and self.stopped_by is None:
@@ -529,27 +478,6 @@ class App:
         self._stop.set()
         if self._replay_loop is not None:
             self._replay_loop.stop()
-        if self.feed is not None:
-            self.feed.stop()
-
-    async def print_summary(self, engine: Engine) -> None:
-        await engine.flush_journal()
-        await engine.store.drain()
-        days = await engine.store.summary_by_day()
-        effects = regime_effects(await engine.store.recent_decisions(limit=1_000_000),
-                                 await engine.store.list_exit_events(limit=1_000_000))
-        if self.options.summary_json or self.json_logs:  # stdout is JSON only: the summary is a JSON line too
-            import json
-
-            extra = {"event": "replay_summary", "level": "info"} if not self.options.summary_json else {}
-            print(json.dumps({**extra, "profile": self.settings.profile.name, "days": summary_json(days),
-                              "regime_effects": {d.isoformat(): v for d, v in effects.items()},
-                              "database": database_location(engine.store.raw.url),
-                              "complete": self.stopped_by is None}), file=self.out)
-        else:
-            print(summary_text(days, self.settings.profile.name), file=self.out)
-            print("\n".join(effects_lines(effects, self.settings.profile.name)), file=self.out)
-        self.out.flush()
 
 
 def forget_api_url(settings: Settings, port: int | None) -> None:

@@ -110,7 +110,7 @@ class Engine:
         self.daily_closes = daily_closes
         # Live (IB): the closes come from the broker's historical data, cached in the store (SPEC §2.5, §6.1).
         self.history: DailyHistory | None = None
-        if daily_closes is None and callable(getattr(broker, "daily_closes", None)):
+        if daily_closes is None and broker.has_daily_closes:
             self.history = DailyHistory(broker, store, settings.profile.underlyings,  # type: ignore[arg-type]
                                         sessions=settings.correlation.lookback_sessions,
                                         pace_s=float(settings.broker.ib.history_pace_s), sleep=clock.sleep)
@@ -124,18 +124,18 @@ class Engine:
         self.regime = RegimeDesk(self)  # SPEC §10: calendar, surfaces, VIX history -> values for risk/exits
         # One bucket paces every outgoing message: the broker's own when it has one (IB), which the
         # executor then shares (its order messages count twice there: slower, never over the limit).
-        self.throttle: Throttle = getattr(broker, "throttle", None) or Throttle(
+        self.throttle: Throttle = broker.throttle or Throttle(
             clock, settings.execution.max_messages_per_s)
         # Profiles sharing an IB account share its order ids: each id is taken in the account's turn.
         self.order_ids = (OrderIds(broker.claim_order_id_floor, broker.release_order_id_claim)  # type: ignore[attr-defined]
-                          if getattr(broker, "shares_order_ids", False) else OrderIds())
+                          if broker.shares_order_ids else OrderIds())
         self.executor = Executor.from_settings(RecordingBroker(broker, self._record_refusal, clock.now, self.order_ids),
                                                quotes, clock, settings, allocate_order_id=self.allocate_order_id,
                                                before_send=self._before_send, throttle=self.throttle)
         pace = None if paces_itself(broker) else self.throttle.acquire
         self.stops = StopDesk(self, RecordingBroker(broker, self._record_refusal, clock.now, self.order_ids,
                                                     acquire=pace))
-        self._broker_reconciles = callable(getattr(broker, "set_reconciler", None))
+        self._broker_reconciles = broker.reconciles
         self.last_reconcile: ReconcileReport | None = None
         self.signals_received = 0
         self.started_at: datetime | None = None
@@ -249,12 +249,8 @@ class Engine:
     async def settle(self) -> None:
         """Let everything the last event started run until it waits on the clock again: the worker idle
         and no store call in flight (replay determinism: virtual time never runs ahead of the database)."""
-        settle_clock = getattr(self.clock, "turns", None) or getattr(self.clock, "settle", None)
         for _ in range(SETTLE_ROUNDS):
-            if settle_clock is not None:
-                await settle_clock()
-            else:
-                await asyncio.sleep(0)
+            await self.clock.turns()
             if self.store.inflight:
                 await self.store.raw.drain()
             elif self.journal.pending and self.journal.available:
@@ -268,8 +264,7 @@ class Engine:
         """Wait until every queued broker event has been applied (not to be called by the worker itself)."""
         while self._events or self._dirty or not self._idle.is_set():
             await self._idle.wait()
-            settle_clock = getattr(self.clock, "turns", None) or getattr(self.clock, "settle", None)
-            await (settle_clock() if settle_clock is not None else asyncio.sleep(0))
+            await self.clock.turns()
 
     @property
     def busy(self) -> bool:
@@ -329,7 +324,7 @@ class Engine:
     @property
     def disconnect_expected(self) -> bool:
         """The broker is away inside its restart window (IB's nightly restart, the weekend): no alert."""
-        return bool(getattr(self.broker, "disconnect_expected", False))
+        return bool(self.broker.disconnect_expected)
 
     def _on_book_quote(self, quote: Quote) -> None:
         self._dirty[quote.key] = quote
@@ -858,9 +853,8 @@ class Engine:
 
     async def refresh_chains(self, at: datetime) -> None:
         """Pre-open: the broker loads the underlyings' option chains again (a new weekly, strikes per expiry)."""
-        load = getattr(self.broker, "load_chains", None)
-        if load is not None:
-            loaded = await load(self.settings.profile.underlyings)
+        if self.broker.loads_chains:
+            loaded = await self.broker.load_chains(self.settings.profile.underlyings)  # type: ignore[attr-defined]
             self.log.info("chains_refreshed", underlyings=sorted(loaded))
 
     async def refresh_correlations(self, at: datetime) -> None:

@@ -66,9 +66,6 @@ class ReplayClock(VirtualClock):
         super().__init__(start, settle_rounds)
         self.quiesce: Callable[[], Awaitable[None]] | None = None
 
-    async def turns(self) -> None:
-        await VirtualClock.settle(self)
-
     async def settle(self) -> None:
         await self.turns()
         if self.quiesce is not None:

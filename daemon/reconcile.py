@@ -12,7 +12,10 @@ Run after every (re)connect, before entries are accepted:
 4. positions: a broker position the store does not know is adopted only when an order
    for that contract carries our orderRef (an execution today or an open order such as
    its resting stop); any other difference is reported and its underlying blocked for
-   entries until an operator acknowledges it.
+   entries until an operator acknowledges it;
+5. combos (`reconcile_combos`): a BAG order's legs are held as separate positions; by orderRef they are
+   one combo again, filled in whole units; a leg missing, extra or out of ratio blocks the underlying,
+   and a combo is adopted whole or not at all.
 
 Fills and order updates go through `apply_fill` / `on_update` (the engine passes its own
 handlers so its in-memory state follows; the store's are the default). An `apply_fill` that
@@ -35,6 +38,7 @@ import structlog
 from broker.base import Broker, BrokerError
 from broker.order_ref import OrderRefError, parse_order_ref
 from market.types import BrokerPosition, Fill, OpenOrder, OrderStatus, OrderUpdate
+from daemon.reconcile_combos import ComboMismatch, combo_groups, leg_problems, stored_legs, units_filled
 from daemon.store.records import FillOutcome, IntentRecord
 from daemon.store.types import jsonable
 
@@ -99,12 +103,13 @@ class ReconcileReport:
     highest_order_id: int = 0
     incomplete: tuple[str, ...] = ()  # steps the broker did not answer in time (retried)
     fills_recovered: tuple[str, ...] = ()  # fills rebuilt from completed orders (made before midnight)
+    combo_mismatches: tuple[ComboMismatch, ...] = ()  # combos whose legs at the broker are not whole
 
     @property
     def clean(self) -> bool:
         """Nothing an operator needs to look at."""
         return not (self.never_sent or self.orphan_orders or self.unknown_positions or self.mismatches
-                    or self.incomplete)
+                    or self.incomplete or self.combo_mismatches)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = jsonable(self)
@@ -144,8 +149,8 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
     own_open = [o for o in open_orders or [] if ours(o.request.order_ref)]
     # IB reports the current day's executions only: a fill made while we were down across midnight is
     # found in the completed orders (filled quantity, no price) and applied from there, once.
-    asks_completed = getattr(broker, "completed_orders", None)
-    completed = await _ask("completed_orders", asks_completed, unanswered) if asks_completed is not None else []
+    completed = (await _ask("completed_orders", broker.completed_orders, unanswered)  # type: ignore[attr-defined]
+                 if broker.reports_completed_orders else [])
     recovered, completed_filled = await _fills_from_completed(completed or [], own_fills, ours, store, apply, now)
     own_fills = [*own_fills, *recovered]
 
@@ -160,13 +165,14 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
                 orphans.append(oid)
 
     # positions are compared only with all three answers: a missing fill or order would read as a mismatch
-    adopted, unknown, mismatches = ([], [], []) if unanswered else (
+    adopted, unknown, mismatches, combos = ([], [], [], []) if unanswered else (
         await _positions(store, broker_positions, own_open, own_fills, now))
     blocked = []
     # Orders IB ties to a client id this session no longer has (IB 326 moved it): they can no longer be
     # changed or cancelled from here, so their underlyings take no new entries until an operator looks.
-    foreign = getattr(broker, "orders_of_other_clients", None)
-    for o in (foreign(own_open) if foreign is not None else ()):
+    # (IB's; a broker that reports completed orders is one that has client ids)
+    for o in (broker.orders_of_other_clients(own_open)  # type: ignore[attr-defined]
+              if broker.reports_completed_orders else ()):
         underlying = o.request.contract.underlying
         log.error("order_of_another_client", order_id=o.request.order_id, order_ref=o.request.order_ref,
                   underlying=underlying)
@@ -174,8 +180,9 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
                                      detail={"order_id": o.request.order_id, "order_ref": o.request.order_ref})
         if underlying not in blocked:
             blocked.append(underlying)
-    for item in (*unknown, *mismatches):
-        reason = UNKNOWN_POSITION if isinstance(item, UnknownPosition) else POSITION_MISMATCH
+    for item in (*unknown, *mismatches, *combos):
+        reason = (UNKNOWN_POSITION if isinstance(item, UnknownPosition) else
+                  item.reason if isinstance(item, ComboMismatch) else POSITION_MISMATCH)
         await store.block_underlying(item.underlying, reason=reason, at=now, detail=jsonable(item))
         if item.underlying not in blocked:
             blocked.append(item.underlying)
@@ -191,7 +198,7 @@ async def reconcile(broker: Broker, store: Store, *, profile: str, prefix: str, 
         never_sent=tuple(never_sent), ended_unseen=tuple(ended), orphan_orders=tuple(orphans),
         adopted=tuple(adopted), unknown_positions=tuple(unknown), mismatches=tuple(mismatches),
         blocked=tuple(blocked), highest_order_id=highest, incomplete=tuple(unanswered),
-        fills_recovered=tuple(f.exec_id for f in recovered))
+        fills_recovered=tuple(f.exec_id for f in recovered), combo_mismatches=tuple(combos))
     (log.info if report.clean else log.warning)("reconciled", **_summary(report))
     return report
 
@@ -268,9 +275,12 @@ async def _match_intents(intents: list[IntentRecord], own_open: list[OpenOrder],
                          ) -> tuple[list[int], list[int], list[int], set[int]]:
     by_id = {o.request.order_id: o for o in own_open}
     by_ref = {o.request.order_ref: o for o in own_open}
-    filled: dict[int, int] = defaultdict(int)
+    by_order: dict[int, list[Fill]] = defaultdict(list)
     for f in own_fills:
-        filled[f.order_id] += f.quantity
+        by_order[f.order_id].append(f)
+    filled: dict[int, int] = defaultdict(int)  # in the order's units: whole combo units for a combo
+    for order_id, fills in by_order.items():
+        filled[order_id] = units_filled(fills)
     for order_id, total in (completed_filled or {}).items():  # IB's own total for an order it completed
         filled[order_id] = max(filled[order_id], total)
     matched: list[int] = []
@@ -308,17 +318,21 @@ def _status_update(intent: IntentRecord, status: OrderStatus, filled: int, now: 
 
 async def _positions(store: Store, broker_positions: list[BrokerPosition], own_open: list[OpenOrder],
                      own_fills: list[Fill], now: datetime
-                     ) -> tuple[list[AdoptedPosition], list[UnknownPosition], list[PositionMismatch]]:
+                     ) -> tuple[list[AdoptedPosition], list[UnknownPosition], list[PositionMismatch], list[ComboMismatch]]:
     stored: dict[str, int] = defaultdict(int)
     underlying_of: dict[str, str] = {}
     for p in await store.load_open_positions():
-        stored[p.contract_key] += p.open_qty
-        underlying_of[p.contract_key] = p.underlying
+        for key, qty in stored_legs(p.contract_key, p.open_qty, p.multiplier):  # a combo: its legs, as IB holds them
+            stored[key] += qty
+            underlying_of[key] = p.underlying
     refs: dict[str, set[str]] = defaultdict(set)
     for f in own_fills:
         refs[f.contract.key].add(f.order_ref)
     for o in own_open:
-        refs[o.request.contract.key].add(o.request.order_ref)
+        for leg_key in ([leg.contract.key for leg in o.request.legs] or [o.request.contract.key]):
+            refs[leg_key].add(o.request.order_ref)
+    combos = leg_problems(combo_groups(own_open, own_fills), broker_positions, stored)
+    held_back = {key for c in combos for key, _ in c.broker_legs}  # a combo not whole is never half-adopted
 
     adopted: list[AdoptedPosition] = []
     unknown: list[UnknownPosition] = []
@@ -330,6 +344,8 @@ async def _positions(store: Store, broker_positions: list[BrokerPosition], own_o
         have = stored.get(key, 0)
         if have == bp.quantity:
             continue
+        if key in held_back and have == 0:
+            continue  # reported (and its underlying blocked) as the combo it belongs to
         if have == 0 and bp.quantity > 0 and refs.get(key):
             record = await store.open_position(bp.contract, now, quantity=bp.quantity, entry_price=bp.avg_cost)
             adopted.append(AdoptedPosition(record.id, key, bp.quantity, bp.avg_cost, tuple(sorted(refs[key]))))
@@ -340,7 +356,7 @@ async def _positions(store: Store, broker_positions: list[BrokerPosition], own_o
     for key, have in stored.items():
         if have and key not in at_broker:
             mismatches.append(PositionMismatch(key, underlying_of[key], have, 0))
-    return adopted, unknown, mismatches
+    return adopted, unknown, mismatches, combos
 
 
 def _summary(report: ReconcileReport) -> dict[str, Any]:
@@ -353,6 +369,7 @@ def _summary(report: ReconcileReport) -> dict[str, Any]:
         "mismatches": [m.contract_key for m in report.mismatches], "blocked": list(report.blocked),
         "highest_order_id": report.highest_order_id, "incomplete": list(report.incomplete),
         "fills_recovered": list(report.fills_recovered),
+        "combo_mismatches": [(c.underlying, c.reason) for c in report.combo_mismatches],
     }
 
 

@@ -51,7 +51,6 @@ from daemon.core.events import (
     FillEvent,
     OrderRefusedEvent,
     OrderUpdateEvent,
-    QuoteEvent,
     SignalEvent,
     StoreStatusEvent,
 )
@@ -102,6 +101,8 @@ class SimChains:
 class StepClock:
     """The replay's time for the option model (it asks `now()`; nothing sleeps)."""
 
+    wall = False
+
     def __init__(self, start: datetime):
         self.at = start
 
@@ -110,6 +111,9 @@ class StepClock:
 
     async def sleep(self, seconds: float) -> None:  # pragma: no cover - the model never sleeps
         raise RuntimeError("the replay clock does not sleep")
+
+    async def turns(self) -> None:  # pragma: no cover - nothing waits on the replay's clock
+        return None
 
 
 @dataclass
@@ -277,7 +281,7 @@ class Replay:
         self.market.update(quote)
         self.venue.on_quote(quote, at)
         self._venue_events()
-        self.core.handle(QuoteEvent(quote))
+        self.core.quote(quote)
         key = quote.key
         if key == self.settings.profile.vix_symbol:
             self.model.refresh()
@@ -298,7 +302,7 @@ class Replay:
             self.stats.option_quotes += 1
             venue.on_quote(quote, at)
             self._venue_events()
-            core.handle(QuoteEvent(quote))
+            core.quote(quote)
 
     def _venue_events(self) -> None:
         core = self.core

@@ -28,7 +28,7 @@ Acquire = Callable[[], Awaitable[None]]
 
 def paces_itself(broker: Broker) -> bool:
     """True when the broker passes every message through a throttle of its own (IBBroker.throttle)."""
-    return getattr(broker, "throttle", None) is not None
+    return broker.throttle is not None
 
 
 class OrderIds:

@@ -15,18 +15,29 @@ from market.session import EXCHANGE_TZ
 
 
 class Clock(Protocol):
+    wall: bool  # its sleep follows the wall clock (a live shell may time with the loop's own timers)
+
     def now(self) -> datetime:
         """Exchange-local, timezone-aware."""
 
     async def sleep(self, seconds: float) -> None: ...
 
+    async def turns(self) -> None:
+        """Let the work the last event started run to its next wait: one loop turn on the live clock,
+        the settling rounds of a virtual one (declared here, not sniffed by its callers)."""
+
 
 class LiveClock:
+    wall = True
+
     def now(self) -> datetime:
         return datetime.now(EXCHANGE_TZ)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def turns(self) -> None:
+        await asyncio.sleep(0)
 
 
 class VirtualClock:
@@ -37,6 +48,8 @@ class VirtualClock:
     the loop run the woken tasks (and anything they schedule at or before the target)
     before moving on.
     """
+
+    wall = False
 
     def __init__(self, start: datetime, settle_rounds: int = 8):
         if start.tzinfo is None:
@@ -56,6 +69,9 @@ class VirtualClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._timers, (self._now + timedelta(seconds=seconds), next(self._seq), fut))
         await fut
+
+    async def turns(self) -> None:
+        await VirtualClock.settle(self)
 
     async def settle(self) -> None:
         """Give woken tasks a few loop turns to run to their next await."""

@@ -54,6 +54,11 @@ RESTORED_DATA_KEPT = "1102"  # market data survived: no resubscription needed
 
 class IBBroker:
     name = "ib"
+    # capabilities (broker.base.Broker); `shares_order_ids`, `confirms_changes` are declared by their methods
+    reconciles = True
+    loads_chains = True
+    has_daily_closes = True
+    reports_completed_orders = True
 
     def __init__(self, settings: Settings, clock: Clock | None = None, *, throttle: Throttle | None = None,
                  alert: AlertHook | None = None, ib: IB | None = None, rng: random.Random | None = None,

@@ -12,12 +12,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from ib_async import IB, Contract, Index, Option, Stock
+from ib_async import IB, ComboLeg, Contract, Index, Option, Stock
 
 from broker.base import BrokerError
+from market.types import ComboLeg as Leg
 from market.types import OptionChain, OptionContract
 
 SMART = "SMART"
+BAG = "BAG"
 INDEX_EXCHANGE = "CBOE"  # where VIX (the only index a profile streams) is listed
 Within = Callable[[Awaitable[Any]], Awaitable[Any]]
 Pace = Callable[[], Awaitable[None]]
@@ -47,6 +49,16 @@ def ib_option(opt: OptionContract, currency: str) -> Contract:
         return Contract(conId=opt.con_id, secType="OPT", exchange=opt.exchange or SMART, currency=currency)
     return Option(opt.underlying, f"{opt.expiry:%Y%m%d}", float(opt.strike), opt.right, opt.exchange or SMART,
                   str(opt.multiplier), currency, tradingClass=opt.trading_class or "")
+
+
+def ib_combo(underlying: str, legs: Iterable[tuple[int, Leg]], currency: str) -> Contract:
+    """An IB combo (secType BAG) over qualified legs (conId, leg): each leg's side is its side when the combo
+    is bought, as in IB's own convention, so the same contract serves the opening BUY and the closing SELL.
+    SMART-routed US option-vs-option combos are guaranteed by IB (no NonGuaranteed tag is sent): IB fills every
+    leg of a unit or none, never one leg alone (ibkr.info article 1323)."""
+    return Contract(secType=BAG, symbol=underlying, currency=currency, exchange=SMART,
+                    comboLegs=[ComboLeg(conId=con_id, ratio=leg.ratio, action=leg.side, exchange=SMART)
+                               for con_id, leg in legs])
 
 
 def option_from_ib(c: Contract, default_multiplier: int) -> OptionContract | None:
@@ -106,6 +118,32 @@ class ContractBook:
 
     async def qualify_option(self, opt: OptionContract) -> Contract:
         return await self.qualify(opt.key)
+
+    async def combo(self, legs: Iterable[Leg]) -> Contract:
+        """The BAG contract for `legs`, every leg qualified first (IB needs each leg's conId)."""
+        legs = tuple(legs)
+        qualified = [(await self.qualify(leg.contract.key)).conId for leg in legs]
+        return ib_combo(legs[0].contract.underlying, zip(qualified, legs), self.currency)
+
+    async def option_by_con_id(self, con_id: int) -> OptionContract | None:
+        """The option IB lists under `con_id` (a combo leg IB reported back); cached; None when IB knows none."""
+        key = self._key_by_con_id.get(con_id)
+        if key is None:
+            await self._pace()
+            try:
+                details = await self._within(self.ib.reqContractDetailsAsync(Contract(conId=con_id)))
+            except BrokerError:
+                return None
+            found = [d.contract for d in details or [] if d.contract is not None and d.contract.conId == con_id]
+            if len(found) != 1 or option_from_ib(found[0], self.multiplier) is None:
+                return None
+            key = key_of(found[0], self.multiplier)
+            if key is None:
+                return None
+            self._by_key.setdefault(key, found[0])
+            self._key_by_con_id[con_id] = key
+        opt = OptionContract.from_key(key, self.multiplier)
+        return OptionContract(opt.underlying, opt.expiry, opt.strike, opt.right, opt.multiplier, con_id=con_id)
 
     async def chain(self, underlying: str, day: date, *, refresh: bool = False) -> OptionChain:
         """Expiries and strikes listed for `underlying` (SMART, its own trading class), cached for `day`

@@ -23,8 +23,8 @@ from ib_async.objects import CommissionReport, Execution
 
 from broker.base import BrokerError
 from broker.ib import codes
-from broker.ib.contracts import ContractBook, option_from_ib
-from market.types import Fill, OpenOrder, OrderRequest, OrderStatus, OrderUpdate
+from broker.ib.contracts import BAG, ContractBook, option_from_ib
+from market.types import ComboLeg, Fill, OpenOrder, OrderRequest, OrderStatus, OrderUpdate, combo_key
 from market.clock import EXCHANGE_TZ, Clock
 
 log = structlog.get_logger("broker.ib")
@@ -45,6 +45,10 @@ _STATUS = {
     "Inactive": OrderStatus.INACTIVE,
 }
 _ORDER_TYPES = frozenset({"LMT", "STP", "MKT"})
+# A combo is sent as LMT (net price, may be negative) or MKT; its protective stop is the daemon's own rule
+# (docs/decisions/combos.md): IB only simulates stops on combos, triggered on a combo "last" that
+# SMART-routed option combos rarely print.
+_COMBO_ORDER_TYPES = frozenset({"LMT", "MKT"})
 PRICE_EPSILON = Decimal("0.000001")  # a price back from the wire as a float: equal within this
 REQUEST_ID_FLOOR = 1 << 30  # session.REQ_ID_BASE: ib_async's own request ids start there
 
@@ -69,23 +73,50 @@ def ib_order(req: OrderRequest, account: str) -> Order:
 
 
 def _validate(req: OrderRequest) -> None:
-    problem = None
-    if req.order_id <= 0:
-        problem = f"order id {req.order_id} must be positive"
-    elif req.quantity <= 0:
-        problem = f"quantity {req.quantity} must be positive"
-    elif not req.order_ref:
-        problem = "every order carries an orderRef"
-    elif req.side not in ("BUY", "SELL"):
-        problem = f"side {req.side!r} is not BUY or SELL"
-    elif req.order_type == "LMT" and not (req.limit_price and req.limit_price > 0):
-        problem = "a LMT order needs a positive limit price"
-    elif req.order_type == "STP" and not (req.stop_price and req.stop_price > 0):
-        problem = "a STP order needs a positive stop price"
-    elif req.order_type not in _ORDER_TYPES:
-        problem = f"order type {req.order_type!r} is not one of {sorted(_ORDER_TYPES)}"
+    problem = _common_problem(req) or (_combo_problem(req) if req.legs else _single_problem(req))
     if problem:
         raise BrokerError("bad_order", f"order {req.order_id}: {problem}")
+
+
+def _common_problem(req: OrderRequest) -> str | None:
+    if req.order_id <= 0:
+        return f"order id {req.order_id} must be positive"
+    if req.quantity <= 0:
+        return f"quantity {req.quantity} must be positive"
+    if not req.order_ref:
+        return "every order carries an orderRef"
+    if req.side not in ("BUY", "SELL"):
+        return f"side {req.side!r} is not BUY or SELL"
+    return None
+
+
+def _single_problem(req: OrderRequest) -> str | None:
+    if req.order_type == "LMT" and not (req.limit_price and req.limit_price > 0):
+        return "a LMT order needs a positive limit price"
+    if req.order_type == "STP" and not (req.stop_price and req.stop_price > 0):
+        return "a STP order needs a positive stop price"
+    if req.order_type not in _ORDER_TYPES:
+        return f"order type {req.order_type!r} is not one of {sorted(_ORDER_TYPES)}"
+    return None
+
+
+def _combo_problem(req: OrderRequest) -> str | None:
+    """A combo's own rules: units, a net limit of either sign, legs of one underlying, each contract once."""
+    if req.order_type == "STP":
+        raise BrokerError("combo_stop_unsupported", f"order {req.order_id}: a combo's protective stop is the "
+                          "daemon's rule on the net mark, never a STP order at IB (docs/decisions/combos.md)")
+    underlyings = {leg.contract.underlying for leg in req.legs}
+    if any(leg.side not in ("BUY", "SELL") for leg in req.legs):
+        return "every leg is BUY or SELL"
+    if req.order_type not in _COMBO_ORDER_TYPES:
+        return f"order type {req.order_type!r} is not one of {sorted(_COMBO_ORDER_TYPES)} for a combo"
+    if req.order_type == "LMT" and (req.limit_price is None or not req.limit_price.is_finite()):
+        return "a combo LMT order needs a net limit price"
+    if len(underlyings) != 1:
+        return f"the legs are on {sorted(underlyings)}: a combo trades one underlying"
+    if len({leg.contract.key for leg in req.legs}) != len(req.legs):
+        return "a contract appears in two legs"
+    return None
 
 
 class Orders:
@@ -140,8 +171,8 @@ class Orders:
         known = self._requests.get(req.order_id)
         if known is None:
             raise BrokerError("unknown_order", f"order {req.order_id} was not placed by this daemon; cannot modify it")
-        if known.contract.key != req.contract.key or known.side != req.side:
-            raise BrokerError("bad_order", f"order {req.order_id}: a modification keeps the contract and side")
+        if known.contract.key != req.contract.key or known.side != req.side or known.legs != req.legs:
+            raise BrokerError("bad_order", f"order {req.order_id}: a modification keeps the contract, legs and side")
         if req.order_id in self._final:
             raise BrokerError("order_not_working", f"order {req.order_id} is {self._final[req.order_id].value}")
         self._previous[req.order_id] = known
@@ -172,14 +203,14 @@ class Orders:
     async def _send(self, req: OrderRequest, what: str) -> None:
         """placeOrder: a new id places, a known one modifies (IB's own rule)."""
         order = ib_order(req, self._account())
-        contract = await self.book.qualify(req.contract.key)
+        contract = await (self.book.combo(req.legs) if req.legs else self.book.qualify(req.contract.key))
         self._requests[req.order_id] = req
         self.note_order_id(req.order_id)
         await self._pace()
         with _on_the_wire(req.order_id):
             self.ib.client.placeOrder(req.order_id, contract, order)
         log.info("order", order_id=req.order_id, order_ref=req.order_ref, underlying=req.contract.underlying,
-                 contract=req.contract.key, side=req.side, contracts=req.quantity, type=req.order_type,
+                 contract=combo_key(req.legs) if req.legs else req.contract.key, side=req.side, contracts=req.quantity, type=req.order_type,
                  limit=str(req.limit_price) if req.limit_price is not None else None,
                  stop=str(req.stop_price) if req.stop_price is not None else None, status=what)
 
@@ -209,10 +240,22 @@ class Orders:
         result = []
         for trade in trades:
             self.client_of[trade.order.orderId] = trade.order.clientId
-            converted = self._open_order(trade)
+            legs = await self._legs(trade.contract) if trade.contract.secType == BAG else ()
+            converted = self._open_order(trade, legs)
             if converted is not None:
                 result.append(converted)
         return result
+
+    async def _legs(self, bag: Contract) -> tuple[ComboLeg, ...] | None:
+        """Our legs of a BAG IB reported (each leg's conId looked up); None when a leg is not a known option."""
+        legs = []
+        for leg in bag.comboLegs or []:
+            opt = await self.book.option_by_con_id(leg.conId)
+            if opt is None or leg.action not in ("BUY", "SELL") or int(leg.ratio) < 1:
+                log.warning("ib_combo_leg_unknown", con_id=leg.conId, action=leg.action, ratio=leg.ratio)
+                return None
+            legs.append(ComboLeg(opt, leg.action, int(leg.ratio)))
+        return tuple(legs) or None
 
     async def completed_orders(self) -> list[CompletedOrder]:
         """Orders IB lists as completed (filled or cancelled), from any day it still keeps: what executions
@@ -223,6 +266,11 @@ class Orders:
         for trade in trades:
             o, st = trade.order, trade.orderStatus
             opt = option_from_ib(trade.contract, self._multiplier)
+            if trade.contract.secType == BAG:
+                # IB gives a completed combo's units and net limit, no leg prices: its legs cannot be rebuilt
+                # as fills, so the position check sees the legs and adopts or blocks them (docs/ib.md)
+                log.info("ib_completed_combo_skipped", order_ref=o.orderRef, perm_id=o.permId)
+                continue
             if opt is None or not o.orderRef or o.action not in ("BUY", "SELL"):
                 continue
             filled = _price(o.filledQuantity)
@@ -381,6 +429,8 @@ class Orders:
         self._emit_update(update)
 
     def _on_execution(self, contract: Contract, execution: Execution) -> None:
+        if contract.secType == BAG:
+            return  # a combo's own execution (units at the net price): its legs' executions are the fills
         exec_id = execution.execId
         if exec_id in self._emitted_execs or exec_id in self._pending_fills:
             return
@@ -419,6 +469,8 @@ class Orders:
     # ------------------------------------------------------------------ conversions
 
     def _fill(self, contract: Contract, ex: Execution, commission: Decimal | None) -> Fill | None:
+        if contract.secType == BAG:
+            return None  # the combo's summary execution; its legs' executions are the fills
         opt = option_from_ib(contract, self._multiplier)
         if opt is None:
             log.warning("ib_execution_not_an_option", exec_id=ex.execId, symbol=contract.symbol, sec_type=contract.secType)
@@ -430,9 +482,10 @@ class Orders:
                     side="BUY" if ex.side.upper() in ("BOT", "BUY") else "SELL", quantity=int(ex.shares),
                     price=Decimal(str(ex.price)), at=at, commission=commission or Decimal(0))
 
-    def _open_order(self, trade: Trade) -> OpenOrder | None:
+    def _open_order(self, trade: Trade, legs: tuple[ComboLeg, ...] | None = ()) -> OpenOrder | None:
+        """Our OpenOrder for IB's; a BAG becomes a combo order over `legs` (units, net limit of either sign)."""
         o = trade.order
-        opt = option_from_ib(trade.contract, self._multiplier)
+        opt = legs[0].contract if legs else option_from_ib(trade.contract, self._multiplier)
         status = map_status(trade.orderStatus.status, trade.orderStatus.filled) or OrderStatus.SUBMITTED
         if opt is None or o.orderType not in _ORDER_TYPES or o.action not in ("BUY", "SELL"):
             log.info("ib_open_order_skipped", order_id=o.orderId, order_ref=o.orderRef, type=o.orderType,
@@ -443,7 +496,7 @@ class Orders:
             order_type=o.orderType,  # type: ignore[arg-type]
             limit_price=_price(o.lmtPrice) if o.orderType == "LMT" else None,
             stop_price=_price(o.auxPrice) if o.orderType == "STP" else None,
-            tif="GTC" if o.tif == "GTC" else "DAY",
+            tif="GTC" if o.tif == "GTC" else "DAY", legs=legs or (),
         )
         return OpenOrder(request=req, status=status, filled=int(trade.orderStatus.filled))
 

@@ -51,6 +51,8 @@ class BreakerDesk:
         persist_state(control, name, now, out)
         out.log("warning", "breaker", level=level, name=name, session_pnl=fmt.money(session_pnl),
                 trading_state=control.state.value, previous_level=before_level, change=update.event)
+        out.notify("breaker", f"breaker level {before_level} -> {level} ({name}, {update.event or 'changed'}): "
+                              f"session P&L {fmt.money_text(session_pnl)}, trading state {control.state.value}")
         if update.event != "tripped":
             return
         out.persist("record_breaker_event", level=level, from_state=before_state.value, to_state=control.state.value,
@@ -58,6 +60,8 @@ class BreakerDesk:
         out.metric("observe_breaker_event", level=level)
         fx = effects(level)
         if fx.flatten:
+            out.notify("emergency_flatten", f"breaker level {level} ({name}): closing every position; "
+                                            f"session P&L {fmt.money_text(session_pnl)}")
             self.exits.close_all(self.book, f"breaker_level_{TOP_LEVEL}_flatten",
                                  f"breaker level {level} ({name}): flatten", now, out)
         elif fx.close_losers:

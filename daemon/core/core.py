@@ -92,6 +92,7 @@ class Core:
         self.blocked: set[str] = set()
         self.realized_total = ZERO
         self.buying_power: Decimal | None = None
+        self.net_liquidation: Decimal | None = None  # the broker's, for capital.source = "broker" (the shell reads it)
         self.store_available = True
         self.store_reason: str | None = None
         self.connected = True
@@ -123,6 +124,10 @@ class Core:
         self._by_leg: dict[str, list[LivePosition]] = {}  # SPEC §9: a leg's key -> the combos holding it
         self.combo_fills = ComboFills()
         self._vix: float | None = None  # the last VIX as a float (the price bands' validity)
+        # The latest event time seen. A quote may be stamped before it: a modelled option quote carries
+        # its underlying's stamp, a snapshot its own. The core's time never runs backwards, so nothing
+        # (a pending signal's sizing, an exit) is decided at a moment before one it has already seen.
+        self.latest: datetime | None = None
 
     # ================================================================== the interface
 
@@ -156,6 +161,13 @@ class Core:
         except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
             return self._bad("event_failed", repr(exc), event_type=type(event).__name__)  # not `event`: structlog's own
 
+    def quote(self, quote: Quote) -> None:
+        """`handle(QuoteEvent(quote))` without building the event: the replay's per-quote path."""
+        try:
+            self.on_quote(quote)
+        except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
+            self._bad("event_failed", repr(exc), event_type="QuoteEvent")
+
     def advance(self, now: datetime) -> None:
         """Fire everything due at or before `now`, each at its own time, in time order."""
         while True:
@@ -168,11 +180,19 @@ class Core:
                 self._bad("timer_failed", repr(exc))
 
     def next_timer_at(self) -> datetime | None:
-        times = [t for t in (self.timers.next_at(), self.orders.execution.next_deadline()) if t is not None]
-        times.extend(p.deadline for p in self.pending)
-        return min(times) if times else None
+        # asked before every replayed event: the earliest of three, without building a list
+        due = self.timers.next_at()
+        deadline = self.orders.execution.next_deadline()
+        if deadline is not None and (due is None or deadline < due):
+            due = deadline
+        for pending in self.pending:
+            if due is None or pending.deadline < due:
+                due = pending.deadline
+        return due
 
     def _fire(self, at: datetime) -> None:
+        if self.latest is None or at > self.latest:
+            self.latest = at
         timer = self.timers.next_at()
         if timer is not None and timer <= at:
             for event in self.timers.due(at):
@@ -255,6 +275,11 @@ class Core:
             return
         key = quote.key
         now = quote.received_at
+        latest = self.latest
+        if latest is None or now > latest:
+            self.latest = now
+        elif now < latest:
+            now = latest
         held = self._by_key.get(key)
         if held:
             self.orders.execution.on_quote(key, now)  # a fresh quote answers an exit's snapshot request
@@ -315,6 +340,8 @@ class Core:
         """The answer, or None while the decision waits for quotes (it follows on a later event or timer);
         either way it is also appended to `answers` under `ticket`."""
         self.signals_received += 1
+        if self.latest is None or now > self.latest:
+            self.latest = now
         result = self.entries.receive(raw, source, now, self.out)
         if isinstance(result, Pending):
             self.pending.append(replace(result, ticket=ticket))
@@ -357,6 +384,11 @@ class Core:
             out.persist("open_position", contract=contract, opened_at=now, signal_id=signal.id,
                         position_id=position_id)
             position = LivePosition(record=record, contract=contract, exit_state=ExitState(), session_ref=ZERO)
+            # The option's greeks as the quote it was sized on gives them: the book's greeks (the next
+            # signal's gate) must not wait for the next quote of this key to know this position's.
+            quote = self.quotes.get(position.key)
+            if quote is not None:
+                position.delta, position.gamma = quote.delta, quote.gamma
             self._add(position)
         out.add(Subscribe(_quote_keys(position)))
         position.entry_complete = False
@@ -474,6 +506,38 @@ class Core:
                 del self.stops.resting[position_id]
         self._pump(now)
 
+    def modify_refused(self, order_id: int, reason: str, now: datetime) -> None:
+        """The venue refused a Modify (filled or cancelled on the way): its state stands (live shell)."""
+        self.orders.execution.modify_refused(order_id, reason, now)
+        self._pump(now)
+
+    def renumber(self, old_id: int, new_id: int) -> None:
+        """An order went out under another id (profiles sharing an IB account's ids, live shell): everyone
+        who follows it by id follows the new one; later ids come after it."""
+        self.order_ids.start_after(new_id)
+        self.orders.execution.renumber(old_id, new_id)
+        if old_id in self.orders.order_positions:
+            self.orders.order_positions[new_id] = self.orders.order_positions.pop(old_id)
+        for position_id, resting in list(self.stops.resting.items()):
+            if resting.request.order_id == old_id:
+                self.stops.resting[position_id] = replace(resting, request=replace(resting.request, order_id=new_id))
+
+    def adopt(self, records: Sequence[PositionRecord], blocked: Sequence[str], now: datetime) -> None:
+        """What a reconciliation after start-up found at the broker (live shell): positions its orderRefs
+        prove, now in the book with a stop of their own; underlyings blocked until acknowledged."""
+        self.blocked.update(blocked)
+        for record in records:
+            if record.id in self.book.positions:
+                continue
+            position = LivePosition(record=record, contract=OptionContract.from_key(record.contract_key,
+                                                                                    record.multiplier),
+                                    exit_state=ExitState(), session_ref=record.entry_price, entry_complete=True)
+            self._add(position)
+            self.out.add(Subscribe((position.key,)))
+            self.out.log("warning", "position_adopted", position_id=record.id, underlying=record.underlying,
+                         contracts=record.open_qty, option=record.contract_key)
+            self.stops.follow(position, True, now, self.out)
+
     def on_fill(self, fill: Fill) -> None:
         out = self.out
         if fill.exec_id in self.exec_ids:
@@ -518,6 +582,8 @@ class Core:
                 realized=fmt.money(recorded.realized_pnl) if fill.side == "SELL" else None, option=key or fill.contract.key)
         slip = None if not mid else (fill.price - mid) / mid * (1 if fill.side == "BUY" else -1)
         out.metric("observe_fill", side=fill.side, contracts=fill.quantity, slippage_vs_mid=slip)
+        out.notify("fill", f"{fill.side} {fill.quantity} {fill.contract.key} at {fmt.price(fill.price)}"
+                           + (f", realized {fmt.money_text(recorded.realized_pnl)}" if fill.side == "SELL" else ""))
         if position_id is None:
             self._bad("fill_unknown_order", f"fill {fill.exec_id} of order {fill.order_id} belongs to no position")
         if unmatched:
@@ -716,7 +782,8 @@ class Core:
                         position.record.entry_price, position.record.entry_time, position.mark)
 
     def capital_base(self) -> Decimal:
-        return capital_base(self.settings.capital, realized_pnl=self.realized_total)
+        return capital_base(self.settings.capital, realized_pnl=self.realized_total,
+                            net_liquidation=self.net_liquidation)
 
     def equity(self) -> Decimal:
         return self.settings.capital.account_size + self.realized_total + self.book.unrealized()

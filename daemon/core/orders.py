@@ -8,13 +8,14 @@ answers `store_unavailable` when it cannot. Exits and stops are never held up by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from broker.order_ref import parent_ref
 from daemon.core.effects import CancelOrder, ModifyOrder, Outbox, PlaceOrder, RequestSnapshot
+from daemon.core.ids import Counter
 from daemon.core.ports import Execution
 from market.combo import COMBO_SEP
 
@@ -27,7 +28,7 @@ class Owner:
 
 
 class OrderDesk:
-    def __init__(self, execution: Execution, next_order_id: Callable[[], int], prefix: str):
+    def __init__(self, execution: Execution, next_order_id: Counter, prefix: str):
         self.execution = execution
         self.next_order_id = next_order_id
         self.prefix = prefix
@@ -54,6 +55,12 @@ class OrderDesk:
             if type(command).__name__ == "Modify":
                 out.add(ModifyOrder(request))
                 continue
+            if request.order_id < self.next_order_id.last:
+                # A later id went out first (a protective stop while this child waited for its pacing
+                # token): IB takes new ids only in increasing order, so the child takes a fresh one now.
+                fresh = self.next_order_id()
+                self.execution.renumber(request.order_id, fresh)
+                request = dataclasses.replace(request, order_id=fresh)
             parent = request.order_ref.rsplit(":", 1)[0]
             owner = self.owners.get(parent)
             position_id = None if owner is None else owner.position_id

@@ -119,6 +119,20 @@ class StopDesk:
         out.add(CancelOrder(current.request.order_id))
         out.log("info", "protective_stop_cancelled", position_id=position_id, order_id=current.request.order_id)
 
+    def numbered(self, order_refs: list[str]) -> None:
+        """Stop orderRefs this profile ever wrote (the store's intents, at start-up): a stop placed after a
+        restart takes the next number, never one already sent (a stop cancelled before the restart is not
+        at the broker to be adopted, but its orderRef was used)."""
+        for order_ref in order_refs:
+            position_id = self.position_of(order_ref)
+            if position_id is None:
+                continue
+            try:
+                n = parse_order_ref(order_ref, self.prefix).n
+            except OrderRefError:
+                continue
+            self._n[position_id] = max(self._n.get(position_id, 0), n)
+
     def adopt(self, open_orders: list[OpenOrder]) -> list[Resting]:
         """The stops still resting at the broker after a restart, taken over (their numbering continues)."""
         adopted = []

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from market.types import OptionContract
@@ -94,6 +94,11 @@ def list_positions(session: Session, profile: str, status: str | None = None, li
         query = query.where(PositionRow.status == status)
     rows = session.scalars(query.order_by(PositionRow.entry_time.desc(), PositionRow.id.desc()).limit(limit))
     return [position_record(r) for r in rows]
+
+
+def highest_position_id(session: Session, profile: str) -> int:
+    """The highest position id in the database, every profile's (the live core numbers its new ones after it)."""
+    return session.scalar(select(func.max(PositionRow.id))) or 0
 
 
 def save_exit_state(session: Session, profile: str, position_id: int, state: Any, at: datetime) -> None:

@@ -293,6 +293,11 @@ class Store:
 
     # ------------------------------------------------------------------ positions and exits
 
+    @_operation(ops_positions.highest_position_id)
+    async def highest_position_id(self) -> int:
+        """The highest position id any profile holds in this database; 0 when none."""
+        ...
+
     @_operation(ops_positions.open_position)
     async def open_position(self, contract: OptionContract, opened_at: datetime, *, signal_id: str | None = None,
                             quantity: int = 0, entry_price: Decimal | None = None) -> PositionRecord:

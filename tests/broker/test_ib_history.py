@@ -31,9 +31,10 @@ def _moving_together(gw, sessions: int = 70) -> None:
             d: (base * Decimal(str(1 + 0.02 * math.sin(i * 1.3)))).quantize(Decimal("0.01")) for i, d in enumerate(days)}
 
 
-async def test_correlations_come_from_ib_daily_bars_and_the_correlated_caps_apply(tmp_path):
+@pytest.mark.parametrize("kind", ["shell", "engine"])
+async def test_correlations_come_from_ib_daily_bars_and_the_correlated_caps_apply(tmp_path, kind):
     week = date(2024, 3, 13)
-    async with rig(tmp_path, "7dte", MAG7, **{"broker.ib.history_pace_s": "0"}) as r:
+    async with rig(tmp_path, "7dte", MAG7, kind=kind, **{"broker.ib.history_pace_s": "0"}) as r:
         _moving_together(r.gw)
         outcome = await r.open_trade("corr-1", "AAPL", week, list(range(170, 181)), "9.95",
                                      listed=(date(2024, 3, 8), date(2024, 3, 22)))

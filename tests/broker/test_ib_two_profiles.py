@@ -18,6 +18,7 @@ from broker.ib import IBBroker
 from broker.quotes import QuoteBook
 from config.loader import load_settings
 from daemon.engine import Engine
+from daemon.live import LiveShell
 from daemon.store import Store
 from tests.broker.test_ib_e2e import FAST_EXECUTION, WEDNESDAY_10AM, Rig, async_eq
 from tests.broker.test_ib_support import FAST_IB, ShiftedClock
@@ -30,12 +31,12 @@ MAG7 = {"AAPL": "175.00", "MSFT": "400.00", "GOOGL": "140.00", "AMZN": "175.00",
 
 @contextlib.asynccontextmanager
 async def engine_on(gw: FakeGateway, clock: ShiftedClock, tmp_path: Any, profile: str,
-                    client_id: int) -> AsyncIterator[Rig]:
+                    client_id: int, kind: str = "shell") -> AsyncIterator[Rig]:
     settings = load_settings(profile, env={}, overrides={
         **FAST_IB, **FAST_EXECUTION, "broker.ib.port": gw.port, "broker.ib.client_id": client_id})
     broker = IBBroker(settings, clock)
     store = Store(profile, f"sqlite:///{tmp_path / f'{profile}.db'}")
-    engine = Engine(settings, clock, store, broker, QuoteBook())
+    engine = (LiveShell if kind == "shell" else Engine)(settings, clock, store, broker, QuoteBook())
     try:
         yield Rig(gw, engine, store, broker, clock, profile)
     finally:
@@ -43,7 +44,8 @@ async def engine_on(gw: FakeGateway, clock: ShiftedClock, tmp_path: Any, profile
         await store.close()
 
 
-async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(tmp_path):
+@pytest.mark.parametrize("kind", ["shell", "engine"])
+async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(tmp_path, kind):
     clock = ShiftedClock(WEDNESDAY_10AM)
     gw = FakeGateway(clock=clock.now)
     await gw.start()
@@ -55,8 +57,8 @@ async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(
         today, week = WEDNESDAY_10AM.date(), date(2024, 3, 13)
         gw.market.add_chain("SPY", [today], list(range(465, 476)))
         gw.market.add_chain("AAPL", [date(2024, 3, 8), week, date(2024, 3, 22)], list(range(170, 181)))
-        async with engine_on(gw, clock, tmp_path, "0dte", 17) as zero, \
-                engine_on(gw, clock, tmp_path, "7dte", 27) as seven:
+        async with engine_on(gw, clock, tmp_path, "0dte", 17, kind) as zero, \
+                engine_on(gw, clock, tmp_path, "7dte", 27, kind) as seven:
             for k in range(465, 476):
                 zero.quote("SPY", today, k, "2.95")
             for k in range(170, 181):
@@ -66,8 +68,9 @@ async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(
             one = await zero.engine.submit_signal(zero.signal("two-0dte", "SPY"), "test")
             two = await seven.engine.submit_signal(seven.signal("two-7dte", "AAPL"), "test")
             assert one.accepted and two.accepted
-            await zero.until(async_eq(zero.position_qty, [(one.decision["contracts"], "open")]))
-            await seven.until(async_eq(seven.position_qty, [(two.decision["contracts"], "open")]))
+            # generous: both daemons' children take the account's id turn in turn, on a shared machine
+            await zero.until(async_eq(zero.position_qty, [(one.decision["contracts"], "open")]), timeout=60)
+            await seven.until(async_eq(seven.position_qty, [(two.decision["contracts"], "open")]), timeout=60)
             # both protective stops rest too, each under its own client
             await zero.until(lambda: {o.client_id for o in gw.orders.values() if o.order_type == "STP"} == {17, 27})
         duplicates = [e for e in gw.errors_sent if e[2] == 103]
@@ -80,11 +83,12 @@ async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(
         await gw.stop()
 
 
-async def test_capital_source_broker_sizes_from_net_liquidation(tmp_path):
+@pytest.mark.parametrize("kind", ["shell", "engine"])
+async def test_capital_source_broker_sizes_from_net_liquidation(tmp_path, kind):
     """capital.source = "broker": the bet limits come from the account's net liquidation at the gateway."""
     from tests.broker.test_ib_e2e import SPY_QQQ_IWM, rig
 
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"capital.source": "broker"}) as r:
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind=kind, **{"capital.source": "broker"}) as r:
         r.gw.account_values(net_liquidation="80000", buying_power="800000", cash="80000")
         outcome = await r.open_0dte("broker-capital")
         assert Decimal(str(outcome.decision["capital_base"])) == Decimal("80000")

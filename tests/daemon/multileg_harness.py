@@ -27,12 +27,21 @@ class ListSink:
     """Every Persist record the core emits, in order."""
 
     catching_up = False
+    changes = ()  # a list never becomes unavailable (daemon.replay.ReplaySink)
 
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
+        self.seq = 0
 
     def append(self, op: str, payload: dict[str, Any]) -> None:
         self.records.append((op, payload))
+        self.seq += 1
+
+    def may_send(self, durable: bool) -> bool:
+        return True
+
+    def take_changes(self) -> list[tuple[bool, str | None]]:
+        return []
 
     def ops(self, name: str) -> list[dict[str, Any]]:
         return [p for op, p in self.records if op == name]

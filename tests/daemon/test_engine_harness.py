@@ -31,6 +31,7 @@ DAY1 = date(2019, 2, 11)
 RIDE = {"gate.max_abs_delta": 1_000_000, "gate.max_gamma": 1_000_000, "position_levels.alert_pct": -0.8,
         "position_levels.close_half_pct": -0.9, "position_levels.hard_stop_pct": -0.95}
 LEVEL_NAMES = ("caution", "daily_limit", "reduce", "emergency_halt")
+DEFAULT_KIND = "engine"  # tests/daemon/conftest.py runs the tests it lists on both (SHELL_READY)
 
 
 def breaker_levels(*loss_pcts: float) -> dict[str, Any]:
@@ -46,7 +47,10 @@ def at(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
 class Rig:
     def __init__(self, tmp_path: Path, profile: str, symbols: Sequence[str], days: Sequence[date] = (DAY1,),
                  overrides: dict[str, Any] | None = None, db: str | None = None, start: datetime | None = None,
-                 broker: type[SimBroker] = SimBroker):
+                 broker: type[SimBroker] = SimBroker, kind: str | None = None):
+        """`kind`: "engine" (the old async engine) or "shell" (the live shell over the core, `daemon.live`,
+        its timers the core's own on the virtual clock); None: `DEFAULT_KIND` (set per test by conftest)."""
+        kind = kind or DEFAULT_KIND
         self.tmp_path = tmp_path
         self.settings = load_settings(profile, env={}, overrides={
             "daemon.state_dir": str(tmp_path), "daemon.api.port": 0, **(overrides or {})})
@@ -61,12 +65,20 @@ class Rig:
                                       self.settings.profile.vix_symbol, self.settings.profile.contract_multiplier)
         self.broker = broker(self.quotes, self.clock, self.settings, quote_model=self.model)
         self.store = Store(profile, self.db, state_dir=tmp_path)
-        self.engine = Engine(self.settings, self.clock, self.store, self.broker, self.quotes,
-                             quote_model=self.model, daily_closes=self._closes)
+        self.kind = kind
+        if kind == "shell":
+            from daemon.live import LiveShell
+
+            self.engine: Any = LiveShell(self.settings, self.clock, self.store, self.broker, self.quotes,
+                                         daily_closes=self._closes)
+        else:
+            self.engine = Engine(self.settings, self.clock, self.store, self.broker, self.quotes,
+                                 quote_model=self.model, daily_closes=self._closes)
         self.clock.quiesce = self.engine.settle
         zero = self.settings.exits.zero_dte
-        jobs = build_jobs(self.settings, calendar.session_for, self.engine,
-                          closeout_at=(lambda s: zero_dte_closeout_at(s, zero)) if zero else None)
+        jobs = [] if kind == "shell" else build_jobs(
+            self.settings, calendar.session_for, self.engine,
+            closeout_at=(lambda s: zero_dte_closeout_at(s, zero)) if zero else None)
         self.scheduler = VirtualScheduler(jobs, self.clock, after_each=self.engine.settle)
         self.feed = ReplayFeed(self.clock, self.quotes, self.bars, scheduler=self.scheduler,
                                settle=self.engine.settle)
@@ -74,7 +86,7 @@ class Rig:
     def _closes(self, day: date) -> dict[str, list[Decimal]]:
         return {s: [b.close for b in bars if b.day < day] for s, bars in self.daily.items()}
 
-    async def start(self) -> Engine:
+    async def start(self) -> Any:
         await self.engine.start()
         return self.engine
 

@@ -162,6 +162,7 @@ async def test_an_intent_never_sent_is_marked_with_its_reason_at_start_up(tmp_pa
 class ReconcilingSim(SimBroker):
     """A sim that reconciles the way IBBroker does: through a hook, between "reconciling" and "ready"."""
 
+    reconciles = True  # declared (broker.base.Broker), as IBBroker does
     reconciler: Any = None
     runs = 0
 

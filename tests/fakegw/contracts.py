@@ -13,6 +13,8 @@ from tests.fakegw.wire import Field, jdouble
 INDEX_SYMBOLS = frozenset({"VIX", "VIX9D", "VVIX", "SPX", "NDX", "RUT", "XSP"})
 STOCK_PRIMARY_EXCHANGE = {"SPY": "ARCA", "QQQ": "NASDAQ", "IWM": "ARCA", "DIA": "ARCA"}
 OPTION_EXCHANGE = "CBOE"
+# TWS reports every SMART-routed combo (secType BAG) under this one generic conId; the legs say what it is.
+BAG_CON_ID = 28812380
 CON_ID_SPACE = 900_000_000  # keeps derived conIds positive and within Java int range
 
 
@@ -46,10 +48,20 @@ class FakeContract:
     trading_class: str = ""
     underlying_con_id: int = 0
     min_tick: Decimal = Decimal("0.01")
+    legs: tuple[FakeLeg, ...] = ()  # a combo's (secType BAG) legs, as its placeOrder named them
 
     @property
     def is_option(self) -> bool:
         return self.sec_type == "OPT"
+
+    @property
+    def is_combo(self) -> bool:
+        return self.sec_type == "BAG"
+
+    @property
+    def combo_legs_descrip(self) -> str:
+        """openOrder's comboLegsDescrip: `conId|ratio` per leg, comma-separated."""
+        return ",".join(f"{leg.contract.con_id}|{leg.ratio}" for leg in self.legs)
 
     @property
     def contract_multiplier(self) -> Decimal:
@@ -63,6 +75,13 @@ class FakeContract:
     # Field layouts. TWS writes a non-option's strike as `0`; options get Java doubles.
     def _strike(self) -> str:
         return jdouble(self.strike) if self.is_option else "0"
+
+    def leg_fields(self) -> list[Field]:
+        """The combo legs block of openOrder / completedOrder: count, then 8 fields per leg."""
+        out: list[Field] = [len(self.legs)]
+        for leg in self.legs:
+            out += [leg.contract.con_id, leg.ratio, leg.action, leg.exchange, 0, 0, "", -1]
+        return out
 
     def order_fields(self) -> list[Field]:
         """openOrder layout; TWS marks a non-option's right as `?` there."""
@@ -87,6 +106,28 @@ class FakeContract:
         return [self.con_id, self.symbol, self.sec_type, self.expiry, self._strike(),
                 self.right, self.multiplier, self.primary_exchange, self.currency,
                 self.local_symbol, self.trading_class]
+
+
+@dataclass(frozen=True, slots=True)
+class FakeLeg:
+    """One leg of a combo: `action` is the leg's side when the combo is bought (IB's convention)."""
+
+    contract: FakeContract
+    ratio: int
+    action: str
+    exchange: str = "SMART"
+
+    def action_for(self, combo_action: str) -> str:
+        """The side this leg trades when the combo is traded `combo_action` (a sell reverses every leg)."""
+        if combo_action == "BUY":
+            return self.action
+        return "SELL" if self.action == "BUY" else "BUY"
+
+
+def make_bag(symbol: str, legs: tuple[FakeLeg, ...], currency: str = "USD") -> FakeContract:
+    """A SMART option combo as TWS reports it back: the generic BAG conId, the symbol, the legs."""
+    return FakeContract(con_id=BAG_CON_ID, symbol=symbol, sec_type="BAG", exchange="SMART",
+                        currency=currency, local_symbol="", trading_class="", legs=legs)
 
 
 def make_underlying(symbol: str, currency: str = "USD") -> FakeContract:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from tests.fakegw import messages as msg
 from tests.fakegw.account import AccountBook
-from tests.fakegw.contracts import FakeContract
+from tests.fakegw.contracts import FakeContract, FakeLeg, make_bag
 from tests.fakegw.market import Market
 from tests.fakegw.orders import (
     STOP_TYPES,
@@ -24,6 +24,7 @@ from tests.fakegw.orders import (
     FakeExecution,
     FakeOrder,
     match,
+    match_combo,
     price_conforms,
     stop_triggered,
 )
@@ -31,6 +32,9 @@ from tests.fakegw.requests import PlaceOrder
 from tests.fakegw.wire import Field, jdouble
 
 SUPPORTED_TYPES = frozenset({"LMT", "MKT", "STP", "STP LMT"})
+COMBO_TYPES = frozenset({"LMT", "MKT"})  # what the fake fills for a BAG (tradingd sends LMT)
+NO_CONTRACT = (200, "No security definition has been found for the request")
+COMBO_WITHOUT_LEGS = (321, "Error validating request.-'bN' : cause - Security type 'BAG' requires combo leg details.")
 FIRST_PERM_ID = 1_500_000_000
 
 
@@ -77,12 +81,12 @@ class OrderDesk:
             self._refuse(client_id, req, 103, "Duplicate order id")
             return
         self.next_valid_id = req.order_id + 1
-        found = self.market.find(req.contract)
-        if len(found) != 1:
-            self._refuse(client_id, req, 200, "No security definition has been found for the request")
+        contract, problem = self._resolve(req)
+        if contract is None:
+            self._refuse(client_id, req, *(problem or NO_CONTRACT))
             return
-        order = self._order_from(client_id, req, found[0])
-        problem = self._validate(order)
+        order = self._order_from(client_id, req, contract)
+        problem = problem or self._validate(order)
         self.orders[order.order_id] = order
         if problem:
             order.error = problem
@@ -91,7 +95,38 @@ class OrderDesk:
             return
         order.set_status("PreSubmitted" if order.order_type in STOP_TYPES else "Submitted")
         self._report(order)
-        self.run_matching(order.contract.con_id)
+        self._rematch(order)
+
+    def _rematch(self, order: FakeOrder) -> None:
+        """Match again where the order trades: its contract, or every leg of a combo."""
+        for leg in order.contract.legs:
+            self.run_matching(leg.contract.con_id)
+        if not order.contract.legs:
+            self.run_matching(order.contract.con_id)
+
+    def _resolve(self, req: PlaceOrder) -> tuple[FakeContract | None, tuple[int, str] | None]:
+        """The contract an order names: one instrument, or a BAG built from its legs' conIds (each leg must
+        be a known option of the combo's symbol). (None, why) when there is none."""
+        if req.contract.sec_type != "BAG":
+            found = self.market.find(req.contract)
+            return (found[0], None) if len(found) == 1 else (None, NO_CONTRACT)
+        if not req.legs:
+            return None, COMBO_WITHOUT_LEGS
+        legs = []
+        for leg in req.legs:
+            contract = self.market.contracts.get(leg.con_id)
+            if contract is None:
+                return None, NO_CONTRACT
+            if not contract.is_option or contract.symbol != req.contract.symbol:
+                return None, (321, f"Error validating request.-'bN' : cause - Invalid combo leg {leg.con_id}")
+            if leg.ratio <= 0 or leg.action not in ("BUY", "SELL"):
+                return None, (321, f"Error validating request.-'bN' : cause - Invalid combo leg {leg.con_id}")
+            legs.append(FakeLeg(contract, leg.ratio, leg.action, leg.exchange or "SMART"))
+        if len({leg.contract.con_id for leg in legs}) != len(legs):
+            return None, (321, "Error validating request.-'bN' : cause - Duplicate combo leg")
+        if any(p is not None for p in req.leg_prices):
+            return None, (321, "unsupported_by_fake: per-leg prices (orderComboLegs)")
+        return make_bag(req.contract.symbol, tuple(legs), req.contract.currency or self.account.currency), None
 
     def _modify(self, client_id: int, order: FakeOrder, req: PlaceOrder) -> None:
         if order.client_id != client_id:
@@ -114,14 +149,16 @@ class OrderDesk:
             waiting_stop = order.order_type in STOP_TYPES and not order.triggered
             order.set_status("PreSubmitted" if waiting_stop else "Submitted")
             if getattr(self.out, "silent_modifications", False):  # taken, but never echoed (a lost reply)
-                self.run_matching(order.contract.con_id)
+                self._rematch(order)
                 return
             self._report(order)
-            self.run_matching(order.contract.con_id)
+            self._rematch(order)
 
     def _differs(self, order: FakeOrder, req: PlaceOrder) -> bool:
-        found = self.market.find(req.contract)
-        return req.action != order.action or not found or found[0].con_id != order.contract.con_id
+        contract, _ = self._resolve(req)
+        if contract is None or req.action != order.action:
+            return True
+        return contract.con_id != order.contract.con_id or contract.legs != order.contract.legs
 
     def _order_from(self, client_id: int, req: PlaceOrder, contract: FakeContract) -> FakeOrder:
         return FakeOrder(order_id=req.order_id, client_id=client_id, perm_id=next(self._perm_ids),
@@ -136,7 +173,7 @@ class OrderDesk:
             return 434, "The order size cannot be zero"
         if order.action not in ("BUY", "SELL"):
             return 321, f"Error validating request.-'bN' : cause - Invalid side: {order.action}"
-        if order.order_type not in SUPPORTED_TYPES:
+        if order.order_type not in (COMBO_TYPES if order.contract.is_combo else SUPPORTED_TYPES):
             return 387, "Unsupported order type for this exchange and security type."
         if order.account != self.account.account:
             return 321, f"Error validating request.-'bN' : cause - Invalid account: {order.account}"
@@ -153,9 +190,9 @@ class OrderDesk:
     def _refuse(self, client_id: int, req: PlaceOrder, code: int, text: str) -> None:
         """A new order TWS never accepts: the error goes out, the attempt is kept for tests."""
         if req.order_id not in self.orders:
-            found = self.market.find(req.contract)
-            if found:
-                order = self._order_from(client_id, req, found[0])
+            found, _ = self._resolve(req)
+            if found is not None:
+                order = self._order_from(client_id, req, found)
                 order.error = (code, text)
                 order.set_status("Inactive")
                 self.orders.setdefault(req.order_id, order)
@@ -166,12 +203,12 @@ class OrderDesk:
         if existing is not None:  # a rejected modification leaves the working order as it was
             self.out.error_to(client_id, req.order_id, 201, text)
             return
-        found = self.market.find(req.contract)
-        if not found:
-            self._refuse(client_id, req, 200, "No security definition has been found for the request")
+        found, problem = self._resolve(req)
+        if found is None:
+            self._refuse(client_id, req, *(problem or NO_CONTRACT))
             return
         self.next_valid_id = max(self.next_valid_id, req.order_id + 1)
-        order = self._order_from(client_id, req, found[0])
+        order = self._order_from(client_id, req, found)
         order.error = (201, text)
         order.set_status("Inactive")
         self.orders[order.order_id] = order
@@ -227,9 +264,13 @@ class OrderDesk:
         quote, liquidity = self.market.quote(con_id), self.market.liquidity.get(con_id)
         if quote is None or liquidity is None:
             return
-        working = sorted((o for o in self.orders.values() if o.contract.con_id == con_id and not o.done),
-                         key=lambda o: o.order_id)
+        working = sorted((o for o in self.orders.values() if not o.done and (
+            o.contract.con_id == con_id if not o.contract.is_combo
+            else any(leg.contract.con_id == con_id for leg in o.contract.legs))), key=lambda o: o.order_id)
         for order in working:
+            if order.contract.is_combo:
+                self._match_combo(order)
+                continue
             if order.order_type in STOP_TYPES and not order.triggered and stop_triggered(order, quote):
                 order.triggered = True
                 order.set_status("Submitted")
@@ -246,7 +287,91 @@ class OrderDesk:
                 liquidity.bid -= int(qty)
             self.fill(order, qty, price)
 
+    def _match_combo(self, order: FakeOrder) -> None:
+        if not self.auto_fill:
+            return
+        taken = match_combo(order, self.market.quotes, self.market.liquidity)
+        if taken is None:
+            return
+        units, prices = taken
+        for leg in order.contract.legs:
+            book = self.market.liquidity[leg.contract.con_id]
+            if leg.action_for(order.action) == "BUY":
+                book.ask -= int(units) * leg.ratio
+            else:
+                book.bid -= int(units) * leg.ratio
+        self.fill_combo(order, units, prices)
+
+    def fill_combo(self, order: FakeOrder, units: Decimal, leg_prices: tuple[Decimal, ...],
+                   when: datetime | None = None) -> FakeExecution:
+        """Fill `units` whole combo units, every leg in this one step (never one leg without the others).
+
+        What TWS sends, in order: each leg's execDetails (the leg's contract and side, the combo's order id
+        and orderRef), the BAG's own execDetails (combo units at the net price), the BAG's orderStatus in
+        combo units, then each leg's commissionReport (the BAG execution carries no commission of its own).
+        `drop_mid_combo` on the gateway cuts the sockets right after the first leg's execDetails."""
+        if order.done:
+            raise ValueError(f"order_done: order {order.order_id} is {order.status}")
+        legs = order.contract.legs
+        if units <= 0 or units > order.remaining or units != units.to_integral_value():
+            raise ValueError(f"bad_fill_qty: {units} combo units for order {order.order_id} with {order.remaining} remaining")
+        if len(leg_prices) != len(legs):
+            raise ValueError(f"bad_leg_prices: {len(leg_prices)} prices for {len(legs)} legs")
+        net = sum((p * leg.ratio if leg.action == "BUY" else -p * leg.ratio for p, leg in zip(leg_prices, legs)),
+                  Decimal(0))
+        order.record_fill(units, net)
+        at = when or self.clock()
+        out, owner = self.out, order.client_id
+        zone = not getattr(out, "exec_times_without_zone", False)
+        details, reports = [], []
+        for leg, price in zip(legs, leg_prices):
+            qty, action = units * leg.ratio, leg.action_for(order.action)
+            commission = self.commission.charge(leg.contract, qty)
+            _, realized = self.account.apply_fill(leg.contract, action, qty, price, commission)
+            execution = self._execution(order, leg.contract, action, qty, price, at, commission, realized,
+                                        cum_qty=order.filled * leg.ratio, avg_price=price)
+            details.append(msg.exec_details(out.server_version, -1, execution.view(), zone=zone))
+            reports.append(msg.commission_report(execution.view()))
+        bag = self._execution(order, order.contract, order.action, units, net, at, Decimal(0), None,
+                              cum_qty=order.filled, avg_price=order.avg_fill_price)
+        details.append(msg.exec_details(out.server_version, -1, bag.view(), zone=zone))
+        if order.done:
+            order.completed_at = at
+        status = msg.order_status(order.view())
+        messages = [status, *details] if getattr(out, "status_before_exec", False) else [*details, status]
+        cut = getattr(out, "drop_mid_combo", False)
+        for n, fields in enumerate(messages):
+            out.to_owner(owner, fields)
+            if cut and n == 0:
+                out.drop_mid_combo = False  # type: ignore[attr-defined]
+                out.cut_sockets()  # type: ignore[attr-defined]
+        if order.done and getattr(out, "duplicate_filled_status", False):
+            out.to_owner(owner, status)
+        delay = getattr(out, "commission_delay_s", 0)
+        for report in reports:
+            if delay:
+                asyncio.get_running_loop().call_later(delay, out.to_owner, owner, report)
+            else:
+                out.to_owner(owner, report)
+        for leg in legs:
+            out.account_changed(leg.contract.con_id)
+        return bag
+
+    def _execution(self, order: FakeOrder, contract: FakeContract, action: str, qty: Decimal, price: Decimal,
+                   at: datetime, commission: Decimal, realized: Decimal | None, *, cum_qty: Decimal,
+                   avg_price: Decimal) -> FakeExecution:
+        seq = next(self._exec_seq)
+        execution = FakeExecution(
+            exec_id=f"0000f00d.{order.perm_id:08x}.{seq:02d}.01", order_id=order.order_id,
+            client_id=order.client_id, perm_id=order.perm_id, order_ref=order.order_ref, contract=contract,
+            action=action, qty=qty, price=price, time=at, commission=commission, cum_qty=cum_qty,
+            avg_price=avg_price, account=order.account, currency=self.account.currency, realized_pnl=realized)
+        self.executions.append(execution)
+        return execution
+
     def fill(self, order: FakeOrder, qty: Decimal, price: Decimal, when: datetime | None = None) -> FakeExecution:
+        if order.contract.is_combo:
+            raise ValueError(f"combo_order: fill order {order.order_id} with fill_combo (every leg at once)")
         if order.done:
             raise ValueError(f"order_done: order {order.order_id} is {order.status}")
         if qty <= 0 or qty > order.remaining:
@@ -254,15 +379,8 @@ class OrderDesk:
         order.record_fill(qty, price)
         commission = self.commission.charge(order.contract, qty)
         _, realized = self.account.apply_fill(order.contract, order.action, qty, price, commission)
-        seq = next(self._exec_seq)
-        execution = FakeExecution(
-            exec_id=f"0000f00d.{order.perm_id:08x}.{seq:02d}.01", order_id=order.order_id,
-            client_id=order.client_id, perm_id=order.perm_id, order_ref=order.order_ref,
-            contract=order.contract, action=order.action, qty=qty, price=price,
-            time=when or self.clock(), commission=commission, cum_qty=order.filled,
-            avg_price=order.avg_fill_price, account=order.account,
-            currency=self.account.currency, realized_pnl=realized)
-        self.executions.append(execution)
+        execution = self._execution(order, order.contract, order.action, qty, price, when or self.clock(), commission,
+                                    realized, cum_qty=order.filled, avg_price=order.avg_fill_price)
         if order.done:
             order.completed_at = execution.time
         # Real gateways' orderings (issue 9), set on the gateway: the status may come before the

@@ -17,7 +17,7 @@ from tests.fakegw.account import AccountBook, FakePosition
 from tests.fakegw.contracts import FakeContract
 from tests.fakegw.desk import OrderDesk
 from tests.fakegw.market import Market, Price, to_decimal
-from tests.fakegw.orders import CommissionSchedule, FakeExecution, FakeOrder
+from tests.fakegw.orders import CommissionSchedule, FakeExecution, FakeOrder, combo_touch
 from tests.fakegw.session import GATEWAY_TZ, ClientSession
 from tests.fakegw.wire import Field
 
@@ -86,6 +86,7 @@ class FakeGateway:
         self.duplicate_filled_status = False  # the Filled orderStatus sent twice
         self.commission_delay_s = 0.0  # the commissionReport this long after the execution
         self.exec_times_without_zone = False  # execution times in the gateway's zone, unnamed
+        self.drop_mid_combo = False  # the next combo fill cuts every socket right after its first leg's execDetails
         self.executions_today_only = False
         self.daily_closes: dict[str, dict] = {}  # symbol -> {date: close}: reqHistoricalData's daily bars
         self.history_requests: list[tuple[str, str]] = []  # (symbol, duration) asked  # reqExecutions answers the gateway's current day only, as IB does
@@ -249,6 +250,28 @@ class FakeGateway:
         execution = self.desk.fill(order, to_decimal(qty), to_decimal(price), when)  # type: ignore[arg-type]
         await self._drain()
         return execution
+
+    async def fill_combo(self, order_id: int, units: Price, leg_prices: tuple[Price, ...] | None = None,
+                         when: datetime | None = None) -> FakeExecution:
+        """Force a combo fill of whole units, every leg at once; each leg at `leg_prices` or its touch now."""
+        order = self.desk.orders.get(order_id)
+        if order is None:
+            raise KeyError(f"unknown_order: {order_id}")
+        if leg_prices is None:
+            touch = combo_touch(order, self.market.quotes)
+            if touch is None:
+                raise ValueError(f"no_touch: a leg of combo order {order_id} has no quote on its side")
+            prices = touch[1]
+        else:
+            prices = tuple(to_decimal(p) for p in leg_prices)  # type: ignore[misc]
+        execution = self.desk.fill_combo(order, to_decimal(units), prices, when)  # type: ignore[arg-type]
+        await self._drain()
+        return execution
+
+    def cut_sockets(self) -> None:
+        """Close every client socket now, from synchronous code (frames already written still go out)."""
+        for session in list(self._sessions):
+            session.abort()
 
     async def restart(self, next_valid_id: int | None = None) -> None:
         """Drop everyone and come back on the same port; orders, executions and positions survive."""

@@ -125,8 +125,8 @@ def open_order(server_version: int, o: OrderView) -> list[Field]:
         o.parent_id, 0, "", 0,  # parentId, triggerMethod, volatility, volatilityType
         "None", "",  # deltaNeutralOrderType (TWS writes the word), deltaNeutralAuxPrice
         0, "", "", "", "?", 0, 0, "",  # the delta-neutral block that "None" implies
-        0, 0, "", "", "", "", "",  # continuousUpdate .. comboLegsDescrip
-        0, 0, 0,  # combo legs, order combo legs, smart combo routing params
+        0, 0, "", "", "", "", o.contract.combo_legs_descrip,  # continuousUpdate .. comboLegsDescrip
+        *o.contract.leg_fields(), 0, 0,  # combo legs, order combo legs, smart combo routing params
         UNSET_INTEGER, UNSET_INTEGER, "",  # scaleInitLevelSize, scaleSubsLevelSize, increment
         "", 0, "", "IB", 0, 0,  # hedgeType, optOutSmartRouting, clearing acct/intent, notHeld, dnc
         "", 0, o.what_if,  # algoStrategy, solicited, whatIf
@@ -161,8 +161,8 @@ def completed_order(server_version: int, o: OrderView, completed_at: str) -> lis
         0, "", -1, "", "", "", "", "",  # shortSaleSlot .. stockRangeUpper
         "", 0, 0, "", 0, 0, "", 0,  # displaySize, sweepToFill, allOrNone, minQty, ocaType .. volatilityType
         "", "",  # deltaNeutralOrderType (none), deltaNeutralAuxPrice
-        0, 0, "", "", "",  # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, comboLegsDescrip
-        0, 0, 0,  # combo legs, order combo legs, smart combo routing params
+        0, 0, "", "", o.contract.combo_legs_descrip,  # continuousUpdate .. trailingPercent, comboLegsDescrip
+        *o.contract.leg_fields(), 0, 0,  # combo legs, order combo legs, smart combo routing params
         "", "", "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
         "",  # hedgeType
         "", "", 0, 0,  # clearingAccount, clearingIntent, notHeld, delta-neutral contract

@@ -148,3 +148,45 @@ def match(order: FakeOrder, quote: FakeQuote, liquidity: Liquidity) -> tuple[Dec
 
 def price_conforms(price: Decimal | None, min_tick: Decimal) -> bool:
     return price is None or price % min_tick == 0
+
+
+def combo_touch(order: FakeOrder, quotes: dict[int, FakeQuote]) -> tuple[Decimal, tuple[Decimal, ...]] | None:
+    """(net price per combo unit, each leg's touch) for `order`'s side now, or None when a leg has no touch.
+
+    The net follows IB's convention for the combo as bought: a leg bought adds its price, a leg sold
+    subtracts it. A BUY takes each leg's touch on its own side (ask when the leg buys, bid when it sells);
+    a SELL reverses every leg, so its net is what selling the combo brings in."""
+    net, touches = Decimal(0), []
+    for leg in order.contract.legs:
+        quote = quotes.get(leg.contract.con_id)
+        side = leg.action_for(order.action)
+        touch = None if quote is None else (quote.ask if side == "BUY" else quote.bid)
+        if touch is None or touch <= 0:
+            return None
+        touches.append(touch)
+        net += touch * leg.ratio if leg.action == "BUY" else -touch * leg.ratio
+    return net, tuple(touches)
+
+
+def match_combo(order: FakeOrder, quotes: dict[int, FakeQuote],
+                liquidity: dict[int, Liquidity]) -> tuple[Decimal, tuple[Decimal, ...]] | None:
+    """(whole combo units, each leg's price) the order takes now, or None. Leg-consistent: a unit fills
+    only when every leg has its ratio's size at its touch, and every leg of it fills in the same step."""
+    if order.done or order.remaining <= 0 or not order.contract.legs:
+        return None
+    touch = combo_touch(order, quotes)
+    if touch is None:
+        return None
+    net, prices = touch
+    if order.order_type == "LMT":
+        limit = order.lmt_price
+        if limit is None or (limit < net if order.action == "BUY" else limit > net):
+            return None
+    elif order.order_type != "MKT":
+        return None
+    units = order.remaining
+    for leg in order.contract.legs:
+        book = liquidity.get(leg.contract.con_id)
+        size = 0 if book is None else (book.ask if leg.action_for(order.action) == "BUY" else book.bid)
+        units = min(units, Decimal(size // leg.ratio))
+    return (units, prices) if units > 0 else None

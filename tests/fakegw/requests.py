@@ -22,6 +22,16 @@ def read_contract(c: Cursor) -> ContractQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class LegQuery:
+    """One combo leg of a BAG placeOrder, as the client sent it."""
+
+    con_id: int
+    ratio: int
+    action: str
+    exchange: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlaceOrder:
     order_id: int
     contract: ContractQuery
@@ -37,6 +47,8 @@ class PlaceOrder:
     parent_id: int
     outside_rth: bool
     what_if: bool
+    legs: tuple[LegQuery, ...] = ()  # non-empty for a combo (secType BAG)
+    leg_prices: tuple[Decimal | None, ...] = ()  # orderComboLegs: per-leg limits (not modelled: must be empty)
 
 
 def read_place_order(fields: list[str], server_version: int) -> PlaceOrder:
@@ -44,8 +56,6 @@ def read_place_order(fields: list[str], server_version: int) -> PlaceOrder:
     c = Cursor(fields, 1)
     order_id = c.int()
     contract = read_contract(c)
-    if contract.sec_type == "BAG":
-        raise ProtocolError("unsupported_by_fake: combo (BAG) orders")
     c.skip(2)  # secIdType, secId
     action, qty, order_type = c.str(), c.decimal(), c.str()
     lmt_price, aux_price = c.decimal(), c.decimal()
@@ -53,7 +63,9 @@ def read_place_order(fields: list[str], server_version: int) -> PlaceOrder:
     transmit, parent_id = c.bool(), c.int()
     c.skip(4)  # blockOrder, sweepToFill, displaySize, triggerMethod
     outside_rth = c.bool()
-    c.skip(1 + 7 + (1 if server_version < 177 else 0))  # hidden, "", discretionary .. fa fields
+    c.skip(1)  # hidden
+    legs, leg_prices = _read_combo(c) if contract.sec_type == "BAG" else ((), ())
+    c.skip(7 + (1 if server_version < 177 else 0))  # "", discretionary .. fa fields
     c.skip(22)  # modelCode .. volatilityType
     if c.str():  # deltaNeutralOrderType
         c.skip(9)
@@ -89,7 +101,20 @@ def read_place_order(fields: list[str], server_version: int) -> PlaceOrder:
     return PlaceOrder(order_id=order_id, contract=contract, action=action, qty=qty,
                       order_type=order_type, lmt_price=lmt_price, aux_price=aux_price, tif=tif,
                       account=account, order_ref=order_ref, transmit=transmit,
-                      parent_id=parent_id, outside_rth=outside_rth, what_if=what_if)
+                      parent_id=parent_id, outside_rth=outside_rth, what_if=what_if,
+                      legs=legs, leg_prices=leg_prices)
+
+
+def _read_combo(c: Cursor) -> tuple[tuple[LegQuery, ...], tuple[Decimal | None, ...]]:
+    """A BAG order's combo block: the legs (8 fields each), per-leg prices, smart-combo routing params."""
+    legs = []
+    for _ in range(c.int()):
+        con_id, ratio, action, exchange = c.int(), c.int(), c.str(), c.str()
+        c.skip(4)  # openClose, shortSaleSlot, designatedLocation, exemptCode
+        legs.append(LegQuery(con_id, ratio, action, exchange))
+    prices = tuple(c.decimal() for _ in range(c.int()))
+    c.skip(2 * c.int())  # smartComboRoutingParams tag/value pairs (NonGuaranteed etc.)
+    return tuple(legs), prices
 
 
 def _skip_peg_fields(c: Cursor, contract: ContractQuery, order_type: str) -> None:

@@ -117,6 +117,11 @@ class ClientSession:
         if self._closed.is_set():
             raise ConnectionError("closed while stalled")
 
+    def abort(self) -> None:
+        """Close the socket without waiting (a network cut in the middle of a burst of messages)."""
+        self._closed.set()
+        self.writer.close()
+
     async def close(self) -> None:
         self._closed.set()
         self.writer.close()

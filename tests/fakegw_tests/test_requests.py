@@ -6,7 +6,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from ib_async import Contract, ExecutionFilter, LimitOrder, MarketOrder, Option, Order, StopOrder, TagValue
+from ib_async import ComboLeg, Contract, ExecutionFilter, LimitOrder, MarketOrder, Option, Order, StopOrder, TagValue
 from ib_async.client import Client
 
 from tests.fakegw.requests import read_execution_filter, read_market_data, read_place_order
@@ -67,11 +67,22 @@ def test_place_order_with_extra_fields_is_refused() -> None:
         read_place_order([*fields, "surplus"], 176)
 
 
-def test_combo_orders_are_refused_clearly() -> None:
-    bag = Contract(secType="BAG", symbol="SPY", exchange="SMART", currency="USD")
-    fields = written(176, lambda c: c.placeOrder(1, bag, ORDERS["limit"]))
-    with pytest.raises(ProtocolError, match="BAG"):
-        read_place_order(fields, 176)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_combo_order_legs_and_negative_net_limit_are_read(version: int) -> None:
+    legs = [ComboLeg(conId=11, ratio=1, action="SELL", exchange="SMART"),
+            ComboLeg(conId=12, ratio=2, action="BUY", exchange="SMART")]
+    bag = Contract(secType="BAG", symbol="SPY", exchange="SMART", currency="USD", comboLegs=legs)
+    order = LimitOrder("BUY", 3, -1.25, orderRef="tradingd:7dte:c:1",
+                       smartComboRoutingParams=[TagValue("NonGuaranteed", "0")])
+    req = read_place_order(written(version, lambda c: c.placeOrder(5, bag, order)), version)
+    assert (req.contract.sec_type, req.contract.symbol, req.qty, req.lmt_price) == ("BAG", "SPY", 3, Decimal("-1.25"))
+    assert [(leg.con_id, leg.ratio, leg.action, leg.exchange) for leg in req.legs] == [
+        (11, 1, "SELL", "SMART"), (12, 2, "BUY", "SMART")]
+    assert req.order_ref == "tradingd:7dte:c:1" and req.leg_prices == ()
+
+
+def test_a_single_order_has_no_legs() -> None:
+    assert read_place_order(written(176, lambda c: c.placeOrder(1, CALL, ORDERS["limit"])), 176).legs == ()
 
 
 def test_market_data_request_is_read() -> None:

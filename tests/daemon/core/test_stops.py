@@ -67,3 +67,15 @@ def test_a_stop_that_ended_at_the_broker_is_forgotten_and_placed_again() -> None
     desk.follow(p, True, at(9, 41), out)
     again = [e for e in out.take() if isinstance(e, PlaceOrder)][0].request
     assert again.order_id == 102 and again.order_ref.endswith(":2")
+
+
+def test_after_a_restart_a_new_stop_takes_the_next_number_never_one_already_sent() -> None:
+    """A stop cancelled before the restart is not at the broker to be adopted, but its orderRef was used."""
+    desk, out = StopDesk(settings_for(), Counter(100)), Outbox()
+    desk.active = True
+    p = position()
+    desk.numbered([f"tradingd:{desk.profile}:stop-7:1", f"tradingd:{desk.profile}:stop-7:2",
+                   f"tradingd:{desk.profile}:stop-8:5", "tradingd:other:stop-7:9", "not a ref"])
+    desk.follow(p, True, at(9, 31), out)
+    (placed,) = [e for e in out.take() if isinstance(e, PlaceOrder)]
+    assert placed.request.order_ref == f"tradingd:{desk.profile}:stop-7:3"

@@ -1,0 +1,165 @@
+"""The live shell (`tradingd run --broker ib`, the core in its asyncio shell) as a real process against
+the fake gateway, SIGKILLed mid-slice and mid-exit, and started again on the same database.
+
+The guarantees of the Part 4 crash tests (SPEC §6.1), now over the core: no orderRef is ever sent
+twice, the protective stop resting at the broker is adopted and never sent again, every execution is
+applied exactly once, and the store's positions equal the broker's once the restart has reconciled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.store import Store
+from market.clock import EXCHANGE_TZ
+from tests.broker.test_ib_crash import REPO, TOKEN, Daemon, _free_port, _market, _signal
+from tests.fakegw import FakeGateway
+from tests.fakegw.orders import FakeOrder
+
+pytestmark = pytest.mark.slow
+
+
+@contextlib.asynccontextmanager
+async def live(gw: FakeGateway, tmp_path: Path, **env: str) -> AsyncIterator[Daemon]:
+    api_port = _free_port()
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "TRADINGD_API_TOKEN": TOKEN,
+               "TRADINGD_ADMIN_TOKEN": TOKEN + "-admin", "TRADINGD_DAEMON__STATE_DIR": str(tmp_path / "state"),
+               "TRADINGD_BROKER__IB__PORT": str(gw.port), "TRADINGD_BROKER__IB__CLIENT_ID": "43", **env}
+    environ.pop("JOURNAL_STREAM", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "daemon.cli", "run", "--profile", "0dte", "--broker", "ib",
+        "--db", f"sqlite:///{tmp_path / 'live.db'}", "--api-port", str(api_port), "--json-logs",
+        "--log-level", "debug", cwd=REPO, env=environ, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    d = Daemon(proc, api_port)
+    try:
+        await d.wait_line(lambda line: line.get("event") == "api_listening", timeout=60)
+        yield d
+    finally:
+        await d.terminate()
+        with (tmp_path / "daemon.log").open("a") as log:  # what each run said, for a failure's reader
+            log.writelines(f"{line}\n" for line in d.lines)
+
+
+@contextlib.asynccontextmanager
+async def gateway() -> AsyncIterator[FakeGateway]:
+    gw = FakeGateway()
+    await gw.start()
+    _market(gw)
+    gw.auto_fill = True
+    try:
+        yield gw
+    finally:
+        await gw.stop()
+
+
+def _stops(gw: FakeGateway) -> list[FakeOrder]:
+    return [o for o in gw.orders.values() if o.order_type == "STP"]
+
+
+async def _check(gw: FakeGateway, tmp_path: Path, stops_before: list[int] | None) -> None:
+    """After the restart: what the store holds equals what the gateway did, nothing twice. `stops_before`:
+    the stops at the gateway at the kill, when the restart must adopt them and send none (None: the
+    position's exits may legitimately end the stop and cover what they leave with a new one)."""
+    refs = [o.order_ref for o in gw.orders.values()]
+    assert len(refs) == len(set(refs)), f"an orderRef was sent twice: {sorted(refs)}"
+    stop_ids = [o.order_id for o in _stops(gw)]
+    if stops_before is not None:
+        assert stop_ids == stops_before, f"the protective stop was sent again: {stops_before} -> {stop_ids}"
+    store = Store("0dte", f"sqlite:///{tmp_path / 'live.db'}")
+    try:
+        fills = await store.list_fills(limit=1000)
+        assert sorted(f.exec_id for f in fills) == sorted(e.exec_id for e in gw.executions)  # each applied once
+        assert len({f.exec_id for f in fills}) == len(fills)
+        held = {p.contract_key: p.open_qty for p in await store.load_open_positions() if p.open_qty}
+        at_gw = {_key(p.contract): int(p.qty) for p in gw.positions.values() if p.qty}
+        assert held == at_gw
+        assert not await store.blocked_underlyings()  # reconciliation found nothing it could not explain
+    finally:
+        await store.close()
+
+
+def _key(c: Any) -> str:
+    from market.types import OptionContract
+
+    return OptionContract(c.symbol, datetime.strptime(c.expiry, "%Y%m%d").date(), c.strike, c.right).key
+
+
+async def _restart(gw: FakeGateway, tmp_path: Path, **env: str) -> list[dict[str, Any]]:
+    """The daemon again on the same store; the gateway sampled meanwhile: never two live stops at once."""
+    most: list[int] = [0]
+
+    async def watch() -> None:
+        while True:
+            most[0] = max(most[0], len([o for o in _stops(gw) if not o.done]))
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        async with live(gw, tmp_path, **env) as again:
+            await again.wait_line(lambda ln: ln.get("event") == "engine_started")
+            await asyncio.sleep(2.0)  # the stops re-priced, the reconnect streams settled
+            lines = again.lines
+    finally:
+        watcher.cancel()
+    assert most[0] <= 1, f"{most[0]} protective stops were live at once: one was sent again"
+    return lines
+
+
+async def test_killed_mid_slice_and_restarted_sends_nothing_twice(tmp_path):
+    """SIGKILL after the entry's first child filled, while the next children wait their interval."""
+    slow = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "30"}
+    async with gateway() as gw:
+        async with live(gw, tmp_path, **slow) as d:
+            task = asyncio.ensure_future(d.post_signal(_signal("slice", 0.75)))
+            await d.wait_line(lambda ln: ln.get("event") == "fill" and ln.get("side") == "BUY"
+                              and ln.get("position_id") is not None)
+            await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sent"
+                              and ":stop-" in str(ln.get("order_ref")), timeout=10)
+            await d.kill()
+            task.cancel()
+        stops = [o.order_id for o in _stops(gw)]
+        assert len(stops) == 1
+        bought = sum(int(e.qty) for e in gw.executions if e.action == "BUY")
+        assert 0 < bought < 50  # mid-slice: children were still to come
+        lines = await _restart(gw, tmp_path, **slow)
+        started = next(ln for ln in lines if ln.get("event") == "engine_started")
+        assert started["open_positions"] == 1 and started["protective_stops"] == 1
+        await _check(gw, tmp_path, stops)
+
+
+async def test_killed_mid_exit_and_restarted_sends_nothing_twice(tmp_path):
+    """SIGKILL after a take-profit exit child reached the gateway, before it filled."""
+    today = datetime.now(EXCHANGE_TZ).date()
+    fast = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2", "TRADINGD_EXECUTION__REPRICE_S": "0.5"}
+    async with gateway() as gw:
+        async with live(gw, tmp_path, **fast) as d:
+            answer = await d.post_signal(_signal("exit", 0.75))
+            assert answer["accepted"], answer
+            contracts = answer["decision"]["contracts"]
+            await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("side") == "BUY"
+                              and ln.get("contracts") == f"{contracts}/{contracts}", timeout=60)
+            await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sent"
+                              and ":stop-" in str(ln.get("order_ref")), timeout=10)
+            gw.auto_fill = False  # the exit rests: the kill comes while it works
+            strike = int(answer["decision"]["selection"]["contract"].rsplit(" ", 1)[1])
+            gw.market.set_option("SPY", today, strike, "C", "3.30", "3.40", bid_size=50, ask_size=50,
+                                 open_interest=1200, delta="0.5", gamma="0.04", iv="0.2")  # past +5 %: tier 1
+            sent = await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sent"
+                                     and ln.get("side") == "SELL" and ln.get("type") == "LMT", timeout=20)
+            await d.kill()
+        assert sent["order_id"] in gw.orders and not gw.orders[sent["order_id"]].done
+        gw.auto_fill = True  # after the restart the exit may fill: the store must follow it once
+        await _restart(gw, tmp_path, **fast)
+        await _check(gw, tmp_path, None)
+        refs = [o.order_ref for o in gw.orders.values() if o.action == "SELL" and o.order_type == "LMT"]
+        assert sent["order_ref"] in refs and refs.count(sent["order_ref"]) == 1
