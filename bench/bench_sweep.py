@@ -66,16 +66,12 @@ def figures() -> list[Sample]:
     load = os.getloadavg()[0]
     cpus = os.cpu_count() or 1
     same = one["cells"] == two["cells"] and one["baselines"] == two["baselines"]
-    # what the code allows whatever the load: the same CPU seconds with the workers' half in parallel (an estimate:
-    # it assumes the 14 replays split evenly); the figure itself stays the measured wall ratio
-    ideal = (one["planner"] + one["cpu"]) / (two["planner"] + two["cpu"] / 2)
     # cores the workers actually got (their CPU seconds per wall second): on an idle machine ~1 and ~2;
     # when the 2-worker sweep gets ~1, the machine had no second core to give, whatever the code does
     note = (f"12 cells + 2 baselines x the bundled week ({one['jobs']} replays): 1 worker {one['wall']:.1f} s, "
             f"2 workers {two['wall']:.1f} s; cores the workers got {one['cpu'] / one['wall']:.2f} vs "
             f"{two['cpu'] / two['wall']:.2f}; {cpus} CPUs, load average {load:.1f} (shared machine); CPU s planner + "
-            f"workers: {one['planner']:.1f} + {one['cpu']:.1f} vs {two['planner']:.1f} + {two['cpu']:.1f}, so on 2 free "
-            f"cores ~{ideal:.2f}x")
+            f"workers: {one['planner']:.1f} + {one['cpu']:.1f} vs {two['planner']:.1f} + {two['cpu']:.1f}")
     return [Sample(NAME, one["wall"] / two["wall"], "x", ">=", 1.8, note, valid=same and cpus >= 2)]
 
 
