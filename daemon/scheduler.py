@@ -135,6 +135,9 @@ def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandler
     prune = getattr(handlers, "prune_refused", None)  # Part 8: refused-signal retention
     if prune is not None:
         funcs["prune_refused"] = prune
+    settle = getattr(handlers, "settle_expired", None)  # SPEC §6.3 (room expiry): the core's; the old engine has none
+    if settle is not None:
+        funcs["expiry_settlement"] = settle
     refresh_chains = getattr(handlers, "refresh_chains", None)  # a broker with chains to load (IB)
     if refresh_chains is not None:
         funcs["chain_refresh"] = refresh_chains

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from market.combo import Combo
+from market.intrinsic import intrinsic
 from market.session import EXCHANGE_TZ, SessionTimes
 from market.types import OptionContract
 
@@ -39,13 +40,6 @@ class Settlement:
     @property
     def worthless(self) -> bool:
         return self.price <= 0
-
-
-def intrinsic(contract: OptionContract, underlying_price: Decimal) -> Decimal:
-    """A call's max(0, S − K), a put's max(0, K − S), per share."""
-    if contract.right == "C":
-        return max(ZERO, underlying_price - contract.strike)
-    return max(ZERO, contract.strike - underlying_price)
 
 
 def combo_value(combo: Combo, underlying_price: Decimal) -> Decimal:
