@@ -118,7 +118,7 @@ class Core:
         self.exits = ExitDesk(settings, self.quotes, sessions, self.session.previous_close, self._send_exit,
                               self._follow_stop, self.exit_event_ids, market_events=self.regime.exit_events)
         self.entries = EntryDesk(settings, self.quotes, chains, self.standing, self.held, sessions_between,
-                                 self.decision_ids, regime_fields=self.regime.request_fields)
+                                 self.decision_ids, regime_fields=self.regime.request_fields, sessions=sessions)
         self.breakers = BreakerDesk(settings, self.control, self.book, self.exits, self.capital_base)
         self.operator = OperatorDesk(self.control, self.book, self.exits, self.blocked)
         self._by_key: dict[str, list[LivePosition]] = {}

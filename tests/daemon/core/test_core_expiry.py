@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from daemon.core.effects import CancelOrder, PlaceOrder, SettleExpired, Unsubscribe
@@ -92,3 +93,39 @@ def test_a_settlement_loss_counts_in_the_session_pnl_the_breakers_see() -> None:
     core.settle_expired(at(16, 5))  # no underlying price past the fakes' 9:31 one: SPY 600, the call's strike
     assert core.book.session_realized == realized_before - ref * qty * position.multiplier
     assert core.book.session_pnl() == core.book.session_realized  # nothing else is held
+
+
+# ------------------------------------------------------------------ no 0dte entry it cannot close
+
+def test_a_0dte_entry_after_the_closeout_start_is_refused_closeout_window() -> None:
+    from exits.closeout import zero_dte_closeout_at
+    from market import calendar
+    from tests.daemon.core.test_core_entries import decide, opened_core
+
+    core, _ = opened_core()
+    start = zero_dte_closeout_at(calendar.session_for(at(0, 0).date()), core.settings.exits.zero_dte)
+    outcomes = []
+    for sid, when in (("early", start - timedelta(seconds=1)), ("late", start)):
+        core.handle(QuoteEvent(underlying("SPY", "600.00", when)))
+        core.handle(QuoteEvent(vix("15", when)))
+        core.take_effects()
+        outcomes.append(decide(core, sid, when=when))
+    (before, _), (after, effects) = outcomes
+    assert before.accepted, before.decision
+    assert not after.accepted and after.reason == "closeout_window"
+    assert not [e for e in orders(effects) if isinstance(e, PlaceOrder) and e.request.side == "BUY"]
+    record = persists(effects, "record_decision")
+    assert record and record[-1].payload["reason"] == "closeout_window"
+
+
+def test_7dte_entries_never_take_todays_expiry_so_the_window_is_not_theirs() -> None:
+    from broker.selection import choose_expiry
+    from tests.daemon.core.fakes import make_core
+
+    core, _ = make_core("7dte")
+    expiry = core.settings.profile.expiry
+    assert expiry.min_dte > 0  # the 7dte window starts days out: today's expiry (after 15:30 or not) is never chosen
+    today = at(15, 50).date()
+    assert choose_expiry([today + timedelta(days=d) for d in range(0, 15)], today, expiry) != today
+    assert choose_expiry([today], today, expiry) is None
+    assert core.entries.closeout_at(at(15, 50)) is None
