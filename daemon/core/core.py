@@ -657,6 +657,10 @@ class Core:
                 self._give_up_orders(position.id, at)  # an entry still working on an expired contract
             position.entry_pending, position.entry_complete = 0, True
             if position.open_qty <= 0:
+                if record.original_qty == 0:  # its entry never filled: nothing to settle, nothing held
+                    out.persist("close_position", position_id=position.id, closed_at=at, reason="entry_unfilled")
+                    self._remove(position.id)
+                    out.add(Unsubscribe(_quote_keys(position)))
                 continue
             under = self.quotes.get(position.underlying)
             spot = None if under is None else (under.last if under.last is not None and under.last > 0

@@ -129,3 +129,19 @@ def test_7dte_entries_never_take_todays_expiry_so_the_window_is_not_theirs() -> 
     assert choose_expiry([today + timedelta(days=d) for d in range(0, 15)], today, expiry) != today
     assert choose_expiry([today], today, expiry) is None
     assert core.entries.closeout_at(at(15, 50)) is None
+
+
+def test_an_entry_still_working_at_the_expiry_is_given_up_and_its_empty_position_closed() -> None:
+    from tests.daemon.core.test_core_entries import decide, opened_core
+
+    core, _ = opened_core()
+    outcome, effects = decide(core)
+    assert outcome.accepted
+    buy = next(e for e in orders(effects) if isinstance(e, PlaceOrder) and e.request.side == "BUY")
+    position = next(iter(core.book))
+    assert position.record.original_qty == 0  # never filled
+    assert core.settle_expired(at(16, 5)) == []
+    effects = core.take_effects()
+    assert CancelOrder(buy.request.order_id) in effects
+    assert persists(effects, "close_position")[-1].payload["reason"] == "entry_unfilled"
+    assert position.id not in core.book.positions and not persists(effects, "record_exit_event")
