@@ -46,7 +46,10 @@ def _events():  # type: ignore[no-untyped-def]
 def test_a_0dte_the_closeout_cannot_sell_is_settled_after_the_close_and_the_venue_agrees() -> None:
     settings = load_settings("0dte", env={}, overrides={"broker.kind": "sim", "gate.max_abs_delta": 1_000_000,
                                                         "gate.max_gamma": 1_000_000})
-    replay = Replay(settings, _at(0, 0), log_effects=False)
+    from daemon.backtest.run import Collector
+
+    collector = Collector()
+    replay = Replay(settings, _at(0, 0), log_effects=False, sink=collector)
     seen: list = []
     take = replay.core.take_effects
 
@@ -82,3 +85,13 @@ def test_a_0dte_the_closeout_cannot_sell_is_settled_after_the_close_and_the_venu
     # book and venue agree: both flat, no order left working, the same money
     assert len(replay.core.book) == 0 and replay.venue.positions() == [] and replay.venue.open_orders() == []
     assert abs((replay.venue.cash - settings.capital.account_size) - replay.core.realized_total) < Decimal("0.01")
+
+    # the backtest report's trade: closed at the settlement, its P&L the core's realized
+    from types import SimpleNamespace
+
+    from daemon.backtest.run import _result
+
+    data = SimpleNamespace(name="expiry-test", digest=lambda: "-", days=lambda: [DAY])
+    [trade] = _result(settings, data, "new", None, collector, {}, [], {}).trades  # type: ignore[arg-type]
+    assert trade["closed"] and trade["close_reason"] == "expired" and trade["settlement_price"] == str(last - contract.strike)
+    assert Decimal(trade["pnl"]) == replay.core.realized_total
