@@ -52,7 +52,10 @@ def requests(settings: Settings, rng: random.Random) -> list[SizingRequest]:
             correlations=corr, buying_power=base, breaker_level=rng.choice((0, 0, 0, 1, 2)),
             quote_age_s=Decimal(rng.randint(0, 12)), vix_quote_age_s=Decimal(1), liquidity_ok=rng.random() > 0.05,
             option_delta=Decimal(rng.randint(5, 60)) / 100, option_gamma=Decimal(rng.randint(1, 30)) / 1000,
-            portfolio_delta=Decimal(rng.randint(-3000, 3000)), portfolio_gamma=Decimal(rng.randint(0, 1500))))
+            portfolio_delta=Decimal(rng.randint(-3000, 3000)), portfolio_gamma=Decimal(rng.randint(0, 1500)),
+            # the SPEC 10.4 greeks the daemon passes (without them every request is refused greeks_limit)
+            option_vega=Decimal(rng.randint(1, 40)) / 100, option_theta=-Decimal(rng.randint(1, 80)) / 100,
+            portfolio_vega=Decimal(rng.randint(0, 1500)), portfolio_theta=-Decimal(rng.randint(0, 3000))))
     return out
 
 

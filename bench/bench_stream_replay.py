@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,19 @@ TARGET = 300_000
 POSITIONS = 5
 SAMPLE_EVERY = 16
 THROUGHOUT = 0.90  # share of in-session stream quotes that must see 5 positions held
-# Room for 5 positions: the position caps, and the portfolio greek limits 5 at-the-money options exceed.
-OVERRIDES = {"sizing.max_positions": POSITIONS, "sizing.max_positions_per_underlying": POSITIONS,
-             "gate.max_abs_delta": 10**6, "gate.max_gamma": 10**6}
+# Room for 5 positions: the position caps (10 x 5: a 0dte option the close-out could not sell stays booked), the portfolio greek limits 5 at-the-money options exceed, and
+# the account breakers (a source that reopens every closed position all day pays the spread hundreds of
+# times a session and would halt entries by noon; the breakers' checks still run on every mark).
+OVERRIDES = {"sizing.max_positions": 10 * POSITIONS, "sizing.max_positions_per_underlying": 10 * POSITIONS,
+             "gate.max_abs_delta": 10**6, "gate.max_gamma": 10**6,
+             "breakers.levels": [{"level": i, "name": f"bench_{i}", "loss_pct": f"0.9{5 + i}"} for i in range(1, 5)],
+             # 5 bets must fit the account together, and keep fitting after hundreds of round trips a session
+             # (each pays the spread and commissions): a large account and bets of $5-15k, as in the profiles
+             "capital.account_size": 10_000_000,
+             "sizing.min_bet_pct": "0.0005", "sizing.min_bet_floor": 0, "sizing.max_bet_pct": "0.0015",
+             "sizing.max_exposure_pct": "0.95", "sizing.max_exposure_pct_moderate": None,
+             "sizing.max_exposure_pct_high": None, "sizing.per_underlying_alloc_pct": None,
+             "regime.greeks.max_abs_vega": None, "regime.greeks.max_abs_theta": None}
 
 
 def stream_events(folder: Path, index_symbols: frozenset[str]) -> list[tuple[datetime, int, int, Any]]:
@@ -79,11 +89,16 @@ def measure(profile: str) -> dict[str, Any]:
     from config.loader import load_settings
     from daemon.app import load_replay
     from daemon.bars import Bar
-    from daemon.replay import _QUOTE, Replay, StepClock, StoreSink
+    from daemon.replay import _QUOTE, Replay, StepClock, StoreSink, _closeout
     from daemon.store import Store
     from market import calendar
     from market.clock import EXCHANGE_TZ
 
+    # Logging as `tradingd run` configures it (JSON lines, info), before any logger is bound: debug
+    # lines (each child order) are dropped where they are made, not rendered and thrown away.
+    from daemon.logging import configure_logging
+
+    configure_logging(json_logs=True, level="INFO", stream=open(os.devnull, "w"))  # noqa: SIM115
     settings = load_settings(profile, env={}, overrides=OVERRIDES)
     data = load_replay("bundled", settings)
     traded = [s for s in settings.profile.underlyings if s in data.bars]
@@ -92,13 +107,32 @@ def measure(profile: str) -> dict[str, Any]:
     start = datetime.combine(events[0][0].date(), time(0), tzinfo=EXCHANGE_TZ)
     calendar.session_for(start.date())  # the XNYS calendar is built once, before the clock starts
     held = {"in_session": 0, "with_all": 0, "max": 0}
+    # each session's trading window: the open to the close, or to the 0dte close-out (all closed by rule)
+    closeout = _closeout(settings)
+    sessions: dict[date, tuple[datetime, datetime]] = {}
+    for day in sorted({e[0].date() for e in events}):
+        session = calendar.session_for(day)
+        if session is not None:
+            end = session.close if closeout is None else min(session.close, closeout(session))
+            sessions[day] = (session.open, end)
     replay: Replay | None = None
     counter = itertools.count()
 
-    def top_up(bar: Bar) -> dict[str, Any] | None:
-        """A new position's signal whenever fewer than 5 are held (one per bar of a traded underlying)."""
+    def live(today: date) -> int:
+        """Positions held in options that still trade. A 0dte option the close-out could not sell (a
+        bid of 0) stays in the book past its expiry (the core settles no expiries yet): it is no
+        longer quoted, so it must not count as one of the 5 whose exits are evaluated."""
         assert replay is not None
-        if bar.symbol not in traded or len(replay.core.book) >= POSITIONS:
+        return sum(1 for p in replay.core.book.held() if p.record.expiry >= today)
+
+    def top_up(bar: Bar) -> dict[str, Any] | None:
+        """A new position's signal whenever fewer than 5 are held (one per bar of a traded underlying),
+        until the profile's close-out (a 0dte strategy opens nothing it must close minutes later)."""
+        assert replay is not None
+        if bar.symbol not in traded or live(bar.end.date()) >= POSITIONS:
+            return None
+        bounds = sessions.get(bar.end.date())
+        if bounds is None or not bounds[0] <= bar.end < bounds[1]:
             return None
         n = next(counter)
         return {"id": f"bench-{n}", "profile": profile, "underlying": bar.symbol,
@@ -109,17 +143,11 @@ def measure(profile: str) -> dict[str, Any]:
         """The events, checking on every SAMPLE_EVERY-th in-session stream quote how many positions are
         held (sampled: the check's own cost stays out of the figure's way; it is still inside it)."""
         assert replay is not None
-        book = replay.core.book
-        sessions = {}
-        for day in sorted({e[0].date() for e in source}):
-            session = calendar.session_for(day)
-            if session is not None:
-                sessions[day] = (session.open, session.close)
         for i, event in enumerate(source):
             if event[1] == _QUOTE and i % SAMPLE_EVERY == 0:
                 bounds = sessions.get(event[0].date())
                 if bounds is not None and bounds[0] <= event[0] < bounds[1]:
-                    n = len(book.held())
+                    n = live(event[0].date())
                     held["in_session"] += 1
                     held["with_all"] += n >= POSITIONS
                     if n > held["max"]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from broker.listings import PENNY, round_to_tick
+from broker.listings import NICKEL, PENNY, PENNY_EVERY_PRICE, round_to_tick
 from market.types import OptionContract, Quote, Right
 from config.models import OptionModelConfig
 
@@ -121,8 +121,125 @@ def skewed_vol(atm: float, spot: float, strike: float, cfg: OptionModelConfig) -
     return min(max(vol, float(cfg.min_iv)), float(cfg.max_iv))
 
 
+class _Floats:
+    """The model's settings as floats, converted once per settings object (not on every quote)."""
+
+    __slots__ = ("cfg", "rate", "skew", "min_iv", "max_iv", "spread_pct", "widening", "horizon", "display",
+                 "open_interest", "min_time_s")
+
+    def __init__(self, cfg: OptionModelConfig):
+        self.cfg = cfg  # held: the cache is keyed by id(cfg)
+        self.rate = float(cfg.risk_free_rate)
+        self.skew = float(cfg.skew)
+        self.min_iv, self.max_iv = float(cfg.min_iv), float(cfg.max_iv)
+        self.spread_pct, self.widening = float(cfg.spread_pct), float(cfg.spread_widening)
+        self.horizon = math.sqrt(cfg.moneyness_horizon_days / DAYS_PER_YEAR)
+        self.display, self.open_interest = cfg.display_size, cfg.open_interest
+        self.min_time_s = float(cfg.min_time_to_expiry_s)
+
+
+_FLOATS: dict[int, _Floats] = {}
+_PRICES: dict[tuple[int, Decimal], Decimal] = {}  # (ticks, tick) -> the Decimal price, as round_to_tick writes it
+_SAFE = 1e-7  # a float tick count this close to a whole number is decided in Decimal (exact)
+_SQRT2 = math.sqrt(2.0)
+_SQRT2PI = math.sqrt(2.0 * math.pi)
+
+
+def _floats(cfg: OptionModelConfig) -> _Floats:
+    found = _FLOATS.get(id(cfg))
+    if found is None or found.cfg is not cfg:
+        found = _FLOATS[id(cfg)] = _Floats(cfg)
+    return found
+
+
+def _six(value: float) -> Decimal:
+    """Decimal(repr(round(value, 6))): greeks and IV at 6 places. Not memoized: they move on every tick,
+    so a cache would only grow (it cost ~45 MB of RSS over the bench week before it was dropped)."""
+    return Decimal(repr(round(value, 6)))
+
+
+def _tick_price(ticks: int, tick: Decimal) -> Decimal:
+    found = _PRICES.get((ticks, tick))
+    if found is None:
+        if len(_PRICES) > 20_000:  # distinct tick prices: a few thousand in a week
+            _PRICES.clear()
+        found = _PRICES[(ticks, tick)] = Decimal(ticks) * tick
+    return found
+
+
+def _float_tick(underlying: str, price: float, up: bool) -> tuple[int, Decimal] | None:
+    """`round_to_tick` in float: (ticks, tick), or None where float cannot be sure of the Decimal answer
+    (a price within a hair of a tick or of the penny/nickel boundary): the caller then rounds in Decimal."""
+    penny = underlying in PENNY_EVERY_PRICE
+    if not penny and abs(price - 3.0) < _SAFE:
+        return None
+    tick_f, tick = (0.01, PENNY) if penny or price < 3.0 else (0.05, NICKEL)
+    x = price / tick_f
+    n = round(x)
+    if abs(x - n) < _SAFE:
+        return None
+    n = math.ceil(x) if up else math.floor(x)
+    if not penny and (n * tick_f < 3.0) != (tick_f == 0.01):
+        return None  # the coarser tick applies to the rounded price: round_to_tick's second step
+    return n, tick
+
+
 def model_quote(contract: OptionContract, spot: Decimal, atm: float, now: datetime, expires_at: datetime,
-                received_at: datetime, cfg: OptionModelConfig, usable: bool = True) -> Quote:
+                received_at: datetime, cfg: OptionModelConfig, usable: bool = True, key: str | None = None) -> Quote:
+    """`model_quote_exact`'s quote, computed in float: Black-Scholes price, delta and gamma only (the
+    same expressions, so the same floats), the spread in float, Decimal only for what is emitted (the
+    bid and ask at the listing tick, the 6-place greeks and IV). Where float rounding could differ from
+    the Decimal path (a value within 1e-7 of a tick, the penny/nickel boundary, a one-tick market) the
+    exact path decides. `key` is the contract's key when the caller has it (it is built per call)."""
+    f = _floats(cfg)
+    s, k = float(spot), float(contract.strike)
+    years = max((expires_at - now).total_seconds(), f.min_time_s) / SECONDS_PER_YEAR
+    vol = atm * (1.0 - f.skew * math.log(k / s))
+    vol = min(max(vol, f.min_iv), f.max_iv)
+    right = contract.right
+    if right not in ("C", "P") or not (s > 0 and k > 0) or math.isnan(years) or math.isnan(vol) or not years >= 0 \
+            or not vol >= 0:
+        return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)
+    rate = f.rate
+    disc_r = math.exp(-rate * years)
+    disc_q = math.exp(-0.0 * years)
+    sd = vol * math.sqrt(years)
+    if sd == 0.0:
+        return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)
+    d1 = (math.log(s / k) + (rate - 0.0 + 0.5 * vol * vol) * years) / sd
+    d2 = d1 - sd
+    pdf = math.exp(-0.5 * d1 * d1) / _SQRT2PI
+    gamma = disc_q * pdf / (s * sd)
+    if right == "C":
+        price = s * disc_q * (0.5 * (1.0 + math.erf(d1 / _SQRT2))) - k * disc_r * (0.5 * (1.0 + math.erf(d2 / _SQRT2)))
+        delta = disc_q * (0.5 * (1.0 + math.erf(d1 / _SQRT2)))
+    else:
+        price = k * disc_r * (0.5 * (1.0 + math.erf(-d2 / _SQRT2))) - s * disc_q * (0.5 * (1.0 + math.erf(-d1 / _SQRT2)))
+        delta = -disc_q * (0.5 * (1.0 + math.erf(-d1 / _SQRT2)))
+    z = abs(math.log(k / s)) / (vol * f.horizon)
+    theo = round(price, 6)
+    half = theo * f.spread_pct * (1 + f.widening * round(z, 6)) / 2
+    underlying = contract.underlying
+    low = _float_tick(underlying, theo - half, False)
+    high = _float_tick(underlying, theo + half, True)
+    if low is None or high is None:
+        return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)
+    (nb, tick_b), (na, tick_a) = low, high
+    if na * (1 if tick_a is PENNY else 5) <= max(nb, 0) * (1 if tick_b is PENNY else 5):
+        return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)  # one-tick market
+    bid = _ZERO if nb < 0 else _tick_price(nb, tick_b)
+    ask = _tick_price(na, tick_a)
+    falloff = math.exp(-0.5 * z * z)
+    size = max(1, round(f.display * falloff))
+    return Quote(key or contract.key, bid, ask, None, received_at, size if nb > 0 else 0, size,
+                 int(f.open_interest * falloff), _six(delta), _six(gamma), _six(vol), True, usable)
+
+
+_ZERO = Decimal(0)
+
+
+def model_quote_exact(contract: OptionContract, spot: Decimal, atm: float, now: datetime, expires_at: datetime,
+                      received_at: datetime, cfg: OptionModelConfig, usable: bool = True) -> Quote:
     """A realistic two-sided quote around the Black-Scholes value.
 
     The spread is `spread_pct` of the value, widened by the distance from the money in standard

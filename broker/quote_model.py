@@ -9,7 +9,7 @@ tracked options of that underlying from the book's underlying quote and VIX, and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 import structlog
 
@@ -38,6 +38,8 @@ class OptionQuoteModel:
         self._multiplier = multiplier
         self._tracked: dict[str, dict[str, OptionContract]] = {}  # underlying -> key -> contract
         self._realized: dict[str, float] = {}
+        self._closes: dict[date, datetime | None] = {}  # expiry -> its session's close
+        self._keys: dict[str, str] = {}  # tracked key -> the contract's own key
         self._detach: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ setup
@@ -58,10 +60,10 @@ class OptionQuoteModel:
         for key in keys:
             if not is_option_key(key):
                 continue
-            contract = OptionContract.from_key(key, self._multiplier)
-            per = self._tracked.setdefault(contract.underlying, {})
-            if key not in per:
-                per[key] = contract
+            per = self._tracked.setdefault(key.split(" ", 1)[0], {})
+            if key not in per:  # parsed only when new (a snapshot asks for a tracked key on every wait)
+                contract = per[key] = OptionContract.from_key(key, self._multiplier)
+                self._keys[key] = contract.key  # what its quotes are keyed by (built once, not per quote)
                 added.append(key)
         return added
 
@@ -115,27 +117,56 @@ class OptionQuoteModel:
         groups = [underlying] if underlying is not None else list(self._tracked)
         now = self._clock.now()
         written = 0
+        # What `quote_for` works out per option, worked out once per refresh: the session, VIX (and
+        # VIX1D), then per underlying its price and at-the-money vol. Same inputs, same quotes.
+        today = now.date()
+        session = calendar.session_for(today)
+        trading = session is not None and session.open <= now <= session.close
+        book, cfg = self._book, self._cfg
+        vix_level = vix1d_level = None
+        if trading:
+            vix_quote = book.get(self._vix_key)
+            vix_level = None if vix_quote is None or vix_quote.mid is None else float(vix_quote.mid)
+            vix1d = None if cfg.vix1d_symbol is None else book.get(cfg.vix1d_symbol)
+            vix1d_level = None if vix1d is None or vix1d.mid is None else float(vix1d.mid)
         for name in groups:
-            per = self._tracked.get(name, {})
+            per = self._tracked.get(name)
+            if not per:
+                continue
+            under = book.get(name) if trading else None
+            spot = None if under is None else under.mid
+            atm = None
+            if spot is not None and spot > 0:
+                atm = atm_vol(name, vix_level, cfg, self._realized.get(name))
             for key, contract in list(per.items()):
                 expires_at = self._expires_at(contract)
                 if expires_at is not None and now > expires_at:
                     del per[key]
                     continue
-                current = self._book.get(key)
+                current = book.get(key)
                 if current is not None and not current.modelled:
                     continue  # a recorded quote wins
-                quote = self.quote_for(contract)
-                if quote is not None and self._book.update(quote):
+                if atm is None or expires_at is None or under is None:
+                    continue  # no session, no price or no vol: no quote (as `quote_for` answers None)
+                vol = same_day_vol(atm, vix1d_level, cfg) if contract.expiry == today else atm
+                quote = model_quote(contract, spot, vol, now, expires_at, under.received_at, cfg,  # type: ignore[arg-type]
+                                    usable=under.usable, key=self._keys.get(key))
+                if book.update(quote):
                     written += 1
         return written
 
-    @staticmethod
-    def _expires_at(contract: OptionContract) -> datetime | None:
+    def _expires_at(self, contract: OptionContract) -> datetime | None:
+        day = contract.expiry
         try:
-            return session_close(contract.expiry)  # a dictionary look-up (market.calendar)
+            return self._closes[day]
+        except KeyError:
+            pass
+        try:
+            close = session_close(day)  # a dictionary look-up (market.calendar), kept per expiry
         except ListingError:
-            return None
+            close = None
+        self._closes[day] = close
+        return close
 
     def refresh_key(self, key: str) -> Quote | None:
         """Track `key` and write its modelled quote now (a snapshot); the book's quote after."""

@@ -51,7 +51,6 @@ from daemon.core.events import (
     FillEvent,
     OrderRefusedEvent,
     OrderUpdateEvent,
-    QuoteEvent,
     SignalEvent,
     StoreStatusEvent,
 )
@@ -283,7 +282,7 @@ class Replay:
         self.market.update(quote)
         self.venue.on_quote(quote, at)
         self._venue_events()
-        self.core.handle(QuoteEvent(quote))
+        self.core.quote(quote)
         key = quote.key
         if key == self.settings.profile.vix_symbol:
             self.model.refresh()
@@ -304,7 +303,7 @@ class Replay:
             self.stats.option_quotes += 1
             venue.on_quote(quote, at)
             self._venue_events()
-            core.handle(QuoteEvent(quote))
+            core.quote(quote)
 
     def _venue_events(self) -> None:
         core = self.core

@@ -114,6 +114,8 @@ def normalize_request(request: SizingRequest, settings: Settings, *, priced: boo
         raise InvalidInput(reasons.INVALID_TRADING_STATE, f"unknown trading state {request.trading_state!r}")
     if confidence is not signal.confidence or ttl_s is not signal.ttl_s:
         signal = replace(signal, confidence=confidence, ttl_s=ttl_s)
+    elif _already_normal(request, priced):
+        return request  # what the field-by-field pass below would answer, without its ~20 calls
     normalized = {
         "signal": signal,
         "price": (require_decimal(request.price, reasons.INVALID_PRICE, "option price", minimum=MIN_PRICE)
@@ -144,6 +146,37 @@ def normalize_request(request: SizingRequest, settings: Settings, *, priced: boo
     # validated table, views as parsed) is returned as is instead of copied field by field.
     changed = {k: v for k, v in normalized.items() if v is not getattr(request, k)}
     return replace(request, **changed) if changed else request
+
+
+def _already_normal(r: SizingRequest, priced: bool) -> bool:
+    """True when `normalize_request` would hand `r` back unchanged: every number already a finite Decimal
+    (`type(...) is Decimal`) inside the bounds `require_decimal` checks, the views, table, events and
+    volatility as parsed. False sends the request through the full pass (which names a bad value)."""
+    top = MAX_MAGNITUDE
+    v = r.price
+    if priced and not (type(v) is Decimal and v.is_finite() and MIN_PRICE <= v <= top):
+        return False
+    v = r.capital_base
+    if not (type(v) is Decimal and v.is_finite() and _ZERO < v <= top):
+        return False
+    for v in (r.vix, r.quote_age_s, r.vix_quote_age_s):  # minimum 0
+        if v is not None and not (type(v) is Decimal and v.is_finite() and _ZERO <= v <= top):
+            return False
+    v = r.vix_session_open  # strictly above 0
+    if v is not None and not (type(v) is Decimal and v.is_finite() and _ZERO < v <= top):
+        return False
+    for v in (r.buying_power, r.option_delta, r.option_gamma, r.portfolio_delta, r.portfolio_gamma,
+              r.option_vega, r.option_theta, r.portfolio_vega, r.portfolio_theta):  # any finite value
+        if v is not None and not (type(v) is Decimal and v.is_finite() and -top <= v <= top):
+            return False
+    if not isinstance(r.events, EventView) or not (r.volatility is None or isinstance(r.volatility, VolatilityView)):
+        return False
+    try:
+        return (parse_open_positions(r.open_positions) is r.open_positions
+                and parse_correlations(r.correlations) is r.correlations
+                and (r.volatility is None or _volatility(r.volatility) is r.volatility))
+    except InvalidInput:
+        return False
 
 
 def _events(raw: object) -> EventView:

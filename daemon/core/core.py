@@ -124,6 +124,10 @@ class Core:
         self._by_leg: dict[str, list[LivePosition]] = {}  # SPEC §9: a leg's key -> the combos holding it
         self.combo_fills = ComboFills()
         self._vix: float | None = None  # the last VIX as a float (the price bands' validity)
+        # The latest event time seen. A quote may be stamped before it: a modelled option quote carries
+        # its underlying's stamp, a snapshot its own. The core's time never runs backwards, so nothing
+        # (a pending signal's sizing, an exit) is decided at a moment before one it has already seen.
+        self.latest: datetime | None = None
 
     # ================================================================== the interface
 
@@ -157,6 +161,13 @@ class Core:
         except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
             return self._bad("event_failed", repr(exc), event_type=type(event).__name__)  # not `event`: structlog's own
 
+    def quote(self, quote: Quote) -> None:
+        """`handle(QuoteEvent(quote))` without building the event: the replay's per-quote path."""
+        try:
+            self.on_quote(quote)
+        except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
+            self._bad("event_failed", repr(exc), event_type="QuoteEvent")
+
     def advance(self, now: datetime) -> None:
         """Fire everything due at or before `now`, each at its own time, in time order."""
         while True:
@@ -169,11 +180,19 @@ class Core:
                 self._bad("timer_failed", repr(exc))
 
     def next_timer_at(self) -> datetime | None:
-        times = [t for t in (self.timers.next_at(), self.orders.execution.next_deadline()) if t is not None]
-        times.extend(p.deadline for p in self.pending)
-        return min(times) if times else None
+        # asked before every replayed event: the earliest of three, without building a list
+        due = self.timers.next_at()
+        deadline = self.orders.execution.next_deadline()
+        if deadline is not None and (due is None or deadline < due):
+            due = deadline
+        for pending in self.pending:
+            if due is None or pending.deadline < due:
+                due = pending.deadline
+        return due
 
     def _fire(self, at: datetime) -> None:
+        if self.latest is None or at > self.latest:
+            self.latest = at
         timer = self.timers.next_at()
         if timer is not None and timer <= at:
             for event in self.timers.due(at):
@@ -256,6 +275,11 @@ class Core:
             return
         key = quote.key
         now = quote.received_at
+        latest = self.latest
+        if latest is None or now > latest:
+            self.latest = now
+        elif now < latest:
+            now = latest
         held = self._by_key.get(key)
         if held:
             self.orders.execution.on_quote(key, now)  # a fresh quote answers an exit's snapshot request
@@ -316,6 +340,8 @@ class Core:
         """The answer, or None while the decision waits for quotes (it follows on a later event or timer);
         either way it is also appended to `answers` under `ticket`."""
         self.signals_received += 1
+        if self.latest is None or now > self.latest:
+            self.latest = now
         result = self.entries.receive(raw, source, now, self.out)
         if isinstance(result, Pending):
             self.pending.append(replace(result, ticket=ticket))
@@ -358,6 +384,11 @@ class Core:
             out.persist("open_position", contract=contract, opened_at=now, signal_id=signal.id,
                         position_id=position_id)
             position = LivePosition(record=record, contract=contract, exit_state=ExitState(), session_ref=ZERO)
+            # The option's greeks as the quote it was sized on gives them: the book's greeks (the next
+            # signal's gate) must not wait for the next quote of this key to know this position's.
+            quote = self.quotes.get(position.key)
+            if quote is not None:
+                position.delta, position.gamma = quote.delta, quote.gamma
             self._add(position)
         out.add(Subscribe(_quote_keys(position)))
         position.entry_complete = False
