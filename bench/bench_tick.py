@@ -67,6 +67,7 @@ async def _round(rate: int) -> dict[str, Any]:
 
     sent: dict[str, list[float]] = {}
     decided: dict[str, list[float]] = {}
+    placed = asyncio.Event()  # the trigger waits on this, idle in the loop as the daemon would be (not spinning)
 
     def on_decided(order: OrderRequest) -> None:
         if order.side == "SELL" and order.order_type == "LMT":
@@ -76,6 +77,7 @@ async def _round(rate: int) -> dict[str, Any]:
         async def place(self, order: OrderRequest) -> None:
             if order.side == "SELL" and order.order_type == "LMT":
                 sent.setdefault(order.contract.key, []).append(time.perf_counter())
+                placed.set()
             await super().place(order)
 
     configure_logging(False, level="error", stream=open("/dev/null", "w"))  # noqa: SIM115 - the bench's own sink
@@ -160,7 +162,11 @@ async def _round(rate: int) -> dict[str, Any]:
                     handed += 1
                     deadline = t0 + 2.0
                     while len(sent.get(contract.key, [])) <= before and time.perf_counter() < deadline:
-                        await asyncio.sleep(0)
+                        placed.clear()
+                        try:
+                            await asyncio.wait_for(placed.wait(), max(0.0, deadline - time.perf_counter()))
+                        except TimeoutError:
+                            break
                     if len(sent.get(contract.key, [])) > before:
                         latencies.append((sent[contract.key][before] - t0) * 1000)
                     if len(decided.get(contract.key, [])) > before:

@@ -217,6 +217,11 @@ class SimBroker:
             raise BrokerError("restore_too_late", "a sim takes its prior state before it starts or trades")
         self.venue.restore(state)
 
+    def settle_expired(self, at: datetime, prices: dict[str, Decimal]) -> None:
+        """The paper account settles its expired contracts as the core did (`SimVenue.settle_expired`)."""
+        self.venue.settle_expired(at, prices)
+        self._deliver()
+
     def withhold_bids(self, key: str, until: datetime | None) -> None:
         """Fault injection (tests, drills): see `SimVenue.withhold_bids`; `until` on the injected clock."""
         self.venue.withhold_bids(key, until)

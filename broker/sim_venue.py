@@ -36,6 +36,7 @@ import structlog
 from broker.base import BrokerError
 from config.models import SimBrokerConfig
 from market.combo import leg_touch, net_touch
+from market.intrinsic import intrinsic
 from market.types import (
     AccountSnapshot,
     BrokerPosition,
@@ -278,6 +279,30 @@ class SimVenue:
     def executions(self, since: datetime | None = None) -> list[Fill]:
         """Fills at or after `since` (inclusive: the caller dedupes by exec_id, a tie must not be lost)."""
         return [f for f in self._fills if since is None or f.at >= since]
+
+    def settle_expired(self, now: datetime, prices: dict[str, Decimal]) -> list[BrokerPosition]:
+        """SPEC §6.3 (room expiry), as the exchange does after an expiry's close: every contract that
+        expired before `now`'s date, or on it (`now` is after its close), leaves the account; cash
+        takes its intrinsic value from `prices` (underlying -> settlement price; a missing underlying
+        settles at 0), leg by leg for combos (each leg is its own position here), a short leg paying
+        it. Working orders on those contracts are cancelled. Returns the positions settled."""
+        self._now = now
+        today = now.date()
+        settled = []
+        for key, pos in list(self._positions.items()):
+            if pos.contract.expiry > today:
+                continue
+            price = prices.get(pos.contract.underlying)
+            value = Decimal(0) if price is None else intrinsic(pos.contract, price)
+            self._cash += value * pos.quantity * pos.contract.multiplier
+            settled.append(BrokerPosition(pos.contract, pos.quantity, pos.avg_cost))
+            del self._positions[key]
+            self._note("info", "sim_expired", key=key, quantity=pos.quantity, settlement=str(value))
+        for order in list(self._orders.values()):
+            contracts = [leg.contract for leg in order.request.legs] or [order.request.contract]
+            if order.working and any(c.expiry <= today for c in contracts):
+                self._cancel_now(order.request.order_id)
+        return settled
 
     # ------------------------------------------------------------------ orders in
 

@@ -635,6 +635,9 @@ class ScheduleConfig(Frozen):
     daily_report: time = time(16, 15)
     # room ib (issue 9): option chains (strikes per expiry) are loaded again before each session's open.
     chain_refresh: time = time(8, 45)
+    # room expiry (SPEC §6.3): this long after each session's close, every position whose contract
+    # expired is settled (worthless or at intrinsic value); the broker has the expiry's last print by then.
+    expiry_settlement_after_close_min: int = Field(default=5, ge=0, le=240)
 
 
 class StoreConfig(Frozen):

@@ -166,6 +166,8 @@ class Effects:
             elif kind.__name__ == "DailyReport":
                 if self.on_report is not None:
                     self._side_task(self._daily_report(effect.day), "daily-report")
+            elif kind.__name__ == "SettleExpired":
+                self._settle_expired(effect)
             elif kind.__name__ == "RefreshModel":
                 pass  # live option prices are the broker's (IB) or the sim model's own realized volatility
             else:
@@ -175,6 +177,20 @@ class Effects:
         if len(lane) > before:
             self._idle.clear()
             self._wake.set()
+
+    def _settle_expired(self, effect: Any) -> None:
+        """SPEC §6.3 (room expiry): the core settled expired positions. A sim broker settles its paper
+        account the same way; IB settles at the exchange (cash for index options, shares for an exercised
+        equity option), and the reconciliation with the broker's positions is the truth
+        (docs/decisions/expiry.md)."""
+        settle = getattr(self.broker, "settle_expired", None)
+        if settle is None:
+            self.log.info("expiry_settled_at_broker", prices={k: str(v) for k, v in effect.prices.items()})
+            return
+        try:
+            settle(effect.at, effect.prices)
+        except Exception as exc:  # noqa: BLE001 - a sim's bookkeeping must not stop the effects
+            self.log.error("expiry_settlement_failed", code="sim_settlement_failed", error=repr(exc))
 
     def _held(self, held: Any) -> None:
         for effect in held:

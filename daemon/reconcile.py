@@ -37,7 +37,9 @@ import structlog
 
 from broker.base import Broker, BrokerError
 from broker.order_ref import OrderRefError, parse_order_ref
-from market.types import BrokerPosition, Fill, OpenOrder, OrderStatus, OrderUpdate
+from exits.settlement import is_expired
+from market.calendar import session_for
+from market.types import BrokerPosition, Fill, OpenOrder, OptionContract, OrderStatus, OrderUpdate
 from daemon.reconcile_combos import ComboMismatch, combo_groups, leg_problems, stored_legs, units_filled
 from daemon.store.records import FillOutcome, IntentRecord
 from daemon.store.types import jsonable
@@ -316,6 +318,11 @@ def _status_update(intent: IntentRecord, status: OrderStatus, filled: int, now: 
                        remaining=max(0, intent.quantity - filled), avg_fill_price=None, at=now, reason=reason)
 
 
+def _expired(contract: OptionContract, now: datetime) -> bool:
+    """Past its expiry's session close (SPEC §6.3): the exchange has settled it."""
+    return is_expired(contract.expiry, now, session_for(contract.expiry))
+
+
 async def _positions(store: Store, broker_positions: list[BrokerPosition], own_open: list[OpenOrder],
                      own_fills: list[Fill], now: datetime
                      ) -> tuple[list[AdoptedPosition], list[UnknownPosition], list[PositionMismatch], list[ComboMismatch]]:
@@ -346,6 +353,10 @@ async def _positions(store: Store, broker_positions: list[BrokerPosition], own_o
             continue
         if key in held_back and have == 0:
             continue  # reported (and its underlying blocked) as the combo it belongs to
+        if have == 0 and _expired(bp.contract, now):
+            # room expiry: the core settled it after its close; IB drops expired options overnight
+            log.info("expired_position_at_broker", option=key, quantity=bp.quantity, code="expired_not_adopted")
+            continue
         if have == 0 and bp.quantity > 0 and refs.get(key):
             record = await store.open_position(bp.contract, now, quantity=bp.quantity, entry_price=bp.avg_cost)
             adopted.append(AdoptedPosition(record.id, key, bp.quantity, bp.avg_cost, tuple(sorted(refs[key]))))
@@ -355,6 +366,11 @@ async def _positions(store: Store, broker_positions: list[BrokerPosition], own_o
             mismatches.append(PositionMismatch(key, bp.contract.underlying, have, bp.quantity))
     for key, have in stored.items():
         if have and key not in at_broker:
+            if _expired(OptionContract.from_key(key), now):
+                # room expiry: expired while the daemon was away; the broker settled it, the core settles
+                # its record at its next settlement (session open, or the settlement after the close)
+                log.info("expired_position_settled_at_broker", option=key, quantity=have)
+                continue
             mismatches.append(PositionMismatch(key, underlying_of[key], have, 0))
     return adopted, unknown, mismatches, combos
 

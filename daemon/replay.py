@@ -44,6 +44,7 @@ from daemon.core.effects import (
     PlaceOrder,
     RefreshModel,
     RequestSnapshot,
+    SettleExpired,
     Subscribe,
     Unsubscribe,
 )
@@ -371,6 +372,8 @@ class Replay:
                     window = self.settings.broker.sim.model.realized_window
                     for symbol, series in effect.closes.items():
                         self.model.set_realized_vol(symbol, realized_vol(list(series), window))
+                elif kind is SettleExpired:  # the exchange settles its book as the core settled its own
+                    venue.settle_expired(effect.at, effect.prices)
                 elif kind is DailyReport:
                     self.reports.append(effect.day)
                     if self.on_report is not None:

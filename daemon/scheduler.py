@@ -108,6 +108,8 @@ def job_specs(settings: Settings, sessions: SessionLookup,
     ]
     if closeout_at is not None:
         specs.append(JobSpec("closeout", SessionTrigger(sessions, closeout_at, "closeout")))
+    settle_after = timedelta(minutes=schedule.expiry_settlement_after_close_min)  # SPEC §6.3 (room expiry)
+    specs.append(JobSpec("expiry_settlement", SessionTrigger(sessions, lambda s: s.close + settle_after, "expiry")))
     specs.append(JobSpec("prune_refused", _daily(settings.daemon.store.prune_at)))  # Part 8: refused-signal retention
     if chains:  # a broker with option chains to load before the open (IB, SPEC 6.1)
         specs.append(JobSpec("chain_refresh", _daily(schedule.chain_refresh), sessions_only=True))
@@ -133,6 +135,9 @@ def build_jobs(settings: Settings, sessions: SessionLookup, handlers: JobHandler
     prune = getattr(handlers, "prune_refused", None)  # Part 8: refused-signal retention
     if prune is not None:
         funcs["prune_refused"] = prune
+    settle = getattr(handlers, "settle_expired", None)  # SPEC §6.3 (room expiry): the core's; the old engine has none
+    if settle is not None:
+        funcs["expiry_settlement"] = settle
     refresh_chains = getattr(handlers, "refresh_chains", None)  # a broker with chains to load (IB)
     if refresh_chains is not None:
         funcs["chain_refresh"] = refresh_chains

@@ -40,9 +40,9 @@ def pre_quote_checks(request: SizingRequest, settings: Settings, *,
         vix_threshold(request, settings),
     )
     if not new_position:
-        return (*common, event_blackout(request, settings))
+        return (*common, event_blackout(request, settings), closeout_window(request))
     return (*common, max_positions(request, settings), max_positions_per_symbol(request, settings),
-            event_blackout(request, settings))
+            event_blackout(request, settings), closeout_window(request))
 
 
 def entry_checks(request: SizingRequest, settings: Settings, sizing: ContractSizing) -> tuple[GateCheck, ...]:
@@ -242,6 +242,17 @@ def event_blackout(request: SizingRequest, settings: Settings) -> GateCheck:
         return _fail(name, f"{event.label}: no entries from {cfg.blackout_before_min} min before to "
                            f"{cfg.blackout_after_min} min after the release")
     return _pass(name, f"{len(request.events.macro)} macro release(s) today, none within the window")
+
+
+def closeout_window(request: SizingRequest) -> GateCheck:
+    """Room expiry: no entry (nor scale-in) into a same-day expiry once its close-out has started;
+    the close-out would not take it and it would be left to expire (docs/decisions/expiry.md)."""
+    name, cutoff = reasons.CLOSEOUT_WINDOW, request.closeout_at
+    if cutoff is None:
+        return _skip(name, "no same-day expiry")
+    if request.now >= cutoff:
+        return _fail(name, f"today's expiry closes out from {cutoff:%H:%M:%S}: nothing could close it before it expires")
+    return _pass(name, f"close-out from {cutoff:%H:%M:%S}")
 
 
 def sector_limit(sizing: ContractSizing) -> GateCheck:

@@ -25,6 +25,9 @@ STORE_UNAVAILABLE = "store_unavailable"
 # SPEC §10 (market-regime rules): event_blackout sits after max_positions_per_symbol, sector_limit last.
 EVENT_BLACKOUT = "event_blackout"
 SECTOR_LIMIT = "sector_limit"
+# room expiry (SPEC §6.3, no SPEC §2.1 code): a same-day expiry's close-out (0dte) or expiry-day close
+# (7dte) has started: nothing could close the entry before it expires. Last of the pre-quote checks.
+CLOSEOUT_WINDOW = "closeout_window"
 # Part 8: the gate's other SPEC §2.1 codes (order: see risk.gate.pre_quote_checks / entry_checks).
 UNDERLYING_BLOCKED = "underlying_blocked"  # held for operator review (§6.1), not the trading state
 BAD_MARKET_DATA = "bad_market_data"  # a quote the §4.4 sanity checks found unusable

@@ -68,6 +68,9 @@ class SizingRequest:
     portfolio_delta: Decimal | None = None
     portfolio_gamma: Decimal | None = None
     what_if: bool = False
+    # room expiry: when the close-out of the same-day expiry this entry would trade starts (None: the
+    # profile's expiry window never holds today's expiry, or no session today).
+    closeout_at: datetime | None = None
     # SPEC §10 (room regime): looked up / computed by the shell, passed in as values. `events` is
     # what the calendar says for this signal; `volatility` the regime's inputs beside `vix`;
     # vega per share per vol point and theta per share per calendar day, portfolio ones in $

@@ -461,6 +461,8 @@ def _result(settings: Settings, data: MarketData, sizing: str, scenario: str | N
             if p["position_id"] in positions:
                 positions[p["position_id"]]["closed_at"] = p["closed_at"].isoformat()
                 positions[p["position_id"]]["close_reason"] = p.get("reason")
+                if p.get("exit_price") is not None:  # settled at expiry without a fill (room expiry, SPEC §6.3)
+                    positions[p["position_id"]]["settlement_price"] = str(p["exit_price"])
     by_signal = {d["signal_id"]: d for d in decisions if d["accepted"] and d["signal_id"]}
     trades = []
     for pid in sorted(positions):
@@ -473,6 +475,10 @@ def _result(settings: Settings, data: MarketData, sizing: str, scenario: str | N
         cost = sum(Decimal(f["price"]) * f["quantity"] * f["multiplier"] for f in own if f["side"] == "BUY")
         proceeds = sum(Decimal(f["price"]) * f["quantity"] * f["multiplier"] for f in own if f["side"] == "SELL")
         fees = sum(Decimal(f["commission"]) for f in own)
+        settled = pos.get("settlement_price")
+        if settled is not None and bought > sold:  # what expired unsold settled at this price
+            proceeds += Decimal(settled) * (bought - sold) * own[0]["multiplier"]
+            sold = bought
         closed = bought == sold
         pnl = proceeds - cost - fees if closed else None
         last_at = max(f["at"] for f in own)

@@ -33,7 +33,7 @@ from broker.quote_model import is_option_key
 from config.models import Settings
 from daemon.control import SignalOutcome
 from daemon.core.breakers import BreakerDesk, persist_state
-from daemon.core.effects import DailyReport, Outbox, RefreshModel, Subscribe, Unsubscribe
+from daemon.core.effects import CancelOrder, DailyReport, Outbox, RefreshModel, SettleExpired, Subscribe, Unsubscribe
 from daemon.core.entries import EntryDesk, HeldView, Intake, Pending, Standing
 from daemon.core.events import (
     ConnectionEvent,
@@ -49,7 +49,7 @@ from daemon.core.events import (
 from daemon import format as fmt
 from daemon.core.exits import ExitDesk, pct
 from daemon.core.ids import Counter
-from daemon.core.ledger import apply_fill, new_position
+from daemon.core.ledger import apply_fill, new_position, settle_record
 from daemon.core.operator import OperatorDesk
 from daemon.core.orders import OrderDesk
 from daemon.core.ports import ChainSource, DailyCloses, Execution, SessionLookup, SessionsBetween
@@ -62,6 +62,7 @@ from daemon.core.timers import Timers
 from daemon.positions import Book, LivePosition
 from daemon.store.records import PositionRecord
 from daemon.trading import TradingControl
+from exits import settlement
 from exits.state import ExitState
 from market.session import EXCHANGE_TZ
 from daemon.core.combos import ComboFills
@@ -117,7 +118,7 @@ class Core:
         self.exits = ExitDesk(settings, self.quotes, sessions, self.session.previous_close, self._send_exit,
                               self._follow_stop, self.exit_event_ids, market_events=self.regime.exit_events)
         self.entries = EntryDesk(settings, self.quotes, chains, self.standing, self.held, sessions_between,
-                                 self.decision_ids, regime_fields=self.regime.request_fields)
+                                 self.decision_ids, regime_fields=self.regime.request_fields, sessions=sessions)
         self.breakers = BreakerDesk(settings, self.control, self.book, self.exits, self.capital_base)
         self.operator = OperatorDesk(self.control, self.book, self.exits, self.blocked)
         self._by_key: dict[str, list[LivePosition]] = {}
@@ -606,6 +607,7 @@ class Core:
     def on_timer(self, name: str, at: datetime) -> None:
         out = self.out
         if name == "session_open":
+            self.settle_expired(at)  # expired while the daemon was down: settled before the day starts
             self.roll_session(at)
             self.check_breakers(at)
             out.log("info", "session_open", session=at.date().isoformat(), trading_state=self.control.state.value,
@@ -627,6 +629,8 @@ class Core:
             if vix_closes:  # replay: the regime's VIX history is the replay's own (SPEC §10.2)
                 self.regime.set_vix_history([(at.date(), v) for v in vix_closes])
             out.log("info", "correlations_refreshed", symbols=sorted(self.session.correlations))
+        elif name == "expiry_settlement":
+            self.settle_expired(at)
         elif name == "daily_report":
             out.add(DailyReport(at.date()))
         elif name == "prune_refused":  # Part 8: refused signals are kept `refused_retention_days`
@@ -636,6 +640,82 @@ class Core:
             self._bad("unknown_timer", f"no timer {name!r}")
             return
         self._pump(at)
+
+    def settle_expired(self, at: datetime) -> list[int]:
+        """SPEC §6.3: every position whose contract expired by `at` (its expiry's session closed) is
+        settled: worthless or at intrinsic value from the underlying's last price (`exits.settlement`),
+        recorded as an exit event (rule `expiry`) and a closing record; its orders are given up, its
+        stop forgotten, and the venue told (`SettleExpired`). Returns the settled position ids."""
+        out = self.out
+        settled: list[int] = []
+        prices: dict[str, Decimal] = {}
+        for position in list(self.book):
+            record = position.record
+            if not settlement.is_expired(record.expiry, at, self.sessions(record.expiry)):
+                continue
+            if position.entry_pending or not position.entry_complete:
+                self._give_up_orders(position.id, at)  # an entry still working on an expired contract
+            position.entry_pending, position.entry_complete = 0, True
+            if position.open_qty <= 0:
+                if record.original_qty == 0:  # its entry never filled: nothing to settle, nothing held
+                    out.persist("close_position", position_id=position.id, closed_at=at, reason="entry_unfilled")
+                    self._remove(position.id)
+                    out.add(Unsubscribe(_quote_keys(position)))
+                continue
+            under = self.quotes.get(position.underlying)
+            spot = None if under is None else (under.last if under.last is not None and under.last > 0
+                                               else under.mid)
+            settled_at = settlement.settle(position.contract, position.combo, spot, position.mark)
+            if settled_at.underlying_price is not None:
+                prices[position.underlying] = settled_at.underlying_price
+            self._settle(position, settled_at, at)
+            settled.append(position.id)
+        if settled:
+            out.add(SettleExpired(at, prices))
+            self._next_trip = None  # the session P&L moved without a quote: the breakers look again
+            self.check_breakers(at)
+        return settled
+
+    def _settle(self, position: LivePosition, settled: settlement.Settlement, at: datetime) -> None:
+        out = self.out
+        qty = position.open_qty
+        self._give_up_orders(position.id, at)
+        state = replace(position.exit_state, fired=position.exit_state.fired | {settlement.RULE},
+                        quantity_closed=position.record.original_qty)
+        position.exit_state = state
+        out.persist("save_exit_state", position_id=position.id, state=state.to_record(), at=at)
+        out.persist("record_exit_event", position_id=position.id, rule=settlement.RULE, kind="close", quantity=qty,
+                    reason=settled.reason, at=at, event_id=self.exit_event_ids())
+        out.persist("close_position", position_id=position.id, closed_at=at, exit_price=settled.price,
+                    reason="expired")
+        out.metric("observe_exit", rule=settlement.RULE)
+        after, realized = settle_record(position.record, settled.price, at, "expired")
+        # the session's P&L from the position's session reference, as a sale at the settlement would be
+        self.book.session_realized += (settled.price - position.session_ref) * qty * position.multiplier
+        self.realized_total += realized
+        position.record = after
+        position.pending_exit = 0
+        self._remove(position.id)
+        self.book.closed_today.append(position.id)
+        self.stops.cancel(position.id, out)
+        out.add(Unsubscribe(_quote_keys(position)))
+        out.log("warning" if settled.underlying_price is None else "info", "exit", position_id=position.id,
+                underlying=position.underlying, rule=settlement.RULE, contracts=qty, price=fmt.price(settled.price),
+                pnl_pct=pct(position, settled.price), kind="close", reason=settled.reason)
+        out.log("info", "position_closed", position_id=position.id, underlying=position.underlying,
+                realized=fmt.money(after.realized_pnl), reason="expired", option=position.key)
+        out.notify("fill", f"EXPIRED {qty} {position.key} settled at {fmt.price(settled.price)}, "
+                           f"realized {fmt.money_text(after.realized_pnl)}")
+
+    def _give_up_orders(self, position_id: int, at: datetime) -> None:
+        """The parents still working for a position (a close-out nobody bid for): stopped, their children
+        cancelled at the venue. An expired contract cannot trade any more."""
+        for ref, owner in list(self.orders.owners.items()):
+            if owner.position_id != position_id:
+                continue
+            del self.orders.owners[ref]
+            for order_id in self.orders.execution.abandon(ref, at):
+                self.out.add(CancelOrder(order_id))
 
     def checkpoint(self, at: datetime) -> None:
         out = self.out

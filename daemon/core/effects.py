@@ -121,3 +121,13 @@ class DailyReport:
     """The session's report is due (the shell reads the store's day summary and logs it)."""
 
     day: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SettleExpired:
+    """SPEC §6.3 (room expiry): the core settled the positions whose contracts expired by `at`
+    (`prices`: underlying -> the price each was settled from). A sim venue settles its own book
+    the same way; live at IB the exchange does it and the reconciliation checks it."""
+
+    at: Any
+    prices: dict[str, Any]

@@ -27,7 +27,9 @@ from daemon import format as fmt
 from daemon.control import HTTP_ACCEPTED, HTTP_DUPLICATE, HTTP_REFUSED, SignalOutcome
 from daemon.core.effects import Outbox
 from daemon.core.ids import Counter
-from daemon.core.ports import ChainSource, QuoteSource, SessionsBetween
+from daemon.core.ports import ChainSource, QuoteSource, SessionLookup, SessionsBetween
+from exits.closeout import expiry_close_at, zero_dte_closeout_at
+from market.session import EXCHANGE_TZ
 from market.combo import is_combo_key, parse_combo_key
 from market.types import OptionContract, Quote
 from risk import reasons
@@ -140,8 +142,10 @@ class EntryDesk:
     def __init__(self, settings: Settings, quotes: QuoteSource, chains: ChainSource,
                  standing: Callable[[datetime], Standing], held: Callable[[int], HeldView | None],
                  sessions_between: SessionsBetween, decision_ids: Counter | None = None,
-                 regime_fields: Callable[..., dict[str, Any]] | None = None):
+                 regime_fields: Callable[..., dict[str, Any]] | None = None,
+                 sessions: SessionLookup | None = None):
         self.settings = settings
+        self.sessions = sessions  # room expiry: today's session, for the same-day close-out (`closeout_at`)
         self.quotes = quotes
         self.chains = chains
         self.standing = standing
@@ -345,8 +349,24 @@ class EntryDesk:
             liquidity_ok=liquidity_ok, duplicate=False,
             option_delta=None if quote is None else quote.delta, option_gamma=None if quote is None else quote.gamma,
             portfolio_delta=standing.portfolio_delta, portfolio_gamma=standing.portfolio_gamma,
+            closeout_at=self.closeout_at(now),
             **({} if self.regime_fields is None else self.regime_fields(
                 signal.underlying, quote, now, None if vix is None else vix.mid)))
+
+    def closeout_at(self, now: datetime) -> datetime | None:
+        """Room expiry: when today's expiry stops taking entries, if the profile's expiry window can hold
+        today's expiry (`min_dte` 0): the 0dte close-out's start, else the expiry-day close (7dte §5.3)."""
+        if self.sessions is None or self.settings.profile.expiry.min_dte > 0:
+            return None
+        session = self.sessions(now.astimezone(EXCHANGE_TZ).date())
+        if session is None:
+            return None
+        exits = self.settings.exits
+        if exits.zero_dte is not None:
+            return zero_dte_closeout_at(session, exits.zero_dte)
+        if exits.seven_dte is not None:
+            return expiry_close_at(session, exits.seven_dte)
+        return session.close
 
     # ------------------------------------------------------------------ scale-ins
 

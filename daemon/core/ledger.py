@@ -54,4 +54,12 @@ def apply_fill(record: PositionRecord | None, fill: Fill,
     return after, recorded, unmatched
 
 
+def settle_record(record: PositionRecord, price: Decimal, at, reason: str) -> tuple[PositionRecord, Decimal]:  # type: ignore[no-untyped-def]
+    """(the position after, what it realized): every open contract closed at `price` without a fill,
+    with the store's own arithmetic (`ops_positions.close_position` with an `exit_price`)."""
+    realized = quantize_money((price - record.entry_price) * record.open_qty * record.multiplier)
+    return replace(record, open_qty=0, realized_pnl=record.realized_pnl + realized, status="closed",
+                   closed_at=record.closed_at or at, close_reason=reason), realized
+
+
 ZERO = Decimal(0)

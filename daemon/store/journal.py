@@ -195,17 +195,24 @@ class Journal:
             raise StoreUnavailable(f"the store is unavailable: {self.reason}")
         fn = self._resolve(op, payload)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        # ONE future, resolved by the writer thread (True) or by the timeout (False): the caller resumes two
+        # loop turns after the commit (the thread's callback, then the task), not three as through `_wait`.
+        future: asyncio.Future[bool] = loop.create_future()
 
         def wake() -> None:
             try:
-                loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+                loop.call_soon_threadsafe(_settle, future, True)
             except RuntimeError:  # the loop is gone
                 pass
 
         record = _Record(0, op, fn, payload, durable=True, done=threading.Event(), waiters=[wake])
         self._enqueue(record)
-        if not await _wait(future, self.settings.durable_timeout_s):
+        timer = loop.call_later(self.settings.durable_timeout_s, _settle, future, False)
+        try:
+            in_time = await future
+        finally:
+            timer.cancel()
+        if not in_time:
             self._withdraw(record)
             if not (record.done is not None and record.done.is_set()):
                 raise StoreUnavailable(f"{op} was not committed within {self.settings.durable_timeout_s} s")
@@ -321,7 +328,7 @@ class Journal:
                     self._scheduled = False
                     self._changed.notify_all()
                     return
-                batch = [self._pending[i] for i in range(min(self.settings.batch_size, len(self._pending)))]
+                batch = self._next_batch()
                 self._batch_in_flight = batch
             try:
                 results = self._write(batch)
@@ -340,6 +347,17 @@ class Journal:
                 return
             self._batch_in_flight = []
             self._written(batch, results)
+
+    def _next_batch(self) -> list[_Record]:
+        """The oldest pending records, at most `batch_size`, ending at the first durable one: its caller (an
+        order waiting to be sent) waits for its own commit and everything before it, never for records
+        appended after it. Order is kept: nothing jumps ahead (see docs/decisions/tick.md). Under the lock."""
+        batch: list[_Record] = []
+        for record in self._pending:
+            batch.append(record)
+            if record.durable or len(batch) >= self.settings.batch_size:
+                break
+        return batch
 
     def _write(self, batch: list[_Record]) -> list[Any]:
         """One transaction for the batch (the writer thread)."""
@@ -476,6 +494,11 @@ class Journal:
                 except RuntimeError:  # the loop is closed
                     pass
             call()
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():  # the other of commit and timeout came first, or the caller was cancelled
+        future.set_result(value)
 
 
 async def _wait(future: asyncio.Future[Any], timeout: float | None) -> bool:

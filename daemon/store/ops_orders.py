@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,24 +40,46 @@ _DONE_STATUSES = tuple(s.value for s in OrderStatus if s.done)
 
 def write_intent(session: Session, profile: str, request: OrderRequest, at: datetime, *,
                  parent_ref: str | None = None, position_id: int | None = None) -> IntentRecord:
-    existing = session.get(OrderIntentRow, (profile, request.order_id))
-    if existing is not None:
-        # The same record written again (a journal batch retried after its commit went through) is a no-op;
-        # any other use of the id is refused.
-        if existing.order_ref == request.order_ref and existing.created_at == to_utc_aware(at):
-            return _intent(existing)
-        raise StoreError(f"order id {request.order_id} was already used", "order_id_reused")
+    """One INSERT on the common path (an exit's write-ahead intent waits for this commit: no ORM unit of work,
+    no SELECT before and none after); the same row again is a no-op, any other use of the id is refused."""
     if request.quantity <= 0:
         raise StoreError(f"order quantity must be positive, not {request.quantity}", "bad_quantity")
     if position_id is not None:
         position_row(session, profile, position_id)
-    row = OrderIntentRow(profile=profile, order_id=request.order_id, order_ref=request.order_ref,
-                         parent_ref=parent_ref, contract_key=request.contract.key, side=request.side,
-                         quantity=request.quantity, order_type=request.order_type, limit_price=request.limit_price,
-                         stop_price=request.stop_price, tif=request.tif, position_id=position_id, state="intent",
-                         created_at=at, updated_at=at)
-    session.add(row)
-    return _intent(stored(session, row))
+    statement = _insert_new(session).values(
+        profile=profile, order_id=request.order_id, order_ref=request.order_ref, parent_ref=parent_ref,
+        contract_key=request.contract.key, side=request.side, quantity=request.quantity,
+        order_type=request.order_type, limit_price=request.limit_price, stop_price=request.stop_price,
+        tif=request.tif, position_id=position_id, state="intent", created_at=at, updated_at=at)
+    if session.execute(statement).first() is None:  # nothing inserted: the id is taken
+        existing = session.get(OrderIntentRow, (profile, request.order_id))
+        # The same record written again (a journal batch retried after its commit went through) is a no-op;
+        # any other use of the id is refused.
+        if existing is not None and existing.order_ref == request.order_ref \
+                and existing.created_at == to_utc_aware(at):
+            return _intent(existing)
+        raise StoreError(f"order id {request.order_id} was already used", "order_id_reused")
+    stamp = to_utc_aware(at)  # as the row reads back (the column types' own round trip)
+    return IntentRecord(order_id=request.order_id, order_ref=request.order_ref, parent_ref=parent_ref,
+                        contract_key=request.contract.key, side=request.side, quantity=request.quantity,
+                        order_type=request.order_type, limit_price=_money(request.limit_price),
+                        stop_price=_money(request.stop_price), tif=request.tif, position_id=position_id,
+                        state="intent", created_at=stamp, updated_at=stamp)  # type: ignore[arg-type]
+
+
+def _insert_new(session: Session) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING on the intent's key, in the database's own dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = OrderIntentRow.__table__
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT that SQLAlchemy runs with RETURNING
+    return insert(table).on_conflict_do_nothing(index_elements=["profile", "order_id"]).returning(table.c.order_id)
+
+
+def _money(value: Any) -> Any:
+    return None if value is None else quantize_money(value)
 
 
 def to_utc_aware(at: datetime) -> datetime:

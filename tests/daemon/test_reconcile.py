@@ -166,3 +166,28 @@ async def test_an_order_sent_but_never_acknowledged_is_matched_by_id_and_order_r
         assert set(report.matched_orders) == {10, 12} and report.never_sent == ()
         assert (await store.find_intent(10)).state == "working"
         assert report.highest_order_id == 12
+
+
+async def test_an_expired_option_the_core_settled_is_not_adopted_back_nor_a_mismatch(store: Store):
+    """Room expiry: after the expiry's close the core has settled the position (closed in the store); the
+    broker may still list the option until its overnight processing: it is not adopted again. And a
+    stored position the broker settled while the daemon was away is no mismatch: the core settles it."""
+    from datetime import datetime, time, timedelta
+
+    from market.session import EXCHANGE_TZ
+    from tests.broker.test_ib_support import EXPIRY
+
+    after = datetime.combine(EXPIRY + timedelta(days=1), time(9, 0), tzinfo=EXCHANGE_TZ)
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        await _filled(gw, rec, order(5, qty=3, limit="2.60"), broker)  # ours by orderRef, but expired
+        report = await reconcile(broker, store, profile=PROFILE, prefix=PREFIX, now=after)
+        assert report.adopted == () and not report.blocked and await store.load_open_positions() == []
+        # before its expiry the same position is adopted (the test above): the expiry is what differs
+        report = await reconcile(broker, store, profile=PROFILE, prefix=PREFIX,
+                                 now=datetime.combine(EXPIRY, time(15, 0), tzinfo=EXCHANGE_TZ))
+        assert len(report.adopted) == 1
+    opened = await store.open_position(spy_call(Decimal(480)), after, quantity=1, entry_price=Decimal("1.00"))
+    async with gateway() as gw, connected(gw) as (broker, rec):
+        report = await reconcile(broker, store, profile=PROFILE, prefix=PREFIX, now=after)
+        assert report.mismatches == () and not report.blocked, report
+    assert opened.open_qty == 1

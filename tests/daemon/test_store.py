@@ -157,6 +157,15 @@ async def test_an_order_id_is_never_written_twice(store):
     assert err.value.code == "order_id_reused"
 
 
+async def test_a_written_intent_is_returned_as_the_store_reads_it_back(store):
+    """tick: write_intent is one INSERT (no SELECT after it); what it returns is still the row as stored."""
+    request = OrderRequest(8, "tradingd:0dte:sig-2:1", SPY_C, "SELL", 2, "LMT", Decimal("1.234567"))
+    written = await store.write_intent(request, at(3), parent_ref="tradingd:0dte:sig-2")
+    [read] = await store.intents_by_ref("tradingd:0dte:sig-2:1")
+    assert written == read
+    assert await store.write_intent(request, at(3), parent_ref="tradingd:0dte:sig-2") == read  # a retry: no-op
+
+
 async def test_intent_state_only_moves_forward(store):
     await store.write_intent(order(1), at(0))
     await store.update_order(OrderUpdate(1, "r", OrderStatus.SUBMITTED, 0, 3, None, at(1)))

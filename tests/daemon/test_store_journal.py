@@ -298,3 +298,56 @@ async def test_a_batch_runner_writes_the_batch_in_its_own_way_in_one_transaction
     assert all(len(batch) <= FAST.batch_size for batch in seen)
     assert len(await store.list_checkpoints()) == 6
     journal.close()
+
+
+class Batches:
+    """Wraps `store.run_batch` to record each transaction's operations, in order."""
+
+    def __init__(self, store: Store):
+        self.seen: list[list[str]] = []
+        self._real = store.run_batch
+        store.run_batch = self.run_batch  # type: ignore[method-assign]
+
+    def run_batch(self, ops: list[Any]) -> list[Any]:
+        self.seen.append([fn.__name__ for fn, _ in ops])
+        return self._real(ops)
+
+
+async def test_a_durable_record_commits_without_the_records_appended_after_it(store: Store) -> None:
+    """tick (issue 8): an order waiting for its intent waits for what came before it, never for what came
+    after: the batch that carries a durable record ends at it (order is kept: nothing jumps ahead)."""
+    batches = Batches(store)
+    journal = Journal(store, JournalSettings(batch_size=200, durable_timeout_s=5.0))
+    release = threading.Event()
+    store.enqueue(lambda: release.wait(5))  # the writer is busy: everything below queues up behind it
+    journal.append("record_checkpoint", **checkpoint(0))
+    durable = asyncio.ensure_future(journal.durable("open_position", contract=CONTRACT, opened_at=T0,
+                                                    signal_id="s1"))
+    await asyncio.sleep(0.05)
+    for i in range(1, 4):
+        journal.append("record_checkpoint", **checkpoint(i))
+    release.set()
+    record = await durable
+    assert record.id > 0
+    assert await journal.drain(5)
+    assert batches.seen[0] == ["record_checkpoint", "open_position"]  # the one before it, itself, nothing after
+    assert [op for batch in batches.seen for op in batch] == ["record_checkpoint", "open_position",
+                                                               *["record_checkpoint"] * 3]
+    assert [c.equity for c in await store.list_checkpoints()] == [Decimal(60000 + i) for i in range(4)]
+    journal.close()
+
+
+async def test_a_durable_write_not_committed_in_time_is_refused_and_withdrawn(store: Store) -> None:
+    journal = Journal(store, JournalSettings(durable_timeout_s=0.2))
+    release = threading.Event()
+    store.enqueue(lambda: release.wait(5))  # the writer is stuck (a lock held elsewhere)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as err:
+        await journal.durable("open_position", contract=CONTRACT, opened_at=T0, signal_id="s1")
+    assert err.value.code == STORE_UNAVAILABLE and 0.15 <= time.monotonic() - started < 2.0
+    assert journal.pending == 0  # withdrawn: its caller refused the entry, so it is never written
+    release.set()
+    journal.append("record_checkpoint", **checkpoint(0))
+    assert await journal.drain(5)
+    assert await store.list_positions() == [] and len(await store.list_checkpoints()) == 1
+    journal.close()

@@ -13,7 +13,7 @@ from tests.risk.builders import request, settings, with_signal
 SPEC_ORDER = ["duplicate_signal", "signal_expired", "halted", "underlying_blocked", "store_unavailable",
               "confidence_below_threshold",
               "vix_above_threshold", "max_positions", "max_positions_per_symbol", "event_blackout",
-              "stale_market_data", "bad_market_data", "liquidity", "below_minimum_bet", "contract_too_expensive",
+              "closeout_window", "stale_market_data", "bad_market_data", "liquidity", "below_minimum_bet", "contract_too_expensive",
               "greeks_limit", "sector_limit"]
 S0 = settings("0dte")
 
@@ -27,7 +27,8 @@ def check(decision, name):
 
 
 def test_a_clean_live_request_passes_every_check_in_spec_order():
-    d = decide(request(option_delta=D("0.5"), portfolio_delta=D(0), option_gamma=D("0.05"), portfolio_gamma=D(0)))
+    req = request(option_delta=D("0.5"), portfolio_delta=D(0), option_gamma=D("0.05"), portfolio_gamma=D(0))
+    d = decide(replace(req, closeout_at=req.now + timedelta(hours=1)))  # a 0dte entry before its close-out
     assert d.accepted and d.reason is None
     assert [c.name for c in d.checks] == SPEC_ORDER
     assert all(c.status == "pass" for c in d.checks)
@@ -98,7 +99,7 @@ def test_what_if_skips_what_it_cannot_know():
     d = decide(request(quote_age_s=None, liquidity_ok=None, vix=None, what_if=True))
     assert d.accepted
     assert {c.name for c in d.checks if c.status == "skip"} == {
-        "vix_above_threshold", "stale_market_data", "liquidity", "greeks_limit"}
+        "vix_above_threshold", "stale_market_data", "liquidity", "greeks_limit", "closeout_window"}
 
 
 def test_what_if_still_refuses_a_stale_quote_it_was_given():
@@ -158,3 +159,21 @@ def test_store_unavailable_comes_after_underlying_blocked_and_before_confidence(
     low = with_signal(request(store_unavailable="disk full"), confidence=D("0.5"))
     d = decide(low)
     assert d.reason == "store_unavailable" and "disk full" in check(d, "store_unavailable").detail
+
+
+# ------------------------------------------------------------------ room expiry: closeout_window
+
+def test_a_same_day_expiry_is_refused_once_its_closeout_has_started():
+    base = request(option_delta=D("0.5"), portfolio_delta=D(0), option_gamma=D("0.05"), portfolio_gamma=D(0))
+    before = decide(replace(base, closeout_at=base.now + timedelta(seconds=1)))
+    assert before.accepted and next(c for c in before.checks if c.name == "closeout_window").status == "pass"
+    at_start = decide(replace(base, closeout_at=base.now))
+    assert not at_start.accepted and at_start.reason == "closeout_window"
+    later = decide(replace(base, closeout_at=base.now - timedelta(minutes=30)))
+    assert later.reason == "closeout_window" and "nothing could close it" in later.message
+
+
+def test_closeout_window_comes_after_the_spec_checks_it_does_not_hide_them():
+    base = request(option_delta=D("0.5"), portfolio_delta=D(0), option_gamma=D("0.05"), portfolio_gamma=D(0))
+    halted = decide(replace(base, closeout_at=base.now - timedelta(minutes=1), trading_state=TradingState.HALTED))
+    assert halted.reason == "halted"

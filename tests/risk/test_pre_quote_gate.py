@@ -25,7 +25,7 @@ def test_order_is_specs() -> None:
     names = [c.name for c in pre_quote_checks(normalize_request(no_quote(), S0, priced=False), S0)]
     assert names == ["duplicate_signal", "signal_expired", "halted", "underlying_blocked", "store_unavailable",
                      "confidence_below_threshold", "vix_above_threshold", "max_positions", "max_positions_per_symbol",
-                     "event_blackout"]
+                     "event_blackout", "closeout_window"]
 
 
 def test_a_clean_signal_passes_the_screen_without_a_price() -> None:

@@ -106,6 +106,10 @@ class FakeExecution:
                 del self._runs[ref]
                 self.results.append(_result(ref, parent, filled, ExecutionStatus.REJECTED))
 
+    def abandon(self, ref: str, now: datetime) -> list[int]:
+        run = self._runs.pop(ref, None)
+        return [] if run is None else [run[1]]
+
     def order_of(self, ref: str) -> int:
         return self._runs[ref][1]
 

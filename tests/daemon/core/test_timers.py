@@ -40,7 +40,9 @@ def test_timers_fire_what_the_virtual_scheduler_fires_over_a_week_with_a_holiday
     handlers = Handlers()
     scheduler = VirtualScheduler(build_jobs(settings, calendar.session_for, handlers, closeout_at=closeout), clock)
     asyncio.run(scheduler.run_until(end))
-    names = {"refresh_correlations": "correlation_refresh", "refresh_chains": "chain_refresh"}
+    names = {"refresh_correlations": "correlation_refresh", "refresh_chains": "chain_refresh",
+             "settle_expired": "expiry_settlement"}
+    assert ("expiry_settlement", datetime(2026, 11, 27, 13, 5, tzinfo=EXCHANGE_TZ)) in fired  # the half day's close + 5 min
     assert fired == [(names.get(n, n), t) for n, t in handlers.calls]
     assert not any(t.date() == date(2026, 11, 26) for n, t in fired if n != "prune_refused")  # Thanksgiving
     # the close-out starts one parent timeout (60 s) before its deadline: flat by 15:45, and by 12:45 on
