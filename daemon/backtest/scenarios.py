@@ -120,7 +120,7 @@ def gap(data: Any, settings: Any) -> tuple[Any, list[str], dict[str, Any]]:
              f"entries at 14:00 on {days[0]}"], {"signals": signals, "gap_day": gap_day.isoformat()})
 
 
-OUTAGE = (time(15, 35), time(15, 50))  # across the close-out (15:44, flat by 15:45): exits go out inside it
+OUTAGE = (time(15, 35), time(15, 50))  # across the close-out (15:43, flat by 15:45): exits go out inside it
 OUTAGE_SIGNALS = (time(15, 25), time(15, 40))  # one entry held into the outage, one sized inside it
 
 

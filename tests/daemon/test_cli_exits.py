@@ -49,7 +49,7 @@ def test_half_day_closeout_through_the_cli(tmp_path, capsys) -> None:
     rc, out, _ = _run(capsys, argv)
     assert rc == 0
     assert [(r["time"], r["kind"], r["quantity"], r["rule"]) for r in json.loads(out)] == [
-        ("2025-11-28T12:44:00-05:00", "close", 2, "closeout")]
+        ("2025-11-28T12:43:00-05:00", "close", 2, "closeout")]
 
 
 def test_overnight_gap_through_the_cli(tmp_path, capsys) -> None:

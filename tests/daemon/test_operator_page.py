@@ -122,7 +122,7 @@ async def test_the_page_in_headless_chromium(running: Running, tmp_path: Path) -
             "forced: r.querySelector('.forced-close').textContent}; })()")
         assert re.match(r"\d+\.\d{2} \(tier 1/\d \+\d+\.\d%\)", plan["target"]), plan
         assert re.match(r"\d+\.\d{2} \(hard_stop\)", plan["stop"]), plan
-        assert plan["forced"] == "2019-02-11 15:44", plan  # the close-out starts 60 s before flat-by 15:45
+        assert plan["forced"] == "2019-02-11 15:43", plan  # the close-out starts 120 s before flat-by 15:45
         assert await browser.eval("document.querySelectorAll('#equity-curve polyline').length") == 1
         html = await browser.eval("document.documentElement.outerHTML")
         assert READ not in html and ADMIN not in html

@@ -31,7 +31,7 @@ def test_0dte_next_tier_stop_and_closeout() -> None:
     assert plan.next_target == Decimal("2.00") * (1 + first)
     assert plan.next_target_name is not None and plan.next_target_name.startswith("tier 1/")
     assert (plan.stop, plan.stop_rule, plan.trailing_stop) == (state.stop_price, "hard_stop", None)
-    assert plan.forced_close == _at(day, 15, 44)  # the close-out starts one parent timeout before 15:45 (flat by)
+    assert plan.forced_close == _at(day, 15, 43)  # the close-out starts two parent timeouts before 15:45 (flat by)
     fired = type(state)(fired=frozenset({tier_id(1)}), stop_price=state.stop_price, stop_rule=state.stop_rule)
     later = exit_plan(position, fired, market, _at(day, 10, 30), settings, calendar.session_for(day))
     assert later.next_target_name is not None and later.next_target_name.startswith("tier 2/")

@@ -51,7 +51,7 @@ async def test_a_session_fires_every_job_in_time_order() -> None:
     times = [t for _, t in rec.calls]
     assert times == sorted(times)
     assert ("session_open", _t(day, 9, 30)) in rec.calls
-    assert ("closeout", _t(day, 15, 44)) in rec.calls  # flat by 15:45: it starts one parent timeout (60 s) early
+    assert ("closeout", _t(day, 15, 43)) in rec.calls  # flat by 15:45: it starts two parent timeouts (120 s) early
     assert ("correlation_refresh", _t(day, 9, 0)) in rec.calls
     assert ("daily_report", _t(day, 16, 15)) in rec.calls
     checkpoints = [t for n, t in rec.calls if n == "checkpoint"]
@@ -65,7 +65,7 @@ async def test_half_day_closeout_and_holidays_come_from_the_calendar() -> None:
     clock = VirtualClock(_t(date(2019, 7, 3), 0, 0))  # a half day (13:00 close), then July 4th
     scheduler = VirtualScheduler(_jobs(rec), clock)
     await scheduler.run_until(_t(date(2019, 7, 5), 0, 0))
-    assert ("closeout", _t(date(2019, 7, 3), 12, 44)) in rec.calls  # flat by 12:45, 15 min before the 13:00 close
+    assert ("closeout", _t(date(2019, 7, 3), 12, 43)) in rec.calls  # flat by 12:45, 15 min before the 13:00 close
     assert not [t for _, t in rec.calls if t.date() == date(2019, 7, 4)], "nothing fires on a holiday"
     assert ("daily_report", _t(date(2019, 7, 3), 16, 15)) in rec.calls
 

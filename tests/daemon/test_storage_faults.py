@@ -1,7 +1,7 @@
 """Storage faults (SPEC §6.2, issue 8 "Storage faults"), with the daemon as a real process.
 
 Two 0dte positions of one replayed session: a call at 10:29 whose exits run through the morning,
-and a put at 15:00 (loss alert, half-close, the close-out at 15:44 to be flat by 15:45). From 15:01
+and a put at 15:00 (loss alert, half-close, the close-out at 15:43 to be flat by 15:45). From 15:01
 until after the close-out the store cannot write: its tmpfs is full, or its file system is read-only,
 or its PostgreSQL is stopped.
 In each case:
@@ -56,7 +56,7 @@ from tests.daemon.storage_faults import (
 )
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
-CLOSEOUT = "15:44:00"  # flat by 15:45: the close-out starts one parent timeout (60 s) before (SPEC §5.1)
+CLOSEOUT = "15:43:00"  # flat by 15:45: the close-out starts two parent timeouts (120 s) before (SPEC §5.1)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Time exits: the 0dte close-out (flat BY 15:45, or 15 min before an early close: it starts
-`closeout_lead_s` earlier, the parent timeout of 60 s by default) and the 7dte expiry-day close
+`closeout_lead_s` earlier, two parent timeouts, 120 s, by default) and the 7dte expiry-day close
 (15:30, or 30 min before an early close)."""
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ BLACK_FRIDAY = date(2025, 11, 28)  # NYSE closes at 13:00
 
 def test_closeout_starts_one_parent_timeout_before_1545_not_before() -> None:
     position = zero_position()
-    assert ZERO_CFG.closeout_lead_s == ZERO.execution.parent_timeout_s == 60  # the default: sized from execution
-    start = at(DAY, 15, 44)
+    assert ZERO_CFG.closeout_lead_s == 2 * ZERO.execution.parent_timeout_s == 120  # the default: sized from execution
+    start = at(DAY, 15, 43)
     assert zero_dte_closeout(ctx(position, "10", start - timedelta(seconds=1)), fresh(position), ZERO_CFG)[0] == ()
     actions, state = zero_dte_closeout(ctx(position, "10", start), fresh(position), ZERO_CFG)
     assert [(a.kind, a.quantity, a.rule) for a in actions] == [("close", 10, "closeout")]
     assert "closeout" in state.fired
-    assert actions[0].reason == "0dte close-out at 15:44:00 to be flat by 15:45"
+    assert actions[0].reason == "0dte close-out at 15:43:00 to be flat by 15:45"
 
 
 def test_the_lead_is_configuration() -> None:
@@ -50,28 +50,28 @@ def test_closeout_fires_without_a_quote_and_after_the_close() -> None:
 def test_half_day_closeout_15_minutes_before_early_close() -> None:
     half = session(BLACK_FRIDAY, close=time(13), early=True)
     assert zero_dte_flat_by(half, ZERO_CFG) == at(BLACK_FRIDAY, 12, 45)
-    assert zero_dte_closeout_at(half, ZERO_CFG) == at(BLACK_FRIDAY, 12, 44)
+    assert zero_dte_closeout_at(half, ZERO_CFG) == at(BLACK_FRIDAY, 12, 43)
     position = zero_position(entered=at(BLACK_FRIDAY, 9, 45))
-    early = at(BLACK_FRIDAY, 12, 44) - timedelta(seconds=1)
+    early = at(BLACK_FRIDAY, 12, 43) - timedelta(seconds=1)
     assert zero_dte_closeout(ctx(position, "10", early, sess=half), fresh(position), ZERO_CFG)[0] == ()
-    actions, _ = zero_dte_closeout(ctx(position, "10", at(BLACK_FRIDAY, 12, 44), sess=half), fresh(position), ZERO_CFG)
+    actions, _ = zero_dte_closeout(ctx(position, "10", at(BLACK_FRIDAY, 12, 43), sess=half), fresh(position), ZERO_CFG)
     assert actions[0].rule == "closeout"
-    assert actions[0].reason == "0dte close-out at 12:44:00 to be flat by 12:45 (early close)"
+    assert actions[0].reason == "0dte close-out at 12:43:00 to be flat by 12:45 (early close)"
 
 
-def test_the_lead_defaults_to_the_parent_timeout_unless_the_profile_sets_it() -> None:
+def test_the_lead_defaults_to_two_parent_timeouts_unless_the_profile_sets_it() -> None:
     from config import load_settings
 
     slower = load_settings("0dte", env={}, overrides={"execution.parent_timeout_s": 90})
-    assert slower.exits.zero_dte.closeout_lead_s == 90
-    assert zero_dte_closeout_at(session(DAY), slower.exits.zero_dte) == at(DAY, 15, 43) + timedelta(seconds=30)
+    assert slower.exits.zero_dte.closeout_lead_s == 180
+    assert zero_dte_closeout_at(session(DAY), slower.exits.zero_dte) == at(DAY, 15, 42)
     own = load_settings("0dte", env={}, overrides={"exits.zero_dte.closeout_lead_s": 30})
     assert own.exits.zero_dte.closeout_lead_s == 30 and own.execution.parent_timeout_s == 60
 
 
 def test_regular_day_closeout_time() -> None:
     assert zero_dte_flat_by(session(DAY), ZERO_CFG) == at(DAY, 15, 45)
-    assert zero_dte_closeout_at(session(DAY), ZERO_CFG) == at(DAY, 15, 44)
+    assert zero_dte_closeout_at(session(DAY), ZERO_CFG) == at(DAY, 15, 43)
 
 
 def test_expiry_day_close_at_1530() -> None:

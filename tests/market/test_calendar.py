@@ -9,7 +9,7 @@ import pytest
 from config import load_settings
 from market import calendar
 from market.clock import EXCHANGE_TZ
-from exits import zero_dte_closeout_at
+from exits import zero_dte_closeout_at, zero_dte_flat_by
 
 
 def _at(d: date, hh: int, mm: int = 0) -> datetime:
@@ -79,5 +79,7 @@ def test_bad_inputs() -> None:
 
 def test_half_day_closeout_from_the_real_calendar() -> None:
     cfg = load_settings("0dte", env={}).exits.zero_dte
-    assert zero_dte_closeout_at(calendar.session_for(date(2025, 11, 28)), cfg) == _at(date(2025, 11, 28), 12, 45)
-    assert zero_dte_closeout_at(calendar.session_for(date(2025, 11, 26)), cfg) == _at(date(2025, 11, 26), 15, 45)
+    # flat by 15 minutes before the early close (SPEC §5.1); the close-out starts closeout_lead_s before that
+    assert zero_dte_flat_by(calendar.session_for(date(2025, 11, 28)), cfg) == _at(date(2025, 11, 28), 12, 45)
+    assert zero_dte_flat_by(calendar.session_for(date(2025, 11, 26)), cfg) == _at(date(2025, 11, 26), 15, 45)
+    assert zero_dte_closeout_at(calendar.session_for(date(2025, 11, 28)), cfg) == _at(date(2025, 11, 28), 12, 43)

@@ -3,7 +3,7 @@ through the replay's core on real SPX 5-minute data (`--data spx5`, tests-only):
 Thanksgiving 2025 (a full session) and Black Friday 2025-11-28 (NYSE closes at 13:00, so flat by 12:45).
 
 Targets, loss levels and breakers are set out of reach so the positions are still open when the close-out
-starts (one parent timeout, 60 s, before the deadline): the close-out alone takes them flat, and the
+starts (two parent timeouts, 120 s, before the deadline): the close-out alone takes them flat, and the
 last fill is at or before the deadline, not after it."""
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def result(shared_market: Path):  # type: ignore[no-untyped-def]
     return run_replay(replay_settings("0dte", data, "new", HOLD), data, signals)
 
 
-@pytest.mark.parametrize(("day", "start", "deadline"), [(FULL_DAY, time(15, 44), time(15, 45)),
-                                                         (HALF_DAY, time(12, 44), time(12, 45))])
+@pytest.mark.parametrize(("day", "start", "deadline"), [(FULL_DAY, time(15, 43), time(15, 45)),
+                                                         (HALF_DAY, time(12, 43), time(12, 45))])
 def test_0dte_is_flat_by_the_deadline_on_a_full_and_a_half_day(result, day: date, start: time,
                                                                deadline: time) -> None:
     assert day in result.sessions

@@ -96,7 +96,7 @@ def test_data_outage_no_entry_on_stale_data_and_held_positions_exit_on_a_snapsho
     answered = result.checks["snapshots_answered"]
     for trade in held:
         key = trade["contract"]
-        assert [e for e in trade["exits"] if e["rule"] == "closeout" and _t(e["at"]).time() == time(15, 44)]
+        assert [e for e in trade["exits"] if e["rule"] == "closeout" and _t(e["at"]).time() == time(15, 43)]
         sells = [f for f in result.fills if f["position_id"] == trade["position_id"] and f["side"] == "SELL"]
         assert sum(f["quantity"] for f in sells) == trade["contracts"]
         for fill in sells:

