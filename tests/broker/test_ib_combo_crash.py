@@ -14,6 +14,7 @@ import pytest
 
 from market.clock import EXCHANGE_TZ
 from tests.broker.test_ib_crash import Daemon, _restart_and_check, daemon
+from tests.broker.run_in_session import session_now
 from tests.fakegw import FakeGateway
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow
 async def _gateway() -> AsyncIterator[FakeGateway]:
     gw = FakeGateway()
     await gw.start()
-    today = datetime.now(EXCHANGE_TZ).date()
+    today = session_now().date()
     for symbol, price in (("SPY", "470.00"), ("QQQ", "400.00"), ("IWM", "200.00")):
         gw.market.set_stock(symbol, price, price[:-1] + "2")
     gw.market.set_index("VIX", "18.5")
@@ -44,7 +45,7 @@ async def _gateway() -> AsyncIterator[FakeGateway]:
 async def _enter_combo(d: Daemon) -> int:
     """A volatility signal; the order id of its first combo child once its intent is committed."""
     raw = {"id": "crash-combo", "profile": "0dte", "underlying": "SPY", "direction": "bullish",
-           "strategy": "volatility", "confidence": 0.75, "created_at": datetime.now(EXCHANGE_TZ).isoformat()}
+           "strategy": "volatility", "confidence": 0.75, "created_at": session_now().isoformat()}
     task = asyncio.ensure_future(d.post_signal(raw))
     line = await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sending")
     task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)

@@ -27,6 +27,7 @@ import pytest
 
 from market.clock import EXCHANGE_TZ
 from daemon.store import Store
+from tests.broker.run_in_session import session_now
 from tests.fakegw import FakeGateway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,7 +107,7 @@ async def daemon(gw: FakeGateway, tmp_path: Path, messages_per_s: int) -> AsyncI
            "TRADINGD_BROKER__IB__CLIENT_ID": "41", "TRADINGD_EXECUTION__MAX_MESSAGES_PER_S": str(messages_per_s)}
     env.pop("JOURNAL_STREAM", None)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "daemon.cli", "run", "--profile", "0dte", "--broker", "ib",
+        sys.executable, "-m", "tests.broker.run_in_session", "run", "--profile", "0dte", "--broker", "ib",
         "--db", f"sqlite:///{tmp_path / 'crash.db'}", "--api-port", str(api_port), "--json-logs",
         "--log-level", "debug",  # the per-order "sending" line it kills at is a debug line
         cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
@@ -119,7 +120,7 @@ async def daemon(gw: FakeGateway, tmp_path: Path, messages_per_s: int) -> AsyncI
 
 
 def _market(gw: FakeGateway) -> None:
-    today = datetime.now(EXCHANGE_TZ).date()
+    today = session_now().date()
     gw.market.set_stock("SPY", "470.00", "470.02")
     gw.market.set_stock("QQQ", "400.00", "400.02")
     gw.market.set_stock("IWM", "200.00", "200.02")
@@ -135,7 +136,7 @@ def _market(gw: FakeGateway) -> None:
 
 def _signal(sid: str, confidence: float) -> dict[str, Any]:
     return {"id": sid, "profile": "0dte", "underlying": "SPY", "direction": "bullish", "strategy": "directional",
-            "confidence": confidence, "created_at": datetime.now(EXCHANGE_TZ).isoformat()}
+            "confidence": confidence, "created_at": session_now().isoformat()}
 
 
 async def _enter(d: Daemon) -> int:

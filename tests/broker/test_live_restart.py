@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,16 @@ import pytest
 
 from daemon.store import Store
 from market.clock import EXCHANGE_TZ
-from tests.broker.test_ib_crash import REPO, TOKEN, Daemon, _free_port, _market, _signal
+from tests.broker.test_ib_crash import REPO, TOKEN, Daemon, _free_port, _market
 from tests.fakegw import FakeGateway
 from tests.fakegw.orders import FakeOrder
 
 pytestmark = pytest.mark.slow
+
+
+def _signal(sid: str, confidence: float) -> dict[str, Any]:
+    return {"id": sid, "profile": "0dte", "underlying": "SPY", "direction": "bullish", "strategy": "directional",
+            "confidence": confidence, "created_at": datetime.now(EXCHANGE_TZ).isoformat()}
 
 
 @contextlib.asynccontextmanager
@@ -33,7 +38,10 @@ async def live(gw: FakeGateway, tmp_path: Path, **env: str) -> AsyncIterator[Dae
     api_port = _free_port()
     environ = {**os.environ, "PYTHONPATH": str(REPO), "TRADINGD_API_TOKEN": TOKEN,
                "TRADINGD_ADMIN_TOKEN": TOKEN + "-admin", "TRADINGD_DAEMON__STATE_DIR": str(tmp_path / "state"),
-               "TRADINGD_BROKER__IB__PORT": str(gw.port), "TRADINGD_BROKER__IB__CLIENT_ID": "43", **env}
+               "TRADINGD_BROKER__IB__PORT": str(gw.port), "TRADINGD_BROKER__IB__CLIENT_ID": "43",
+               # on the real clock at any hour: the close-out (and the `closeout_window` refusal of 0dte entries
+               # from its start) moved to the end of the day, so entries are taken in the evening too
+               "TRADINGD_EXITS__ZERO_DTE__CLOSEOUT_TIME": "23:58:00", **env}
     environ.pop("JOURNAL_STREAM", None)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "daemon.cli", "run", "--profile", "0dte", "--broker", "ib",
@@ -140,7 +148,11 @@ async def test_killed_mid_slice_and_restarted_sends_nothing_twice(tmp_path):
 async def test_killed_mid_exit_and_restarted_sends_nothing_twice(tmp_path):
     """SIGKILL after a take-profit exit child reached the gateway, before it filled."""
     today = datetime.now(EXCHANGE_TZ).date()
-    fast = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2", "TRADINGD_EXECUTION__REPRICE_S": "0.5"}
+    # Outside regular hours no take-profit tier is evaluated: there the exit is the close-out, set to start
+    # ~15 s after the entry (flat by +135 s, lead 120 s); in the session the tier comes first.
+    flat_by = (datetime.now(EXCHANGE_TZ) + timedelta(seconds=135)).strftime("%H:%M:%S")
+    fast = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2", "TRADINGD_EXECUTION__REPRICE_S": "0.5",
+            "TRADINGD_EXITS__ZERO_DTE__CLOSEOUT_TIME": flat_by}
     async with gateway() as gw:
         async with live(gw, tmp_path, **fast) as d:
             answer = await d.post_signal(_signal("exit", 0.75))
