@@ -120,6 +120,18 @@ async def _restart(gw: FakeGateway, tmp_path: Path, **env: str) -> list[dict[str
     return lines
 
 
+async def _entered(d: Daemon, signal: dict[str, Any]) -> dict[str, Any]:
+    """The signal accepted, its entry filled whole and its protective stop sent; returns the answer."""
+    answer = await d.post_signal(signal)
+    assert answer["accepted"], answer
+    contracts = answer["decision"]["contracts"]
+    await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("side") == "BUY"
+                      and ln.get("contracts") == f"{contracts}/{contracts}", timeout=60)
+    await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sent"
+                      and ":stop-" in str(ln.get("order_ref")), timeout=10)
+    return answer
+
+
 async def test_killed_mid_slice_and_restarted_sends_nothing_twice(tmp_path):
     """SIGKILL after the entry's first child filled, while the next children wait their interval."""
     slow = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "30"}
@@ -148,13 +160,7 @@ async def test_killed_mid_exit_and_restarted_sends_nothing_twice(tmp_path):
     fast = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2", "TRADINGD_EXECUTION__REPRICE_S": "0.5"}
     async with gateway() as gw:
         async with live(gw, tmp_path, **fast) as d:
-            answer = await d.post_signal(_signal("exit", 0.75))
-            assert answer["accepted"], answer
-            contracts = answer["decision"]["contracts"]
-            await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("side") == "BUY"
-                              and ln.get("contracts") == f"{contracts}/{contracts}", timeout=60)
-            await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sent"
-                              and ":stop-" in str(ln.get("order_ref")), timeout=10)
+            answer = await _entered(d, _signal("exit", 0.75))
             gw.auto_fill = False  # the exit rests: the kill comes while it works
             strike = int(answer["decision"]["selection"]["contract"].rsplit(" ", 1)[1])
             gw.market.set_option("SPY", today, strike, "C", "3.30", "3.40", bid_size=50, ask_size=50,
@@ -183,13 +189,7 @@ async def test_killed_before_the_close_out_and_restarted_closes_out_on_its_clock
         async with live(gw, tmp_path, **moved) as d:
             signal = {"id": "late", "profile": "0dte", "underlying": "SPY", "direction": "bullish",
                       "strategy": "directional", "confidence": 0.75, "created_at": now().isoformat()}
-            answer = await d.post_signal(signal)
-            assert answer["accepted"], answer
-            contracts = answer["decision"]["contracts"]
-            await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("side") == "BUY"
-                              and ln.get("contracts") == f"{contracts}/{contracts}", timeout=30)
-            await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sent"
-                              and ":stop-" in str(ln.get("order_ref")), timeout=10)
+            contracts = (await _entered(d, signal))["decision"]["contracts"]
             await d.kill()
         session = now().date()
         start = datetime.combine(session, time(15, 43), tzinfo=EXCHANGE_TZ)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from market.session import EXCHANGE_TZ
-from tests.daemon.test_live import Shifted, shell, signal
+from tests.daemon.test_live import Shifted, entered, shell
 from tests.daemon.test_store_journal import wait_for
 
 BOUGHT = datetime(2024, 3, 6, 15, 30, tzinfo=EXCHANGE_TZ)
@@ -26,11 +26,7 @@ SETTLE_SPY = Decimal("473.00")
 async def test_a_restart_after_a_settlement_keeps_the_settled_account(tmp_path: Path) -> None:
     clock = Shifted(BOUGHT)
     async with shell(tmp_path, clock) as (live, sim, _):
-        outcome = await live.submit_signal(signal("to-expire", clock), "test")
-        assert outcome.accepted, outcome
-        contracts = outcome.decision["contracts"]
-        await wait_for(lambda: sum(p.open_qty for p in live.core.book) == contracts, timeout=60)
-        await wait_for(lambda: len(live.core.stops.resting) == 1)
+        contracts = await entered(live, "to-expire", clock)
         (position,) = list(live.core.book)
         contract = position.contract
         bought_cash = sim.venue.cash
