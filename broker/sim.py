@@ -34,7 +34,10 @@ from broker.quote_model import OptionQuoteModel, is_option_key
 from broker.quotes import QuoteBook
 from broker.sim_venue import ACCOUNT_ID, CURRENCY, Position, RestingOrder, SimAccountState, SimVenue
 from config.models import Settings
+from market import settled as settled_record
 from market.clock import Clock
+from market.intrinsic import intrinsic
+from market.settled import Settlements
 from market.types import (
     AccountSnapshot,
     BrokerPosition,
@@ -47,6 +50,7 @@ from market.types import (
 )
 
 log = structlog.get_logger(__name__)
+ZERO = Decimal(0)
 
 
 def structlog_sink(level: str, event: str, fields: dict[str, Any]) -> None:
@@ -111,14 +115,19 @@ def _fill_contract(fill: Any, multiplier: int) -> OptionContract:
 
 def account_state_from_history(fills: Iterable[FillLike], intents: Iterable[IntentLike], *, cash: Decimal,
                                multiplier: int, session_day: date,
-                               statuses: Iterable[OrderStatusLike] = ()) -> SimAccountState:
+                               statuses: Iterable[OrderStatusLike] = (),
+                               settlements: Settlements | None = None) -> SimAccountState:
     """The account a sim would hold after `fills` (any order), starting from `cash`, with the
     `intents` that reached the exchange still working: DAY orders of `session_day` and GTC orders
     (a DAY order of an earlier session expired at its close), less what they already filled.
 
     An intent is the order as first sent; a modification changes the quantity the broker reports
     (`statuses`: filled + remaining), which wins. A modified price is not kept anywhere: such an
-    order rests at its first price (the engine's stop desk re-prices its stops when it starts)."""
+    order rests at its first price (the engine's stop desk re-prices its stops when it starts).
+
+    `settlements` (`market.settled`): the expiries the core settled. A contract held of one leaves the
+    account, cash taking its intrinsic value from the stored price (0 without one), and no order on it
+    rests, as `SimVenue.settle_expired` did before the restart."""
     quantities = {s.order_id: s.filled + s.remaining for s in statuses if s.filled + s.remaining > 0}
     positions: dict[str, Position] = {}
     done: dict[int, tuple[int, Decimal, Decimal]] = {}  # order id -> filled, notional, commission
@@ -130,11 +139,20 @@ def account_state_from_history(fills: Iterable[FillLike], intents: Iterable[Inte
         pos.apply(fill.quantity if fill.side == "BUY" else -fill.quantity, fill.price)
         qty, notional, commission = done.get(fill.order_id, (0, Decimal(0), Decimal(0)))
         done[fill.order_id] = (qty + fill.quantity, notional + fill.price * fill.quantity, commission + fill.commission)
+    settled = settlements or {}
+    for key, pos in list(positions.items()):
+        contract = pos.contract
+        if (contract.underlying, contract.expiry) in settled:
+            price = settled[(contract.underlying, contract.expiry)]
+            cash += (ZERO if price is None else intrinsic(contract, price)) * pos.quantity * contract.multiplier
+            del positions[key]
     orders = []
     for intent in intents:
         if intent.state not in SENT_INTENT_STATES:
             continue
         if intent.tif != "GTC" and intent.created_at.date() != session_day:
+            continue
+        if _settled_contract(intent.contract_key, settled):
             continue
         filled, notional, commission = done.get(intent.order_id, (0, Decimal(0), Decimal(0)))
         quantity = quantities.get(intent.order_id, intent.quantity)
@@ -149,12 +167,25 @@ def account_state_from_history(fills: Iterable[FillLike], intents: Iterable[Inte
     return SimAccountState(held, cash, tuple(orders))
 
 
+def _settled_contract(contract_key: str, settled: Settlements) -> bool:
+    if not settled:
+        return False
+    try:
+        contract = OptionContract.from_key(contract_key)
+    except (ValueError, ArithmeticError):  # not one option's key: no expiry of its own to look up
+        return False
+    return (contract.underlying, contract.expiry) in settled
+
+
 async def stored_account_state(store: Any, settings: Settings, now: datetime) -> SimAccountState:
-    """The account as the store (a `daemon.store.Store` of this profile) knows it at `now`."""
+    """The account as the store (a `daemon.store.Store` of this profile) knows it at `now`: its fills,
+    its orders still working, and the expiries the core settled."""
     return account_state_from_history(await store.list_fills(limit=ALL_ROWS), await store.load_pending_intents(),
                                       cash=starting_cash(settings), multiplier=settings.profile.contract_multiplier,
                                       session_day=now.date(),
-                                      statuses=await store.list_orders(limit=ALL_ROWS, open_only=True))
+                                      statuses=await store.list_orders(limit=ALL_ROWS, open_only=True),
+                                      settlements=settled_record.parse(
+                                          await store.meta_with_prefix(settled_record.PREFIX)))
 
 
 class SimBroker:

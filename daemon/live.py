@@ -315,6 +315,7 @@ class LiveShell:
 
     async def _quiet(self, timeout: float = 5.0) -> None:
         """Until the queue is empty and the effects carried out (bounded)."""
+        # monotonic, not the injected clock: a bound on how long to wait, no market time is decided by it
         deadline = wallclock.monotonic() + timeout
         turns = 0
         while (self._events or not self.effects._idle.is_set()) and wallclock.monotonic() < deadline:
@@ -380,11 +381,14 @@ class LiveShell:
 
     def _handle_queued(self) -> None:
         core, events, carry_out = self.core, self._events, self.effects.carry_out
+        # One read of the injected clock per batch: everything queued arrived by then. An event stamped by
+        # another clock (IB's execution time, a gateway whose clock runs ahead of ours) never moves the
+        # core's timers past the injected clock: the close-out and every timer fire on this clock alone.
+        now = self.clock.now()
         while events:
             event, future = events.popleft()
             kind = type(event)
             if kind is _Call:
-                now = self.clock.now()
                 core.advance(now)
                 try:
                     result = event.fn(now)
@@ -394,7 +398,7 @@ class LiveShell:
             else:
                 at = event.quote.received_at if kind is QuoteEvent else event.at
                 if core.timers.next_at() is not None or core.pending or self.working.next_deadline() is not None:
-                    core.advance(at)
+                    core.advance(at if at < now else now)
                 result = core.handle(event)
             effects = core.take_effects()
             if effects:
@@ -402,7 +406,7 @@ class LiveShell:
             if future is not None and not (kind is SignalEvent and result is None):
                 if not future.done():
                     future.set_result(result)
-        core.advance(self.clock.now())
+        core.advance(now)
         effects = core.take_effects()
         if effects:
             carry_out(effects)
@@ -561,7 +565,7 @@ class LiveShell:
 
     async def flush_journal(self, timeout: float | None = None) -> bool:
         limit = self.settings.daemon.journal.durable_timeout_s if timeout is None else timeout
-        deadline = wallclock.monotonic() + limit
+        deadline = wallclock.monotonic() + limit  # a pure timeout on the store (the market's time is not involved)
         while self.journal.pending:
             left = deadline - wallclock.monotonic()
             if left <= 0:

@@ -1,9 +1,10 @@
 """The daemon's timed jobs (SPEC §6): one set of definitions, fired live or on the virtual clock.
 
 Jobs are APScheduler 3 triggers in America/New_York plus a coroutine that receives the
-scheduled fire time. Live, `LiveScheduler` hands them to an `AsyncIOScheduler`. In replay,
-`VirtualScheduler` asks the SAME trigger objects for their next fire time given the virtual
-now and fires due jobs in time order as the feed advances the clock.
+scheduled fire time. Live, the shell's core asks the same triggers for its timers
+(`daemon.core.timers.Timers` over `job_specs`) on the injected clock; no APScheduler scheduler
+reads the wall clock. In replay, `VirtualScheduler` asks the SAME trigger objects for their next
+fire time given the virtual now and fires due jobs in time order as the feed advances the clock.
 
 Times that depend on the session (the 0dte close-out on half days) come from the exchange
 calendar through `SessionTrigger`, a trigger that fires once per session at a time computed
@@ -153,29 +154,6 @@ def _daily(at: time) -> CronTrigger:
 def _after_close(session: SessionTimes, report_time: time) -> datetime:
     """The configured report time, or the session's close on a day that closes later (never before the close)."""
     return max(session.at(report_time), session.close)
-
-
-class LiveScheduler:
-    """The job definitions on APScheduler's AsyncIOScheduler (wall clock)."""
-
-    def __init__(self, jobs: list[Job]):
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-        self._scheduler = AsyncIOScheduler(timezone=EXCHANGE_TZ)
-        for job in jobs:
-            self._scheduler.add_job(_live_call, job.trigger, args=[job], id=job.name, name=job.name,
-                                    coalesce=True, max_instances=1, misfire_grace_time=60)
-
-    def start(self) -> None:
-        self._scheduler.start()
-
-    def shutdown(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-
-
-async def _live_call(job: Job) -> None:
-    await _run_job(job, datetime.now(EXCHANGE_TZ))
 
 
 async def _run_job(job: Job, at: datetime) -> None:

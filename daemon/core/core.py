@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -64,6 +64,7 @@ from daemon.store.records import PositionRecord
 from daemon.trading import TradingControl
 from exits import settlement
 from exits.state import ExitState
+from market import settled as settled_record
 from market.session import EXCHANGE_TZ
 from daemon.core.combos import ComboFills
 from market.combo import Combo, combo_quote
@@ -649,6 +650,7 @@ class Core:
         out = self.out
         settled: list[int] = []
         prices: dict[str, Decimal] = {}
+        expiries: set[tuple[str, date]] = set()
         for position in list(self.book):
             record = position.record
             if not settlement.is_expired(record.expiry, at, self.sessions(record.expiry)):
@@ -670,7 +672,13 @@ class Core:
                 prices[position.underlying] = settled_at.underlying_price
             self._settle(position, settled_at, at)
             settled.append(position.id)
+            expiries.add((position.underlying, record.expiry))
         if settled:
+            # the prices the venue settles from, kept: a live sim started again settles its rebuilt account
+            # from them (its stored fills hold no settlement)
+            for underlying, expiry in sorted(expiries):
+                out.persist("set_meta", key=settled_record.key(underlying, expiry),
+                            value=settled_record.value(prices.get(underlying)))
             out.add(SettleExpired(at, prices))
             self._next_trip = None  # the session P&L moved without a quote: the breakers look again
             self.check_breakers(at)

@@ -162,6 +162,12 @@ def get_meta(session: Session, profile: str, key: str) -> str | None:
     return None if row is None else row.value
 
 
+def meta_with_prefix(session: Session, profile: str, prefix: str) -> dict[str, str]:
+    """Every meta record of the profile whose key starts with `prefix` (key -> value)."""
+    query = select(MetaRow).where(MetaRow.profile == profile, MetaRow.key.startswith(prefix, autoescape=True))
+    return {row.key: row.value for row in session.scalars(query)}
+
+
 def set_meta(session: Session, profile: str, key: str, value: str) -> None:
     row = session.get(MetaRow, (profile, key))
     if row is None:

@@ -435,6 +435,10 @@ class Store:
     async def set_meta(self, key: str, value: str) -> None:
         ...
 
+    @_operation(ops_state.meta_with_prefix)
+    async def meta_with_prefix(self, prefix: str) -> dict[str, str]:
+        ...
+
     # ------------------------------------------------------------------ start-up and reports
 
     @_operation(ops_state.reserve_ids)

@@ -14,7 +14,7 @@ import pytest
 
 from market.clock import EXCHANGE_TZ
 from tests.broker.test_ib_crash import Daemon, _restart_and_check, daemon
-from tests.broker.run_in_session import session_now
+from tests.broker.run_in_session import gateway_clock, session_now
 from tests.fakegw import FakeGateway
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @contextlib.asynccontextmanager
 async def _gateway() -> AsyncIterator[FakeGateway]:
-    gw = FakeGateway()
+    gw = FakeGateway(clock=gateway_clock())  # executions stamped on the daemon's moved clock
     await gw.start()
     today = session_now().date()
     for symbol, price in (("SPY", "470.00"), ("QQQ", "400.00"), ("IWM", "200.00")):

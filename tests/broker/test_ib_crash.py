@@ -27,7 +27,7 @@ import pytest
 
 from market.clock import EXCHANGE_TZ
 from daemon.store import Store
-from tests.broker.run_in_session import session_now
+from tests.broker.run_in_session import gateway_clock, session_now
 from tests.fakegw import FakeGateway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,7 +149,7 @@ async def _enter(d: Daemon) -> int:
 
 @contextlib.asynccontextmanager
 async def _gateway() -> AsyncIterator[FakeGateway]:
-    gw = FakeGateway()
+    gw = FakeGateway(clock=gateway_clock())  # executions stamped on the daemon's moved clock
     await gw.start()
     _market(gw)
     try:

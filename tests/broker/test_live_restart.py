@@ -4,6 +4,10 @@ the fake gateway, SIGKILLed mid-slice and mid-exit, and started again on the sam
 The guarantees of the Part 4 crash tests (SPEC §6.1), now over the core: no orderRef is ever sent
 twice, the protective stop resting at the broker is adopted and never sent again, every execution is
 applied exactly once, and the store's positions equal the broker's once the restart has reconciled.
+
+Each daemon's clock is moved into a session (`tests.broker.run_in_session`: 11:00 ET of the latest full
+session; the fake gateway on the same clock), so the tests hold at any hour and on any day. The last one
+moves it to the end of the session: the restarted daemon closes its 0dte position out on its own clock.
 """
 
 from __future__ import annotations
@@ -13,24 +17,20 @@ import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from daemon.store import Store
-from market.clock import EXCHANGE_TZ
-from tests.broker.test_ib_crash import REPO, TOKEN, Daemon, _free_port, _market
+from market.session import EXCHANGE_TZ
+from tests.broker.run_in_session import gateway_clock, offset_env, offset_to, session_now
+from tests.broker.test_ib_crash import REPO, TOKEN, Daemon, _free_port, _market, _signal
 from tests.fakegw import FakeGateway
 from tests.fakegw.orders import FakeOrder
 
 pytestmark = pytest.mark.slow
-
-
-def _signal(sid: str, confidence: float) -> dict[str, Any]:
-    return {"id": sid, "profile": "0dte", "underlying": "SPY", "direction": "bullish", "strategy": "directional",
-            "confidence": confidence, "created_at": datetime.now(EXCHANGE_TZ).isoformat()}
 
 
 @contextlib.asynccontextmanager
@@ -38,13 +38,10 @@ async def live(gw: FakeGateway, tmp_path: Path, **env: str) -> AsyncIterator[Dae
     api_port = _free_port()
     environ = {**os.environ, "PYTHONPATH": str(REPO), "TRADINGD_API_TOKEN": TOKEN,
                "TRADINGD_ADMIN_TOKEN": TOKEN + "-admin", "TRADINGD_DAEMON__STATE_DIR": str(tmp_path / "state"),
-               "TRADINGD_BROKER__IB__PORT": str(gw.port), "TRADINGD_BROKER__IB__CLIENT_ID": "43",
-               # on the real clock at any hour: the close-out (and the `closeout_window` refusal of 0dte entries
-               # from its start) moved to the end of the day, so entries are taken in the evening too
-               "TRADINGD_EXITS__ZERO_DTE__CLOSEOUT_TIME": "23:58:00", **env}
+               "TRADINGD_BROKER__IB__PORT": str(gw.port), "TRADINGD_BROKER__IB__CLIENT_ID": "43", **env}
     environ.pop("JOURNAL_STREAM", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "daemon.cli", "run", "--profile", "0dte", "--broker", "ib",
+    proc = await asyncio.create_subprocess_exec(  # its clock moved into a session (11:00 ET), as the gateway's
+        sys.executable, "-m", "tests.broker.run_in_session", "run", "--profile", "0dte", "--broker", "ib",
         "--db", f"sqlite:///{tmp_path / 'live.db'}", "--api-port", str(api_port), "--json-logs",
         "--log-level", "debug", cwd=REPO, env=environ, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL)
@@ -59,8 +56,8 @@ async def live(gw: FakeGateway, tmp_path: Path, **env: str) -> AsyncIterator[Dae
 
 
 @contextlib.asynccontextmanager
-async def gateway() -> AsyncIterator[FakeGateway]:
-    gw = FakeGateway()
+async def gateway(shift: timedelta | None = None) -> AsyncIterator[FakeGateway]:
+    gw = FakeGateway(clock=gateway_clock(shift))  # executions stamped on the daemon's moved clock
     await gw.start()
     _market(gw)
     gw.auto_fill = True
@@ -123,6 +120,18 @@ async def _restart(gw: FakeGateway, tmp_path: Path, **env: str) -> list[dict[str
     return lines
 
 
+async def _entered(d: Daemon, signal: dict[str, Any]) -> dict[str, Any]:
+    """The signal accepted, its entry filled whole and its protective stop sent; returns the answer."""
+    answer = await d.post_signal(signal)
+    assert answer["accepted"], answer
+    contracts = answer["decision"]["contracts"]
+    await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("side") == "BUY"
+                      and ln.get("contracts") == f"{contracts}/{contracts}", timeout=60)
+    await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sent"
+                      and ":stop-" in str(ln.get("order_ref")), timeout=10)
+    return answer
+
+
 async def test_killed_mid_slice_and_restarted_sends_nothing_twice(tmp_path):
     """SIGKILL after the entry's first child filled, while the next children wait their interval."""
     slow = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "30"}
@@ -147,21 +156,11 @@ async def test_killed_mid_slice_and_restarted_sends_nothing_twice(tmp_path):
 
 async def test_killed_mid_exit_and_restarted_sends_nothing_twice(tmp_path):
     """SIGKILL after a take-profit exit child reached the gateway, before it filled."""
-    today = datetime.now(EXCHANGE_TZ).date()
-    # Outside regular hours no take-profit tier is evaluated: there the exit is the close-out, set to start
-    # ~15 s after the entry (flat by +135 s, lead 120 s); in the session the tier comes first.
-    flat_by = (datetime.now(EXCHANGE_TZ) + timedelta(seconds=135)).strftime("%H:%M:%S")
-    fast = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2", "TRADINGD_EXECUTION__REPRICE_S": "0.5",
-            "TRADINGD_EXITS__ZERO_DTE__CLOSEOUT_TIME": flat_by}
+    today = session_now().date()
+    fast = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2", "TRADINGD_EXECUTION__REPRICE_S": "0.5"}
     async with gateway() as gw:
         async with live(gw, tmp_path, **fast) as d:
-            answer = await d.post_signal(_signal("exit", 0.75))
-            assert answer["accepted"], answer
-            contracts = answer["decision"]["contracts"]
-            await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("side") == "BUY"
-                              and ln.get("contracts") == f"{contracts}/{contracts}", timeout=60)
-            await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sent"
-                              and ":stop-" in str(ln.get("order_ref")), timeout=10)
+            answer = await _entered(d, _signal("exit", 0.75))
             gw.auto_fill = False  # the exit rests: the kill comes while it works
             strike = int(answer["decision"]["selection"]["contract"].rsplit(" ", 1)[1])
             gw.market.set_option("SPY", today, strike, "C", "3.30", "3.40", bid_size=50, ask_size=50,
@@ -175,3 +174,39 @@ async def test_killed_mid_exit_and_restarted_sends_nothing_twice(tmp_path):
         await _check(gw, tmp_path, None)
         refs = [o.order_ref for o in gw.orders.values() if o.action == "SELL" and o.order_type == "LMT"]
         assert sent["order_ref"] in refs and refs.count(sent["order_ref"]) == 1
+
+
+async def test_killed_before_the_close_out_and_restarted_closes_out_on_its_clock(tmp_path):
+    """Both runs on a clock moved to 15:42:20 ET of a session: the entry fills, the daemon is killed, and
+    the restarted one closes the position out at the normal 0dte close-out (starts 15:43:00, flat by 15:45)
+    of its clock, nothing moved in the configuration. A close-out on the wall clock would not come."""
+    shift = offset_to(time(15, 42, 20))
+    moved = {**offset_env(shift), "TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2",
+             "TRADINGD_EXECUTION__REPRICE_S": "0.5"}
+    async with gateway(shift) as gw:
+        gw.auto_fill = True
+        now = gateway_clock(shift)
+        async with live(gw, tmp_path, **moved) as d:
+            signal = {"id": "late", "profile": "0dte", "underlying": "SPY", "direction": "bullish",
+                      "strategy": "directional", "confidence": 0.75, "created_at": now().isoformat()}
+            contracts = (await _entered(d, signal))["decision"]["contracts"]
+            await d.kill()
+        session = now().date()
+        start = datetime.combine(session, time(15, 43), tzinfo=EXCHANGE_TZ)
+        flat_by = datetime.combine(session, time(15, 45), tzinfo=EXCHANGE_TZ)
+        assert now() < start, "the entry took too long: the kill came after the close-out's start"
+        async with live(gw, tmp_path, **moved) as again:
+            await again.wait_line(lambda ln: ln.get("event") == "engine_started")
+            await again.wait_line(lambda ln: ln.get("event") == "position_closed", timeout=180)
+        sold = [e for e in gw.executions if e.action == "SELL"]
+        assert sum(int(e.qty) for e in sold) == contracts
+        assert all(start <= e.time.astimezone(EXCHANGE_TZ) <= flat_by for e in sold), [e.time for e in sold]
+        store = Store("0dte", f"sqlite:///{tmp_path / 'live.db'}")
+        try:
+            (position,) = await store.list_positions()
+            events = await store.list_exit_events(position.id)
+            assert [e.rule for e in events if e.kind == "close"] == ["closeout"], events
+            assert start <= events[0].at.astimezone(EXCHANGE_TZ) <= flat_by
+        finally:
+            await store.close()
+        await _check(gw, tmp_path, None)

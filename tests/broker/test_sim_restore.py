@@ -181,3 +181,39 @@ def test_a_modified_quantity_comes_from_the_broker_status():
     state = account_state_from_history([], [intent(stop)], cash=D(0), multiplier=100, session_day=T0.date(),
                                        statuses=[status])
     assert [(o.request.order_id, o.request.quantity) for o in state.orders] == [(7, 6)]
+
+
+async def test_a_rebuilt_account_applies_the_stored_settlements_as_the_venue_did():
+    """The store's fills hold no settlement: the expiries the core settled (`market.settled`) are applied
+    to the rebuilt account, which then equals the dead sim's after its own `settle_expired`."""
+    clock, book = VirtualClock(T0), QuoteBook()
+    dead, _ = await started(book, clock)
+    working = await trade_a_morning(book, clock, dead)
+    fills = await dead.executions()
+    after_close = T0.replace(hour=16, minute=5)
+    dead.settle_expired(after_close, {"SPY": D("272")})  # the call 2.00 in the money, the put worthless
+    settlements = {("SPY", T0.date()): D("272"), ("QQQ", T0.date()): None}
+    state = account_state_from_history(fills, [intent(o) for o in working], cash=starting_cash(S),
+                                       multiplier=S.profile.contract_multiplier, session_day=T0.date(),
+                                       settlements=settlements)
+    assert state.positions == () and state.orders == ()
+    assert state.cash == (await dead.account()).cash
+    unsettled = account_state_from_history(fills, [intent(o) for o in working], cash=starting_cash(S),
+                                           multiplier=S.profile.contract_multiplier, session_day=T0.date())
+    assert unsettled.positions and unsettled.cash != state.cash  # without them: the contracts came back
+    await dead.stop()
+
+
+def test_a_settlement_without_a_price_settles_at_zero_and_only_its_expiry():
+    later = contract("270", "C", expiry=T0.date() + timedelta(days=7))
+    fills = [replace(f, order_id=i) for i, f in enumerate(_held_fills(C, later))]
+    state = account_state_from_history(fills, [], cash=D(1000), multiplier=100, session_day=T0.date(),
+                                       settlements={("SPY", T0.date()): None})
+    assert [p.contract for p in state.positions] == [later]  # the next week's expiry is not settled
+    assert state.cash == D(1000) - 2 * D(200)  # the settled one left at 0
+
+
+def _held_fills(*contracts):
+    from market.types import Fill
+
+    return [Fill(f"x{i}", i, f"r{i}", c, "BUY", 1, D("2.00"), T0, D(0)) for i, c in enumerate(contracts)]

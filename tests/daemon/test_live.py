@@ -104,6 +104,16 @@ def signal(sid: str, clock: Shifted) -> dict[str, Any]:
             "confidence": 0.75, "created_at": (clock.now() - timedelta(seconds=1)).isoformat()}
 
 
+async def entered(live: LiveShell, sid: str, clock: Shifted) -> int:
+    """A signal accepted, its entry filled and its protective stop resting; returns the contracts."""
+    outcome = await live.submit_signal(signal(sid, clock), "test")
+    assert outcome.accepted, outcome
+    contracts: int = outcome.decision["contracts"]
+    await wait_for(lambda: sum(p.open_qty for p in live.core.book) == contracts, timeout=60)
+    await wait_for(lambda: len(live.core.stops.resting) == 1)
+    return contracts
+
+
 async def healthz(live: LiveShell) -> tuple[int, dict[str, Any]]:
     from daemon.api import start_api
     from daemon.auth import Tokens
@@ -119,11 +129,7 @@ async def healthz(live: LiveShell) -> tuple[int, dict[str, Any]]:
 async def test_a_trade_a_store_fault_and_a_restart_on_the_live_shell(tmp_path: Path) -> None:
     clock = Shifted(START)
     async with shell(tmp_path, clock) as (live, sim, market):
-        outcome = await live.submit_signal(signal("live-1", clock), "test")
-        assert outcome.accepted, outcome
-        contracts = outcome.decision["contracts"]
-        await wait_for(lambda: sum(p.open_qty for p in live.core.book) == contracts, timeout=60)
-        await wait_for(lambda: len(live.core.stops.resting) == 1)
+        await entered(live, "live-1", clock)
         stop_id = next(iter(live.core.stops.resting.values())).request.order_id
         assert (await healthz(live))[0] == 200
 
