@@ -83,9 +83,11 @@ def book_cap_limits(underlying: str, base: Decimal, open_positions: Sequence[Ope
 
 
 def size_entry(bets: BetLimits, value: Decimal, multiplier: Decimal,
-               book_limits: Mapping[str, Decimal]) -> ContractSizing:
-    """SPEC §2.3: the minimum in contracts, scaled, then capped; refused below the minimum bet."""
-    minimum = min_contracts(bets.min_bet, value)
+               book_limits: Mapping[str, Decimal], *, minimum: int | None = None) -> ContractSizing:
+    """SPEC §2.3: the minimum in contracts, scaled, then capped; refused below the minimum bet.
+    `minimum`: `min_contracts(bets.min_bet, value)` when the caller has it already."""
+    if minimum is None:
+        minimum = min_contracts(bets.min_bet, value)
     scaled = scaled_contracts(minimum, multiplier)
     limits = {"max_bet": bets.max_bet, **book_limits}
     contracts, bound = apply_caps(scaled, value, limits)

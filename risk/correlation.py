@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from itertools import combinations
+from types import MappingProxyType
 from typing import Literal
 
 from config.models import CorrelationConfig
@@ -16,6 +17,8 @@ from config.models import CorrelationConfig
 Regime = Literal["none", "moderate", "high"]
 Correlations = Mapping[str, Mapping[str, Decimal]]
 _PLACES = Decimal("0.000001")
+_ONE = Decimal(1)
+_NO_ROW: Mapping[str, Decimal] = MappingProxyType({})  # a symbol without a row: nothing known about it
 
 
 def log_returns(closes: Sequence[float | Decimal]) -> list[float] | None:
@@ -67,9 +70,9 @@ def correlation_matrix(closes: Mapping[str, Sequence[float | Decimal]],
 def rho(correlations: Correlations, a: str, b: str) -> Decimal | None:
     """rho(a, b) looked up either way round; a symbol with itself is 1."""
     if a == b:
-        return Decimal(1)
-    found = correlations.get(a, {}).get(b)
-    return found if found is not None else correlations.get(b, {}).get(a)
+        return _ONE
+    found = correlations.get(a, _NO_ROW).get(b)
+    return found if found is not None else correlations.get(b, _NO_ROW).get(a)
 
 
 def average_abs_to(symbol: str, others: Sequence[str], correlations: Correlations) -> Decimal | None:
