@@ -99,7 +99,7 @@ class Decision:
                       "contracts_before": c.contracts_before, "contracts_after": c.contracts_after}
                      for c in self.caps],
             "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
-            "notes": dict(self.notes),
+            "notes": self.notes.copy(),  # the proxy's own dict copied (dict(proxy) goes key by key)
         }
 
 

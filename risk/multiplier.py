@@ -168,7 +168,7 @@ def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decim
     """`raw`, the product of `factors` in their order, clamped as `combine` does. Adding a factor
     after a combine multiplies its raw by it: the same Decimal operations in the same order, so the
     same product, without multiplying the others again (the 0dte exposure factor)."""
-    cap_name = min(caps, key=lambda name: caps[name])  # first of equals, in the order caps were added
+    cap_name = min(caps, key=caps.__getitem__)  # first of equals, in the order caps were added (a C key: no frame per cap)
     cap = caps[cap_name]
     floored = max(raw, floor)
     final = min(floored, cap)

@@ -104,9 +104,12 @@ def normalize_request(request: SizingRequest, settings: Settings, *, priced: boo
         raise InvalidInput(reasons.WRONG_PROFILE, f"signal is for {signal.profile!r}, settings are {settings.profile.name!r}")
     if signal.underlying not in settings.profile.underlyings:
         raise InvalidInput(reasons.UNKNOWN_UNDERLYING, f"{signal.underlying!r} is not traded by {settings.profile.name}")
-    confidence = require_decimal(signal.confidence, reasons.INVALID_CONFIDENCE, "confidence",
-                                 minimum=Decimal(0), maximum=_ONE)
-    ttl_s = require_decimal(signal.ttl_s, reasons.INVALID_TTL, "ttl_s", strictly_above=Decimal(0))
+    confidence, ttl_s = signal.confidence, signal.ttl_s
+    # What require_decimal answers for a finite Decimal in its bounds (the value itself), without the call.
+    if not (type(confidence) is Decimal and confidence.is_finite() and _ZERO <= confidence <= _ONE):
+        confidence = require_decimal(confidence, reasons.INVALID_CONFIDENCE, "confidence", minimum=_ZERO, maximum=_ONE)
+    if not (type(ttl_s) is Decimal and ttl_s.is_finite() and _ZERO < ttl_s <= MAX_MAGNITUDE):
+        ttl_s = require_decimal(ttl_s, reasons.INVALID_TTL, "ttl_s", strictly_above=_ZERO)
     if request.now.tzinfo is None or signal.created_at.tzinfo is None:
         raise InvalidInput(reasons.INVALID_CREATED_AT, "times must be timezone-aware")
     if not isinstance(request.breaker_level, int) or isinstance(request.breaker_level, bool) \
@@ -206,7 +209,8 @@ def _volatility(raw: object) -> VolatilityView | None:
 
 def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:
     """Open positions from OpenPositionViews or JSON-like objects {underlying, contracts, price}."""
-    if isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence):
+    # A tuple (what the daemon passes) is a list and neither text nor a mapping: no ABC checks for it.
+    if type(raw) is not tuple and (isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence)):
         raise InvalidInput(reasons.INVALID_OPEN_POSITION, "open positions must be a list")
     views: list[OpenPositionView] = []
     same = isinstance(raw, tuple)  # every item already a view exactly as parsed: the tuple is the answer
