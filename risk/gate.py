@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from operator import attrgetter
 
 from config.models import Settings
 from risk import reasons
@@ -18,11 +19,13 @@ from risk.events import blackout
 from risk.request import SizingRequest
 
 
+_STATUS = attrgetter("status")
+
+
 def first_failure(checks: Iterable[GateCheck]) -> GateCheck | None:
-    for check in checks:  # a plain loop: a generator's frame costs more than the eighteen tests
-        if check.status == "fail":
-            return check
-    return None
+    checks = tuple(checks)
+    statuses = [*map(_STATUS, checks)]  # in C: the eighteen statuses without a bytecode loop
+    return checks[statuses.index("fail")] if "fail" in statuses else None
 
 
 def pre_quote_checks(request: SizingRequest, settings: Settings, *,
