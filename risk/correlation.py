@@ -18,6 +18,7 @@ Regime = Literal["none", "moderate", "high"]
 Correlations = Mapping[str, Mapping[str, Decimal]]
 _PLACES = Decimal("0.000001")
 _ONE = Decimal(1)
+_ZERO = Decimal(0)
 _NO_ROW: Mapping[str, Decimal] = MappingProxyType({})  # a symbol without a row: nothing known about it
 
 
@@ -78,13 +79,13 @@ def rho(correlations: Correlations, a: str, b: str) -> Decimal | None:
 def average_abs_to(symbol: str, others: Sequence[str], correlations: Correlations) -> Decimal | None:
     """Average |rho| between `symbol` and each of `others` (one entry per open position); None when none is known."""
     known = [abs(r) for r in (rho(correlations, symbol, o) for o in others) if r is not None]
-    return sum(known, Decimal(0)) / len(known) if known else None
+    return sum(known, _ZERO) / len(known) if known else None
 
 
 def average_pairwise_abs(symbols: Sequence[str], correlations: Correlations) -> Decimal | None:
     """Average |rho| over every pair of entries (positions) in `symbols`; None when no pair is known."""
     known = [abs(r) for r in (rho(correlations, a, b) for a, b in combinations(symbols, 2)) if r is not None]
-    return sum(known, Decimal(0)) / len(known) if known else None
+    return sum(known, _ZERO) / len(known) if known else None
 
 
 def regime(average: Decimal | None, cfg: CorrelationConfig) -> Regime:

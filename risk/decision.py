@@ -92,20 +92,15 @@ class Decision:
             "capital_base": None if base is None else dec(base),
             "multiplier": dec(self.multiplier),
             "raw_multiplier": dec(self.raw_multiplier),
-            "factors": _converted(self.factors, dec),
-            "multiplier_caps": _converted(self.multiplier_caps, dec),
-            "cap_limits": _converted(self.cap_limits, dec),
+            "factors": {k: dec(v) for k, v in self.factors.items()},
+            "multiplier_caps": {k: dec(v) for k, v in self.multiplier_caps.items()},
+            "cap_limits": {k: dec(v) for k, v in self.cap_limits.items()},
             "caps": [{"name": c.name, "kind": c.kind, "limit": dec(c.limit),
                       "contracts_before": c.contracts_before, "contracts_after": c.contracts_after}
                      for c in self.caps],
             "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
             "notes": self.notes.copy(),  # the proxy's own dict copied (dict(proxy) goes key by key)
         }
-
-
-def _converted(amounts: Mapping[str, Decimal], convert: Any) -> dict[str, Any]:
-    """{name: convert(amount)} in the same order, built in C (zip, map) rather than a comprehension."""
-    return dict(zip(amounts, map(convert, amounts.values())))
 
 
 def _json_number(value: Decimal) -> int | float | str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from operator import attrgetter
 
 from config.models import Settings
 from risk import reasons
@@ -19,13 +18,11 @@ from risk.events import blackout
 from risk.request import SizingRequest
 
 
-_STATUS = attrgetter("status")
-
-
 def first_failure(checks: Iterable[GateCheck]) -> GateCheck | None:
-    checks = tuple(checks)
-    statuses = [*map(_STATUS, checks)]  # in C: the eighteen statuses without a bytecode loop
-    return checks[statuses.index("fail")] if "fail" in statuses else None
+    for check in checks:  # a plain loop: a generator's frame costs more than the eighteen tests
+        if check.status == "fail":
+            return check
+    return None
 
 
 def pre_quote_checks(request: SizingRequest, settings: Settings, *,
@@ -78,8 +75,9 @@ _STORE_WRITES = GateCheck(reasons.STORE_UNAVAILABLE, "pass", "the store writes")
 _NO_SAME_DAY_EXPIRY = GateCheck(reasons.CLOSEOUT_WINDOW, "skip", "no same-day expiry")
 _CALENDAR_DISABLED = GateCheck(reasons.EVENT_BLACKOUT, "skip", "event calendar disabled")
 # Passes whose text depends on a few small values only (trading state and breaker level, counts of
-# positions, the symbol): built on first use, then shared. Their keys are bounded (validated symbols,
-# levels 0-4, counts below the configured limits), so these never grow past a few hundred entries.
+# positions, the symbol, today's release count): built on first use, then shared. Their keys are bounded
+# (validated symbols, levels 0-4, counts below the configured limits, a day's releases), so these never
+# grow past a few hundred entries.
 _PASS_TEXTS: dict[tuple[object, ...], GateCheck] = {}
 
 
@@ -273,7 +271,8 @@ def event_blackout(request: SizingRequest, settings: Settings) -> GateCheck:
     if event is not None:
         return _fail(name, f"{event.label}: no entries from {cfg.blackout_before_min} min before to "
                            f"{cfg.blackout_after_min} min after the release")
-    return _pass(name, f"{len(request.events.macro)} macro release(s) today, none within the window")
+    key = (name, len(request.events.macro))
+    return _PASS_TEXTS.get(key) or _pass_once(key, name, f"{key[1]} macro release(s) today, none within the window")
 
 
 def closeout_window(request: SizingRequest) -> GateCheck:

@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
-from operator import is_not
 from types import MappingProxyType
 
 from config.models import Settings
@@ -23,9 +21,7 @@ Correlations = Mapping[str, Mapping[str, Decimal]]
 _NO_CORRELATIONS: Correlations = MappingProxyType({})
 _ONE = Decimal(1)
 _ZERO = Decimal(0)
-_DECIMAL_OR_NONE = frozenset((Decimal, type(None)))
-_GIVEN = partial(is_not, None)  # filter(_GIVEN, xs): the xs that are not None
-_IS_FINITE = Decimal.is_finite
+_MAX_COUNT = int(MAX_MAGNITUDE)  # the same bound as an int: an int compared with a Decimal converts it first
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,24 +166,16 @@ def _already_normal(r: SizingRequest, priced: bool) -> bool:
     v = r.capital_base
     if not (type(v) is Decimal and v.is_finite() and _ZERO < v <= top):
         return False
+    for v in (r.vix, r.quote_age_s, r.vix_quote_age_s):  # minimum 0
+        if v is not None and not (type(v) is Decimal and v.is_finite() and _ZERO <= v <= top):
+            return False
     v = r.vix_session_open  # strictly above 0
     if v is not None and not (type(v) is Decimal and v.is_finite() and _ZERO < v <= top):
         return False
-    # The twelve optional amounts are judged a group at a time in C (map, filter, min, max) instead of one
-    # by one in bytecode (a tenth of a decision): each None or a Decimal, the given ones finite, in bounds.
-    at_least_zero = (r.vix, r.quote_age_s, r.vix_quote_age_s)
-    any_sign = (r.buying_power, r.option_delta, r.option_gamma, r.portfolio_delta, r.portfolio_gamma,
-                r.option_vega, r.option_theta, r.portfolio_vega, r.portfolio_theta)
-    if not _DECIMAL_OR_NONE.issuperset(map(type, at_least_zero + any_sign)):
-        return False
-    low = [*filter(_GIVEN, at_least_zero)]
-    given = [*filter(_GIVEN, any_sign)]
-    if not (all(map(_IS_FINITE, low)) and all(map(_IS_FINITE, given))):  # before any comparison: NaN never compared
-        return False
-    if low and not (min(low) >= _ZERO and max(low) <= top):
-        return False
-    if given and not (min(given) >= -top and max(given) <= top):
-        return False
+    for v in (r.buying_power, r.option_delta, r.option_gamma, r.portfolio_delta, r.portfolio_gamma,
+              r.option_vega, r.option_theta, r.portfolio_vega, r.portfolio_theta):  # any finite value
+        if v is not None and not (type(v) is Decimal and v.is_finite() and -top <= v <= top):
+            return False
     if not isinstance(r.events, EventView) or not (r.volatility is None or isinstance(r.volatility, VolatilityView)):
         return False
     try:
@@ -253,7 +241,7 @@ def _parsed_view(view: OpenPositionView) -> bool:
     """True when parsing `view` would give back an equal view (so it can be kept as it is)."""
     underlying, contracts, price = view.underlying, view.contracts, view.price
     return (type(underlying) is str and bool(underlying) and underlying == underlying.strip().upper()
-            and type(contracts) is int and 0 < contracts <= MAX_MAGNITUDE
+            and type(contracts) is int and 0 < contracts <= _MAX_COUNT
             and type(price) is Decimal and price.is_finite() and _ZERO <= price <= MAX_MAGNITUDE)
 
 
@@ -262,10 +250,13 @@ class CorrelationTable(Mapping[str, Mapping[str, Decimal]]):
     and handed back as is when parsed again (the daemon validates its table once per refresh, not
     once per signal)."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "get")
 
     def __init__(self, rows: Mapping[str, Mapping[str, Decimal]]):
         self._rows = MappingProxyType({k: MappingProxyType(dict(v)) for k, v in rows.items()})
+        # The hot lookup (risk.correlation.rho, a few per decision): the proxy's own C `get`, no
+        # Python method (nor the Mapping mixin's) in between.
+        self.get = self._rows.get
 
     def __getitem__(self, key: str) -> Mapping[str, Decimal]:
         return self._rows[key]
@@ -275,9 +266,6 @@ class CorrelationTable(Mapping[str, Mapping[str, Decimal]]):
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    def get(self, key: str, default=None):  # type: ignore[no-untyped-def,override]
-        return self._rows.get(key, default)  # the hot lookup (risk.correlation.rho): no Mapping mixin detour
 
     def __repr__(self) -> str:
         return f"CorrelationTable({dict(self._rows)!r})"
