@@ -16,6 +16,9 @@ from risk.frozen import fast_init
 from risk.sector import SECTOR_CAP, sector_room
 
 
+_ZERO = Decimal(0)
+
+
 @fast_init
 @dataclass(frozen=True)
 class ContractSizing:
@@ -72,12 +75,12 @@ def book_cap_limits(underlying: str, base: Decimal, open_positions: Sequence[Ope
     sizing = settings.sizing
     limits: dict[str, Decimal] = {}
     if sizing.per_underlying_alloc_pct is not None:
-        on_underlying = sum((p.exposure(multiplier) for p in open_positions if p.underlying == underlying), Decimal(0))
+        on_underlying = sum([p.exposure(multiplier) for p in open_positions if p.underlying == underlying], _ZERO)
         limits["per_underlying"] = sizing.per_underlying_alloc_pct * base - on_underlying
     sector = sector_room(underlying, base, open_positions, settings.regime.sectors, multiplier)
     if sector is not None:  # SPEC §10.3, between the underlying's and the whole book's caps
         limits[SECTOR_CAP] = sector
-    total = sum((p.exposure(multiplier) for p in open_positions), Decimal(0))
+    total = sum([p.exposure(multiplier) for p in open_positions], _ZERO)  # (lists: 0-4 items, no generator)
     limits["total_exposure"] = exposure_cap_pct(book_regime, sizing) * base - total
     if buying_power is not None:
         limits["buying_power"] = buying_power

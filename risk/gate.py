@@ -63,7 +63,7 @@ def entry_checks(request: SizingRequest, settings: Settings, sizing: ContractSiz
 
 
 def _pass(name: str, detail: str = "") -> GateCheck:
-    return GateCheck(name, "pass", detail)
+    return GateCheck(name, "pass", detail)  # (the checks run on every decision build theirs directly: no frame)
 
 
 # Checks whose outcome has a fixed text, built once: a GateCheck is frozen, so one instance can sit in
@@ -135,7 +135,7 @@ def confidence(request: SizingRequest, settings: Settings) -> GateCheck:
     value, threshold = request.signal.confidence, settings.gate.confidence_threshold
     if value < threshold:
         return _fail(reasons.CONFIDENCE_BELOW_THRESHOLD, f"confidence {value} < {threshold}")
-    return _pass(reasons.CONFIDENCE_BELOW_THRESHOLD, f"confidence {value} >= {threshold}")
+    return GateCheck(reasons.CONFIDENCE_BELOW_THRESHOLD, "pass", f"confidence {value} >= {threshold}")
 
 
 def vix_threshold(request: SizingRequest, settings: Settings) -> GateCheck:
@@ -148,7 +148,7 @@ def vix_threshold(request: SizingRequest, settings: Settings) -> GateCheck:
         return _skip(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} failed the market-data checks")
     if request.vix > limit:
         return _fail(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} > {limit}")
-    return _pass(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} <= {limit}")
+    return GateCheck(reasons.VIX_ABOVE_THRESHOLD, "pass", f"VIX {request.vix} <= {limit}")
 
 
 def max_positions(request: SizingRequest, settings: Settings) -> GateCheck:
@@ -186,7 +186,7 @@ def stale_market_data(request: SizingRequest, settings: Settings) -> GateCheck:
             return _fail(name, "no VIX quote")
     if request.quote_age_s is None:
         return _skip(name, "quote age not given (what-if)")
-    return _pass(name, f"option quote {request.quote_age_s} s old")
+    return GateCheck(name, "pass", f"option quote {request.quote_age_s} s old")
 
 
 def needs_vix(settings: Settings) -> bool:
@@ -215,7 +215,7 @@ def expired(request: SizingRequest) -> GateCheck:
     age, ttl = request.signal.age_s(request.now), request.signal.ttl_s
     if age > ttl:
         return _fail(reasons.SIGNAL_EXPIRED, f"signal is {age} s old, ttl {ttl} s")
-    return _pass(reasons.SIGNAL_EXPIRED, f"signal is {age} s old, ttl {ttl} s")
+    return GateCheck(reasons.SIGNAL_EXPIRED, "pass", f"signal is {age} s old, ttl {ttl} s")
 
 
 def _sizing_check(name: str, sizing: ContractSizing) -> GateCheck:
@@ -256,7 +256,7 @@ def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCh
         return _fail(name, f"greeks unavailable: {', '.join(missing)}")
     if not checked:
         return _skip(name, "no greek limits" if not missing else f"greeks not given (what-if): {', '.join(missing)}")
-    return _pass(name, "; ".join(checked))
+    return GateCheck(name, "pass", "; ".join(checked))
 
 
 # ------------------------------------------------------------------ SPEC §10 (market-regime rules)

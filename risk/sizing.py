@@ -23,6 +23,9 @@ from risk.regime import NO_VOLATILITY, classify
 from risk.request import SizingRequest, normalize_request
 
 
+_ZERO = Decimal(0)
+
+
 def evaluate(request: SizingRequest, settings: Settings) -> Decision:
     try:
         req = normalize_request(request, settings)
@@ -89,7 +92,8 @@ def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum:
     _regime_caps(req, settings, caps, notes)
     floor = settings.multiplier.floor
     tentative = combine(factors, caps, floor, notes)
-    open_exposure = sum((p.exposure(settings.profile.contract_multiplier) for p in req.open_positions), Decimal(0))
+    contract_multiplier = settings.profile.contract_multiplier
+    open_exposure = sum([p.exposure(contract_multiplier) for p in req.open_positions], _ZERO)
     exposure_after = open_exposure + scaled_contracts(minimum, tentative.final) * value
     factor = exposure_factor(exposure_after, req.capital_base, settings.sizing)
     if factor is None:
