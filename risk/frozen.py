@@ -27,7 +27,8 @@ def fast_init(cls: type[T]) -> type[T]:
     slotted = "__slots__" in cls.__dict__
     namespace: dict[str, Any] = {"_FACTORY": _FACTORY}
     params, body = ["self"], []
-    stored = []  # the non-slotted fields, stored by one dict update (one C call instead of a store per field)
+    if not slotted:
+        body.append("d = self.__dict__")
     for f in fields:
         name = f.name
         if f.default is not dataclasses.MISSING:
@@ -43,12 +44,9 @@ def fast_init(cls: type[T]) -> type[T]:
             namespace[f"_set_{name}"] = cls.__dict__[name].__set__  # the slot's own descriptor
             body.append(f"_set_{name}(self, {name})")
         else:
-            stored.append(f"{name!r}: {name}")
-    if stored:
-        body.append(f"self.__dict__.update({{{', '.join(stored)}}})")
+            body.append(f"d[{name!r}] = {name}")
     if hasattr(cls, "__post_init__"):
         body.append("self.__post_init__()")
-    body = body or ["pass"]  # a class without fields nor __post_init__
     source = f"def __init__({', '.join(params)}):\n" + "\n".join(f"    {line}" for line in body) + "\n"
     exec(source, namespace)  # noqa: S102 - source built above from the class's own field names
     init = namespace["__init__"]
