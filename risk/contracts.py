@@ -16,6 +16,9 @@ from risk.frozen import fast_init
 from risk.sector import SECTOR_CAP, sector_room
 
 
+_ZERO = Decimal(0)
+
+
 @fast_init
 @dataclass(frozen=True)
 class ContractSizing:
@@ -34,19 +37,21 @@ def contract_value(price: Decimal, multiplier: int) -> Decimal:
     return price * multiplier
 
 
+# The rounding is passed positionally throughout: as a keyword, Decimal's C argument parsing costs
+# about twice the rounding itself, and these run several times per decision.
 def min_contracts(min_bet: Decimal, value: Decimal) -> int:
-    return int((min_bet / value).to_integral_value(rounding=ROUND_CEILING))
+    return int((min_bet / value).to_integral_value(ROUND_CEILING))
 
 
 def scaled_contracts(minimum: int, multiplier: Decimal) -> int:
-    return max(minimum, int((minimum * multiplier).to_integral_value(rounding=ROUND_FLOOR)))
+    return max(minimum, int((minimum * multiplier).to_integral_value(ROUND_FLOOR)))
 
 
 def apply_caps(contracts: int, value: Decimal, limits: Mapping[str, Decimal]) -> tuple[int, tuple[CapBound, ...]]:
     """Each cap in order floors the count to what its money allows (never below zero)."""
     bound: list[CapBound] = []
     for name, money in limits.items():
-        allowed = max(0, int((money / value).to_integral_value(rounding=ROUND_FLOOR)))
+        allowed = max(0, int((money / value).to_integral_value(ROUND_FLOOR)))
         if allowed < contracts:
             bound.append(CapBound(name=name, kind="contracts", limit=money,
                                   contracts_before=contracts, contracts_after=allowed))
@@ -70,12 +75,12 @@ def book_cap_limits(underlying: str, base: Decimal, open_positions: Sequence[Ope
     sizing = settings.sizing
     limits: dict[str, Decimal] = {}
     if sizing.per_underlying_alloc_pct is not None:
-        on_underlying = sum((p.exposure(multiplier) for p in open_positions if p.underlying == underlying), Decimal(0))
+        on_underlying = sum([p.exposure(multiplier) for p in open_positions if p.underlying == underlying], _ZERO)
         limits["per_underlying"] = sizing.per_underlying_alloc_pct * base - on_underlying
     sector = sector_room(underlying, base, open_positions, settings.regime.sectors, multiplier)
     if sector is not None:  # SPEC §10.3, between the underlying's and the whole book's caps
         limits[SECTOR_CAP] = sector
-    total = sum((p.exposure(multiplier) for p in open_positions), Decimal(0))
+    total = sum([p.exposure(multiplier) for p in open_positions], _ZERO)  # (lists: 0-4 items, no generator)
     limits["total_exposure"] = exposure_cap_pct(book_regime, sizing) * base - total
     if buying_power is not None:
         limits["buying_power"] = buying_power
@@ -83,9 +88,11 @@ def book_cap_limits(underlying: str, base: Decimal, open_positions: Sequence[Ope
 
 
 def size_entry(bets: BetLimits, value: Decimal, multiplier: Decimal,
-               book_limits: Mapping[str, Decimal]) -> ContractSizing:
-    """SPEC §2.3: the minimum in contracts, scaled, then capped; refused below the minimum bet."""
-    minimum = min_contracts(bets.min_bet, value)
+               book_limits: Mapping[str, Decimal], *, minimum: int | None = None) -> ContractSizing:
+    """SPEC §2.3: the minimum in contracts, scaled, then capped; refused below the minimum bet.
+    `minimum`: `min_contracts(bets.min_bet, value)` when the caller has it already."""
+    if minimum is None:
+        minimum = min_contracts(bets.min_bet, value)
     scaled = scaled_contracts(minimum, multiplier)
     limits = {"max_bet": bets.max_bet, **book_limits}
     contracts, bound = apply_caps(scaled, value, limits)

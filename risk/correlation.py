@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from itertools import combinations
+from types import MappingProxyType
 from typing import Literal
 
 from config.models import CorrelationConfig
@@ -16,6 +17,9 @@ from config.models import CorrelationConfig
 Regime = Literal["none", "moderate", "high"]
 Correlations = Mapping[str, Mapping[str, Decimal]]
 _PLACES = Decimal("0.000001")
+_ONE = Decimal(1)
+_ZERO = Decimal(0)
+_NO_ROW: Mapping[str, Decimal] = MappingProxyType({})  # a symbol without a row: nothing known about it
 
 
 def log_returns(closes: Sequence[float | Decimal]) -> list[float] | None:
@@ -67,21 +71,21 @@ def correlation_matrix(closes: Mapping[str, Sequence[float | Decimal]],
 def rho(correlations: Correlations, a: str, b: str) -> Decimal | None:
     """rho(a, b) looked up either way round; a symbol with itself is 1."""
     if a == b:
-        return Decimal(1)
-    found = correlations.get(a, {}).get(b)
-    return found if found is not None else correlations.get(b, {}).get(a)
+        return _ONE
+    found = correlations.get(a, _NO_ROW).get(b)
+    return found if found is not None else correlations.get(b, _NO_ROW).get(a)
 
 
 def average_abs_to(symbol: str, others: Sequence[str], correlations: Correlations) -> Decimal | None:
     """Average |rho| between `symbol` and each of `others` (one entry per open position); None when none is known."""
     known = [abs(r) for r in (rho(correlations, symbol, o) for o in others) if r is not None]
-    return sum(known, Decimal(0)) / len(known) if known else None
+    return sum(known, _ZERO) / len(known) if known else None
 
 
 def average_pairwise_abs(symbols: Sequence[str], correlations: Correlations) -> Decimal | None:
     """Average |rho| over every pair of entries (positions) in `symbols`; None when no pair is known."""
     known = [abs(r) for r in (rho(correlations, a, b) for a, b in combinations(symbols, 2)) if r is not None]
-    return sum(known, Decimal(0)) / len(known) if known else None
+    return sum(known, _ZERO) / len(known) if known else None
 
 
 def regime(average: Decimal | None, cfg: CorrelationConfig) -> Regime:

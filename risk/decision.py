@@ -74,7 +74,8 @@ class Decision:
         """JSON-safe: Decimals as strings (exact, for the store and the API), or with `numbers` as JSON
         numbers wherever the number's text is exact (the CLI), strings otherwise."""
         dec = _json_number if numbers else str  # a Decimal's str is its exact text
-        return {
+        value, min_bet, max_bet, base = self.contract_value, self.min_bet, self.max_bet, self.capital_base
+        return {  # (the optional amounts inline: a helper call apiece was a tenth of the record's cost)
             "accepted": self.accepted,
             "reason": self.reason,
             "message": self.message,
@@ -84,11 +85,11 @@ class Decision:
             "underlying": self.underlying,
             "contracts": self.contracts,
             "notional": dec(self.notional),
-            "contract_value": _opt(dec, self.contract_value),
+            "contract_value": None if value is None else dec(value),
             "min_contracts": self.min_contracts,
-            "min_bet": _opt(dec, self.min_bet),
-            "max_bet": _opt(dec, self.max_bet),
-            "capital_base": _opt(dec, self.capital_base),
+            "min_bet": None if min_bet is None else dec(min_bet),
+            "max_bet": None if max_bet is None else dec(max_bet),
+            "capital_base": None if base is None else dec(base),
             "multiplier": dec(self.multiplier),
             "raw_multiplier": dec(self.raw_multiplier),
             "factors": {k: dec(v) for k, v in self.factors.items()},
@@ -98,12 +99,8 @@ class Decision:
                       "contracts_before": c.contracts_before, "contracts_after": c.contracts_after}
                      for c in self.caps],
             "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
-            "notes": dict(self.notes),
+            "notes": self.notes.copy(),  # the proxy's own dict copied (dict(proxy) goes key by key)
         }
-
-
-def _opt(convert: Any, value: Decimal | None) -> Any:
-    return None if value is None else convert(value)
 
 
 def _json_number(value: Decimal) -> int | float | str:

@@ -57,6 +57,8 @@ def macro_today(now: datetime, view: EventView, cfg: EventsConfig) -> tuple[Mark
 
 def blackout(now: datetime, view: EventView, cfg: EventsConfig) -> MarketEvent | None:
     """The release whose window [at − before, at + after] holds `now`, if any (edges included)."""
+    if not view.macro:
+        return None  # most days: no release, and no window to build
     before, after = timedelta(minutes=cfg.blackout_before_min), timedelta(minutes=cfg.blackout_after_min)
     for event in view.macro:
         if event.at is not None and event.kind in cfg.macro_kinds and event.at - before <= now <= event.at + after:
@@ -79,7 +81,7 @@ def event_caps(now: datetime, view: EventView, cfg: EventsConfig,
     notes: dict[str, str] = {}
     if not cfg.enabled:
         return caps, notes
-    today = macro_today(now, view, cfg)
+    today = macro_today(now, view, cfg) if view.macro else ()  # no release: no exchange date to work out
     if today:
         notes["macro_day"] = ", ".join(e.label for e in today)
         if cfg.macro_day_multiplier_cap is not None:

@@ -19,7 +19,10 @@ from risk.request import SizingRequest
 
 
 def first_failure(checks: Iterable[GateCheck]) -> GateCheck | None:
-    return next((c for c in checks if c.status == "fail"), None)
+    for check in checks:  # a plain loop: a generator's frame costs more than the eighteen tests
+        if check.status == "fail":
+            return check
+    return None
 
 
 def pre_quote_checks(request: SizingRequest, settings: Settings, *,
@@ -60,7 +63,29 @@ def entry_checks(request: SizingRequest, settings: Settings, sizing: ContractSiz
 
 
 def _pass(name: str, detail: str = "") -> GateCheck:
-    return GateCheck(name, "pass", detail)
+    return GateCheck(name, "pass", detail)  # (the checks run on every decision build theirs directly: no frame)
+
+
+# Checks whose outcome has a fixed text, built once: a GateCheck is frozen, so one instance can sit in
+# every decision's record (about half of a decision's checks; each construction is ~0.5 us).
+_PASSED = {name: GateCheck(name, "pass", "") for name in (
+    reasons.BAD_MARKET_DATA, reasons.LIQUIDITY, reasons.DUPLICATE_SIGNAL, reasons.BELOW_MINIMUM_BET,
+    reasons.CONTRACT_TOO_EXPENSIVE, reasons.SECTOR_LIMIT)}
+_STORE_WRITES = GateCheck(reasons.STORE_UNAVAILABLE, "pass", "the store writes")
+_NO_SAME_DAY_EXPIRY = GateCheck(reasons.CLOSEOUT_WINDOW, "skip", "no same-day expiry")
+_CALENDAR_DISABLED = GateCheck(reasons.EVENT_BLACKOUT, "skip", "event calendar disabled")
+# Passes whose text depends on a few small values only (trading state and breaker level, counts of
+# positions, the symbol, today's release count): built on first use, then shared. Their keys are bounded
+# (validated symbols, levels 0-4, counts below the configured limits, a day's releases), so these never
+# grow past a few hundred entries.
+_PASS_TEXTS: dict[tuple[object, ...], GateCheck] = {}
+
+
+def _pass_once(key: tuple[object, ...], name: str, detail: str) -> GateCheck:
+    check = _PASS_TEXTS.get(key)
+    if check is None:
+        check = _PASS_TEXTS[key] = GateCheck(name, "pass", detail)
+    return check
 
 
 def _fail(name: str, detail: str) -> GateCheck:
@@ -80,14 +105,15 @@ def halted(request: SizingRequest) -> GateCheck:
         return _fail(reasons.HALTED, f"trading state {state.value} allows no entries")
     if not effects(level).entries_allowed:
         return _fail(reasons.HALTED, f"account breaker at level {level}: no new entries this session")
-    return _pass(reasons.HALTED, f"trading state {state.value}, breaker level {level}")
+    key = (reasons.HALTED, state._value_, level)  # the member's plain value: an Enum hashes in Python
+    return _PASS_TEXTS.get(key) or _pass_once(key, reasons.HALTED, f"trading state {state.value}, breaker level {level}")
 
 
 def underlying_blocked(request: SizingRequest) -> GateCheck:
     name, symbol = reasons.UNDERLYING_BLOCKED, request.signal.underlying
     if request.underlying_blocked:
         return _fail(name, f"{symbol} is blocked until an operator acknowledges an unknown broker position")
-    return _pass(name, f"{symbol} is not blocked")
+    return _PASS_TEXTS.get((name, symbol)) or _pass_once((name, symbol), name, f"{symbol} is not blocked")
 
 
 def store_available(request: SizingRequest) -> GateCheck:
@@ -95,21 +121,21 @@ def store_available(request: SizingRequest) -> GateCheck:
     if request.store_unavailable:
         return _fail(reasons.STORE_UNAVAILABLE, f"the store cannot write ({request.store_unavailable}): no entry "
                                                 f"without a durable intent; exits go on")
-    return _pass(reasons.STORE_UNAVAILABLE, "the store writes")
+    return _STORE_WRITES
 
 
 def bad_market_data(request: SizingRequest) -> GateCheck:
     """SPEC §4.4: no entry is sized on a quote the sanity checks found unusable."""
     if request.market_data_problem:
         return _fail(reasons.BAD_MARKET_DATA, request.market_data_problem)
-    return _pass(reasons.BAD_MARKET_DATA)
+    return _PASSED[reasons.BAD_MARKET_DATA]
 
 
 def confidence(request: SizingRequest, settings: Settings) -> GateCheck:
     value, threshold = request.signal.confidence, settings.gate.confidence_threshold
     if value < threshold:
         return _fail(reasons.CONFIDENCE_BELOW_THRESHOLD, f"confidence {value} < {threshold}")
-    return _pass(reasons.CONFIDENCE_BELOW_THRESHOLD, f"confidence {value} >= {threshold}")
+    return GateCheck(reasons.CONFIDENCE_BELOW_THRESHOLD, "pass", f"confidence {value} >= {threshold}")
 
 
 def vix_threshold(request: SizingRequest, settings: Settings) -> GateCheck:
@@ -122,14 +148,15 @@ def vix_threshold(request: SizingRequest, settings: Settings) -> GateCheck:
         return _skip(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} failed the market-data checks")
     if request.vix > limit:
         return _fail(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} > {limit}")
-    return _pass(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} <= {limit}")
+    return GateCheck(reasons.VIX_ABOVE_THRESHOLD, "pass", f"VIX {request.vix} <= {limit}")
 
 
 def max_positions(request: SizingRequest, settings: Settings) -> GateCheck:
     held, limit = len(request.open_positions), settings.sizing.max_positions
     if held >= limit:
         return _fail(reasons.MAX_POSITIONS, f"{held} positions open, at most {limit}")
-    return _pass(reasons.MAX_POSITIONS, f"{held} of {limit} positions open")
+    key = (reasons.MAX_POSITIONS, held, limit)
+    return _PASS_TEXTS.get(key) or _pass_once(key, reasons.MAX_POSITIONS, f"{held} of {limit} positions open")
 
 
 def max_positions_per_symbol(request: SizingRequest, settings: Settings) -> GateCheck:
@@ -138,25 +165,28 @@ def max_positions_per_symbol(request: SizingRequest, settings: Settings) -> Gate
     limit = settings.sizing.max_positions_per_underlying
     if held >= limit:
         return _fail(reasons.MAX_POSITIONS_PER_SYMBOL, f"{held} {symbol} positions open, at most {limit}")
-    return _pass(reasons.MAX_POSITIONS_PER_SYMBOL, f"{held} of {limit} {symbol} positions open")
+    key = (reasons.MAX_POSITIONS_PER_SYMBOL, held, limit, symbol)
+    return _PASS_TEXTS.get(key) or _pass_once(key, reasons.MAX_POSITIONS_PER_SYMBOL,
+                                              f"{held} of {limit} {symbol} positions open")
 
 
 def stale_market_data(request: SizingRequest, settings: Settings) -> GateCheck:
     name, max_age = reasons.STALE_MARKET_DATA, settings.gate.max_quote_age_s
     if request.quote_age_s is not None and request.quote_age_s > max_age:
         return _fail(name, f"option quote is {request.quote_age_s} s old, more than {max_age} s")
-    if needs_vix(settings):  # the VIX gates and scales the entry: a stale VIX is stale market data
+    vix_needed = needs_vix(settings)
+    if vix_needed:  # the VIX gates and scales the entry: a stale VIX is stale market data
         vix_age = request.vix_quote_age_s
         if vix_age is not None and vix_age > max_age:
             return _fail(name, f"VIX quote is {vix_age} s old, more than {max_age} s")
     if not request.what_if:
         if request.quote_age_s is None:
             return _fail(name, "no option quote")
-        if needs_vix(settings) and request.vix is None:
+        if vix_needed and request.vix is None:
             return _fail(name, "no VIX quote")
     if request.quote_age_s is None:
         return _skip(name, "quote age not given (what-if)")
-    return _pass(name, f"option quote {request.quote_age_s} s old")
+    return GateCheck(name, "pass", f"option quote {request.quote_age_s} s old")
 
 
 def needs_vix(settings: Settings) -> bool:
@@ -172,26 +202,26 @@ def liquidity(request: SizingRequest) -> GateCheck:
         return _fail(reasons.LIQUIDITY, "no strike established as liquid")
     if not request.liquidity_ok:
         return _fail(reasons.LIQUIDITY, "no strike passes the liquidity check")
-    return _pass(reasons.LIQUIDITY)
+    return _PASSED[reasons.LIQUIDITY]
 
 
 def duplicate(request: SizingRequest) -> GateCheck:
     if request.duplicate:
         return _fail(reasons.DUPLICATE_SIGNAL, f"signal {request.signal.id} was seen before")
-    return _pass(reasons.DUPLICATE_SIGNAL)
+    return _PASSED[reasons.DUPLICATE_SIGNAL]
 
 
 def expired(request: SizingRequest) -> GateCheck:
     age, ttl = request.signal.age_s(request.now), request.signal.ttl_s
     if age > ttl:
         return _fail(reasons.SIGNAL_EXPIRED, f"signal is {age} s old, ttl {ttl} s")
-    return _pass(reasons.SIGNAL_EXPIRED, f"signal is {age} s old, ttl {ttl} s")
+    return GateCheck(reasons.SIGNAL_EXPIRED, "pass", f"signal is {age} s old, ttl {ttl} s")
 
 
 def _sizing_check(name: str, sizing: ContractSizing) -> GateCheck:
     if sizing.reason == name:
         return _fail(name, sizing.message)
-    return _pass(name)
+    return _PASSED[name]
 
 
 def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCheck:
@@ -226,7 +256,7 @@ def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCh
         return _fail(name, f"greeks unavailable: {', '.join(missing)}")
     if not checked:
         return _skip(name, "no greek limits" if not missing else f"greeks not given (what-if): {', '.join(missing)}")
-    return _pass(name, "; ".join(checked))
+    return GateCheck(name, "pass", "; ".join(checked))
 
 
 # ------------------------------------------------------------------ SPEC §10 (market-regime rules)
@@ -236,12 +266,13 @@ def event_blackout(request: SizingRequest, settings: Settings) -> GateCheck:
     """Refused inside the window around a macro release (SPEC §10.1); the calendar came in as values."""
     name, cfg = reasons.EVENT_BLACKOUT, settings.regime.events
     if not cfg.enabled:
-        return _skip(name, "event calendar disabled")
+        return _CALENDAR_DISABLED
     event = blackout(request.now, request.events, cfg)
     if event is not None:
         return _fail(name, f"{event.label}: no entries from {cfg.blackout_before_min} min before to "
                            f"{cfg.blackout_after_min} min after the release")
-    return _pass(name, f"{len(request.events.macro)} macro release(s) today, none within the window")
+    key = (name, len(request.events.macro))
+    return _PASS_TEXTS.get(key) or _pass_once(key, name, f"{key[1]} macro release(s) today, none within the window")
 
 
 def closeout_window(request: SizingRequest) -> GateCheck:
@@ -249,7 +280,7 @@ def closeout_window(request: SizingRequest) -> GateCheck:
     the close-out would not take it and it would be left to expire (docs/decisions/expiry.md)."""
     name, cutoff = reasons.CLOSEOUT_WINDOW, request.closeout_at
     if cutoff is None:
-        return _skip(name, "no same-day expiry")
+        return _NO_SAME_DAY_EXPIRY
     if request.now >= cutoff:
         return _fail(name, f"today's expiry closes out from {cutoff:%H:%M:%S}: nothing could close it before it expires")
     return _pass(name, f"close-out from {cutoff:%H:%M:%S}")

@@ -74,7 +74,8 @@ def vix_factor(vix: Decimal, cfg: MultiplierConfig) -> Decimal:
     for row in cfg.vix_factor_above:  # highest first
         if vix > row.at:
             return row.value
-    for row in sorted(cfg.vix_factor_below, key=lambda r: r.at):
+    below = cfg.vix_factor_below
+    for row in (below if len(below) < 2 else sorted(below, key=lambda r: r.at)):  # one row: nothing to sort
         if vix < row.at:
             return row.value
     return NEUTRAL
@@ -159,7 +160,15 @@ def combine(factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], floor: 
     raw = NEUTRAL
     for value in factors.values():
         raw *= value
-    cap_name = min(caps, key=lambda name: caps[name])  # first of equals, in the order caps were added
+    return clamp(raw, factors, caps, floor, notes)
+
+
+def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], floor: Decimal,
+          notes: Mapping[str, str]) -> MultiplierResult:
+    """`raw`, the product of `factors` in their order, clamped as `combine` does. Adding a factor
+    after a combine multiplies its raw by it: the same Decimal operations in the same order, so the
+    same product, without multiplying the others again (the 0dte exposure factor)."""
+    cap_name = min(caps, key=caps.__getitem__)  # first of equals, in the order caps were added (a C key: no frame per cap)
     cap = caps[cap_name]
     floored = max(raw, floor)
     final = min(floored, cap)

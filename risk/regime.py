@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from config.models import RegimeName, VolatilityRegimeConfig
+from risk.frozen import fast_init
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,10 @@ class VolatilityView:
     skew_percentile: Decimal | None = None
 
 
+NO_VOLATILITY = VolatilityView()  # nothing known beside the VIX (frozen: one instance serves every request)
+
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RegimeResult:
     name: RegimeName

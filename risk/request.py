@@ -21,6 +21,7 @@ Correlations = Mapping[str, Mapping[str, Decimal]]
 _NO_CORRELATIONS: Correlations = MappingProxyType({})
 _ONE = Decimal(1)
 _ZERO = Decimal(0)
+_MAX_COUNT = int(MAX_MAGNITUDE)  # the same bound as an int: an int compared with a Decimal converts it first
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +105,12 @@ def normalize_request(request: SizingRequest, settings: Settings, *, priced: boo
         raise InvalidInput(reasons.WRONG_PROFILE, f"signal is for {signal.profile!r}, settings are {settings.profile.name!r}")
     if signal.underlying not in settings.profile.underlyings:
         raise InvalidInput(reasons.UNKNOWN_UNDERLYING, f"{signal.underlying!r} is not traded by {settings.profile.name}")
-    confidence = require_decimal(signal.confidence, reasons.INVALID_CONFIDENCE, "confidence",
-                                 minimum=Decimal(0), maximum=_ONE)
-    ttl_s = require_decimal(signal.ttl_s, reasons.INVALID_TTL, "ttl_s", strictly_above=Decimal(0))
+    confidence, ttl_s = signal.confidence, signal.ttl_s
+    # What require_decimal answers for a finite Decimal in its bounds (the value itself), without the call.
+    if not (type(confidence) is Decimal and confidence.is_finite() and _ZERO <= confidence <= _ONE):
+        confidence = require_decimal(confidence, reasons.INVALID_CONFIDENCE, "confidence", minimum=_ZERO, maximum=_ONE)
+    if not (type(ttl_s) is Decimal and ttl_s.is_finite() and _ZERO < ttl_s <= MAX_MAGNITUDE):
+        ttl_s = require_decimal(ttl_s, reasons.INVALID_TTL, "ttl_s", strictly_above=_ZERO)
     if request.now.tzinfo is None or signal.created_at.tzinfo is None:
         raise InvalidInput(reasons.INVALID_CREATED_AT, "times must be timezone-aware")
     if not isinstance(request.breaker_level, int) or isinstance(request.breaker_level, bool) \
@@ -206,7 +210,8 @@ def _volatility(raw: object) -> VolatilityView | None:
 
 def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:
     """Open positions from OpenPositionViews or JSON-like objects {underlying, contracts, price}."""
-    if isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence):
+    # A tuple (what the daemon passes) is a list and neither text nor a mapping: no ABC checks for it.
+    if type(raw) is not tuple and (isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence)):
         raise InvalidInput(reasons.INVALID_OPEN_POSITION, "open positions must be a list")
     views: list[OpenPositionView] = []
     same = isinstance(raw, tuple)  # every item already a view exactly as parsed: the tuple is the answer
@@ -236,7 +241,7 @@ def _parsed_view(view: OpenPositionView) -> bool:
     """True when parsing `view` would give back an equal view (so it can be kept as it is)."""
     underlying, contracts, price = view.underlying, view.contracts, view.price
     return (type(underlying) is str and bool(underlying) and underlying == underlying.strip().upper()
-            and type(contracts) is int and 0 < contracts <= MAX_MAGNITUDE
+            and type(contracts) is int and 0 < contracts <= _MAX_COUNT
             and type(price) is Decimal and price.is_finite() and _ZERO <= price <= MAX_MAGNITUDE)
 
 
@@ -245,10 +250,13 @@ class CorrelationTable(Mapping[str, Mapping[str, Decimal]]):
     and handed back as is when parsed again (the daemon validates its table once per refresh, not
     once per signal)."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "get")
 
     def __init__(self, rows: Mapping[str, Mapping[str, Decimal]]):
         self._rows = MappingProxyType({k: MappingProxyType(dict(v)) for k, v in rows.items()})
+        # The hot lookup (risk.correlation.rho, a few per decision): the proxy's own C `get`, no
+        # Python method (nor the Mapping mixin's) in between.
+        self.get = self._rows.get
 
     def __getitem__(self, key: str) -> Mapping[str, Decimal]:
         return self._rows[key]
@@ -258,9 +266,6 @@ class CorrelationTable(Mapping[str, Mapping[str, Decimal]]):
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    def get(self, key: str, default=None):  # type: ignore[no-untyped-def,override]
-        return self._rows.get(key, default)  # the hot lookup (risk.correlation.rho): no Mapping mixin detour
 
     def __repr__(self) -> str:
         return f"CorrelationTable({dict(self._rows)!r})"

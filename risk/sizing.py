@@ -16,11 +16,14 @@ from risk.correlation import average_abs_to, average_pairwise_abs, regime
 from risk.decision import CapBound, Decision, GateCheck
 from risk.events import event_caps
 from risk.gate import entry_checks, first_failure, pre_quote_checks
-from risk.multiplier import (MultiplierResult, combine, exposure_factor, fundamental_score, multiplier_caps,
+from risk.multiplier import (MultiplierResult, clamp, combine, exposure_factor, fundamental_score, multiplier_caps,
                              signal_factors)
 from risk.numbers import InvalidInput
-from risk.regime import VolatilityView, classify
+from risk.regime import NO_VOLATILITY, classify
 from risk.request import SizingRequest, normalize_request
+
+
+_ZERO = Decimal(0)
 
 
 def evaluate(request: SizingRequest, settings: Settings) -> Decision:
@@ -37,11 +40,11 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
     minimum = min_contracts(bets.min_bet, value)
     held = [p.underlying for p in req.open_positions]
 
-    mult = _multiplier(req, settings, value, minimum)
+    mult = _multiplier(req, settings, value, minimum, held)
     book_average = average_pairwise_abs([*held, signal.underlying], req.correlations)
     book_regime = regime(book_average, settings.correlation)
     limits = book_cap_limits(signal.underlying, base, req.open_positions, req.buying_power, book_regime, settings)
-    sizing = size_entry(bets, value, mult.final, limits)  # the sector cap (SPEC §10.3) is one of `limits`
+    sizing = size_entry(bets, value, mult.final, limits, minimum=minimum)  # the sector cap (SPEC §10.3) is one of `limits`
     checks = entry_checks(req, settings, sizing)
     failed = first_failure(checks)
 
@@ -77,24 +80,26 @@ def screen(request: SizingRequest, settings: Settings, *, new_position: bool = T
                     capital_base=req.capital_base, checks=checks, notes={"stage": "pre_quote"})
 
 
-def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum: int) -> MultiplierResult:
+def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum: int,
+                held: list[str]) -> MultiplierResult:
     """Factors and caps. The exposure factor depends on the size it changes: it is judged once on the
     size the other factors give (before the §2.4 caps), never iterated; the larger tentative size
     trips it no later than the final one would."""
     signal = req.signal
-    rho_to_open = average_abs_to(signal.underlying, [p.underlying for p in req.open_positions], req.correlations)
+    rho_to_open = average_abs_to(signal.underlying, held, req.correlations)  # held: each open position's underlying
     factors, notes = signal_factors(signal, req.vix, rho_to_open, settings)
     caps = multiplier_caps(signal, req.vix, req.vix_session_open, req.breaker_level, settings.multiplier)
     _regime_caps(req, settings, caps, notes)
     floor = settings.multiplier.floor
     tentative = combine(factors, caps, floor, notes)
-    open_exposure = sum((p.exposure(settings.profile.contract_multiplier) for p in req.open_positions), Decimal(0))
+    contract_multiplier = settings.profile.contract_multiplier
+    open_exposure = sum([p.exposure(contract_multiplier) for p in req.open_positions], _ZERO)
     exposure_after = open_exposure + scaled_contracts(minimum, tentative.final) * value
     factor = exposure_factor(exposure_after, req.capital_base, settings.sizing)
     if factor is None:
         return tentative
     notes["exposure_after_tentative"] = str(exposure_after)
-    return combine({**factors, "exposure": factor}, caps, floor, notes)
+    return clamp(tentative.raw * factor, {**factors, "exposure": factor}, caps, floor, notes)
 
 
 def _regime_caps(req: SizingRequest, settings: Settings, caps: dict[str, Decimal], notes: dict[str, str]) -> None:
@@ -108,7 +113,7 @@ def _regime_caps(req: SizingRequest, settings: Settings, caps: dict[str, Decimal
     caps.update(found)
     notes.update(why)
     if cfg.volatility.enabled:
-        regime = classify(req.vix, req.volatility or VolatilityView(), cfg.volatility)
+        regime = classify(req.vix, req.volatility or NO_VOLATILITY, cfg.volatility)
         notes["volatility_regime"] = regime.note()
         if regime.cap is not None:
             caps["volatility_regime"] = regime.cap

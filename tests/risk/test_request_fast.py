@@ -33,7 +33,8 @@ def base() -> SizingRequest:
                          option_theta=Decimal("-0.2"), portfolio_vega=Decimal(10), portfolio_theta=Decimal(-20))
 
 
-BAD = [0.5, -1, Decimal("NaN"), Decimal("Infinity"), Decimal("-0.01"), Decimal(0), Decimal("1e30"), "2.5", None,
+BAD = [0.5, -1, Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("-0"),
+       Decimal("-0.01"), Decimal(0), Decimal("1e30"), "2.5", None,
        True, Decimal("0.001")]
 FIELDS = ["price", "capital_base", "vix", "vix_session_open", "buying_power", "quote_age_s", "vix_quote_age_s",
           "option_delta", "option_gamma", "portfolio_delta", "portfolio_gamma", "option_vega", "option_theta",
