@@ -176,10 +176,7 @@ def record_exit_event(session: Session, profile: str, position_id: int, *, rule:
 
 def apply_fill(session: Session, profile: str, fill: Fill, position_id: int | None = None,
                contract_key: str | None = None) -> None:
-    if fill.quantity <= 0:
-        raise StoreError(f"fill {fill.exec_id}: quantity must be positive, not {fill.quantity}", "bad_fill")
-    if fill.side not in ("BUY", "SELL"):
-        raise StoreError(f"fill {fill.exec_id}: side must be BUY or SELL, not {fill.side!r}", "bad_fill")
+    ops_orders.check_fill(fill)
     conn = session.connection()
     if conn.execute(_FILL_SEEN, {"exec_id": fill.exec_id}).first() is not None:
         return  # applied once already (ops_orders.apply_fill answers it without writing)
