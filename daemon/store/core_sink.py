@@ -212,16 +212,16 @@ class CoreSink:
     def _run_batch(session: Any, profile: str, records: list[tuple[int, Callable[..., Any], Mapping[str, Any]]]
                    ) -> list[Any]:
         """One batch in one transaction, with the count of records applied (the journal's writer thread)."""
-        from daemon.store.store import Store
+        from daemon.store import journal_ops
 
-        applied = int(Store.get_meta.__store_op__(session, profile, APPLIED_KEY) or 0)  # type: ignore[attr-defined]
+        applied = int(journal_ops.get_meta(session, profile, APPLIED_KEY) or 0)
         last = records[-1][0]
         if last > applied:
-            # The count first, written out at once: pysqlite opens the transaction only at the first write.
-            Store.set_meta.__store_op__(session, profile, APPLIED_KEY, str(last))  # type: ignore[attr-defined]
-            session.flush()
+            # The count first, written at once: pysqlite opens the transaction only at the first write.
+            journal_ops.set_meta(session, profile, APPLIED_KEY, str(last))
         # tag <= applied: a COMMIT that went through before its connection was lost wrote these already
-        return [None if tag <= applied else fn(session, profile, **payload) for tag, fn, payload in records]
+        return [None if tag <= applied else journal_ops.apply(session, profile, fn, payload)
+                for tag, fn, payload in records]
 
 
 def _order_id(record: Any) -> Any:

@@ -43,6 +43,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from config.errors import ReasonError
 from daemon.store.errors import StoreError
+from daemon.store.journal_ops import fast
 
 if TYPE_CHECKING:
     from config.models import JournalConfig
@@ -361,9 +362,11 @@ class Journal:
 
     def _write(self, batch: list[_Record]) -> list[Any]:
         """One transaction for the batch (the writer thread)."""
+        # A record nobody awaits is written by the operation's Core version (daemon/store/journal_ops.py):
+        # same rows, no ORM round trip; a durable one's caller reads the ORM operation's result.
         if self._batch_runner is None:
-            return self.store.run_batch([(r.fn, r.payload) for r in batch])
-        records = [(r.tag, r.fn, r.payload) for r in batch]
+            return self.store.run_batch([(r.fn if r.durable else fast(r.fn), r.payload) for r in batch])
+        records = [(r.tag, r.fn if r.durable else fast(r.fn), r.payload) for r in batch]
         [results] = self.store.run_batch([(self._batch_runner, {"records": records})])
         return list(results)
 

@@ -128,12 +128,17 @@ def update_order(session: Session, profile: str, update: OrderUpdate) -> OrderRe
     return _order(stored(session, row))
 
 
-def apply_fill(session: Session, profile: str, fill: Fill, position_id: int | None = None,
-               contract_key: str | None = None) -> FillOutcome:
+def check_fill(fill: Fill) -> None:
+    """The refusals of a fill as input (here and in the journal's Core path, daemon/store/journal_ops.py)."""
     if fill.quantity <= 0:
         raise StoreError(f"fill {fill.exec_id}: quantity must be positive, not {fill.quantity}", "bad_fill")
     if fill.side not in ("BUY", "SELL"):
         raise StoreError(f"fill {fill.exec_id}: side must be BUY or SELL, not {fill.side!r}", "bad_fill")
+
+
+def apply_fill(session: Session, profile: str, fill: Fill, position_id: int | None = None,
+               contract_key: str | None = None) -> FillOutcome:
+    check_fill(fill)
     existing = session.get(FillRow, fill.exec_id)
     if existing is not None:
         position = None if existing.position_id is None else position_record(position_row(

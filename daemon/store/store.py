@@ -24,7 +24,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import sessionmaker
 
 from market.types import Fill, OptionContract, OrderRequest, OrderUpdate
-from daemon.store import ops_combos, ops_orders, ops_positions, ops_signals, ops_state, summary
+from daemon.store import journal_ops, ops_combos, ops_orders, ops_positions, ops_signals, ops_state, summary
 from daemon.store.database import DEFAULT_BUSY_TIMEOUT_MS, default_url, make_engine
 from daemon.store.errors import StoreError
 from daemon.store.migrate import upgrade
@@ -141,10 +141,11 @@ class Store:
 
     def run_batch(self, ops: list[tuple[Callable[..., Any], Mapping[str, Any]]]) -> list[Any]:
         """Run session functions `op(session, profile, **payload)` in ONE transaction, in order; on the
-        writer thread (the journal's flush). Any failure rolls the whole batch back and is raised."""
+        writer thread (the journal's flush). Any failure rolls the whole batch back and is raised. The
+        journal's Core operations (`daemon.store.journal_ops`) may be among them."""
         try:
             with self._sessions.begin() as session:
-                return [op(session, self.profile, **payload) for op, payload in ops]
+                return [journal_ops.apply(session, self.profile, op, payload) for op, payload in ops]
         except StatementError as exc:
             if isinstance(exc.orig, StoreError):
                 raise exc.orig from None
