@@ -202,20 +202,23 @@ def model_quote(contract: OptionContract, spot: Decimal, atm: float, now: dateti
         return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)
     rate = f.rate
     disc_r = math.exp(-rate * years)
-    disc_q = math.exp(-0.0 * years)
+    # black_scholes' dividend discount exp(-0.0 * years) is exactly 1.0 here (years is finite: checked
+    # above), and x * 1.0 == x in IEEE arithmetic: it is left out, and each N(d) is computed once.
     sd = vol * math.sqrt(years)
     if sd == 0.0:
         return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)
     d1 = (math.log(s / k) + (rate - 0.0 + 0.5 * vol * vol) * years) / sd
     d2 = d1 - sd
     pdf = math.exp(-0.5 * d1 * d1) / _SQRT2PI
-    gamma = disc_q * pdf / (s * sd)
+    gamma = pdf / (s * sd)
     if right == "C":
-        price = s * disc_q * (0.5 * (1.0 + math.erf(d1 / _SQRT2))) - k * disc_r * (0.5 * (1.0 + math.erf(d2 / _SQRT2)))
-        delta = disc_q * (0.5 * (1.0 + math.erf(d1 / _SQRT2)))
+        n1 = 0.5 * (1.0 + math.erf(d1 / _SQRT2))
+        price = s * n1 - k * disc_r * (0.5 * (1.0 + math.erf(d2 / _SQRT2)))
+        delta = n1
     else:
-        price = k * disc_r * (0.5 * (1.0 + math.erf(-d2 / _SQRT2))) - s * disc_q * (0.5 * (1.0 + math.erf(-d1 / _SQRT2)))
-        delta = -disc_q * (0.5 * (1.0 + math.erf(-d1 / _SQRT2)))
+        n1 = 0.5 * (1.0 + math.erf(-d1 / _SQRT2))
+        price = k * disc_r * (0.5 * (1.0 + math.erf(-d2 / _SQRT2))) - s * n1
+        delta = -n1
     z = abs(math.log(k / s)) / (vol * f.horizon)
     theo = round(price, 6)
     half = theo * f.spread_pct * (1 + f.widening * round(z, 6)) / 2

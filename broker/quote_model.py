@@ -135,9 +135,11 @@ class OptionQuoteModel:
                 continue
             under = book.get(name) if trading else None
             spot = None if under is None else under.mid
-            atm = None
+            atm = same = None
             if spot is not None and spot > 0:
                 atm = atm_vol(name, vix_level, cfg, self._realized.get(name))
+                if atm is not None:  # the same-day vol depends on the group's inputs only: once per group
+                    same = same_day_vol(atm, vix1d_level, cfg)
             for key, contract in list(per.items()):
                 expires_at = self._expires_at(contract)
                 if expires_at is not None and now > expires_at:
@@ -148,7 +150,7 @@ class OptionQuoteModel:
                     continue  # a recorded quote wins
                 if atm is None or expires_at is None or under is None:
                     continue  # no session, no price or no vol: no quote (as `quote_for` answers None)
-                vol = same_day_vol(atm, vix1d_level, cfg) if contract.expiry == today else atm
+                vol = same if contract.expiry == today else atm
                 quote = model_quote(contract, spot, vol, now, expires_at, under.received_at, cfg,  # type: ignore[arg-type]
                                     usable=under.usable, key=self._keys.get(key))
                 if book.update(quote):
