@@ -14,6 +14,7 @@ from exits import policy
 from exits.bands import NO_PRICE, idle_band, price_band
 from exits.market import MarketSnapshot
 from exits.position import ExitPosition
+from exits.state import ExitState
 from market import calendar
 from market.session import EXCHANGE_TZ
 
@@ -23,6 +24,20 @@ DAY = date(2026, 11, 30)
 def position(profile: str, entry: Decimal, entered: datetime, expiry: date) -> ExitPosition:
     return ExitPosition(entry_price=entry, entry_time=entered, original_quantity=20, open_quantity=20, expiry=expiry,
                         underlying="SPY", profile=profile, right="C")
+
+
+def walked(pos: ExitPosition, settings, market: MarketSnapshot, entered: datetime, now: datetime,  # type: ignore[no-untyped-def]
+           rng: random.Random, steps: tuple[str, ...]) -> tuple[ExitState, MarketSnapshot]:
+    """The state after entry and a short seeded walk of the premium (so some states carry a peak, fired
+    levels, a raised stop), and the market at the walk's last premium."""
+    _, state = policy.evaluate(pos, policy.new_state(pos, settings), market, entered, settings)
+    price = market.option_price
+    assert price is not None
+    for _ in range(rng.randrange(0, 6)):
+        price = max(Decimal("0.05"), price * Decimal(rng.choice(steps)))
+        market = replace(market, option_price=price.quantize(Decimal("0.01")))
+        _, state = policy.evaluate(pos, state, market, now, settings)
+    return state, replace(market, option_price=price.quantize(Decimal("0.01")))
 
 
 @pytest.mark.parametrize("profile", ["0dte", "7dte"])
@@ -39,14 +54,7 @@ def test_every_price_inside_a_band_is_quiet(profile: str) -> None:
         now = entered + timedelta(minutes=rng.randrange(1, 300))
         vix = Decimal(rng.choice([12, 18, 30]))
         market = MarketSnapshot(option_price=entry, session=session, underlying_price=Decimal(600), vix=vix)
-        _, state = policy.evaluate(pos, policy.new_state(pos, settings), market, entered, settings)
-        # walk the premium a little so some states carry a peak, fired levels, a raised stop
-        price = entry
-        for _ in range(rng.randrange(0, 6)):
-            price = max(Decimal("0.05"), price * Decimal(rng.choice(["0.9", "1.05", "1.1", "0.97"])))
-            market = replace(market, option_price=price.quantize(Decimal("0.01")))
-            _, state = policy.evaluate(pos, state, market, now, settings)
-        market = replace(market, option_price=price.quantize(Decimal("0.01")))
+        state, market = walked(pos, settings, market, entered, now, rng, ("0.9", "1.05", "1.1", "0.97"))
         band = price_band(pos, state, market, now, settings)
         if band is None:
             continue
@@ -89,22 +97,17 @@ def test_a_position_without_a_premium_stays_quiet_inside_its_idle_band(profile: 
     settings = load_settings(profile)
     rng = random.Random(23)
     session = calendar.session_for(DAY)
-    expiry = DAY if profile == "0dte" else DAY
     checked = bands = outside = 0
     for _ in range(80):
         entry = Decimal(rng.randrange(50, 900)) / 100
         entered = datetime.combine(DAY, time(9, 45), tzinfo=EXCHANGE_TZ)
-        pos = position(profile, entry, entered, expiry if rng.random() < 0.5 else DAY + timedelta(days=4))
+        expiry = DAY if profile == "0dte" or rng.random() < 0.5 else DAY + timedelta(days=4)  # 7dte: its last day too
+        pos = position(profile, entry, entered, expiry)
         now = entered + timedelta(minutes=rng.randrange(1, 390))
         vix = Decimal(rng.choice([12, 18, 30]))
         market = MarketSnapshot(option_price=entry, session=session, underlying_price=Decimal(600), vix=vix)
-        _, state = policy.evaluate(pos, policy.new_state(pos, settings), market, entered, settings)
-        price = entry
-        for _ in range(rng.randrange(0, 6)):
-            price = max(Decimal("0.05"), price * Decimal(rng.choice(["0.9", "1.05", "1.1", "0.97", "1.3"])))
-            market = replace(market, option_price=price.quantize(Decimal("0.01")))
-            _, state = policy.evaluate(pos, state, market, now, settings)
-        mark = price.quantize(Decimal("0.01"))
+        state, market = walked(pos, settings, market, entered, now, rng, ("0.9", "1.05", "1.1", "0.97", "1.3"))
+        mark = market.option_price
         bare = replace(market, option_price=None)
         band = idle_band(pos, state, bare, now, settings, mark)
         if band is None:
