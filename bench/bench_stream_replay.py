@@ -17,6 +17,9 @@ The figure is stream quotes / wall second of `Replay.run` (setup and the stream'
 outside). "Throughout" is checked, not assumed: the share of stream quotes inside regular hours
 that saw 5 positions held is reported, and below 90 % the figure is marked not met.
 Runs in a fresh process per profile. Usage: python bench/bench_stream_replay.py [profile] [--json]
+[--no-store] [--cprofile=FILE]. `--no-store` hands the records to a sink that drops them (`NullSink`):
+the store's cost out, the core's per-quote path alone (room hotpath's figure; `make bench` keeps the store).
+`--cprofile=FILE` writes a cProfile of `Replay.run` (in CPU time) to FILE.
 """
 
 from __future__ import annotations
@@ -60,6 +63,27 @@ OVERRIDES = {"sizing.max_positions": 10 * POSITIONS, "sizing.max_positions_per_u
              "regime.greeks.max_abs_vega": None, "regime.greeks.max_abs_theta": None}
 
 
+class NullSink:
+    """A sink that keeps nothing: the replay's records are made (the core still builds every Persist) and
+    dropped, so the figure is the core's per-quote path without the store."""
+
+    catching_up = False
+    seq = 0
+    changes = ()
+
+    def append(self, op: str, payload: dict[str, Any]) -> None:
+        self.seq += 1
+
+    def may_send(self, durable: bool) -> bool:
+        return True
+
+    def take_changes(self) -> list[tuple[bool, str | None]]:
+        return []
+
+    def flush(self) -> None:
+        pass
+
+
 def stream_events(folder: Path, index_symbols: frozenset[str]) -> list[tuple[datetime, int, int, Any]]:
     """The 1-second stream as the replay's events (quotes, then the bar they complete), materialized."""
     from bench.stream import SECONDS_PER_BAR, SPREAD_HALF, second_prices
@@ -85,7 +109,7 @@ def stream_events(folder: Path, index_symbols: frozenset[str]) -> list[tuple[dat
     return list(heapq.merge(*streams, key=lambda e: (e[0], e[1], e[2])))
 
 
-def measure(profile: str) -> dict[str, Any]:
+def measure(profile: str, store: bool = True, cprofile: str | None = None) -> dict[str, Any]:
     from config.loader import load_settings
     from daemon.app import load_replay
     from daemon.bars import Bar
@@ -155,14 +179,18 @@ def measure(profile: str) -> dict[str, Any]:
             yield event
 
     with tempfile.TemporaryDirectory() as tmp:
+        use_store = store
         store = Store(profile, f"sqlite:///{Path(tmp) / 'bench.db'}")
 
         async def upgrade() -> None:
             await store.upgrade()
 
-        asyncio.run(upgrade())
-        sink = StoreSink(store)
-        sink.claim(f"bench-stream-{profile}")
+        if use_store:
+            asyncio.run(upgrade())
+            sink = StoreSink(store)
+            sink.claim(f"bench-stream-{profile}")
+        else:
+            sink = NullSink()
         replay = Replay(settings, start, sink=sink, bar_listener=top_up, signal_source="bench",
                         daily_closes=data.closes_before, clock=StepClock(start))
         last = events[-1][0].date()
@@ -171,7 +199,17 @@ def measure(profile: str) -> dict[str, Any]:
             import logging
 
             logging.disable(logging.CRITICAL)  # the log's cost is not the replay's; its records still are
+            profiler = None
+            if cprofile:
+                import cProfile
+                from time import process_time as wallclock_cpu
+
+                profiler = cProfile.Profile(wallclock_cpu)  # CPU time: other rooms' load stays out of the table
+                profiler.enable()
             stats = replay.run(watched(events), datetime.combine(last, time(23, 59), tzinfo=EXCHANGE_TZ))
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(cprofile)
             sink.flush()
             logging.disable(logging.NOTSET)
 
@@ -182,7 +220,8 @@ def measure(profile: str) -> dict[str, Any]:
     return {"profile": profile, "stream_quotes": quotes, "replay_quotes": stats.quotes, "wall_s": stats.wall_s,
             "quotes_per_s": quotes / stats.wall_s, "option_quotes": stats.option_quotes, "fills": stats.fills,
             "signals": stats.signals, "held_max": held["max"],
-            "share_with_5_held": held["with_all"] / max(1, held["in_session"]), "exit_code": 0}
+            "share_with_5_held": held["with_all"] / max(1, held["in_session"]), "store": use_store,
+            "cpu_s": stats.cpu_s, "exit_code": 0}
 
 
 def figures() -> list[Sample]:
@@ -207,7 +246,9 @@ def figures() -> list[Sample]:
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     if "--json" in sys.argv:
-        print(json.dumps(measure(args[0] if args else "0dte"), default=str))
+        out = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--cprofile=")]
+        print(json.dumps(measure(args[0] if args else "0dte", store="--no-store" not in sys.argv,
+                                 cprofile=out[0] if out else None), default=str))
         sys.exit(0)
     for s in figures():
         print(f"{s.name}: {s.value} {s.unit} ({s.note})")

@@ -24,6 +24,9 @@ from market.clock import Clock
 log = structlog.get_logger(__name__)
 
 
+_VOLS_MAX = 20_000  # distinct (underlying, VIX, VIX1D, realized vol) inputs kept: a few thousand a week
+
+
 def is_option_key(key: str) -> bool:
     return " " in key
 
@@ -41,6 +44,8 @@ class OptionQuoteModel:
         self._closes: dict[date, datetime | None] = {}  # expiry -> its session's close
         self._keys: dict[str, str] = {}  # tracked key -> the contract's own key
         self._detach: Callable[[], None] | None = None
+        self._vix_seen: tuple[Quote | None, float | None] = (None, None)  # the last VIX quote read, its level
+        self._vols: dict[tuple[str, float | None, float | None, float | None], tuple[float | None, float | None]] = {}
 
     # ------------------------------------------------------------------ setup
 
@@ -126,7 +131,10 @@ class OptionQuoteModel:
         vix_level = vix1d_level = None
         if trading:
             vix_quote = book.get(self._vix_key)
-            vix_level = None if vix_quote is None or vix_quote.mid is None else float(vix_quote.mid)
+            if vix_quote is not self._vix_seen[0]:  # a new VIX print: its level once, not once per refresh
+                mid = None if vix_quote is None else vix_quote.mid
+                self._vix_seen = (vix_quote, None if mid is None else float(mid))
+            vix_level = self._vix_seen[1]
             vix1d = None if cfg.vix1d_symbol is None else book.get(cfg.vix1d_symbol)
             vix1d_level = None if vix1d is None or vix1d.mid is None else float(vix1d.mid)
         for name in groups:
@@ -135,9 +143,18 @@ class OptionQuoteModel:
                 continue
             under = book.get(name) if trading else None
             spot = None if under is None else under.mid
-            atm = None
+            atm = same = None
             if spot is not None and spot > 0:
-                atm = atm_vol(name, vix_level, cfg, self._realized.get(name))
+                # both vols are pure functions of these inputs (and the fixed settings): kept per inputs
+                inputs = (name, vix_level, vix1d_level, self._realized.get(name))
+                vols = self._vols.get(inputs)
+                if vols is None:
+                    atm = atm_vol(name, vix_level, cfg, inputs[3])
+                    vols = (atm, None if atm is None else same_day_vol(atm, vix1d_level, cfg))
+                    if len(self._vols) >= _VOLS_MAX:
+                        self._vols.clear()
+                    self._vols[inputs] = vols
+                atm, same = vols
             for key, contract in list(per.items()):
                 expires_at = self._expires_at(contract)
                 if expires_at is not None and now > expires_at:
@@ -148,7 +165,7 @@ class OptionQuoteModel:
                     continue  # a recorded quote wins
                 if atm is None or expires_at is None or under is None:
                     continue  # no session, no price or no vol: no quote (as `quote_for` answers None)
-                vol = same_day_vol(atm, vix1d_level, cfg) if contract.expiry == today else atm
+                vol = same if contract.expiry == today else atm
                 quote = model_quote(contract, spot, vol, now, expires_at, under.received_at, cfg,  # type: ignore[arg-type]
                                     usable=under.usable, key=self._keys.get(key))
                 if book.update(quote):

@@ -18,7 +18,7 @@ the session changes, or when the band runs out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -30,6 +30,11 @@ from exits.market import MarketSnapshot
 from exits.position import ExitPosition
 from exits.state import ExitState
 from market.session import EXCHANGE_TZ
+
+# `quiet` below builds its probe snapshot field by field: a field added to MarketSnapshot must be added there
+assert tuple(f.name for f in fields(MarketSnapshot)) == (
+    "option_price", "session", "underlying_price", "vix", "earnings_date", "previous_underlying_close",
+    "macro_events"), "exits.bands.price_band copies MarketSnapshot field by field"
 
 PRECISION = 1e-4  # bisection stops when the unknown gap is this share of the premium
 
@@ -67,7 +72,9 @@ def price_band(position: ExitPosition, state: ExitState, market: MarketSnapshot,
         return None
 
     def quiet(p: float) -> bool:
-        probe = replace(market, option_price=Decimal(repr(p)))
+        # `replace(market, option_price=...)` field for field, without dataclasses.replace's introspection
+        probe = MarketSnapshot(Decimal(repr(p)), market.session, market.underlying_price, market.vix,
+                               market.earnings_date, market.previous_underlying_close, market.macro_events)
         try:
             actions, after = policy.evaluate(position, state, probe, now, settings)
         except ExitInputError:
@@ -81,6 +88,31 @@ def price_band(position: ExitPosition, state: ExitState, market: MarketSnapshot,
     hi = hint.hi if hint is not None and current < hint.hi < math.inf and quiet(hint.hi) else _edge(quiet, current, UP)
     vix_lo, vix_hi = _vix_range(market.vix, settings)
     return PriceBand(lo, hi, _until(position, now, session, settings), vix_lo, vix_hi, price, current)
+
+
+NO_PRICE = 0.0  # the core's float premium of a quote without a mid (the exact snapshot's premium is None)
+
+
+def idle_band(position: ExitPosition, state: ExitState, market: MarketSnapshot, now: datetime,
+              settings: Settings, mark: Decimal | None) -> PriceBand | None:
+    """The band of a position whose option has no premium (a 0dte option bid at 0 has no mid), or None.
+
+    Without a premium only the time rules can act, and they change only at the moments `_until`
+    lists, so a quiet exact evaluation now stays quiet until then while the premium stays absent
+    (the float premium is NO_PRICE and the position's exact mark is still `mark`) and VIX stays in
+    range. Inside regular hours only, as `price_band` (outside them the overnight rules look at the
+    underlying). A quote with a premium falls outside it (lo and hi are NaN) and is evaluated exactly."""
+    session = market.session
+    if market.option_price is not None or session is None or not session.contains(now) or state.stop_price is None:
+        return None
+    try:
+        actions, after = policy.evaluate(position, state, market, now, settings)
+    except ExitInputError:
+        return None
+    if actions or after != state:
+        return None
+    vix_lo, vix_hi = _vix_range(market.vix, settings)
+    return PriceBand(math.nan, math.nan, _until(position, now, session, settings), vix_lo, vix_hi, mark, NO_PRICE)
 
 
 # Bracketing steps away from the current premium (as factors), nearest first: most boundaries are near

@@ -90,6 +90,8 @@ class QuoteSanity:
         self._window = _delta(limits.jump_window_s)
         self._reference_age = _delta(limits.jump_reference_max_age_s)
         self._log_interval = _delta(limits.log_interval_s)
+        # a quote stamped at the moment it is judged passes both time checks (neither limit is negative)
+        self._now_fine = self._future >= timedelta(0) and self._old >= timedelta(0)
         self._last: dict[str, _Mid] = {}
         self._pending: dict[str, _Mid] = {}
         self._logged: dict[tuple[str, str], datetime] = {}
@@ -113,13 +115,24 @@ class QuoteSanity:
     # ------------------------------------------------------------------ the checks, in order
 
     def _judge(self, quote: Quote, now: datetime) -> Verdict:
+        # The common case decided without allocating: Decimal prices inside [0, inf) (ordered compares;
+        # NaN raises and inf fails, so anything odd takes the checks below), stamped at `now` itself.
+        bid, ask = quote.bid, quote.ask
+        try:
+            fine = ((bid is None or _ZERO <= bid < _INF) and (ask is None or _ZERO <= ask < _INF)
+                    and (quote.last is None or _ZERO <= quote.last < _INF))
+        except (ArithmeticError, TypeError):
+            fine = False
+        if not fine:
+            for name in ("bid", "ask", "last"):
+                value = getattr(quote, name)
+                if value is not None and not _sane_price(value):
+                    return Verdict(False, INVALID_PRICE, f"{name} {value}")
+        if bid is not None and ask is not None and bid > ask:
+            return Verdict(False, CROSSED, f"bid {bid} > ask {ask}")
+        if quote.received_at is now and self._now_fine:  # the core judges each quote at its own stamp
+            return self._jump(quote)
         lim = self.limits
-        for name in ("bid", "ask", "last"):
-            value = getattr(quote, name)
-            if value is not None and not _sane_price(value):
-                return Verdict(False, INVALID_PRICE, f"{name} {value}")
-        if quote.bid is not None and quote.ask is not None and quote.bid > quote.ask:
-            return Verdict(False, CROSSED, f"bid {quote.bid} > ask {quote.ask}")
         ahead = quote.received_at - now
         if ahead > self._future:
             return Verdict(False, FUTURE_STAMP, f"stamped {_seconds(ahead)} s in the future, more than "
@@ -129,8 +142,10 @@ class QuoteSanity:
         return self._jump(quote)
 
     def _jump(self, quote: Quote) -> Verdict:
+        if quote.modelled:  # before the mid: a modelled quote's mid is not needed here
+            return USABLE
         mid, key, at = quote.mid, quote.key, quote.received_at
-        if mid is None or mid <= 0 or quote.modelled:
+        if mid is None or mid <= 0:
             return USABLE
         lim = self.limits
         limit = lim.max_tick_jump_option if self.is_option(key) else lim.max_tick_jump_underlying
@@ -148,7 +163,8 @@ class QuoteSanity:
 
     def _accept(self, key: str, mid: Decimal, at: datetime) -> None:
         self._last[key] = _Mid(mid, at)
-        self._pending.pop(key, None)
+        if self._pending:
+            self._pending.pop(key, None)
 
     def _first_in_interval(self, key: str, reason: str | None, now: datetime) -> bool:
         slot = (key, reason or "")
@@ -160,6 +176,10 @@ class QuoteSanity:
             self._logged = {k: v for k, v in self._logged.items() if v > horizon}
         self._logged[slot] = now
         return True
+
+
+_ZERO = Decimal(0)
+_INF = Decimal("Infinity")
 
 
 def _sane_price(value: Decimal) -> bool:

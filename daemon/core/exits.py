@@ -24,7 +24,7 @@ from daemon.core.ports import QuoteSource, SessionLookup
 from daemon.positions import LivePosition
 from exits import policy
 from exits.action import ExitAction
-from exits.bands import price_band
+from exits.bands import idle_band, price_band
 from exits.breakeven import tighten_to_breakeven
 from exits.combo import credit_initial_state, credit_take_profit
 from exits.context import ExitContext, remaining
@@ -106,7 +106,10 @@ class ExitDesk:
             return
         self.act(position, actions, state, now, out)
         if with_band and not actions and not credit:  # the band knows the profile's rules, not the credit's  # quiet now, or only the state moved (a new 7dte peak): band the new state
-            position.band = price_band(view, state, market, now, self.settings, self.hints.get(position.id))
+            if market.option_price is None:  # no premium (a bid of 0): only the time rules can act
+                position.band = idle_band(view, state, market, now, self.settings, position.mark)
+            else:
+                position.band = price_band(view, state, market, now, self.settings, self.hints.get(position.id))
 
     def act(self, position: LivePosition, actions: tuple[ExitAction, ...], state: ExitState, now: datetime,
             out: Outbox) -> None:
