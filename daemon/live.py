@@ -65,6 +65,7 @@ from market.clock import Clock
 from market.combo import is_combo_key
 from market.sanity import QuoteSanity, SanityLimits
 from market.session import SessionTimes
+from market.tasks import Tasks
 from market.types import Fill, OptionChain, OrderStatus, OrderUpdate, Quote
 
 SessionLookup = Callable[[date], SessionTimes | None]
@@ -162,7 +163,7 @@ class LiveShell:
         self._tickets = 0
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Tasks(self.log)
         self._detach_quotes: Callable[[], None] | None = None
         self._reconciling_task: asyncio.Task[Any] | None = None
         self.signals_received = 0
@@ -236,7 +237,8 @@ class LiveShell:
                      blocked=[b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged],
                      realized_total=realized, highest=highest, exec_ids=sorted(await store.applied_exec_ids()),
                      session_refs=session_refs, combos=await store.load_combos())  # SPEC §9: combo positions' legs
-        core.stops.numbered(await asyncio.to_thread(self._stop_refs))
+        core.stops.numbered(await self.store.order_refs_starting(
+            f"{self.settings.execution.order_ref_prefix}:{self.profile}:stop-"))
         for intent in snapshot.pending_intents:  # fills of orders sent before the restart find their position
             if intent.position_id is not None:
                 core.orders.bind(intent.order_id, intent.position_id)
@@ -249,17 +251,6 @@ class LiveShell:
         finally:
             host.store = writes  # its writes stay effects
         await regime.refresh_calendar()  # the operator's calendar source (I/O: the shell's part)
-
-    def _stop_refs(self) -> list[str]:
-        """Every protective stop's orderRef this profile wrote (a worker thread at start-up)."""
-        from sqlalchemy import select
-
-        from daemon.store.models import OrderIntentRow
-
-        like = f"{self.settings.execution.order_ref_prefix}:{self.profile}:stop-%"
-        with self.store.transaction() as session:
-            return list(session.scalars(select(OrderIntentRow.order_ref).where(
-                OrderIntentRow.profile == self.profile, OrderIntentRow.order_ref.like(like))))
 
     async def _resume_session(self, refs_text: str | None, now: datetime) -> None:
         """A restart inside a session carries on its P&L: the fills since the open are summed again."""
@@ -334,15 +325,7 @@ class LiveShell:
         return bool(len(self.working)) or bool(self._events) or not self.effects._idle.is_set()
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self.log.error("task_failed", code="task_failed", task=task.get_name(), error=repr(exc))
+        return self._tasks.spawn(coro, name)
 
     # ================================================================== the driver
 

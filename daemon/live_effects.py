@@ -48,6 +48,7 @@ from daemon.core.effects import (
 )
 from daemon.store.errors import StoreError
 from daemon.store.journal import Journal, StoreUnavailable
+from market.tasks import Tasks
 from market.types import OrderStatus, OrderUpdate
 
 STORE_UNAVAILABLE = "store_unavailable"
@@ -82,7 +83,7 @@ class Effects:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
-        self._side: set[asyncio.Task[Any]] = set()
+        self._side = Tasks(self.log)
         self._metric_errors: set[str] = set()
         self.sent = 0
 
@@ -342,14 +343,7 @@ class Effects:
     # ------------------------------------------------------------------ market data and the rest
 
     def _side_task(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=f"live-{name}")
-        self._side.add(task)
-        task.add_done_callback(self._side_done)
-
-    def _side_done(self, task: asyncio.Task[Any]) -> None:
-        self._side.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self.log.error("task_failed", code="task_failed", task=task.get_name(), error=repr(exc))
+        self._side.spawn(coro, f"live-{name}")
 
     async def _subscribe(self, keys: list[str]) -> None:
         try:
