@@ -52,6 +52,8 @@ from market.tasks import Tasks
 from market.types import OrderStatus, OrderUpdate
 
 STORE_UNAVAILABLE = "store_unavailable"
+EXECUTION_FAILED = "execution_failed"  # the broker adapter raised something other than a refusal
+
 
 class Effects:
     """The live effect lane (see the module docstring). `report(event)` hands an event back to the core."""
@@ -328,17 +330,24 @@ class Effects:
         try:
             await self.broker.place(request)
         except BrokerError as exc:
-            now = self.now()
             self.log.warning("order", order_id=request.order_id, order_ref=request.order_ref, status="rejected",
                              reason=exc.code)
-            self.journal.append("update_order", update=OrderUpdate(request.order_id, request.order_ref,
-                                                                   OrderStatus.REJECTED, 0, request.quantity, None,
-                                                                   now, exc.code))
-            self.report(_refused(request.order_id, exc.code, now))
+            self._not_placed(request, exc.code)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug on the way out: refused, so the core gives the contracts back
+            self.log.error("order_failed", code=EXECUTION_FAILED, order_id=request.order_id,
+                           order_ref=request.order_ref, error=repr(exc))
+            self._not_placed(request, EXECUTION_FAILED)
             return
         self.sent += 1
         if self.on_sent is not None:
             self.on_sent(request)
+
+    def _not_placed(self, request: Any, code: str) -> None:
+        now = self.now()
+        self.journal.append("update_order", update=OrderUpdate(request.order_id, request.order_ref, OrderStatus.REJECTED,
+                                                               0, request.quantity, None, now, code))
+        self.report(_refused(request.order_id, code, now))
 
     # ------------------------------------------------------------------ market data and the rest
 
@@ -350,6 +359,9 @@ class Effects:
             await self.broker.subscribe(keys)
         except BrokerError as exc:
             self.log.warning("subscribe_failed", code=exc.code, keys=keys)
+            from daemon.core.events import SubscribeFailedEvent
+
+            self.report(SubscribeFailedEvent(tuple(keys), exc.code, str(exc), self.now()))  # a signal waiting on them
 
     async def _unsubscribe(self, keys: list[str]) -> None:
         try:

@@ -31,7 +31,7 @@ from typing import Any
 from broker.execution import ParentOrder
 from broker.quote_model import is_option_key
 from config.models import Settings
-from daemon.control import SignalOutcome
+from daemon.control import HTTP_INTERNAL_ERROR, INTERNAL_ERROR, SignalOutcome
 from daemon.core.breakers import BreakerDesk, persist_state
 from daemon.core.effects import CancelOrder, DailyReport, Outbox, RefreshModel, SettleExpired, Subscribe, Unsubscribe
 from daemon.core.entries import EntryDesk, HeldView, Intake, Pending, Standing
@@ -44,6 +44,7 @@ from daemon.core.events import (
     QuoteEvent,
     SignalEvent,
     StoreStatusEvent,
+    SubscribeFailedEvent,
     TimerEvent,
 )
 from daemon import format as fmt
@@ -158,6 +159,8 @@ class Core:
                 return self.on_store(event)
             if kind is OrderRefusedEvent:
                 return self.on_refused(event.order_id, event.reason, event.at)
+            if kind is SubscribeFailedEvent:
+                return self.on_subscribe_failed(event)
             return self._bad("unknown_event", f"no handler for {kind.__name__}")
         except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
             return self._bad("event_failed", repr(exc), event_type=type(event).__name__)  # not `event`: structlog's own
@@ -343,18 +346,45 @@ class Core:
         self.signals_received += 1
         if self.latest is None or now > self.latest:
             self.latest = now
-        result = self.entries.receive(raw, source, now, self.out)
-        if isinstance(result, Pending):
-            self.pending.append(replace(result, ticket=ticket))
-            self.out.add(Subscribe(result.keys))
-            return None
-        return self._decided(result, None, now, ticket)
+        try:
+            result = self.entries.receive(raw, source, now, self.out)
+            if isinstance(result, Pending):
+                self.pending.append(replace(result, ticket=ticket))
+                self.out.add(Subscribe(result.keys))
+                return None
+            return self._decided(result, None, now, ticket)
+        except Exception as exc:  # noqa: BLE001 - a bug met by one signal: answered, and the next one is decided
+            return self._signal_failed(exc, source, ticket)
 
     def _check_pending(self, now: datetime) -> None:
         for pending in list(self.pending):
-            if self.entries.ready(pending, now):
-                self.pending.remove(pending)
-                self._decided(self.entries.finish(pending, now, self.out), pending, now, pending.ticket)
+            try:
+                if self.entries.ready(pending, now):
+                    self.pending.remove(pending)
+                    self._decided(self.entries.finish(pending, now, self.out), pending, now, pending.ticket)
+            except Exception as exc:  # noqa: BLE001 - as in on_signal; the other waiting signals go on
+                if pending in self.pending:
+                    self.pending.remove(pending)
+                self._signal_failed(exc, pending.source, pending.ticket)
+
+    def _signal_failed(self, exc: Exception, source: str, ticket: int | None) -> SignalOutcome:
+        """Its caller waits on `ticket`: it hears `internal_error` (HTTP 500), never silence."""
+        self.bad_events += 1
+        self.out.log("error", "signal_failed", code=INTERNAL_ERROR, source=source, error=repr(exc))
+        self.out.metric("observe_bad_event", code=INTERNAL_ERROR)
+        outcome = SignalOutcome(False, INTERNAL_ERROR, HTTP_INTERNAL_ERROR,
+                                message="internal error while deciding the signal; see the daemon log")
+        self.answers.append((ticket, outcome))
+        return outcome
+
+    def on_subscribe_failed(self, event: SubscribeFailedEvent) -> None:
+        """A signal waiting for quotes the broker will not stream is refused now, saying why."""
+        failed = set(event.keys)
+        for pending in [p for p in self.pending if failed & set(p.keys)]:
+            self.pending.remove(pending)
+            intake = self.entries.unquoted(pending, event.at, f"no option quotes: {event.message} ({event.code})",
+                                           self.out)
+            self._decided(intake, pending, event.at, pending.ticket)
 
     def _decided(self, intake: Intake, pending: Pending | None, now: datetime, ticket: int | None) -> SignalOutcome:
         chosen = None
@@ -560,7 +590,10 @@ class Core:
         at = fill.at
         by_stop = self.stops.on_fill(fill)
         if not by_stop:
-            self.orders.execution.on_fill(fill, at)
+            try:
+                self.orders.execution.on_fill(fill, at)
+            except Exception as exc:  # noqa: BLE001 - the fill happened: the position and the store still hear of it
+                self._bad("callback_error", repr(exc), broker_event="fill")
         position_id = self.stops.position_of(fill.order_ref) if by_stop else self.orders.order_positions.get(
             fill.order_id)
         position = self.book.get(position_id)

@@ -146,6 +146,6 @@ def _rig_kind(request: pytest.FixtureRequest) -> Any:
     from tests.daemon import test_engine_harness as harness
 
     callspec = getattr(request.node, "callspec", None)
-    harness.DEFAULT_KIND = callspec.params.get("rig_kind", "engine") if callspec is not None else "engine"
+    harness.DEFAULT_KIND = callspec.params.get("rig_kind", "shell") if callspec is not None else os.environ.get("RIG_KIND", "shell")
     yield
-    harness.DEFAULT_KIND = "engine"
+    harness.DEFAULT_KIND = "shell"

@@ -31,7 +31,7 @@ DAY1 = date(2019, 2, 11)
 RIDE = {"gate.max_abs_delta": 1_000_000, "gate.max_gamma": 1_000_000, "position_levels.alert_pct": -0.8,
         "position_levels.close_half_pct": -0.9, "position_levels.hard_stop_pct": -0.95}
 LEVEL_NAMES = ("caution", "daily_limit", "reduce", "emergency_halt")
-DEFAULT_KIND = "engine"  # tests/daemon/conftest.py runs the tests it lists on both (SHELL_READY)
+DEFAULT_KIND = "shell"  # tests/daemon/conftest.py runs the tests it lists on both (SHELL_READY)
 
 
 def breaker_levels(*loss_pcts: float) -> dict[str, Any]:
