@@ -128,6 +128,7 @@ class LiveShell:
         self.journal = Journal(store, JournalSettings.from_config(settings.daemon.journal))
         self.journal.add_listener(self._on_store)
         self.history: Any = None
+        live_closes = daily_closes is None  # not a replay's: the VIX history is built from the live quotes
         if daily_closes is None and broker.has_daily_closes:  # IB: closes from its history, cached in the store
             from daemon.history import DailyHistory
 
@@ -141,6 +142,7 @@ class LiveShell:
         self.timers = Timers(job_specs(settings, sessions, _closeout(settings)), sessions, clock.now())
         self.core = Core(settings, execution=None, chains=self.chains, timers=self.timers,  # type: ignore[arg-type]
                          sessions=sessions, sessions_between=calendar.sessions_between, daily_closes=daily_closes)
+        self.core.records_vix_closes = live_closes
         self.working = Working(settings.execution, quotes=self.core.quotes,
                                max_quote_age_s=settings.gate.max_quote_age_s)
         self.core.orders.execution = self.working
@@ -313,8 +315,12 @@ class LiveShell:
             await (asyncio.sleep(0) if turns < 20 else asyncio.sleep(0.001))
 
     async def settle(self) -> None:
-        """Everything queued so far handled and carried out (tests, the bench)."""
+        """Everything queued so far handled and carried out, a reconciliation under way included (tests, the bench)."""
         await self._quiet(timeout=60.0)
+        reconciling = self._reconciling_task
+        if reconciling is not None and not reconciling.done():  # its fills and "ready" are queued when it ends
+            await asyncio.wait({reconciling}, timeout=60.0)
+            await self._quiet(timeout=60.0)
 
     async def settle_fills(self) -> None:
         await self.settle()

@@ -98,6 +98,8 @@ class Core:
         self.store_available = True
         self.store_reason: str | None = None
         self.connected = True
+        # live: the last VIX of each finished session joins the regime's history (replay brings its own closes)
+        self.records_vix_closes = False
         self.bad_events = 0
         self.last_checkpoint: datetime | None = None
         self._next_trip: float | None = None  # see `_marked`; forgotten on every other kind of event
@@ -774,6 +776,9 @@ class Core:
         session = self.session.roll(now)
         if session is None:
             return False
+        last_vix = self.quotes.get(self.vix_key) if self.records_vix_closes else None
+        if last_vix is not None and (vix_day := last_vix.received_at.astimezone(EXCHANGE_TZ).date()) < session.day:
+            run_now(self.regime.record_vix_close(vix_day, last_vix.mid))  # cached in the store (a set_meta record)
         self.book.session_day = session.day
         self.book.start_session()
         self.out.persist("set_meta", key=SESSION_REFS_KEY, value=json.dumps(

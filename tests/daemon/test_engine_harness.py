@@ -47,9 +47,11 @@ def at(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
 class Rig:
     def __init__(self, tmp_path: Path, profile: str, symbols: Sequence[str], days: Sequence[date] = (DAY1,),
                  overrides: dict[str, Any] | None = None, db: str | None = None, start: datetime | None = None,
-                 broker: type[SimBroker] = SimBroker, kind: str | None = None):
+                 broker: type[SimBroker] = SimBroker, kind: str | None = None, metrics: Any = None,
+                 replay_closes: bool = True):
         """`kind`: "engine" (the old async engine) or "shell" (the live shell over the core, `daemon.live`,
-        its timers the core's own on the virtual clock); None: `DEFAULT_KIND` (set per test by conftest)."""
+        its timers the core's own on the virtual clock); None: `DEFAULT_KIND` (set per test by conftest).
+        `replay_closes` False: no daily closes given (as live over the sim: the VIX history comes from quotes)."""
         kind = kind or DEFAULT_KIND
         self.tmp_path = tmp_path
         self.settings = load_settings(profile, env={}, overrides={
@@ -70,7 +72,7 @@ class Rig:
             from daemon.live import LiveShell
 
             self.engine: Any = LiveShell(self.settings, self.clock, self.store, self.broker, self.quotes,
-                                         daily_closes=self._closes)
+                                         daily_closes=self._closes if replay_closes else None, metrics=metrics)
         else:
             self.engine = Engine(self.settings, self.clock, self.store, self.broker, self.quotes,
                                  quote_model=self.model, daily_closes=self._closes)
@@ -82,6 +84,17 @@ class Rig:
         self.scheduler = VirtualScheduler(jobs, self.clock, after_each=self.engine.settle)
         self.feed = ReplayFeed(self.clock, self.quotes, self.bars, scheduler=self.scheduler,
                                settle=self.engine.settle)
+        self.fired: list[tuple[str, datetime]] = self.scheduler.fired  # (job, when), in order
+        if kind == "shell":  # the core's own timers: each one recorded as it fires
+            timers = self.engine.core.timers
+            due = timers.due
+
+            def recorded(now: datetime) -> Any:
+                events = due(now)
+                self.fired.extend((e.name, e.at) for e in events)
+                return events
+
+            timers.due = recorded
 
     def _closes(self, day: date) -> dict[str, list[Decimal]]:
         return {s: [b.close for b in bars if b.day < day] for s, bars in self.daily.items()}
@@ -111,7 +124,7 @@ async def test_rig_replays_a_morning_on_the_virtual_clock(tmp_path: Path) -> Non
         assert rig.clock.now() == at(DAY1, 9, 45)
         spy = rig.quotes.get("SPY")
         assert spy is not None and spy.received_at <= at(DAY1, 9, 45)
-        fired = [name for name, _ in rig.scheduler.fired]
+        fired = [name for name, _ in rig.fired]
         assert "session_open" in fired and "correlation_refresh" in fired and "checkpoint" in fired
         assert rig.engine.status()["trading_state"] == "ACTIVE"
     finally:
