@@ -315,11 +315,12 @@ class LiveShell:
             await (asyncio.sleep(0) if turns < 20 else asyncio.sleep(0.001))
 
     async def settle(self) -> None:
-        """Everything queued so far handled and carried out, a reconciliation under way included (tests, the bench)."""
+        """Everything queued so far handled and carried out (tests, the bench), a reconciliation under way and
+        the lane's side calls (snapshots, subscriptions) included: what they bring is queued when they end."""
         await self._quiet(timeout=60.0)
-        reconciling = self._reconciling_task
-        if reconciling is not None and not reconciling.done():  # its fills and "ready" are queued when it ends
-            await asyncio.wait({reconciling}, timeout=60.0)
+        running = {t for t in (self._reconciling_task, *self.effects.side_tasks) if t is not None and not t.done()}
+        if running:
+            await asyncio.wait(running, timeout=60.0)
             await self._quiet(timeout=60.0)
 
     async def settle_fills(self) -> None:
@@ -708,6 +709,11 @@ class LiveShell:
     @property
     def blocked(self) -> set[str]:
         return self.core.blocked
+
+    @property
+    def exits(self) -> Any:
+        """The core's exit desk: the operator page draws each position's exit plan from its `market`."""
+        return self.core.exits
 
     @property
     def book(self) -> Any:

@@ -351,6 +351,11 @@ class Effects:
 
     # ------------------------------------------------------------------ market data and the rest
 
+    @property
+    def side_tasks(self) -> list[asyncio.Task[Any]]:
+        """Snapshots, subscriptions and reports still under way (the shell's `settle` waits for them)."""
+        return list(self._side)
+
     def _side_task(self, coro: Any, name: str) -> None:
         self._side.spawn(coro, f"live-{name}")
 

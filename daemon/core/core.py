@@ -33,7 +33,16 @@ from broker.quote_model import is_option_key
 from config.models import Settings
 from daemon.control import HTTP_INTERNAL_ERROR, INTERNAL_ERROR, SignalOutcome
 from daemon.core.breakers import BreakerDesk, persist_state
-from daemon.core.effects import CancelOrder, DailyReport, Outbox, RefreshModel, SettleExpired, Subscribe, Unsubscribe
+from daemon.core.effects import (
+    CancelOrder,
+    DailyReport,
+    Outbox,
+    RefreshModel,
+    RequestSnapshot,
+    SettleExpired,
+    Subscribe,
+    Unsubscribe,
+)
 from daemon.core.entries import EntryDesk, HeldView, Intake, Pending, Standing
 from daemon.core.events import (
     ConnectionEvent,
@@ -100,6 +109,8 @@ class Core:
         self.connected = True
         # live: the last VIX of each finished session joins the regime's history (replay brings its own closes)
         self.records_vix_closes = False
+        self._snapshots_asked: dict[str, datetime] = {}  # held option key -> when a bad quote asked a snapshot
+        self._jump_window = timedelta(seconds=float(settings.market_data.jump_window_s))
         self.bad_events = 0
         self.last_checkpoint: datetime | None = None
         self._next_trip: float | None = None  # see `_marked`; forgotten on every other kind of event
@@ -935,6 +946,14 @@ class Core:
         if verdict.log:
             self.out.log("warning", "bad_market_data", key=quote.key, reason=verdict.reason, detail=verdict.detail,
                          bid=quote.bid, ask=quote.ask, stamped=quote.received_at.isoformat())
+        key, now = quote.key, quote.received_at
+        if key in self._by_key:
+            # SPEC §4.4: a held option's exits never price on this quote; a fresh snapshot is asked (once per
+            # key per jump window: IB may take seconds), and a usable answer runs the exit rules again
+            asked = self._snapshots_asked.get(key)
+            if asked is None or now - asked >= self._jump_window:
+                self._snapshots_asked[key] = now
+                self.out.add(RequestSnapshot(key))
 
     def _bad(self, code: str, message: str, **fields: Any) -> None:
         self.bad_events += 1
