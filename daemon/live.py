@@ -149,7 +149,7 @@ class LiveShell:
         self.effects = Effects(broker, self.journal, log=self.log, metrics=metrics, report=self._push,
                                now=clock.now, durable_timeout_s=settings.daemon.journal.durable_timeout_s,
                                on_quote=quotes.update, modify_refused=self._modify_refused,
-                               renumber=self._renumber,
+                               renumber=self._renumber, stop_replaced=self._stop_replaced,
                                on_report=self._daily_report)
         self.phase = "STARTING"
         self.started_at: datetime | None = None
@@ -425,6 +425,9 @@ class LiveShell:
         """Queued ahead of anything the broker says about the new id (the lane places it after this)."""
         self._push(_Call(lambda now: self.core.renumber(old_id, new_id)))
 
+    def _stop_replaced(self, order_id: int, now: datetime) -> None:
+        self._push(_Call(lambda at: self.core.stop_replaced(order_id, at)))
+
     def _modify_refused(self, order_id: int, code: str, now: datetime) -> None:
         self._push(_Call(lambda at: self.core.modify_refused(order_id, code, at)))
 
@@ -439,6 +442,8 @@ class LiveShell:
         self._wake.set()
 
     def on_order_update(self, update: OrderUpdate) -> None:
+        if update.status.done:
+            self.effects.order_ended(update.order_id)
         if update.status is OrderStatus.REJECTED and update.filled == 0:
             self._push(OrderRefusedEvent(update.order_id, update.reason or "rejected", update.at))
         self._push(OrderUpdateEvent(update))

@@ -53,6 +53,8 @@ from market.types import OrderStatus, OrderUpdate
 
 STORE_UNAVAILABLE = "store_unavailable"
 EXECUTION_FAILED = "execution_failed"  # the broker adapter raised something other than a refusal
+STOP_UNCONTROLLED = "stop_uncontrolled"  # a sell held back: the broker refused to change or end the stop
+UNANSWERED = frozenset({"not_connected", "timeout", "unknown_order", "bad_order"})  # no verdict on a change
 
 
 class Effects:
@@ -62,6 +64,7 @@ class Effects:
                  now: Callable[[], datetime], durable_timeout_s: float, on_quote: Callable[[Any], Any],
                  modify_refused: Callable[[int, str, datetime], None],
                  renumber: Callable[[int, int], None] = lambda old, new: None,
+                 stop_replaced: Callable[[int, datetime], None] = lambda order_id, now: None,
                  on_report: Callable[[Any], None] | None = None,
                  on_sent: Callable[[Any], None] | None = None, on_decided: Callable[[Any], None] | None = None):
         self.broker = broker
@@ -75,6 +78,8 @@ class Effects:
         self.modify_refused = modify_refused
         self.renumber = renumber  # the core hears that an order took another id (shared account ids)
         self.renamed: dict[int, int] = {}  # the core's order id -> the id it went out with
+        self.stop_replaced = stop_replaced  # the core hears that a stop whose change was refused is gone
+        self.uncontrolled: dict[int, str] = {}  # stop order id -> its contract: the broker refused to change or end it
         self.on_report = on_report  # the shell's daily report (the store's day summary)
         self.on_sent = on_sent  # told each order handed to the broker
         self.on_decided = on_decided  # told each order the core decided, as it joins the lane (the bench)
@@ -228,6 +233,9 @@ class Effects:
             request = item[1].request
             if request.order_id in self.renamed:  # decided before the core heard of its new id
                 request = dataclasses.replace(request, order_id=self.renamed[request.order_id])
+            if request.order_type == "STP" and self.broker.confirms_changes:
+                await self._change_stop(request)
+                return
             try:
                 await self.broker.modify(request)
             except BrokerError as exc:  # filled or cancelled on the way: the venue's state stands
@@ -322,7 +330,57 @@ class Effects:
         finally:
             self.broker.release_order_id_claim()  # type: ignore[attr-defined]
 
+    async def _change_stop(self, request: Any) -> None:
+        """SPEC §6.1 (IB): a protective stop is believed changed only once the gateway confirms it, and what
+        follows on the lane (the exit that needs the smaller stop) waits for that. A refused change: the stop
+        is cancelled, confirmed, and the core places the wanted one again (the old and the new never rest
+        together). A stop the session can neither change nor cancel (placed under another client id) is
+        uncontrolled: no sell of its contract leaves until it ends, and an operator is alerted."""
+        order_id = request.order_id
+        if order_id in self.uncontrolled:
+            return
+        try:
+            await self.broker.modify(request, confirm=True)  # type: ignore[call-arg]
+            return
+        except BrokerError as exc:
+            refused = exc.code
+        if refused in UNANSWERED:
+            if refused != "timeout" or await self._stop_holds(request):
+                return  # away or already ended; or the silent change is in force at the broker
+        try:
+            await self.broker.cancel(order_id, confirm=True)  # type: ignore[call-arg]
+        except BrokerError as exc:
+            if exc.code in UNANSWERED:
+                return
+            self.uncontrolled[order_id] = request.contract.key
+            self.log.error("alert", alert="protective_stop_uncontrolled", code=exc.code, order_id=order_id,
+                           option=request.contract.key, contracts=request.quantity, error=str(exc))
+            return
+        self.log.warning("protective_stop_replacing", order_id=order_id, code=refused, contracts=request.quantity)
+        self.stop_replaced(order_id, self.now())
+
+    async def _stop_holds(self, request: Any) -> bool:
+        """A change the broker did not answer in time may or may not be in force: its open orders say which."""
+        try:
+            held = {o.request.order_id: o.request for o in await self.broker.open_orders()}
+        except BrokerError:
+            return False
+        found = held.get(request.order_id)
+        return found is not None and (found.quantity, found.stop_price) == (request.quantity, request.stop_price)
+
+    def order_ended(self, order_id: int) -> None:
+        """An order ended at the broker: a stop that was uncontrolled no longer holds its contract's sells."""
+        if self.uncontrolled.pop(order_id, None) is not None:
+            self.log.warning("protective_stop_released", order_id=order_id)
+
     async def _send(self, request: Any, durable: bool, intent: Persist | None, held: Any) -> None:
+        if self.uncontrolled and request.side == "SELL" and request.order_type != "STP" and (
+                request.contract.key in self.uncontrolled.values()):
+            # what the stop may still sell must not be sold twice: refused, the core gives the contracts back
+            self.log.warning("order_held", code=STOP_UNCONTROLLED, order_id=request.order_id,
+                             order_ref=request.order_ref)
+            self.report(_refused(request.order_id, STOP_UNCONTROLLED, self.now()))
+            return
         if intent is not None and not await self._intent(intent, durable):
             self.report(_refused(request.order_id, STORE_UNAVAILABLE, self.now()))
             return

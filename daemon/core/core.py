@@ -550,6 +550,17 @@ class Core:
                 del self.stops.resting[position_id]
         self._pump(now)
 
+    def stop_replaced(self, order_id: int, now: datetime) -> None:
+        """The shell cancelled a protective stop whose change the broker refused (IB): the wanted stop is
+        placed again for what the position holds (its exit, if any, already on its way)."""
+        for position_id, resting in list(self.stops.resting.items()):
+            if resting.request.order_id == order_id:
+                del self.stops.resting[position_id]
+                position = self.book.get(position_id)
+                if position is not None:
+                    self.stops.follow(position, True, now, self.out)
+        self._pump(now)
+
     def modify_refused(self, order_id: int, reason: str, now: datetime) -> None:
         """The venue refused a Modify (filled or cancelled on the way): its state stands (live shell)."""
         self.orders.execution.modify_refused(order_id, reason, now)
