@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from broker.base import Broker, BrokerError
+from broker.protective import UNANSWERED
 from daemon import notifications
 from daemon.core.effects import (
     CancelOrder,
@@ -54,7 +55,6 @@ from market.types import OrderStatus, OrderUpdate
 STORE_UNAVAILABLE = "store_unavailable"
 EXECUTION_FAILED = "execution_failed"  # the broker adapter raised something other than a refusal
 STOP_UNCONTROLLED = "stop_uncontrolled"  # a sell held back: the broker refused to change or end the stop
-UNANSWERED = frozenset({"not_connected", "timeout", "unknown_order", "bad_order"})  # no verdict on a change
 
 
 class Effects:

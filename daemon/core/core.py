@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from broker.execution import ParentOrder
+from broker.parent import ParentOrder
 from broker.quote_model import is_option_key
 from config.models import Settings
 from daemon.control import HTTP_INTERNAL_ERROR, INTERNAL_ERROR, SignalOutcome
