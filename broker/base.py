@@ -1,7 +1,7 @@
 """The one Broker interface that `sim` and `ib` both implement, and the events they emit.
 
-The engine is the only caller. Slicing, repricing and the liquidity check are not here:
-they live once in `broker/execution.py` and `broker/liquidity.py` and drive any Broker.
+The live shell (`daemon/live.py`) is the only caller. Slicing, repricing and the liquidity check are
+not here: they live once in `broker/working.py` and `broker/liquidity.py` and drive any Broker.
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ from market.clock import Clock
 from market.combo import is_combo_key
 from market.sanity import QuoteSanity, SanityLimits
 from market.session import SessionTimes
+from market.tasks import Tasks
 from market.types import Fill, OptionChain, OrderStatus, OrderUpdate, Quote
 
 SessionLookup = Callable[[date], SessionTimes | None]
@@ -127,6 +128,7 @@ class LiveShell:
         self.journal = Journal(store, JournalSettings.from_config(settings.daemon.journal))
         self.journal.add_listener(self._on_store)
         self.history: Any = None
+        live_closes = daily_closes is None  # not a replay's: the VIX history is built from the live quotes
         if daily_closes is None and broker.has_daily_closes:  # IB: closes from its history, cached in the store
             from daemon.history import DailyHistory
 
@@ -140,13 +142,14 @@ class LiveShell:
         self.timers = Timers(job_specs(settings, sessions, _closeout(settings)), sessions, clock.now())
         self.core = Core(settings, execution=None, chains=self.chains, timers=self.timers,  # type: ignore[arg-type]
                          sessions=sessions, sessions_between=calendar.sessions_between, daily_closes=daily_closes)
+        self.core.records_vix_closes = live_closes
         self.working = Working(settings.execution, quotes=self.core.quotes,
                                max_quote_age_s=settings.gate.max_quote_age_s)
         self.core.orders.execution = self.working
         self.effects = Effects(broker, self.journal, log=self.log, metrics=metrics, report=self._push,
                                now=clock.now, durable_timeout_s=settings.daemon.journal.durable_timeout_s,
                                on_quote=quotes.update, modify_refused=self._modify_refused,
-                               renumber=self._renumber,
+                               renumber=self._renumber, stop_replaced=self._stop_replaced,
                                on_report=self._daily_report)
         self.phase = "STARTING"
         self.started_at: datetime | None = None
@@ -162,7 +165,7 @@ class LiveShell:
         self._tickets = 0
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Tasks(self.log)
         self._detach_quotes: Callable[[], None] | None = None
         self._reconciling_task: asyncio.Task[Any] | None = None
         self.signals_received = 0
@@ -236,7 +239,8 @@ class LiveShell:
                      blocked=[b.underlying for b in snapshot.blocked_underlyings if not b.acknowledged],
                      realized_total=realized, highest=highest, exec_ids=sorted(await store.applied_exec_ids()),
                      session_refs=session_refs, combos=await store.load_combos())  # SPEC §9: combo positions' legs
-        core.stops.numbered(await asyncio.to_thread(self._stop_refs))
+        core.stops.numbered(await self.store.order_refs_starting(
+            f"{self.settings.execution.order_ref_prefix}:{self.profile}:stop-"))
         for intent in snapshot.pending_intents:  # fills of orders sent before the restart find their position
             if intent.position_id is not None:
                 core.orders.bind(intent.order_id, intent.position_id)
@@ -249,17 +253,6 @@ class LiveShell:
         finally:
             host.store = writes  # its writes stay effects
         await regime.refresh_calendar()  # the operator's calendar source (I/O: the shell's part)
-
-    def _stop_refs(self) -> list[str]:
-        """Every protective stop's orderRef this profile wrote (a worker thread at start-up)."""
-        from sqlalchemy import select
-
-        from daemon.store.models import OrderIntentRow
-
-        like = f"{self.settings.execution.order_ref_prefix}:{self.profile}:stop-%"
-        with self.store.transaction() as session:
-            return list(session.scalars(select(OrderIntentRow.order_ref).where(
-                OrderIntentRow.profile == self.profile, OrderIntentRow.order_ref.like(like))))
 
     async def _resume_session(self, refs_text: str | None, now: datetime) -> None:
         """A restart inside a session carries on its P&L: the fills since the open are summed again."""
@@ -323,8 +316,13 @@ class LiveShell:
             await (asyncio.sleep(0) if turns < 20 else asyncio.sleep(0.001))
 
     async def settle(self) -> None:
-        """Everything queued so far handled and carried out (tests, the bench)."""
+        """Everything queued so far handled and carried out (tests, the bench), a reconciliation under way and
+        the lane's side calls (snapshots, subscriptions) included: what they bring is queued when they end."""
         await self._quiet(timeout=60.0)
+        running = {t for t in (self._reconciling_task, *self.effects.side_tasks) if t is not None and not t.done()}
+        if running:
+            await asyncio.wait(running, timeout=60.0)
+            await self._quiet(timeout=60.0)
 
     async def settle_fills(self) -> None:
         await self.settle()
@@ -335,15 +333,7 @@ class LiveShell:
         return bool(len(self.working)) or bool(self._events) or not self.effects._idle.is_set()
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self.log.error("task_failed", code="task_failed", task=task.get_name(), error=repr(exc))
+        return self._tasks.spawn(coro, name)
 
     # ================================================================== the driver
 
@@ -439,6 +429,9 @@ class LiveShell:
         """Queued ahead of anything the broker says about the new id (the lane places it after this)."""
         self._push(_Call(lambda now: self.core.renumber(old_id, new_id)))
 
+    def _stop_replaced(self, order_id: int, now: datetime) -> None:
+        self._push(_Call(lambda at: self.core.stop_replaced(order_id, at)))
+
     def _modify_refused(self, order_id: int, code: str, now: datetime) -> None:
         self._push(_Call(lambda at: self.core.modify_refused(order_id, code, at)))
 
@@ -453,6 +446,8 @@ class LiveShell:
         self._wake.set()
 
     def on_order_update(self, update: OrderUpdate) -> None:
+        if update.status.done:
+            self.effects.order_ended(update.order_id)
         if update.status is OrderStatus.REJECTED and update.filled == 0:
             self._push(OrderRefusedEvent(update.order_id, update.reason or "rejected", update.at))
         self._push(OrderUpdateEvent(update))
@@ -723,6 +718,11 @@ class LiveShell:
     @property
     def blocked(self) -> set[str]:
         return self.core.blocked
+
+    @property
+    def exits(self) -> Any:
+        """The core's exit desk: the operator page draws each position's exit plan from its `market`."""
+        return self.core.exits
 
     @property
     def book(self) -> Any:

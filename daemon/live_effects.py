@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from broker.base import Broker, BrokerError
+from broker.protective import UNANSWERED
 from daemon import notifications
 from daemon.core.effects import (
     CancelOrder,
@@ -48,9 +49,13 @@ from daemon.core.effects import (
 )
 from daemon.store.errors import StoreError
 from daemon.store.journal import Journal, StoreUnavailable
+from market.tasks import Tasks
 from market.types import OrderStatus, OrderUpdate
 
 STORE_UNAVAILABLE = "store_unavailable"
+EXECUTION_FAILED = "execution_failed"  # the broker adapter raised something other than a refusal
+STOP_UNCONTROLLED = "stop_uncontrolled"  # a sell held back: the broker refused to change or end the stop
+
 
 class Effects:
     """The live effect lane (see the module docstring). `report(event)` hands an event back to the core."""
@@ -59,6 +64,7 @@ class Effects:
                  now: Callable[[], datetime], durable_timeout_s: float, on_quote: Callable[[Any], Any],
                  modify_refused: Callable[[int, str, datetime], None],
                  renumber: Callable[[int, int], None] = lambda old, new: None,
+                 stop_replaced: Callable[[int, datetime], None] = lambda order_id, now: None,
                  on_report: Callable[[Any], None] | None = None,
                  on_sent: Callable[[Any], None] | None = None, on_decided: Callable[[Any], None] | None = None):
         self.broker = broker
@@ -72,6 +78,8 @@ class Effects:
         self.modify_refused = modify_refused
         self.renumber = renumber  # the core hears that an order took another id (shared account ids)
         self.renamed: dict[int, int] = {}  # the core's order id -> the id it went out with
+        self.stop_replaced = stop_replaced  # the core hears that a stop whose change was refused is gone
+        self.uncontrolled: dict[int, str] = {}  # stop order id -> its contract: the broker refused to change or end it
         self.on_report = on_report  # the shell's daily report (the store's day summary)
         self.on_sent = on_sent  # told each order handed to the broker
         self.on_decided = on_decided  # told each order the core decided, as it joins the lane (the bench)
@@ -82,7 +90,7 @@ class Effects:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
-        self._side: set[asyncio.Task[Any]] = set()
+        self._side = Tasks(self.log)
         self._metric_errors: set[str] = set()
         self.sent = 0
 
@@ -225,6 +233,9 @@ class Effects:
             request = item[1].request
             if request.order_id in self.renamed:  # decided before the core heard of its new id
                 request = dataclasses.replace(request, order_id=self.renamed[request.order_id])
+            if request.order_type == "STP" and self.broker.confirms_changes:
+                await self._change_stop(request)
+                return
             try:
                 await self.broker.modify(request)
             except BrokerError as exc:  # filled or cancelled on the way: the venue's state stands
@@ -319,7 +330,57 @@ class Effects:
         finally:
             self.broker.release_order_id_claim()  # type: ignore[attr-defined]
 
+    async def _change_stop(self, request: Any) -> None:
+        """SPEC §6.1 (IB): a protective stop is believed changed only once the gateway confirms it, and what
+        follows on the lane (the exit that needs the smaller stop) waits for that. A refused change: the stop
+        is cancelled, confirmed, and the core places the wanted one again (the old and the new never rest
+        together). A stop the session can neither change nor cancel (placed under another client id) is
+        uncontrolled: no sell of its contract leaves until it ends, and an operator is alerted."""
+        order_id = request.order_id
+        if order_id in self.uncontrolled:
+            return
+        try:
+            await self.broker.modify(request, confirm=True)  # type: ignore[call-arg]
+            return
+        except BrokerError as exc:
+            refused = exc.code
+        if refused in UNANSWERED:
+            if refused != "timeout" or await self._stop_holds(request):
+                return  # away or already ended; or the silent change is in force at the broker
+        try:
+            await self.broker.cancel(order_id, confirm=True)  # type: ignore[call-arg]
+        except BrokerError as exc:
+            if exc.code in UNANSWERED:
+                return
+            self.uncontrolled[order_id] = request.contract.key
+            self.log.error("alert", alert="protective_stop_uncontrolled", code=exc.code, order_id=order_id,
+                           option=request.contract.key, contracts=request.quantity, error=str(exc))
+            return
+        self.log.warning("protective_stop_replacing", order_id=order_id, code=refused, contracts=request.quantity)
+        self.stop_replaced(order_id, self.now())
+
+    async def _stop_holds(self, request: Any) -> bool:
+        """A change the broker did not answer in time may or may not be in force: its open orders say which."""
+        try:
+            held = {o.request.order_id: o.request for o in await self.broker.open_orders()}
+        except BrokerError:
+            return False
+        found = held.get(request.order_id)
+        return found is not None and (found.quantity, found.stop_price) == (request.quantity, request.stop_price)
+
+    def order_ended(self, order_id: int) -> None:
+        """An order ended at the broker: a stop that was uncontrolled no longer holds its contract's sells."""
+        if self.uncontrolled.pop(order_id, None) is not None:
+            self.log.warning("protective_stop_released", order_id=order_id)
+
     async def _send(self, request: Any, durable: bool, intent: Persist | None, held: Any) -> None:
+        if self.uncontrolled and request.side == "SELL" and request.order_type != "STP" and (
+                request.contract.key in self.uncontrolled.values()):
+            # what the stop may still sell must not be sold twice: refused, the core gives the contracts back
+            self.log.warning("order_held", code=STOP_UNCONTROLLED, order_id=request.order_id,
+                             order_ref=request.order_ref)
+            self.report(_refused(request.order_id, STOP_UNCONTROLLED, self.now()))
+            return
         if intent is not None and not await self._intent(intent, durable):
             self.report(_refused(request.order_id, STORE_UNAVAILABLE, self.now()))
             return
@@ -327,35 +388,43 @@ class Effects:
         try:
             await self.broker.place(request)
         except BrokerError as exc:
-            now = self.now()
             self.log.warning("order", order_id=request.order_id, order_ref=request.order_ref, status="rejected",
                              reason=exc.code)
-            self.journal.append("update_order", update=OrderUpdate(request.order_id, request.order_ref,
-                                                                   OrderStatus.REJECTED, 0, request.quantity, None,
-                                                                   now, exc.code))
-            self.report(_refused(request.order_id, exc.code, now))
+            self._not_placed(request, exc.code)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug on the way out: refused, so the core gives the contracts back
+            self.log.error("order_failed", code=EXECUTION_FAILED, order_id=request.order_id,
+                           order_ref=request.order_ref, error=repr(exc))
+            self._not_placed(request, EXECUTION_FAILED)
             return
         self.sent += 1
         if self.on_sent is not None:
             self.on_sent(request)
 
+    def _not_placed(self, request: Any, code: str) -> None:
+        now = self.now()
+        self.journal.append("update_order", update=OrderUpdate(request.order_id, request.order_ref, OrderStatus.REJECTED,
+                                                               0, request.quantity, None, now, code))
+        self.report(_refused(request.order_id, code, now))
+
     # ------------------------------------------------------------------ market data and the rest
 
-    def _side_task(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=f"live-{name}")
-        self._side.add(task)
-        task.add_done_callback(self._side_done)
+    @property
+    def side_tasks(self) -> list[asyncio.Task[Any]]:
+        """Snapshots, subscriptions and reports still under way (the shell's `settle` waits for them)."""
+        return list(self._side)
 
-    def _side_done(self, task: asyncio.Task[Any]) -> None:
-        self._side.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            self.log.error("task_failed", code="task_failed", task=task.get_name(), error=repr(exc))
+    def _side_task(self, coro: Any, name: str) -> None:
+        self._side.spawn(coro, f"live-{name}")
 
     async def _subscribe(self, keys: list[str]) -> None:
         try:
             await self.broker.subscribe(keys)
         except BrokerError as exc:
             self.log.warning("subscribe_failed", code=exc.code, keys=keys)
+            from daemon.core.events import SubscribeFailedEvent
+
+            self.report(SubscribeFailedEvent(tuple(keys), exc.code, str(exc), self.now()))  # a signal waiting on them
 
     async def _unsubscribe(self, keys: list[str]) -> None:
         try:

@@ -29,6 +29,7 @@ from broker.ib.account import check_account
 from broker.ib.windows import backoff_delays, in_restart_window
 from config.models import IBConfig
 from market.clock import Clock
+from market.tasks import Tasks
 
 log = structlog.get_logger("broker.ib")
 
@@ -88,7 +89,7 @@ class IBSession:
         self._drop_reason: str | None = None
         self._up_task: asyncio.Task[None] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Tasks(log, "ib_task_failed")
         self._id_waiters: list[asyncio.Future[int]] = []
         # The decoder looks wrapper methods up on every message, so an instance attribute hooks it.
         self.ib.wrapper.nextValidId = self._on_next_valid_id  # type: ignore[method-assign]
@@ -438,17 +439,7 @@ class IBSession:
             raise BrokerError("not_connected", "not connected to IB")
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        """Every background task's failure is logged (never an unretrieved exception found at exit)."""
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("ib_task_failed", code="task_failed", error=repr(exc), exc_info=exc,
-                      task=getattr(task.get_coro(), "__qualname__", task.get_name()))
+        return self._tasks.spawn(coro)
 
 
 CONNECTION_REFUSED, CONNECTION_CLOSED, CONNECT_TIMEOUT = "connection_refused", "connection_closed", "connect_timeout"

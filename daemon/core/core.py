@@ -28,12 +28,21 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from broker.execution import ParentOrder
+from broker.parent import ParentOrder
 from broker.quote_model import is_option_key
 from config.models import Settings
-from daemon.control import SignalOutcome
+from daemon.control import HTTP_INTERNAL_ERROR, INTERNAL_ERROR, SignalOutcome
 from daemon.core.breakers import BreakerDesk, persist_state
-from daemon.core.effects import CancelOrder, DailyReport, Outbox, RefreshModel, SettleExpired, Subscribe, Unsubscribe
+from daemon.core.effects import (
+    CancelOrder,
+    DailyReport,
+    Outbox,
+    RefreshModel,
+    RequestSnapshot,
+    SettleExpired,
+    Subscribe,
+    Unsubscribe,
+)
 from daemon.core.entries import EntryDesk, HeldView, Intake, Pending, Standing
 from daemon.core.events import (
     ConnectionEvent,
@@ -44,6 +53,7 @@ from daemon.core.events import (
     QuoteEvent,
     SignalEvent,
     StoreStatusEvent,
+    SubscribeFailedEvent,
     TimerEvent,
 )
 from daemon import format as fmt
@@ -98,6 +108,10 @@ class Core:
         self.store_available = True
         self.store_reason: str | None = None
         self.connected = True
+        # live: the last VIX of each finished session joins the regime's history (replay brings its own closes)
+        self.records_vix_closes = False
+        self._snapshots_asked: dict[str, datetime] = {}  # held option key -> when a bad quote asked a snapshot
+        self._jump_window = timedelta(seconds=float(settings.market_data.jump_window_s))
         self.bad_events = 0
         self.last_checkpoint: datetime | None = None
         self._next_trip: float | None = None  # see `_marked`; forgotten on every other kind of event
@@ -159,6 +173,8 @@ class Core:
                 return self.on_store(event)
             if kind is OrderRefusedEvent:
                 return self.on_refused(event.order_id, event.reason, event.at)
+            if kind is SubscribeFailedEvent:
+                return self.on_subscribe_failed(event)
             return self._bad("unknown_event", f"no handler for {kind.__name__}")
         except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
             return self._bad("event_failed", repr(exc), event_type=type(event).__name__)  # not `event`: structlog's own
@@ -344,18 +360,45 @@ class Core:
         self.signals_received += 1
         if self.latest is None or now > self.latest:
             self.latest = now
-        result = self.entries.receive(raw, source, now, self.out)
-        if isinstance(result, Pending):
-            self.pending.append(replace(result, ticket=ticket))
-            self.out.add(Subscribe(result.keys))
-            return None
-        return self._decided(result, None, now, ticket)
+        try:
+            result = self.entries.receive(raw, source, now, self.out)
+            if isinstance(result, Pending):
+                self.pending.append(replace(result, ticket=ticket))
+                self.out.add(Subscribe(result.keys))
+                return None
+            return self._decided(result, None, now, ticket)
+        except Exception as exc:  # noqa: BLE001 - a bug met by one signal: answered, and the next one is decided
+            return self._signal_failed(exc, source, ticket)
 
     def _check_pending(self, now: datetime) -> None:
         for pending in list(self.pending):
-            if self.entries.ready(pending, now):
-                self.pending.remove(pending)
-                self._decided(self.entries.finish(pending, now, self.out), pending, now, pending.ticket)
+            try:
+                if self.entries.ready(pending, now):
+                    self.pending.remove(pending)
+                    self._decided(self.entries.finish(pending, now, self.out), pending, now, pending.ticket)
+            except Exception as exc:  # noqa: BLE001 - as in on_signal; the other waiting signals go on
+                if pending in self.pending:
+                    self.pending.remove(pending)
+                self._signal_failed(exc, pending.source, pending.ticket)
+
+    def _signal_failed(self, exc: Exception, source: str, ticket: int | None) -> SignalOutcome:
+        """Its caller waits on `ticket`: it hears `internal_error` (HTTP 500), never silence."""
+        self.bad_events += 1
+        self.out.log("error", "signal_failed", code=INTERNAL_ERROR, source=source, error=repr(exc))
+        self.out.metric("observe_bad_event", code=INTERNAL_ERROR)
+        outcome = SignalOutcome(False, INTERNAL_ERROR, HTTP_INTERNAL_ERROR,
+                                message="internal error while deciding the signal; see the daemon log")
+        self.answers.append((ticket, outcome))
+        return outcome
+
+    def on_subscribe_failed(self, event: SubscribeFailedEvent) -> None:
+        """A signal waiting for quotes the broker will not stream is refused now, saying why."""
+        failed = set(event.keys)
+        for pending in [p for p in self.pending if failed & set(p.keys)]:
+            self.pending.remove(pending)
+            intake = self.entries.unquoted(pending, event.at, f"no option quotes: {event.message} ({event.code})",
+                                           self.out)
+            self._decided(intake, pending, event.at, pending.ticket)
 
     def _decided(self, intake: Intake, pending: Pending | None, now: datetime, ticket: int | None) -> SignalOutcome:
         chosen = None
@@ -508,6 +551,17 @@ class Core:
                 del self.stops.resting[position_id]
         self._pump(now)
 
+    def stop_replaced(self, order_id: int, now: datetime) -> None:
+        """The shell cancelled a protective stop whose change the broker refused (IB): the wanted stop is
+        placed again for what the position holds (its exit, if any, already on its way)."""
+        for position_id, resting in list(self.stops.resting.items()):
+            if resting.request.order_id == order_id:
+                del self.stops.resting[position_id]
+                position = self.book.get(position_id)
+                if position is not None:
+                    self.stops.follow(position, True, now, self.out)
+        self._pump(now)
+
     def modify_refused(self, order_id: int, reason: str, now: datetime) -> None:
         """The venue refused a Modify (filled or cancelled on the way): its state stands (live shell)."""
         self.orders.execution.modify_refused(order_id, reason, now)
@@ -561,7 +615,10 @@ class Core:
         at = fill.at
         by_stop = self.stops.on_fill(fill)
         if not by_stop:
-            self.orders.execution.on_fill(fill, at)
+            try:
+                self.orders.execution.on_fill(fill, at)
+            except Exception as exc:  # noqa: BLE001 - the fill happened: the position and the store still hear of it
+                self._bad("callback_error", repr(exc), broker_event="fill")
         position_id = self.stops.position_of(fill.order_ref) if by_stop else self.orders.order_positions.get(
             fill.order_id)
         position = self.book.get(position_id)
@@ -749,6 +806,9 @@ class Core:
         session = self.session.roll(now)
         if session is None:
             return False
+        last_vix = self.quotes.get(self.vix_key) if self.records_vix_closes else None
+        if last_vix is not None and (vix_day := last_vix.received_at.astimezone(EXCHANGE_TZ).date()) < session.day:
+            run_now(self.regime.record_vix_close(vix_day, last_vix.mid))  # cached in the store (a set_meta record)
         self.book.session_day = session.day
         self.book.start_session()
         self.out.persist("set_meta", key=SESSION_REFS_KEY, value=json.dumps(
@@ -905,6 +965,14 @@ class Core:
         if verdict.log:
             self.out.log("warning", "bad_market_data", key=quote.key, reason=verdict.reason, detail=verdict.detail,
                          bid=quote.bid, ask=quote.ask, stamped=quote.received_at.isoformat())
+        key, now = quote.key, quote.received_at
+        if key in self._by_key:
+            # SPEC §4.4: a held option's exits never price on this quote; a fresh snapshot is asked (once per
+            # key per jump window: IB may take seconds), and a usable answer runs the exit rules again
+            asked = self._snapshots_asked.get(key)
+            if asked is None or now - asked >= self._jump_window:
+                self._snapshots_asked[key] = now
+                self.out.add(RequestSnapshot(key))
 
     def _bad(self, code: str, message: str, **fields: Any) -> None:
         self.bad_events += 1

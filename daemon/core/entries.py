@@ -227,6 +227,13 @@ class EntryDesk:
             return self._scale_in(pending, now, out)
         return self._open(pending, now, out)
 
+    def unquoted(self, pending: Pending, now: datetime, detail: str, out: Outbox) -> Intake:
+        """Refused stale_market_data at once: the broker would not stream the candidates' quotes."""
+        signal = pending.signal
+        decision = refused_input(_bare_request(signal, now), self.settings, reasons.STALE_MARKET_DATA, detail)
+        return self._store(decision, pending.source, now, signal, out,
+                           Selection(None, None, NO_UNDERLYING_PRICE, detail=detail))
+
     def _wait_or_finish(self, pending: Pending, now: datetime, out: Outbox) -> Intake | Pending:
         return self.finish(pending, now, out) if self.ready(pending, now) else pending
 

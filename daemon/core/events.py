@@ -91,5 +91,16 @@ class OrderRefusedEvent:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class SubscribeFailedEvent:
+    """The broker would not stream these keys (e.g. IB's market-data line budget): a signal waiting for
+    them is refused at once as stale data, not left to its deadline."""
+
+    keys: tuple[str, ...]
+    code: str
+    message: str
+    at: datetime
+
+
 Event = (QuoteEvent | SignalEvent | FillEvent | OrderUpdateEvent | TimerEvent | ConnectionEvent | OperatorCommand
-         | StoreStatusEvent | OrderRefusedEvent)
+         | StoreStatusEvent | OrderRefusedEvent | SubscribeFailedEvent)

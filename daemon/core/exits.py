@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from broker.execution import ParentOrder
+from broker.parent import ParentOrder
 from config.models import Settings
 from daemon import format as fmt
 from daemon.core.effects import Outbox

@@ -174,6 +174,13 @@ def intents_by_ref(session: Session, profile: str, order_ref: str) -> list[Inten
     return [_intent(r) for r in rows]
 
 
+def order_refs_starting(session: Session, profile: str, prefix: str) -> list[str]:
+    # autoescape: a `_` or `%` in the prefix (profile names may hold `_`) matches itself, not a wildcard
+    return list(session.scalars(select(OrderIntentRow.order_ref).where(
+        OrderIntentRow.profile == profile, OrderIntentRow.order_ref.startswith(prefix, autoescape=True))
+        .order_by(OrderIntentRow.order_id)))
+
+
 def load_pending_intents(session: Session, profile: str) -> list[IntentRecord]:
     rows = session.scalars(select(OrderIntentRow).where(OrderIntentRow.profile == profile,
                                                         OrderIntentRow.state.not_in(TERMINAL_INTENT_STATES))

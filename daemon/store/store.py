@@ -257,6 +257,11 @@ class Store:
         """Every intent carrying this orderRef (matching broker open orders at reconcile)."""
         ...
 
+    @_operation(ops_orders.order_refs_starting)
+    async def order_refs_starting(self, prefix: str) -> list[str]:
+        """Every intent's orderRef that starts with `prefix` (e.g. all protective stops), oldest id first."""
+        ...
+
     @_operation(ops_orders.load_pending_intents)
     async def load_pending_intents(self) -> list[IntentRecord]:
         """Intents not yet filled/cancelled/rejected, oldest first: what a restart must reconcile."""

@@ -20,9 +20,8 @@ def _start_api_ids(gw) -> list[int]:
     return [int(fields[2]) for _, fields in gw.received if fields and fields[0] == "71"]
 
 
-@pytest.mark.parametrize("kind", ["shell", "engine"])
-async def test_326_with_a_resting_stop_retries_its_own_id_then_moves_alerts_and_blocks_the_underlying(tmp_path, kind):
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind=kind, **{"broker.ib.client_id_retries": "2"}) as r:
+async def test_326_with_a_resting_stop_retries_its_own_id_then_moves_alerts_and_blocks_the_underlying(tmp_path):
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"broker.ib.client_id_retries": "2"}) as r:
         alerts: list[tuple[str, dict]] = []
         r.broker._session._alert = lambda kind, detail: alerts.append((kind, dict(detail)))
         outcome = await r.open_0dte("moved")

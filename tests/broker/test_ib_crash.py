@@ -12,111 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import signal
-import socket
-import sys
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from market.clock import EXCHANGE_TZ
 from daemon.store import Store
 from tests.broker.run_in_session import gateway_clock, session_now
 from tests.fakegw import FakeGateway
+from tests.spawned_daemon import Daemon, directional, lines_after_start, spawn, tradingd_run
 
-REPO = Path(__file__).resolve().parents[2]
-TOKEN = "crash-test-token"
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    """One `tradingd run` process; its JSON log lines are collected as they come."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, api_port: int):
-        self.proc = proc
-        self.api_port = api_port
-        self.lines: list[dict[str, Any]] = []
-        self._new = asyncio.Event()
-        self._reader = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            with contextlib.suppress(ValueError):
-                self.lines.append(json.loads(raw))
-                self._new.set()
-
-    async def wait_line(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        seen = 0
-        while True:
-            for line in self.lines[seen:]:
-                if match(line):
-                    return line
-            seen = len(self.lines)
-            if self.proc.returncode is not None:
-                raise AssertionError(f"the daemon exited ({self.proc.returncode}) before: {match}")
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"no such log line within {timeout} s")
-            self._new.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new.wait(), remaining)
-
-    async def post_signal(self, raw: dict[str, Any]) -> dict[str, Any]:
-        async with aiohttp.ClientSession() as http, http.post(
-                f"http://127.0.0.1:{self.api_port}/v1/signals", json=raw,
-                headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
-            return await resp.json()
-
-    async def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        await self.proc.wait()
-        await self._reader
-
-    async def terminate(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        with contextlib.suppress(Exception):
-            await self._reader
 
 
 @contextlib.asynccontextmanager
 async def daemon(gw: FakeGateway, tmp_path: Path, messages_per_s: int) -> AsyncIterator[Daemon]:
-    api_port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TRADINGD_API_TOKEN": TOKEN, "TRADINGD_ADMIN_TOKEN": TOKEN + "-admin",
-           "TRADINGD_DAEMON__STATE_DIR": str(tmp_path / "state"), "TRADINGD_BROKER__IB__PORT": str(gw.port),
-           "TRADINGD_BROKER__IB__CLIENT_ID": "41", "TRADINGD_EXECUTION__MAX_MESSAGES_PER_S": str(messages_per_s)}
-    env.pop("JOURNAL_STREAM", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.broker.run_in_session", "run", "--profile", "0dte", "--broker", "ib",
-        "--db", f"sqlite:///{tmp_path / 'crash.db'}", "--api-port", str(api_port), "--json-logs",
-        "--log-level", "debug",  # the per-order "sending" line it kills at is a debug line
-        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    d = Daemon(proc, api_port)
-    try:
-        await d.wait_line(lambda line: line.get("event") == "api_listening", timeout=60)
+    async with spawn("tests.broker.run_in_session", tradingd_run("ib", f"sqlite:///{tmp_path / 'crash.db'}"),
+                     tmp_path, {"TRADINGD_BROKER__IB__PORT": str(gw.port), "TRADINGD_BROKER__IB__CLIENT_ID": "41",
+                                "TRADINGD_EXECUTION__MAX_MESSAGES_PER_S": str(messages_per_s)}) as d:
         yield d
-    finally:
-        await d.terminate()
 
 
 def _market(gw: FakeGateway) -> None:
@@ -135,8 +50,7 @@ def _market(gw: FakeGateway) -> None:
 
 
 def _signal(sid: str, confidence: float) -> dict[str, Any]:
-    return {"id": sid, "profile": "0dte", "underlying": "SPY", "direction": "bullish", "strategy": "directional",
-            "confidence": confidence, "created_at": session_now().isoformat()}
+    return directional(sid, confidence, session_now().isoformat())
 
 
 async def _enter(d: Daemon) -> int:
@@ -159,10 +73,8 @@ async def _gateway() -> AsyncIterator[FakeGateway]:
 
 
 async def _restart_and_check(gw: FakeGateway, tmp_path: Path, order_id: int, sent: bool) -> None:
-    async with daemon(gw, tmp_path, messages_per_s=40) as again:
-        await again.wait_line(lambda ln: ln.get("event") == "engine_started")
-        await asyncio.sleep(0.5)
-    found = [ln for ln in again.lines if order_id in (ln.get("never_sent") or ())
+    lines = await lines_after_start(daemon(gw, tmp_path, messages_per_s=40), settle_s=0.5)
+    found = [ln for ln in lines if order_id in (ln.get("never_sent") or ())
              or (ln.get("event") == "intent_not_at_broker" and ln.get("order_id") == order_id)]
     store = Store("0dte", f"sqlite:///{tmp_path / 'crash.db'}")
     try:

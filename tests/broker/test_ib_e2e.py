@@ -1,7 +1,7 @@
 """End to end over a real socket: the daemon trading through IBBroker against the fake gateway.
 
 Each test runs on the live shell over the deterministic core (`daemon.live.LiveShell`, what
-`tradingd run` uses) and on the old async engine (`daemon.engine.Engine`, until it is retired).
+`tradingd run` uses).
 
 A full 0dte and a full 7dte trade (signal -> chain -> strike -> sliced entry -> fills -> partial exits
 -> close; the store and the gateway agree), and the socket dropped in the middle of a sliced entry.
@@ -25,7 +25,6 @@ from broker.quotes import QuoteBook
 from market.types import OptionContract
 from config.loader import load_settings
 from market.clock import EXCHANGE_TZ
-from daemon.engine import Engine
 from daemon.live import LiveShell
 from daemon.reconcile import reconcile
 from daemon.store import Store
@@ -38,15 +37,10 @@ FAST_EXECUTION = {"execution.child_interval_s": "0.1", "execution.reprice_s": "0
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["shell", "engine"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 @dataclass
 class Rig:
     gw: FakeGateway
-    engine: Any  # Engine | LiveShell
+    engine: Any  # LiveShell
     store: Store
     broker: IBBroker
     clock: ShiftedClock
@@ -109,8 +103,7 @@ def _key(c: Any) -> str:
 
 
 @contextlib.asynccontextmanager
-async def rig(tmp_path, profile: str, underlyings: dict[str, str], kind: str = "engine",
-              **overrides: Any) -> AsyncIterator[Rig]:
+async def rig(tmp_path, profile: str, underlyings: dict[str, str], **overrides: Any) -> AsyncIterator[Rig]:
     clock = ShiftedClock(WEDNESDAY_10AM)
     gw = FakeGateway(clock=clock.now)
     await gw.start()
@@ -122,7 +115,7 @@ async def rig(tmp_path, profile: str, underlyings: dict[str, str], kind: str = "
         **FAST_IB, **FAST_EXECUTION, "broker.ib.port": gw.port, "broker.ib.client_id": 31, **overrides})
     broker = IBBroker(settings, clock)
     store = Store(profile, f"sqlite:///{tmp_path / 'e2e.db'}")
-    engine = (LiveShell if kind == "shell" else Engine)(settings, clock, store, broker, QuoteBook())
+    engine = LiveShell(settings, clock, store, broker, QuoteBook())
     r = Rig(gw, engine, store, broker, clock, profile)
     try:
         yield r
@@ -132,9 +125,9 @@ async def rig(tmp_path, profile: str, underlyings: dict[str, str], kind: str = "
         await gw.stop()
 
 
-async def test_full_0dte_trade(tmp_path, kind):
+async def test_full_0dte_trade(tmp_path):
     today = WEDNESDAY_10AM.date()
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind=kind) as r:
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM) as r:
         outcome = await r.open_0dte("e2e-0dte")
         contracts = outcome.decision["contracts"]
         await r.until(async_eq(r.position_qty, [(contracts, "open")]))
@@ -155,12 +148,12 @@ async def test_full_0dte_trade(tmp_path, kind):
         assert position.realized_pnl > 0
 
 
-async def test_full_7dte_trade(tmp_path, kind):
+async def test_full_7dte_trade(tmp_path):
     expiry = date(2024, 3, 13)  # 7 calendar days out
     strikes = list(range(170, 181))
     mag7 = {"AAPL": "175.00", "MSFT": "400.00", "GOOGL": "140.00", "AMZN": "175.00", "NVDA": "850.00",
             "META": "500.00", "TSLA": "180.00"}
-    async with rig(tmp_path, "7dte", mag7, kind=kind) as r:
+    async with rig(tmp_path, "7dte", mag7) as r:
         outcome = await r.open_trade("e2e-7dte", "AAPL", expiry, strikes, "9.95",
                                      listed=(date(2024, 3, 8), date(2024, 3, 22)))
         assert outcome.decision["selection"]["contract"] == f"AAPL {expiry:%Y%m%d} C 175"
@@ -175,8 +168,8 @@ async def test_full_7dte_trade(tmp_path, kind):
         await r.agree()
 
 
-async def test_socket_dropped_mid_slice_sends_nothing_twice_and_loses_nothing(tmp_path, kind):
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"execution.child_interval_s": "0.4"}, kind=kind) as r:
+async def test_socket_dropped_mid_slice_sends_nothing_twice_and_loses_nothing(tmp_path):
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"execution.child_interval_s": "0.4"}) as r:
         outcome = await r.open_0dte("e2e-drop")
         await r.until(lambda: len(r.gw.executions) >= 1)
         await r.gw.drop_clients()  # mid-slice: more children were still to come
@@ -239,9 +232,9 @@ def _never_oversold(gw: FakeGateway) -> Callable[[], None]:
     return check
 
 
-async def test_protective_stop_rests_at_the_broker_and_follows_partial_exits(tmp_path, kind):
+async def test_protective_stop_rests_at_the_broker_and_follows_partial_exits(tmp_path):
     today = WEDNESDAY_10AM.date()
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind=kind) as r:
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM) as r:
         outcome = await r.open_0dte("e2e-stop")
         contracts = outcome.decision["contracts"]
         await r.until(async_eq(r.position_qty, [(contracts, "open")]))
@@ -269,12 +262,12 @@ async def test_protective_stop_rests_at_the_broker_and_follows_partial_exits(tmp
         await r.agree()
 
 
-async def test_a_stop_filled_at_the_broker_closes_the_position_once_and_no_exit_follows(tmp_path, kind):
+async def test_a_stop_filled_at_the_broker_closes_the_position_once_and_no_exit_follows(tmp_path):
     today = WEDNESDAY_10AM.date()
     # The daemon's own loss levels are moved below the quote that trips the broker's stop, so the stop
     # alone closes the position: the daemon must take its fills as the close, and sell nothing itself.
     levels = {"position_levels.close_half_pct": "-0.24", "position_levels.hard_stop_pct": "-0.25"}
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **levels, kind=kind) as r:
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **levels) as r:
         outcome = await r.open_0dte("e2e-stopped")
         contracts = outcome.decision["contracts"]
         await r.until(async_eq(r.position_qty, [(contracts, "open")]))

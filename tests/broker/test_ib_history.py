@@ -31,10 +31,9 @@ def _moving_together(gw, sessions: int = 70) -> None:
             d: (base * Decimal(str(1 + 0.02 * math.sin(i * 1.3)))).quantize(Decimal("0.01")) for i, d in enumerate(days)}
 
 
-@pytest.mark.parametrize("kind", ["shell", "engine"])
-async def test_correlations_come_from_ib_daily_bars_and_the_correlated_caps_apply(tmp_path, kind):
+async def test_correlations_come_from_ib_daily_bars_and_the_correlated_caps_apply(tmp_path):
     week = date(2024, 3, 13)
-    async with rig(tmp_path, "7dte", MAG7, kind=kind, **{"broker.ib.history_pace_s": "0"}) as r:
+    async with rig(tmp_path, "7dte", MAG7, **{"broker.ib.history_pace_s": "0"}) as r:
         _moving_together(r.gw)
         outcome = await r.open_trade("corr-1", "AAPL", week, list(range(170, 181)), "9.95",
                                      listed=(date(2024, 3, 8), date(2024, 3, 22)))
@@ -72,16 +71,16 @@ async def test_the_vix_history_is_seeded_from_ib_daily_bars_and_cached_for_the_r
                 closes[day] = Decimal("14.00") + Decimal(len(closes) % 7)  # 14..20, the last sessions low
         r.gw.daily_closes["VIX"] = closes
         await r.engine.start()
-        await r.until(lambda: len(r.engine.regime.vix_history) == 252, timeout=20)
+        await r.until(lambda: len(r.engine.core.regime.vix_history) == 252, timeout=20)
         assert ("VIX", "252 D") in r.gw.history_requests
-        history = list(r.engine.regime.vix_history)
+        history = list(r.engine.core.regime.vix_history)
         assert history == sorted(closes.items())[-252:]  # the last 252 sessions before today, in order
-        view = r.engine.regime.volatility_for("AAPL", Decimal("25"))
+        view = r.engine.core.regime.volatility_for("AAPL", Decimal("25"))
         assert view.vix_percentile == Decimal(1)  # 25 is above every close of the year
         cached = await r.until(_meta(r.store, VIX_HISTORY_KEY), timeout=20)
         assert [d for d, _ in json.loads(cached)][-1] == history[-1][0].isoformat()
         asked = len([s for s, _ in r.gw.history_requests if s == "VIX"])
-        await r.engine.refresh_correlations(WEDNESDAY_10AM)  # the same day again: nothing more to ask
+        await r.engine._refresh_history()  # the shell's daily refresh, the same day again: nothing more to ask
         assert len([s for s, _ in r.gw.history_requests if s == "VIX"]) == asked
 
 

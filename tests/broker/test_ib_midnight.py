@@ -10,7 +10,8 @@ import pytest
 
 from broker.ib import IBBroker
 from broker.quotes import QuoteBook
-from daemon.engine import Engine
+from daemon.live import LiveShell
+from daemon.reconcile import reconcile
 from market.clock import EXCHANGE_TZ
 from tests.broker.test_ib_e2e import _stops, async_eq, rig
 
@@ -41,7 +42,7 @@ async def test_a_fill_at_2350_while_down_is_reconciled_at_a_0010_restart_without
 
         _move_clock(r.clock, datetime(2024, 3, 7, 0, 10, tzinfo=EXCHANGE_TZ))
         broker = IBBroker(r.engine.settings, r.clock)
-        engine = Engine(r.engine.settings, r.clock, r.store, broker, QuoteBook())
+        engine = LiveShell(r.engine.settings, r.clock, r.store, broker, QuoteBook())
         try:
             await engine.start()
             assert await broker.executions() == []  # IB no longer lists the 23:50 fill
@@ -53,7 +54,9 @@ async def test_a_fill_at_2350_while_down_is_reconciled_at_a_0010_restart_without
             assert [(f.order_id, f.quantity, f.price) for f in fills] == [(stop.order_id, contracts, stop.aux_price)]
             assert fills[0].at == datetime(2024, 3, 6, 23, 50, tzinfo=EXCHANGE_TZ)
             # a second reconciliation adds nothing
-            assert (await engine._reconcile("reconnect")).fills_recovered == ()
+            again = await reconcile(broker, r.store, profile="7dte", prefix=engine.settings.execution.order_ref_prefix,
+                                    now=r.clock.now(), kind="reconnect")
+            assert again.fills_recovered == () and again.blocked == ()
         finally:
             await engine.stop()
         assert r.clock.now() - datetime(2024, 3, 7, 0, 10, tzinfo=EXCHANGE_TZ) < timedelta(minutes=5)

@@ -11,10 +11,9 @@ from tests.broker.test_ib_e2e import SPY_QQQ_IWM, WEDNESDAY_10AM, async_eq, asyn
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("kind", ["shell", "engine"])
-async def test_a_withheld_end_marker_times_out_alerts_retries_and_exits_still_work(tmp_path, kind):
+async def test_a_withheld_end_marker_times_out_alerts_retries_and_exits_still_work(tmp_path):
     today = WEDNESDAY_10AM.date()
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind=kind, **{"broker.ib.connect_timeout_s": "1",
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"broker.ib.connect_timeout_s": "1",
                                                       "broker.ib.reconnect_initial_s": "0.2"}) as r:
         alerts: list[tuple[str, dict]] = []
         r.broker._session._alert = lambda kind, detail: alerts.append((kind, dict(detail)))
@@ -41,9 +40,8 @@ async def test_a_withheld_end_marker_times_out_alerts_retries_and_exits_still_wo
         await r.agree()
 
 
-@pytest.mark.parametrize("kind", ["shell", "engine"])
-async def test_retries_are_bounded_and_the_last_one_says_so(tmp_path, kind):
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind=kind, **{"broker.ib.connect_timeout_s": "0.5",
+async def test_retries_are_bounded_and_the_last_one_says_so(tmp_path):
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"broker.ib.connect_timeout_s": "0.5",
                                                       "broker.ib.reconnect_initial_s": "0.1",
                                                       "broker.ib.reconcile_retries": "2"}) as r:
         alerts: list[tuple[str, dict]] = []

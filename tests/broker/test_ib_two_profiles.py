@@ -17,7 +17,6 @@ import pytest
 from broker.ib import IBBroker
 from broker.quotes import QuoteBook
 from config.loader import load_settings
-from daemon.engine import Engine
 from daemon.live import LiveShell
 from daemon.store import Store
 from tests.broker.test_ib_e2e import FAST_EXECUTION, WEDNESDAY_10AM, Rig, async_eq
@@ -31,12 +30,12 @@ MAG7 = {"AAPL": "175.00", "MSFT": "400.00", "GOOGL": "140.00", "AMZN": "175.00",
 
 @contextlib.asynccontextmanager
 async def engine_on(gw: FakeGateway, clock: ShiftedClock, tmp_path: Any, profile: str,
-                    client_id: int, kind: str = "shell") -> AsyncIterator[Rig]:
+                    client_id: int) -> AsyncIterator[Rig]:
     settings = load_settings(profile, env={}, overrides={
         **FAST_IB, **FAST_EXECUTION, "broker.ib.port": gw.port, "broker.ib.client_id": client_id})
     broker = IBBroker(settings, clock)
     store = Store(profile, f"sqlite:///{tmp_path / f'{profile}.db'}")
-    engine = (LiveShell if kind == "shell" else Engine)(settings, clock, store, broker, QuoteBook())
+    engine = LiveShell(settings, clock, store, broker, QuoteBook())
     try:
         yield Rig(gw, engine, store, broker, clock, profile)
     finally:
@@ -44,8 +43,7 @@ async def engine_on(gw: FakeGateway, clock: ShiftedClock, tmp_path: Any, profile
         await store.close()
 
 
-@pytest.mark.parametrize("kind", ["shell", "engine"])
-async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(tmp_path, kind):
+async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(tmp_path):
     clock = ShiftedClock(WEDNESDAY_10AM)
     gw = FakeGateway(clock=clock.now)
     await gw.start()
@@ -57,8 +55,8 @@ async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(
         today, week = WEDNESDAY_10AM.date(), date(2024, 3, 13)
         gw.market.add_chain("SPY", [today], list(range(465, 476)))
         gw.market.add_chain("AAPL", [date(2024, 3, 8), week, date(2024, 3, 22)], list(range(170, 181)))
-        async with engine_on(gw, clock, tmp_path, "0dte", 17, kind) as zero, \
-                engine_on(gw, clock, tmp_path, "7dte", 27, kind) as seven:
+        async with engine_on(gw, clock, tmp_path, "0dte", 17) as zero, \
+                engine_on(gw, clock, tmp_path, "7dte", 27) as seven:
             for k in range(465, 476):
                 zero.quote("SPY", today, k, "2.95")
             for k in range(170, 181):
@@ -83,12 +81,11 @@ async def test_0dte_and_7dte_on_one_account_place_orders_without_a_duplicate_id(
         await gw.stop()
 
 
-@pytest.mark.parametrize("kind", ["shell", "engine"])
-async def test_capital_source_broker_sizes_from_net_liquidation(tmp_path, kind):
+async def test_capital_source_broker_sizes_from_net_liquidation(tmp_path):
     """capital.source = "broker": the bet limits come from the account's net liquidation at the gateway."""
     from tests.broker.test_ib_e2e import SPY_QQQ_IWM, rig
 
-    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, kind=kind, **{"capital.source": "broker"}) as r:
+    async with rig(tmp_path, "0dte", SPY_QQQ_IWM, **{"capital.source": "broker"}) as r:
         r.gw.account_values(net_liquidation="80000", buying_power="800000", cash="80000")
         outcome = await r.open_0dte("broker-capital")
         assert Decimal(str(outcome.decision["capital_base"])) == Decimal("80000")

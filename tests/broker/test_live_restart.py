@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -24,35 +22,26 @@ from typing import Any
 import pytest
 
 from daemon.store import Store
-from market.session import EXCHANGE_TZ
+from market.clock import EXCHANGE_TZ
 from tests.broker.run_in_session import gateway_clock, offset_env, offset_to, session_now
-from tests.broker.test_ib_crash import REPO, TOKEN, Daemon, _free_port, _market, _signal
+from tests.broker.test_ib_crash import _market
 from tests.fakegw import FakeGateway
 from tests.fakegw.orders import FakeOrder
+from tests.spawned_daemon import Daemon, directional, lines_after_start, spawn, tradingd_run
 
 pytestmark = pytest.mark.slow
 
 
-@contextlib.asynccontextmanager
-async def live(gw: FakeGateway, tmp_path: Path, **env: str) -> AsyncIterator[Daemon]:
-    api_port = _free_port()
-    environ = {**os.environ, "PYTHONPATH": str(REPO), "TRADINGD_API_TOKEN": TOKEN,
-               "TRADINGD_ADMIN_TOKEN": TOKEN + "-admin", "TRADINGD_DAEMON__STATE_DIR": str(tmp_path / "state"),
-               "TRADINGD_BROKER__IB__PORT": str(gw.port), "TRADINGD_BROKER__IB__CLIENT_ID": "43", **env}
-    environ.pop("JOURNAL_STREAM", None)
-    proc = await asyncio.create_subprocess_exec(  # its clock moved into a session (11:00 ET), as the gateway's
-        sys.executable, "-m", "tests.broker.run_in_session", "run", "--profile", "0dte", "--broker", "ib",
-        "--db", f"sqlite:///{tmp_path / 'live.db'}", "--api-port", str(api_port), "--json-logs",
-        "--log-level", "debug", cwd=REPO, env=environ, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL)
-    d = Daemon(proc, api_port)
-    try:
-        await d.wait_line(lambda line: line.get("event") == "api_listening", timeout=60)
-        yield d
-    finally:
-        await d.terminate()
-        with (tmp_path / "daemon.log").open("a") as log:  # what each run said, for a failure's reader
-            log.writelines(f"{line}\n" for line in d.lines)
+def _signal(sid: str, confidence: float) -> dict[str, Any]:
+    return directional(sid, confidence, session_now().isoformat())
+
+
+def live(gw: FakeGateway, tmp_path: Path, **env: str) -> contextlib.AbstractAsyncContextManager[Daemon]:
+    """`tradingd run --broker ib` with its clock moved into a session (11:00 ET unless `env` moves it
+    elsewhere), as the gateway's."""
+    return spawn("tests.broker.run_in_session", tradingd_run("ib", f"sqlite:///{tmp_path / 'live.db'}"), tmp_path, {
+        "TRADINGD_BROKER__IB__PORT": str(gw.port), "TRADINGD_BROKER__IB__CLIENT_ID": "43", **env},
+        log_to=tmp_path / "daemon.log")
 
 
 @contextlib.asynccontextmanager
@@ -110,10 +99,7 @@ async def _restart(gw: FakeGateway, tmp_path: Path, **env: str) -> list[dict[str
 
     watcher = asyncio.ensure_future(watch())
     try:
-        async with live(gw, tmp_path, **env) as again:
-            await again.wait_line(lambda ln: ln.get("event") == "engine_started")
-            await asyncio.sleep(2.0)  # the stops re-priced, the reconnect streams settled
-            lines = again.lines
+        lines = await lines_after_start(live(gw, tmp_path, **env), settle_s=2.0)
     finally:
         watcher.cancel()
     assert most[0] <= 1, f"{most[0]} protective stops were live at once: one was sent again"

@@ -1,21 +1,17 @@
-"""Recorded SPXW 0DTE quotes (Lean, 2021-01-04) replay as they are and the executor trades against them."""
+"""Recorded SPXW 0DTE quotes (Lean, 2021-01-04) replay as they are (an entry trading against them through
+the core: tests/daemon/backtest/test_run.py::test_spxw_replay_fills_at_the_recorded_bid_and_ask)."""
 
-import asyncio
-import itertools
 import zipfile
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal as D
 
 import pytest
 
-from broker.execution import ExecutionStatus, Executor, ParentOrder
 from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
 from broker.recorded import RecordedDataError, read_open_interest, read_quotes
-from broker.sim import SimBroker
-from market.types import OptionContract
 from market.clock import EXCHANGE_TZ, VirtualClock
-from tests.broker.helpers import Recorder, drive, quote, settings
+from tests.broker.helpers import quote, settings
 
 SPXW = "quantconnect_lean/Data/indexoption/usa/minute/spxw"
 KEY = "SPXW 20210104 C 3700"
@@ -49,38 +45,6 @@ def test_recorded_quotes_are_never_replaced_by_modelled_ones(day):
     book.update(quote("VIX", "21.9", "22.1", at=clock.now()))
     book.update(quote("SPXW", "3735", "3736", at=clock.now()))
     assert book.get(KEY) is recorded
-
-
-async def test_an_entry_fills_against_recorded_quotes(day):
-    start = datetime(2021, 1, 4, 9, 31, tzinfo=EXCHANGE_TZ)
-    clock = VirtualClock(start)
-    book = QuoteBook()
-    s = settings("0dte")
-    sim = SimBroker(book, clock, s)
-    ids = itertools.count(1)
-
-    async def before_send(request):
-        return None
-
-    executor = Executor.from_settings(sim, book, clock, s, allocate_order_id=lambda: next(ids), before_send=before_send)
-    sim.set_listener(Recorder(forward=executor))
-    await sim.start()
-    tape = [q for q in day if q.key == KEY and q.received_at < start + timedelta(minutes=15)]
-
-    async def feed():
-        for q in tape:
-            await clock.sleep((q.received_at - clock.now()).total_seconds())
-            book.update(q)
-
-    feeding = asyncio.create_task(feed())
-    await clock.settle()
-    parent = ParentOrder("0dte", "rec-1", OptionContract.from_key(KEY), "BUY", 1)
-    result = await drive(clock, asyncio.create_task(executor.execute(parent)), limit_s=120)
-    assert result.status is ExecutionStatus.FILLED
-    fill_quote = book.get(KEY)
-    assert result.avg_price == fill_quote.ask and not fill_quote.modelled  # at the recorded ask
-    feeding.cancel()
-    await sim.stop()
 
 
 def test_bad_files_are_reported(tmp_path):

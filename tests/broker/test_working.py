@@ -9,7 +9,8 @@ from decimal import Decimal as D
 import pytest
 
 from broker.order_ref import parse_order_ref
-from broker.parent import ExecutionError, ExecutionStatus, ParentOrder, child_cap
+from broker.listings import round_to_tick
+from broker.parent import ExecutionError, ExecutionStatus, ParentOrder, child_cap, child_limit
 from broker.working import Cancel, Modify, Place, SnapshotWanted, Working
 from market.types import Fill, OrderRequest, OrderStatus, OrderUpdate
 from tests.broker.helpers import T0, quote, settings
@@ -478,3 +479,19 @@ def test_property_every_parent_ends_once_within_its_rules(rows, parents):
     for f in h.fills:
         fills_by_order[f.order_id] = fills_by_order.get(f.order_id, 0) + f.quantity
     assert all(fills_by_order[r.order_id] <= r.quantity for r in places if r.order_id in fills_by_order)
+
+
+def test_child_limit_walk_band_and_far_touch():
+    cfg = settings("0dte").execution
+    r = _rounder("SPY")
+    walk = [child_limit("BUY", D("2.90"), D("3.10"), k, cfg, r) for k in range(5)]
+    assert walk == [(D("3.00"), False), (D("3.05"), False), (D("3.09"), True), (D("3.09"), True), (D("3.09"), True)]
+    sell = [child_limit("SELL", D("2.95"), D("3.05"), k, cfg, r)[0] for k in range(4)]
+    assert sell == [D("3.00"), D("2.98"), D("2.95"), D("2.95")]  # rounds up (passive), stops at the bid
+    assert child_limit("SELL", D("2.80"), D("3.20"), 0, cfg, r, cross=True) == (D("2.80"), False)
+    # nickel ticks for a stock option above $3: passive rounding keeps the band
+    assert child_limit("BUY", D("9.55"), D("10.55"), 2, cfg, _rounder("AAPL")) == (D("10.35"), True)  # band 10.3515
+
+
+def _rounder(underlying):
+    return lambda p, d: round_to_tick(underlying, p, d)

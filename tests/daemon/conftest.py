@@ -12,7 +12,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import cache
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -95,57 +94,3 @@ async def rig(tmp_path) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
     await started.start()
     yield started
     await started.close()
-
-
-# The engine-rig tests that also run on the live shell over the core (`daemon.live.LiveShell`): each runs
-# twice, `rig_kind` engine and shell. The rest still need the old engine's internals (docs/decisions/shell.md).
-SHELL_READY: dict[str, frozenset[str]] = {
-    "test_engine_resilience": frozenset({"test_a_scheduled_job_that_fails_is_logged_with_its_name_and_a_reason_code"}),
-    "test_engine_signals": frozenset({
-        "test_every_bad_signal_is_refused_with_its_reason_and_stored",
-        "test_a_duplicate_id_is_refused_and_answers_the_first_decision",
-        "test_vix_above_the_entry_limit_refuses_0dte_entries", "test_no_signals_before_the_engine_runs"}),
-    "test_engine_store_faults": frozenset({
-        "test_exits_go_on_while_the_store_is_away_and_every_record_reaches_it_after",
-        "test_the_store_metrics_follow_the_status",
-        "test_a_reconnect_while_the_store_is_away_is_reconciled_when_it_returns"}),
-    "test_regime_wiring": frozenset({
-        "test_an_fomc_day_caps_the_0dte_bet_refuses_the_blackout_and_scales_the_targets",
-        "test_the_checkpoint_builds_the_surface_and_the_regime_and_shows_them_in_status"}),
-    "test_bad_market_data_engine": frozenset({
-        "test_confidence_below_threshold_is_answered_before_any_quote_exists",
-        "test_the_same_replay_without_the_spike_trades"}),
-    "test_signals_doc": frozenset({"test_real_requests_answer_what_the_doc_says"}),
-    "test_lifecycle": frozenset({"test_0dte_lifecycle_through_the_api", "test_7dte_lifecycle_through_the_api",
-                                 "test_operator_halt_refuses_entries_and_is_recorded"}),
-    "test_operator_page": frozenset({"test_the_page_needs_the_read_token_and_never_shows_a_token"}),
-    "test_api_bad_signals": frozenset({"test_bad_signals_over_http_get_4xx_with_reason_and_are_stored"}),
-    "test_engine_wiring": frozenset({
-        "test_an_entry_rests_its_hard_stop_at_the_broker_and_the_stop_goes_when_the_position_closes",
-        "test_a_stop_filled_at_the_broker_closes_the_position_once_and_the_engine_sells_nothing",
-        "test_start_up_blocks_an_unknown_broker_position_until_acknowledged",
-        "test_start_up_adopts_a_position_its_orderref_proves_and_gives_it_a_stop_of_its_own",
-        "test_an_intent_never_sent_is_marked_with_its_reason_at_start_up",
-        "test_a_reconnect_reconciles_once_and_refuses_entries_until_ready",
-        "test_quotes_that_arrive_while_the_candidates_are_subscribed_are_not_from_the_future",
-        "test_a_send_the_broker_refuses_is_recorded_rejected_with_its_reason_at_once",
-        "test_a_stale_vix_refuses_0dte_entries_as_stale_market_data"}),
-}
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if metafunc.function.__name__ in SHELL_READY.get(module, ()):
-        metafunc.fixturenames.append("rig_kind")
-        metafunc.parametrize("rig_kind", ["engine", "shell"])
-
-
-@pytest.fixture(autouse=True)
-def _rig_kind(request: pytest.FixtureRequest) -> Any:
-    """The kind of daemon the engine rig builds in this test (see SHELL_READY)."""
-    from tests.daemon import test_engine_harness as harness
-
-    callspec = getattr(request.node, "callspec", None)
-    harness.DEFAULT_KIND = callspec.params.get("rig_kind", "engine") if callspec is not None else "engine"
-    yield
-    harness.DEFAULT_KIND = "engine"

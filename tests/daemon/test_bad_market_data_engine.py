@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from daemon.core.effects import RequestSnapshot
 from daemon.metrics import Metrics
 from market.clock import EXCHANGE_TZ
 from market.types import Quote
@@ -54,8 +55,8 @@ async def test_confidence_below_threshold_is_answered_before_any_quote_exists(tm
 
 
 async def test_a_replay_with_a_x10_bar_and_a_crossed_quote_sends_no_order(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, "0dte", ["SPY"])
-    rig.engine.metrics = metrics = Metrics("0dte")
+    metrics = Metrics("0dte")
+    rig = Rig(tmp_path, "0dte", ["SPY"], metrics=metrics)
     _spike(rig, "SPY", at(DAY1, 10, 29))
     await rig.start()
     try:
@@ -129,9 +130,10 @@ async def test_an_exit_on_a_bad_quote_asks_for_a_fresh_snapshot(tmp_path: Path) 
 
 
 async def test_the_stream_and_snapshot_paths_are_checked(tmp_path: Path) -> None:
-    """The IB stream calls `Engine.on_quote`; snapshots come back through `ensure_quotes`: both are checked."""
-    rig = Rig(tmp_path, "0dte", ["SPY"])
-    rig.engine.metrics = metrics = Metrics("0dte")
+    """The IB stream calls the shell's `on_quote`; a signal's snapshots (`_fresh_market`) come back through the
+    quote book too: both are checked, by the book and again by the core."""
+    metrics = Metrics("0dte")
+    rig = Rig(tmp_path, "0dte", ["SPY"], metrics=metrics)
     await rig.start()
     try:
         await rig.until(at(DAY1, 10, 0))
@@ -148,9 +150,12 @@ async def test_the_stream_and_snapshot_paths_are_checked(tmp_path: Path) -> None
         rig.broker.snapshot = crossed_snapshot  # type: ignore[method-assign]
         rig.broker.subscribe = no_stream  # type: ignore[method-assign]
         key = "SPY 20190211 C 300"
-        await rig.engine.ensure_quotes([key])
+        rig.engine.effects.carry_out([RequestSnapshot(key)])  # as the core asks one (an exit on a bad quote)
+        await rig.engine.settle()
         assert rig.quotes.problem(key) is not None and rig.quotes.problem(key).reason == "crossed"  # type: ignore[union-attr]
         assert not rig.quotes.get(key).usable  # type: ignore[union-attr]
+        assert rig.engine.core.quotes.problem(key).reason == "crossed"  # type: ignore[union-attr]
+        assert not rig.engine.core.quotes.get(key).usable  # type: ignore[union-attr]
         rendered = metrics.render()[0].decode()
         assert 'reason="invalid_price"' in rendered and 'reason="crossed"' in rendered
     finally:

@@ -177,7 +177,7 @@ async def test_breaker_walks_1_to_4_on_the_profiles_own_levels_and_each_level_ac
     try:
         assert rig.engine.control.state.value == "HALTED" and rig.engine.control.latched
         await rig.until(at(NEXT_DAY, 9, 40))
-        assert ("session_open", at(NEXT_DAY, 9, 30)) in rig.scheduler.fired
+        assert ("session_open", at(NEXT_DAY, 9, 30)) in rig.fired
         assert rig.engine.control.level == 4 and rig.engine.control.latched, "a new session does not lift level 4"
         refused = await _signal(rig, "walk-next-halted", "SPY", "bullish")
         assert not refused.accepted and refused.reason == "halted"

@@ -1,5 +1,6 @@
-"""A rig for engine tests: the real engine, sim broker, option model, store (a file in tmp),
-scheduler and replay feed on a virtual clock over the bundled bars of chosen symbols and days.
+"""A rig for daemon tests: the live shell over the core (`daemon.live.LiveShell`, what `tradingd run`
+runs), sim broker, option model, store (a file in tmp) and replay feed on a virtual clock over the
+bundled bars of chosen symbols and days; the core's own timers fire on that clock.
 
 Imported by the engine, lifecycle, restart and breaker tests; its own test checks the rig.
 """
@@ -16,14 +17,12 @@ from broker.quote_model import OptionQuoteModel
 from broker.quotes import QuoteBook
 from broker.sim import SimBroker
 from config.loader import load_settings
-from market import calendar
 from daemon.bars import BUNDLED, load_daily_bars, load_minute_bars
 from market.clock import EXCHANGE_TZ
-from daemon.engine import Engine
+from daemon.live import LiveShell
 from daemon.feed import ReplayClock, ReplayFeed
-from daemon.scheduler import VirtualScheduler, build_jobs
+from daemon.scheduler import VirtualScheduler
 from daemon.store import Store
-from exits.closeout import zero_dte_closeout_at
 
 DAY1 = date(2019, 2, 11)
 # At-the-money strikes (no greek limits) and per-position stops out of the way: a position rides
@@ -31,7 +30,6 @@ DAY1 = date(2019, 2, 11)
 RIDE = {"gate.max_abs_delta": 1_000_000, "gate.max_gamma": 1_000_000, "position_levels.alert_pct": -0.8,
         "position_levels.close_half_pct": -0.9, "position_levels.hard_stop_pct": -0.95}
 LEVEL_NAMES = ("caution", "daily_limit", "reduce", "emergency_halt")
-DEFAULT_KIND = "engine"  # tests/daemon/conftest.py runs the tests it lists on both (SHELL_READY)
 
 
 def breaker_levels(*loss_pcts: float) -> dict[str, Any]:
@@ -47,10 +45,8 @@ def at(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
 class Rig:
     def __init__(self, tmp_path: Path, profile: str, symbols: Sequence[str], days: Sequence[date] = (DAY1,),
                  overrides: dict[str, Any] | None = None, db: str | None = None, start: datetime | None = None,
-                 broker: type[SimBroker] = SimBroker, kind: str | None = None):
-        """`kind`: "engine" (the old async engine) or "shell" (the live shell over the core, `daemon.live`,
-        its timers the core's own on the virtual clock); None: `DEFAULT_KIND` (set per test by conftest)."""
-        kind = kind or DEFAULT_KIND
+                 broker: type[SimBroker] = SimBroker, metrics: Any = None, replay_closes: bool = True):
+        """`replay_closes` False: no daily closes given (as live over the sim: the VIX history comes from quotes)."""
         self.tmp_path = tmp_path
         self.settings = load_settings(profile, env={}, overrides={
             "daemon.state_dir": str(tmp_path), "daemon.api.port": 0, **(overrides or {})})
@@ -65,23 +61,22 @@ class Rig:
                                       self.settings.profile.vix_symbol, self.settings.profile.contract_multiplier)
         self.broker = broker(self.quotes, self.clock, self.settings, quote_model=self.model)
         self.store = Store(profile, self.db, state_dir=tmp_path)
-        self.kind = kind
-        if kind == "shell":
-            from daemon.live import LiveShell
-
-            self.engine: Any = LiveShell(self.settings, self.clock, self.store, self.broker, self.quotes,
-                                         daily_closes=self._closes)
-        else:
-            self.engine = Engine(self.settings, self.clock, self.store, self.broker, self.quotes,
-                                 quote_model=self.model, daily_closes=self._closes)
+        self.engine: Any = LiveShell(self.settings, self.clock, self.store, self.broker, self.quotes,
+                                     daily_closes=self._closes if replay_closes else None, metrics=metrics)
         self.clock.quiesce = self.engine.settle
-        zero = self.settings.exits.zero_dte
-        jobs = [] if kind == "shell" else build_jobs(
-            self.settings, calendar.session_for, self.engine,
-            closeout_at=(lambda s: zero_dte_closeout_at(s, zero)) if zero else None)
-        self.scheduler = VirtualScheduler(jobs, self.clock, after_each=self.engine.settle)
+        self.scheduler = VirtualScheduler([], self.clock, after_each=self.engine.settle)  # the core times its jobs
         self.feed = ReplayFeed(self.clock, self.quotes, self.bars, scheduler=self.scheduler,
                                settle=self.engine.settle)
+        self.fired: list[tuple[str, datetime]] = []  # the core's timers (job, when), in order, as they fire
+        timers = self.engine.core.timers
+        due = timers.due
+
+        def recorded(now: datetime) -> Any:
+            events = due(now)
+            self.fired.extend((e.name, e.at) for e in events)
+            return events
+
+        timers.due = recorded
 
     def _closes(self, day: date) -> dict[str, list[Decimal]]:
         return {s: [b.close for b in bars if b.day < day] for s, bars in self.daily.items()}
@@ -111,7 +106,7 @@ async def test_rig_replays_a_morning_on_the_virtual_clock(tmp_path: Path) -> Non
         assert rig.clock.now() == at(DAY1, 9, 45)
         spy = rig.quotes.get("SPY")
         assert spy is not None and spy.received_at <= at(DAY1, 9, 45)
-        fired = [name for name, _ in rig.scheduler.fired]
+        fired = [name for name, _ in rig.fired]
         assert "session_open" in fired and "correlation_refresh" in fired and "checkpoint" in fired
         assert rig.engine.status()["trading_state"] == "ACTIVE"
     finally:

@@ -1,6 +1,6 @@
 """No exception may kill the daemon (SPEC §6): a bug met inside a broker callback, while deciding a
-signal, while working an exit or in a scheduled job is logged with a reason code, and the engine
-carries on doing what it is for."""
+signal, while working an exit or in a scheduled job is logged with a reason code, and the live shell
+over the core carries on doing what it is for (the core counts the bad event and goes on)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 async def test_a_fill_the_executor_chokes_on_is_still_applied_and_never_raises_into_the_broker(rig: Rig):
     await rig.until(at(DAY1, 10, 28))
 
-    def choke(fill: Fill) -> None:
+    def choke(fill: Fill, at: datetime) -> None:
         raise RuntimeError("executor bug")
 
-    rig.engine.executor.on_fill = choke  # type: ignore[method-assign]
+    rig.engine.working.on_fill = choke  # type: ignore[method-assign]  # the core's execution (broker.working)
     with structlog.testing.capture_logs() as logs:
         outcome = await rig.engine.submit_signal(rig.signal("cb-1", "SPY", "bearish", 0.91, rig.clock.now()), "t")
         assert outcome.accepted
@@ -35,23 +35,24 @@ async def test_a_fill_the_executor_chokes_on_is_still_applied_and_never_raises_i
     (position,) = rig.engine.book.held()
     assert position.open_qty == outcome.decision["contracts"]
     assert len(await rig.store.list_fills()) >= 1
-    failed = _events(logs, "broker_callback_failed")
+    failed = _events(logs, "bad_event")
     assert failed and all(e["code"] == "callback_error" and e["broker_event"] == "fill" for e in failed)
+    assert rig.engine.core.bad_events == len(failed)
 
 
 async def test_a_signal_that_meets_a_bug_is_answered_internal_error_and_the_next_one_is_decided(rig: Rig):
     await rig.until(at(DAY1, 10, 28))
-    decide = rig.engine.desk.decide
+    receive = rig.engine.core.entries.receive
 
-    async def broken(raw: Any, source: str) -> Any:
+    def broken(*args: Any) -> Any:
         raise RuntimeError("desk bug")
 
-    rig.engine.desk.decide = broken  # type: ignore[method-assign]
+    rig.engine.core.entries.receive = broken  # type: ignore[method-assign]
     with structlog.testing.capture_logs() as logs:
         outcome = await rig.engine.submit_signal(rig.signal("bug-1", "SPY", "bearish", 0.91, rig.clock.now()), "t")
     assert (outcome.accepted, outcome.reason, outcome.http_status) == (False, INTERNAL_ERROR, HTTP_INTERNAL_ERROR)
     assert _events(logs, "signal_failed")[0]["code"] == INTERNAL_ERROR
-    rig.engine.desk.decide = decide  # type: ignore[method-assign]
+    rig.engine.core.entries.receive = receive  # type: ignore[method-assign]
     again = await rig.engine.submit_signal(rig.signal("bug-2", "SPY", "bearish", 0.91, rig.clock.now()), "t")
     assert again.accepted, again
 
@@ -63,8 +64,10 @@ async def test_no_option_quotes_to_be_had_is_a_stored_refusal_not_a_crash(rig: R
         raise BrokerError("market_data_lines", "no more market data lines")
 
     rig.broker.subscribe = over_budget  # type: ignore[method-assign]
+    # refused at once, not after the snapshot wait (no clock moves here)
     outcome = await rig.engine.submit_signal(rig.signal("mdl-1", "SPY", "bearish", 0.91, rig.clock.now()), "t")
     assert (outcome.accepted, outcome.reason) == (False, "stale_market_data")
+    assert (await rig.store.first_decision("mdl-1")).reason == "stale_market_data"  # type: ignore[union-attr]
     assert "market_data_lines" in outcome.decision["selection"]["detail"]
 
 

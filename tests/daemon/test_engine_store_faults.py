@@ -1,4 +1,4 @@
-"""The engine over a store that stops writing (SPEC §6.2), in process on the virtual clock.
+"""The live shell over a store that stops writing (SPEC §6.2), in process on the virtual clock.
 
 The store's writes are broken at `Store.run_batch` (the journal's only way in) with the error
 SQLite raises on a full disk; the real faults are driven through the daemon process in
@@ -40,7 +40,7 @@ async def mend_store(rig: Rig, faulty: Faulty) -> None:
 
 async def test_store_unavailable_comes_after_underlying_blocked_and_before_confidence(rig: Rig, monkeypatch) -> None:
     told: list[tuple[str, str]] = []
-    monkeypatch.setattr("daemon.engine.tell.notify", lambda kind, text: told.append((kind, text)) or True)
+    monkeypatch.setattr("daemon.live.tell.notify", lambda kind, text: told.append((kind, text)) or True)
     await rig.until(at(DAY1, 10, 28))
     faulty = await break_store(rig)
     assert told and told[0][0] == "store_fault" and "disk is full" in told[0][1]  # the operator is told
@@ -52,7 +52,7 @@ async def test_store_unavailable_comes_after_underlying_blocked_and_before_confi
     assert not low.accepted and low.reason == "store_unavailable", low  # not confidence_below_threshold
     good = await rig.engine.submit_signal(rig.signal("good-1", "SPY", "bearish", 0.91, rig.clock.now()), "t")
     assert not good.accepted and good.reason == "store_unavailable"
-    rig.engine.blocked = {"SPY"}
+    rig.engine.core.blocked = {"SPY"}  # as a reconciliation that found an unknown SPY position leaves it
     blocked = await rig.engine.submit_signal(rig.signal("blk-1", "SPY", "bearish", 0.91, rig.clock.now()), "t")
     assert blocked.reason == "underlying_blocked"  # underlying_blocked comes first (its own reason, Part 8)
     again = await rig.engine.submit_signal(rig.signal("low-1", "SPY", "bearish", 0.5, rig.clock.now()), "t")
@@ -65,7 +65,7 @@ async def test_store_unavailable_comes_after_underlying_blocked_and_before_confi
     stored = {d.signal_id: d.reason for d in await rig.store.recent_decisions()}
     assert stored["low-1"] == "store_unavailable" and stored["good-1"] == "store_unavailable"
     assert stored["blk-1"] == "underlying_blocked"
-    rig.engine.blocked = set()
+    rig.engine.core.blocked = set()
     after = await rig.engine.submit_signal(rig.signal("good-2", "SPY", "bearish", 0.91, rig.clock.now()), "t")
     assert after.accepted, after  # back: entries go on
 

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from decimal import ROUND_FLOOR, ROUND_UP, Decimal
 from typing import Any
 
+
 from broker.base import BrokerError
 from broker.ib import IBBroker
 from broker.quotes import QuoteBook
@@ -20,7 +21,8 @@ from broker.sim import RestingOrder, SimAccountState, SimBroker
 from market.types import BrokerPosition, Fill, OptionContract, OrderRequest, OrderStatus, Quote
 from daemon.app import App, RunOptions
 from market.clock import LiveClock
-from daemon.engine import RECONCILE_KEY, Engine
+from broker.pacing import Pacer
+from daemon.live import RECONCILE_KEY
 from daemon.metrics import Metrics
 from daemon.store import Store
 from risk.signal import parse_signal
@@ -208,14 +210,28 @@ async def test_a_reconnect_reconciles_once_and_refuses_entries_until_ready(tmp_p
         await rig.close()
 
 
-async def test_a_reconnect_of_a_broker_without_a_hook_is_reconciled_by_the_engine_once(rig: Rig):
+async def test_a_reconnect_of_a_broker_without_a_hook_is_reconciled_by_the_engine_once(rig: Rig, monkeypatch):
+    import daemon.live
+
     await rig.until(at(DAY1, 9, 45))
     first = rig.engine.last_reconcile
+    states: list[str] = []
+    rig.engine.on_state = states.append  # every state the shell announces, in order
+    kinds: list[str] = []
+    real = daemon.live.reconcile
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        kinds.append(kwargs["kind"])
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(daemon.live, "reconcile", counted)
     rig.engine.on_connection(True, "sim_restored")
-    assert rig.engine.control.state.value == "RECONCILING"
+    rig.engine.on_connection(True, "sim_restored")  # a second word while the first is reconciled: one run
     await rig.engine.settle()
+    assert states and states[0].startswith("RECONCILING")  # no entries until the store and broker agree
+    assert kinds == ["reconnect"]
     assert rig.engine.last_reconcile is not first and rig.engine.last_reconcile.kind == "reconnect"
-    assert rig.engine.control.state.value == "ACTIVE"
+    assert rig.engine.control.state.value == "ACTIVE" and states[-1].startswith("ACTIVE")
 
 
 # ---------------------------------------------------------------------------- signals and sends
@@ -271,12 +287,18 @@ async def test_a_stale_vix_refuses_0dte_entries_as_stale_market_data(tmp_path):
         await rig.close()
 
 
+def _sizing_request(rig: Rig, signal: Any, price: Decimal, quote: Quote, now: Any) -> Any:
+    """The gate's input for this option as the core's entry desk builds it (book, greeks, capital)."""
+    desk = rig.engine.core.entries
+    return desk.request(desk.standing(now), signal, price, quote, now, liquidity_ok=True)
+
+
 async def test_an_option_without_greeks_is_refused_greeks_unavailable_and_a_flat_book_counts_zero(rig: Rig):
     await rig.until(at(DAY1, 10, 28))
     now = rig.clock.now()
     signal = parse_signal(rig.signal("g-1", "SPY", "bearish", 0.91, now), rig.settings, now)
     bare = Quote(SPY_PUT.key, Decimal("1.00"), Decimal("1.02"), None, now, bid_size=50, ask_size=50)
-    request = rig.engine.sizing_request(signal, Decimal("1.01"), bare, now, liquidity_ok=True)
+    request = _sizing_request(rig, signal, Decimal("1.01"), bare, now)
     assert (request.portfolio_delta, request.portfolio_gamma) == (0, 0)
     decision = evaluate(request, rig.settings)
     assert decision.reason == "greeks_limit" and "greeks unavailable" in decision.message
@@ -302,7 +324,7 @@ async def test_the_money_strike_refused_for_greeks_only_walks_outward_to_the_fir
         quote = rig.quotes.get(key)
         if not check_quote(quote, rig.settings.liquidity, now).ok or quote is None or quote.mid is None:
             continue
-        decision = evaluate(rig.engine.sizing_request(signal, quote.mid, quote, now, True), rig.settings)
+        decision = evaluate(_sizing_request(rig, signal, quote.mid, quote, now), rig.settings)
         assert [c.name for c in decision.checks if c.status == "fail"] == ["greeks_limit"], key
         refused.append(key)
     assert refused and refused[0] == outcome.decision["money_strike"]
@@ -311,29 +333,31 @@ async def test_the_money_strike_refused_for_greeks_only_walks_outward_to_the_fir
 # ---------------------------------------------------------------------------- metrics and throttle
 
 
-async def test_the_broker_restart_window_reaches_the_metrics_and_the_status(rig: Rig):
+async def test_the_broker_restart_window_reaches_the_metrics_and_the_status(tmp_path):
     metrics = Metrics("0dte")
-    rig.engine.metrics = metrics
-    rig.broker.disconnect_expected = True  # type: ignore[attr-defined]
-    rig.engine.on_connection(False, "1100")
-    sample = metrics.registry.get_sample_value("tradingd_broker_disconnect_expected", {"profile": "0dte"})
-    assert sample == 1.0 and rig.engine.status()["disconnect_expected"] is True
+    rig = Rig(tmp_path, "0dte", ["SPY"], metrics=metrics)
+    await rig.start()
+    try:
+        rig.broker.disconnect_expected = True  # type: ignore[attr-defined]
+        rig.engine.on_connection(False, "1100")
+        await rig.engine.settle()
+        sample = metrics.registry.get_sample_value("tradingd_broker_disconnect_expected", {"profile": "0dte"})
+        assert sample == 1.0 and rig.engine.status()["disconnect_expected"] is True
+    finally:
+        await rig.close()
 
 
-def test_with_ib_one_throttle_paces_the_executor_the_stops_and_the_gateway(tmp_path):
-    rig_settings = Rig(tmp_path, "0dte", ["SPY"]).settings
+def test_with_ib_every_message_leaves_through_the_gateways_one_throttle(tmp_path):
+    """IB paces every message itself (`broker.throttle`); the shell sends orders, changes and cancels only
+    through the broker (its effect lane), and the core's own pacer asks for no more than the same budget."""
+    from daemon.live import LiveShell
+
+    settings = Rig(tmp_path, "0dte", ["SPY"]).settings
     clock = LiveClock()
-    broker = IBBroker(rig_settings, clock)
-    engine = Engine(rig_settings, clock, Store("0dte", f"sqlite:///{tmp_path / 'ib.db'}"), broker, QuoteBook())
-    assert engine.throttle is broker.throttle and engine.executor.throttle is broker.throttle
-
-
-def test_with_the_sim_the_stops_share_the_executor_s_throttle(tmp_path):
-    rig = Rig(tmp_path, "0dte", ["SPY"])
-    sender = rig.engine.stops.stops._broker  # the protective stops' view of the broker
-    assert rig.engine.executor.throttle is rig.engine.throttle
-    assert sender._acquire == rig.engine.throttle.acquire
-
+    broker = IBBroker(settings, clock)
+    shell = LiveShell(settings, clock, Store("0dte", f"sqlite:///{tmp_path / 'ib.db'}"), broker, QuoteBook())
+    assert broker.throttle is not None and shell.effects.broker is broker
+    assert shell.working.pacer._gap == Pacer(settings.execution.max_messages_per_s)._gap
 
 
 # ---------------------------------------------------------------------------- the app

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
-from broker.execution import ChildOrderResult, ExecutionResult, ExecutionStatus
-from daemon.exiting import _pct
+from broker.parent import ChildOrderResult, ExecutionResult, ExecutionStatus
+from daemon.core.exits import pct as _pct
 from daemon.format import limit_walk
 from market.clock import EXCHANGE_TZ
 from market.types import OrderStatus

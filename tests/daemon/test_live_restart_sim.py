@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from daemon.store import Store
-from tests.broker.test_ib_crash import REPO, TOKEN, Daemon, _free_port
+from tests.spawned_daemon import Daemon, directional, lines_after_start, spawn
 
 pytestmark = pytest.mark.slow
 
@@ -38,27 +35,12 @@ class Market:
         self.file.write_text(price)
 
 
-@contextlib.asynccontextmanager
-async def live_sim(tmp_path: Path, market: Market, **env: str) -> AsyncIterator[Daemon]:
-    api_port = _free_port()
-    environ = {**os.environ, "PYTHONPATH": str(REPO), "TRADINGD_API_TOKEN": TOKEN,
-               "TRADINGD_ADMIN_TOKEN": TOKEN + "-admin", "TRADINGD_DAEMON__STATE_DIR": str(tmp_path / "state"), **env}
-    environ.pop("JOURNAL_STREAM", None)
+def live_sim(tmp_path: Path, market: Market, **env: str) -> contextlib.AbstractAsyncContextManager[Daemon]:
     if market.began is None:
         market.began = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.daemon.live_sim_child", "--db", f"sqlite:///{tmp_path / 'sim.db'}",
-        "--api-port", str(api_port), "--spy-file", str(market.file),
-        "--offset-s", str(time.monotonic() - market.began), cwd=REPO, env=environ,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    d = Daemon(proc, api_port)
-    try:
-        await d.wait_line(lambda line: line.get("event") == "api_listening", timeout=60)
-        yield d
-    finally:
-        await d.terminate()
-        with (tmp_path / "daemon.log").open("a") as log:
-            log.writelines(f"{line}\n" for line in d.lines)
+    return spawn("tests.daemon.live_sim_child", [
+        "--db", f"sqlite:///{tmp_path / 'sim.db'}", "--spy-file", str(market.file),
+        "--offset-s", str(time.monotonic() - market.began)], tmp_path, env, log_to=tmp_path / "daemon.log")
 
 
 def _signal(sid: str, market: Market) -> dict[str, Any]:
@@ -69,15 +51,11 @@ def _signal(sid: str, market: Market) -> dict[str, Any]:
 
     assert market.began is not None
     at = START + timedelta(seconds=time.monotonic() - market.began - 1.0)
-    return {"id": sid, "profile": "0dte", "underlying": "SPY", "direction": "bullish", "strategy": "directional",
-            "confidence": 0.75, "created_at": at.isoformat()}
+    return directional(sid, 0.75, at.isoformat())
 
 
 async def _restart(tmp_path: Path, market: Market, **env: str) -> list[dict[str, Any]]:
-    async with live_sim(tmp_path, market, **env) as again:
-        await again.wait_line(lambda ln: ln.get("event") == "engine_started")
-        await asyncio.sleep(2.0)
-        return again.lines
+    return await lines_after_start(live_sim(tmp_path, market, **env), settle_s=2.0)
 
 
 async def _check(tmp_path: Path, lines: list[dict[str, Any]]) -> None:

@@ -94,7 +94,8 @@ async def test_the_engine_sends_one_message_per_event_kind(tmp_path: Path, recei
         # The entry's spread marks the position a few dollars down: past every tiny level; level 4 flattens.
         await rig.until(at(date(2019, 2, 11), 10, 20))
         assert engine.control.level == 4
-        await engine.daily_report(at(date(2019, 2, 11), 16, 15))
+        await rig.until(at(date(2019, 2, 11), 16, 16))  # the core's daily_report timer (16:15): the shell sends it
+        await engine.settle()
         assert notifier.wait_idle(30)
     finally:
         notifications.install(None)

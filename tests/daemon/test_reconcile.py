@@ -26,8 +26,10 @@ async def _filled(gw, rec: Recorder, req, broker) -> None:
     await rec.wait_for(lambda: any(f.order_id == req.order_id for f in rec.fills))
 
 
-class _Engine(Recorder):
-    """What the engine does with live fills: apply them to the store (exactly once by exec id)."""
+class _Daemon(Recorder):
+    """A stand-in for the daemon's broker listener: live fills applied to the store (exactly once by exec id),
+    as the live shell's journal writes the core's `apply_fill` records. No daemon is needed: these tests are
+    of `daemon.reconcile` against the gateway."""
 
     def __init__(self, store: Store):
         super().__init__()
@@ -44,7 +46,7 @@ class _Engine(Recorder):
 
 async def test_fills_made_while_disconnected_are_applied_exactly_once(store: Store):
     async with gateway() as gw, connected(gw, start=False) as (broker, _):
-        engine = _Engine(store)
+        engine = _Daemon(store)
         broker.set_listener(engine)
         reports = []
         broker.set_reconciler(reconciler(broker, store, profile=PROFILE, prefix=PREFIX, now=broker.clock.now,

@@ -14,7 +14,7 @@ from daemon.store import Store
 from market.clock import EXCHANGE_TZ
 from market.types import BrokerPosition, Fill, OpenOrder, OptionContract, OrderRequest, OrderStatus
 from tests.broker.test_ib_support import connected, gateway, order
-from tests.daemon.test_reconcile import _Engine  # live fills applied to the store, as the engine does
+from tests.daemon.test_reconcile import _Daemon  # live fills applied to the store, as the shell journals them
 from tests.broker.test_ib_combos import CONDOR, STRADDLE, combo, quote_legs
 
 PROFILE, PREFIX = "0dte", "tradingd"
@@ -81,7 +81,7 @@ def test_leg_problems_block_a_missing_or_unbalanced_leg_and_never_half_adopt_a_c
 async def test_a_reconnect_mid_combo_reconciles_both_legs_exactly_once(store: Store):
     async with gateway() as gw, connected(gw, start=False) as (broker, _):
         quote_legs(gw)
-        engine = _Engine(store)
+        engine = _Daemon(store)
         broker.set_listener(engine)
         reports = []
         broker.set_reconciler(reconciler(broker, store, profile=PROFILE, prefix=PREFIX, now=broker.clock.now,

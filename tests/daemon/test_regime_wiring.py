@@ -101,10 +101,10 @@ async def test_a_7dte_entry_whose_expiry_spans_earnings_is_capped_and_its_exits_
         assert record["notes"]["earnings_before_expiry"] == "earnings 2019-02-14 <= expiry 2019-02-22"
         await rig.until(at(wed, 10, 40))
         (position,) = rig.engine.book.held()
-        market = rig.engine.exits.market(position, rig.clock.now())
+        market = rig.engine.core.exits.market(position, rig.clock.now())
         assert market.earnings_date == thu and market.macro_events == ()
         await rig.until(at(thu, 10, 0))
-        assert rig.engine.exits.market(position, rig.clock.now()).earnings_date == thu  # the report day itself
+        assert rig.engine.core.exits.market(position, rig.clock.now()).earnings_date == thu  # the report day itself
         effects = regime_effects(await rig.store.recent_decisions(limit=1000), [])
         assert effects[wed] == {"events": ["earnings 2019-02-14 <= expiry 2019-02-22"], "capped_by_earnings_span": 1}
     finally:
@@ -113,12 +113,12 @@ async def test_a_7dte_entry_whose_expiry_spans_earnings_is_capped_and_its_exits_
 
 async def test_live_the_last_vix_of_each_session_joins_the_cached_history(tmp_path):
     tue = date(2019, 2, 12)
-    rig = Rig(tmp_path, "0dte", ["SPY"], days=[DAY1, tue], overrides=RIDE)
-    rig.engine.daily_closes = None  # live: no replay closes, the history is built from the VIX quotes seen
+    # live: no replay closes, the history is built from the VIX quotes seen
+    rig = Rig(tmp_path, "0dte", ["SPY"], days=[DAY1, tue], overrides=RIDE, replay_closes=False)
     await rig.start()
     try:
         await rig.until(at(tue, 10, 0))
-        history = list(rig.engine.regime.vix_history)
+        history = list(rig.engine.core.regime.vix_history)
         assert [d for d, _ in history] == [DAY1]
         assert abs(history[0][1] - Decimal("15.97")) < Decimal("0.5")  # CBOE's close that day: 15.97
         assert await rig.store.get_meta("regime.vix_history") is not None

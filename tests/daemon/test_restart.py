@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
-import pytest
-
 from broker.sim import stored_account_state
 from market.types import OpenOrder
 from tests.daemon.test_engine_harness import DAY1, RIDE, Rig, at, breaker_levels
@@ -18,13 +16,12 @@ OVERRIDES = {**RIDE, **breaker_levels(0.01, 0.02, 0.03, 0.05)}
 
 async def restart_on_same_store(tmp_path: Path, old: Rig, profile: str, symbols: list[str], days: list[date],
                    when: datetime, overrides: dict | None = None) -> Rig:
-    """`old.kind` again: the old engine or the live shell."""
     """A new process on the same database, its clock at `when`, replaying from there on."""
     old.engine.kill()
     await old.store.close()
     held, cash = await old.broker.positions(), (await old.broker.account()).cash
     resting = sorted(_resting(o) for o in await old.broker.open_orders())
-    rig = Rig(tmp_path, profile, symbols, days=days, db=old.db, overrides=overrides, start=when, kind=old.kind)
+    rig = Rig(tmp_path, profile, symbols, days=days, db=old.db, overrides=overrides, start=when)
     # IB keeps the account across a daemon restart; the in-process sim died with the old process,
     # so the new one is given what the store says the account held (as `tradingd run` does).
     # Its execution ids carry its own session token: they cannot repeat the dead sim's.
@@ -42,9 +39,8 @@ def _resting(order: OpenOrder) -> tuple[int, str, str, int, int]:
     return r.order_id, r.side, r.order_type, r.quantity, order.filled
 
 
-@pytest.mark.parametrize("kind", ["engine", "shell"])
-async def test_restart_restores_positions_tiers_and_stops_and_fires_nothing_twice(tmp_path: Path, kind: str) -> None:
-    rig = Rig(tmp_path, "0dte", ["SPY"], kind=kind)
+async def test_restart_restores_positions_tiers_and_stops_and_fires_nothing_twice(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, "0dte", ["SPY"])
     await rig.start()
     await rig.until(at(DAY1, 10, 28))
     outcome = await rig.engine.submit_signal(rig.signal("rs-1", "SPY", "bearish", 0.91, rig.clock.now()), "test")
@@ -75,11 +71,10 @@ async def test_restart_restores_positions_tiers_and_stops_and_fires_nothing_twic
         await rig.close()
 
 
-@pytest.mark.parametrize("kind", ["engine", "shell"])
-async def test_level_4_reached_while_down_flattens_and_stays_latched_across_restarts(tmp_path: Path, kind: str) -> None:
+async def test_level_4_reached_while_down_flattens_and_stays_latched_across_restarts(tmp_path: Path) -> None:
     day = date(2019, 2, 12)
     overrides = OVERRIDES
-    rig = Rig(tmp_path, "0dte", ["SPY"], days=[day], overrides=overrides, kind=kind)
+    rig = Rig(tmp_path, "0dte", ["SPY"], days=[day], overrides=overrides)
     await rig.start()
     await rig.until(at(day, 10, 0))
     assert (await rig.engine.submit_signal(rig.signal("gap-1", "SPY", "bearish", 0.9, rig.clock.now()),

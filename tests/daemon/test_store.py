@@ -150,6 +150,20 @@ async def test_intent_written_before_send_is_found_after_a_restart(store, open_s
     await reopened.close()
 
 
+async def test_order_refs_starting_lists_this_profiles_stops_and_reads_the_prefix_literally(store, open_store):
+    """The shell numbers a restarted stop past these (decision shell #6b); `_` in the prefix is no wildcard."""
+    await store.write_intent(order(1, ref="tradingd:0dte:stop-7:1"), at(0))
+    await store.write_intent(order(2, ref="tradingd:0dte:stop-7:2"), at(1))
+    await store.write_intent(order(3, ref="tradingd:0dte:sig-1:1"), at(2))
+    await store.write_intent(order(4, ref="tradingd:0dteXstop-9:1"), at(3))  # `_` as a wildcard would match it
+    other = Store("7dte", store.url)
+    await other.write_intent(order(5, ref="tradingd:0dte:stop-8:1"), at(4))  # another profile's row
+    await other.close()
+    assert await store.order_refs_starting("tradingd:0dte:stop-") == ["tradingd:0dte:stop-7:1",
+                                                                       "tradingd:0dte:stop-7:2"]
+    assert await store.order_refs_starting("tradingd:0dte_stop-") == []
+
+
 async def test_an_order_id_is_never_written_twice(store):
     await store.write_intent(order(7), at(0))
     with pytest.raises(StoreError) as err:

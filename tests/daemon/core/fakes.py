@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from broker.execution import ExecutionResult, ExecutionStatus, ParentOrder
+from broker.parent import ExecutionResult, ExecutionStatus, ParentOrder
 from broker.listings import option_chain
 from broker.order_ref import build_order_ref, parent_ref
 from config.loader import load_settings
