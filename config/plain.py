@@ -1,0 +1,50 @@
+"""`plain(settings)`: the same configuration as plain read-only objects, for the sizing hot path.
+
+Why: pydantic's BaseModel defines `__getattr__` (for private attributes), and Python 3.11 does not
+specialize an attribute read on a type with that hook: each of the ~110 config reads of a sizing
+decision went through the generic lookup (`slot_tp_getattr_hook`, the MRO walk, the instance dict).
+A snapshot with the same attribute names holding the very same values (the same Decimal, tuple, dict
+and text objects) answers every read identically at the specialized speed. Built once per Settings
+object (they are frozen): `per_settings`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from pydantic import BaseModel
+
+from config.models import Settings
+from config.per_settings import per_settings
+
+
+class PlainConfig:
+    """One model's fields as plain attributes, read-only like the model it copies."""
+
+    def __init__(self, model: BaseModel):
+        fields = self.__dict__  # (read-only: filled here directly, as nothing else may)
+        for name in type(model).model_fields:
+            fields[name] = _plain_value(getattr(model, name))
+        fields["_model"] = type(model).__name__
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{self._model}.{name}: the configuration is read-only")
+
+    def __repr__(self) -> str:
+        return f"PlainConfig({self._model})"
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return PlainConfig(value)
+    if type(value) is tuple and any(isinstance(v, BaseModel) for v in value):
+        return tuple(_plain_value(v) for v in value)
+    if type(value) is dict and any(isinstance(v, BaseModel) for v in value.values()):
+        return {k: _plain_value(v) for k, v in value.items()}
+    return value  # a Decimal, int, text, time, or a container of them: the same object
+
+
+@per_settings
+def plain(settings: Settings) -> Settings:
+    """Typed as the Settings it copies: every attribute it is asked answers as the Settings would."""
+    return settings if isinstance(settings, PlainConfig) else cast(Settings, PlainConfig(settings))
