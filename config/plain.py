@@ -22,10 +22,13 @@ class PlainConfig:
     """One model's fields as plain attributes, read-only like the model it copies."""
 
     def __init__(self, model: BaseModel):
-        fields = self.__dict__  # (read-only: filled here directly, as nothing else may)
-        for name in type(model).model_fields:
-            fields[name] = _plain_value(getattr(model, name))
+        fields = {name: _plain_value(getattr(model, name)) for name in type(model).model_fields}
         fields["_model"] = type(model).__name__
+        # A dict of its own, assigned whole (read-only: nothing else writes it). Filled through
+        # `self.__dict__`, it would share the class's key table with every other model's snapshot
+        # (a "split" dict), and 3.11's specialized read (LOAD_ATTR_WITH_HINT) deoptimizes on each
+        # read of a split dict: back to the generic lookup this module exists to avoid.
+        object.__setattr__(self, "__dict__", fields)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{self._model}.{name}: the configuration is read-only")
