@@ -72,8 +72,9 @@ def rho(correlations: Correlations, a: str, b: str) -> Decimal | None:
     """rho(a, b) looked up either way round; a symbol with itself is 1."""
     if a == b:
         return _ONE
-    found = correlations.get(a, _NO_ROW).get(b)
-    return found if found is not None else correlations.get(b, _NO_ROW).get(a)
+    row = correlations.get  # (read, then called: a CorrelationTable's `get` is a slot, which 3.11's method load cannot specialize)
+    found = row(a, _NO_ROW).get(b)
+    return found if found is not None else row(b, _NO_ROW).get(a)
 
 
 def average_abs_to(symbol: str, others: Sequence[str], correlations: Correlations) -> Decimal | None:
