@@ -20,6 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from config.models import Settings
+from config.per_settings import per_settings
 from exits import closeout, levels, overnight, partial, runner, stops, tiered
 from exits.action import ExitAction
 from exits.context import NOTHING, ExitContext, RuleResult, remaining
@@ -59,24 +60,9 @@ def evaluate(position: ExitPosition, state: ExitState, market: MarketSnapshot, n
 
 
 # Speed, not a rule: the steps depend only on the (frozen) settings, so they are built once per
-# Settings object rather than once per evaluation. Keyed by identity, holding the settings so an
-# id cannot be reused while cached; a handful of profiles at most.
-_STEPS: dict[int, tuple[Settings, tuple[Step, ...]]] = {}
-_STEPS_MAX = 16
-
-
+# Settings object rather than once per evaluation.
+@per_settings
 def _steps(settings: Settings) -> tuple[Step, ...]:
-    cached = _STEPS.get(id(settings))
-    if cached is not None and cached[0] is settings:
-        return cached[1]
-    if len(_STEPS) >= _STEPS_MAX:
-        _STEPS.clear()
-    steps = _build_steps(settings)
-    _STEPS[id(settings)] = (settings, steps)
-    return steps
-
-
-def _build_steps(settings: Settings) -> tuple[Step, ...]:
     lv = settings.position_levels
     loss = (
         lambda c, s: levels.loss_alert(c, s, lv),

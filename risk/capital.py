@@ -38,7 +38,9 @@ def bet_limits(base: Decimal, cfg: SizingConfig) -> BetLimits:
     Rounded to the cent inward (min up, max down) so a notional at either limit is a real amount.
     With a small base the floor can exceed the max bet: then nothing can be sized (`below_minimum_bet`).
     """
-    # (rounding positional: Decimal parses a keyword argument at twice the cost of the quantize)
-    min_bet = max(cfg.min_bet_floor, cfg.min_bet_pct * base).quantize(_CENT, ROUND_CEILING)
+    # (rounding positional: Decimal parses a keyword argument at twice the cost of the quantize; a
+    # comparison, not max(), which parses its arguments too: the floor when the two are equal, as max)
+    floor, share = cfg.min_bet_floor, cfg.min_bet_pct * base
+    min_bet = (share if share > floor else floor).quantize(_CENT, ROUND_CEILING)
     max_bet = (cfg.max_bet_pct * base).quantize(_CENT, ROUND_FLOOR)
     return BetLimits(min_bet=min_bet, max_bet=max_bet)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from config.models import Settings, SizingConfig
 from risk import reasons
@@ -37,21 +37,29 @@ def contract_value(price: Decimal, multiplier: int) -> Decimal:
     return price * multiplier
 
 
-# The rounding is passed positionally throughout: as a keyword, Decimal's C argument parsing costs
-# about twice the rounding itself, and these run several times per decision.
+# The rounding is passed positionally: as a keyword, Decimal's C argument parsing costs about twice
+# the rounding itself. Where the floored count is then raised to a bound of zero or more, `int()`
+# (which truncates toward zero, with no argument parsing) gives the same count: the two differ only
+# below zero, where the bound wins either way. A two-value max is a comparison: the builtin parses
+# its (keyword) arguments on every call, more than the Decimal comparison itself; these run several
+# times per decision.
 def min_contracts(min_bet: Decimal, value: Decimal) -> int:
     return int((min_bet / value).to_integral_value(ROUND_CEILING))
 
 
 def scaled_contracts(minimum: int, multiplier: Decimal) -> int:
-    return max(minimum, int((minimum * multiplier).to_integral_value(ROUND_FLOOR)))
+    """`minimum` (a count, never below zero) scaled by `multiplier`, floored, and never below `minimum`."""
+    scaled = int(minimum * multiplier)
+    return scaled if scaled > minimum else minimum
 
 
 def apply_caps(contracts: int, value: Decimal, limits: Mapping[str, Decimal]) -> tuple[int, tuple[CapBound, ...]]:
     """Each cap in order floors the count to what its money allows (never below zero)."""
     bound: list[CapBound] = []
     for name, money in limits.items():
-        allowed = max(0, int((money / value).to_integral_value(ROUND_FLOOR)))
+        allowed = int(money / value)  # (value > 0: truncated, then at least zero, as floored would be)
+        if allowed < 0:
+            allowed = 0
         if allowed < contracts:
             bound.append(CapBound(name=name, kind="contracts", limit=money,
                                   contracts_before=contracts, contracts_after=allowed))

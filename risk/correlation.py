@@ -72,20 +72,30 @@ def rho(correlations: Correlations, a: str, b: str) -> Decimal | None:
     """rho(a, b) looked up either way round; a symbol with itself is 1."""
     if a == b:
         return _ONE
-    found = correlations.get(a, _NO_ROW).get(b)
-    return found if found is not None else correlations.get(b, _NO_ROW).get(a)
+    row = correlations.get  # (read, then called: a CorrelationTable's `get` is a slot, which 3.11's method load cannot specialize)
+    found = row(a, _NO_ROW).get(b)
+    return found if found is not None else row(b, _NO_ROW).get(a)
 
 
 def average_abs_to(symbol: str, others: Sequence[str], correlations: Correlations) -> Decimal | None:
     """Average |rho| between `symbol` and each of `others` (one entry per open position); None when none is known."""
-    known = [abs(r) for r in (rho(correlations, symbol, o) for o in others) if r is not None]
-    return sum(known, _ZERO) / len(known) if known else None
+    return _average_abs([rho(correlations, symbol, o) for o in others])
 
 
 def average_pairwise_abs(symbols: Sequence[str], correlations: Correlations) -> Decimal | None:
     """Average |rho| over every pair of entries (positions) in `symbols`; None when no pair is known."""
-    known = [abs(r) for r in (rho(correlations, a, b) for a, b in combinations(symbols, 2)) if r is not None]
-    return sum(known, _ZERO) / len(known) if known else None
+    return _average_abs([rho(correlations, a, b) for a, b in combinations(symbols, 2)])
+
+
+def _average_abs(found: list[Decimal | None]) -> Decimal | None:
+    """The mean |rho| of the known ones, summed from zero in order (one comprehension and one loop:
+    a generator between them was a frame resumed per pair, on every decision)."""
+    total, count = _ZERO, 0
+    for r in found:
+        if r is not None:
+            total += abs(r)
+            count += 1
+    return total / count if count else None
 
 
 def regime(average: Decimal | None, cfg: CorrelationConfig) -> Regime:

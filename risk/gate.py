@@ -96,9 +96,13 @@ def _skip(name: str, detail: str) -> GateCheck:
     return GateCheck(name, "skip", detail)
 
 
+# (a member read off the Enum class is a lookup through its metaclass that 3.11 does not specialize)
+_RECONCILING = TradingState.RECONCILING
+
+
 def halted(request: SizingRequest) -> GateCheck:
     state, level = request.trading_state, request.breaker_level
-    if state is TradingState.RECONCILING:
+    if state is _RECONCILING:
         return _fail(reasons.HALTED, "trading state RECONCILING allows no entries: the store is being "
                                      "reconciled with the broker after a (re)connect")
     if not state.allows_entries:

@@ -168,9 +168,16 @@ def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decim
     """`raw`, the product of `factors` in their order, clamped as `combine` does. Adding a factor
     after a combine multiplies its raw by it: the same Decimal operations in the same order, so the
     same product, without multiplying the others again (the 0dte exposure factor)."""
-    cap_name = min(caps, key=caps.__getitem__)  # first of equals, in the order caps were added (a C key: no frame per cap)
-    cap = caps[cap_name]
-    floored = max(raw, floor)
-    final = min(floored, cap)
+    # Plain comparisons, not min()/max(): the builtins parse their keyword arguments on every call
+    # (3.11), more than the Decimal comparisons they make. Same answers: the first of equal caps in
+    # the order caps were added, and `raw` itself when it equals the floor.
+    cap_name, cap = "", None
+    for name, value in caps.items():
+        if cap is None or value < cap:
+            cap_name, cap = name, value
+    if cap is None:
+        raise ValueError("clamp needs at least one cap")  # (min() of no caps raised as well)
+    floored = floor if floor > raw else raw
+    final = cap if cap < floored else floored
     return MultiplierResult(raw=raw, final=final, factors=dict(factors), caps=dict(caps), cap=cap,
                             bound_by=cap_name if floored > cap else None, notes=dict(notes))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from config.models import Settings
+from config.plain import plain
 from risk import reasons
 from risk.capital import bet_limits
 from risk.contracts import book_cap_limits, contract_value, min_contracts, scaled_contracts, size_entry
@@ -27,6 +28,7 @@ _ZERO = Decimal(0)
 
 
 def evaluate(request: SizingRequest, settings: Settings) -> Decision:
+    settings = plain(settings)  # ~110 config reads follow: plain attributes, not pydantic's hook
     try:
         req = normalize_request(request, settings)
     except InvalidInput as exc:
@@ -66,6 +68,7 @@ def screen(request: SizingRequest, settings: Settings, *, new_position: bool = T
     """The pre-quote gate (SPEC §2.1): the refusal of the first check that needs no option quote,
     or None when they all pass and the engine may go on to choose a contract. The request's price
     is not looked at (no contract is chosen yet)."""
+    settings = plain(settings)
     try:
         req = normalize_request(request, settings, priced=False)
     except InvalidInput as exc:

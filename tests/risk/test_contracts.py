@@ -77,3 +77,9 @@ def test_book_cap_limits_count_what_is_open():
 def test_7dte_exposure_cap_is_correlation_aware(book_regime, pct):
     assert exposure_cap_pct(book_regime, settings("7dte").sizing) == D(pct)
     assert exposure_cap_pct(book_regime, settings("0dte").sizing) == D("0.8")
+
+
+def test_counts_are_floored_and_never_below_their_bound() -> None:
+    assert scaled_contracts(3, D("1.99")) == 5 and scaled_contracts(3, D("0.5")) == 3 and scaled_contracts(0, D(2)) == 0
+    contracts, bound = apply_caps(10, D(100), {"a": D("450.5"), "b": D("-250"), "c": D(0)})
+    assert contracts == 0 and [(b.name, b.contracts_before, b.contracts_after) for b in bound] == [("a", 10, 4), ("b", 4, 0)]

@@ -3,7 +3,7 @@ from decimal import Decimal as D
 import pytest
 
 from risk.multiplier import (
-    combine, confidence_tier, correlation_factor, exposure_factor, fundamental_score, fundamentals_multiplier,
+    clamp, combine, confidence_tier, correlation_factor, exposure_factor, fundamental_score, fundamentals_multiplier,
     multiplier_caps, signal_factors, vix_factor, vix_regime_cap,
 )
 from risk.signal import Fundamentals
@@ -147,3 +147,15 @@ def test_combine_clamps_and_names_the_binding_cap():
     assert (low.raw, low.final, low.bound_by) == (D("0.5"), D(1), None)  # the floor is not a cap
     under = combine({"confidence": D(2)}, {"breaker": D("0.8")}, D(1), {})
     assert (under.final, under.bound_by) == (D("0.8"), "breaker")  # a cap below the floor wins
+
+
+def test_clamp_keeps_the_first_of_equal_values_as_min_and_max_would() -> None:
+    """Equal Decimals can differ in exponent (1.0 and 1.00), and the record shows the text: the
+    product when it equals the floor, the first-added of equal caps."""
+    kept = clamp(D("1.0"), {}, {"a": D("2.00"), "b": D("2.0")}, D("1.00"), {})
+    assert str(kept.final) == "1.0" and kept.bound_by is None and str(kept.cap) == "2.00"
+    capped = clamp(D("3"), {}, {"a": D("2.00"), "b": D("2.0")}, D("1"), {})
+    assert (capped.bound_by, str(capped.final)) == ("a", "2.00")
+    assert str(clamp(D("2.0"), {}, {"a": D("2.00")}, D("1"), {}).final) == "2.0", "the product when it equals the cap"
+    with pytest.raises(ValueError):
+        clamp(D(1), {}, {}, D(1), {})
