@@ -57,7 +57,7 @@ from daemon.live_effects import Effects
 from daemon.logging import get_logger
 from daemon.reconcile import ReconcileReport, reconcile, reconciler
 from daemon.scheduler import job_specs
-from daemon.store import Store
+from daemon.store import Store, intent_log
 from daemon.store.journal import Journal, JournalSettings, StoreUnavailable
 from daemon.trading import META_KEY
 from market import calendar
@@ -175,6 +175,8 @@ class LiveShell:
         self.phase = "STARTING"
         store, broker = self.store, self.broker
         await store.upgrade()
+        # room tick: what a killed run wrote ahead of its commits, into the store before reconciling reads it
+        self.journal.intent_log = await intent_log.open_for(store)
         self.journal.notify_with(asyncio.get_running_loop().call_soon_threadsafe)
         broker.set_listener(self)  # what the broker says from now on waits in the queue for the core
         if broker.reconciles:  # it reconciles inside start() and after every reconnect, then says "ready"
@@ -302,6 +304,8 @@ class LiveShell:
         self._answer_all_stopped()
         await self.flush_journal()
         self.journal.close()
+        if self.journal.intent_log is not None:  # what it holds is committed, or replayed at the next start
+            self.journal.intent_log.close()
         await self.store.drain()
         self.phase = "STOPPED"
 

@@ -282,6 +282,14 @@ class Effects:
                 self.log.error("entry_not_sent", code=STORE_UNAVAILABLE, order_id=kwargs["request"].order_id,
                                error=str(exc))
                 return False
+        if self.journal.available and self.journal.intent_log is not None:  # write-ahead on the loop's thread
+            if self.journal.append_record("write_intent", kwargs) is None:
+                return True  # refused as bad input (logged by the journal): as `intent_refused` below
+            if self.journal.write_ahead() or await self.journal.drain(self.durable_timeout_s):
+                return True
+            self.log.warning("exit_intent_journaled", code=STORE_UNAVAILABLE, order_id=kwargs["request"].order_id,
+                             order_ref=kwargs["request"].order_ref, reason=self.journal.reason)
+            return True
         if self.journal.available:  # write-ahead on a good day (Part 4); never held up on a bad one
             try:
                 await self.journal.durable("write_intent", **kwargs)

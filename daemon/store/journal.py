@@ -46,6 +46,7 @@ from daemon.store.errors import StoreError
 
 if TYPE_CHECKING:
     from config.models import JournalConfig
+    from daemon.store.intent_log import IntentLog
     from daemon.store.store import Store
 
 log = structlog.get_logger("tradingd.journal")
@@ -126,6 +127,9 @@ class Journal:
         self._signatures: dict[str, tuple[Callable[..., Any], inspect.Signature]] = {}
         self._batch_in_flight: list[_Record] = []
         self._drains: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
+        # room tick: the exits' write-ahead file (`daemon.store.intent_log`), set by the live shell at start
+        self.intent_log: IntentLog | None = None
+        self._logged_seq = 0  # the last record number written to it
 
     # ------------------------------------------------------------------ the API
 
@@ -219,6 +223,30 @@ class Journal:
         if record.error is not None:
             raise record.error
         return record.result
+
+    def write_ahead(self) -> bool:
+        """Every record appended and not yet committed, written to the intent log before an exit's order
+        is sent (on the caller's thread, no wait for the writer thread); True once it survives a kill
+        of this process. False: no log, or it could not be written (the caller waits for the commit)."""
+        intent_log = self.intent_log
+        if intent_log is None:
+            return False
+        with self._lock:
+            logged = self._logged_seq
+            # an entry's own durable intent is left out: it is committed before its order, or withdrawn
+            records = [(r.seq, r.op, r.payload) for r in self._pending if r.seq > logged and not r.durable]
+            folded = not self._pending or self._pending[0].seq > logged  # all the file holds is committed
+            last = self._seq
+        try:
+            if folded:
+                intent_log.reset()
+            if records:
+                intent_log.append(records)
+        except Exception as exc:  # noqa: BLE001 - a full disk, an unpicklable payload: the commit path instead
+            log.warning("intent_log_failed", code="intent_log_failed", error=repr(exc))
+            return False
+        self._logged_seq = last
+        return True
 
     def flush_sync(self, timeout: float | None = None) -> bool:
         """Block until every record appended so far is committed (True), or the store is unavailable
@@ -362,7 +390,12 @@ class Journal:
     def _write(self, batch: list[_Record]) -> list[Any]:
         """One transaction for the batch (the writer thread)."""
         if self._batch_runner is None:
-            return self.store.run_batch([(r.fn, r.payload) for r in batch])
+            ops = [(r.fn, r.payload) for r in batch]
+            if self.intent_log is None:
+                return self.store.run_batch(ops)
+            # the intent log's mark commits with the batch: a record of the file up to it is in the database
+            ops.append((self.intent_log.mark_op, {"value": f"{self.intent_log.generation}:{batch[-1].seq}"}))
+            return self.store.run_batch(ops)[:-1]
         records = [(r.tag, r.fn, r.payload) for r in batch]
         [results] = self.store.run_batch([(self._batch_runner, {"records": records})])
         return list(results)
