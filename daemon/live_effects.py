@@ -206,12 +206,19 @@ class Effects:
             self._wake.clear()
             while lane:
                 item = lane.popleft()
+                # records ride in memory (and the intent log) until the next order is sent (the exit's records,
+                # the stop's resize, its intent, its order): the writer thread starts their commit then, not
+                # on the tick-to-order path (room tick, `Journal.hold`)
+                self.journal.hold()
                 try:
                     await self._one(item)
                 except asyncio.CancelledError:
+                    self.journal.release()
                     raise
                 except Exception as exc:  # noqa: BLE001 - one failed effect must not stop the lane
                     self.log.exception("effect_failed", code="effect_failed", effect=item[0], error=repr(exc))
+                if item[0] == "place" or not lane:
+                    self.journal.release()
             self._idle.set()
 
     async def _one(self, item: tuple[Any, ...]) -> None:

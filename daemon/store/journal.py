@@ -130,6 +130,7 @@ class Journal:
         # room tick: the exits' write-ahead file (`daemon.store.intent_log`), set by the live shell at start
         self.intent_log: IntentLog | None = None
         self._logged_seq = 0  # the last record number written to it
+        self._held = False  # `hold`: records wait for `release` before the writer thread is woken
 
     # ------------------------------------------------------------------ the API
 
@@ -197,6 +198,7 @@ class Journal:
         """
         if not self.available:
             raise StoreUnavailable(f"the store is unavailable: {self.reason}")
+        self.release()
         fn = self._resolve(op, payload)
         loop = asyncio.get_running_loop()
         # ONE future, resolved by the writer thread (True) or by the timeout (False): the caller resumes two
@@ -223,6 +225,21 @@ class Journal:
         if record.error is not None:
             raise record.error
         return record.result
+
+    def hold(self) -> None:
+        """Appended records wait in memory until `release` (the live lane, from an exit's records to its
+        send): the writer thread's ORM work would otherwise take the GIL from the loop's thread on the
+        tick-to-order path. `durable` and `drain` release first (they wait for the writer)."""
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            self._held = False
+            schedule = bool(self._pending) and not self._scheduled and not self._closed
+            if schedule:
+                self._scheduled = True
+        if schedule:
+            self._submit_flush()
 
     def write_ahead(self) -> bool:
         """Every record appended and not yet committed, written to the intent log before an exit's order
@@ -267,6 +284,7 @@ class Journal:
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait, without blocking the event loop, until every record appended so far is committed (True);
         False at once while the store is unavailable, when a write fails meanwhile, or after `timeout`."""
+        self.release()
         with self._lock:
             target = self._seq
             if not self._pending_up_to(target):
@@ -317,7 +335,7 @@ class Journal:
             self._seq += 1
             record.seq = self._seq
             self._pending.append(record)
-            if not self._scheduled and not self._closed:
+            if not self._scheduled and not self._closed and not self._held:
                 self._scheduled = schedule = True
             crossed = len(self._pending) > self.settings.high_water and not self._over_high_water
             if crossed:
