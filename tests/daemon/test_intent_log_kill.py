@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from daemon.store import Store
-from tests.daemon.test_live_restart_sim import Market, _check, _restart, _signal, live_sim
+from tests.daemon.test_live_restart_sim import Market, _check, _restart, entered_then_tier_crossed, live_sim
 
 pytestmark = pytest.mark.slow
 FAST = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2"}
@@ -26,13 +26,7 @@ FAST = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2"}
 async def _killed_at_the_exit(tmp_path: Path, moment: str) -> tuple[Market, dict]:
     market = Market(tmp_path)
     async with live_sim(tmp_path, market, TRADINGD_TEST_KILL_AT=moment, **FAST) as d:
-        answer = await d.post_signal(_signal("sim-kill", market))
-        assert answer["accepted"], answer
-        contracts = answer["decision"]["contracts"]
-        await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("side") == "BUY"
-                          and ln.get("contracts") == f"{contracts}/{contracts}", timeout=60)
-        await d.wait_line(lambda ln: ln.get("event") == "protective_stop_placed", timeout=10)
-        market.spy("471.50")  # the call's model price up past the first take-profit tier
+        await entered_then_tier_crossed(d, market, "sim-kill")
         await asyncio.wait_for(d.proc.wait(), 30)  # it kills itself at the exit
         assert d.proc.returncode == -9
     [killed] = [ln for ln in d.lines if ln.get("event") == "test_killed"]
