@@ -175,6 +175,7 @@ async def open_for(store: Store) -> IntentLog | None:
     if records:
         log.warning("intent_log_replayed", path=str(path), records=len(records), applied=applied,
                     note="records the last run wrote ahead of its commits, now in the database")
+    intent_log: IntentLog | None = None
     try:
         intent_log = IntentLog(path, uuid.uuid4().hex)
         intent_log.size = max(intent_log.size, 1)  # whatever is there is in the database now: empty it
@@ -184,6 +185,8 @@ async def open_for(store: Store) -> IntentLog | None:
                                                                  "value": f"{intent_log.generation}:0"})])
     except Exception as exc:  # noqa: BLE001 - nothing left to fold in: exits take the durable commit instead
         log.warning("intent_log_unavailable", code="intent_log_failed", path=str(path), error=repr(exc))
+        if intent_log is not None:
+            intent_log.close()
         return None
     return intent_log
 
