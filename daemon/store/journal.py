@@ -46,7 +46,6 @@ from daemon.store.errors import StoreError
 
 if TYPE_CHECKING:
     from config.models import JournalConfig
-    from daemon.store.intent_log import IntentLog
     from daemon.store.store import Store
 
 log = structlog.get_logger("tradingd.journal")
@@ -128,7 +127,7 @@ class Journal:
         self._batch_in_flight: list[_Record] = []
         self._drains: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
         # room tick: the exits' write-ahead file (`daemon.store.intent_log`), set by the live shell at start
-        self.intent_log: IntentLog | None = None
+        self.intent_log: Any = None  # an `IntentLog` (not imported here: intent_log imports this module)
         self._logged_seq = 0  # the last record number written to it
         self._held = False  # `hold`: records wait for `release` before the writer thread is woken
 
