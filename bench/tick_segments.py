@@ -2,8 +2,8 @@
 
 Runs one round of bench_tick (`python bench/tick_segments.py 400|4000`) with `perf_counter` stamps on
 `Effects.carry_out` (the core's order joins the lane), `Effects._intent` (the lane starts and ends the
-write-ahead), `Journal._write` (the writer thread's transaction that carries the intent) and
-`SimBroker.place`, and prints each segment's p50 / p90 / max. docs/performance.md holds the figures.
+exit's write-ahead), `Journal.write_ahead` (the intent log's pickle + `os.write`) and `SimBroker.place`,
+and prints each segment's p50 / p90 / max. docs/performance.md holds the figures.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SEGMENTS = ("decided->istart", "istart->wstart", "write", "wend->iend", "iend->place")
+SEGMENTS = ("decided->lane", "write_ahead", "lane: intent", "intent->place")
 
 
 def main(rate: int) -> None:
@@ -27,16 +27,15 @@ def main(rate: int) -> None:
     from daemon.store.journal import Journal
 
     stamps: list[tuple[str, float]] = []
-    write, intent, carry_out, place = (Journal._write, live_effects.Effects._intent,
-                                       live_effects.Effects.carry_out, SimBroker.place)
+    write_ahead, intent, carry_out, place = (Journal.write_ahead, live_effects.Effects._intent,
+                                             live_effects.Effects.carry_out, SimBroker.place)
 
-    def timed_write(self: Any, batch: Any) -> Any:
+    def timed_write_ahead(self: Any) -> bool:
         t = time.perf_counter()
         try:
-            return write(self, batch)
+            return write_ahead(self)
         finally:
-            if any(r.durable for r in batch):
-                stamps.extend((("wstart", t), ("wend", time.perf_counter())))
+            stamps.append(("wa", time.perf_counter() - t))
 
     async def timed_intent(self: Any, request: Any, durable: bool) -> Any:
         stamps.append(("istart", time.perf_counter()))
@@ -54,7 +53,7 @@ def main(rate: int) -> None:
         stamps.append(("place", time.perf_counter()))
         await place(self, order)
 
-    Journal._write = timed_write  # type: ignore[method-assign]
+    Journal.write_ahead = timed_write_ahead  # type: ignore[method-assign]
     live_effects.Effects._intent = timed_intent  # type: ignore[method-assign]
     live_effects.Effects.carry_out = timed_carry_out  # type: ignore[method-assign]
     SimBroker.place = timed_place  # type: ignore[method-assign]
@@ -63,12 +62,11 @@ def main(rate: int) -> None:
     last: dict[str, float] = {}
     for name, t in stamps:
         last[name] = t
-        if name == "place" and {"decided", "istart", "wstart", "wend", "iend"} <= last.keys():
-            spans["decided->istart"].append(last["istart"] - last["decided"])
-            spans["istart->wstart"].append(last["wstart"] - last["istart"])
-            spans["write"].append(last["wend"] - last["wstart"])
-            spans["wend->iend"].append(last["iend"] - last["wend"])
-            spans["iend->place"].append(last["place"] - last["iend"])
+        if name == "place" and {"decided", "istart", "iend"} <= last.keys():
+            spans["decided->lane"].append(last["istart"] - last["decided"])
+            spans["write_ahead"].append(last.get("wa", 0.0))
+            spans["lane: intent"].append(last["iend"] - last["istart"])
+            spans["intent->place"].append(last["place"] - last["iend"])
             last = {}
     for name, values in spans.items():
         values.sort()

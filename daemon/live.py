@@ -57,7 +57,7 @@ from daemon.live_effects import Effects
 from daemon.logging import get_logger
 from daemon.reconcile import ReconcileReport, reconcile, reconciler
 from daemon.scheduler import job_specs
-from daemon.store import Store
+from daemon.store import Store, intent_log
 from daemon.store.journal import Journal, JournalSettings, StoreUnavailable
 from daemon.trading import META_KEY
 from market import calendar
@@ -168,6 +168,7 @@ class LiveShell:
         self._tasks = Tasks(self.log)
         self._detach_quotes: Callable[[], None] | None = None
         self._reconciling_task: asyncio.Task[Any] | None = None
+        self._chains_loading: asyncio.Task[None] | None = None  # the start-up chain refresh (IB), until done
         self.signals_received = 0
         self.quotes_in = 0
 
@@ -178,6 +179,8 @@ class LiveShell:
         self.phase = "STARTING"
         store, broker = self.store, self.broker
         await store.upgrade()
+        # room tick: what a killed run wrote ahead of its commits, into the store before reconciling reads it
+        self.journal.intent_log = await intent_log.open_for(store)
         self.journal.notify_with(asyncio.get_running_loop().call_soon_threadsafe)
         broker.set_listener(self)  # what the broker says from now on waits in the queue for the core
         if broker.reconciles:  # it reconciles inside start() and after every reconnect, then says "ready"
@@ -194,8 +197,8 @@ class LiveShell:
             except BrokerError as exc:
                 self.log.error("reconcile_failed", kind="startup", code=exc.code, error=str(exc))
         await self._restore()
-        if self.chains.loaded:
-            await self._load_chains()
+        if self.chains.loaded:  # room tick: off the path to READY; an entry waits for it (`_chains_ready`)
+            self._chains_loading = self.spawn(self._load_chains(), "chains-start")
         now = self.clock.now()
         try:
             open_orders = await broker.open_orders()
@@ -295,6 +298,8 @@ class LiveShell:
         self._answer_all_stopped()
         await self.flush_journal()
         self.journal.close()
+        if self.journal.intent_log is not None:  # what it holds is committed, or replayed at the next start
+            self.journal.intent_log.close()
         await self.store.drain()
         self.phase = "STOPPED"
 
@@ -587,6 +592,13 @@ class LiveShell:
         self.chains.cache.update(loaded)
         self.log.info("chains_refreshed", underlyings=sorted(loaded))
 
+    async def _chains_ready(self) -> None:
+        """A signal taken before the start-up chain refresh ended waits for it: the core chooses its contract
+        from the chains (READY=1 does not wait for them: ~1.5 s of a start on IB, docs/decisions/tick.md)."""
+        task = self._chains_loading
+        if task is not None and not task.done():
+            await asyncio.wait({task})  # not shielded by hand: a cancelled signal leaves the refresh running
+
     async def _refresh_history(self) -> None:
         today = self.clock.now().date()
         await self.history.refresh(today)
@@ -623,6 +635,7 @@ class LiveShell:
             why = "broker_disconnected" if self.phase == "RUNNING" else self.phase.lower()
             return SignalOutcome(False, "not_accepting", HTTP_NOT_ACCEPTING,
                                  message=f"the engine is not accepting signals ({why})")
+        await self._chains_ready()
         await self._refresh_buying_power()
         await self._fresh_market(raw)
         sid = signal_id_of(raw)

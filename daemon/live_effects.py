@@ -214,12 +214,19 @@ class Effects:
             self._wake.clear()
             while lane:
                 item = lane.popleft()
+                # records ride in memory (and the intent log) until the next order is sent (the exit's records,
+                # the stop's resize, its intent, its order): the writer thread starts their commit then, not
+                # on the tick-to-order path (room tick, `Journal.hold`)
+                self.journal.hold()
                 try:
                     await self._one(item)
                 except asyncio.CancelledError:
+                    self.journal.release()
                     raise
                 except Exception as exc:  # noqa: BLE001 - one failed effect must not stop the lane
                     self.log.exception("effect_failed", code="effect_failed", effect=item[0], error=repr(exc))
+                if item[0] == "place" or not lane:
+                    self.journal.release()
             self._idle.set()
 
     async def _one(self, item: tuple[Any, ...]) -> None:
@@ -293,6 +300,14 @@ class Effects:
                 self.log.error("entry_not_sent", code=STORE_UNAVAILABLE, order_id=kwargs["request"].order_id,
                                error=str(exc))
                 return False
+        if self.journal.available and self.journal.intent_log is not None:  # write-ahead on the loop's thread
+            if self.journal.append_record("write_intent", kwargs) is None:
+                return True  # refused as bad input (logged by the journal): as `intent_refused` below
+            if self.journal.write_ahead() or await self.journal.drain(self.durable_timeout_s):
+                return True
+            self.log.warning("exit_intent_journaled", code=STORE_UNAVAILABLE, order_id=kwargs["request"].order_id,
+                             order_ref=kwargs["request"].order_ref, reason=self.journal.reason)
+            return True
         if self.journal.available:  # write-ahead on a good day (Part 4); never held up on a bad one
             try:
                 await self.journal.durable("write_intent", **kwargs)

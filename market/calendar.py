@@ -9,10 +9,14 @@ sessions are kept as plain values; look-ups after that are dictionary and bisect
 from __future__ import annotations
 
 import bisect
+import os
+import pickle
+import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from market.clock import EXCHANGE_TZ
 from market.session import SessionTimes
@@ -70,6 +74,57 @@ def _sessions(covering: date) -> _Sessions:
 
 
 def _build(last_year: int) -> _Sessions:
+    """The sessions through `last_year`: from the table cached by an earlier process when it was built by
+    the same exchange_calendars version for the same years, else from the library (and cached)."""
+    path = _cache_path(last_year)
+    if path is not None:
+        try:
+            with path.open("rb") as f:
+                table = pickle.load(f)  # noqa: S301 - our own cache file, named by its library version
+            if isinstance(table, _Sessions):
+                return table
+        except Exception:  # noqa: BLE001,S110 - absent, torn or unreadable: build it from the library
+            pass
+    table = _from_library(last_year)
+    if path is not None:
+        _save(path, table)
+    return table
+
+
+def _cache_path(last_year: int) -> Path | None:
+    """`<cache>/tradingd/XNYS-1990-<last_year>-ec<version>.pickle` (room tick: importing pandas and building
+    the calendar was ~0.6 s CPU of every start). `TRADINGD_CALENDAR_CACHE` names the folder ("" turns the
+    cache off); else `$XDG_CACHE_HOME/tradingd` or `~/.cache/tradingd`. None when there is none to use."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    folder = os.environ.get("TRADINGD_CALENDAR_CACHE")
+    if folder == "":
+        return None
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or (str(Path.home() / ".cache") if os.environ.get("HOME") else "")
+        if not base:
+            return None
+        folder = str(Path(base) / "tradingd")
+    try:
+        library = version("exchange_calendars")
+    except PackageNotFoundError:
+        return None
+    return Path(folder) / f"{CALENDAR}-{FIRST_YEAR}-{last_year}-ec{library}.pickle"
+
+
+def _save(path: Path, table: _Sessions) -> None:
+    """Written whole or not at all (a temporary file renamed over it); a read-only home is no error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(table, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _from_library(last_year: int) -> _Sessions:
     import exchange_calendars  # slow to import and to build: only when first needed
 
     with warnings.catch_warnings():

@@ -127,6 +127,10 @@ class Journal:
         self._signatures: dict[str, tuple[Callable[..., Any], inspect.Signature]] = {}
         self._batch_in_flight: list[_Record] = []
         self._drains: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
+        # room tick: the exits' write-ahead file (`daemon.store.intent_log`), set by the live shell at start
+        self.intent_log: Any = None  # an `IntentLog` (not imported here: intent_log imports this module)
+        self._logged_seq = 0  # the last record number written to it
+        self._held = False  # `hold`: records wait for `release` before the writer thread is woken
 
     # ------------------------------------------------------------------ the API
 
@@ -194,6 +198,7 @@ class Journal:
         """
         if not self.available:
             raise StoreUnavailable(f"the store is unavailable: {self.reason}")
+        self.release()
         fn = self._resolve(op, payload)
         loop = asyncio.get_running_loop()
         # ONE future, resolved by the writer thread (True) or by the timeout (False): the caller resumes two
@@ -221,6 +226,45 @@ class Journal:
             raise record.error
         return record.result
 
+    def hold(self) -> None:
+        """Appended records wait in memory until `release` (the live lane, from an exit's records to its
+        send): the writer thread's ORM work would otherwise take the GIL from the loop's thread on the
+        tick-to-order path. `durable` and `drain` release first (they wait for the writer)."""
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            self._held = False
+            schedule = bool(self._pending) and not self._scheduled and not self._closed
+            if schedule:
+                self._scheduled = True
+        if schedule:
+            self._submit_flush()
+
+    def write_ahead(self) -> bool:
+        """Every record appended and not yet committed, written to the intent log before an exit's order
+        is sent (on the caller's thread, no wait for the writer thread); True once it survives a kill
+        of this process. False: no log, or it could not be written (the caller waits for the commit)."""
+        intent_log = self.intent_log
+        if intent_log is None:
+            return False
+        with self._lock:
+            logged = self._logged_seq
+            # an entry's own durable intent is left out: it is committed before its order, or withdrawn
+            records = [(r.seq, r.op, r.payload) for r in self._pending if r.seq > logged and not r.durable]
+            folded = not self._pending or self._pending[0].seq > logged  # all the file holds is committed
+            last = self._seq
+        try:
+            if folded:
+                intent_log.reset()
+            if records:
+                intent_log.append(records)
+        except Exception as exc:  # noqa: BLE001 - a full disk, an unpicklable payload: the commit path instead
+            log.warning("intent_log_failed", code="intent_log_failed", error=repr(exc))
+            return False
+        self._logged_seq = last
+        return True
+
     def flush_sync(self, timeout: float | None = None) -> bool:
         """Block until every record appended so far is committed (True), or the store is unavailable
         or `timeout` passed (False). For the replay loop and shutdown."""
@@ -240,6 +284,7 @@ class Journal:
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait, without blocking the event loop, until every record appended so far is committed (True);
         False at once while the store is unavailable, when a write fails meanwhile, or after `timeout`."""
+        self.release()
         with self._lock:
             target = self._seq
             if not self._pending_up_to(target):
@@ -290,7 +335,7 @@ class Journal:
             self._seq += 1
             record.seq = self._seq
             self._pending.append(record)
-            if not self._scheduled and not self._closed:
+            if not self._scheduled and not self._closed and not self._held:
                 self._scheduled = schedule = True
             crossed = len(self._pending) > self.settings.high_water and not self._over_high_water
             if crossed:
@@ -365,7 +410,12 @@ class Journal:
         # A record nobody awaits is written by the operation's Core version (daemon/store/journal_ops.py):
         # same rows, no ORM round trip; a durable one's caller reads the ORM operation's result.
         if self._batch_runner is None:
-            return self.store.run_batch([(r.fn if r.durable else fast(r.fn), r.payload) for r in batch])
+            ops = [(r.fn if r.durable else fast(r.fn), r.payload) for r in batch]
+            if self.intent_log is None:
+                return self.store.run_batch(ops)
+            # the intent log's mark commits with the batch: a record of the file up to it is in the database
+            ops.append((self.intent_log.mark_op, {"value": f"{self.intent_log.generation}:{batch[-1].seq}"}))
+            return self.store.run_batch(ops)[:-1]
         records = [(r.tag, r.fn if r.durable else fast(r.fn), r.payload) for r in batch]
         [results] = self.store.run_batch([(self._batch_runner, {"records": records})])
         return list(results)

@@ -135,6 +135,10 @@ class Store:
         replay loop's batches: nothing else may write meanwhile (the writer thread is idle in a replay)."""
         return self._sessions.begin()
 
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(*args)` on the writer thread, in order with every other call; return its result."""
+        return await self._writer.call(fn, *args)
+
     def enqueue(self, fn: Callable[[], Any]) -> None:
         """Run `fn()` on the writer thread, in order with every other call (the journal's flushes)."""
         self._writer.submit(fn)

@@ -15,7 +15,8 @@ from datetime import date
 
 # What `run_job` imports on its first replay (found with `python -X importtime` and sys.modules diffs).
 REPLAY_MODULES = ("daemon.sweep.jobs", "daemon.backtest.run", "daemon.backtest.figures", "daemon.replay",
-                  "daemon.signals.reference", "statistics")
+                  "daemon.signals.reference", "statistics",
+                  "_strptime")  # `datetime.strptime`'s: pandas imported it before the calendar was cached (room tick)
 _WARM = False
 
 

@@ -70,7 +70,8 @@ class Market:
 
 
 @contextlib.asynccontextmanager
-async def shell(tmp_path: Path, clock: Shifted, **overrides: Any) -> AsyncIterator[tuple[LiveShell, Sim, Market]]:
+async def shell(tmp_path: Path, clock: Shifted, broker_class: type[Sim] | None = None,
+                **overrides: Any) -> AsyncIterator[tuple[LiveShell, Sim, Market]]:
     from broker.quote_model import OptionQuoteModel
 
     settings = load_settings("0dte", env={}, overrides={"daemon.state_dir": str(tmp_path / "state"),
@@ -82,7 +83,7 @@ async def shell(tmp_path: Path, clock: Shifted, **overrides: Any) -> AsyncIterat
     book = QuoteBook()
     model = OptionQuoteModel(book, clock, settings.broker.sim.model, settings.profile.vix_symbol,
                              settings.profile.contract_multiplier)
-    broker = Sim(book, clock, settings, quote_model=model,
+    broker = (broker_class or Sim)(book, clock, settings, quote_model=model,
                  prior=lambda: stored_account_state(store, settings, clock.now()))
     broker.placed = []
     live = LiveShell(settings, clock, store, broker, book)

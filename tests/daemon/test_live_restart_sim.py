@@ -105,17 +105,22 @@ async def test_sim_killed_mid_slice_and_restarted_sends_nothing_twice(tmp_path):
     await _check(tmp_path, lines)
 
 
+async def entered_then_tier_crossed(d: Daemon, market: Market, sid: str) -> None:
+    """A signal entered in full with its stop resting, then SPY moved so the call passes its first tier."""
+    answer = await d.post_signal(_signal(sid, market))
+    assert answer["accepted"], answer
+    contracts = answer["decision"]["contracts"]
+    await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("side") == "BUY"
+                      and ln.get("contracts") == f"{contracts}/{contracts}", timeout=60)
+    await d.wait_line(lambda ln: ln.get("event") == "protective_stop_placed", timeout=10)
+    market.spy("471.50")  # the call's model price up past the first take-profit tier
+
+
 async def test_sim_killed_mid_exit_and_restarted_sends_nothing_twice(tmp_path):
     market = Market(tmp_path)
     fast = {"TRADINGD_EXECUTION__CHILD_INTERVAL_S": "0.2"}
     async with live_sim(tmp_path, market, **fast) as d:
-        answer = await d.post_signal(_signal("sim-exit", market))
-        assert answer["accepted"], answer
-        contracts = answer["decision"]["contracts"]
-        await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("side") == "BUY"
-                          and ln.get("contracts") == f"{contracts}/{contracts}", timeout=60)
-        await d.wait_line(lambda ln: ln.get("event") == "protective_stop_placed", timeout=10)
-        market.spy("471.50")  # the call's model price up past the first take-profit tier
+        await entered_then_tier_crossed(d, market, "sim-exit")
         exit_order = await d.wait_line(lambda ln: ln.get("event") == "order" and ln.get("status") == "sending"
                                        and ln.get("side") == "SELL" and ln.get("type") == "LMT", timeout=30)
         await d.kill()
