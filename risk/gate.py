@@ -98,6 +98,9 @@ def _skip(name: str, detail: str) -> GateCheck:
 
 # (a member read off the Enum class is a lookup through its metaclass that 3.11 does not specialize)
 _RECONCILING = TradingState.RECONCILING
+# The states whose `allows_entries` holds, read once: the property is a Python call on every decision,
+# a tuple's `in` an identity test in C.
+_ENTRY_STATES = tuple(state for state in TradingState if state.allows_entries)
 
 
 def halted(request: SizingRequest) -> GateCheck:
@@ -105,7 +108,7 @@ def halted(request: SizingRequest) -> GateCheck:
     if state is _RECONCILING:
         return _fail(reasons.HALTED, "trading state RECONCILING allows no entries: the store is being "
                                      "reconciled with the broker after a (re)connect")
-    if not state.allows_entries:
+    if state not in _ENTRY_STATES:
         return _fail(reasons.HALTED, f"trading state {state.value} allows no entries")
     if not effects(level).entries_allowed:
         return _fail(reasons.HALTED, f"account breaker at level {level}: no new entries this session")
@@ -165,7 +168,10 @@ def max_positions(request: SizingRequest, settings: Settings) -> GateCheck:
 
 def max_positions_per_symbol(request: SizingRequest, settings: Settings) -> GateCheck:
     symbol = request.signal.underlying
-    held = sum(1 for p in request.open_positions if p.underlying == symbol)
+    held = 0
+    for p in request.open_positions:  # a plain loop: a generator for `sum` is a frame resumed per position
+        if p.underlying == symbol:
+            held += 1
     limit = settings.sizing.max_positions_per_underlying
     if held >= limit:
         return _fail(reasons.MAX_POSITIONS_PER_SYMBOL, f"{held} {symbol} positions open, at most {limit}")

@@ -4,6 +4,8 @@ sizing hot path's pass-throughs (a validated correlation table, parsed views) ch
 from __future__ import annotations
 
 import dataclasses
+import dis
+import sys
 from dataclasses import FrozenInstanceError, dataclass, field
 from decimal import Decimal
 
@@ -97,3 +99,26 @@ def test_parsed_views_are_kept_and_unparsed_ones_normalized() -> None:
                 OpenPositionView("SPY", 1, Decimal("NaN"))):
         with pytest.raises(InvalidInput):
             parse_open_positions((bad,))
+
+
+def test_a_non_slotted_record_keeps_no_default_on_its_class_so_its_reads_specialize() -> None:
+    """Room sizing3: a default left on the class whose type is a Python class (an Enum member, a frozen
+    record) kept 3.11 from specializing the read of that field on every instance."""
+    from risk.breakers import TradingState
+    from risk.events import NO_EVENTS
+    from risk.request import SizingRequest
+
+    for cls in (SizingRequest, Decision):
+        assert not [f.name for f in dataclasses.fields(cls) if f.name in cls.__dict__], cls
+    defaults = {f.name: f.default for f in dataclasses.fields(SizingRequest)}
+    assert defaults["trading_state"] is TradingState.ACTIVE and defaults["events"] is NO_EVENTS
+    request = SizingRequest(signal=None, price=Decimal(1), capital_base=Decimal(1), now=None)  # type: ignore[arg-type]
+    assert request.trading_state is TradingState.ACTIVE and request.events is NO_EVENTS
+    if sys.version_info[:2] == (3, 11):  # the specialized forms are 3.11's
+        namespace: dict[str, object] = {}
+        exec("def read(r):\n    return r.trading_state, r.events\n", namespace)  # noqa: S102
+        read = namespace["read"]
+        for _ in range(100):
+            read(request)  # type: ignore[operator]
+        names = [i.opname for i in dis.get_instructions(read, adaptive=True) if i.opname.startswith("LOAD_ATTR")]
+        assert names and "LOAD_ATTR_ADAPTIVE" not in names, names
