@@ -42,16 +42,16 @@ def pre_quote_checks(request: SizingRequest, settings: Settings, *,
         confidence(request, settings),
         vix_threshold(request, settings),
     )
+    # (tuples joined with `+`: one C concatenation, where `(*common, ...)` grows a list and copies it)
     if not new_position:
-        return (*common, event_blackout(request, settings), closeout_window(request))
-    return (*common, max_positions(request, settings), max_positions_per_symbol(request, settings),
-            event_blackout(request, settings), closeout_window(request))
+        return common + (event_blackout(request, settings), closeout_window(request))
+    return common + (max_positions(request, settings), max_positions_per_symbol(request, settings),
+                     event_blackout(request, settings), closeout_window(request))
 
 
 def entry_checks(request: SizingRequest, settings: Settings, sizing: ContractSizing) -> tuple[GateCheck, ...]:
     """All SPEC §2.1 checks for a new position, in SPEC order."""
-    return (
-        *pre_quote_checks(request, settings),
+    return pre_quote_checks(request, settings) + (
         stale_market_data(request, settings),
         bad_market_data(request),
         liquidity(request),
