@@ -24,6 +24,12 @@ from tests.daemon.test_live import START, Shifted
 DAY = date(2024, 3, 6)
 
 
+def _record_quotes(live: LiveShell, trail: list[str]) -> None:
+    """Each quote's key, as the core handles it."""
+    handle = live.core.on_quote
+    live.core.on_quote = lambda q: (trail.append(q.key), handle(q))[-1]  # type: ignore[method-assign]
+
+
 async def test_an_exit_is_sent_before_the_quotes_queued_after_its_trigger_are_handled(tmp_path: Path) -> None:
     clock = Shifted(START)
     settings = load_settings("0dte", env={})
@@ -59,13 +65,7 @@ async def test_an_exit_is_sent_before_the_quotes_queued_after_its_trigger_are_ha
 
     broker = Sim(book, clock, settings, prior=lambda: stored_account_state(store, settings, clock.now()))
     live = LiveShell(settings, clock, store, broker, book)
-    on_quote = live.core.on_quote
-
-    def seen(q: Quote) -> None:
-        trail.append(q.key)
-        on_quote(q)
-
-    live.core.on_quote = seen  # type: ignore[method-assign]
+    _record_quotes(live, trail)
     await live.start()
     try:
         await live.settle()
