@@ -41,6 +41,7 @@ from daemon import notifications as tell
 from daemon.control import HTTP_NOT_ACCEPTING, ControlError, JsonDict, SignalOutcome
 from daemon.core.breakers import persist_state
 from daemon.core.core import SESSION_REFS_KEY, Core
+from daemon.core.effects import PlaceOrder
 from daemon.core.entries import signal_id_of
 from daemon.core.events import (
     ConnectionEvent,
@@ -366,15 +367,21 @@ class LiveShell:
                     timer.cancel()
             wake.clear()
             try:
-                self._handle_queued()
+                ordered = self._handle_queued()
             except Exception as exc:  # noqa: BLE001 - the driver must never die
                 self.log.exception("driver_failed", code="event_failed", error=repr(exc))
+                ordered = False
+            if ordered:  # one loop turn for the effect lane: the order goes out before the events queued after it
+                await asyncio.sleep(0)
 
     async def _sleep_then_wake(self, delay: float) -> None:
         await self.clock.sleep(delay)
         self._wake.set()
 
-    def _handle_queued(self) -> None:
+    def _handle_queued(self) -> bool:
+        """The queued events, in order; True: stopped early, right after an event that queued an order, with
+        events left (room tick2: the quotes queued behind a trigger, ~0.1 ms of the core each, would otherwise
+        hold the exit's send back; `_drive` yields one loop turn to the lane, then comes back for them)."""
         core, events, carry_out = self.core, self._events, self.effects.carry_out
         # One read of the injected clock per batch: everything queued arrived by then. An event stamped by
         # another clock (IB's execution time, a gateway whose clock runs ahead of ours) never moves the
@@ -401,6 +408,8 @@ class LiveShell:
             if future is not None and not (kind is SignalEvent and result is None):
                 if not future.done():
                     future.set_result(result)
+            if effects and events and any(type(e) is PlaceOrder for e in effects):
+                return True  # the rest of the batch (its closing `advance` too) runs after the lane's turn
         core.advance(now)
         effects = core.take_effects()
         if effects:
@@ -418,6 +427,7 @@ class LiveShell:
             if self.settings.capital.source == "broker" and self.phase == "RUNNING":
                 self.spawn(self._refresh_buying_power(), "account")  # the next checkpoint measures against it
         self._announce()
+        return False
 
     def _answer_all_stopped(self) -> None:
         stopped = SignalOutcome(False, "not_accepting", HTTP_NOT_ACCEPTING, message="the engine has stopped")
