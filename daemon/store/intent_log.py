@@ -61,10 +61,11 @@ class IntentLog:
     """The append-only file of one daemon run (`generation`); written from the event loop's thread only."""
 
     def __init__(self, path: Path, generation: str):
+        """Opened empty: whatever an earlier run left in the file is in the database by now (`open_for`)."""
         self.path = path
         self.generation = generation
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.size = os.fstat(self._fd).st_size
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.size = 0
 
     def append(self, records: list[tuple[int, str, Mapping[str, Any]]]) -> None:
         """One frame, one `os.write`: on return it survives a kill of this process (raises OSError, pickling errors)."""
@@ -170,7 +171,7 @@ async def open_for(store: Store) -> IntentLog | None:
     path = path_for(store.url)
     if path is None:
         return None
-    records = read(path)
+    records = await store.call(read, path)  # the file is read on the store's thread, not the event loop's
     applied = await store.call(replay, store, records)
     if records:
         log.warning("intent_log_replayed", path=str(path), records=len(records), applied=applied,
@@ -178,8 +179,6 @@ async def open_for(store: Store) -> IntentLog | None:
     intent_log: IntentLog | None = None
     try:
         intent_log = IntentLog(path, uuid.uuid4().hex)
-        intent_log.size = max(intent_log.size, 1)  # whatever is there is in the database now: empty it
-        intent_log.reset()
         # this run's mark, in a transaction of its own after the file is empty (a kill before it: nothing to replay)
         await store.call(store.run_batch, [(ops_state.set_meta, {"key": MARK_KEY,
                                                                  "value": f"{intent_log.generation}:0"})])

@@ -410,13 +410,13 @@ class Journal:
         # A record nobody awaits is written by the operation's Core version (daemon/store/journal_ops.py):
         # same rows, no ORM round trip; a durable one's caller reads the ORM operation's result.
         if self._batch_runner is None:
-            ops = [(r.fn if r.durable else fast(r.fn), r.payload) for r in batch]
+            ops = [(_writer(r), r.payload) for r in batch]
             if self.intent_log is None:
                 return self.store.run_batch(ops)
             # the intent log's mark commits with the batch: a record of the file up to it is in the database
             ops.append((self.intent_log.mark_op, {"value": f"{self.intent_log.generation}:{batch[-1].seq}"}))
             return self.store.run_batch(ops)[:-1]
-        records = [(r.tag, r.fn if r.durable else fast(r.fn), r.payload) for r in batch]
+        records = [(r.tag, _writer(r), r.payload) for r in batch]
         [results] = self.store.run_batch([(self._batch_runner, {"records": records})])
         return list(results)
 
@@ -601,3 +601,8 @@ def describe_failure(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     return f"{type(orig).__name__}: {text}"[:300]
+
+
+def _writer(record: _Record) -> Callable[..., Any]:
+    """The operation that writes `record`: the ORM one when a caller awaits its result, else its Core version."""
+    return record.fn if record.durable else fast(record.fn)
