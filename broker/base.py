@@ -94,10 +94,13 @@ class Broker(Protocol):
 
     async def place(self, order: OrderRequest) -> None: ...
 
-    async def modify(self, order: OrderRequest) -> None:
-        """Replace a working order (same order_id) with new price/quantity."""
+    async def modify(self, order: OrderRequest, *, confirm: bool = False) -> None:
+        """Replace a working order (same order_id) with new price/quantity. `confirm`: return only once the
+        broker has confirmed the change (raises BrokerError if it refused); a broker whose changes are in
+        force when the call returns (`confirms_changes` False: the sim) ignores it."""
 
-    async def cancel(self, order_id: int) -> None: ...
+    async def cancel(self, order_id: int, *, confirm: bool = False) -> None:
+        """End a working order; `confirm` as for `modify`."""
 
     async def positions(self) -> list[BrokerPosition]: ...
 

@@ -324,12 +324,13 @@ class SimBroker:
         self.venue.place(order, self._clock.now())
         self._after_latency()
 
-    async def modify(self, order: OrderRequest) -> None:
+    async def modify(self, order: OrderRequest, *, confirm: bool = False) -> None:
+        # the venue applies it before this returns: confirmed either way
         self._require_connected()
         self.venue.modify(order, self._clock.now())
         self._after_latency()
 
-    async def cancel(self, order_id: int) -> None:
+    async def cancel(self, order_id: int, *, confirm: bool = False) -> None:
         self._require_connected()
         self.venue.cancel(order_id, self._clock.now())
         self._after_latency()

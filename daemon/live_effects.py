@@ -355,7 +355,7 @@ class Effects:
         if order_id in self.uncontrolled:
             return
         try:
-            await self.broker.modify(request, confirm=True)  # type: ignore[call-arg]
+            await self.broker.modify(request, confirm=True)
             return
         except BrokerError as exc:
             refused = exc.code
@@ -363,7 +363,7 @@ class Effects:
             if refused != "timeout" or await self._stop_holds(request):
                 return  # away or already ended; or the silent change is in force at the broker
         try:
-            await self.broker.cancel(order_id, confirm=True)  # type: ignore[call-arg]
+            await self.broker.cancel(order_id, confirm=True)
         except BrokerError as exc:
             if exc.code in UNANSWERED:
                 return
