@@ -103,6 +103,23 @@ class Decision:
         }
 
 
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def owned_decision(fields: dict[str, Any]) -> Decision:
+    """A `Decision` whose field dict the caller built whole and hands over: every field, in declaration
+    order, the four maps already read-only views (`MappingProxyType`) of dicts no one else holds.
+
+    Why: the sizer's every decision went through the 22-keyword constructor and `__post_init__`,
+    which copies each map before wrapping it (a caller could keep and edit its dict); the sizer's
+    maps are its own fresh dicts, so the copies bought nothing. The instance is the one the
+    constructor would build (tests/risk/test_owned_decision.py compares them)."""
+    decision = _new(Decision)
+    _setattr(decision, "__dict__", fields)  # a dict of its own, as fast_init assigns it (risk/frozen.py)
+    return decision
+
+
 def _json_number(value: Decimal) -> int | float | str:
     if value == value.to_integral_value():
         return int(value)

@@ -179,5 +179,6 @@ def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decim
         raise ValueError("clamp needs at least one cap")  # (min() of no caps raised as well)
     floored = floor if floor > raw else raw
     final = cap if cap < floored else floored
-    return MultiplierResult(raw=raw, final=final, factors=dict(factors), caps=dict(caps), cap=cap,
-                            bound_by=cap_name if floored > cap else None, notes=dict(notes))
+    # The maps are kept, not copied: the sizer hands over dicts of its own and edits none afterwards
+    # (a copy each, twice on 0dte, then copied again into the decision, was ~4 % of a decision).
+    return MultiplierResult(raw, final, factors, caps, cap, cap_name if floored > cap else None, notes)

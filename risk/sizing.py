@@ -7,6 +7,7 @@ runs the whole gate. Bad numbers are refused with a reason code, never raised.
 from __future__ import annotations
 
 from decimal import Decimal
+from types import MappingProxyType
 
 from config.models import Settings
 from config.plain import plain
@@ -14,7 +15,7 @@ from risk import reasons
 from risk.capital import bet_limits
 from risk.contracts import book_cap_limits, contract_value, min_contracts, scaled_contracts, size_entry
 from risk.correlation import average_abs_to, average_pairwise_abs, regime
-from risk.decision import CapBound, Decision, GateCheck
+from risk.decision import CapBound, Decision, GateCheck, owned_decision
 from risk.events import event_caps
 from risk.gate import entry_checks, first_failure, pre_quote_checks
 from risk.multiplier import (MultiplierResult, clamp, combine, exposure_factor, fundamental_score, multiplier_caps,
@@ -25,6 +26,7 @@ from risk.request import SizingRequest, normalize_request
 
 
 _ZERO = Decimal(0)
+_read_only = MappingProxyType
 
 
 def evaluate(request: SizingRequest, settings: Settings) -> Decision:
@@ -52,16 +54,18 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
 
     notes = {**mult.notes, "correlation_regime": book_regime,
              "average_pairwise_abs_rho": "none" if book_average is None else str(book_average)}
-    return Decision(
-        accepted=failed is None, reason=None if failed is None else failed.name,
-        message="" if failed is None else failed.detail,
-        profile=settings.profile.name, action=signal.action, signal_id=signal.id, underlying=signal.underlying,
-        contracts=sizing.contracts, notional=sizing.notional, contract_value=value, min_contracts=minimum,
-        min_bet=bets.min_bet, max_bet=bets.max_bet, capital_base=base,
-        multiplier=mult.final, raw_multiplier=mult.raw, factors=mult.factors, multiplier_caps=mult.caps,
-        cap_limits=sizing.cap_limits, caps=(*_multiplier_bound(mult, minimum, settings.multiplier.floor), *sizing.bound),
-        checks=checks, notes=notes,
-    )
+    # Built whole (risk.decision.owned_decision): the four maps are this decision's own fresh dicts.
+    return owned_decision({
+        "accepted": failed is None, "reason": None if failed is None else failed.name,
+        "profile": settings.profile.name, "action": signal.action, "signal_id": signal.id,
+        "underlying": signal.underlying, "contracts": sizing.contracts, "notional": sizing.notional,
+        "contract_value": value, "min_contracts": minimum, "min_bet": bets.min_bet, "max_bet": bets.max_bet,
+        "capital_base": base, "multiplier": mult.final, "raw_multiplier": mult.raw,
+        "factors": _read_only(mult.factors), "multiplier_caps": _read_only(mult.caps),
+        "cap_limits": _read_only(sizing.cap_limits),
+        "caps": (*_multiplier_bound(mult, minimum, settings.multiplier.floor), *sizing.bound),
+        "checks": checks, "notes": _read_only(notes), "message": "" if failed is None else failed.detail,
+    })
 
 
 def screen(request: SizingRequest, settings: Settings, *, new_position: bool = True) -> Decision | None:
