@@ -27,6 +27,8 @@ class MultiplierResult:
     cap: Decimal  # the least of them
     bound_by: str | None  # the cap that lowered the product, if one did
     notes: Mapping[str, str]
+    floor: Decimal  # the floor it was clamped with
+    cap_name: str  # the least cap's name (the first of equal ones), bound or not
 
 
 def confidence_tier(confidence: Decimal, cfg: MultiplierConfig) -> Decimal:
@@ -140,7 +142,8 @@ def multiplier_caps(signal: Signal, vix: Decimal | None, vix_session_open: Decim
     if regime is not None:
         caps["vix_regime"] = regime
     strategy = cfg.strategy_caps.get(signal.strategy)
-    strategy_cap = regime if strategy == "vix_regime" else strategy
+    # (the text tested first: `Decimal == str` asks the `numbers.Rational` ABC, a Python-level isinstance)
+    strategy_cap = regime if type(strategy) is str and strategy == "vix_regime" else strategy
     if strategy_cap is not None:
         caps["strategy"] = strategy_cap  # type: ignore[assignment]
     liquidity = cfg.liquidity_caps.get(signal.underlying)
@@ -163,6 +166,18 @@ def combine(factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], floor: 
     return clamp(raw, factors, caps, floor, notes)
 
 
+def rescale(result: MultiplierResult, factor: Decimal, factors: Mapping[str, Decimal],
+            notes: Mapping[str, str]) -> MultiplierResult:
+    """`result` with one more factor (`factors`: the old ones and it, in order): what `clamp` answers
+    for `result.raw * factor` with the same caps, without looking for the least cap again (the
+    caps did not change, so neither did it, nor the first of equal ones)."""
+    raw, floor, cap = result.raw * factor, result.floor, result.cap
+    floored = floor if floor > raw else raw
+    final = cap if cap < floored else floored
+    return MultiplierResult(raw, final, factors, result.caps, cap, result.cap_name if floored > cap else None,
+                            notes, floor, result.cap_name)
+
+
 def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], floor: Decimal,
           notes: Mapping[str, str]) -> MultiplierResult:
     """`raw`, the product of `factors` in their order, clamped as `combine` does. Adding a factor
@@ -181,4 +196,4 @@ def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decim
     final = cap if cap < floored else floored
     # The maps are kept, not copied: the sizer hands over dicts of its own and edits none afterwards
     # (a copy each, twice on 0dte, then copied again into the decision, was ~4 % of a decision).
-    return MultiplierResult(raw, final, factors, caps, cap, cap_name if floored > cap else None, notes)
+    return MultiplierResult(raw, final, factors, caps, cap, cap_name if floored > cap else None, notes, floor, cap_name)

@@ -18,7 +18,7 @@ from risk.correlation import average_abs_to, average_pairwise_abs, regime
 from risk.decision import CapBound, Decision, GateCheck, owned_decision
 from risk.events import event_caps
 from risk.gate import entry_checks, first_failure, pre_quote_checks
-from risk.multiplier import (MultiplierResult, clamp, combine, exposure_factor, fundamental_score, multiplier_caps,
+from risk.multiplier import (MultiplierResult, combine, rescale, exposure_factor, fundamental_score, multiplier_caps,
                              signal_factors)
 from risk.numbers import InvalidInput
 from risk.regime import NO_VOLATILITY, classify
@@ -106,7 +106,7 @@ def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum:
     if factor is None:
         return tentative
     notes["exposure_after_tentative"] = str(exposure_after)
-    return clamp(tentative.raw * factor, {**factors, "exposure": factor}, caps, floor, notes)
+    return rescale(tentative, factor, {**factors, "exposure": factor}, notes)
 
 
 def _regime_caps(req: SizingRequest, settings: Settings, caps: dict[str, Decimal], notes: dict[str, str]) -> None:
