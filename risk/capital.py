@@ -43,4 +43,4 @@ def bet_limits(base: Decimal, cfg: SizingConfig) -> BetLimits:
     floor, share = cfg.min_bet_floor, cfg.min_bet_pct * base
     min_bet = (share if share > floor else floor).quantize(_CENT, ROUND_CEILING)
     max_bet = (cfg.max_bet_pct * base).quantize(_CENT, ROUND_FLOOR)
-    return BetLimits(min_bet=min_bet, max_bet=max_bet)
+    return BetLimits(min_bet, max_bet)

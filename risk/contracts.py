@@ -108,16 +108,15 @@ def size_entry(bets: BetLimits, value: Decimal, multiplier: Decimal,
     reason, message = None, ""
     if value > bets.max_bet:
         reason = reasons.CONTRACT_TOO_EXPENSIVE
-        message = f"one contract costs {value}, more than the maximum bet {bets.max_bet}"
+        message = f"one contract costs {value!s}, more than the maximum bet {bets.max_bet!s}"
     elif notional < bets.min_bet:
         reason = reasons.BELOW_MINIMUM_BET
         names = ", ".join(b.name for b in bound) or "the bet limits"
-        message = f"{contracts} contracts = {notional} after {names}, below the minimum bet {bets.min_bet}"
+        message = f"{contracts} contracts = {notional!s} after {names}, below the minimum bet {bets.min_bet!s}"
         by_sector = next((b for b in bound if b.name == SECTOR_CAP), None)
         if by_sector is not None and by_sector.contracts_before * value >= bets.min_bet:
             # the sector's cap is what took the bet below the minimum: refused for the sector (SPEC §10.3)
             reason = reasons.SECTOR_LIMIT
-            message = (f"sector cap leaves {by_sector.limit} for this underlying's sector: {contracts} contracts = "
-                       f"{notional}, below the minimum bet {bets.min_bet}")
-    return ContractSizing(contract_value=value, min_contracts=minimum, scaled=scaled, contracts=contracts,
-                          notional=notional, cap_limits=limits, bound=bound, reason=reason, message=message)
+            message = (f"sector cap leaves {by_sector.limit!s} for this underlying's sector: {contracts} contracts = "
+                       f"{notional!s}, below the minimum bet {bets.min_bet!s}")
+    return ContractSizing(value, minimum, scaled, contracts, notional, limits, bound, reason, message)  # (positional: no keyword matching)

@@ -92,7 +92,7 @@ def event_caps(now: datetime, view: EventView, cfg: EventsConfig,
         if cfg.earnings_span_cap is not None:
             lift = cfg.earnings_cap_lifted_at_score
             if lift is not None and fundamental_score is not None and fundamental_score >= lift:
-                notes["earnings_cap"] = f"lifted: fundamental score {fundamental_score} >= {lift}"
+                notes["earnings_cap"] = f"lifted: fundamental score {fundamental_score!s} >= {lift!s}"
             else:
                 caps["earnings_span"] = cfg.earnings_span_cap
     return caps, notes

@@ -7,7 +7,6 @@ from the same pieces.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 
 from config.models import Settings
 from risk import reasons
@@ -45,7 +44,7 @@ def pre_quote_checks(request: SizingRequest, settings: Settings, *,
                        else _DUPLICATE_PASSED)
     # signal age against its ttl
     age, ttl = signal.age_s(request.now), signal.ttl_s
-    expired_check = GateCheck(reasons.SIGNAL_EXPIRED, "fail" if age > ttl else "pass", f"signal is {age} s old, ttl {ttl} s")
+    expired_check = GateCheck(reasons.SIGNAL_EXPIRED, "fail" if age > ttl else "pass", f"signal is {age!s} s old, ttl {ttl!s} s")
     # trading state and account breaker
     state, level = request.trading_state, request.breaker_level
     if state is _RECONCILING:
@@ -72,9 +71,9 @@ def pre_quote_checks(request: SizingRequest, settings: Settings, *,
                    if request.store_unavailable else _STORE_WRITES)
     # confidence threshold
     value, threshold = signal.confidence, settings.gate.confidence_threshold
-    confidence_check = (_fail(reasons.CONFIDENCE_BELOW_THRESHOLD, f"confidence {value} < {threshold}")
+    confidence_check = (_fail(reasons.CONFIDENCE_BELOW_THRESHOLD, f"confidence {value!s} < {threshold!s}")
                         if value < threshold else
-                        GateCheck(reasons.CONFIDENCE_BELOW_THRESHOLD, "pass", f"confidence {value} >= {threshold}"))
+                        GateCheck(reasons.CONFIDENCE_BELOW_THRESHOLD, "pass", f"confidence {value!s} >= {threshold!s}"))
     common = (duplicate_check, expired_check, halted_check, blocked_check, store_check, confidence_check,
               vix_threshold(request, settings))
     # (tuples joined with `+`: one C concatenation, where `(*common, ...)` grows a list and copies it)
@@ -179,21 +178,21 @@ def vix_threshold(request: SizingRequest, settings: Settings) -> GateCheck:
     if request.vix is None:
         return _skip(reasons.VIX_ABOVE_THRESHOLD, "no VIX given")
     if not request.vix_usable:
-        return _skip(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} failed the market-data checks")
+        return _skip(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix!s} failed the market-data checks")
     if request.vix > limit:
-        return _fail(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix} > {limit}")
-    return GateCheck(reasons.VIX_ABOVE_THRESHOLD, "pass", f"VIX {request.vix} <= {limit}")
+        return _fail(reasons.VIX_ABOVE_THRESHOLD, f"VIX {request.vix!s} > {limit!s}")
+    return GateCheck(reasons.VIX_ABOVE_THRESHOLD, "pass", f"VIX {request.vix!s} <= {limit!s}")
 
 
 def stale_market_data(request: SizingRequest, settings: Settings) -> GateCheck:
     name, max_age = reasons.STALE_MARKET_DATA, settings.gate.max_quote_age_s
     if request.quote_age_s is not None and request.quote_age_s > max_age:
-        return _fail(name, f"option quote is {request.quote_age_s} s old, more than {max_age} s")
+        return _fail(name, f"option quote is {request.quote_age_s!s} s old, more than {max_age!s} s")
     vix_needed = needs_vix(settings)
     if vix_needed:  # the VIX gates and scales the entry: a stale VIX is stale market data
         vix_age = request.vix_quote_age_s
         if vix_age is not None and vix_age > max_age:
-            return _fail(name, f"VIX quote is {vix_age} s old, more than {max_age} s")
+            return _fail(name, f"VIX quote is {vix_age!s} s old, more than {max_age!s} s")
     if not request.what_if:
         if request.quote_age_s is None:
             return _fail(name, "no option quote")
@@ -201,7 +200,7 @@ def stale_market_data(request: SizingRequest, settings: Settings) -> GateCheck:
             return _fail(name, "no VIX quote")
     if request.quote_age_s is None:
         return _skip(name, "quote age not given (what-if)")
-    return GateCheck(name, "pass", f"option quote {request.quote_age_s} s old")
+    return GateCheck(name, "pass", f"option quote {request.quote_age_s!s} s old")
 
 
 def needs_vix(settings: Settings) -> bool:
@@ -233,7 +232,7 @@ def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCh
     limit is no limit. Only a what-if (the `size` command, which has no market) skips it.
     """
     name, gate = reasons.GREEKS_LIMIT, settings.gate
-    shares = Decimal(settings.profile.contract_multiplier * contracts)
+    shares = settings.profile.contract_multiplier * contracts  # an int: Decimal * int converts it exactly, no constructor call
     checked: list[str] = []
     missing: list[str] = []
     limits = settings.regime.greeks  # SPEC §10.4: vega ($/vol point) and theta ($/day) join delta and gamma
@@ -250,10 +249,10 @@ def greeks(request: SizingRequest, settings: Settings, contracts: int) -> GateCh
         after = book + per_share * shares
         # Delta and gamma (share-equivalents, products of 4-place greeks) are shown at 0.1: the text is
         # read, the comparison used the exact value. Vega and theta are dollars, already at the cent.
-        shown = f"{after:.1f}" if label in ("delta", "gamma") else f"{after}"
+        shown = f"{after:.1f}" if label in ("delta", "gamma") else str(after)
         if abs(after) > limit:
-            return _fail(name, f"portfolio {label} after the trade |{shown}| > {limit}")
-        checked.append(f"{label} {shown} within {limit}")
+            return _fail(name, f"portfolio {label} after the trade |{shown}| > {limit!s}")
+        checked.append(f"{label} {shown} within {limit!s}")
     if missing and not request.what_if:
         return _fail(name, f"greeks unavailable: {', '.join(missing)}")
     if not checked:

@@ -61,7 +61,7 @@ def classify(vix: Decimal | None, view: VolatilityView, cfg: VolatilityRegimeCon
     with no stress sign; normal otherwise."""
     stress: list[str] = []
     if vix is not None and cfg.stressed_vix_above is not None and vix > cfg.stressed_vix_above:
-        stress.append(f"VIX {vix} > {cfg.stressed_vix_above}")
+        stress.append(f"VIX {vix!s} > {cfg.stressed_vix_above!s}")
     pct = view.vix_percentile
     if pct is not None and cfg.stressed_vix_percentile_above is not None and pct > cfg.stressed_vix_percentile_above:
         stress.append(f"VIX percentile {pct:.2f} > {cfg.stressed_vix_percentile_above}")
@@ -75,7 +75,7 @@ def classify(vix: Decimal | None, view: VolatilityView, cfg: VolatilityRegimeCon
         return RegimeResult("stressed", cfg.caps.get("stressed"), tuple(stress))
     calm: list[str] = []
     if vix is not None and cfg.calm_vix_below is not None and vix < cfg.calm_vix_below:
-        calm.append(f"VIX {vix} < {cfg.calm_vix_below}")
+        calm.append(f"VIX {vix!s} < {cfg.calm_vix_below!s}")
         if pct is not None and cfg.calm_vix_percentile_below is not None:
             if pct < cfg.calm_vix_percentile_below:
                 calm.append(f"VIX percentile {pct:.2f} < {cfg.calm_vix_percentile_below}")
