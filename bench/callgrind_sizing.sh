@@ -1,8 +1,8 @@
 #!/bin/sh
 # Instructions per sizing decision, both profiles: (Ir of 1,000 decisions - Ir of 0) / 1,000 (bench/callgrind_sizing.py).
-# Usage: bench/callgrind_sizing.sh [python]   (run from the repository root; valgrind needed)
+# Usage: bench/callgrind_sizing.sh [python binary]   (from the repository root; valgrind needed)
 set -e
-py=${1:-python}
+py=${1:-.venv/bin/python}  # the interpreter itself: a pyenv shim is a shell script, which valgrind would measure instead
 out=$(mktemp -d)
 for profile in 0dte 7dte; do
   for n in 0 1000; do
@@ -11,6 +11,7 @@ for profile in 0dte 7dte; do
   done
   a=$(grep -m1 '^summary:' "$out/$profile.0" | cut -d' ' -f2)
   b=$(grep -m1 '^summary:' "$out/$profile.1000" | cut -d' ' -f2)
+  if [ -z "$a" ] || [ -z "$b" ]; then echo "callgrind_sizing: no callgrind summary (logs in $out)" >&2; exit 1; fi
   echo "$profile $(( (b - a) / 1000 )) instructions per decision"
 done
 rm -rf "$out"

@@ -15,6 +15,8 @@ from risk.request import OpenPositionView
 from risk.frozen import fast_init
 from risk.sector import SECTOR_CAP, sector_room
 
+# (`{d!s}` for a Decimal: the text of a bare `{d}` without its format-spec parsing; risk/gate.py)
+
 
 _ZERO = Decimal(0)
 

@@ -17,6 +17,10 @@ from risk.events import blackout
 from risk.request import SizingRequest
 
 
+# Decimals go into the texts as `{d!s}`: a bare `{d}` runs `Decimal.__format__` with an empty spec, which
+# parses it (~3x `str(d)`, ~13 times a decision) and gives the same text (tests/risk/test_decimal_text.py).
+
+
 def first_failure(checks: Iterable[GateCheck]) -> GateCheck | None:
     for check in checks:  # a plain loop: a generator's frame costs more than the eighteen tests
         if check.status == "fail":

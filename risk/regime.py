@@ -14,6 +14,8 @@ from decimal import Decimal
 from config.models import RegimeName, VolatilityRegimeConfig
 from risk.frozen import fast_init
 
+# (`{d!s}` for a Decimal: the text of a bare `{d}` without its format-spec parsing; risk/gate.py)
+
 
 @dataclass(frozen=True, slots=True)
 class VolatilityView:

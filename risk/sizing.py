@@ -99,6 +99,8 @@ def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum:
     _regime_caps(req, settings, caps, notes)
     floor = settings.multiplier.floor
     tentative = combine(factors, caps, floor, notes)
+    if settings.sizing.exposure_factor_threshold_pct is None:
+        return tentative  # no exposure factor (7dte): `exposure_factor` would answer None; no exposure to sum for it
     contract_multiplier = settings.profile.contract_multiplier
     open_exposure = sum([p.exposure(contract_multiplier) for p in req.open_positions], _ZERO)
     exposure_after = open_exposure + scaled_contracts(minimum, tentative.final) * value
