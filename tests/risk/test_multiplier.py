@@ -3,7 +3,7 @@ from decimal import Decimal as D
 import pytest
 
 from risk.multiplier import (
-    clamp, combine, confidence_tier, correlation_factor, exposure_factor, fundamental_score, fundamentals_multiplier,
+    clamp, combine, confidence_tier, rescale, correlation_factor, exposure_factor, fundamental_score, fundamentals_multiplier,
     multiplier_caps, signal_factors, vix_factor, vix_regime_cap,
 )
 from risk.signal import Fundamentals
@@ -159,3 +159,17 @@ def test_clamp_keeps_the_first_of_equal_values_as_min_and_max_would() -> None:
     assert str(clamp(D("2.0"), {}, {"a": D("2.00")}, D("1"), {}).final) == "2.0", "the product when it equals the cap"
     with pytest.raises(ValueError):
         clamp(D(1), {}, {}, D(1), {})
+
+
+@pytest.mark.parametrize("raw, factor", [("1.8", "0.5"), ("1.8", "1"), ("0.9", "0.5"), ("2.5", "1"), ("1.0", "2.0"),
+                                         ("2.000", "1.00"), ("1.6", "1.25")])
+def test_rescale_answers_what_clamp_answers_for_the_scaled_product(raw: str, factor: str) -> None:
+    """The 0dte exposure factor: the tentative result times the factor, as a fresh clamp of that product
+    with the same caps would give it (the same least cap, the first of equal ones, the floor's text)."""
+    caps = {"multiplier_cap": D("2.00"), "vix_regime": D("2.0"), "breaker": D("2.000")}
+    factors = {"confidence": D(raw)}
+    tentative = clamp(D(raw), factors, caps, D("1.00"), {})
+    more = {**factors, "exposure": D(factor)}
+    got, want = rescale(tentative, D(factor), more, {}), clamp(D(raw) * D(factor), more, caps, D("1.00"), {})
+    for field in ("raw", "final", "cap", "bound_by", "floor", "cap_name"):
+        assert str(getattr(got, field)) == str(getattr(want, field)), field
