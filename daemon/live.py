@@ -225,7 +225,7 @@ class LiveShell:
         self.phase = "RUNNING"
         self._announce()
         if self.history is not None:  # started after the pre-open refresh: correlations now, not tomorrow
-            self.spawn(self._refresh_history(), "history")
+            self.spawn(self.refresh_history(), "history")
 
     async def _restore(self) -> None:
         store, core = self.store, self.core
@@ -317,7 +317,7 @@ class LiveShell:
         # monotonic, not the injected clock: a bound on how long to wait, no market time is decided by it
         deadline = wallclock.monotonic() + timeout
         turns = 0
-        while (self._events or not self.effects._idle.is_set()) and wallclock.monotonic() < deadline:
+        while (self._events or self.effects.busy) and wallclock.monotonic() < deadline:
             turns += 1  # a few loop turns first (the driver is woken, not yet run), then real waits (the store)
             await (asyncio.sleep(0) if turns < 20 else asyncio.sleep(0.001))
 
@@ -336,7 +336,7 @@ class LiveShell:
     @property
     def busy(self) -> bool:
         """Parent orders still in flight, or effects still being carried out."""
-        return bool(len(self.working)) or bool(self._events) or not self.effects._idle.is_set()
+        return bool(len(self.working)) or bool(self._events) or self.effects.busy
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         return self._tasks.spawn(coro, name)
@@ -609,7 +609,13 @@ class LiveShell:
         if task is not None and not task.done():
             await asyncio.wait({task})  # not shielded by hand: a cancelled signal leaves the refresh running
 
-    async def _refresh_history(self) -> None:
+    async def refresh_history(self) -> None:
+        """The daily history refresh, with a broker that serves daily closes (IB; `history` is None otherwise,
+        and this does nothing): the closes behind the correlations, VIX's history seeded from the broker while
+        the regime's own is short, then the correlations recomputed on the driver. The shell runs it after its
+        start and after each daily report; a second call on the same day asks the broker nothing more."""
+        if self.history is None:
+            return
         today = self.clock.now().date()
         await self.history.refresh(today)
         try:  # VIX's percentile from IB's history while the regime's own is short (its records are effects)
@@ -630,7 +636,7 @@ class LiveShell:
         if self.chains.loaded:  # tomorrow's weekly and strikes, before the next open
             await self._load_chains()
         if self.history is not None:
-            await self._refresh_history()
+            await self.refresh_history()
 
     # ================================================================== EngineControl
 

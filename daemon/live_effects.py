@@ -116,6 +116,11 @@ class Effects:
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def busy(self) -> bool:
+        """Effects handed to `carry_out` are not all carried out yet (queued, or the lane is on one)."""
+        return not self._idle.is_set()
+
     async def idle(self) -> None:
         while self._lane or not self._idle.is_set():
             await self._idle.wait()

@@ -23,18 +23,27 @@ keeps an older exit state from overwriting a newer one.
 The file is in the store's own directory (`<database>-intents`, like SQLite's `-wal`), under the same
 one-daemon lock. Only a SQLite file store has one: PostgreSQL commits are fsynced on another host, a
 local file would be weaker and invisible to a replacement host, so there the durable commit stays.
-Frames: 4-byte length, 4-byte CRC-32, a pickle of (generation, [(seq, op, payload), ...]); a torn
-last frame (a kill inside `os.write`) is ignored: its order was not sent.
+Frames: 4-byte length, 4-byte CRC-32, then the body they cover: a format byte and the records of one
+`append`, (generation, [(seq, op, payload), ...]). A torn last frame (a kill inside `os.write`) is ignored:
+its order was not sent. Formats (room tidy, issue 8):
+- 2 (`FORMAT`): JSON with explicitly typed values (`daemon.store.intent_codec`), written since session 5;
+- session 4's frames have no format byte: the body is a pickle, whose first byte is its PROTO opcode
+  (0x80, `LEGACY_PICKLE`). They are read once, at the first start after the upgrade, through an
+  unpickler that builds only the classes session 4's payloads held, named as session 4 named them
+  (`daemon.store.intent_legacy`), never whatever a pickle asks for.
+A frame whole (its CRC holds) but unreadable (another format, an unknown tag, a legacy class not on the
+list) is never dropped silently: the file is kept aside as `<file>.kept-<id>`, `intent_log_unreadable` is
+logged as an error with the reason, and the records before it are folded in as usual (`open_for`).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import struct
 import uuid
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +52,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from daemon.logging import get_logger
-from daemon.store import ops_state
+from daemon.store import intent_codec, intent_legacy, ops_state
 from daemon.store.journal import _is_bad_record
 from daemon.store.models import MetaRow
 
@@ -53,6 +62,10 @@ if TYPE_CHECKING:
 MARK_KEY = "journal.intent_log"
 SUFFIX = "-intents"
 _HEAD = struct.Struct("<II")
+FORMAT = 2  # the format byte that starts every frame's body this release writes
+LEGACY_PICKLE = 0x80  # session 4's body: a pickle, no format byte (its first byte is pickle's PROTO opcode)
+_FORMAT_BYTE = bytes([FORMAT])
+UNREADABLE = "intent_log_unreadable"
 
 log = get_logger("tradingd.store.intent_log")
 
@@ -68,8 +81,9 @@ class IntentLog:
         self.size = 0
 
     def append(self, records: list[tuple[int, str, Mapping[str, Any]]]) -> None:
-        """One frame, one `os.write`: on return it survives a kill of this process (raises OSError, pickling errors)."""
-        body = pickle.dumps((self.generation, records), protocol=pickle.HIGHEST_PROTOCOL)
+        """One frame, one `os.write`: on return it survives a kill of this process. Raises OSError, and
+        `intent_codec.UnencodableValue` (nothing written) for a value the log has no tag for."""
+        body = _FORMAT_BYTE + intent_codec.encode(self.generation, records)
         frame = _HEAD.pack(len(body), zlib.crc32(body)) + body
         written = os.write(self._fd, frame)
         if written != len(frame):  # a full disk part-way: the torn frame is ignored at replay; the caller falls back
@@ -99,13 +113,27 @@ def path_for(url: str) -> Path | None:
     return Path(parsed.database).expanduser().resolve().with_name(Path(parsed.database).name + SUFFIX)
 
 
-def read(path: Path) -> list[tuple[str, int, str, dict[str, Any]]]:
-    """Every whole frame's records as (generation, seq, op, payload), in order; a torn tail is left out."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    out: list[tuple[str, int, str, dict[str, Any]]] = []
+Entry = tuple[str, int, str, dict[str, Any]]  # (generation, seq, op, payload)
+
+
+@dataclass(frozen=True)
+class Contents:
+    """What a file holds: the records of its whole frames in order, up to the first frame that cannot be
+    read (`unreadable` says why, at byte `offset`; None: every whole frame was read)."""
+
+    records: list[Entry]
+    unreadable: str | None = None
+    offset: int = 0
+
+
+def read(path: Path) -> list[Entry]:
+    """Every readable whole frame's records as (generation, seq, op, payload), in order; a torn tail is left out."""
+    return _load(path).records
+
+
+def scan(data: bytes, path: Path | None = None) -> Contents:
+    """The records of `data` (a file's bytes), frame by frame (see the module's docstring)."""
+    out: list[Entry] = []
     at = 0
     while at + _HEAD.size <= len(data):
         size, crc = _HEAD.unpack_from(data, at)
@@ -113,10 +141,23 @@ def read(path: Path) -> list[tuple[str, int, str, dict[str, Any]]]:
         if len(body) < size or zlib.crc32(body) != crc:
             log.warning("intent_log_torn_tail", path=str(path), offset=at, note="a kill inside the write: not sent")
             break
-        generation, records = pickle.loads(body)  # noqa: S301 - our own file, under the daemon's lock
+        try:
+            generation, records = _decode(body)
+        except intent_codec.UndecodableValue as exc:
+            return Contents(out, str(exc), at)
         out.extend((generation, seq, op, payload) for seq, op, payload in records)
         at += _HEAD.size + size
-    return out
+    return Contents(out)
+
+
+def _decode(body: bytes) -> tuple[str, list[tuple[int, str, dict[str, Any]]]]:
+    version = body[0] if body else None
+    if version == FORMAT:
+        return intent_codec.decode(body[1:])
+    if version == LEGACY_PICKLE:
+        return intent_legacy.decode(body)
+    raise intent_codec.UndecodableValue(f"frame format {version} is not one this release reads "
+                                        f"({FORMAT}, or session 4's pickle)")
 
 
 def mark(session: Session, profile: str, value: str) -> None:
@@ -124,14 +165,13 @@ def mark(session: Session, profile: str, value: str) -> None:
     session.execute(update(MetaRow).where(MetaRow.profile == profile, MetaRow.key == MARK_KEY).values(value=value))
 
 
-def _unapplied(session: Session, profile: str,
-               records: list[tuple[str, int, str, dict[str, Any]]]) -> list[tuple[str, int, str, dict[str, Any]]]:
+def _unapplied(session: Session, profile: str, records: list[Entry]) -> list[Entry]:
     generation, _, seq = (ops_state.get_meta(session, profile, MARK_KEY) or ":").partition(":")
     done = int(seq) if seq.isdigit() else 0
     return [r for r in records if not (r[0] == generation and r[1] <= done)]
 
 
-def replay(store: Store, records: list[tuple[str, int, str, dict[str, Any]]]) -> int:
+def replay(store: Store, records: list[Entry]) -> int:
     """Apply the records the database lacks, in order, in ONE transaction that also moves the mark past
     them (the writer thread, at start). Returns how many were applied. Should a record be refused as bad
     input, they go one by one instead and that one is logged and skipped, as the journal does."""
@@ -165,13 +205,39 @@ def replay(store: Store, records: list[tuple[str, int, str, dict[str, Any]]]) ->
     return applied
 
 
+def _load(path: Path) -> Contents:
+    try:
+        return scan(path.read_bytes(), path)
+    except FileNotFoundError:
+        return Contents([])
+
+
+def _keep_aside(path: Path, contents: Contents) -> bool:
+    """A whole frame this release cannot read: the file is copied to `<file>.kept-<id>` before anything
+    empties it, and the operator is told why (error `intent_log_unreadable`). False: it could not be kept."""
+    kept = path.with_name(f"{path.name}.kept-{uuid.uuid4().hex[:12]}")
+    try:
+        kept.write_bytes(path.read_bytes())
+    except OSError as exc:
+        log.error(UNREADABLE, code=UNREADABLE, path=str(path), offset=contents.offset, why=contents.unreadable,
+                  error=repr(exc), note="not kept aside either: the file is left as it is, and not used this run")
+        return False
+    log.error(UNREADABLE, code=UNREADABLE, path=str(path), kept=str(kept), offset=contents.offset,
+              why=contents.unreadable, folded_in=len(contents.records),
+              note="the records from this offset on are not in the database: see the kept file")
+    return True
+
+
 async def open_for(store: Store) -> IntentLog | None:
     """At start, after migrating and before reconciling: fold what a killed run left in the file into the
     database, empty it, and open it for this run. None: this store has no intent log (see the docstring)."""
     path = path_for(store.url)
     if path is None:
         return None
-    records = await store.call(read, path)  # the file is read on the store's thread, not the event loop's
+    contents = await store.call(_load, path)  # the file is read on the store's thread, not the event loop's
+    if contents.unreadable is not None and not await store.call(_keep_aside, path, contents):
+        return None  # the file stays as it is (nothing emptied it): exits take the durable commit instead
+    records = contents.records
     applied = await store.call(replay, store, records)
     if records:
         log.warning("intent_log_replayed", path=str(path), records=len(records), applied=applied,
@@ -190,4 +256,5 @@ async def open_for(store: Store) -> IntentLog | None:
     return intent_log
 
 
-__all__ = ["IntentLog", "MARK_KEY", "mark", "open_for", "path_for", "read", "replay"]
+__all__ = ["FORMAT", "Contents", "IntentLog", "LEGACY_PICKLE", "MARK_KEY", "UNREADABLE", "mark", "open_for",
+           "path_for", "read", "replay", "scan"]

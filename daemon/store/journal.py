@@ -259,7 +259,11 @@ class Journal:
                 intent_log.reset()
             if records:
                 intent_log.append(records)
-        except Exception as exc:  # noqa: BLE001 - a full disk, an unpicklable payload: the commit path instead
+        except TypeError as exc:  # a payload type the log has no tag for: a bug, said now, not at the next start
+            log.error("intent_log_unencodable", code="intent_log_unencodable", error=str(exc),
+                      note="daemon/store/intent_codec.py needs a tag for it; this exit waits for the commit")
+            return False
+        except Exception as exc:  # noqa: BLE001 - a full disk: the commit path instead
             log.warning("intent_log_failed", code="intent_log_failed", error=repr(exc))
             return False
         self._logged_seq = last

@@ -80,7 +80,7 @@ async def test_the_vix_history_is_seeded_from_ib_daily_bars_and_cached_for_the_r
         cached = await r.until(_meta(r.store, VIX_HISTORY_KEY), timeout=20)
         assert [d for d, _ in json.loads(cached)][-1] == history[-1][0].isoformat()
         asked = len([s for s, _ in r.gw.history_requests if s == "VIX"])
-        await r.engine._refresh_history()  # the shell's daily refresh, the same day again: nothing more to ask
+        await r.engine.refresh_history()  # the shell's daily refresh, the same day again: nothing more to ask
         assert len([s for s, _ in r.gw.history_requests if s == "VIX"]) == asked
 
 

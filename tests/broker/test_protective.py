@@ -1,5 +1,5 @@
 """The protective stop's price (SPEC §6.1). The stops themselves are the core's stop desk
-(tests/daemon/core/test_stops.py), carried out by the live shell: tests/daemon/test_engine_wiring.py (sim)
+(tests/daemon/core/test_stops.py), carried out by the live shell: tests/daemon/test_live_wiring.py (sim)
 and tests/broker/test_ib_e2e.py, test_ib_refused_changes.py, test_live_restart.py (IB over the fake gateway)."""
 
 from __future__ import annotations

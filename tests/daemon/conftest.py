@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from daemon.store import Store
-from tests.daemon.test_engine_harness import Rig
+from tests.daemon.test_live_rig import Rig
 
 PG_URL = os.environ.get("TRADINGD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PROFILE = "0dte"

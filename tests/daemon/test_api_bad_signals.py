@@ -12,8 +12,8 @@ import aiohttp
 from daemon.api import start_api
 from daemon.auth import Tokens
 from daemon.metrics import Metrics
-from tests.daemon.test_engine_harness import DAY1, Rig, at
-from tests.daemon.test_engine_signals import _cases
+from tests.daemon.test_live_rig import DAY1, Rig, at
+from tests.daemon.test_live_signals import _cases
 
 TOKENS = Tokens(api="api-token", admin="admin-token")
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from daemon.api import start_api
 from daemon.auth import Tokens
 from daemon.metrics import Metrics
-from tests.daemon.test_engine_harness import DAY1, Rig, at
+from tests.daemon.test_live_rig import DAY1, Rig, at
 
 TOKENS = Tokens(api="fuzz-api-token", admin="fuzz-admin-token")
 PER_EXAMPLE = 10

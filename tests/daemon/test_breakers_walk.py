@@ -55,7 +55,7 @@ from pathlib import Path
 from config.loader import load_settings
 from daemon.control import SignalOutcome
 from daemon.positions import LivePosition
-from tests.daemon.test_engine_harness import RIDE, Rig, at
+from tests.daemon.test_live_rig import RIDE, Rig, at
 from tests.daemon.test_restart import restart_on_same_store
 
 DAY = date(2019, 2, 14)

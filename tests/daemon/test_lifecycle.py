@@ -13,7 +13,7 @@ import pytest
 from daemon.api import start_api
 from daemon.auth import Tokens
 from daemon.metrics import Metrics
-from tests.daemon.test_engine_harness import DAY1, Rig, at
+from tests.daemon.test_live_rig import DAY1, Rig, at
 
 TOKENS = Tokens(api="api-token", admin="admin-token")
 

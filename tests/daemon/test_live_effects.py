@@ -98,6 +98,23 @@ async def test_an_entry_reaches_the_broker_only_after_its_intent_and_its_sending
         journal.close()
 
 
+async def test_the_lane_is_busy_from_carry_out_until_everything_is_carried_out(store: Store):
+    """`busy` (what the shell's `settle` and `busy` read): True as soon as effects are handed over, before the
+    lane has run; False once the order is at the broker."""
+    broker = Recorder(store)
+    effects, journal, _, _ = lane(store, broker)
+    try:
+        assert not effects.busy
+        request = order(11, side="SELL", ref="tradingd:0dte:x2")
+        effects.carry_out([intent(request, None), PlaceOrder(request)])
+        assert effects.busy and broker.placed == []
+        await effects.idle()
+        assert not effects.busy and [order_id for order_id, _ in broker.placed] == [11]
+    finally:
+        await effects.stop()
+        journal.close()
+
+
 async def test_an_entry_whose_intent_cannot_be_committed_is_not_sent_and_the_core_hears_why(store: Store):
     faulty = Faulty(store)
     broker = Recorder(store)

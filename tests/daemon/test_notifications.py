@@ -19,7 +19,7 @@ import pytest
 from config.models import NOTIFICATION_EVENTS, NotificationsConfig
 from daemon import notifications
 from daemon.notifications import NotificationError, Notifier
-from tests.daemon.test_engine_harness import RIDE, Rig, at, breaker_levels
+from tests.daemon.test_live_rig import RIDE, Rig, at, breaker_levels
 
 
 class Receiver:

@@ -20,7 +20,7 @@ from daemon.auth import Tokens
 from daemon.metrics import Metrics
 from daemon.page.routes import COOKIE, session_value
 from tests.daemon.cdp import chromium_binary, headless_chromium
-from tests.daemon.test_engine_harness import RIDE, Rig, at
+from tests.daemon.test_live_rig import RIDE, Rig, at
 
 DAY = date(2019, 2, 11)
 HOLD = {**RIDE, "exits.zero_dte.bands": [{"starts": "00:00:00", "tiers": [

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from daemon.regime_report import effects_lines, regime_effects
-from tests.daemon.test_engine_harness import DAY1, RIDE, Rig, at
+from tests.daemon.test_live_rig import DAY1, RIDE, Rig, at
 
 CALENDAR = """
 [macro.fomc]

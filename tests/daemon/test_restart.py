@@ -9,7 +9,7 @@ from pathlib import Path
 
 from broker.sim import stored_account_state
 from market.types import OpenOrder
-from tests.daemon.test_engine_harness import DAY1, RIDE, Rig, at, breaker_levels
+from tests.daemon.test_live_rig import DAY1, RIDE, Rig, at, breaker_levels
 
 OVERRIDES = {**RIDE, **breaker_levels(0.01, 0.02, 0.03, 0.05)}
 

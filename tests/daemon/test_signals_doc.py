@@ -23,7 +23,7 @@ from daemon.auth import Tokens
 from daemon.control import INTERNAL_ERROR
 from daemon.metrics import Metrics
 from daemon.signals.jsonl import load_signal_file
-from tests.daemon.test_engine_harness import RIDE, Rig, at
+from tests.daemon.test_live_rig import RIDE, Rig, at
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "signals.md"

@@ -2,7 +2,8 @@
 runs), sim broker, option model, store (a file in tmp) and replay feed on a virtual clock over the
 bundled bars of chosen symbols and days; the core's own timers fire on that clock.
 
-Imported by the engine, lifecycle, restart and breaker tests; its own test checks the rig.
+Imported by the live shell's (test_live_*), lifecycle, restart and breaker tests; its own test checks
+the rig.
 """
 
 from __future__ import annotations

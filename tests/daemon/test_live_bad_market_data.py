@@ -1,4 +1,4 @@
-"""Part 8 on a whole engine: SPEC §2.1's gate order (no-quote checks first) and §4.4's
+"""Part 8 on the whole live shell over the core: SPEC §2.1's gate order (no-quote checks first) and §4.4's
 `bad_market_data` (a replay with a ×10 bar and a crossed quote sends no order)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from daemon.core.effects import RequestSnapshot
 from daemon.metrics import Metrics
 from market.clock import EXCHANGE_TZ
 from market.types import Quote
-from tests.daemon.test_engine_harness import DAY1, Rig, at
+from tests.daemon.test_live_rig import DAY1, Rig, at
 
 
 def _spike(rig: Rig, symbol: str, end: datetime, factor: int = 10) -> None:

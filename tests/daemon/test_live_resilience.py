@@ -14,7 +14,7 @@ from market.types import Fill, OrderRequest
 from market.clock import EXCHANGE_TZ
 from daemon.control import HTTP_INTERNAL_ERROR, INTERNAL_ERROR
 from daemon.scheduler import Job, _run_job
-from tests.daemon.test_engine_harness import DAY1, Rig, at
+from tests.daemon.test_live_rig import DAY1, Rig, at
 
 
 def _events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

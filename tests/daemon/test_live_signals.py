@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from daemon.control import HTTP_DUPLICATE, HTTP_REFUSED
-from tests.daemon.test_engine_harness import DAY1, Rig, at
+from tests.daemon.test_live_rig import DAY1, Rig, at
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
-"""The engine wired to its pieces (SPEC §3, §6, §6.1): protective stops at the broker, reconciliation at
-start-up and on every reconnect, quote ages, refused sends, metrics, throttle, greeks and the strike walk.
-Each test fails when its piece is not wired in. The real engine, sim broker, store and replay feed
-(`Rig`), or the engine's own parts where a whole replay would add nothing."""
+"""The live shell over the core wired to its pieces (SPEC §3, §6, §6.1): protective stops at the broker,
+reconciliation at start-up and on every reconnect, quote ages, refused sends, metrics, throttle, greeks and
+the strike walk. Each test fails when its piece is not wired in. The real live shell, sim broker, store and replay
+feed (`Rig`), or the shell's own parts where a whole replay would add nothing."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from daemon.metrics import Metrics
 from daemon.store import Store
 from risk.signal import parse_signal
 from risk.sizing import evaluate
-from tests.daemon.test_engine_harness import DAY1, Rig, at
+from tests.daemon.test_live_rig import DAY1, Rig, at
 
 CENT = Decimal("0.01")
 SPY_PUT = OptionContract("SPY", DAY1, Decimal(274), "P")

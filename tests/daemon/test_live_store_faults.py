@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from daemon.store import Store
-from tests.daemon.test_engine_harness import DAY1, Rig, at
+from tests.daemon.test_live_rig import DAY1, Rig, at
 from tests.daemon.test_store_journal import Faulty
 
 
