@@ -7,9 +7,10 @@ option model, the scheduler's timers, and the store sink writing to a fresh SQLi
 7-quotes-per-bar path: every bar of all 7 symbols becomes its 60 one-second quotes (bid/ask =
 price -/+ 0.01; VIX as an index value), then the bar itself, in time order (816,420 quotes).
 
-Positions: a top-up signal source (instead of the reference breakout) asks for a new position
-on the next bar of a traded underlying whenever fewer than 5 are held, so 5 are held from the
-first minutes of each session on; the profile's position caps are raised to 5 (5 per
+Positions: a top-up signal source (instead of the reference breakout) looks every ~2 s of the stream
+(every SAMPLE_EVERY-th event) and asks for as many new positions as are missing of 5 (held or being
+entered; each its own signal id, on SPY and QQQ in turn), so 5 are held from the first seconds of each
+session on and a closed position is replaced within seconds, not at the next bar; the profile's position caps are raised to 5 (5 per
 underlying: the 0dte week has bars for SPY and QQQ only) and the portfolio greek limits (which
 5 at-the-money positions exceed) are raised so they may be. The exit rules are the
 profile's own, unchanged: they fire, positions close, and the source opens new ones.
@@ -47,6 +48,7 @@ PROFILES = ("0dte", "7dte")
 TARGET = 300_000
 POSITIONS = 5
 SAMPLE_EVERY = 16
+ENTRY_GRACE = timedelta(seconds=10)  # the top-up counts an entry with nothing filled as a position this long
 THROUGHOUT = 0.90  # share of in-session stream quotes that must see 5 positions held
 # Room for 5 positions: the position caps (10 x 5: a 0dte option the close-out could not sell stays booked), the portfolio greek limits 5 at-the-money options exceed, and
 # the account breakers (a source that reopens every closed position all day pays the spread hundreds of
@@ -112,8 +114,8 @@ def stream_events(folder: Path, index_symbols: frozenset[str]) -> list[tuple[dat
 def measure(profile: str, store: bool = True, cprofile: str | None = None) -> dict[str, Any]:
     from config.loader import load_settings
     from daemon.app import load_replay
-    from daemon.bars import Bar
-    from daemon.replay import _QUOTE, Replay, StepClock, StoreSink, _closeout
+    from daemon.replay import _QUOTE, _SIGNAL, Replay, StepClock, StoreSink, _closeout
+    from daemon.signals.jsonl import TimedSignal
     from daemon.store import Store
     from market import calendar
     from market.clock import EXCHANGE_TZ
@@ -149,23 +151,30 @@ def measure(profile: str, store: bool = True, cprofile: str | None = None) -> di
         assert replay is not None
         return sum(1 for p in replay.core.book.held() if p.record.expiry >= today)
 
-    def top_up(bar: Bar) -> dict[str, Any] | None:
-        """A new position's signal whenever fewer than 5 are held (one per bar of a traded underlying),
-        until the profile's close-out (a 0dte strategy opens nothing it must close minutes later)."""
+    def missing(at: datetime) -> int:
+        """Positions to ask for: 5 less those held in options that trade today, those being entered (for
+        ENTRY_GRACE: an entry with nothing filled by then is not counted on, another is asked for beside
+        it) and the signals still waiting for their option quotes."""
         assert replay is not None
-        if bar.symbol not in traded or live(bar.end.date()) >= POSITIONS:
-            return None
-        bounds = sessions.get(bar.end.date())
-        if bounds is None or not bounds[0] <= bar.end < bounds[1]:
-            return None
-        n = next(counter)
-        return {"id": f"bench-{n}", "profile": profile, "underlying": bar.symbol,
-                "direction": "bullish" if n % 2 == 0 else "bearish", "strategy": "directional",
-                "confidence": 0.95, "created_at": bar.end.isoformat()}
+        today, young = at.date(), at - ENTRY_GRACE
+        return POSITIONS - len(replay.core.pending) - sum(
+            1 for p in replay.core.book.positions.values()
+            if p.record.expiry >= today and (p.open_qty > 0 or (not p.entry_complete and p.record.entry_time > young)))
+
+    def top_up(at: datetime) -> Iterator[tuple[datetime, int, int, Any]]:
+        """A signal for every position missing of the 5, each its own signal id, on the traded underlyings
+        in turn, until the profile's close-out (a 0dte strategy opens nothing it must close minutes later)."""
+        for _ in range(missing(at)):
+            n = next(counter)
+            raw = {"id": f"bench-{n}", "profile": profile, "underlying": traded[n % len(traded)],
+                   "direction": "bullish" if n % 2 == 0 else "bearish", "strategy": "directional",
+                   "confidence": 0.95, "created_at": at.isoformat()}
+            yield at, _SIGNAL, -1, TimedSignal(at, raw, n)
 
     def watched(source: list[tuple[datetime, int, int, Any]]) -> Iterator[tuple[datetime, int, int, Any]]:
-        """The events, checking on every SAMPLE_EVERY-th in-session stream quote how many positions are
-        held (sampled: the check's own cost stays out of the figure's way; it is still inside it)."""
+        """The events, checking on every SAMPLE_EVERY-th in-session stream quote (every ~2 s of the stream)
+        how many positions are held, and topping them up to 5 (sampled: the check's own cost stays out of
+        the figure's way; it is still inside it)."""
         assert replay is not None
         for i, event in enumerate(source):
             if event[1] == _QUOTE and i % SAMPLE_EVERY == 0:
@@ -176,6 +185,7 @@ def measure(profile: str, store: bool = True, cprofile: str | None = None) -> di
                     held["with_all"] += n >= POSITIONS
                     if n > held["max"]:
                         held["max"] = n
+                    yield from top_up(event[0])
             yield event
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,7 +201,7 @@ def measure(profile: str, store: bool = True, cprofile: str | None = None) -> di
             sink.claim(f"bench-stream-{profile}")
         else:
             sink = NullSink()
-        replay = Replay(settings, start, sink=sink, bar_listener=top_up, signal_source="bench",
+        replay = Replay(settings, start, sink=sink, signal_source="bench",
                         daily_closes=data.closes_before, clock=StepClock(start))
         last = events[-1][0].date()
         with open(os.devnull, "w") as sink_out, contextlib.redirect_stdout(sink_out), \

@@ -435,6 +435,54 @@ class Working:
         self._forget(run)
         return working
 
+    def shrink(self, ref: str, by: int, now: datetime) -> int:
+        """Sell `by` fewer contracts in exit `ref`: someone else sold them (the position's protective stop
+        filled while its cancel travelled). The child in flight is cut to what the parent may still sell:
+        a Place not yet sent is resized (or dropped), a working child is modified down (or cancelled).
+        Returns the contracts given up (what the parent had not filled yet, at most `by`)."""
+        run = self._runs.get(ref)
+        if run is None or by <= 0 or not run.is_exit:
+            return 0
+        parent = run.parent
+        quantity = max(run.filled, parent.quantity - by)
+        given_up = parent.quantity - quantity
+        if given_up <= 0:
+            return 0
+        run.parent = dataclasses.replace(parent, quantity=quantity)
+        child = run.child
+        if child is not None and not child.done:
+            earlier = run.filled - child.filled  # what the run's finished children sold
+            keep = quantity - earlier  # the most this child may now sell in all
+            if child.sent_at is None:  # its Place waits for a token: resize it, or drop it
+                for out in list(self._outbox):
+                    if out.child is child and isinstance(out.command, Place):
+                        if keep > 0:
+                            child.request = dataclasses.replace(child.request, quantity=keep)
+                            out.command = Place(child.request)
+                        else:
+                            self._outbox.remove(out)
+                            run.children.remove(child)
+                            self._by_order.pop(child.request.order_id, None)
+                            run.child, run.phase = None, _SEND
+            elif keep <= child.filled:  # it sold all it may: nothing more of it
+                if not child.cancel_requested:
+                    child.cancel_requested = True
+                    self._outbox.append(_Out(Cancel(child.request.order_id), child))
+            elif keep < child.request.quantity:
+                request = dataclasses.replace(child.request, quantity=keep)
+                waiting = next((o for o in self._outbox if o.child is child and isinstance(o.command, Modify)), None)
+                if waiting is not None:  # a reprice waiting for its token carries the new size too
+                    waiting.command = Modify(request)
+                else:
+                    child.confirmed = child.request
+                    self._outbox.append(_Out(Modify(request), child, _value_limit(parent, request)))
+                child.request = request
+        if self._log_to is not None:
+            self._log_to("info", "exit_shrunk", dict(order_ref=ref, by=given_up, quantity=quantity))
+        self._drive(run, now)
+        self._release(now)
+        return given_up
+
     # ------------------------------------------------------------------ out
 
     def next_deadline(self) -> datetime | None:
@@ -525,6 +573,8 @@ class Working:
                 continue
             if child.sent_at is None:
                 return  # its Place waits for a token
+            if child.cancel_requested:
+                return  # cut by `shrink`: its cancel is on the way, nothing to reprice
             if run.expired(now):
                 self._cancel(run, child, now)
                 return

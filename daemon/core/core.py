@@ -649,6 +649,7 @@ class Core:
             out.log("error", "fill_beyond_position", order_ref=fill.order_ref, unmatched=unmatched)
         if by_stop and position is not None:
             self.exits.stop_filled(position, fill.quantity, fill.price, at, out)
+            self._stop_overtook_exits(position, at)
         if after is not None and after.status == "closed" and position is not None:
             self._remove(after.id)
             self.book.closed_today.append(after.id)
@@ -659,6 +660,21 @@ class Core:
         elif position is not None:
             self.stops.follow(position, True, at, out)
         self._pump(at)
+
+    def _stop_overtook_exits(self, position: LivePosition, at: datetime) -> None:
+        """The stop sold contracts an exit is working (the stop's cancel or cut was still on its way): the
+        exit gives them up. Sold twice, they would be another position's contracts on the same option
+        (the account holds them together) or a short: the book and the account would part, and every
+        later sell of that option would be refused `would_open_short`."""
+        excess = position.pending_exit - position.open_qty
+        for ref, owner in list(self.orders.owners.items()):
+            if excess <= 0:
+                return
+            if owner.position_id == position.id and owner.kind == "exit":
+                given_up = self.orders.execution.shrink(ref, excess, at)
+                owner.quantity -= given_up
+                position.pending_exit -= given_up
+                excess -= given_up
 
     # ================================================================== timers (the scheduler's jobs)
 

@@ -116,6 +116,8 @@ class StopDesk:
         current = self.resting.pop(position_id, None)
         if current is None or not self.active:
             return
+        if self._filled.get(current.request.order_id, 0) >= current.request.quantity:
+            return  # it sold all it held (its Filled status is on its way): nothing is left to cancel
         out.add(CancelOrder(current.request.order_id))
         out.log("info", "protective_stop_cancelled", position_id=position_id, order_id=current.request.order_id)
 

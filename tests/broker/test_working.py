@@ -495,3 +495,47 @@ def test_child_limit_walk_band_and_far_touch():
 
 def _rounder(underlying):
     return lambda p, d: round_to_tick(underlying, p, d)
+
+
+def _exit_working(qty=10):
+    w, _ = bare()
+    ref = w.start(parent(qty, side="SELL", kind="exit", source="x-7"), T0, iter(range(900, 999)).__next__)
+    (place,) = w.take_commands()
+    return w, ref, place.request
+
+
+def test_shrink_cuts_a_working_exit_child_down_to_what_may_still_be_sold():
+    """The position's stop sold 4 of the exit's 10 (its cancel overtaken): the child is modified to 6."""
+    w, ref, request = _exit_working(10)
+    assert w.shrink(ref, 4, T0 + timedelta(milliseconds=500)) == 4
+    (modify,) = w.take_commands()
+    assert isinstance(modify, Modify) and modify.request.order_id == request.order_id
+    assert modify.request.quantity == 6 and modify.request.limit_price == request.limit_price
+    now = T0 + timedelta(milliseconds=600)
+    w.on_update(OrderUpdate(request.order_id, request.order_ref, OrderStatus.FILLED, 6, 0, D("3.00"), now), now)
+    (result,) = w.take_results()
+    assert (result.requested, result.filled, result.status) == (6, 6, ExecutionStatus.FILLED)
+
+
+def test_shrink_by_everything_cancels_the_exit_child_and_ends_the_parent_filled_as_far_as_it_went():
+    w, ref, request = _exit_working(10)
+    now = T0 + timedelta(milliseconds=500)
+    w.on_fill(Fill("e1", request.order_id, request.order_ref, request.contract, "SELL", 3, D("3.00"), now), now)
+    assert w.shrink(ref, 10, now) == 7  # 3 were sold by the exit itself: 7 left to give up
+    (cancel,) = w.take_commands()
+    assert cancel == Cancel(request.order_id)
+    w.on_timer(now + timedelta(seconds=30))
+    assert w.take_commands() == []  # no reprice of a child being cancelled
+    later = now + timedelta(seconds=31)
+    w.on_update(OrderUpdate(request.order_id, request.order_ref, OrderStatus.CANCELLED, 3, 7, D("3.00"), later),
+                later)
+    (result,) = w.take_results()
+    assert (result.requested, result.filled, result.status) == (3, 3, ExecutionStatus.FILLED)
+
+
+def test_shrink_leaves_entries_and_unknown_parents_alone():
+    w, _ = bare()
+    ref = w.start(parent(10), T0, iter(range(900, 999)).__next__)
+    w.take_commands()
+    assert w.shrink(ref, 4, T0) == 0 and w.shrink("tradingd:0dte:nope", 4, T0) == 0
+    assert w.take_commands() == []

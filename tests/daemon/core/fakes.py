@@ -3,7 +3,7 @@ quotes made to pass (or fail) the liquidity rules, and a Core assembled from the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -54,6 +54,7 @@ class FakeExecution:
         self.fills: list[Fill] = []
         self.updates: list[OrderUpdate] = []
         self.refusals: list[tuple[int, str]] = []
+        self.shrunk: list[tuple[str, int]] = []
         self.deadline: datetime | None = None
         self.timers: list[datetime] = []
         self._runs: dict[str, tuple[ParentOrder, int, int]] = {}  # parent ref -> parent, order id, filled
@@ -109,6 +110,16 @@ class FakeExecution:
     def abandon(self, ref: str, now: datetime) -> list[int]:
         run = self._runs.pop(ref, None)
         return [] if run is None else [run[1]]
+
+    def shrink(self, ref: str, by: int, now: datetime) -> int:
+        run = self._runs.get(ref)
+        if run is None:
+            return 0
+        parent, oid, filled = run
+        given_up = min(by, parent.quantity - filled)
+        self.shrunk.append((ref, given_up))
+        self._runs[ref] = (replace(parent, quantity=parent.quantity - given_up), oid, filled)
+        return given_up
 
     def order_of(self, ref: str) -> int:
         return self._runs[ref][1]

@@ -77,6 +77,28 @@ def test_a_refused_exit_gives_its_contracts_back_to_the_stop() -> None:
     assert stops and stops[-1].request.quantity == position.open_qty  # the whole position is covered again
 
 
+def test_a_stop_fill_that_overtook_its_cancel_takes_the_contracts_from_the_exit() -> None:
+    """The hard stop fires: the exit sells what the stop held and the stop is cancelled; the stop fills
+    before its cancel reaches the venue. The exit must give those contracts up (they are sold): sold again
+    they would be another position's contracts on the same option (docs/decisions/churn.md)."""
+    core, execution, _, effects = held()
+    position = next(iter(core.book))
+    stop = next(e for e in orders(effects) if isinstance(e, PlaceOrder) and e.request.order_type == "STP").request
+    from tests.daemon.core.fakes import option
+
+    core.handle(QuoteEvent(option(position.key, "0.60", at(9, 45))))
+    effects = core.take_effects()
+    sell = next(e for e in orders(effects) if isinstance(e, PlaceOrder) and e.request.side == "SELL"
+                and e.request.order_type == "LMT").request
+    assert CancelOrder(stop.order_id) in effects and position.pending_exit == sell.quantity == stop.quantity
+    core.handle(FillEvent(fill_of(stop, at(9, 45), price="0.60")))  # the cancel was overtaken
+    core.take_effects()
+    exit_ref = sell.order_ref.rsplit(":", 1)[0]
+    assert execution.shrunk == [(exit_ref, sell.quantity)]
+    assert position.pending_exit == 0 and position.id not in core.book.positions
+    assert core.orders.owners[exit_ref].quantity == 0
+
+
 def test_exits_go_on_while_the_store_is_away() -> None:
     core, _, _, _ = held()
     position = next(iter(core.book))

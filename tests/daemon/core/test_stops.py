@@ -12,7 +12,7 @@ from daemon.core.ledger import new_position
 from daemon.core.stops import StopDesk
 from daemon.positions import LivePosition
 from exits.state import ExitState
-from market.types import OptionContract, OrderStatus, OrderUpdate
+from market.types import Fill, OptionContract, OrderStatus, OrderUpdate
 from tests.daemon.core.fakes import at, settings_for
 
 CONTRACT = OptionContract("SPY", date(2026, 11, 30), Decimal(600), "C")
@@ -79,3 +79,17 @@ def test_after_a_restart_a_new_stop_takes_the_next_number_never_one_already_sent
     desk.follow(p, True, at(9, 31), out)
     (placed,) = [e for e in out.take() if isinstance(e, PlaceOrder)]
     assert placed.request.order_ref == f"tradingd:{desk.profile}:stop-7:3"
+
+
+def test_a_stop_that_filled_whole_is_not_cancelled() -> None:
+    """The position closes on the stop's own fill, before the venue's Filled status arrives: a Cancel then
+    would only be refused (`order_not_working`)."""
+    desk, out = StopDesk(settings_for(), Counter(100)), Outbox()
+    desk.active = True
+    p = position()
+    desk.follow(p, True, at(9, 31), out)
+    request = [e for e in out.take() if isinstance(e, PlaceOrder)][0].request
+    fill = Fill("s1", request.order_id, request.order_ref, CONTRACT, "SELL", 10, Decimal("1.50"), at(9, 40))
+    assert desk.on_fill(fill)
+    desk.cancel(p.id, out)
+    assert out.take() == [] and desk.resting == {}
