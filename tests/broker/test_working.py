@@ -539,3 +539,41 @@ def test_shrink_leaves_entries_and_unknown_parents_alone():
     w.take_commands()
     assert w.shrink(ref, 4, T0) == 0 and w.shrink("tradingd:0dte:nope", 4, T0) == 0
     assert w.take_commands() == []
+
+
+def _exit_waiting_for_its_token(qty=10):
+    """An exit whose Place is queued behind another order's (one message a second): not sent yet."""
+    w, book = bare(**{"execution.max_messages_per_s": 1})
+    ids = iter(range(900, 999)).__next__
+    w.start(parent(4, source="sig-first"), T0, ids)
+    (first,) = w.take_commands()
+    ref = w.start(parent(qty, side="SELL", kind="exit", source="x-7"), T0, ids)
+    assert w.take_commands() == []  # the exit's Place waits for the next second's token
+    return w, book, ref, first
+
+
+def test_shrink_resizes_an_exit_place_still_waiting_for_its_token():
+    w, book, ref, _ = _exit_waiting_for_its_token(10)
+    assert w.shrink(ref, 4, T0 + timedelta(milliseconds=200)) == 4
+    assert w.take_commands() == []  # still waiting: the cut sends nothing by itself
+    t = T0 + timedelta(seconds=1)
+    book.put(quote(KEY, "2.90", "3.10", at=t))
+    w.on_timer(t)
+    (place,) = w.take_commands()
+    assert isinstance(place, Place) and place.request.side == "SELL" and place.request.quantity == 6
+    w.on_update(OrderUpdate(place.request.order_id, place.request.order_ref, OrderStatus.FILLED, 6, 0, D("2.95"), t), t)
+    (result,) = [r for r in w.take_results() if r.parent_ref == ref]
+    assert (result.requested, result.filled, result.status) == (6, 6, ExecutionStatus.FILLED)
+
+
+def test_shrink_by_everything_drops_an_exit_place_still_waiting_for_its_token():
+    w, book, ref, first = _exit_waiting_for_its_token(10)
+    assert w.shrink(ref, 10, T0 + timedelta(milliseconds=200)) == 10
+    for s in (1, 2, 3):
+        t = T0 + timedelta(seconds=s)
+        book.put(quote(KEY, "2.90", "3.10", at=t))
+        w.on_timer(t)
+        sells = [c for c in w.take_commands() if isinstance(c, Place) and c.request.side == "SELL"]
+        assert sells == []  # nothing of the exit ever reaches the venue
+    results = [r for r in w.take_results() if r.parent_ref == ref]
+    assert [(r.requested, r.filled) for r in results] == [(0, 0)]  # ended once, nothing sold
