@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from broker.listings import NICKEL, PENNY, PENNY_EVERY_PRICE, round_to_tick
 from market.types import OptionContract, Quote, Right
@@ -191,53 +192,87 @@ def model_quote(contract: OptionContract, spot: Decimal, atm: float, now: dateti
     bid and ask at the listing tick, the 6-place greeks and IV). Where float rounding could differ from
     the Decimal path (a value within 1e-7 of a tick, the penny/nickel boundary, a one-tick market) the
     exact path decides. `key` is the contract's key when the caller has it (it is built per call)."""
-    f = _floats(cfg)
-    s, k = float(spot), float(contract.strike)
-    years = max((expires_at - now).total_seconds(), f.min_time_s) / SECONDS_PER_YEAR
-    moneyness = math.log(k / s)  # the skew's and the spread's log-moneyness: one value, computed once
-    vol = atm * (1.0 - f.skew * moneyness)
-    vol = min(max(vol, f.min_iv), f.max_iv)
-    right = contract.right
-    if right not in ("C", "P") or not (s > 0 and k > 0) or math.isnan(years) or math.isnan(vol) or not years >= 0 \
-            or not vol >= 0:
-        return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)
-    rate = f.rate
-    disc_r = math.exp(-rate * years)
-    # black_scholes' dividend discount exp(-0.0 * years) is exactly 1.0 here (years is finite: checked
-    # above), and x * 1.0 == x in IEEE arithmetic: it is left out, and each N(d) is computed once.
-    sd = vol * math.sqrt(years)
-    if sd == 0.0:
-        return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)
-    d1 = (math.log(s / k) + (rate - 0.0 + 0.5 * vol * vol) * years) / sd
-    d2 = d1 - sd
-    pdf = math.exp(-0.5 * d1 * d1) / _SQRT2PI
-    gamma = pdf / (s * sd)
-    if right == "C":
-        n1 = 0.5 * (1.0 + math.erf(d1 / _SQRT2))
-        price = s * n1 - k * disc_r * (0.5 * (1.0 + math.erf(d2 / _SQRT2)))
-        delta = n1
-    else:
-        n1 = 0.5 * (1.0 + math.erf(-d1 / _SQRT2))
-        price = k * disc_r * (0.5 * (1.0 + math.erf(-d2 / _SQRT2))) - s * n1
-        delta = -n1
-    z = abs(moneyness) / (vol * f.horizon)
-    theo = round(price, 6)
-    half = theo * f.spread_pct * (1 + f.widening * round(z, 6)) / 2
-    underlying = contract.underlying
-    low = _float_tick(underlying, theo - half, False)
-    high = _float_tick(underlying, theo + half, True)
-    if low is None or high is None:
-        return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)
-    (nb, tick_b), (na, tick_a) = low, high
-    if na * (1 if tick_a is PENNY else 5) <= max(nb, 0) * (1 if tick_b is PENNY else 5):
-        return model_quote_exact(contract, spot, atm, now, expires_at, received_at, cfg, usable)  # one-tick market
-    bid = _ZERO if nb < 0 else _tick_price(nb, tick_b)
-    ask = _tick_price(na, tick_a)
-    falloff = math.exp(-0.5 * z * z)
-    size = max(1, round(f.display * falloff))
-    return Quote(key or contract.key, bid, ask, None, received_at, size if nb > 0 else 0, size,
-                 int(f.open_interest * falloff), Decimal(repr(round(delta, 6))),  # `_six`, inlined (hot)
-                 Decimal(repr(round(gamma, 6))), Decimal(repr(round(vol, 6))), True, usable)
+    terms = Terms(cfg, now, expires_at)
+    return terms.quote(contract, spot, float(spot), float(contract.strike), atm, received_at, usable, key)
+
+
+class Terms:
+    """What `model_quote` computes from the settings, the time and the expiry alone, once: a refresh of
+    the option model prices every tracked option of an expiry at the same moment (`OptionQuoteModel`
+    keeps one per expiry and moment). The per-option part (`quote`) computes only the strike's terms,
+    with the same expressions in the same order as before: the same floats, so the same quotes."""
+
+    __slots__ = ("cfg", "f", "now", "expires_at", "years", "root", "disc_r", "carry", "ok")
+
+    def __init__(self, cfg: OptionModelConfig, now: datetime, expires_at: datetime):
+        f = self.f = _floats(cfg)
+        self.cfg, self.now, self.expires_at = cfg, now, expires_at
+        years = self.years = max((expires_at - now).total_seconds(), f.min_time_s) / SECONDS_PER_YEAR
+        self.ok = not math.isnan(years) and years >= 0  # else the exact path decides (as it did per option)
+        self.root = math.sqrt(years) if self.ok else math.nan
+        self.disc_r = math.exp(-f.rate * years)
+        # black_scholes' dividend discount exp(-0.0 * years) is exactly 1.0 here (years is finite: checked),
+        # and x * 1.0 == x in IEEE arithmetic: it is left out, and each N(d) is computed once.
+        self.carry = f.rate - 0.0
+
+    def quote(self, contract: OptionContract, spot: Decimal, s: float, k: float, atm: float, received_at: datetime,
+              usable: bool = True, key: str | None = None, greeks: list[Any] | None = None) -> Quote:
+        """The quote of `contract` at `spot` (`s`, `k`: spot and strike as floats). `greeks`: the option's
+        last [rounded delta, its Decimal, rounded gamma, its Decimal, rounded vol, its Decimal], reused
+        (and updated) where the 6-place value is unchanged: the same Decimal, one construction fewer."""
+        f = self.f
+        moneyness = math.log(k / s)  # the skew's and the spread's log-moneyness: one value, computed once
+        vol = atm * (1.0 - f.skew * moneyness)
+        vol = min(max(vol, f.min_iv), f.max_iv)
+        right = contract.right
+        if right not in ("C", "P") or not (s > 0 and k > 0) or not self.ok or math.isnan(vol) or not vol >= 0:
+            return model_quote_exact(contract, spot, atm, self.now, self.expires_at, received_at, self.cfg, usable)
+        sd = vol * self.root
+        if sd == 0.0:
+            return model_quote_exact(contract, spot, atm, self.now, self.expires_at, received_at, self.cfg, usable)
+        years = self.years
+        d1 = (math.log(s / k) + (self.carry + 0.5 * vol * vol) * years) / sd
+        d2 = d1 - sd
+        pdf = math.exp(-0.5 * d1 * d1) / _SQRT2PI
+        gamma = pdf / (s * sd)
+        if right == "C":
+            n1 = 0.5 * (1.0 + math.erf(d1 / _SQRT2))
+            price = s * n1 - k * self.disc_r * (0.5 * (1.0 + math.erf(d2 / _SQRT2)))
+            delta = n1
+        else:
+            n1 = 0.5 * (1.0 + math.erf(-d1 / _SQRT2))
+            price = k * self.disc_r * (0.5 * (1.0 + math.erf(-d2 / _SQRT2))) - s * n1
+            delta = -n1
+        z = abs(moneyness) / (vol * f.horizon)
+        theo = round(price, 6)
+        half = theo * f.spread_pct * (1 + f.widening * round(z, 6)) / 2
+        underlying = contract.underlying
+        low = _float_tick(underlying, theo - half, False)
+        high = _float_tick(underlying, theo + half, True)
+        if low is None or high is None:
+            return model_quote_exact(contract, spot, atm, self.now, self.expires_at, received_at, self.cfg, usable)
+        (nb, tick_b), (na, tick_a) = low, high
+        if na * (1 if tick_a is PENNY else 5) <= max(nb, 0) * (1 if tick_b is PENNY else 5):
+            return model_quote_exact(contract, spot, atm, self.now, self.expires_at, received_at, self.cfg,
+                                     usable)  # one-tick market
+        bid = _ZERO if nb < 0 else _tick_price(nb, tick_b)
+        ask = _tick_price(na, tick_a)
+        falloff = math.exp(-0.5 * z * z)
+        size = max(1, round(f.display * falloff))
+        delta, gamma, vol = round(delta, 6), round(gamma, 6), round(vol, 6)
+        if greeks is None:
+            d_delta, d_gamma, d_vol = Decimal(repr(delta)), Decimal(repr(gamma)), Decimal(repr(vol))  # `_six`
+        else:  # Decimal(repr(x)) depends on x alone: an unchanged 6-place value keeps its Decimal (a zero is
+            # always rebuilt: 0.0 == -0.0, but their reprs differ)
+            if not (greeks[0] == delta and delta):
+                greeks[0], greeks[1] = delta, Decimal(repr(delta))
+            if not (greeks[2] == gamma and gamma):
+                greeks[2], greeks[3] = gamma, Decimal(repr(gamma))
+            if not (greeks[4] == vol and vol):
+                greeks[4], greeks[5] = vol, Decimal(repr(vol))
+            d_delta, d_gamma, d_vol = greeks[1], greeks[3], greeks[5]
+        return Quote(key or contract.key, bid, ask, None, received_at, size if nb > 0 else 0, size,
+                     int(f.open_interest * falloff), d_delta, d_gamma, d_vol, True, usable)
 
 
 _ZERO = Decimal(0)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from typing import Any
 
 import structlog
 
 from broker.listings import ListingError, session_close
-from broker.pricing import atm_vol, model_quote, same_day_vol
+from broker.pricing import Terms, atm_vol, model_quote, same_day_vol
 from broker.quotes import QuoteBook
 from market.types import OptionContract, Quote
 from config.models import OptionModelConfig
@@ -31,6 +32,20 @@ def is_option_key(key: str) -> bool:
     return " " in key
 
 
+class _Option:
+    """A tracked option and what its quotes need of it, worked out once when it is tracked: the key its
+    quotes carry, the strike as a float, its expiry's close, and its last 6-place greeks (`Terms.quote`)."""
+
+    __slots__ = ("contract", "key", "strike", "expires_at", "greeks")
+
+    def __init__(self, contract: OptionContract, expires_at: datetime | None):
+        self.contract = contract
+        self.key = contract.key
+        self.strike = float(contract.strike)
+        self.expires_at = expires_at
+        self.greeks: list[Any] = [None] * 6
+
+
 class OptionQuoteModel:
     def __init__(self, book: QuoteBook, clock: Clock, cfg: OptionModelConfig, vix_key: str = "VIX",
                  multiplier: int = 100):
@@ -39,10 +54,11 @@ class OptionQuoteModel:
         self._cfg = cfg
         self._vix_key = vix_key
         self._multiplier = multiplier
-        self._tracked: dict[str, dict[str, OptionContract]] = {}  # underlying -> key -> contract
+        self._tracked: dict[str, dict[str, _Option]] = {}  # underlying -> key -> the option and its terms
         self._realized: dict[str, float] = {}
         self._closes: dict[date, datetime | None] = {}  # expiry -> its session's close
-        self._keys: dict[str, str] = {}  # tracked key -> the contract's own key
+        self._terms: dict[datetime, Terms] = {}  # expiry's close -> the model's time terms at `_terms_at`
+        self._terms_at: datetime | None = None
         self._detach: Callable[[], None] | None = None
         self._vix_seen: tuple[Quote | None, float | None] = (None, None)  # the last VIX quote read, its level
         self._vols: dict[tuple[str, float | None, float | None, float | None], tuple[float | None, float | None]] = {}
@@ -67,8 +83,8 @@ class OptionQuoteModel:
                 continue
             per = self._tracked.setdefault(key.split(" ", 1)[0], {})
             if key not in per:  # parsed only when new (a snapshot asks for a tracked key on every wait)
-                contract = per[key] = OptionContract.from_key(key, self._multiplier)
-                self._keys[key] = contract.key  # what its quotes are keyed by (built once, not per quote)
+                contract = OptionContract.from_key(key, self._multiplier)
+                per[key] = _Option(contract, self._expires_at(contract))
                 added.append(key)
         return added
 
@@ -137,14 +153,18 @@ class OptionQuoteModel:
             vix_level = self._vix_seen[1]
             vix1d = None if cfg.vix1d_symbol is None else book.get(cfg.vix1d_symbol)
             vix1d_level = None if vix1d is None or vix1d.mid is None else float(vix1d.mid)
+        if now != self._terms_at:  # the time terms of each expiry, once per moment (VIX and an underlying
+            self._terms, self._terms_at = {}, now  # often tick at the same second)
+        terms_at = self._terms
         for name in groups:
             per = self._tracked.get(name)
             if not per:
                 continue
             under = book.get(name) if trading else None
             spot = None if under is None else under.mid
-            atm = same = None
+            atm = same = s = None
             if spot is not None and spot > 0:
+                s = float(spot)
                 # both vols are pure functions of these inputs (and the fixed settings): kept per inputs
                 inputs = (name, vix_level, vix1d_level, self._realized.get(name))
                 vols = self._vols.get(inputs)
@@ -155,8 +175,8 @@ class OptionQuoteModel:
                         self._vols.clear()
                     self._vols[inputs] = vols
                 atm, same = vols
-            for key, contract in list(per.items()):
-                expires_at = self._expires_at(contract)
+            for key, option in list(per.items()):
+                expires_at = option.expires_at
                 if expires_at is not None and now > expires_at:
                     del per[key]
                     continue
@@ -165,9 +185,13 @@ class OptionQuoteModel:
                     continue  # a recorded quote wins
                 if atm is None or expires_at is None or under is None:
                     continue  # no session, no price or no vol: no quote (as `quote_for` answers None)
+                contract = option.contract
                 vol = same if contract.expiry == today else atm
-                quote = model_quote(contract, spot, vol, now, expires_at, under.received_at, cfg,  # type: ignore[arg-type]
-                                    usable=under.usable, key=self._keys.get(key))
+                terms = terms_at.get(expires_at)
+                if terms is None:
+                    terms = terms_at[expires_at] = Terms(cfg, now, expires_at)
+                quote = terms.quote(contract, spot, s, option.strike, vol, under.received_at,  # type: ignore[arg-type]
+                                    under.usable, option.key, option.greeks)
                 if book.update(quote):
                     written += 1
         return written

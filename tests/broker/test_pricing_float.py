@@ -66,3 +66,32 @@ def test_the_key_given_by_the_caller_is_the_quotes_key() -> None:
     contract = OptionContract("SPY", expiry, Decimal(270), "C")
     now = close - timedelta(hours=2)
     assert model_quote(contract, Decimal("270.5"), 0.15, now, close, now, cfg, key=contract.key).key == contract.key
+
+
+def test_the_per_option_greeks_memo_gives_the_exact_quote_along_a_walk() -> None:
+    """`Terms.quote` with an option's memo of its last 6-place greeks (as `OptionQuoteModel` prices a
+    tracked option tick after tick): every quote is `model_quote_exact`'s, the Decimals the same text,
+    where the greeks repeat (small moves, a second apart) and where they move."""
+    from broker.pricing import Terms
+
+    rng = random.Random(20261206)
+    cfg = OptionModelConfig()
+    expiry = date(2019, 2, 15)
+    close = datetime.combine(expiry, time(16), tzinfo=EXCHANGE_TZ)
+    reused = 0
+    for strike, right in ((270, "C"), (270, "P"), (420, "C"), (150, "P"), (150, "C"), (420, "P")):
+        contract = OptionContract("SPY", expiry, Decimal(strike), right)  # type: ignore[arg-type]
+        memo: list[object] = [None] * 6
+        spot, now = Decimal("270.00"), close - timedelta(hours=30)
+        previous = None
+        for _ in range(400):
+            spot += Decimal(rng.choice([-1, 0, 0, 0, 1])) / 100
+            now += timedelta(seconds=1)
+            atm = rng.choice([0.15, 0.15, 0.151])
+            fast = Terms(cfg, now, close).quote(contract, spot, float(spot), float(strike), atm, now, True,
+                                                contract.key, memo)  # type: ignore[arg-type]
+            same(fast, model_quote_exact(contract, spot, atm, now, close, now, cfg))
+            if previous is not None:
+                reused += fast.delta is previous.delta
+            previous = fast
+    assert reused > 100  # the walk does reuse Decimals
