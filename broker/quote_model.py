@@ -34,9 +34,10 @@ def is_option_key(key: str) -> bool:
 
 class _Option:
     """A tracked option and what its quotes need of it, worked out once when it is tracked: the key its
-    quotes carry, the strike as a float, its expiry's close, and its last 6-place greeks (`Terms.quote`)."""
+    quotes carry, the strike as a float, its expiry's close; its last 6-place greeks (`Terms.quote`) and
+    the last quote priced with the inputs it was priced from."""
 
-    __slots__ = ("contract", "key", "strike", "expires_at", "greeks")
+    __slots__ = ("contract", "key", "strike", "expires_at", "greeks", "inputs", "last")
 
     def __init__(self, contract: OptionContract, expires_at: datetime | None):
         self.contract = contract
@@ -44,6 +45,8 @@ class _Option:
         self.strike = float(contract.strike)
         self.expires_at = expires_at
         self.greeks: list[Any] = [None] * 6
+        self.inputs: tuple[float, float, float] | None = None  # (spot, vol, years) of `last`
+        self.last: Quote | None = None  # the quote last priced (not copied) from `inputs`
 
 
 class OptionQuoteModel:
@@ -190,8 +193,18 @@ class OptionQuoteModel:
                 terms = terms_at.get(expires_at)
                 if terms is None:
                     terms = terms_at[expires_at] = Terms(cfg, now, expires_at)
-                quote = terms.quote(contract, spot, s, option.strike, vol, under.received_at,  # type: ignore[arg-type]
-                                    under.usable, option.key, option.greeks)
+                inputs = (s, vol, terms.years)
+                last = option.last
+                if last is not None and option.inputs == inputs:
+                    # the model is a pure function of these (the strike, expiry and settings are fixed): an
+                    # underlying and VIX ticking at the same second price the option twice alike
+                    quote = Quote(option.key, last.bid, last.ask, None, under.received_at, last.bid_size,
+                                  last.ask_size, last.open_interest, last.delta, last.gamma, last.iv, True,
+                                  under.usable)
+                else:
+                    quote = terms.quote(contract, spot, s, option.strike, vol, under.received_at,  # type: ignore[arg-type]
+                                        under.usable, option.key, option.greeks)
+                    option.inputs, option.last = inputs, quote
                 if book.update(quote):
                     written += 1
         return written

@@ -114,3 +114,49 @@ async def test_no_modelled_option_quote_before_the_open():
     assert model.quote_for(contract("270", "C")) is None
     await clock2.advance_to(pre.replace(minute=30))
     assert model.quote_for(contract("270", "C")) is not None
+
+
+def test_a_repriced_option_is_the_fresh_models_quote_tick_after_tick():
+    """Each quote the model writes equals, field for field (Decimal texts too), the quote a model that
+    has priced nothing before writes from the same book at the same moment: what it keeps per option
+    (the last inputs and quote, the greeks' Decimals, the time terms of the moment) changes no quote.
+    The walk has VIX and the underlying ticking at the same second (priced alike: copied), the
+    underlying's usability flipping, and VIX, the price and the clock moving alone."""
+    from dataclasses import fields
+
+    class Clock:
+        at = T0
+
+        def now(self):  # type: ignore[no-untyped-def]
+            return self.at
+
+    clock, book = Clock(), QuoteBook()
+    model = OptionQuoteModel(book, clock, CFG)  # type: ignore[arg-type]
+    model.attach()
+    keys = [KEY, contract("268", "P").key, contract("275", "C").key]
+    model.track(keys)
+    steps = [("VIX", "15.9", "16.1", 0), ("SPY", "270.39", "270.41", 0), ("VIX", "15.9", "16.1", 0),
+             ("SPY", "270.39", "270.41", 1), ("VIX", "15.9", "16.1", 1), ("VIX", "16.9", "17.1", 1),
+             ("SPY", "270.49", "270.51", 1), ("SPY", "270.49", "270.51", 2), ("VIX", "16.9", "17.1", 2)]
+    copied = 0
+    for i, (symbol, bid, ask, second) in enumerate(steps):
+        clock.at = T0 + timedelta(seconds=second)
+        before = {k: book.get(k) for k in keys}
+        book.update(quote(symbol, bid, ask, at=T0 + timedelta(seconds=second), usable=i != 3))
+        fresh_book = QuoteBook()
+        for k in ("VIX", "SPY"):
+            if book.get(k) is not None:
+                fresh_book.update(book.get(k))
+        fresh = OptionQuoteModel(fresh_book, clock, CFG)  # type: ignore[arg-type]
+        fresh.track(keys)
+        fresh.refresh()
+        for k in keys:
+            mine, theirs = book.get(k), fresh_book.get(k)
+            assert (mine is None) == (theirs is None)
+            if mine is not None:
+                for f in fields(mine):
+                    x, y = getattr(mine, f.name), getattr(theirs, f.name)
+                    assert x == y and str(x) == str(y), (i, k, f.name, x, y)
+                copied += before[k] is not None and mine is not before[k] and mine.bid is before[k].bid \
+                    and mine.delta is before[k].delta
+    assert copied > 0
