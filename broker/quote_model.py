@@ -63,6 +63,9 @@ class OptionQuoteModel:
         self._terms: dict[datetime, Terms] = {}  # expiry's close -> the model's time terms at `_terms_at`
         self._terms_at: datetime | None = None
         self._detach: Callable[[], None] | None = None
+        # Where set (the replay), each quote written is appended here instead of being told to the book's
+        # listeners: the replay hands them on to the venue and the core itself, in this order.
+        self.written: list[Quote] | None = None
         self._vix_seen: tuple[Quote | None, float | None] = (None, None)  # the last VIX quote read, its level
         self._vols: dict[tuple[str, float | None, float | None, float | None], tuple[float | None, float | None]] = {}
 
@@ -159,6 +162,7 @@ class OptionQuoteModel:
         if now != self._terms_at:  # the time terms of each expiry, once per moment (VIX and an underlying
             self._terms, self._terms_at = {}, now  # often tick at the same second)
         terms_at = self._terms
+        out = self.written
         for name in groups:
             per = self._tracked.get(name)
             if not per:
@@ -205,8 +209,14 @@ class OptionQuoteModel:
                     quote = terms.quote(contract, spot, s, option.strike, vol, under.received_at,  # type: ignore[arg-type]
                                         under.usable, option.key, option.greeks)
                     option.inputs, option.last = inputs, quote
-                if book.update(quote):
-                    written += 1
+                if out is None:
+                    if book.update(quote):
+                        written += 1
+                else:
+                    stored = book.store(quote)
+                    if stored is not None:
+                        out.append(stored)
+                        written += 1
         return written
 
     def _expires_at(self, contract: OptionContract) -> datetime | None:

@@ -44,14 +44,23 @@ class QuoteBook:
         feeds may deliver out of order, and an old quote must never hide a newer one. A quote the
         sanity checks find unusable is stored flagged `usable=False` (it is the latest word on the
         key: no entry is sized on it, and exits see no price) with its reason in `problem(key)`."""
+        stored = self.store(quote)
+        if stored is None:
+            return False
+        if self._listeners:
+            self._notify(stored)
+        return True
+
+    def store(self, quote: Quote) -> Quote | None:
+        """`update` without telling the listeners: the quote as stored (flagged when unusable), None when
+        dropped. For a writer that hands its quotes on itself (the replay's option model)."""
         current = self._quotes.get(quote.key)
         if current is not None and quote.received_at < current.received_at:
-            return False
+            return None
         if self._sanity is not None and self._now is not None:
             quote = self._checked(quote, self._now())
         self._quotes[quote.key] = quote
-        self._notify(quote)
-        return True
+        return quote
 
     def problem(self, key: str) -> Verdict | None:
         """Why the stored quote of `key` failed the §4.4 sanity checks; None when it passed (or none is stored)."""

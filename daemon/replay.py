@@ -168,7 +168,8 @@ class Replay:
         self.model = OptionQuoteModel(self.market, self.clock, settings.broker.sim.model, settings.profile.vix_symbol,
                                       settings.profile.contract_multiplier)
         self._modelled: list[Quote] = []
-        self.market.add_listener(self._on_market)
+        self.model.written = self._modelled  # the model's own quotes: straight to the list (no listener hop)
+        self.market.add_listener(self._on_market)  # modelled quotes others write (a backtest's snapshot answer)
         self.timers = Timers(job_specs(settings, calendar.session_for, _closeout(settings)), calendar.session_for,
                              start)
         self.core = Core(settings, execution=None, chains=SimChains(settings.profile.contract_multiplier),  # type: ignore[arg-type]
@@ -300,7 +301,8 @@ class Replay:
     def _forward_modelled(self, at: datetime) -> None:
         if not self._modelled:
             return
-        quotes, self._modelled = self._modelled, []
+        quotes = self._modelled
+        self._modelled = self.model.written = []
         core, venue = self.core, self.venue
         for quote in quotes:
             self.stats.option_quotes += 1

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from market.types import Quote
 
@@ -69,8 +70,9 @@ class Verdict:
 USABLE = Verdict(True)
 
 
-@dataclass(frozen=True, slots=True)
-class _Mid:
+class _Mid(NamedTuple):
+    """A key's reference mid and its stamp (a tuple: made on every usable underlying quote)."""
+
     mid: Decimal
     at: datetime
 
@@ -131,7 +133,7 @@ class QuoteSanity:
         if bid is not None and ask is not None and bid > ask:
             return Verdict(False, CROSSED, f"bid {bid} > ask {ask}")
         if quote.received_at is now and self._now_fine:  # the core judges each quote at its own stamp
-            return self._jump(quote)
+            return USABLE if quote.modelled else self._jump(quote)  # a modelled quote: `_jump`'s first answer
         lim = self.limits
         ahead = quote.received_at - now
         if ahead > self._future:
