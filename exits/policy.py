@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from config.models import Settings
 from config.per_settings import per_settings
+from config.plain import plain
 from exits import closeout, levels, overnight, partial, runner, stops, tiered
 from exits.action import ExitAction
 from exits.context import NOTHING, ExitContext, RuleResult, remaining
@@ -51,11 +52,16 @@ def evaluate(position: ExitPosition, state: ExitState, market: MarketSnapshot, n
                         quantity_closed=state.quantity_closed, profit_closed=state.profit_closed,
                         exit_at_open_since=state.exit_at_open_since)
     actions: list[ExitAction] = []
+    left = remaining(position, state)
     for step in _steps(settings):
-        if remaining(position, state) == 0:
+        if left == 0:
             break
-        fired, state = step(ctx, state)
-        actions.extend(fired)
+        fired, moved = step(ctx, state)
+        if fired:
+            actions.extend(fired)
+        if moved is not state:  # most steps hand the state back untouched: what remains is unchanged
+            state = moved
+            left = remaining(position, state)
     return tuple(actions), state
 
 
@@ -63,6 +69,9 @@ def evaluate(position: ExitPosition, state: ExitState, market: MarketSnapshot, n
 # Settings object rather than once per evaluation.
 @per_settings
 def _steps(settings: Settings) -> tuple[Step, ...]:
+    # The rules read their config on every look (~40 reads a 7dte evaluation): plain attributes
+    # answer with the very same values without pydantic's `__getattr__` hook (config/plain.py).
+    settings = plain(settings)
     lv = settings.position_levels
     loss = (
         lambda c, s: levels.loss_alert(c, s, lv),

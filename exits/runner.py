@@ -57,7 +57,8 @@ def stop_candidate(ctx: ExitContext, cfg: SevenDteExitsConfig, peak_price: Decim
 def ratchet(ctx: ExitContext, state: ExitState, cfg: SevenDteExitsConfig) -> ExitState:
     """Peak up, stop up; never down. Emits nothing: `stops.announce_stop` tells the broker."""
     top = peak(ctx, state)
-    state = replace(state, peak_price=top)
+    if top is not state.peak_price:  # `peak` hands back the stored object when it did not move: no copy then
+        state = replace(state, peak_price=top)
     candidate = stop_candidate(ctx, cfg, top)
     return state if candidate is None else raise_stop(state, *candidate)
 
