@@ -20,14 +20,18 @@ NOTHING: tuple[ExitAction, ...] = ()
 @dataclass(frozen=True, slots=True)
 class ExitContext:
     """`dte`: calendar days from now's exchange date to expiry (0 on expiry day, negative after);
-    `in_regular_hours`: inside the session (open inclusive, close exclusive). Both are worked out
-    once here, not by each rule that asks (a dozen times per evaluation)."""
+    `in_regular_hours`: inside the session (open inclusive, close exclusive); `live_price`: the
+    premium, only while options trade (outside regular hours a mark is stale); `entry`: the entry
+    price. All are worked out once here, not by each rule that asks (a dozen times per evaluation,
+    where a property would run a Python call each time)."""
 
     position: ExitPosition
     market: MarketSnapshot
     now: datetime
     dte: int = field(init=False)
     in_regular_hours: bool = field(init=False)
+    live_price: Decimal | None = field(init=False)
+    entry: Decimal = field(init=False)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -39,16 +43,10 @@ class ExitContext:
         if session is not None and session.day != now.date():
             raise ExitInputError("bad_session", f"market session is for {session.day}, not now's date {now.date()}")
         object.__setattr__(self, "dte", (self.position.expiry - now.date()).days)
-        object.__setattr__(self, "in_regular_hours", session is not None and session.contains(now))
-
-    @property
-    def live_price(self) -> Decimal | None:
-        """The premium, only while options trade: outside regular hours a mark is stale."""
-        return self.market.option_price if self.in_regular_hours else None
-
-    @property
-    def entry(self) -> Decimal:
-        return self.position.entry_price
+        in_hours = session is not None and session.contains(now)
+        object.__setattr__(self, "in_regular_hours", in_hours)
+        object.__setattr__(self, "live_price", self.market.option_price if in_hours else None)
+        object.__setattr__(self, "entry", self.position.entry_price)
 
     def price_at(self, profit: Decimal) -> Decimal:
         """The premium at which the position shows `profit` (0.05 = +5 %)."""
