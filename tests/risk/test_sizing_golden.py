@@ -8,15 +8,14 @@ for an intended rule change: `python -m tests.risk.test_sizing_golden --write`.
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
-import sys
 from pathlib import Path
 
 from bench.bench_sizing import SEED, requests
 from config.loader import load_settings
 from risk.sizing import evaluate
+from tests.golden import assert_same_lines, read_lines, write_main
 
 GOLDEN = Path(__file__).parent / "golden" / "sizing_records.json.gz"
 PROFILES = ("0dte", "7dte")
@@ -35,8 +34,7 @@ def records() -> list[str]:
 
 
 def _golden() -> list[str]:
-    with gzip.open(GOLDEN, "rt", encoding="utf-8") as f:
-        return f.read().splitlines()
+    return read_lines(GOLDEN)
 
 
 def test_golden_covers_accepts_and_refusals() -> None:
@@ -50,14 +48,8 @@ def test_golden_covers_accepts_and_refusals() -> None:
 
 
 def test_records_identical_to_golden() -> None:
-    golden, now = _golden(), records()
-    assert len(now) == len(golden)
-    for expected, got in zip(golden, now):
-        assert got == expected
+    assert_same_lines(_golden(), records())
 
 
 if __name__ == "__main__":
-    if "--write" not in sys.argv:
-        sys.exit("usage: python -m tests.risk.test_sizing_golden --write")
-    with gzip.GzipFile(GOLDEN, "wb", mtime=0) as f:  # mtime 0: the same records give the same bytes
-        f.write(("\n".join(records()) + "\n").encode())
+    write_main(GOLDEN, records, "tests.risk.test_sizing_golden")
