@@ -13,8 +13,7 @@ from config.models import Settings
 from config.plain import plain
 from risk import reasons
 from risk.capital import bet_limits
-from risk.contracts import (book_cap_limits, contract_value, min_contracts, open_exposure_of, scaled_contracts,
-                            size_entry)
+from risk.contracts import book_cap_limits, contract_value, min_contracts, scaled_contracts, size_entry
 from risk.correlation import average_abs_to, average_pairwise_abs, regime
 from risk.decision import CapBound, Decision, GateCheck, owned_decision
 from risk.events import event_caps
@@ -45,7 +44,8 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
     minimum = min_contracts(bets.min_bet, value)
     held = [p.underlying for p in req.open_positions]
     # The book's exposure, summed once: the 0dte exposure factor and the total-exposure cap both need it.
-    open_exposure = open_exposure_of(req.open_positions, settings.profile.contract_multiplier)
+    contract_multiplier = settings.profile.contract_multiplier
+    open_exposure = sum([p.exposure(contract_multiplier) for p in req.open_positions], _ZERO)  # (as open_exposure_of)
 
     mult = _multiplier(req, settings, value, minimum, held, open_exposure)
     book_average = average_pairwise_abs([*held, signal.underlying], req.correlations)
