@@ -92,7 +92,10 @@ def book_cap_limits(underlying: str, base: Decimal, open_positions: Sequence[Ope
     sizing = settings.sizing
     limits: dict[str, Decimal] = {}
     if sizing.per_underlying_alloc_pct is not None:
-        on_underlying = sum([p.exposure(multiplier) for p in open_positions if p.underlying == underlying], _ZERO)
+        on_underlying = _ZERO  # (a plain loop, summed from zero in position order: no comprehension frame)
+        for p in open_positions:
+            if p.underlying == underlying:
+                on_underlying += p.exposure(multiplier)
         limits["per_underlying"] = sizing.per_underlying_alloc_pct * base - on_underlying
     sector = sector_room(underlying, base, open_positions, settings.regime.sectors, multiplier)
     if sector is not None:  # SPEC §10.3, between the underlying's and the whole book's caps

@@ -42,10 +42,15 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
     bets = bet_limits(base, settings.sizing)
     value = contract_value(req.price, settings.profile.contract_multiplier)
     minimum = min_contracts(bets.min_bet, value)
-    held = [p.underlying for p in req.open_positions]
-    # The book's exposure, summed once: the 0dte exposure factor and the total-exposure cap both need it.
+    # The underlyings held, and the book's exposure summed once (the 0dte exposure factor and the
+    # total-exposure cap both need it): one plain loop, from zero in position order as `open_exposure_of`
+    # sums; two comprehensions were a function and a frame apiece.
     contract_multiplier = settings.profile.contract_multiplier
-    open_exposure = sum([p.exposure(contract_multiplier) for p in req.open_positions], _ZERO)  # (as open_exposure_of)
+    held: list[str] = []
+    open_exposure = _ZERO
+    for p in req.open_positions:
+        held.append(p.underlying)
+        open_exposure += p.exposure(contract_multiplier)
 
     mult = _multiplier(req, settings, value, minimum, held, open_exposure)
     book_average = average_pairwise_abs([*held, signal.underlying], req.correlations)
