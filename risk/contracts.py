@@ -69,6 +69,11 @@ def apply_caps(contracts: int, value: Decimal, limits: Mapping[str, Decimal]) ->
     return contracts, tuple(bound)
 
 
+def open_exposure_of(open_positions: Sequence[OpenPositionView], multiplier: int) -> Decimal:
+    """The money in the open positions, summed from zero in position order."""
+    return sum([p.exposure(multiplier) for p in open_positions], _ZERO)  # (a list: 0-4 items, no generator)
+
+
 def exposure_cap_pct(book_regime: Regime, cfg: SizingConfig) -> Decimal:
     """Total exposure cap as a fraction of the base, tighter for a correlated book when configured (7dte)."""
     if book_regime == "high" and cfg.max_exposure_pct_high is not None:
@@ -79,18 +84,23 @@ def exposure_cap_pct(book_regime: Regime, cfg: SizingConfig) -> Decimal:
 
 
 def book_cap_limits(underlying: str, base: Decimal, open_positions: Sequence[OpenPositionView],
-                    buying_power: Decimal | None, book_regime: Regime, settings: Settings) -> dict[str, Decimal]:
-    """The money each §2.4 cap after the maximum bet still allows, given what is already open."""
+                    buying_power: Decimal | None, book_regime: Regime, settings: Settings, *,
+                    open_exposure: Decimal | None = None) -> dict[str, Decimal]:
+    """The money each §2.4 cap after the maximum bet still allows, given what is already open.
+    `open_exposure`: `open_exposure(open_positions, multiplier)` when the caller has it already."""
     multiplier = settings.profile.contract_multiplier
     sizing = settings.sizing
     limits: dict[str, Decimal] = {}
     if sizing.per_underlying_alloc_pct is not None:
-        on_underlying = sum([p.exposure(multiplier) for p in open_positions if p.underlying == underlying], _ZERO)
+        on_underlying = _ZERO  # (a plain loop, summed from zero in position order: no comprehension frame)
+        for p in open_positions:
+            if p.underlying == underlying:
+                on_underlying += p.exposure(multiplier)
         limits["per_underlying"] = sizing.per_underlying_alloc_pct * base - on_underlying
     sector = sector_room(underlying, base, open_positions, settings.regime.sectors, multiplier)
     if sector is not None:  # SPEC §10.3, between the underlying's and the whole book's caps
         limits[SECTOR_CAP] = sector
-    total = sum([p.exposure(multiplier) for p in open_positions], _ZERO)  # (lists: 0-4 items, no generator)
+    total = open_exposure_of(open_positions, multiplier) if open_exposure is None else open_exposure
     limits["total_exposure"] = exposure_cap_pct(book_regime, sizing) * base - total
     if buying_power is not None:
         limits["buying_power"] = buying_power

@@ -42,12 +42,21 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
     bets = bet_limits(base, settings.sizing)
     value = contract_value(req.price, settings.profile.contract_multiplier)
     minimum = min_contracts(bets.min_bet, value)
-    held = [p.underlying for p in req.open_positions]
+    # The underlyings held, and the book's exposure summed once (the 0dte exposure factor and the
+    # total-exposure cap both need it): one plain loop, from zero in position order as `open_exposure_of`
+    # sums; two comprehensions were a function and a frame apiece.
+    contract_multiplier = settings.profile.contract_multiplier
+    held: list[str] = []
+    open_exposure = _ZERO
+    for p in req.open_positions:
+        held.append(p.underlying)
+        open_exposure += p.exposure(contract_multiplier)
 
-    mult = _multiplier(req, settings, value, minimum, held)
+    mult = _multiplier(req, settings, value, minimum, held, open_exposure)
     book_average = average_pairwise_abs([*held, signal.underlying], req.correlations)
     book_regime = regime(book_average, settings.correlation)
-    limits = book_cap_limits(signal.underlying, base, req.open_positions, req.buying_power, book_regime, settings)
+    limits = book_cap_limits(signal.underlying, base, req.open_positions, req.buying_power, book_regime, settings,
+                             open_exposure=open_exposure)
     sizing = size_entry(bets, value, mult.final, limits, minimum=minimum)  # the sector cap (SPEC §10.3) is one of `limits`
     checks = entry_checks(req, settings, sizing)
     failed = first_failure(checks)
@@ -88,7 +97,7 @@ def screen(request: SizingRequest, settings: Settings, *, new_position: bool = T
 
 
 def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum: int,
-                held: list[str]) -> MultiplierResult:
+                held: list[str], open_exposure: Decimal) -> MultiplierResult:
     """Factors and caps. The exposure factor depends on the size it changes: it is judged once on the
     size the other factors give (before the §2.4 caps), never iterated; the larger tentative size
     trips it no later than the final one would."""
@@ -100,9 +109,7 @@ def _multiplier(req: SizingRequest, settings: Settings, value: Decimal, minimum:
     floor = settings.multiplier.floor
     tentative = combine(factors, caps, floor, notes)
     if settings.sizing.exposure_factor_threshold_pct is None:
-        return tentative  # no exposure factor (7dte): `exposure_factor` would answer None; no exposure to sum for it
-    contract_multiplier = settings.profile.contract_multiplier
-    open_exposure = sum([p.exposure(contract_multiplier) for p in req.open_positions], _ZERO)
+        return tentative  # no exposure factor (7dte): `exposure_factor` would answer None
     exposure_after = open_exposure + scaled_contracts(minimum, tentative.final) * value
     factor = exposure_factor(exposure_after, req.capital_base, settings.sizing)
     if factor is None:
