@@ -43,8 +43,7 @@ def partial_profit(ctx: ExitContext, state: ExitState, cfg: SevenDteExitsConfig)
     if price is None:
         return NOTHING, state
     scale = threshold_scale(ctx, cfg)
-    entry = ctx.entry  # `ctx.price_at` inlined (the same arithmetic): this runs on every live 7dte quote
-    reached = [n for n, t in enumerate(cfg.thresholds, start=1) if price >= entry * (1 + t.target * scale)]
+    reached = [n for n, t in enumerate(cfg.thresholds, start=1) if price >= ctx.price_at(t.target * scale)]
     if not reached:
         return NOTHING, state
     share = sum((cfg.thresholds[n - 1].share for n in reached), Decimal(0))

@@ -26,9 +26,8 @@ def peak(ctx: ExitContext, state: ExitState) -> Decimal:
 
 def step(ctx: ExitContext, rows: tuple[Threshold, ...], peak_price: Decimal) -> Decimal | None:
     """The value of the first row (highest `at` first) whose profit the peak has reached."""
-    entry = ctx.entry  # `ctx.price_at` inlined (the same arithmetic): twice per live 7dte quote
     for row in rows:
-        if peak_price >= entry * (1 + row.at):
+        if peak_price >= ctx.price_at(row.at):
             return row.value
     return None
 

@@ -74,11 +74,10 @@ def tiered_take_profit(ctx: ExitContext, state: ExitState, cfg: ZeroDteExitsConf
     macro = macro_scale(ctx, macro_day_scale)
     scale = vix_scale(ctx.market.vix, cfg) * time_scale(ctx, cfg) * macro
     actions = []
-    entry = ctx.entry  # `ctx.price_at` inlined (the same arithmetic): this runs on every live 0dte quote
     for number, tier in enumerate(band.tiers, start=1):
         rule = tier_id(number)
         target = tier.target * scale
-        if state.has_fired(rule) or price < entry * (1 + target):
+        if state.has_fired(rule) or price < ctx.price_at(target):
             continue
         last = number == len(band.tiers)
         quantity = remaining(ctx.position, state) if last else share_of(ctx.position.original_quantity, tier.share)

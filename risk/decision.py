@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
@@ -77,15 +77,6 @@ class Decision:
         value, min_bet, max_bet, base = self.contract_value, self.min_bet, self.max_bet, self.capital_base
         # The maps and lists built in plain loops: a comprehension builds a function and a frame each
         # time (3.11), more than converting its few items.
-        factors: dict[str, Any] = {}
-        for k, v in self.factors.items():
-            factors[k] = dec(v)
-        multiplier_caps: dict[str, Any] = {}
-        for k, v in self.multiplier_caps.items():
-            multiplier_caps[k] = dec(v)
-        cap_limits: dict[str, Any] = {}
-        for k, v in self.cap_limits.items():
-            cap_limits[k] = dec(v)
         caps = []
         for c in self.caps:
             caps.append({"name": c.name, "kind": c.kind, "limit": dec(c.limit),
@@ -110,13 +101,21 @@ class Decision:
             "capital_base": None if base is None else dec(base),
             "multiplier": dec(self.multiplier),
             "raw_multiplier": dec(self.raw_multiplier),
-            "factors": factors,
-            "multiplier_caps": multiplier_caps,
-            "cap_limits": cap_limits,
+            "factors": _amounts(self.factors, dec),
+            "multiplier_caps": _amounts(self.multiplier_caps, dec),
+            "cap_limits": _amounts(self.cap_limits, dec),
             "caps": caps,
             "checks": checks,
             "notes": self.notes.copy(),  # the proxy's own dict copied (dict(proxy) goes key by key)
         }
+
+
+def _amounts(amounts: Mapping[str, Decimal], dec: Callable[[Decimal], Any]) -> dict[str, Any]:
+    """A record's map of amounts, each as `dec` writes it (a plain loop: see `to_record`)."""
+    out: dict[str, Any] = {}
+    for k, v in amounts.items():
+        out[k] = dec(v)
+    return out
 
 
 _new = object.__new__

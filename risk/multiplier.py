@@ -171,11 +171,7 @@ def rescale(result: MultiplierResult, factor: Decimal, factors: Mapping[str, Dec
     """`result` with one more factor (`factors`: the old ones and it, in order): what `clamp` answers
     for `result.raw * factor` with the same caps, without looking for the least cap again (the
     caps did not change, so neither did it, nor the first of equal ones)."""
-    raw, floor, cap = result.raw * factor, result.floor, result.cap
-    floored = floor if floor > raw else raw
-    final = cap if cap < floored else floored
-    return MultiplierResult(raw, final, factors, result.caps, cap, result.cap_name if floored > cap else None,
-                            notes, floor, result.cap_name)
+    return _bounded(result.raw * factor, factors, result.caps, result.cap, result.cap_name, result.floor, notes)
 
 
 def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], floor: Decimal,
@@ -192,6 +188,12 @@ def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decim
             cap_name, cap = name, value
     if cap is None:
         raise ValueError("clamp needs at least one cap")  # (min() of no caps raised as well)
+    return _bounded(raw, factors, caps, cap, cap_name, floor, notes)
+
+
+def _bounded(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], cap: Decimal, cap_name: str,
+             floor: Decimal, notes: Mapping[str, str]) -> MultiplierResult:
+    """`raw` raised to the floor, then held under the least cap (`cap`, named `cap_name`)."""
     floored = floor if floor > raw else raw
     final = cap if cap < floored else floored
     # The maps are kept, not copied: the sizer hands over dicts of its own and edits none afterwards

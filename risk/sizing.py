@@ -13,7 +13,8 @@ from config.models import Settings
 from config.plain import plain
 from risk import reasons
 from risk.capital import bet_limits
-from risk.contracts import book_cap_limits, contract_value, min_contracts, scaled_contracts, size_entry
+from risk.contracts import (book_cap_limits, contract_value, min_contracts, open_exposure_of, scaled_contracts,
+                            size_entry)
 from risk.correlation import average_abs_to, average_pairwise_abs, regime
 from risk.decision import CapBound, Decision, GateCheck, owned_decision
 from risk.events import event_caps
@@ -25,7 +26,6 @@ from risk.regime import NO_VOLATILITY, classify
 from risk.request import SizingRequest, normalize_request
 
 
-_ZERO = Decimal(0)
 _read_only = MappingProxyType
 
 
@@ -42,15 +42,9 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
     bets = bet_limits(base, settings.sizing)
     value = contract_value(req.price, settings.profile.contract_multiplier)
     minimum = min_contracts(bets.min_bet, value)
-    # The underlyings held, and the book's exposure summed once (the 0dte exposure factor and the
-    # total-exposure cap both need it): one plain loop, from zero in position order as `open_exposure_of`
-    # sums; two comprehensions were a function and a frame apiece.
-    contract_multiplier = settings.profile.contract_multiplier
-    held: list[str] = []
-    open_exposure = _ZERO
-    for p in req.open_positions:
-        held.append(p.underlying)
-        open_exposure += p.exposure(contract_multiplier)
+    held = [p.underlying for p in req.open_positions]
+    # the book's exposure summed once: the 0dte exposure factor and the total-exposure cap both need it
+    open_exposure = open_exposure_of(req.open_positions, settings.profile.contract_multiplier)
 
     mult = _multiplier(req, settings, value, minimum, held, open_exposure)
     book_average = average_pairwise_abs([*held, signal.underlying], req.correlations)

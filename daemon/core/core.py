@@ -311,9 +311,7 @@ class Core:
                 if term is not None:
                     term[2] = price
                 self.exits.on_quote(position, price, self._vix, now, self.out)
-            floor = self._next_trip  # `_marked`'s skip, inline: this runs on every held option's quote
-            if floor is None or now >= self._trip_until or not self._session_pnl_f() > floor:
-                self._check_marks(now)
+            self._marked(now)
             if self.out.items:
                 self._pump(now)
         elif key == self.vix_key:
@@ -839,10 +837,6 @@ class Core:
         floor = self._next_trip
         if floor is not None and now < self._trip_until and self._session_pnl_f() > floor:
             return
-        self._check_marks(now)
-
-    def _check_marks(self, now: datetime) -> None:
-        """`_marked` past its skip: the breakers checked, the skip's floor and float terms taken afresh."""
         self.check_breakers(now)
         self._next_trip = self._trip_floor()
         # the float session P&L's terms, as of this exact check: quotes move only the marks
