@@ -18,9 +18,10 @@ The figure is stream quotes / wall second of `Replay.run` (setup and the stream'
 outside). "Throughout" is checked, not assumed: the share of stream quotes inside regular hours
 that saw 5 positions held is reported, and below 90 % the figure is marked not met.
 Runs in a fresh process per profile. Usage: python bench/bench_stream_replay.py [profile] [--json]
-[--no-store] [--cprofile=FILE]. `--no-store` hands the records to a sink that drops them (`NullSink`):
+[--no-store] [--digest] [--cprofile=FILE]. `--no-store` hands the records to a sink that drops them (`NullSink`):
 the store's cost out, the core's per-quote path alone (room hotpath's figure; `make bench` keeps the store).
-`--cprofile=FILE` writes a cProfile of `Replay.run` (in CPU time) to FILE.
+`--digest` (implies no store) hashes every record instead (`DigestSink`): the same digest from two trees
+is the proof that a speed change left every record as it was. `--cprofile=FILE` writes a cProfile of `Replay.run` (in CPU time) to FILE.
 """
 
 from __future__ import annotations
@@ -86,6 +87,22 @@ class NullSink:
         pass
 
 
+class DigestSink(NullSink):
+    """A sink that keeps one SHA-256 of every record (op, then its payload as sorted-key JSON): two
+    replays with the same digest wrote the same records in the same order. The proof a speed change
+    needs that it changed no trade, no exit and no record (`--digest`)."""
+
+    def __init__(self) -> None:
+        import hashlib
+
+        self.hash = hashlib.sha256()
+
+    def append(self, op: str, payload: dict[str, Any]) -> None:
+        self.seq += 1
+        self.hash.update(op.encode())
+        self.hash.update(json.dumps(payload, sort_keys=True, default=str).encode())
+
+
 def stream_events(folder: Path, index_symbols: frozenset[str]) -> list[tuple[datetime, int, int, Any]]:
     """The 1-second stream as the replay's events (quotes, then the bar they complete), materialized."""
     from bench.stream import SECONDS_PER_BAR, SPREAD_HALF, second_prices
@@ -111,7 +128,7 @@ def stream_events(folder: Path, index_symbols: frozenset[str]) -> list[tuple[dat
     return list(heapq.merge(*streams, key=lambda e: (e[0], e[1], e[2])))
 
 
-def measure(profile: str, store: bool = True, cprofile: str | None = None) -> dict[str, Any]:
+def measure(profile: str, store: bool = True, cprofile: str | None = None, digest: bool = False) -> dict[str, Any]:
     from config.loader import load_settings
     from daemon.app import load_replay
     from daemon.replay import _QUOTE, _SIGNAL, Replay, StepClock, StoreSink, _closeout
@@ -200,7 +217,7 @@ def measure(profile: str, store: bool = True, cprofile: str | None = None) -> di
             sink = StoreSink(store)
             sink.claim(f"bench-stream-{profile}")
         else:
-            sink = NullSink()
+            sink = DigestSink() if digest else NullSink()
         replay = Replay(settings, start, sink=sink, signal_source="bench",
                         daily_closes=data.closes_before, clock=StepClock(start))
         last = events[-1][0].date()
@@ -231,7 +248,8 @@ def measure(profile: str, store: bool = True, cprofile: str | None = None) -> di
             "quotes_per_s": quotes / stats.wall_s, "option_quotes": stats.option_quotes, "fills": stats.fills,
             "signals": stats.signals, "held_max": held["max"],
             "share_with_5_held": held["with_all"] / max(1, held["in_session"]), "store": use_store,
-            "cpu_s": stats.cpu_s, "exit_code": 0}
+            "cpu_s": stats.cpu_s, "records": stats.records,
+            **({"digest": sink.hash.hexdigest()[:16]} if isinstance(sink, DigestSink) else {}), "exit_code": 0}
 
 
 def figures() -> list[Sample]:
@@ -257,8 +275,9 @@ if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     if "--json" in sys.argv:
         out = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--cprofile=")]
-        print(json.dumps(measure(args[0] if args else "0dte", store="--no-store" not in sys.argv,
-                                 cprofile=out[0] if out else None), default=str))
+        digest = "--digest" in sys.argv
+        print(json.dumps(measure(args[0] if args else "0dte", store="--no-store" not in sys.argv and not digest,
+                                 cprofile=out[0] if out else None, digest=digest), default=str))
         sys.exit(0)
     for s in figures():
         print(f"{s.name}: {s.value} {s.unit} ({s.note})")
