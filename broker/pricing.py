@@ -140,7 +140,10 @@ class _Floats:
 
 
 _FLOATS: dict[int, _Floats] = {}
-_PRICES: dict[tuple[int, Decimal], Decimal] = {}  # (ticks, tick) -> the Decimal price, as round_to_tick writes it
+# ticks -> the Decimal price, as round_to_tick writes it, one table per tick (`_float_tick` answers PENNY or
+# NICKEL): an int key hashes cheaper than a (ticks, Decimal) pair (a Decimal's hash is not kept).
+_PENNY_PRICES: dict[int, Decimal] = {}
+_NICKEL_PRICES: dict[int, Decimal] = {}
 _SAFE = 1e-7  # a float tick count this close to a whole number is decided in Decimal (exact)
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -160,11 +163,12 @@ def _six(value: float) -> Decimal:
 
 
 def _tick_price(ticks: int, tick: Decimal) -> Decimal:
-    found = _PRICES.get((ticks, tick))
+    prices = _PENNY_PRICES if tick is PENNY else _NICKEL_PRICES if tick is NICKEL else {}
+    found = prices.get(ticks)
     if found is None:
-        if len(_PRICES) > 20_000:  # distinct tick prices: a few thousand in a week
-            _PRICES.clear()
-        found = _PRICES[(ticks, tick)] = Decimal(ticks) * tick
+        if len(prices) > 10_000:  # distinct tick prices: a few thousand in a week
+            prices.clear()
+        found = prices[ticks] = Decimal(ticks) * tick
     return found
 
 

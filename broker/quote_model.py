@@ -62,6 +62,8 @@ class OptionQuoteModel:
         self._closes: dict[date, datetime | None] = {}  # expiry -> its session's close
         self._terms: dict[datetime, Terms] = {}  # expiry's close -> the model's time terms at `_terms_at`
         self._terms_at: datetime | None = None
+        self._day: date | None = None  # the day of `_session`, `calendar.session_for`'s answer
+        self._session: Any = None
         self._detach: Callable[[], None] | None = None
         # Where set (the replay), each quote written is appended here instead of being told to the book's
         # listeners: the replay hands them on to the venue and the core itself, in this order.
@@ -147,7 +149,9 @@ class OptionQuoteModel:
         # What `quote_for` works out per option, worked out once per refresh: the session, VIX (and
         # VIX1D), then per underlying its price and at-the-money vol. Same inputs, same quotes.
         today = now.date()
-        session = calendar.session_for(today)
+        if today != self._day:  # the session once per day (the calendar's answer for a day never changes)
+            self._day, self._session = today, calendar.session_for(today)
+        session = self._session
         trading = session is not None and session.open <= now <= session.close
         book, cfg = self._book, self._cfg
         vix_level = vix1d_level = None
