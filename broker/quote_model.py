@@ -69,6 +69,9 @@ class OptionQuoteModel:
         # listeners: the replay hands them on to the venue and the core itself, in this order.
         self.written: list[Quote] | None = None
         self._vix_seen: tuple[Quote | None, float | None] = (None, None)  # the last VIX quote read, its level
+        # per underlying: the last quote read, its mid and the mid as a float when positive (VIX ticks
+        # reprice every group from the same underlying quotes)
+        self._spots: dict[str, tuple[Quote | None, Any, float | None]] = {}
         self._vols: dict[tuple[str, float | None, float | None, float | None], tuple[float | None, float | None]] = {}
 
     # ------------------------------------------------------------------ setup
@@ -167,15 +170,21 @@ class OptionQuoteModel:
             self._terms, self._terms_at = {}, now  # often tick at the same second)
         terms_at = self._terms
         out = self.written
+        spots = self._spots
         for name in groups:
             per = self._tracked.get(name)
             if not per:
                 continue
             under = book.get(name) if trading else None
-            spot = None if under is None else under.mid
-            atm = same = s = None
-            if spot is not None and spot > 0:
-                s = float(spot)
+            seen = spots.get(name)
+            if seen is not None and seen[0] is under:  # the quote priced from last time (a VIX tick since)
+                spot, s = seen[1], seen[2]
+            else:
+                spot = None if under is None else under.mid
+                s = float(spot) if spot is not None and spot > 0 else None
+                spots[name] = (under, spot, s)
+            atm = same = None
+            if s is not None:
                 # both vols are pure functions of these inputs (and the fixed settings): kept per inputs
                 inputs = (name, vix_level, vix1d_level, self._realized.get(name))
                 vols = self._vols.get(inputs)

@@ -35,8 +35,16 @@ class OptionContract:
     @staticmethod
     def from_key(key: str, multiplier: int = 100) -> OptionContract:
         underlying, expiry, right, strike = key.split(" ")
-        return OptionContract(underlying, datetime.strptime(expiry, "%Y%m%d").date(),
-                              Decimal(strike), right, multiplier)  # type: ignore[arg-type]
+        return OptionContract(underlying, _yyyymmdd(expiry), Decimal(strike), right, multiplier)  # type: ignore[arg-type]
+
+
+def _yyyymmdd(text: str) -> date:
+    """`datetime.strptime(text, "%Y%m%d").date()`: eight ASCII digits can only split 4-2-2 there (%Y takes
+    four, %m and %d at most two each), so they are sliced (~0.8 us against strptime's ~5: the regime parses
+    every chain key at each checkpoint); anything else goes to strptime for its answer and its error."""
+    if len(text) == 8 and text.isascii() and text.isdigit():
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    return datetime.strptime(text, "%Y%m%d").date()
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,7 @@ from risk.capital import capital_base
 SESSION_REFS_KEY = "engine.session_refs"
 STORE_UNAVAILABLE = "store_unavailable"
 ZERO = Decimal(0)
+_FLOATS_MAX = 10_000  # distinct option prices kept as floats: a few thousand in a week
 
 
 class Core:
@@ -118,6 +119,10 @@ class Core:
         self._trip_until = datetime.min.replace(tzinfo=EXCHANGE_TZ)
         self._pnl_base = 0.0
         self._pnl_terms: dict[int, list[float]] = {}  # position id -> [contracts x multiplier, session ref, mark]
+        # A held option's bid and ask as floats (the exits' and the breakers' premium), by price: a Decimal
+        # keeps its hash, and float() of one goes through its text (~7x a look-up). Positive prices only
+        # (a bid <= 0 takes the mid), so equal keys (2.5, 2.50) have one float, and no -0.0 can differ.
+        self._floats: dict[Decimal, float] = {}
         self.exec_ids: set[str] = set()
         self.order_ids = Counter()
         self.position_ids = Counter()
@@ -298,8 +303,17 @@ class Core:
             if held:
                 self.orders.execution.on_quote(key, now)  # a fresh quote answers an exit's snapshot request
                 bid, ask = quote.bid, quote.ask
-                price = float(quote.mid or 0) if bid is None or ask is None or bid <= 0 or ask < bid else (
-                    float(bid) + float(ask)) / 2
+                if bid is None or ask is None or bid <= 0 or ask < bid:
+                    price = float(quote.mid or 0)
+                else:  # (float(bid) + float(ask)) / 2, each float kept per price (see `_floats`)
+                    floats = self._floats
+                    f_bid, f_ask = floats.get(bid), floats.get(ask)
+                    if f_bid is None or f_ask is None:
+                        if len(floats) >= _FLOATS_MAX:
+                            floats.clear()
+                        f_bid = floats[bid] = float(bid)
+                        f_ask = floats[ask] = float(ask)
+                    price = (f_bid + f_ask) / 2
                 terms = self._pnl_terms
                 for position in list(held):
                     position.apply_quote(quote)
