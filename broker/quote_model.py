@@ -34,10 +34,10 @@ def is_option_key(key: str) -> bool:
 
 class _Option:
     """A tracked option and what its quotes need of it, worked out once when it is tracked: the key its
-    quotes carry, the strike as a float, its expiry's close; its last 6-place greeks (`Terms.quote`) and
-    the last quote priced with the inputs it was priced from."""
+    quotes carry, the strike as a float, its expiry's close; its last 6-place greeks and time-free terms
+    (`Terms.quote`'s memos) and the last quote priced with the inputs it was priced from."""
 
-    __slots__ = ("contract", "key", "strike", "expires_at", "greeks", "inputs", "last")
+    __slots__ = ("contract", "key", "strike", "expires_at", "greeks", "strike_terms", "inputs", "last")
 
     def __init__(self, contract: OptionContract, expires_at: datetime | None):
         self.contract = contract
@@ -45,6 +45,7 @@ class _Option:
         self.strike = float(contract.strike)
         self.expires_at = expires_at
         self.greeks: list[Any] = [None] * 6
+        self.strike_terms: list[Any] = []  # `Terms.quote`'s memo of the terms that do not move with time
         self.inputs: tuple[float, float, float] | None = None  # (spot, vol, years) of `last`
         self.last: Quote | None = None  # the quote last priced (not copied) from `inputs`
 
@@ -220,7 +221,7 @@ class OptionQuoteModel:
                                   under.usable)
                 else:
                     quote = terms.quote(contract, spot, s, option.strike, vol, under.received_at,  # type: ignore[arg-type]
-                                        under.usable, option.key, option.greeks)
+                                        under.usable, option.key, option.greeks, option.strike_terms)
                     option.inputs, option.last = inputs, quote
                 if out is None:
                     if book.update(quote):

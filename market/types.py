@@ -68,9 +68,10 @@ class Quote:
 
     @property
     def mid(self) -> Decimal | None:
-        if self.bid is None or self.ask is None or self.bid <= 0 or self.ask < self.bid:
+        bid, ask = self.bid, self.ask  # each read once: the replay asks ~2 million mids a week
+        if bid is None or ask is None or bid <= 0 or ask < bid:
             return self.last
-        return (self.bid + self.ask) / 2
+        return (bid + ask) / 2
 
     @property
     def spread(self) -> Decimal | None:
