@@ -92,6 +92,7 @@ class QuoteSanity:
         self._log_interval = _delta(limits.log_interval_s)
         # a quote stamped at the moment it is judged passes both time checks (neither limit is negative)
         self._now_fine = self._future >= timedelta(0) and self._old >= timedelta(0)
+        self._limits_not_negative = limits.max_tick_jump_option >= 0 and limits.max_tick_jump_underlying >= 0
         self._last: dict[str, _Mid] = {}
         self._pending: dict[str, _Mid] = {}
         self._logged: dict[tuple[str, str], datetime] = {}
@@ -151,12 +152,16 @@ class QuoteSanity:
         mid, key, at = quote.mid, quote.key, quote.received_at
         if mid is None or mid <= 0:
             return USABLE
-        lim = self.limits
-        limit = lim.max_tick_jump_option if self.is_option(key) else lim.max_tick_jump_underlying
         ref = self._last.get(key)
-        # An unchanged mid moved 0 % (`_move` is 0): within any limit that is not negative, and no division.
-        if (ref is None or at - ref[_AT] > self._reference_age
-                or (mid == ref[_MID] and limit >= _ZERO) or _move(ref[_MID], mid) <= limit):
+        # An unchanged mid moved 0 % (`_move` is 0): within either limit when neither is negative, decided
+        # without the key's kind and without a division (most quotes of a 1-second stream in cents).
+        if ref is None or at - ref[_AT] > self._reference_age or (mid == ref[_MID] and self._limits_not_negative):
+            within = True
+        else:
+            lim = self.limits
+            limit = lim.max_tick_jump_option if self.is_option(key) else lim.max_tick_jump_underlying
+            within = _move(ref[_MID], mid) <= limit
+        if within:
             self._last[key] = (mid, at)  # `_accept`, inline: this is nearly every underlying quote
             if self._pending:
                 self._pending.pop(key, None)
