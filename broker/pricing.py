@@ -140,7 +140,10 @@ class _Floats:
 
 
 _FLOATS: dict[int, _Floats] = {}
-_PRICES: dict[tuple[int, Decimal], Decimal] = {}  # (ticks, tick) -> the Decimal price, as round_to_tick writes it
+# ticks -> the Decimal price, as round_to_tick writes it, one table per tick (`_float_tick` answers PENNY or
+# NICKEL): an int key hashes cheaper than a (ticks, Decimal) pair (a Decimal's hash is not kept).
+_PENNY_PRICES: dict[int, Decimal] = {}
+_NICKEL_PRICES: dict[int, Decimal] = {}
 _SAFE = 1e-7  # a float tick count this close to a whole number is decided in Decimal (exact)
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -160,11 +163,12 @@ def _six(value: float) -> Decimal:
 
 
 def _tick_price(ticks: int, tick: Decimal) -> Decimal:
-    found = _PRICES.get((ticks, tick))
+    prices = _PENNY_PRICES if tick is PENNY else _NICKEL_PRICES if tick is NICKEL else {}
+    found = prices.get(ticks)
     if found is None:
-        if len(_PRICES) > 20_000:  # distinct tick prices: a few thousand in a week
-            _PRICES.clear()
-        found = _PRICES[(ticks, tick)] = Decimal(ticks) * tick
+        if len(prices) > 10_000:  # distinct tick prices: a few thousand in a week
+            prices.clear()
+        found = prices[ticks] = Decimal(ticks) * tick
     return found
 
 
@@ -216,22 +220,36 @@ class Terms:
         self.carry = f.rate - 0.0
 
     def quote(self, contract: OptionContract, spot: Decimal, s: float, k: float, atm: float, received_at: datetime,
-              usable: bool = True, key: str | None = None, greeks: list[Any] | None = None) -> Quote:
+              usable: bool = True, key: str | None = None, greeks: list[Any] | None = None,
+              strike: list[Any] | None = None) -> Quote:
         """The quote of `contract` at `spot` (`s`, `k`: spot and strike as floats). `greeks`: the option's
         last [rounded delta, its Decimal, rounded gamma, its Decimal, rounded vol, its Decimal], reused
-        (and updated) where the 6-place value is unchanged: the same Decimal, one construction fewer."""
+        (and updated) where the 6-place value is unchanged: the same Decimal, one construction fewer.
+        `strike`: the option's memo of what depends on the spot, the strike, the at-the-money vol and the
+        settings alone, not on the time (see `_strike_terms`): reused while those four are unchanged (an
+        underlying that did not move since its last tick; VIX at the same level), else worked out again."""
         f = self.f
-        moneyness = math.log(k / s)  # the skew's and the spread's log-moneyness: one value, computed once
-        vol = atm * (1.0 - f.skew * moneyness)
-        vol = min(max(vol, f.min_iv), f.max_iv)
+        memo = strike
+        if memo is not None and memo and memo[0] == s and memo[1] == k and memo[2] == atm and memo[3] is f:
+            moneyness, vol = memo[4], memo[5]
+        else:
+            memo = None
+            moneyness = math.log(k / s)  # the skew's and the spread's log-moneyness: one value, computed once
+            vol = atm * (1.0 - f.skew * moneyness)
+            vol = min(max(vol, f.min_iv), f.max_iv)
         right = contract.right
         if right not in ("C", "P") or not (s > 0 and k > 0) or not self.ok or math.isnan(vol) or not vol >= 0:
             return model_quote_exact(contract, spot, atm, self.now, self.expires_at, received_at, self.cfg, usable)
         sd = vol * self.root
         if sd == 0.0:
             return model_quote_exact(contract, spot, atm, self.now, self.expires_at, received_at, self.cfg, usable)
+        if memo is None:
+            memo = _strike_terms(f, s, k, atm, moneyness, vol)
+            if strike is not None:
+                strike[:] = memo
+        log_sk, wide, size, open_interest, vol_6 = memo[6], memo[7], memo[8], memo[9], memo[10]
         years = self.years
-        d1 = (math.log(s / k) + (self.carry + 0.5 * vol * vol) * years) / sd
+        d1 = (log_sk + (self.carry + 0.5 * vol * vol) * years) / sd
         d2 = d1 - sd
         pdf = math.exp(-0.5 * d1 * d1) / _SQRT2PI
         gamma = pdf / (s * sd)
@@ -243,9 +261,8 @@ class Terms:
             n1 = 0.5 * (1.0 + math.erf(-d1 / _SQRT2))
             price = k * self.disc_r * (0.5 * (1.0 + math.erf(-d2 / _SQRT2))) - s * n1
             delta = -n1
-        z = abs(moneyness) / (vol * f.horizon)
         theo = round(price, 6)
-        half = theo * f.spread_pct * (1 + f.widening * round(z, 6)) / 2
+        half = theo * f.spread_pct * wide / 2
         underlying = contract.underlying
         low = _float_tick(underlying, theo - half, False)
         high = _float_tick(underlying, theo + half, True)
@@ -257,9 +274,7 @@ class Terms:
                                      usable)  # one-tick market
         bid = _ZERO if nb < 0 else _tick_price(nb, tick_b)
         ask = _tick_price(na, tick_a)
-        falloff = math.exp(-0.5 * z * z)
-        size = max(1, round(f.display * falloff))
-        delta, gamma, vol = round(delta, 6), round(gamma, 6), round(vol, 6)
+        delta, gamma, vol = round(delta, 6), round(gamma, 6), vol_6
         if greeks is None:
             d_delta, d_gamma, d_vol = Decimal(repr(delta)), Decimal(repr(gamma)), Decimal(repr(vol))  # `_six`
         else:  # Decimal(repr(x)) depends on x alone: an unchanged 6-place value keeps its Decimal (a zero is
@@ -272,7 +287,18 @@ class Terms:
                 greeks[4], greeks[5] = vol, Decimal(repr(vol))
             d_delta, d_gamma, d_vol = greeks[1], greeks[3], greeks[5]
         return Quote(key or contract.key, bid, ask, None, received_at, size if nb > 0 else 0, size,
-                     int(f.open_interest * falloff), d_delta, d_gamma, d_vol, True, usable)
+                     open_interest, d_delta, d_gamma, d_vol, True, usable)
+
+
+def _strike_terms(f: _Floats, s: float, k: float, atm: float, moneyness: float, vol: float) -> list[Any]:
+    """What `Terms.quote` computes from the spot, the strike, the at-the-money vol and the settings alone
+    (`moneyness` and `vol` already worked out from them), with its expressions: [s, k, atm, f, moneyness,
+    vol, log(s/k) for d1, the spread's widening factor, displayed size, open interest, the 6-place vol].
+    Only for a vol that passed the quote's checks (`vol * f.horizon` is then no zero)."""
+    z = abs(moneyness) / (vol * f.horizon)
+    falloff = math.exp(-0.5 * z * z)
+    return [s, k, atm, f, moneyness, vol, math.log(s / k), (1 + f.widening * round(z, 6)),
+            max(1, round(f.display * falloff)), int(f.open_interest * falloff), round(vol, 6)]
 
 
 _ZERO = Decimal(0)

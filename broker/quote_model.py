@@ -34,10 +34,10 @@ def is_option_key(key: str) -> bool:
 
 class _Option:
     """A tracked option and what its quotes need of it, worked out once when it is tracked: the key its
-    quotes carry, the strike as a float, its expiry's close; its last 6-place greeks (`Terms.quote`) and
-    the last quote priced with the inputs it was priced from."""
+    quotes carry, the strike as a float, its expiry's close; its last 6-place greeks and time-free terms
+    (`Terms.quote`'s memos) and the last quote priced with the inputs it was priced from."""
 
-    __slots__ = ("contract", "key", "strike", "expires_at", "greeks", "inputs", "last")
+    __slots__ = ("contract", "key", "strike", "expires_at", "greeks", "strike_terms", "inputs", "last")
 
     def __init__(self, contract: OptionContract, expires_at: datetime | None):
         self.contract = contract
@@ -45,6 +45,7 @@ class _Option:
         self.strike = float(contract.strike)
         self.expires_at = expires_at
         self.greeks: list[Any] = [None] * 6
+        self.strike_terms: list[Any] = []  # `Terms.quote`'s memo of the terms that do not move with time
         self.inputs: tuple[float, float, float] | None = None  # (spot, vol, years) of `last`
         self.last: Quote | None = None  # the quote last priced (not copied) from `inputs`
 
@@ -62,11 +63,16 @@ class OptionQuoteModel:
         self._closes: dict[date, datetime | None] = {}  # expiry -> its session's close
         self._terms: dict[datetime, Terms] = {}  # expiry's close -> the model's time terms at `_terms_at`
         self._terms_at: datetime | None = None
+        self._day: date | None = None  # the day of `_session`, `calendar.session_for`'s answer
+        self._session: Any = None
         self._detach: Callable[[], None] | None = None
         # Where set (the replay), each quote written is appended here instead of being told to the book's
         # listeners: the replay hands them on to the venue and the core itself, in this order.
         self.written: list[Quote] | None = None
         self._vix_seen: tuple[Quote | None, float | None] = (None, None)  # the last VIX quote read, its level
+        # per underlying: the last quote read, its mid and the mid as a float when positive (VIX ticks
+        # reprice every group from the same underlying quotes)
+        self._spots: dict[str, tuple[Quote | None, Any, float | None]] = {}
         self._vols: dict[tuple[str, float | None, float | None, float | None], tuple[float | None, float | None]] = {}
 
     # ------------------------------------------------------------------ setup
@@ -147,7 +153,9 @@ class OptionQuoteModel:
         # What `quote_for` works out per option, worked out once per refresh: the session, VIX (and
         # VIX1D), then per underlying its price and at-the-money vol. Same inputs, same quotes.
         today = now.date()
-        session = calendar.session_for(today)
+        if today != self._day:  # the session once per day (the calendar's answer for a day never changes)
+            self._day, self._session = today, calendar.session_for(today)
+        session = self._session
         trading = session is not None and session.open <= now <= session.close
         book, cfg = self._book, self._cfg
         vix_level = vix1d_level = None
@@ -163,15 +171,21 @@ class OptionQuoteModel:
             self._terms, self._terms_at = {}, now  # often tick at the same second)
         terms_at = self._terms
         out = self.written
+        spots = self._spots
         for name in groups:
             per = self._tracked.get(name)
             if not per:
                 continue
             under = book.get(name) if trading else None
-            spot = None if under is None else under.mid
-            atm = same = s = None
-            if spot is not None and spot > 0:
-                s = float(spot)
+            seen = spots.get(name)
+            if seen is not None and seen[0] is under:  # the quote priced from last time (a VIX tick since)
+                spot, s = seen[1], seen[2]
+            else:
+                spot = None if under is None else under.mid
+                s = float(spot) if spot is not None and spot > 0 else None
+                spots[name] = (under, spot, s)
+            atm = same = None
+            if s is not None:
                 # both vols are pure functions of these inputs (and the fixed settings): kept per inputs
                 inputs = (name, vix_level, vix1d_level, self._realized.get(name))
                 vols = self._vols.get(inputs)
@@ -207,7 +221,7 @@ class OptionQuoteModel:
                                   under.usable)
                 else:
                     quote = terms.quote(contract, spot, s, option.strike, vol, under.received_at,  # type: ignore[arg-type]
-                                        under.usable, option.key, option.greeks)
+                                        under.usable, option.key, option.greeks, option.strike_terms)
                     option.inputs, option.last = inputs, quote
                 if out is None:
                     if book.update(quote):

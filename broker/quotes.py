@@ -32,6 +32,12 @@ class QuoteBook:
         self._now: Callable[[], datetime] | None = None
         self._on_bad: BadQuoteListener | None = None
         self._problems: dict[str, Verdict] = {}
+        # Where set (the replay), every modelled quote `update` stores (or `mark_unusable` flags) is appended
+        # here, before the listeners hear it: the replay hands them on to the venue and the core itself.
+        # A list, not a listener: the replay's recorded quotes are stored here too, and a listener call per
+        # quote only to learn that it was not modelled cost more than the store itself.
+        self.modelled: list[Quote] | None = None
+        self.get: Callable[[str], Quote | None] = self._quotes.get  # `get(key)`: the dictionary's own (the option model reads it per option)
 
     def guard(self, sanity: QuoteSanity, now: Callable[[], datetime],
               on_bad: BadQuoteListener | None = None) -> None:
@@ -47,6 +53,8 @@ class QuoteBook:
         stored = self.store(quote)
         if stored is None:
             return False
+        if stored.modelled and self.modelled is not None:
+            self.modelled.append(stored)
         if self._listeners:
             self._notify(stored)
         return True
@@ -87,9 +95,6 @@ class QuoteBook:
                 log.exception("bad_market_data_listener_failed", key=quote.key)
         return dataclasses.replace(quote, usable=False) if quote.usable else quote
 
-    def get(self, key: str) -> Quote | None:
-        return self._quotes.get(key)
-
     def age_s(self, key: str, now: datetime) -> Decimal | None:
         """Seconds since the quote of `key` was received; None when there is none."""
         quote = self._quotes.get(key)
@@ -109,6 +114,8 @@ class QuoteBook:
                 stale = dataclasses.replace(quote, usable=False)
                 self._quotes[key] = stale
                 changed.append(key)
+                if stale.modelled and self.modelled is not None:
+                    self.modelled.append(stale)
                 self._notify(stale)
         return changed
 

@@ -167,9 +167,11 @@ class Replay:
         self.market = QuoteBook()  # the recorded and modelled market the model reads
         self.model = OptionQuoteModel(self.market, self.clock, settings.broker.sim.model, settings.profile.vix_symbol,
                                       settings.profile.contract_multiplier)
+        # The modelled quotes to hand on, in the order written: the model's own (straight to the list) and
+        # those others write into the market (a backtest's snapshot answer). One list for the whole replay.
         self._modelled: list[Quote] = []
-        self.model.written = self._modelled  # the model's own quotes: straight to the list (no listener hop)
-        self.market.add_listener(self._on_market)  # modelled quotes others write (a backtest's snapshot answer)
+        self.model.written = self.market.modelled = self._modelled
+        self._vix_key = settings.profile.vix_symbol
         self.timers = Timers(job_specs(settings, calendar.session_for, _closeout(settings)), calendar.session_for,
                              start)
         self.core = Core(settings, execution=None, chains=SimChains(settings.profile.contract_multiplier),  # type: ignore[arg-type]
@@ -284,30 +286,31 @@ class Replay:
     def _quote(self, quote: Quote, at: datetime) -> None:
         # The venue sees a quote before the daemon does (a resting stop triggers at the exchange first).
         self.market.update(quote)
-        self.venue.on_quote(quote, at)
-        self._venue_events()
+        venue = self.venue
+        venue.on_quote(quote, at)
+        if venue.has_events:  # `_venue_events`' own first test, without the call after most quotes
+            self._venue_events()
         self.core.quote(quote)
         key = quote.key
-        if key == self.settings.profile.vix_symbol:
+        if key == self._vix_key:
             self.model.refresh()
         elif key in self.model._tracked:
             self.model.refresh(key)
-        self._forward_modelled(at)
-
-    def _on_market(self, quote: Quote) -> None:
-        if quote.modelled:
-            self._modelled.append(quote)
+        if self._modelled:
+            self._forward_modelled(at)
 
     def _forward_modelled(self, at: datetime) -> None:
-        if not self._modelled:
+        modelled = self._modelled
+        if not modelled:
             return
-        quotes = self._modelled
-        self._modelled = self.model.written = []
+        quotes = modelled[:]  # what is written while these are handed on waits for the next call
+        modelled.clear()
+        self.stats.option_quotes += len(quotes)
         core, venue = self.core, self.venue
         for quote in quotes:
-            self.stats.option_quotes += 1
             venue.on_quote(quote, at)
-            self._venue_events()
+            if venue.has_events:
+                self._venue_events()
             core.quote(quote)
 
     def _venue_events(self) -> None:

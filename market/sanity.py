@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import NamedTuple
 
 from market.types import Quote
 
@@ -70,11 +69,10 @@ class Verdict:
 USABLE = Verdict(True)
 
 
-class _Mid(NamedTuple):
-    """A key's reference mid and its stamp (a tuple: made on every usable underlying quote)."""
-
-    mid: Decimal
-    at: datetime
+# A key's reference mid and its stamp, `(mid, at)`: a plain tuple, made on every usable underlying
+# quote (a NamedTuple's generated `__new__` cost more than the rest of the jump check).
+_Mid = tuple[Decimal, datetime]
+_MID, _AT = 0, 1
 
 
 def is_option_key(key: str) -> bool:
@@ -94,20 +92,35 @@ class QuoteSanity:
         self._log_interval = _delta(limits.log_interval_s)
         # a quote stamped at the moment it is judged passes both time checks (neither limit is negative)
         self._now_fine = self._future >= timedelta(0) and self._old >= timedelta(0)
+        self._limits_not_negative = limits.max_tick_jump_option >= 0 and limits.max_tick_jump_underlying >= 0
         self._last: dict[str, _Mid] = {}
         self._pending: dict[str, _Mid] = {}
         self._logged: dict[tuple[str, str], datetime] = {}
 
     def check(self, quote: Quote, now: datetime) -> Verdict:
         """The verdict on `quote` received at `now`; a usable quote becomes its key's reference."""
-        verdict = self._judge(quote, now)
+        # The common case, decided here without allocating: Decimal prices inside [0, inf) (ordered
+        # compares: NaN raises, inf fails), not crossed, stamped at `now` itself (the core judges each
+        # quote at its own stamp, and then both time checks pass). Anything else: `_judge`, check by check.
+        bid, ask, last = quote.bid, quote.ask, quote.last
+        try:
+            plain = ((bid is None or _ZERO <= bid < _INF) and (ask is None or _ZERO <= ask < _INF)
+                     and (last is None or _ZERO <= last < _INF) and (bid is None or ask is None or bid <= ask))
+        except (ArithmeticError, TypeError):
+            plain = False
+        if plain and quote.received_at is now and self._now_fine:
+            if quote.modelled:  # `_jump`'s first answer
+                return USABLE
+            verdict = self._jump(quote)
+        else:
+            verdict = self._judge(quote, now)
         if verdict.usable:
             return verdict
         return Verdict(False, verdict.reason, verdict.detail, log=self._first_in_interval(quote.key, verdict.reason, now))
 
     def last_usable_mid(self, key: str) -> Decimal | None:
         last = self._last.get(key)
-        return None if last is None else last.mid
+        return None if last is None else last[_MID]
 
     def forget(self, key: str) -> None:
         """Drop a key's reference and pending jump (e.g. when its subscription ends)."""
@@ -117,23 +130,13 @@ class QuoteSanity:
     # ------------------------------------------------------------------ the checks, in order
 
     def _judge(self, quote: Quote, now: datetime) -> Verdict:
-        # The common case decided without allocating: Decimal prices inside [0, inf) (ordered compares;
-        # NaN raises and inf fails, so anything odd takes the checks below), stamped at `now` itself.
+        for name in ("bid", "ask", "last"):
+            value = getattr(quote, name)
+            if value is not None and not _sane_price(value):
+                return Verdict(False, INVALID_PRICE, f"{name} {value}")
         bid, ask = quote.bid, quote.ask
-        try:
-            fine = ((bid is None or _ZERO <= bid < _INF) and (ask is None or _ZERO <= ask < _INF)
-                    and (quote.last is None or _ZERO <= quote.last < _INF))
-        except (ArithmeticError, TypeError):
-            fine = False
-        if not fine:
-            for name in ("bid", "ask", "last"):
-                value = getattr(quote, name)
-                if value is not None and not _sane_price(value):
-                    return Verdict(False, INVALID_PRICE, f"{name} {value}")
         if bid is not None and ask is not None and bid > ask:
             return Verdict(False, CROSSED, f"bid {bid} > ask {ask}")
-        if quote.received_at is now and self._now_fine:  # the core judges each quote at its own stamp
-            return USABLE if quote.modelled else self._jump(quote)  # a modelled quote: `_jump`'s first answer
         lim = self.limits
         ahead = quote.received_at - now
         if ahead > self._future:
@@ -149,22 +152,30 @@ class QuoteSanity:
         mid, key, at = quote.mid, quote.key, quote.received_at
         if mid is None or mid <= 0:
             return USABLE
-        lim = self.limits
-        limit = lim.max_tick_jump_option if self.is_option(key) else lim.max_tick_jump_underlying
         ref = self._last.get(key)
-        if ref is None or at - ref.at > self._reference_age or _move(ref.mid, mid) <= limit:
-            self._accept(key, mid, at)
+        # An unchanged mid moved 0 % (`_move` is 0): within either limit when neither is negative, decided
+        # without the key's kind and without a division (most quotes of a 1-second stream in cents).
+        if ref is None or at - ref[_AT] > self._reference_age or (mid == ref[_MID] and self._limits_not_negative):
+            within = True
+        else:
+            lim = self.limits
+            limit = lim.max_tick_jump_option if self.is_option(key) else lim.max_tick_jump_underlying
+            within = _move(ref[_MID], mid) <= limit
+        if within:
+            self._last[key] = (mid, at)  # `_accept`, inline: this is nearly every underlying quote
+            if self._pending:
+                self._pending.pop(key, None)
             return USABLE
         pending = self._pending.get(key)
-        if pending is not None and at - pending.at <= self._window and _move(pending.mid, mid) <= limit:
+        if pending is not None and at - pending[_AT] <= self._window and _move(pending[_MID], mid) <= limit:
             self._accept(key, mid, at)  # a second quote agrees: the market really moved
             return USABLE
-        self._pending[key] = _Mid(mid, at)
-        return Verdict(False, TICK_JUMP, f"mid {mid} is {_move(ref.mid, mid):.0%} from the last usable mid {ref.mid}, "
-                                         f"more than {limit:.0%}, unconfirmed")
+        self._pending[key] = (mid, at)
+        return Verdict(False, TICK_JUMP, f"mid {mid} is {_move(ref[_MID], mid):.0%} from the last usable mid "
+                                         f"{ref[_MID]}, more than {limit:.0%}, unconfirmed")
 
     def _accept(self, key: str, mid: Decimal, at: datetime) -> None:
-        self._last[key] = _Mid(mid, at)
+        self._last[key] = (mid, at)
         if self._pending:
             self._pending.pop(key, None)
 

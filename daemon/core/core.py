@@ -84,6 +84,7 @@ from risk.capital import capital_base
 SESSION_REFS_KEY = "engine.session_refs"
 STORE_UNAVAILABLE = "store_unavailable"
 ZERO = Decimal(0)
+_FLOATS_MAX = 10_000  # distinct option prices kept as floats: a few thousand in a week
 
 
 class Core:
@@ -118,6 +119,10 @@ class Core:
         self._trip_until = datetime.min.replace(tzinfo=EXCHANGE_TZ)
         self._pnl_base = 0.0
         self._pnl_terms: dict[int, list[float]] = {}  # position id -> [contracts x multiplier, session ref, mark]
+        # A held option's bid and ask as floats (the exits' and the breakers' premium), by price: a Decimal
+        # keeps its hash, and float() of one goes through its text (~7x a look-up). Positive prices only
+        # (a bid <= 0 takes the mid), so equal keys (2.5, 2.50) have one float, and no -0.0 can differ.
+        self._floats: dict[Decimal, float] = {}
         self.exec_ids: set[str] = set()
         self.order_ids = Counter()
         self.position_ids = Counter()
@@ -155,7 +160,7 @@ class Core:
         try:
             kind = type(event)
             if kind is QuoteEvent:
-                return self.on_quote(event.quote)
+                return self.quote(event.quote)
             self._next_trip = None  # fills, commands, timers may move the base, the level or the session
             if kind is FillEvent:
                 return self.on_fill(event.fill)
@@ -178,13 +183,6 @@ class Core:
             return self._bad("unknown_event", f"no handler for {kind.__name__}")
         except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
             return self._bad("event_failed", repr(exc), event_type=type(event).__name__)  # not `event`: structlog's own
-
-    def quote(self, quote: Quote) -> None:
-        """`handle(QuoteEvent(quote))` without building the event: the replay's per-quote path."""
-        try:
-            self.on_quote(quote)
-        except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
-            self._bad("event_failed", repr(exc), event_type="QuoteEvent")
 
     def advance(self, now: datetime) -> None:
         """Fire everything due at or before `now`, each at its own time, in time order."""
@@ -288,43 +286,57 @@ class Core:
 
     # ================================================================== quotes
 
-    def on_quote(self, quote: Quote) -> None:
-        if not self.quotes.put(quote):
-            return
-        key = quote.key
-        now = quote.received_at
-        latest = self.latest
-        if latest is None or now > latest:
-            self.latest = now
-        elif now < latest:
-            now = latest
-        held = self._by_key.get(key)
-        if held:
-            self.orders.execution.on_quote(key, now)  # a fresh quote answers an exit's snapshot request
-            bid, ask = quote.bid, quote.ask
-            price = float(quote.mid or 0) if bid is None or ask is None or bid <= 0 or ask < bid else (
-                float(bid) + float(ask)) / 2
-            terms = self._pnl_terms
-            for position in list(held):
-                position.apply_quote(quote)
-                term = terms.get(position.id)
-                if term is not None:
-                    term[2] = price
-                self.exits.on_quote(position, price, self._vix, now, self.out)
-            self._marked(now)
-            if self.out.items:
-                self._pump(now)
-        elif key == self.vix_key:
-            mid = quote.mid
-            self._vix = None if mid is None or mid <= 0 else float(mid)
-            self.session.on_vix(quote)
-        elif not is_option_key(key):
-            self.session.on_underlying(quote)
-        combos = self._by_leg.get(key)
-        if combos:
-            self._leg_quote(combos, now)
-        if self.pending:
-            self._check_pending(now)
+    def quote(self, quote: Quote) -> None:
+        """`handle(QuoteEvent(quote))` without building the event: the replay's per-quote path, one call
+        (`handle` comes here too)."""
+        try:
+            if not self.quotes.put(quote):
+                return
+            key = quote.key
+            now = quote.received_at
+            latest = self.latest
+            if latest is None or now > latest:
+                self.latest = now
+            elif now < latest:
+                now = latest
+            held = self._by_key.get(key)
+            if held:
+                self.orders.execution.on_quote(key, now)  # a fresh quote answers an exit's snapshot request
+                bid, ask = quote.bid, quote.ask
+                if bid is None or ask is None or bid <= 0 or ask < bid:
+                    price = float(quote.mid or 0)
+                else:  # (float(bid) + float(ask)) / 2, each float kept per price (see `_floats`)
+                    floats = self._floats
+                    f_bid, f_ask = floats.get(bid), floats.get(ask)
+                    if f_bid is None or f_ask is None:
+                        if len(floats) >= _FLOATS_MAX:
+                            floats.clear()
+                        f_bid = floats[bid] = float(bid)
+                        f_ask = floats[ask] = float(ask)
+                    price = (f_bid + f_ask) / 2
+                terms = self._pnl_terms
+                for position in list(held):
+                    position.apply_quote(quote)
+                    term = terms.get(position.id)
+                    if term is not None:
+                        term[2] = price
+                    self.exits.on_quote(position, price, self._vix, now, self.out)
+                self._marked(now)
+                if self.out.items:
+                    self._pump(now)
+            elif key == self.vix_key:
+                mid = quote.mid
+                self._vix = None if mid is None or mid <= 0 else float(mid)
+                self.session.on_vix(quote)
+            elif not is_option_key(key):
+                self.session.on_underlying(quote)
+            combos = self._by_leg.get(key)
+            if combos:
+                self._leg_quote(combos, now)
+            if self.pending:
+                self._check_pending(now)
+        except Exception as exc:  # noqa: BLE001 - one bad event must never stop the core
+            self._bad("event_failed", repr(exc), event_type="QuoteEvent")
 
     def _leg_quote(self, combos: list[LivePosition], now: datetime) -> None:
         """A leg's quote moved: each combo holding it is re-marked from all its legs (SPEC §9: exits,

@@ -17,38 +17,39 @@ BadQuote = Callable[[Quote, Verdict], None]
 
 
 class QuoteTable:
-    __slots__ = ("_quotes", "_problems", "_sanity", "_on_bad")
+    __slots__ = ("_quotes", "_problems", "_sanity", "_on_bad", "get")
 
     def __init__(self, sanity: QuoteSanity | None = None, on_bad: BadQuote | None = None) -> None:
         self._quotes: dict[str, Quote] = {}
+        # `get(key)`, the latest quote of `key` or None: the dictionary's own (no Python call per read; the
+        # venue, the execution and the exits read the table on every quote they act on)
+        self.get: Callable[[str], Quote | None] = self._quotes.get
         self._problems: dict[str, Verdict] = {}
         self._sanity = sanity
         self._on_bad = on_bad
 
     def put(self, quote: Quote) -> bool:
-        current = self._quotes.get(quote.key)
-        if current is not None and quote.received_at < current.received_at:
+        key, at = quote.key, quote.received_at
+        current = self._quotes.get(key)
+        if current is not None and at < current.received_at:
             return False
         if self._sanity is not None:
-            verdict = self._sanity.check(quote, quote.received_at)
+            verdict = self._sanity.check(quote, at)
             if verdict.usable:
                 if self._problems:
-                    self._problems.pop(quote.key, None)
+                    self._problems.pop(key, None)
             else:
-                self._problems[quote.key] = verdict
+                self._problems[key] = verdict
                 quote = replace(quote, usable=False)
                 if self._on_bad is not None:
                     self._on_bad(quote, verdict)
-        self._quotes[quote.key] = quote
+        self._quotes[key] = quote
         return True
 
     def put_derived(self, quote: Quote) -> None:
         """A quote the core computed from others (a combo's, from its legs': SPEC §9), stored as is:
         its legs were judged when they came in; a combo's value-space bid may be 0."""
         self._quotes[quote.key] = quote
-
-    def get(self, key: str) -> Quote | None:
-        return self._quotes.get(key)
 
     def problem(self, key: str) -> Verdict | None:
         """Why the stored quote of `key` failed the SPEC 4.4 checks; None when it passed (or none is stored)."""

@@ -95,3 +95,33 @@ def test_the_per_option_greeks_memo_gives_the_exact_quote_along_a_walk() -> None
                 reused += fast.delta is previous.delta
             previous = fast
     assert reused > 100  # the walk does reuse Decimals
+
+
+def test_the_per_option_strike_terms_memo_gives_the_exact_quote_along_a_walk() -> None:
+    """`Terms.quote` with an option's memo of its time-free terms (spot, strike, at-the-money vol): along a
+    walk where the spot and the vol often repeat a second later and often move, every quote is
+    `model_quote_exact`'s, and the memo is both reused and worked out again."""
+    from broker.pricing import Terms
+
+    rng = random.Random(20261207)
+    cfg = OptionModelConfig()
+    expiry = date(2019, 2, 15)
+    close = datetime.combine(expiry, time(16), tzinfo=EXCHANGE_TZ)
+    reused = renewed = 0
+    for strike, right in ((270, "C"), (270, "P"), (420, "C"), (150, "P"), (150, "C"), (420, "P"), (271, "C")):
+        contract = OptionContract("SPY", expiry, Decimal(strike), right)  # type: ignore[arg-type]
+        greeks: list[object] = [None] * 6
+        terms: list[object] = []
+        spot, now = Decimal("270.00"), close - timedelta(hours=30)
+        for _ in range(400):
+            spot += Decimal(rng.choice([-1, 0, 0, 0, 1])) / 100
+            now += timedelta(seconds=rng.choice([1, 1, 60, 3600]))
+            atm = rng.choice([0.15, 0.15, 0.15, 0.151])
+            before = list(terms)
+            fast = Terms(cfg, now, close).quote(contract, spot, float(spot), float(strike), atm, now, True,
+                                                contract.key, greeks, terms)  # type: ignore[arg-type]
+            same(fast, model_quote_exact(contract, spot, atm, now, close, now, cfg))
+            if before:
+                reused += terms == before and terms[0] == float(spot)
+                renewed += terms != before
+    assert reused > 500 and renewed > 100

@@ -94,9 +94,10 @@ def test_quote_is_handle_of_a_quote_event_without_the_event() -> None:
 def test_a_quote_that_breaks_the_core_is_counted_not_raised() -> None:
     core, _ = opened_core()
 
-    def broken(quote):  # type: ignore[no-untyped-def]
-        raise RuntimeError("boom")
+    class Broken:
+        def put(self, quote):  # type: ignore[no-untyped-def]
+            raise RuntimeError("boom")
 
-    core.on_quote = broken  # type: ignore[method-assign]
+    core.quotes = Broken()  # type: ignore[assignment]
     core.quote(underlying("SPY", "600.00", at(9, 32)))
     assert core.bad_events == 1
