@@ -42,7 +42,9 @@ def evaluate(request: SizingRequest, settings: Settings) -> Decision:
     bets = bet_limits(base, settings.sizing)
     value = contract_value(req.price, settings.profile.contract_multiplier)
     minimum = min_contracts(bets.min_bet, value)
-    held = [p.underlying for p in req.open_positions]
+    held = []  # each open position's underlying (a plain loop: no comprehension function and frame)
+    for p in req.open_positions:
+        held.append(p.underlying)
     # the book's exposure summed once: the 0dte exposure factor and the total-exposure cap both need it
     open_exposure = open_exposure_of(req.open_positions, settings.profile.contract_multiplier)
 
