@@ -112,3 +112,14 @@ def test_caps_with_room_skipped_on_the_quotient_answer_as_int_counts() -> None:
         got_contracts, got_bound = apply_caps(contracts, value, limits)
         want = _apply_caps_by_int(contracts, value, limits)
         assert (got_contracts, [(b.name, b.limit, b.contracts_before, b.contracts_after) for b in got_bound]) == want
+
+
+def test_counts_by_the_decimals_own_ceil_and_trunc_answer_as_before() -> None:
+    # min_contracts / scaled_contracts call `__ceil__` / `__trunc__` directly: the ints of the old forms.
+    from decimal import ROUND_CEILING
+    rng = random.Random(7)
+    for _ in range(3000):
+        bet, value = D(rng.randint(1, 10**7)) / 100, D(rng.randint(1, 10**5)) / 100
+        assert min_contracts(bet, value) == int((bet / value).to_integral_value(ROUND_CEILING))
+        minimum, mult = rng.randint(0, 50), D(rng.randint(0, 400)) / 100
+        assert scaled_contracts(minimum, mult) == max(int(minimum * mult), minimum)
