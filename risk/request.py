@@ -216,7 +216,15 @@ def _volatility(raw: object) -> VolatilityView | None:
 def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:
     """Open positions from OpenPositionViews or JSON-like objects {underlying, contracts, price}."""
     # A tuple (what the daemon passes) is a list and neither text nor a mapping: no ABC checks for it.
-    if type(raw) is not tuple and (isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence)):
+    if type(raw) is tuple:
+        # A tuple of views exactly as parsed (what the daemon passes, every decision) is the answer: judged
+        # in one loop before the parsing loop below builds a list and an index for each of them.
+        for item in raw:
+            if type(item) is not OpenPositionView or not _parsed_view(item):
+                break
+        else:
+            return raw  # type: ignore[return-value]
+    elif isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence):
         raise InvalidInput(reasons.INVALID_OPEN_POSITION, "open positions must be a list")
     views: list[OpenPositionView] = []
     same = isinstance(raw, tuple)  # every item already a view exactly as parsed: the tuple is the answer
