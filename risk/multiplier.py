@@ -160,10 +160,15 @@ def multiplier_caps(signal: Signal, vix: Decimal | None, vix_session_open: Decim
 def combine(factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], floor: Decimal,
             notes: Mapping[str, str]) -> MultiplierResult:
     """Product of the factors clamped to [floor, least cap]; a cap below the floor wins (the safer side)."""
+    return clamp(product(factors), factors, caps, floor, notes)
+
+
+def product(factors: Mapping[str, Decimal]) -> Decimal:
+    """The raw multiplier: the factors multiplied from 1 in their order (a left fold)."""
     raw = NEUTRAL
     for value in factors.values():
         raw *= value
-    return clamp(raw, factors, caps, floor, notes)
+    return raw
 
 
 def rescale(result: MultiplierResult, factor: Decimal, factors: Mapping[str, Decimal],
@@ -171,7 +176,7 @@ def rescale(result: MultiplierResult, factor: Decimal, factors: Mapping[str, Dec
     """`result` with one more factor (`factors`: the old ones and it, in order): what `clamp` answers
     for `result.raw * factor` with the same caps, without looking for the least cap again (the
     caps did not change, so neither did it, nor the first of equal ones)."""
-    return _bounded(result.raw * factor, factors, result.caps, result.cap, result.cap_name, result.floor, notes)
+    return bounded(result.raw * factor, factors, result.caps, result.cap, result.cap_name, result.floor, notes)
 
 
 def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], floor: Decimal,
@@ -182,18 +187,31 @@ def clamp(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decim
     # Plain comparisons, not min()/max(): the builtins parse their keyword arguments on every call
     # (3.11), more than the Decimal comparisons they make. Same answers: the first of equal caps in
     # the order caps were added, and `raw` itself when it equals the floor.
+    cap_name, cap = least_cap(caps)
+    return bounded(raw, factors, caps, cap, cap_name, floor, notes)
+
+
+def least_cap(caps: Mapping[str, Decimal]) -> tuple[str, Decimal]:
+    """The least cap and its name: the first of equal ones, in the order the caps were added."""
     cap_name, cap = "", None
     for name, value in caps.items():
         if cap is None or value < cap:
             cap_name, cap = name, value
     if cap is None:
         raise ValueError("clamp needs at least one cap")  # (min() of no caps raised as well)
-    return _bounded(raw, factors, caps, cap, cap_name, floor, notes)
+    return cap_name, cap
 
 
-def _bounded(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], cap: Decimal, cap_name: str,
-             floor: Decimal, notes: Mapping[str, str]) -> MultiplierResult:
-    """`raw` raised to the floor, then held under the least cap (`cap`, named `cap_name`)."""
+def clamped(raw: Decimal, cap: Decimal, floor: Decimal) -> Decimal:
+    """`raw` raised to the floor, then held under `cap`: the multiplier `bounded` records."""
+    floored = floor if floor > raw else raw
+    return cap if cap < floored else floored
+
+
+def bounded(raw: Decimal, factors: Mapping[str, Decimal], caps: Mapping[str, Decimal], cap: Decimal, cap_name: str,
+            floor: Decimal, notes: Mapping[str, str]) -> MultiplierResult:
+    """The result for `raw` with the least cap already found (`cap`, named `cap_name`): `clamped`'s
+    multiplier, and the cap named as binding when it lowered the floored product."""
     floored = floor if floor > raw else raw
     final = cap if cap < floored else floored
     # The maps are kept, not copied: the sizer hands over dicts of its own and edits none afterwards

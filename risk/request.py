@@ -21,6 +21,7 @@ Correlations = Mapping[str, Mapping[str, Decimal]]
 _NO_CORRELATIONS: Correlations = MappingProxyType({})
 _ONE = Decimal(1)
 _ZERO = Decimal(0)
+_TOP_DIGIT = MAX_MAGNITUDE.adjusted()  # 12: a finite Decimal whose adjusted() is below it lies strictly inside ±MAX_MAGNITUDE
 _MAX_COUNT = int(MAX_MAGNITUDE)  # the same bound as an int: an int compared with a Decimal converts it first
 
 
@@ -172,9 +173,13 @@ def _already_normal(r: SizingRequest, priced: bool) -> bool:
     v = r.vix_session_open  # strictly above 0
     if v is not None and not (type(v) is Decimal and v.is_finite() and _ZERO < v <= top):
         return False
+    # Any finite value within ±top: a finite Decimal whose leading digit sits below 10**12 (`adjusted()`,
+    # an int) is inside without the two Decimal comparisons (~40 % of their cost); only a leading digit
+    # at 10**12 or above needs them (±1E+12 itself is in).
     for v in (r.buying_power, r.option_delta, r.option_gamma, r.portfolio_delta, r.portfolio_gamma,
-              r.option_vega, r.option_theta, r.portfolio_vega, r.portfolio_theta):  # any finite value
-        if v is not None and not (type(v) is Decimal and v.is_finite() and -top <= v <= top):
+              r.option_vega, r.option_theta, r.portfolio_vega, r.portfolio_theta):
+        if v is not None and not (type(v) is Decimal and v.is_finite()
+                                  and (v.adjusted() < _TOP_DIGIT or -top <= v <= top)):
             return False
     if not isinstance(r.events, EventView) or not (r.volatility is None or isinstance(r.volatility, VolatilityView)):
         return False
@@ -211,7 +216,15 @@ def _volatility(raw: object) -> VolatilityView | None:
 def parse_open_positions(raw: object) -> tuple[OpenPositionView, ...]:
     """Open positions from OpenPositionViews or JSON-like objects {underlying, contracts, price}."""
     # A tuple (what the daemon passes) is a list and neither text nor a mapping: no ABC checks for it.
-    if type(raw) is not tuple and (isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence)):
+    if type(raw) is tuple:
+        # A tuple of views exactly as parsed (what the daemon passes, every decision) is the answer: judged
+        # in one loop before the parsing loop below builds a list and an index for each of them.
+        for item in raw:
+            if type(item) is not OpenPositionView or not _parsed_view(item):
+                break
+        else:
+            return raw  # type: ignore[return-value]
+    elif isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence):
         raise InvalidInput(reasons.INVALID_OPEN_POSITION, "open positions must be a list")
     views: list[OpenPositionView] = []
     same = isinstance(raw, tuple)  # every item already a view exactly as parsed: the tuple is the answer

@@ -1,3 +1,4 @@
+import random
 from decimal import Decimal as D
 
 import pytest
@@ -83,3 +84,42 @@ def test_counts_are_floored_and_never_below_their_bound() -> None:
     assert scaled_contracts(3, D("1.99")) == 5 and scaled_contracts(3, D("0.5")) == 3 and scaled_contracts(0, D(2)) == 0
     contracts, bound = apply_caps(10, D(100), {"a": D("450.5"), "b": D("-250"), "c": D(0)})
     assert contracts == 0 and [(b.name, b.contracts_before, b.contracts_after) for b in bound] == [("a", 10, 4), ("b", 4, 0)]
+
+
+def _apply_caps_by_int(contracts, value, limits):
+    """apply_caps as it was before it skipped the caps with room (every cap's count through int())."""
+    bound = []
+    for name, money in limits.items():
+        allowed = max(int(money / value), 0)
+        if allowed < contracts:
+            bound.append((name, money, contracts, allowed))
+            contracts = allowed
+    return contracts, bound
+
+
+def test_caps_with_room_skipped_on_the_quotient_answer_as_int_counts() -> None:
+    # The quotient compared with the count decides as the floored count did: edges at whole counts,
+    # just under them, negative money and a count of zero included.
+    rng = random.Random(6)
+    values = [D("0.5"), D("1"), D("2.37"), D("300"), D("1234.56")]
+    for _ in range(3000):
+        value = rng.choice(values)
+        contracts = rng.randint(0, 40)
+        limits = {}
+        for name in ("max_bet", "per_underlying", "sector", "total_exposure", "buying_power"):
+            whole = rng.randint(-3, 45) * value
+            limits[name] = rng.choice((whole, whole - D("0.01"), whole + D("0.01"), -whole, D(0), D("-0")))
+        got_contracts, got_bound = apply_caps(contracts, value, limits)
+        want = _apply_caps_by_int(contracts, value, limits)
+        assert (got_contracts, [(b.name, b.limit, b.contracts_before, b.contracts_after) for b in got_bound]) == want
+
+
+def test_counts_by_the_decimals_own_ceil_and_trunc_answer_as_before() -> None:
+    # min_contracts / scaled_contracts call `__ceil__` / `__trunc__` directly: the ints of the old forms.
+    from decimal import ROUND_CEILING
+    rng = random.Random(7)
+    for _ in range(3000):
+        bet, value = D(rng.randint(1, 10**7)) / 100, D(rng.randint(1, 10**5)) / 100
+        assert min_contracts(bet, value) == int((bet / value).to_integral_value(ROUND_CEILING))
+        minimum, mult = rng.randint(0, 50), D(rng.randint(0, 400)) / 100
+        assert scaled_contracts(minimum, mult) == max(int(minimum * mult), minimum)

@@ -35,7 +35,11 @@ def base() -> SizingRequest:
 
 BAD = [0.5, -1, Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("-0"),
        Decimal("-0.01"), Decimal(0), Decimal("1e30"), "2.5", None,
-       True, Decimal("0.001")]
+       True, Decimal("0.001"),
+       # the ±1E+12 bound's edges (the shortcut judges by the leading digit, then compares at 10**12 and up)
+       Decimal("1E+12"), Decimal("-1E+12"), Decimal("1000000000000.000"), Decimal("999999999999.9999"),
+       Decimal("1000000000000.0001"), Decimal("-1000000000000.0001"), Decimal("9.99E+12"), Decimal("0E+20"),
+       Decimal("-0E+15"), Decimal("1E-30")]
 FIELDS = ["price", "capital_base", "vix", "vix_session_open", "buying_power", "quote_age_s", "vix_quote_age_s",
           "option_delta", "option_gamma", "portfolio_delta", "portfolio_gamma", "option_vega", "option_theta",
           "portfolio_vega", "portfolio_theta"]
