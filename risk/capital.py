@@ -7,7 +7,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from config.models import CapitalConfig, SizingConfig
 from risk.numbers import InvalidInput
-from risk.frozen import fast_init
+from market.frozen import fast_init
 
 _CENT = Decimal("0.01")
 

@@ -12,7 +12,7 @@ from risk.capital import BetLimits
 from risk.correlation import Regime
 from risk.decision import CapBound
 from risk.request import OpenPositionView
-from risk.frozen import fast_init
+from market.frozen import fast_init
 from risk.sector import SECTOR_CAP, sector_room
 
 # (`{d!s}` for a Decimal: the text of a bare `{d}` without its format-spec parsing; risk/gate.py)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal
-from risk.frozen import fast_init
+from market.frozen import fast_init
 
 CheckStatus = Literal["pass", "fail", "skip"]
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -131,7 +131,7 @@ def owned_decision(fields: dict[str, Any]) -> Decision:
     maps are its own fresh dicts, so the copies bought nothing. The instance is the one the
     constructor would build (tests/risk/test_owned_decision.py compares them)."""
     decision = _new(Decision)
-    _setattr(decision, "__dict__", fields)  # a dict of its own, as fast_init assigns it (risk/frozen.py)
+    _setattr(decision, "__dict__", fields)  # a dict of its own, as fast_init assigns it (market/frozen.py)
     return decision
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from config.models import FundamentalsConfig, MultiplierConfig, Settings, SizingConfig
 from risk.signal import Fundamentals, Signal
-from risk.frozen import fast_init
+from market.frozen import fast_init
 
 NEUTRAL = Decimal(1)
 # The seeds' formula, as SPEC §2.2 fixes it: multiplier = 1 + ((offset + score) + confidence) / 2.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from config.models import RegimeName, VolatilityRegimeConfig
-from risk.frozen import fast_init
+from market.frozen import fast_init
 
 # (`{d!s}` for a Decimal: the text of a bare `{d}` without its format-spec parsing; risk/gate.py)
 

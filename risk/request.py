@@ -15,7 +15,7 @@ from risk.events import NO_EVENTS, EventView
 from risk.numbers import MAX_MAGNITUDE, MIN_PRICE, InvalidInput, require_decimal
 from risk.regime import VolatilityView
 from risk.signal import Signal
-from risk.frozen import fast_init
+from market.frozen import fast_init
 
 Correlations = Mapping[str, Mapping[str, Decimal]]
 _NO_CORRELATIONS: Correlations = MappingProxyType({})

@@ -1,4 +1,5 @@
-"""`fast_init`: a quicker constructor for the frozen dataclasses on the sizing hot path.
+"""`fast_init`: a quicker constructor for the frozen dataclasses on the hot paths (the sizing records of
+`risk/`, the `Quote` a replay builds per modelled option quote). In the shared leaf so every room uses one.
 
 Why: a frozen dataclass's generated `__init__` stores each field through
 `object.__setattr__(self, name, value)`, a global lookup and a call per field: a 24-field

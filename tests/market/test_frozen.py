@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from risk.decision import CapBound, Decision, GateCheck
-from risk.frozen import fast_init
+from market.frozen import fast_init
 from risk.numbers import InvalidInput
 from risk.request import CorrelationTable, OpenPositionView, parse_correlations, parse_open_positions
 
