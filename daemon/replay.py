@@ -269,10 +269,11 @@ class Replay:
         """Fire everything due before `limit` (core timers, venue latency), each at its own time."""
         core, venue = self.core, self.venue
         while True:
+            # before every event, and most find nothing due: two compares, no min()
             a, b = core.next_timer_at(), venue.next_deadline()
-            due = a if b is None else b if a is None else min(a, b)
-            if due is None or due > limit:
+            if (a is None or a > limit) and (b is None or b > limit):
                 return
+            due = a if b is None else b if a is None else min(a, b)
             self.clock.at = due
             if b is not None and b <= due:
                 venue.advance(due)
@@ -326,10 +327,11 @@ class Replay:
     def _drain(self, now: datetime) -> None:
         """Carry out the core's effects until none are left (the venue answers synchronously)."""
         core, venue = self.core, self.venue
+        out = core.out
         while True:
-            effects = core.take_effects()
-            if not effects:
+            if not out.items:  # after most events the core decided nothing: no (empty) list taken
                 return
+            effects = core.take_effects()
             for effect in effects:
                 kind = type(effect)
                 if kind is Persist:
