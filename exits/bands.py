@@ -82,10 +82,27 @@ def price_band(position: ExitPosition, state: ExitState, market: MarketSnapshot,
         return not actions and after == state
 
     current = float(price)
-    if not quiet(current):
+    # The previous band's edges first. Both quiet: every premium between them is quiet (monotone triggers),
+    # the current one too, and the band is theirs. An edge on its side of the premium that acts now (a
+    # time-scaled target came down, a level moved up) brackets the new boundary: the bisection starts there.
+    lo_hint = hint.lo if hint is not None and 0 < hint.lo < current else None
+    hi_hint = hint.hi if hint is not None and current < hint.hi < math.inf else None
+    lo_quiet = lo_hint is not None and quiet(lo_hint)
+    hi_quiet = hi_hint is not None and quiet(hi_hint)
+    if not (lo_quiet and hi_quiet) and not quiet(current):
         return None
-    lo = hint.lo if hint is not None and 0 < hint.lo < current and quiet(hint.lo) else _edge(quiet, current, DOWN)
-    hi = hint.hi if hint is not None and current < hint.hi < math.inf and quiet(hint.hi) else _edge(quiet, current, UP)
+    if lo_quiet:
+        lo = lo_hint
+    elif lo_hint is not None:
+        lo = _bisect(quiet, lo_hint, current, current)
+    else:
+        lo = _edge(quiet, current, DOWN)
+    if hi_quiet:
+        hi = hi_hint
+    elif hi_hint is not None:
+        hi = _bisect(quiet, hi_hint, current, current)
+    else:
+        hi = _edge(quiet, current, UP)
     vix_lo, vix_hi = _vix_range(market.vix, settings)
     return PriceBand(lo, hi, _until(position, now, session, settings), vix_lo, vix_hi, price, current)
 
