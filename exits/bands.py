@@ -36,7 +36,8 @@ assert tuple(f.name for f in fields(MarketSnapshot)) == (
     "option_price", "session", "underlying_price", "vix", "earnings_date", "previous_underlying_close",
     "macro_events"), "exits.bands.price_band copies MarketSnapshot field by field"
 
-PRECISION = 1e-4  # bisection stops when the unknown gap is this share of the premium
+PRECISION = 1e-4  # bisection stops when the unknown gap is this share of the premium ...
+NEAR = 1 / 32  # ... or this share of the quiet point's distance from the premium, when that is more
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +153,11 @@ def _edge(quiet, current: float, steps: tuple[float, ...]) -> float:  # type: ig
 
 
 def _bisect(quiet, bad: float, good: float, scale: float) -> float:  # type: ignore[no-untyped-def]
-    """A quiet point next to the boundary between `bad` (acts) and `good` (quiet)."""
-    while abs(good - bad) > scale * PRECISION:
+    """A quiet point next to the boundary between `bad` (acts) and `good` (quiet): within PRECISION of
+    `scale` (the premium) of it, or within NEAR of its distance from the premium when that is more (a
+    boundary 15 % away is left at 0.5 % rather than at 0.01 %: the premium reaches that gap seldom, and a
+    quote in it is evaluated exactly and banded again; the probes saved are taken on every band)."""
+    while abs(good - bad) > max(scale * PRECISION, abs(good - scale) * NEAR):
         mid = (bad + good) / 2
         if quiet(mid):
             good = mid
