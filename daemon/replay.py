@@ -202,9 +202,12 @@ class Replay:
         if quiet:  # re-running what a killed run already did: the log said it then
             logging.disable(logging.CRITICAL)
         previous: datetime | None = None
+        # looked up once, not per event (none of them changes during a run)
+        speed, clock, out = self.speed, self.clock, core.out
+        until_due, on_quote, drain = self._until, self._quote, self._drain
         for at, kind, _, payload in events:
-            if self.speed > 0 and previous is not None and at > previous:
-                self._woken.wait((at - previous).total_seconds() / self.speed)
+            if speed > 0 and previous is not None and at > previous:
+                self._woken.wait((at - previous).total_seconds() / speed)
             previous = at
             if self.stopping:
                 break
@@ -214,11 +217,11 @@ class Replay:
                 self.log.warning("replay_caught_up", at=at.isoformat(), records=sink.seq)
             if changes:
                 self._store_changed()
-            self._until(at)
-            self.clock.at = at
+            until_due(at)
+            clock.at = at
             if kind == _QUOTE:
                 stats.quotes += 1
-                self._quote(payload, at)
+                on_quote(payload, at)
             elif kind == _BAR:
                 stats.bars += 1
                 if self.bar_listener is not None:
@@ -231,7 +234,8 @@ class Replay:
                 stats.signals += 1
                 self._account()
                 core.handle(SignalEvent(payload.raw, f"{self.signal_source}:{payload.line_no}", at))
-            self._drain(at)
+            if out.items:  # most events leave no effect
+                drain(at)
             inbox = self.inbox
             if inbox is not None:
                 if not inbox.empty() and (self._account() or inbox.drain(core, at)):
