@@ -64,6 +64,8 @@ from daemon.signals.jsonl import TimedSignal
 from market import calendar
 from market.types import Fill, OptionChain, OrderUpdate, Quote
 
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
+           "critical": logging.CRITICAL}
 _QUOTE, _BAR, _SIGNAL = 0, 1, 2  # at the same instant: quotes first, then the bar they complete, then signals
 
 BarListener = Callable[[Bar], Any]  # a bar -> a raw signal (or None): the reference source
@@ -343,7 +345,10 @@ class Replay:
                     if self.sink is not None:
                         self.sink.append(effect.op, effect.payload)
                 elif kind is LogLine:
-                    if self.log_effects:
+                    # not rendered at all when `logging.disable` drops its level anyway (a backtest's
+                    # warnings and below, a resumed replay catching up, the bench): structlog's processors
+                    # would build the line and the stdlib logger throw it away
+                    if self.log_effects and logging.root.manager.disable < _LEVELS.get(effect.level, logging.CRITICAL):
                         getattr(self.log, effect.level)(effect.event, **effect.fields)
                 elif kind is MetricUpdate:
                     pass
