@@ -141,7 +141,8 @@ DOWN = (1 - PRECISION / 2, 0.99, 0.95, 0.8, 0.5, 0.25, 1e-2, 1e-6)
 
 def _edge(quiet, current: float, steps: tuple[float, ...]) -> float:  # type: ignore[no-untyped-def]
     """The quiet point nearest the first premium (in the direction of `steps`) at which the policy acts;
-    0 (down) or the farthest step (up) when none does."""
+    the farthest step when none does (down: a millionth of the premium, the lowest premium probed; a
+    positive edge is also one the next band can take as its hint)."""
     good = current
     for factor in steps:
         probe = current * factor
@@ -149,7 +150,7 @@ def _edge(quiet, current: float, steps: tuple[float, ...]) -> float:  # type: ig
             return good if good == current and abs(probe - current) <= current * PRECISION else _bisect(
                 quiet, probe, good, current)
         good = probe
-    return 0.0 if steps[-1] < 1 else good
+    return good
 
 
 def _bisect(quiet, bad: float, good: float, scale: float) -> float:  # type: ignore[no-untyped-def]
