@@ -245,6 +245,11 @@ class Working:
         self._outbox: deque[_Out] = deque()
         self._ready: list[VenueCommand] = []
         self._results: list[ExecutionResult] = []
+        # `next_deadline` is asked before every replayed event and changes only when a run moves, so it is
+        # kept: what `_Run.wake_at` and the pacing read changes only inside `_drive`, `_release` and
+        # `_forget` (every public call that changes a run goes through one of them), and each marks it stale.
+        self._deadline: datetime | None = None
+        self._deadline_stale = False
 
     @property
     def pacer(self) -> Pacer:
@@ -487,6 +492,12 @@ class Working:
 
     def next_deadline(self) -> datetime | None:
         """The earliest reprice / child / timeout / cancel-wait / pacing moment, None when idle."""
+        if self._deadline_stale:
+            self._deadline = self._earliest_wake()
+            self._deadline_stale = False
+        return self._deadline
+
+    def _earliest_wake(self) -> datetime | None:
         best: datetime | None = None
         for run in self._runs.values():
             due = run.wake_at()
@@ -512,6 +523,7 @@ class Working:
         """Move `run` as far as it can go at `now`. A fault in one parent (a failing id allocator, a
         price the rounder refuses) ends that parent `execution_failed`, keeping what filled; the
         others go on and nothing is raised into the caller."""
+        self._deadline_stale = True
         try:
             self._advance(run, now)
         except Exception as exc:  # noqa: BLE001 - one parent's fault must not stop the rest
@@ -653,6 +665,7 @@ class Working:
                 below_minimum=result.below_minimum))
 
     def _forget(self, run: _Run) -> None:
+        self._deadline_stale = True
         for child in run.children:
             self._by_order.pop(child.request.order_id, None)
         waiting = self._snapshot_waits.get(run.parent.key)
@@ -669,6 +682,7 @@ class Working:
 
     def _release(self, now: datetime) -> None:
         """Hand out every queued command whose token is here, in queue order."""
+        self._deadline_stale = True
         outbox = self._outbox
         while outbox and self._pacer.ready(now):
             out = outbox.popleft()

@@ -64,6 +64,8 @@ from daemon.signals.jsonl import TimedSignal
 from market import calendar
 from market.types import Fill, OptionChain, OrderUpdate, Quote
 
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
+           "critical": logging.CRITICAL}
 _QUOTE, _BAR, _SIGNAL = 0, 1, 2  # at the same instant: quotes first, then the bar they complete, then signals
 
 BarListener = Callable[[Bar], Any]  # a bar -> a raw signal (or None): the reference source
@@ -204,9 +206,12 @@ class Replay:
         if quiet:  # re-running what a killed run already did: the log said it then
             logging.disable(logging.CRITICAL)
         previous: datetime | None = None
+        # looked up once, not per event (none of them changes during a run)
+        speed, clock, out = self.speed, self.clock, core.out
+        until_due, on_quote, drain = self._until, self._quote, self._drain
         for at, kind, _, payload in events:
-            if self.speed > 0 and previous is not None and at > previous:
-                self._woken.wait((at - previous).total_seconds() / self.speed)
+            if speed > 0 and previous is not None and at > previous:
+                self._woken.wait((at - previous).total_seconds() / speed)
             previous = at
             if self.stopping:
                 break
@@ -216,11 +221,11 @@ class Replay:
                 self.log.warning("replay_caught_up", at=at.isoformat(), records=sink.seq)
             if changes:
                 self._store_changed()
-            self._until(at)
-            self.clock.at = at
+            until_due(at)
+            clock.at = at
             if kind == _QUOTE:
                 stats.quotes += 1
-                self._quote(payload, at)
+                on_quote(payload, at)
             elif kind == _BAR:
                 stats.bars += 1
                 if self.bar_listener is not None:
@@ -233,7 +238,8 @@ class Replay:
                 stats.signals += 1
                 self._account()
                 core.handle(SignalEvent(payload.raw, f"{self.signal_source}:{payload.line_no}", at))
-            self._drain(at)
+            if out.items:  # most events leave no effect
+                drain(at)
             inbox = self.inbox
             if inbox is not None:
                 if not inbox.empty() and (self._account() or inbox.drain(core, at)):
@@ -271,10 +277,11 @@ class Replay:
         """Fire everything due before `limit` (core timers, venue latency), each at its own time."""
         core, venue = self.core, self.venue
         while True:
+            # before every event, and most find nothing due: two compares, no min()
             a, b = core.next_timer_at(), venue.next_deadline()
-            due = a if b is None else b if a is None else min(a, b)
-            if due is None or due > limit:
+            if (a is None or a > limit) and (b is None or b > limit):
                 return
+            due = a if b is None else b if a is None else min(a, b)
             self.clock.at = due
             if b is not None and b <= due:
                 venue.advance(due)
@@ -329,10 +336,11 @@ class Replay:
     def _drain(self, now: datetime) -> None:
         """Carry out the core's effects until none are left (the venue answers synchronously)."""
         core, venue = self.core, self.venue
+        out = core.out
         while True:
-            effects = core.take_effects()
-            if not effects:
+            if not out.items:  # after most events the core decided nothing: no (empty) list taken
                 return
+            effects = core.take_effects()
             for effect in effects:
                 kind = type(effect)
                 if kind is Persist:
@@ -340,7 +348,10 @@ class Replay:
                     if self.sink is not None:
                         self.sink.append(effect.op, effect.payload)
                 elif kind is LogLine:
-                    if self.log_effects:
+                    # not rendered at all when `logging.disable` drops its level anyway (a backtest's
+                    # warnings and below, a resumed replay catching up, the bench): structlog's processors
+                    # would build the line and the stdlib logger throw it away
+                    if self.log_effects and logging.root.manager.disable < _LEVELS.get(effect.level, logging.CRITICAL):
                         getattr(self.log, effect.level)(effect.event, **effect.fields)
                 elif kind is MetricUpdate:
                     pass

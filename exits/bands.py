@@ -36,7 +36,8 @@ assert tuple(f.name for f in fields(MarketSnapshot)) == (
     "option_price", "session", "underlying_price", "vix", "earnings_date", "previous_underlying_close",
     "macro_events"), "exits.bands.price_band copies MarketSnapshot field by field"
 
-PRECISION = 1e-4  # bisection stops when the unknown gap is this share of the premium
+PRECISION = 1e-4  # bisection stops when the unknown gap is this share of the premium ...
+NEAR = 1 / 32  # ... or this share of the quiet point's distance from the premium, when that is more
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +83,27 @@ def price_band(position: ExitPosition, state: ExitState, market: MarketSnapshot,
         return not actions and after == state
 
     current = float(price)
-    if not quiet(current):
+    # The previous band's edges first. Both quiet: every premium between them is quiet (monotone triggers),
+    # the current one too, and the band is theirs. An edge on its side of the premium that acts now (a
+    # time-scaled target came down, a level moved up) brackets the new boundary: the bisection starts there.
+    lo_hint = hint.lo if hint is not None and 0 < hint.lo < current else None
+    hi_hint = hint.hi if hint is not None and current < hint.hi < math.inf else None
+    lo_quiet = lo_hint is not None and quiet(lo_hint)
+    hi_quiet = hi_hint is not None and quiet(hi_hint)
+    if not (lo_quiet and hi_quiet) and not quiet(current):
         return None
-    lo = hint.lo if hint is not None and 0 < hint.lo < current and quiet(hint.lo) else _edge(quiet, current, DOWN)
-    hi = hint.hi if hint is not None and current < hint.hi < math.inf and quiet(hint.hi) else _edge(quiet, current, UP)
+    if lo_quiet:
+        lo = lo_hint
+    elif lo_hint is not None:
+        lo = _bisect(quiet, lo_hint, current, current)
+    else:
+        lo = _edge(quiet, current, DOWN)
+    if hi_quiet:
+        hi = hi_hint
+    elif hi_hint is not None:
+        hi = _bisect(quiet, hi_hint, current, current)
+    else:
+        hi = _edge(quiet, current, UP)
     vix_lo, vix_hi = _vix_range(market.vix, settings)
     return PriceBand(lo, hi, _until(position, now, session, settings), vix_lo, vix_hi, price, current)
 
@@ -123,7 +141,8 @@ DOWN = (1 - PRECISION / 2, 0.99, 0.95, 0.8, 0.5, 0.25, 1e-2, 1e-6)
 
 def _edge(quiet, current: float, steps: tuple[float, ...]) -> float:  # type: ignore[no-untyped-def]
     """The quiet point nearest the first premium (in the direction of `steps`) at which the policy acts;
-    0 (down) or the farthest step (up) when none does."""
+    the farthest step when none does (down: a millionth of the premium, the lowest premium probed; a
+    positive edge is also one the next band can take as its hint)."""
     good = current
     for factor in steps:
         probe = current * factor
@@ -131,12 +150,15 @@ def _edge(quiet, current: float, steps: tuple[float, ...]) -> float:  # type: ig
             return good if good == current and abs(probe - current) <= current * PRECISION else _bisect(
                 quiet, probe, good, current)
         good = probe
-    return 0.0 if steps[-1] < 1 else good
+    return good
 
 
 def _bisect(quiet, bad: float, good: float, scale: float) -> float:  # type: ignore[no-untyped-def]
-    """A quiet point next to the boundary between `bad` (acts) and `good` (quiet)."""
-    while abs(good - bad) > scale * PRECISION:
+    """A quiet point next to the boundary between `bad` (acts) and `good` (quiet): within PRECISION of
+    `scale` (the premium) of it, or within NEAR of its distance from the premium when that is more (a
+    boundary 15 % away is left at 0.5 % rather than at 0.01 %: the premium reaches that gap seldom, and a
+    quote in it is evaluated exactly and banded again; the probes saved are taken on every band)."""
+    while abs(good - bad) > max(scale * PRECISION, abs(good - scale) * NEAR):
         mid = (bad + good) / 2
         if quiet(mid):
             good = mid

@@ -196,8 +196,9 @@ class Core:
                 self._bad("timer_failed", repr(exc))
 
     def next_timer_at(self) -> datetime | None:
-        # asked before every replayed event: the earliest of three, without building a list
-        due = self.timers.next_at()
+        # asked before every replayed event: the earliest of three, without building a list (the timers' and
+        # Working's are kept by them, not computed here)
+        due = self.timers.earliest
         deadline = self.orders.execution.next_deadline()
         if deadline is not None and (due is None or deadline < due):
             due = deadline

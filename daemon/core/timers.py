@@ -23,21 +23,23 @@ class Timers:
         self.specs = list(specs)
         self.sessions = sessions
         self._next: list[datetime | None] = [s.trigger.get_next_fire_time(None, start) for s in self.specs]
-        self._earliest = _min(self._next)
+        # the next fire time (None: no job fires again), read before every replayed event: kept, not computed.
+        # Changed only by `due`.
+        self.earliest = _min(self._next)
 
     def next_at(self) -> datetime | None:
-        return self._earliest
+        return self.earliest
 
     def due(self, now: datetime) -> list[TimerEvent]:
         """Every fire at or before `now`, in time order (ties in job-list order), each at its own time;
         a job that is due several times (a long gap) fires each time, as the virtual scheduler did."""
         fired: list[TimerEvent] = []
-        while self._earliest is not None and self._earliest <= now:
-            when = self._earliest
+        while self.earliest is not None and self.earliest <= now:
+            when = self.earliest
             index = self._next.index(when)
             spec = self.specs[index]
             self._next[index] = spec.trigger.get_next_fire_time(when, when)
-            self._earliest = _min(self._next)
+            self.earliest = _min(self._next)
             if spec.sessions_only and self.sessions(when.astimezone(EXCHANGE_TZ).date()) is None:
                 continue
             fired.append(TimerEvent(spec.name, when))

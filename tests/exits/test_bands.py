@@ -75,6 +75,56 @@ def test_every_price_inside_a_band_is_quiet(profile: str) -> None:
     assert bands > 10 and checked > 300
 
 
+@pytest.mark.parametrize("profile", ["0dte", "7dte"])
+def test_a_band_built_from_an_earlier_band_is_quiet_inside(profile: str) -> None:
+    """Seeded: the band taken with the previous band as its hint (after the premium walked, the state moved,
+    time passed: a time-scaled target came down, a level fired) is as sound as one built from nothing, whether
+    the hint's edges are still quiet (kept) or act now (the bisection starts from them)."""
+    import math
+
+    settings = load_settings(profile)
+    rng = random.Random(31)
+    session = calendar.session_for(DAY)
+    expiry = DAY if profile == "0dte" else DAY + timedelta(days=4)
+    checked = hinted = kept = moved = 0
+    for _ in range(120):
+        entry = Decimal(rng.randrange(50, 900)) / 100
+        entered = datetime.combine(DAY, time(9, 45), tzinfo=EXCHANGE_TZ)
+        pos = position(profile, entry, entered, expiry)
+        first = entered + timedelta(minutes=rng.randrange(1, 200))
+        vix = Decimal(rng.choice([12, 18, 30]))
+        market = MarketSnapshot(option_price=entry, session=session, underlying_price=Decimal(600), vix=vix)
+        state, market = walked(pos, settings, market, entered, first, rng, ("0.9", "1.05", "1.1", "0.97"))
+        hint = price_band(pos, state, market, first, settings)
+        if hint is None:
+            continue
+        now = first + timedelta(minutes=rng.choice([0, 1, 30, 90, 180]))
+        price = market.option_price
+        assert price is not None
+        for _ in range(rng.randrange(0, 4)):  # the walk goes on from the first band's state
+            price = max(Decimal("0.05"), price * Decimal(rng.choice(("0.9", "1.05", "1.1", "0.97", "0.8", "1.25"))))
+            market = replace(market, option_price=price.quantize(Decimal("0.01")))
+            _, state = policy.evaluate(pos, state, market, now, settings)
+        band = price_band(pos, state, market, now, settings, hint)
+        if band is None:
+            continue
+        hinted += 1
+        current = float(market.option_price)
+        kept += band.lo == hint.lo and band.hi == hint.hi
+        moved += (0 < hint.lo < current and band.lo != hint.lo) or (current < hint.hi and band.hi != hint.hi)
+        edges = [math.nextafter(band.lo, math.inf), math.nextafter(band.hi, -math.inf)]
+        inside = [band.lo + (band.hi - band.lo) * (k + 0.5) / 40 if band.hi < 1e9 else band.lo + k * 0.37
+                  for k in range(40)]
+        for p in edges + inside:
+            if not band.holds(p, now, float(vix)) or p <= 0:
+                continue
+            probe = replace(market, option_price=Decimal(repr(p)))
+            actions, after = policy.evaluate(pos, state, probe, now, settings)
+            assert actions == () and after == state, (p, band, hint, state)
+            checked += 1
+    assert hinted > 20 and kept > 5 and moved > 5 and checked > 300
+
+
 def test_a_band_ends_before_the_close_out_and_outside_regular_hours() -> None:
     settings = load_settings("0dte")
     session = calendar.session_for(DAY)
