@@ -92,18 +92,8 @@ def price_band(position: ExitPosition, state: ExitState, market: MarketSnapshot,
     hi_quiet = hi_hint is not None and quiet(hi_hint)
     if not (lo_quiet and hi_quiet) and not quiet(current):
         return None
-    if lo_quiet:
-        lo = lo_hint
-    elif lo_hint is not None:
-        lo = _bisect(quiet, lo_hint, current, current)
-    else:
-        lo = _edge(quiet, current, DOWN)
-    if hi_quiet:
-        hi = hi_hint
-    elif hi_hint is not None:
-        hi = _bisect(quiet, hi_hint, current, current)
-    else:
-        hi = _edge(quiet, current, UP)
+    lo = _side(quiet, current, lo_hint, lo_quiet, DOWN)
+    hi = _side(quiet, current, hi_hint, hi_quiet, UP)
     vix_lo, vix_hi = _vix_range(market.vix, settings)
     return PriceBand(lo, hi, _until(position, now, session, settings), vix_lo, vix_hi, price, current)
 
@@ -137,6 +127,17 @@ def idle_band(position: ExitPosition, state: ExitState, market: MarketSnapshot, 
 # (a new 7dte peak is one cent away), so a few probes bracket them and a short bisection finishes.
 UP = (1 + PRECISION / 2, 1.01, 1.05, 1.2, 1.5, 2.0, 4.0, 16.0, 256.0)
 DOWN = (1 - PRECISION / 2, 0.99, 0.95, 0.8, 0.5, 0.25, 1e-2, 1e-6)
+
+
+def _side(quiet, current: float, hint: float | None, hint_quiet: bool, steps: tuple[float, ...]) -> float:  # type: ignore[no-untyped-def]
+    """The band's edge on one side: the previous edge where it is still quiet; where it acts now, the
+    boundary bisected between it and the premium; with no previous edge, bracketed by `steps` first."""
+    if hint_quiet:
+        assert hint is not None
+        return hint
+    if hint is not None:
+        return _bisect(quiet, hint, current, current)
+    return _edge(quiet, current, steps)
 
 
 def _edge(quiet, current: float, steps: tuple[float, ...]) -> float:  # type: ignore[no-untyped-def]

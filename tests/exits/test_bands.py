@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
@@ -44,35 +45,48 @@ def walked(pos: ExitPosition, settings, market: MarketSnapshot, entered: datetim
 def test_every_price_inside_a_band_is_quiet(profile: str) -> None:
     settings = load_settings(profile)
     rng = random.Random(11)
-    session = calendar.session_for(DAY)
-    expiry = DAY if profile == "0dte" else DAY + timedelta(days=4)
     checked = bands = 0
     for _ in range(60):
-        entry = Decimal(rng.randrange(50, 900)) / 100
-        entered = datetime.combine(DAY, time(9, 45), tzinfo=EXCHANGE_TZ)
-        pos = position(profile, entry, entered, expiry)
-        now = entered + timedelta(minutes=rng.randrange(1, 300))
-        vix = Decimal(rng.choice([12, 18, 30]))
-        market = MarketSnapshot(option_price=entry, session=session, underlying_price=Decimal(600), vix=vix)
-        state, market = walked(pos, settings, market, entered, now, rng, ("0.9", "1.05", "1.1", "0.97"))
+        pos, state, market, now, vix = _walked_position(profile, settings, rng, 300)
         band = price_band(pos, state, market, now, settings)
         if band is None:
             continue
         bands += 1
         assert band.lo < float(market.option_price) <= band.hi  # at the 7dte peak the band ends at the price
-        import math
-
-        edges = [math.nextafter(band.lo, math.inf), math.nextafter(band.hi, -math.inf)]
-        inside = [band.lo + (band.hi - band.lo) * (k + 0.5) / 40 if band.hi < 1e9 else band.lo + k * 0.37
-                  for k in range(40)]
-        for p in edges + inside:
-            if not band.holds(p, now, float(vix)) or p <= 0:
-                continue
-            probe = replace(market, option_price=Decimal(repr(p)))
-            actions, after = policy.evaluate(pos, state, probe, now, settings)
-            assert actions == () and after == state, (p, band, state)
-            checked += 1
+        checked += _quiet_inside(band, pos, state, market, now, settings, vix)
     assert bands > 10 and checked > 300
+
+
+def _walked_position(profile, settings, rng, minutes: int):  # type: ignore[no-untyped-def]
+    """A seeded position entered at 9:45 and its premium walked for up to `minutes`: (position, state, market,
+    the moment reached, VIX)."""
+    expiry = DAY if profile == "0dte" else DAY + timedelta(days=4)
+    entry = Decimal(rng.randrange(50, 900)) / 100
+    entered = datetime.combine(DAY, time(9, 45), tzinfo=EXCHANGE_TZ)
+    pos = position(profile, entry, entered, expiry)
+    now = entered + timedelta(minutes=rng.randrange(1, minutes))
+    vix = Decimal(rng.choice([12, 18, 30]))
+    market = MarketSnapshot(option_price=entry, session=calendar.session_for(DAY), underlying_price=Decimal(600),
+                            vix=vix)
+    state, market = walked(pos, settings, market, entered, now, rng, ("0.9", "1.05", "1.1", "0.97"))
+    return pos, state, market, now, vix
+
+
+def _quiet_inside(band, pos, state, market, now, settings, vix) -> int:  # type: ignore[no-untyped-def]
+    """Every premium the band holds (its two inner edges and 40 points between them) is quiet under the exact
+    policy; returns how many were checked."""
+    checked = 0
+    edges = [math.nextafter(band.lo, math.inf), math.nextafter(band.hi, -math.inf)]
+    inside = [band.lo + (band.hi - band.lo) * (k + 0.5) / 40 if band.hi < 1e9 else band.lo + k * 0.37
+              for k in range(40)]
+    for p in edges + inside:
+        if not band.holds(p, now, float(vix)) or p <= 0:
+            continue
+        probe = replace(market, option_price=Decimal(repr(p)))
+        actions, after = policy.evaluate(pos, state, probe, now, settings)
+        assert actions == () and after == state, (p, band, state)
+        checked += 1
+    return checked
 
 
 @pytest.mark.parametrize("profile", ["0dte", "7dte"])
@@ -80,21 +94,11 @@ def test_a_band_built_from_an_earlier_band_is_quiet_inside(profile: str) -> None
     """Seeded: the band taken with the previous band as its hint (after the premium walked, the state moved,
     time passed: a time-scaled target came down, a level fired) is as sound as one built from nothing, whether
     the hint's edges are still quiet (kept) or act now (the bisection starts from them)."""
-    import math
-
     settings = load_settings(profile)
     rng = random.Random(31)
-    session = calendar.session_for(DAY)
-    expiry = DAY if profile == "0dte" else DAY + timedelta(days=4)
     checked = hinted = kept = moved = 0
     for _ in range(120):
-        entry = Decimal(rng.randrange(50, 900)) / 100
-        entered = datetime.combine(DAY, time(9, 45), tzinfo=EXCHANGE_TZ)
-        pos = position(profile, entry, entered, expiry)
-        first = entered + timedelta(minutes=rng.randrange(1, 200))
-        vix = Decimal(rng.choice([12, 18, 30]))
-        market = MarketSnapshot(option_price=entry, session=session, underlying_price=Decimal(600), vix=vix)
-        state, market = walked(pos, settings, market, entered, first, rng, ("0.9", "1.05", "1.1", "0.97"))
+        pos, state, market, first, vix = _walked_position(profile, settings, rng, 200)
         hint = price_band(pos, state, market, first, settings)
         if hint is None:
             continue
@@ -112,16 +116,7 @@ def test_a_band_built_from_an_earlier_band_is_quiet_inside(profile: str) -> None
         current = float(market.option_price)
         kept += band.lo == hint.lo and band.hi == hint.hi
         moved += (0 < hint.lo < current and band.lo != hint.lo) or (current < hint.hi and band.hi != hint.hi)
-        edges = [math.nextafter(band.lo, math.inf), math.nextafter(band.hi, -math.inf)]
-        inside = [band.lo + (band.hi - band.lo) * (k + 0.5) / 40 if band.hi < 1e9 else band.lo + k * 0.37
-                  for k in range(40)]
-        for p in edges + inside:
-            if not band.holds(p, now, float(vix)) or p <= 0:
-                continue
-            probe = replace(market, option_price=Decimal(repr(p)))
-            actions, after = policy.evaluate(pos, state, probe, now, settings)
-            assert actions == () and after == state, (p, band, hint, state)
-            checked += 1
+        checked += _quiet_inside(band, pos, state, market, now, settings, vix)
     assert hinted > 20 and kept > 5 and moved > 5 and checked > 300
 
 
