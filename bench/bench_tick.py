@@ -117,13 +117,13 @@ async def _round(rate: int) -> dict[str, Any]:
         shell = LiveShell(settings, clock, store, broker, book)
         shell.effects.on_decided = on_decided
         seen: list[datetime] = []
-        on_quote = shell.core.on_quote
+        on_quote = shell.core.quote  # the core's quote handler (`handle(QuoteEvent)` comes there too)
 
         def counted(q: Quote) -> None:
             seen.append(q.received_at)
             on_quote(q)
 
-        shell.core.on_quote = counted  # type: ignore[method-assign]
+        shell.core.quote = counted  # type: ignore[method-assign]
         await shell.start()
         await shell.settle()
         marks = {c.key: ENTRY for c in contracts}  # each option's background level (its last tier)
