@@ -176,13 +176,20 @@ class SimVenue:
         self._cash = cash
         self._orders: dict[int, _SimOrder] = {}
         # contract key -> the working orders resting there, in arrival order; a tuple, replaced when one
-        # comes or goes (rare), so a quote walks it without copying
+        # comes or goes (rare), so a quote walks it without copying. One dict for the venue's life (`resting`
+        # is the same object, read-only outside: the replay asks it before calling `on_quote`)
         self._resting: dict[str, tuple[_SimOrder, ...]] = {}
+        self.resting = self._resting
         self._positions: dict[str, Position] = {}
         self._fills: list[Fill] = []
         self._consumed: dict[str, list] = {}  # key -> [quote, taken BUY, taken SELL]: each quote shows its size once
+        # what happened here and is not taken yet; one list for the venue's life (`events` is the same
+        # object, read-only outside: the replay tests it for emptiness after each quote, without a call)
         self._events: list[VenueEvent] = []
+        self.events = self._events
         self._due: list[tuple[datetime, int, str, object]] = []  # (when, seq, what, payload): latency
+        # the same heap, read-only outside: the replay reads its first deadline before every event without a call
+        self.travelling = self._due
         self._seq = itertools.count()
         self._next_id = 1
         self._bids_withheld: dict[str, datetime] = {}  # fault injection: key -> until
@@ -236,7 +243,7 @@ class SimVenue:
         if state.cash is not None:
             self._cash = state.cash
         self._orders = orders
-        self._resting = {}
+        self._resting.clear()
         for order in orders.values():
             self._rest(order)
         self._next_id = max([self._next_id, *(i + 1 for i in orders)])
@@ -371,7 +378,8 @@ class SimVenue:
             self._now = now
 
     def take_events(self) -> list[VenueEvent]:
-        events, self._events = self._events, []
+        events = self._events[:]
+        self._events.clear()
         return events
 
     @property

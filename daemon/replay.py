@@ -209,6 +209,7 @@ class Replay:
         # looked up once, not per event (none of them changes during a run)
         speed, clock, out = self.speed, self.clock, core.out
         until_due, on_quote, drain = self._until, self._quote, self._drain
+        next_timer, travelling = core.next_timer_at, self.venue.travelling
         for at, kind, _, payload in events:
             if speed > 0 and previous is not None and at > previous:
                 self._woken.wait((at - previous).total_seconds() / speed)
@@ -221,7 +222,10 @@ class Replay:
                 self.log.warning("replay_caught_up", at=at.isoformat(), records=sink.seq)
             if changes:
                 self._store_changed()
-            until_due(at)
+            # `_until`'s own "nothing due" test (the core's timers, the venue's first deadline) without its call
+            due = next_timer()
+            if (due is not None and due <= at) or (travelling and travelling[0][0] <= at):
+                until_due(at)
             clock.at = at
             if kind == _QUOTE:
                 stats.quotes += 1
@@ -276,9 +280,11 @@ class Replay:
     def _until(self, limit: datetime) -> None:
         """Fire everything due before `limit` (core timers, venue latency), each at its own time."""
         core, venue = self.core, self.venue
+        travelling = venue.travelling
         while True:
-            # before every event, and most find nothing due: two compares, no min()
-            a, b = core.next_timer_at(), venue.next_deadline()
+            # the loop tests this before every event; a `limit` given here directly is tested here
+            a = core.next_timer_at()
+            b = travelling[0][0] if travelling else None  # `venue.next_deadline()` without its call
             if (a is None or a > limit) and (b is None or b > limit):
                 return
             due = a if b is None else b if a is None else min(a, b)
@@ -294,8 +300,9 @@ class Replay:
         # The venue sees a quote before the daemon does (a resting stop triggers at the exchange first).
         self.market.update(quote)
         venue = self.venue
-        venue.on_quote(quote, at)
-        if venue.has_events:  # `_venue_events`' own first test, without the call after most quotes
+        if quote.key in venue.resting:  # `on_quote`'s own first test: nothing rests on most keys
+            venue.on_quote(quote, at)
+        if venue.events:  # `_venue_events`' own first test, without the call after most quotes
             self._venue_events()
         self.core.quote(quote)
         key = quote.key
@@ -314,11 +321,13 @@ class Replay:
         modelled.clear()
         self.stats.option_quotes += len(quotes)
         core, venue = self.core, self.venue
+        resting, events, on_quote = venue.resting, venue.events, core.quote
         for quote in quotes:
-            venue.on_quote(quote, at)
-            if venue.has_events:
+            if quote.key in resting:
+                venue.on_quote(quote, at)
+            if events:
                 self._venue_events()
-            core.quote(quote)
+            on_quote(quote)
 
     def _venue_events(self) -> None:
         if not self.venue.has_events:  # after most quotes nothing happened at the venue: take no (empty) list

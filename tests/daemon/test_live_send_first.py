@@ -26,8 +26,8 @@ DAY = date(2024, 3, 6)
 
 def _record_quotes(live: LiveShell, trail: list[str]) -> None:
     """Each quote's key, as the core handles it."""
-    handle = live.core.on_quote
-    live.core.on_quote = lambda q: (trail.append(q.key), handle(q))[-1]  # type: ignore[method-assign]
+    handle = live.core.quote
+    live.core.quote = lambda q: (trail.append(q.key), handle(q))[-1]  # type: ignore[method-assign]
 
 
 async def test_an_exit_is_sent_before_the_quotes_queued_after_its_trigger_are_handled(tmp_path: Path) -> None:
