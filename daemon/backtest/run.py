@@ -303,7 +303,6 @@ class _Link:
         self.up = True
         self.sent: list[int] = []  # every order id that reached the venue, in order
         self.refused = 0
-        self.held = 0
         self.orphans: list[int] = []
         venue = replay.venue
         place, modify, cancel, take = venue.place, venue.modify, venue.cancel, venue.take_events
@@ -340,7 +339,6 @@ class _Link:
                     replay.core.handle(ConnectionEvent(False, "disconnected", at))
                 else:
                     self.up = True
-                    self.held += len(replay.venue._events) if hasattr(replay.venue, "_events") else 0
                     replay.core.handle(ConnectionEvent(True, "reconciling", at))
                     replay._venue_events()
                     self._cancel_orphans(at)
