@@ -188,8 +188,6 @@ class SimVenue:
         self._events: list[VenueEvent] = []
         self.events = self._events
         self._due: list[tuple[datetime, int, str, object]] = []  # (when, seq, what, payload): latency
-        # the same heap, read-only outside: the replay reads its first deadline before every event without a call
-        self.travelling = self._due
         self._seq = itertools.count()
         self._next_id = 1
         self._bids_withheld: dict[str, datetime] = {}  # fault injection: key -> until

@@ -399,7 +399,7 @@ class LiveShell:
                     result = None
             else:
                 at = event.quote.received_at if kind is QuoteEvent else event.at
-                if core.timers.next_at() is not None or core.pending or self.working.next_deadline() is not None:
+                if core.timers.earliest is not None or core.pending or self.working.next_deadline() is not None:
                     core.advance(at if at < now else now)
                 result = core.handle(event)
             effects = core.take_effects()

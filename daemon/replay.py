@@ -64,8 +64,7 @@ from daemon.signals.jsonl import TimedSignal
 from market import calendar
 from market.types import Fill, OptionChain, OrderUpdate, Quote
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
-           "critical": logging.CRITICAL}
+_LEVELS = {name.lower(): level for name, level in logging.getLevelNamesMapping().items()}  # "info" -> 20
 _QUOTE, _BAR, _SIGNAL = 0, 1, 2  # at the same instant: quotes first, then the bar they complete, then signals
 
 BarListener = Callable[[Bar], Any]  # a bar -> a raw signal (or None): the reference source
@@ -209,7 +208,6 @@ class Replay:
         # looked up once, not per event (none of them changes during a run)
         speed, clock, out = self.speed, self.clock, core.out
         until_due, on_quote, drain = self._until, self._quote, self._drain
-        next_timer, travelling = core.next_timer_at, self.venue.travelling
         for at, kind, _, payload in events:
             if speed > 0 and previous is not None and at > previous:
                 self._woken.wait((at - previous).total_seconds() / speed)
@@ -222,10 +220,7 @@ class Replay:
                 self.log.warning("replay_caught_up", at=at.isoformat(), records=sink.seq)
             if changes:
                 self._store_changed()
-            # `_until`'s own "nothing due" test (the core's timers, the venue's first deadline) without its call
-            due = next_timer()
-            if (due is not None and due <= at) or (travelling and travelling[0][0] <= at):
-                until_due(at)
+            until_due(at)
             clock.at = at
             if kind == _QUOTE:
                 stats.quotes += 1
@@ -280,11 +275,8 @@ class Replay:
     def _until(self, limit: datetime) -> None:
         """Fire everything due before `limit` (core timers, venue latency), each at its own time."""
         core, venue = self.core, self.venue
-        travelling = venue.travelling
         while True:
-            # the loop tests this before every event; a `limit` given here directly is tested here
-            a = core.next_timer_at()
-            b = travelling[0][0] if travelling else None  # `venue.next_deadline()` without its call
+            a, b = core.next_timer_at(), venue.next_deadline()
             if (a is None or a > limit) and (b is None or b > limit):
                 return
             due = a if b is None else b if a is None else min(a, b)

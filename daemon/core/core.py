@@ -209,7 +209,7 @@ class Core:
     def _fire(self, at: datetime) -> None:
         if self.latest is None or at > self.latest:
             self.latest = at
-        timer = self.timers.next_at()
+        timer = self.timers.earliest
         if timer is not None and timer <= at:
             for event in self.timers.due(at):
                 self.on_timer(event.name, event.at)

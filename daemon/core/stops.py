@@ -29,8 +29,6 @@ from daemon.positions import LivePosition
 from market.types import Fill, OpenOrder, OrderRequest, OrderUpdate
 
 ZERO = Decimal(0)
-_UNKNOWN = object()
-_POSITION_OF_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -50,9 +48,6 @@ class StopDesk:
         self.resting: dict[int, Resting] = {}
         self._n: dict[int, int] = {}
         self._filled: dict[int, int] = {}  # stop order id -> contracts it sold
-        # orderRef -> the position whose stop it is (None: not a stop of ours): every fill and order update
-        # asks, mostly of the same few refs; bounded (cleared whole when full)
-        self._position_of: dict[str, int | None] = {}
 
     def is_stop(self, order_ref: str | None) -> bool:
         return self.position_of(order_ref) is not None
@@ -60,17 +55,8 @@ class StopDesk:
     def position_of(self, order_ref: str | None) -> int | None:
         if not order_ref:
             return None
-        known = self._position_of.get(order_ref, _UNKNOWN) if type(order_ref) is str else _UNKNOWN
-        if known is not _UNKNOWN:
-            return known  # type: ignore[return-value]
-        position_id = self._parse_position(order_ref)
-        if type(order_ref) is str:
-            if len(self._position_of) >= _POSITION_OF_MAX:
-                self._position_of.clear()
-            self._position_of[order_ref] = position_id
-        return position_id
-
-    def _parse_position(self, order_ref: str) -> int | None:
+        # every fill and order update asks; most refs are not stops (no parse), and parses are kept per ref
+        # (`parse_order_ref`)
         if isinstance(order_ref, str) and STOP_SOURCE not in order_ref:  # its source id cannot start with it
             return None
         try:

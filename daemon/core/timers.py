@@ -1,6 +1,6 @@
 """The core's timers: the scheduler's own job definitions (APScheduler triggers), fired as TimerEvents.
 
-Live and in replay alike the core asks `next_at()` and is `advance`d to it: the next fire time
+Live and in replay alike the core reads `earliest` and is `advance`d to it: the next fire time
 comes from the SAME trigger objects `daemon.scheduler.job_specs` builds for the live
 scheduler, so the 15:45 close-out, the checkpoints and the session open fire at the same
 moments in both modes. Cron jobs marked `sessions_only` are skipped on exchange holidays.
@@ -26,9 +26,6 @@ class Timers:
         # the next fire time (None: no job fires again), read before every replayed event: kept, not computed.
         # Changed only by `due`.
         self.earliest = _min(self._next)
-
-    def next_at(self) -> datetime | None:
-        return self.earliest
 
     def due(self, now: datetime) -> list[TimerEvent]:
         """Every fire at or before `now`, in time order (ties in job-list order), each at its own time;

@@ -50,7 +50,7 @@ def test_timers_fire_what_the_virtual_scheduler_fires_over_a_week_with_a_holiday
     closeouts = [t for n, t in fired if n == "closeout"]
     assert datetime(2026, 11, 27, 12, 43, tzinfo=EXCHANGE_TZ) in closeouts
     assert datetime(2026, 11, 23, 15, 43, tzinfo=EXCHANGE_TZ) in closeouts and len(closeouts) == 4
-    assert timers.next_at() is not None and timers.next_at() > end
+    assert timers.earliest is not None and timers.earliest > end
 
 
 def test_equal_fire_times_keep_the_job_list_order() -> None:
