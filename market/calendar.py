@@ -9,13 +9,13 @@ sessions are kept as plain values; look-ups after that are dictionary and bisect
 from __future__ import annotations
 
 import bisect
+import json
 import os
-import pickle
 import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from market.clock import EXCHANGE_TZ
@@ -79,11 +79,8 @@ def _build(last_year: int) -> _Sessions:
     path = _cache_path(last_year)
     if path is not None:
         try:
-            with path.open("rb") as f:
-                table = pickle.load(f)  # noqa: S301 - our own cache file, named by its library version
-            if isinstance(table, _Sessions):
-                return table
-        except Exception:  # noqa: BLE001,S110 - absent, torn or unreadable: build it from the library
+            return _decode(json.loads(path.read_bytes()), last_year)
+        except Exception:  # noqa: BLE001,S110 - absent, torn, foreign or wrong: build it from the library
             pass
     table = _from_library(last_year)
     if path is not None:
@@ -92,7 +89,7 @@ def _build(last_year: int) -> _Sessions:
 
 
 def _cache_path(last_year: int) -> Path | None:
-    """`<cache>/tradingd/XNYS-1990-<last_year>-ec<version>.pickle` (room tick: importing pandas and building
+    """`<cache>/tradingd/XNYS-1990-<last_year>-ec<version>.json` (room tick: importing pandas and building
     the calendar was ~0.6 s CPU of every start). `TRADINGD_CALENDAR_CACHE` names the folder ("" turns the
     cache off); else `$XDG_CACHE_HOME/tradingd` or `~/.cache/tradingd`. None when there is none to use."""
     from importlib.metadata import PackageNotFoundError, version
@@ -109,7 +106,49 @@ def _cache_path(last_year: int) -> Path | None:
         library = version("exchange_calendars")
     except PackageNotFoundError:
         return None
-    return Path(folder) / f"{CALENDAR}-{FIRST_YEAR}-{last_year}-ec{library}.pickle"
+    return Path(folder) / f"{CALENDAR}-{FIRST_YEAR}-{last_year}-ec{library}.json"
+
+
+# The cache holds plain numbers, never pickled objects: a file another build of this code wrote (a
+# compiled `SessionTimes` pickles differently; session 7 saw one read back as nonsense sessions) or a
+# foreign file can only fail the checks in `_decode` and be rebuilt, never load as a wrong calendar.
+_FORMAT = "tradingd-xnys-sessions/1"
+_MINUTES_A_DAY = 24 * 60
+
+
+def _encode(table: _Sessions) -> dict[str, object]:
+    """Each session as [day's ordinal, open and close in exchange-local minutes after midnight, half day]."""
+    def minutes(at: datetime) -> int:
+        local = at.astimezone(EXCHANGE_TZ)
+        return local.hour * 60 + local.minute
+
+    return {"format": _FORMAT, "first": table.first.toordinal(), "last": table.last.toordinal(),
+            "sessions": [[d.toordinal(), minutes(s.open), minutes(s.close), s.early_close]
+                         for d, s in table.by_day.items()]}
+
+
+def _decode(raw: object, last_year: int) -> _Sessions:
+    """The table back from `_encode`'s numbers, every one checked: ValueError on anything else."""
+    if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
+        raise ValueError("not a session table of this format")
+    first, last, rows = date.fromordinal(raw["first"]), date.fromordinal(raw["last"]), raw["sessions"]
+    if first != date(FIRST_YEAR, 1, 1) or last != date(last_year, 12, 31) or not isinstance(rows, list) or not rows:
+        raise ValueError("the table covers other years")
+    by_day: dict[date, SessionTimes] = {}
+    previous = first.toordinal() - 1
+    for row in rows:
+        ordinal, opens, closes, early = row
+        if not (type(ordinal) is int and type(opens) is int and type(closes) is int and type(early) is bool
+                and previous < ordinal <= last.toordinal() and 0 <= opens < closes < _MINUTES_A_DAY):
+            raise ValueError(f"bad session row {row!r}")
+        previous = ordinal
+        day = date.fromordinal(ordinal)
+        by_day[day] = SessionTimes(day=day, open=_at(day, opens), close=_at(day, closes), early_close=early)
+    return _Sessions(first=first, last=last, days=tuple(by_day), by_day=by_day)
+
+
+def _at(day: date, minutes: int) -> datetime:
+    return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=EXCHANGE_TZ)
 
 
 def _save(path: Path, table: _Sessions) -> None:
@@ -117,8 +156,8 @@ def _save(path: Path, table: _Sessions) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(table, f, protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(fd, "w") as f:
+            json.dump(_encode(table), f, separators=(",", ":"))
         os.replace(tmp, path)
     except OSError:
         pass
