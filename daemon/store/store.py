@@ -181,7 +181,10 @@ class Store:
         of a session, a pool checkout, a reset and a check-in per batch: ~75 us of CPU a transaction, one
         transaction per order intent in a replay (room store7). Dropped after any failure, so a batch retried
         after a fault starts on a fresh connection as before. PostgreSQL: None (a fresh session per batch,
-        whose checkout pings the server: a connection kept idle would meet a restarted server as a failure)."""
+        whose checkout pings the server: a connection kept idle would meet a restarted server as a failure).
+        None too off the writer thread (a test's direct call): one session is never used by two threads."""
+        if not self._writer.on_thread():
+            return None
         if self._kept is None and self._engine.dialect.name == "sqlite":
             connection = self._engine.connect()
             self._kept = (connection, Session(bind=connection, expire_on_commit=False))

@@ -216,3 +216,32 @@ async def test_the_journal_writes_a_record_nobody_awaits_in_core_and_a_durable_o
     finally:
         journal.close()
         await store.close()
+
+
+async def test_the_writer_keeps_one_sqlite_session_for_its_batches_and_drops_it_after_a_failure(
+        tmp_path: Path) -> None:
+    store = await opened(f"sqlite:///{tmp_path / 'kept.db'}")
+
+    def meta(value: str) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return journal_ops.set_meta, {"key": "k", "value": value}
+
+    def held() -> str | None:
+        with store.transaction() as session:  # another connection: what is committed
+            return journal_ops.get_meta(session, "0dte", "k")
+
+    try:
+        await store.call(store.run_batch, [meta("1")])
+        kept = store._kept
+        assert kept is not None and held() == "1"
+        await store.call(store.run_batch, [meta("2")])
+        assert store._kept is kept and held() == "2"  # the same session and connection, and each batch committed
+        with pytest.raises(StoreError):
+            await store.call(store.run_batch, [meta("3"), (orm("write_intent"), intent(1, position_id=999))])
+        assert store._kept is None and held() == "2"  # rolled back whole, and the connection dropped with it
+        await store.call(store.run_batch, [meta("4")])
+        assert store._kept is not None and store._kept is not kept and held() == "4"
+        store.run_batch([meta("5")])  # off the writer thread: a session of its own, the kept one untouched
+        assert held() == "5"
+    finally:
+        await store.close()
+    assert store._kept is None
