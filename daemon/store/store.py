@@ -154,11 +154,12 @@ class Store:
         """Run session functions `op(session, profile, **payload)` in ONE transaction, in order; on the
         writer thread (the journal's flush). Any failure rolls the whole batch back and is raised. The
         journal's Core operations (`daemon.store.journal_ops`) may be among them."""
+        kept = self._batch_session()
         try:
-            session = self._batch_session()
-            if session is None:
+            if kept is None:
                 with self._sessions.begin() as session:
                     return [journal_ops.apply(session, self.profile, op, payload) for op, payload in ops]
+            session = kept
             with session.begin():
                 # the transaction takes the connection now: the ops may reach it through the DBAPI cursor
                 # kept in session.info, which SQLAlchemy does not see (its COMMIT would then commit nothing)
@@ -168,12 +169,14 @@ class Store:
             journal_ops.end_batch(session)
             return results
         except StatementError as exc:
-            self._drop_batch_session()
+            if kept is not None:
+                self._drop_batch_session()
             if isinstance(exc.orig, StoreError):
                 raise exc.orig from None
             raise
         except BaseException:
-            self._drop_batch_session()
+            if kept is not None:  # only the kept session's own thread drops it
+                self._drop_batch_session()
             raise
 
     def _batch_session(self) -> Session | None:

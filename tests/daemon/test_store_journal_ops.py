@@ -240,8 +240,12 @@ async def test_the_writer_keeps_one_sqlite_session_for_its_batches_and_drops_it_
         assert store._kept is None and held() == "2"  # rolled back whole, and the connection dropped with it
         await store.call(store.run_batch, [meta("4")])
         assert store._kept is not None and store._kept is not kept and held() == "4"
+        kept = store._kept
         store.run_batch([meta("5")])  # off the writer thread: a session of its own, the kept one untouched
-        assert held() == "5"
+        assert held() == "5" and store._kept is kept
+        with pytest.raises(StoreError):  # nor dropped by another thread's failure
+            store.run_batch([(orm("write_intent"), intent(2, position_id=999))])
+        assert store._kept is kept
     finally:
         await store.close()
     assert store._kept is None
