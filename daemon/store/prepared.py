@@ -15,7 +15,7 @@ and roll back with the ORM operations around them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -84,9 +84,6 @@ class Prepared:
                 (key, type_._cached_result_processor(self._dialect, described[1]))
                 for (key, type_), described in zip(self._types, cursor.description, strict=True))
         return {key: value if process is None else process(value) for (key, process), value in zip(columns, found)}
-
-    def executemany(self, cursor: Any, rows: Iterable[Mapping[str, Any]]) -> None:
-        cursor.executemany(self.sql, [self.params(values) for values in rows])
 
 
 class _Last:
