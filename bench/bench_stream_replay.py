@@ -18,10 +18,11 @@ The figure is stream quotes / wall second of `Replay.run` (setup and the stream'
 outside). "Throughout" is checked, not assumed: the share of stream quotes inside regular hours
 that saw 5 positions held is reported, and below 90 % the figure is marked not met.
 Runs in a fresh process per profile. Usage: python bench/bench_stream_replay.py [profile] [--json]
-[--no-store] [--digest] [--cprofile=FILE]. `--no-store` hands the records to a sink that drops them (`NullSink`):
+[--no-store] [--digest] [--cprofile=FILE] [--db=FILE]. `--no-store` hands the records to a sink that drops them (`NullSink`):
 the store's cost out, the core's per-quote path alone (room hotpath's figure; `make bench` keeps the store).
 `--digest` (implies no store) hashes every record instead (`DigestSink`): the same digest from two trees
 is the proof that a speed change left every record as it was. `--cprofile=FILE` writes a cProfile of `Replay.run` (in CPU time) to FILE.
+`--db=FILE` writes the store to FILE (a new file) and keeps it, for bench/dump_store.py's "same rows" proof.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def stream_events(folder: Path, index_symbols: frozenset[str]) -> list[tuple[dat
     return list(heapq.merge(*streams, key=lambda e: (e[0], e[1], e[2])))
 
 
-def measure(profile: str, store: bool = True, cprofile: str | None = None, digest: bool = False) -> dict[str, Any]:
+def measure(profile: str, store: bool = True, cprofile: str | None = None, digest: bool = False,
+            db: str | None = None) -> dict[str, Any]:
     from config.loader import load_settings
     from daemon.app import load_replay
     from daemon.replay import _QUOTE, _SIGNAL, Replay, StepClock, StoreSink, _closeout
@@ -207,7 +209,7 @@ def measure(profile: str, store: bool = True, cprofile: str | None = None, diges
 
     with tempfile.TemporaryDirectory() as tmp:
         use_store = store
-        store = Store(profile, f"sqlite:///{Path(tmp) / 'bench.db'}")
+        store = Store(profile, f"sqlite:///{Path(db).resolve() if db else Path(tmp) / 'bench.db'}")
 
         async def upgrade() -> None:
             await store.upgrade()
@@ -275,9 +277,13 @@ if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     if "--json" in sys.argv:
         out = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--cprofile=")]
+        keep = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--db=")]
+        if keep and Path(keep[0]).exists():
+            sys.exit(f"--db={keep[0]}: the file exists; the bench writes a new store")
         digest = "--digest" in sys.argv
         print(json.dumps(measure(args[0] if args else "0dte", store="--no-store" not in sys.argv and not digest,
-                                 cprofile=out[0] if out else None, digest=digest), default=str))
+                                 cprofile=out[0] if out else None, digest=digest, db=keep[0] if keep else None),
+                         default=str))
         sys.exit(0)
     for s in figures():
         print(f"{s.name}: {s.value} {s.unit} ({s.note})")

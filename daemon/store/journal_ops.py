@@ -3,11 +3,13 @@
 The journal writes tens of thousands of records a replayed session (an intent, order statuses, exit
 states and events per order); through the ORM each cost a `session.get` per row touched and a flush
 per record (~5 ms of CPU each, docs/performance.md). Here each is one or two prepared statements on the
-transaction's connection: an upsert where the ORM read a row to decide between INSERT and UPDATE, a
+transaction's connection (`daemon.store.prepared.Prepared`: compiled once per dialect and handed to the batch's
+DBAPI cursor, without an execution context per call, room store7): an upsert where the ORM read a row to decide between INSERT and UPDATE, a
 guarded UPDATE where it read a row to decide whether to change it. Same tables, same rows, same
 refusals (`StoreError` with the same codes) as `daemon.store.ops_*`, which stay the Store's public
 operations and the reference (tests/daemon/test_store_journal_ops.py runs both on the same records and
-compares every table).
+compares every table). Signals, decisions, positions opened, checkpoints and meta are in
+`daemon.store.journal_ops_state`.
 
 These return nothing: only a record nobody awaits takes this path (the journal gives a durable record,
 whose caller reads its result, to the ORM operation). A rare case (an id written before: a retried batch
@@ -26,14 +28,15 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Table, bindparam, literal_column, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from market.types import Fill, OrderRequest, OrderStatus, OrderUpdate
-from daemon.store import ops_orders, ops_positions, ops_state
+from daemon.store import journal_ops_state, ops_orders, ops_positions, ops_signals, ops_state
 from daemon.store.errors import StoreError
 from daemon.store.models import ExitEventRow, ExitStateRow, FillRow, MetaRow, OrderIntentRow, OrderRow, PositionRow
+from daemon.store.prepared import Prepared, Statements, cursor, first, first_value
 from daemon.store.records import TERMINAL_INTENT_STATES
 from daemon.store.types import jsonable, keep_sequence_ahead, quantize_money
 
@@ -53,8 +56,6 @@ _FILL_SEEN = select(_FILLS.c.exec_id).where(_FILLS.c.exec_id == bindparam("exec_
 _INTENT_POSITION = select(_INTENTS.c.position_id).where(
     _INTENTS.c.profile == bindparam("p"), _INTENTS.c.order_id == bindparam("oid"))
 _META_VALUE = select(_META.c.value).where(_META.c.profile == bindparam("p"), _META.c.key == bindparam("k"))
-_META_SET = update(_META).where(_META.c.profile == bindparam("p"), _META.c.key == bindparam("k")).values(
-    value=bindparam("v"))
 _POSITION_SET = update(_POSITIONS).where(_POSITIONS.c.id == bindparam("pid")).values(
     entry_price=bindparam("entry_price"), entry_time=bindparam("entry_time"),
     original_qty=bindparam("original_qty"), open_qty=bindparam("open_qty"), status=bindparam("status"),
@@ -64,51 +65,64 @@ _POSITION_SET = update(_POSITIONS).where(_POSITIONS.c.id == bindparam("pid")).va
 _FROM_STATES = {state: tuple(s for s, r in ops_orders._RANK.items()
                              if r <= rank and s not in TERMINAL_INTENT_STATES)
                 for state, rank in ops_orders._RANK.items()}
+# The states as SQL literals (our own constant names), not bound values: a `Prepared` statement is compiled
+# once, without values, and every value it binds comes from its caller.
 _ADVANCE = {state: update(_INTENTS).where(
     _INTENTS.c.profile == bindparam("p"), _INTENTS.c.order_id == bindparam("oid"),
-    _INTENTS.c.state.in_(allowed)).values(state=state, updated_at=bindparam("at"))
+    _INTENTS.c.state.in_([literal_column(f"'{s}'") for s in allowed])).values(
+    state=literal_column(f"'{state}'"), updated_at=bindparam("at"))
     for state, allowed in _FROM_STATES.items()}
 
 
-class _Dialect:
-    """The statements whose form depends on the database (INSERT ... ON CONFLICT), built once per dialect."""
+_INTENT_COLUMNS = ("profile", "order_id", "order_ref", "parent_ref", "contract_key", "side", "quantity", "order_type",
+                   "limit_price", "stop_price", "tif", "position_id", "state", "created_at", "updated_at")
+_ORDER_COLUMNS = ("profile", "order_id", "order_ref", "status", "filled", "remaining", "avg_fill_price", "reason",
+                  "updated_at")
+_EXIT_EVENT_COLUMNS = ("profile", "position_id", "rule", "kind", "quantity", "reason", "at")
+_FILL_COLUMNS = ("exec_id", "profile", "order_id", "order_ref", "contract_key", "side", "quantity", "price",
+                 "commission", "at", "position_id", "realized_pnl")
 
-    def __init__(self, name: str):
-        if name == "postgresql":
+
+class _Dialect:
+    """Every statement of the write path, compiled once for a dialect (`Prepared`: run on the batch's DBAPI
+    cursor). The INSERT ... ON CONFLICT forms depend on the database."""
+
+    def __init__(self, dialect: Dialect):
+        if dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        self.new_intent = insert(_INTENTS).on_conflict_do_nothing(
-            index_elements=["profile", "order_id"]).returning(_INTENTS.c.order_id)
+        self.new_intent = Prepared(insert(_INTENTS).on_conflict_do_nothing(
+            index_elements=["profile", "order_id"]).returning(_INTENTS.c.order_id), dialect, _INTENT_COLUMNS)
         order = insert(_ORDERS)
-        self.upsert_order = order.on_conflict_do_update(
+        self.upsert_order = Prepared(order.on_conflict_do_update(
             index_elements=["profile", "order_id"],
             set_={c: order.excluded[c] for c in ("order_ref", "status", "filled", "remaining", "avg_fill_price",
-                                                 "reason", "updated_at")})
+                                                 "reason", "updated_at")}), dialect, _ORDER_COLUMNS)
         state = insert(_EXIT_STATES)
-        self.upsert_exit_state = state.on_conflict_do_update(
+        self.upsert_exit_state = Prepared(state.on_conflict_do_update(
             index_elements=["position_id"], set_={"state": state.excluded.state,
-                                                  "updated_at": state.excluded.updated_at})
-        self.new_exit_event = insert(_EXIT_EVENTS).on_conflict_do_nothing(
-            index_elements=["id"]).returning(_EXIT_EVENTS.c.id)
-        self.insert_exit_event = insert(_EXIT_EVENTS)
-        self.insert_fill = insert(_FILLS)
+                                                  "updated_at": state.excluded.updated_at}),
+            dialect, ("position_id", "state", "updated_at"))
+        self.new_exit_event = Prepared(insert(_EXIT_EVENTS).on_conflict_do_nothing(
+            index_elements=["id"]).returning(_EXIT_EVENTS.c.id), dialect, ("id", *_EXIT_EVENT_COLUMNS))
+        self.insert_exit_event = Prepared(insert(_EXIT_EVENTS), dialect, _EXIT_EVENT_COLUMNS)
+        self.insert_fill = Prepared(insert(_FILLS), dialect, _FILL_COLUMNS)
+        self.advance = {state: Prepared(statement, dialect) for state, statement in _ADVANCE.items()}
+        self.position_profile = Prepared(_POSITION_PROFILE, dialect)
+        self.position = Prepared(_POSITION, dialect)
+        self.fill_seen = Prepared(_FILL_SEEN, dialect)
+        self.intent_position = Prepared(_INTENT_POSITION, dialect)
+        self.position_set = Prepared(_POSITION_SET, dialect)
+        self.meta_value = Prepared(_META_VALUE, dialect)
 
 
-_DIALECTS: dict[str, _Dialect] = {}
+_STATEMENTS = Statements(_Dialect)
 
 
-def _statements(conn: Connection) -> _Dialect:
-    name = conn.dialect.name
-    found = _DIALECTS.get(name)
-    if found is None:
-        found = _DIALECTS[name] = _Dialect(name)
-    return found
-
-
-def _check_position(conn: Connection, profile: str, position_id: int) -> None:
+def _check_position(cur: Any, statements: _Dialect, profile: str, position_id: int) -> None:
     """`ops_positions.position_row`'s refusal, without loading the row."""
-    if conn.execute(_POSITION_PROFILE, {"id": position_id}).scalar() != profile:
+    if first_value(statements.position_profile.execute(cur, {"id": position_id})) != profile:
         raise StoreError(f"no position {position_id} in profile {profile}", "unknown_position")
 
 
@@ -118,15 +132,15 @@ def write_intent(session: Session, profile: str, request: OrderRequest, at: date
                  parent_ref: str | None = None, position_id: int | None = None) -> None:
     if request.quantity <= 0:
         raise StoreError(f"order quantity must be positive, not {request.quantity}", "bad_quantity")
-    conn = session.connection()
+    cur, statements = cursor(session), _STATEMENTS.on(session)
     if position_id is not None:
-        _check_position(conn, profile, position_id)
-    inserted = conn.execute(_statements(conn).new_intent, {
+        _check_position(cur, statements, profile, position_id)
+    inserted = first(statements.new_intent.execute(cur, {
         "profile": profile, "order_id": request.order_id, "order_ref": request.order_ref, "parent_ref": parent_ref,
         "contract_key": request.contract.key, "side": request.side, "quantity": request.quantity,
         "order_type": request.order_type, "limit_price": request.limit_price, "stop_price": request.stop_price,
         "tif": request.tif, "position_id": position_id, "state": "intent", "created_at": at,
-        "updated_at": at}).first()
+        "updated_at": at}))
     if inserted is None:  # the id is taken: the same record again is a no-op, anything else refused
         ops_orders.write_intent(session, profile, request, at, parent_ref=parent_ref, position_id=position_id)
 
@@ -137,36 +151,34 @@ def update_order(session: Session, profile: str, update: OrderUpdate) -> None:
     except ValueError:
         raise StoreError(f"order {update.order_id}: unknown broker status {update.status!r}",
                          "bad_order_status") from None
-    conn = session.connection()
-    conn.execute(_statements(conn).upsert_order, {
+    cur, statements = cursor(session), _STATEMENTS.on(session)
+    statements.upsert_order.execute(cur, {
         "profile": profile, "order_id": update.order_id, "order_ref": update.order_ref, "status": status.value,
         "filled": update.filled, "remaining": update.remaining, "avg_fill_price": update.avg_fill_price,
         "reason": update.reason, "updated_at": update.at})
-    conn.execute(_ADVANCE[ops_orders._STATE_OF_STATUS[status]],
-                 {"p": profile, "oid": update.order_id, "at": update.at})
+    statements.advance[ops_orders._STATE_OF_STATUS[status]].execute(
+        cur, {"p": profile, "oid": update.order_id, "at": update.at})
 
 
 def save_exit_state(session: Session, profile: str, position_id: int, state: Any, at: datetime) -> None:
-    conn = session.connection()
-    _check_position(conn, profile, position_id)
+    cur, statements = cursor(session), _STATEMENTS.on(session)
+    _check_position(cur, statements, profile, position_id)
     value = jsonable(state)
     if not isinstance(value, dict):
         raise StoreError("an exit state is a mapping or a dataclass", "bad_exit_state")
-    conn.execute(_statements(conn).upsert_exit_state,
-                 {"position_id": position_id, "state": value, "updated_at": at})
+    statements.upsert_exit_state.execute(cur, {"position_id": position_id, "state": value, "updated_at": at})
 
 
 def record_exit_event(session: Session, profile: str, position_id: int, *, rule: str, kind: str, quantity: int,
                       reason: str | None, at: datetime, event_id: int | None = None) -> None:
-    conn = session.connection()
-    _check_position(conn, profile, position_id)
+    cur, statements = cursor(session), _STATEMENTS.on(session)
+    _check_position(cur, statements, profile, position_id)
     row = {"profile": profile, "position_id": position_id, "rule": rule, "kind": kind, "quantity": int(quantity),
            "reason": reason, "at": at}
-    statements = _statements(conn)
     if event_id is None:
-        conn.execute(statements.insert_exit_event, row)
+        statements.insert_exit_event.execute(cur, row)
         return
-    if conn.execute(statements.new_exit_event, {"id": event_id, **row}).first() is None:
+    if first(statements.new_exit_event.execute(cur, {"id": event_id, **row})) is None:
         # written before: the same event again is a no-op, another one under its id is refused
         ops_positions.record_exit_event(session, profile, position_id, rule=rule, kind=kind, quantity=quantity,
                                         reason=reason, at=at, event_id=event_id)
@@ -177,24 +189,24 @@ def record_exit_event(session: Session, profile: str, position_id: int, *, rule:
 def apply_fill(session: Session, profile: str, fill: Fill, position_id: int | None = None,
                contract_key: str | None = None) -> None:
     ops_orders.check_fill(fill)
-    conn = session.connection()
-    if conn.execute(_FILL_SEEN, {"exec_id": fill.exec_id}).first() is not None:
+    cur, statements = cursor(session), _STATEMENTS.on(session)
+    if first(statements.fill_seen.execute(cur, {"exec_id": fill.exec_id})) is not None:
         return  # applied once already (ops_orders.apply_fill answers it without writing)
     if position_id is None:
-        position_id = conn.execute(_INTENT_POSITION, {"p": profile, "oid": fill.order_id}).scalar()
+        position_id = first_value(statements.intent_position.execute(cur, {"p": profile, "oid": fill.order_id}))
     commission = quantize_money(fill.commission)
     realized = -commission
     if position_id is not None:
-        found = conn.execute(_POSITION, {"id": position_id}).mappings().first()
+        found = statements.position.row(statements.position.execute(cur, {"id": position_id}))
         if found is None or found["profile"] != profile:
             raise StoreError(f"no position {position_id} in profile {profile}", "unknown_position")
         position = SimpleNamespace(**found)  # the same arithmetic as the ORM path, on the row's values
         realized, _ = ops_positions.apply_to_position(position, fill.side, fill.quantity, fill.price,  # type: ignore[arg-type]
                                                       commission, fill.at)
-        conn.execute(_POSITION_SET, {"pid": position_id, **{k: getattr(position, k) for k in (
+        statements.position_set.execute(cur, {"pid": position_id, **{k: getattr(position, k) for k in (
             "entry_price", "entry_time", "original_qty", "open_qty", "status", "closed_at", "close_reason",
             "realized_pnl")}})
-    conn.execute(_statements(conn).insert_fill, {
+    statements.insert_fill.execute(cur, {
         "exec_id": fill.exec_id, "profile": profile, "order_id": fill.order_id, "order_ref": fill.order_ref,
         "contract_key": contract_key or fill.contract.key, "side": fill.side, "quantity": fill.quantity,
         "price": fill.price, "commission": commission, "at": fill.at, "position_id": position_id,
@@ -207,6 +219,11 @@ FAST: dict[Callable[..., Any], Callable[..., Any]] = {
     ops_positions.save_exit_state: save_exit_state,
     ops_positions.record_exit_event: record_exit_event,
     ops_orders.apply_fill: apply_fill,
+    ops_signals.record_signal: journal_ops_state.record_signal,
+    ops_signals.record_decision: journal_ops_state.record_decision,
+    ops_positions.open_position: journal_ops_state.open_position,
+    ops_state.record_checkpoint: journal_ops_state.record_checkpoint,
+    ops_state.set_meta: journal_ops_state.set_meta,
 }
 
 
@@ -228,15 +245,16 @@ def apply(session: Session, profile: str, fn: Callable[..., Any], payload: Mappi
 _CORE = frozenset(FAST.values())
 
 
+def end_batch(session: Session) -> None:
+    """A kept session's batch is over (`Store.run_batch`): its identity map is empty, nothing to expire."""
+    session.info.pop(_CORE_WROTE, None)
+
+
 # ---------------------------------------------------------------------------- the replay's record count
 
 def get_meta(session: Session, profile: str, key: str) -> str | None:
     """`ops_state.get_meta` in Core (the replay's count, read at each batch)."""
-    return session.connection().execute(_META_VALUE, {"p": profile, "k": key}).scalar()
+    return first_value(_STATEMENTS.on(session).meta_value.execute(cursor(session), {"p": profile, "k": key}))
 
 
-def set_meta(session: Session, profile: str, key: str, value: str) -> None:
-    """`ops_state.set_meta` in Core: an UPDATE, or the ORM operation for a key not yet there (once)."""
-    if session.connection().execute(_META_SET, {"p": profile, "k": key, "v": str(value)}).rowcount == 0:
-        ops_state.set_meta(session, profile, key, value)
-        session.flush()
+set_meta = journal_ops_state.set_meta  # `ops_state.set_meta` in Core: an UPDATE, or an INSERT for a new key

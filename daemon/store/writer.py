@@ -38,6 +38,11 @@ class Writer:
         self._put((fn, args, loop, future))
         return await future
 
+    def on_thread(self) -> bool:
+        """Whether the caller is this writer's thread."""
+        thread = self._thread
+        return thread is not None and thread.ident == threading.get_ident()
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue `fn(*args)` and return at once; failures are logged and counted."""
         self._put((fn, args, None, None))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from daemon.store import Store, journal_ops
+from daemon.store import Store, journal_ops, journal_ops_state
 from daemon.store.errors import StoreError
 from daemon.store.journal import Journal, JournalSettings
 from daemon.store.models import Base
@@ -58,8 +58,41 @@ def event(position_id: int, rule: str, when: int, event_id: int | None) -> dict[
             "at": at(when), "event_id": event_id}
 
 
-# Every branch of the five Core operations, with ORM operations (open/close a position) between them.
+def signal(signal_id: str, when: int, status: str = "received") -> dict[str, Any]:
+    return {"signal_id": signal_id, "payload": {"underlying": "SPY", "confidence": Decimal("0.8"), "at": at(when)},
+            "received_at": at(when), "status": status}
+
+
+def decision(signal_id: str | None, when: int, accepted: bool, decision_id: int | None,
+             reason: str | None = None) -> dict[str, Any]:
+    return {"signal_id": signal_id, "at": at(when), "accepted": accepted, "reason": reason, "contracts": 2,
+            "notional": Decimal("246.912"), "multiplier": Decimal(100), "decision_id": decision_id,
+            "breakdown": {"steps": [Decimal("1.5"), "x"], "at": at(when), "none": None}}
+
+
+def checkpoint(when: int, equity: str, positions: int = 1) -> dict[str, Any]:
+    return {"at": at(when), "equity": Decimal(equity), "session_pnl": Decimal("-12.5"), "drawdown": Decimal("0.01"),
+            "exposure": Decimal("1234.56789"), "open_positions": positions, "greeks": {"delta": Decimal("0.5")},
+            "breaker_level": 0, "state": "running"}
+
+
+# Every branch of the Core operations, with ORM operations (close a position) between them.
 RECORDS: list[tuple[str, dict[str, Any]]] = [
+    ("record_signal", signal("s1", 0)),
+    ("record_signal", signal("s1", 1, status="refused")),  # the same id again: nothing written
+    ("record_signal", signal("s2", 0)),
+    ("record_decision", decision("s1", 0, True, 5)),  # the signal becomes accepted
+    ("record_decision", decision("s1", 0, True, 5)),  # the same decision again: a no-op
+    ("record_decision", decision("s1", 1, False, 6, reason="duplicate")),  # a later one leaves the signal as it is
+    ("record_decision", decision("s2", 1, False, None, reason="halted")),  # numbered by the store; refused
+    ("record_decision", decision(None, 2, False, None, reason="bad_body")),
+    ("record_decision", decision("unknown", 2, True, 9)),  # a signal not stored
+    ("record_checkpoint", checkpoint(0, "60000")),
+    ("record_checkpoint", checkpoint(0, "60000")),  # the same checkpoint again: a no-op
+    ("record_checkpoint", checkpoint(0, "60000.5")),
+    ("set_meta", {"key": "replay.applied", "value": "3"}),
+    ("set_meta", {"key": "replay.applied", "value": "4"}),
+    ("set_meta", {"key": "other", "value": 5}),
     ("open_position", {"contract": CONTRACT, "opened_at": at(0), "signal_id": "s1"}),
     ("open_position", {"contract": OTHER, "opened_at": at(0), "quantity": 1, "entry_price": Decimal("2.5")}),
     ("write_intent", intent(1, position_id=1)),
@@ -90,6 +123,11 @@ RECORDS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 REFUSED: list[tuple[str, dict[str, Any], str]] = [
+    ("record_signal", signal("", 20), "missing_signal_id"),
+    ("record_signal", signal("s9", 20, status="maybe"), "bad_signal_status"),
+    ("record_decision", decision("s2", 20, True, 5), "decision_id_reused"),
+    ("open_position", {"contract": CONTRACT, "opened_at": at(20), "quantity": -1}, "bad_quantity"),
+    ("open_position", {"contract": CONTRACT, "opened_at": at(20), "quantity": 1}, "missing_entry_price"),
     ("write_intent", intent(1, ref="tradingd:0dte:other:1"), "order_id_reused"),
     ("write_intent", intent(3, position_id=999), "unknown_position"),
     ("update_order", update(1, "Bogus", 20), "bad_order_status"),
@@ -145,6 +183,7 @@ async def test_the_core_operations_write_the_same_rows_and_refuse_the_same_recor
         core.run_batch([(journal_ops.fast(orm(op)), payload) for op, payload in RECORDS])
         expected = tables(reference)
         assert expected["fills"] and expected["exit_states"] and expected["exit_events"]
+        assert expected["signals"] and expected["decisions"] and expected["checkpoints"] and expected["meta"]
         assert tables(core) == expected
         for op, payload, code in REFUSED:
             assert refusal(reference, orm(op), payload) == code, op
@@ -173,7 +212,40 @@ async def test_the_journal_writes_a_record_nobody_awaits_in_core_and_a_durable_o
         journal.append("update_order", **update(1, OrderStatus.SUBMITTED, 1))
         assert await asyncio.to_thread(journal.flush_sync, 5)
         assert record.order_id == 1 and record.state == "intent"  # the ORM operation's result, awaited
-        assert seen == [orm("open_position"), orm("write_intent"), journal_ops.update_order]
+        assert seen == [journal_ops_state.open_position, orm("write_intent"), journal_ops.update_order]
     finally:
         journal.close()
         await store.close()
+
+
+async def test_the_writer_keeps_one_sqlite_session_for_its_batches_and_drops_it_after_a_failure(
+        tmp_path: Path) -> None:
+    store = await opened(f"sqlite:///{tmp_path / 'kept.db'}")
+
+    def meta(value: str) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return journal_ops.set_meta, {"key": "k", "value": value}
+
+    def held() -> str | None:
+        with store.transaction() as session:  # another connection: what is committed
+            return journal_ops.get_meta(session, "0dte", "k")
+
+    try:
+        await store.call(store.run_batch, [meta("1")])
+        kept = store._kept
+        assert kept is not None and held() == "1"
+        await store.call(store.run_batch, [meta("2")])
+        assert store._kept is kept and held() == "2"  # the same session and connection, and each batch committed
+        with pytest.raises(StoreError):
+            await store.call(store.run_batch, [meta("3"), (orm("write_intent"), intent(1, position_id=999))])
+        assert store._kept is None and held() == "2"  # rolled back whole, and the connection dropped with it
+        await store.call(store.run_batch, [meta("4")])
+        assert store._kept is not None and store._kept is not kept and held() == "4"
+        kept = store._kept
+        store.run_batch([meta("5")])  # off the writer thread: a session of its own, the kept one untouched
+        assert held() == "5" and store._kept is kept
+        with pytest.raises(StoreError):  # nor dropped by another thread's failure
+            store.run_batch([(orm("write_intent"), intent(2, position_id=999))])
+        assert store._kept is kept
+    finally:
+        await store.close()
+    assert store._kept is None
