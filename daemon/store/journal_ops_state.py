@@ -20,12 +20,10 @@ from sqlalchemy import Table, bindparam, literal_column, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from daemon.store import ops_signals
-from daemon.store.errors import StoreError
+from daemon.store import ops_positions, ops_signals, ops_state
 from daemon.store.models import CheckpointRow, DecisionRow, MetaRow, PositionRow, SignalRow
-from daemon.store.ops_positions import ZERO
 from daemon.store.prepared import Prepared, Statements, cursor, first
-from daemon.store.types import jsonable, keep_sequence_ahead, quantize_money
+from daemon.store.types import keep_sequence_ahead
 from market.types import OptionContract
 
 _SIGNALS: Table = SignalRow.__table__  # type: ignore[assignment]
@@ -76,14 +74,9 @@ _STATEMENTS = Statements(_Dialect)
 
 def record_signal(session: Session, profile: str, signal_id: str, payload: Mapping[str, Any], received_at: datetime,
                   status: str = "received", reason: str | None = None) -> None:
-    if not signal_id:
-        raise StoreError("a signal needs an id", "missing_signal_id")
-    if status not in ops_signals.SIGNAL_STATUSES:
-        raise StoreError(f"signal status {status!r} is not one of {ops_signals.SIGNAL_STATUSES}", "bad_signal_status")
     # a signal id stored before: nothing written (the ORM operation's False)
-    _STATEMENTS.on(session).new_signal.execute(cursor(session), {
-        "profile": profile, "id": signal_id, "received_at": received_at,
-        "payload": ops_signals._as_object(jsonable(payload)), "status": status, "reason": reason})
+    _STATEMENTS.on(session).new_signal.execute(cursor(session), ops_signals.signal_values(
+        profile, signal_id, payload, received_at, status, reason))
 
 
 def record_decision(session: Session, profile: str, *, signal_id: str | None, at: datetime, accepted: bool,
@@ -96,31 +89,22 @@ def record_decision(session: Session, profile: str, *, signal_id: str | None, at
                                     contracts=contracts, notional=notional, multiplier=multiplier,
                                     breakdown=breakdown, decision_id=decision_id)
         return
-    row = {"profile": profile, "signal_id": signal_id, "at": at, "accepted": bool(accepted), "reason": reason,
-           "contracts": int(contracts), "notional": notional, "multiplier": multiplier,
-           "breakdown": ops_signals._as_object(jsonable(breakdown))}
+    row = ops_signals.decision_values(profile, signal_id, at, accepted, reason, contracts, notional, multiplier,
+                                      breakdown)
     if decision_id is None:
         statements.insert_decision.execute(cur, row)
     else:
         statements.insert_decision_id.execute(cur, {"id": decision_id, **row})
     if signal_id is not None:
         statements.signal_decided.execute(cur, {"p": profile, "sid": signal_id,
-                                                "s": "accepted" if accepted else "refused", "r": reason})
+                                                "s": ops_signals.signal_decided(accepted), "r": reason})
     keep_sequence_ahead(session, "decisions", decision_id)
 
 
 def open_position(session: Session, profile: str, contract: OptionContract, opened_at: datetime, *,
                   signal_id: str | None = None, quantity: int = 0, entry_price: Decimal | None = None) -> None:
-    if quantity < 0:
-        raise StoreError(f"a position opens with a quantity >= 0, not {quantity}", "bad_quantity")
-    if quantity > 0 and entry_price is None:
-        raise StoreError("a position opened with contracts needs their entry_price", "missing_entry_price")
-    _STATEMENTS.on(session).insert_position.execute(cursor(session), {
-        "profile": profile, "underlying": contract.underlying, "contract_key": contract.key, "expiry": contract.expiry,
-        "strike": contract.strike, "right": contract.right, "multiplier": contract.multiplier,
-        "entry_time": opened_at, "entry_price": quantize_money(entry_price or ZERO), "original_qty": quantity,
-        "open_qty": quantity, "realized_pnl": ZERO, "status": "open", "opened_by_signal_id": signal_id,
-        "closed_at": None, "close_reason": None})
+    _STATEMENTS.on(session).insert_position.execute(cursor(session), ops_positions.opening_values(
+        profile, contract, opened_at, signal_id=signal_id, quantity=quantity, entry_price=entry_price))
 
 
 def record_checkpoint(session: Session, profile: str, *, at: datetime, equity: Decimal, session_pnl: Decimal,
@@ -130,10 +114,9 @@ def record_checkpoint(session: Session, profile: str, *, at: datetime, equity: D
     if first(statements.checkpoint_seen.execute(cur, {  # natural key: a retried record is a no-op
             "p": profile, "at": at, "equity": equity, "pnl": session_pnl, "n": int(open_positions)})) is not None:
         return
-    statements.insert_checkpoint.execute(cur, {
-        "profile": profile, "at": at, "equity": equity, "session_pnl": session_pnl, "drawdown": drawdown,
-        "exposure": exposure, "open_positions": int(open_positions), "greeks": jsonable(dict(greeks)),
-        "breaker_level": int(breaker_level), "state": state})
+    statements.insert_checkpoint.execute(cur, ops_state.checkpoint_values(
+        profile, at=at, equity=equity, session_pnl=session_pnl, drawdown=drawdown, exposure=exposure,
+        open_positions=open_positions, greeks=greeks, breaker_level=breaker_level, state=state))
 
 
 def set_meta(session: Session, profile: str, key: str, value: str) -> None:

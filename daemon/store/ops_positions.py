@@ -21,19 +21,26 @@ from daemon.store.types import jsonable, keep_sequence_ahead, quantize_money, st
 ZERO = Decimal(0)
 
 
-def open_position(session: Session, profile: str, contract: OptionContract, opened_at: datetime, *,
-                  signal_id: str | None = None, quantity: int = 0,
-                  entry_price: Decimal | None = None) -> PositionRecord:
+def opening_values(profile: str, contract: OptionContract, opened_at: datetime, *, signal_id: str | None = None,
+                   quantity: int = 0, entry_price: Decimal | None = None) -> dict[str, Any]:
+    """A new position's row as checked input (here and in the journal's Core path, journal_ops_state.py)."""
     if quantity < 0:
         raise StoreError(f"a position opens with a quantity >= 0, not {quantity}", "bad_quantity")
     if quantity > 0 and entry_price is None:
         raise StoreError("a position opened with contracts needs their entry_price", "missing_entry_price")
-    row = PositionRow(profile=profile, underlying=contract.underlying, contract_key=contract.key,
-                      expiry=contract.expiry, strike=contract.strike, right=contract.right,
-                      multiplier=contract.multiplier, entry_time=opened_at,
-                      entry_price=quantize_money(entry_price or ZERO),
-                      original_qty=quantity, open_qty=quantity, realized_pnl=ZERO, status="open",
-                      opened_by_signal_id=signal_id, closed_at=None, close_reason=None)
+    return {"profile": profile, "underlying": contract.underlying, "contract_key": contract.key,
+            "expiry": contract.expiry, "strike": contract.strike, "right": contract.right,
+            "multiplier": contract.multiplier, "entry_time": opened_at,
+            "entry_price": quantize_money(entry_price or ZERO), "original_qty": quantity, "open_qty": quantity,
+            "realized_pnl": ZERO, "status": "open", "opened_by_signal_id": signal_id, "closed_at": None,
+            "close_reason": None}
+
+
+def open_position(session: Session, profile: str, contract: OptionContract, opened_at: datetime, *,
+                  signal_id: str | None = None, quantity: int = 0,
+                  entry_price: Decimal | None = None) -> PositionRecord:
+    row = PositionRow(**opening_values(profile, contract, opened_at, signal_id=signal_id, quantity=quantity,
+                                       entry_price=entry_price))
     session.add(row)
     return position_record(stored(session, row))
 

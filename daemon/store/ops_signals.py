@@ -18,17 +18,23 @@ from daemon.store.types import jsonable, keep_sequence_ahead, stored
 SIGNAL_STATUSES = ("received", "accepted", "refused")
 
 
-def record_signal(session: Session, profile: str, signal_id: str, payload: Mapping[str, Any], received_at: datetime,
-                  status: str = "received", reason: str | None = None) -> bool:
+def signal_values(profile: str, signal_id: str, payload: Mapping[str, Any], received_at: datetime,
+                  status: str = "received", reason: str | None = None) -> dict[str, Any]:
+    """A signal's row as checked input (here and in the journal's Core path, daemon/store/journal_ops_state.py)."""
     if not signal_id:
         raise StoreError("a signal needs an id", "missing_signal_id")
     if status not in SIGNAL_STATUSES:
         raise StoreError(f"signal status {status!r} is not one of {SIGNAL_STATUSES}", "bad_signal_status")
+    return {"profile": profile, "id": signal_id, "received_at": received_at, "payload": _as_object(jsonable(payload)),
+            "status": status, "reason": reason}
+
+
+def record_signal(session: Session, profile: str, signal_id: str, payload: Mapping[str, Any], received_at: datetime,
+                  status: str = "received", reason: str | None = None) -> bool:
+    values = signal_values(profile, signal_id, payload, received_at, status, reason)
     if session.get(SignalRow, (profile, signal_id)) is not None:
         return False
-    session.add(SignalRow(profile=profile, id=signal_id, received_at=received_at,
-                          payload=_as_object(jsonable(payload)),
-                          status=status, reason=reason))
+    session.add(SignalRow(**values))
     return True
 
 
@@ -44,6 +50,19 @@ def get_signal(session: Session, profile: str, signal_id: str) -> SignalRecord |
                         status=row.status, reason=row.reason)  # type: ignore[arg-type]
 
 
+def decision_values(profile: str, signal_id: str | None, at: datetime, accepted: bool, reason: str | None,
+                    contracts: int, notional: Decimal, multiplier: Decimal, breakdown: Any) -> dict[str, Any]:
+    """A decision's row but its id (here and in the journal's Core path)."""
+    return {"profile": profile, "signal_id": signal_id, "at": at, "accepted": bool(accepted), "reason": reason,
+            "contracts": int(contracts), "notional": notional, "multiplier": multiplier,
+            "breakdown": _as_object(jsonable(breakdown))}
+
+
+def signal_decided(accepted: bool) -> str:
+    """The status a signal's first decision gives it (a later decision leaves it as it is)."""
+    return "accepted" if accepted else "refused"
+
+
 def record_decision(session: Session, profile: str, *, signal_id: str | None, at: datetime, accepted: bool,
                     reason: str | None, contracts: int, notional: Decimal, multiplier: Decimal,
                     breakdown: Any, decision_id: int | None = None) -> DecisionRecord:
@@ -51,15 +70,14 @@ def record_decision(session: Session, profile: str, *, signal_id: str | None, at
         if existing.profile != profile or existing.signal_id != signal_id:
             raise StoreError(f"decision id {decision_id} is taken by another decision", "decision_id_reused")
         return _decision(existing)  # the same record written again (a retried journal batch)
-    row = DecisionRow(id=decision_id, profile=profile, signal_id=signal_id, at=at, accepted=bool(accepted),
-                      reason=reason, contracts=int(contracts), notional=notional, multiplier=multiplier,
-                      breakdown=_as_object(jsonable(breakdown)))
+    row = DecisionRow(id=decision_id, **decision_values(profile, signal_id, at, accepted, reason, contracts, notional,
+                                                        multiplier, breakdown))
     session.add(row)
     if signal_id is not None:
         signal = session.get(SignalRow, (profile, signal_id))
         # The first decision is the signal's; a later one (a duplicate resent) must not rewrite it.
         if signal is not None and signal.status == "received":
-            signal.status = "accepted" if accepted else "refused"
+            signal.status = signal_decided(accepted)
             signal.reason = reason
     record = _decision(stored(session, row))
     keep_sequence_ahead(session, "decisions", decision_id)

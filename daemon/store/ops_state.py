@@ -100,6 +100,15 @@ def list_operator_actions(session: Session, profile: str, limit: int = 100) -> l
     return [_operator_action(r) for r in rows]
 
 
+def checkpoint_values(profile: str, *, at: datetime, equity: Decimal, session_pnl: Decimal, drawdown: Decimal,
+                      exposure: Decimal, open_positions: int, greeks: Mapping[str, Any], breaker_level: int,
+                      state: str) -> dict[str, Any]:
+    """A checkpoint's row (here and in the journal's Core path, journal_ops_state.py)."""
+    return {"profile": profile, "at": at, "equity": equity, "session_pnl": session_pnl, "drawdown": drawdown,
+            "exposure": exposure, "open_positions": int(open_positions), "greeks": jsonable(dict(greeks)),
+            "breaker_level": int(breaker_level), "state": state}
+
+
 def record_checkpoint(session: Session, profile: str, *, at: datetime, equity: Decimal, session_pnl: Decimal,
                       drawdown: Decimal, exposure: Decimal, open_positions: int, greeks: Mapping[str, Any],
                       breaker_level: int, state: str) -> None:
@@ -108,9 +117,10 @@ def record_checkpoint(session: Session, profile: str, *, at: datetime, equity: D
             CheckpointRow.session_pnl == session_pnl, CheckpointRow.open_positions == int(open_positions))
             .limit(1)) is not None:
         return
-    session.add(CheckpointRow(profile=profile, at=at, equity=equity, session_pnl=session_pnl, drawdown=drawdown,
-                              exposure=exposure, open_positions=int(open_positions), greeks=jsonable(dict(greeks)),
-                              breaker_level=int(breaker_level), state=state))
+    session.add(CheckpointRow(**checkpoint_values(profile, at=at, equity=equity, session_pnl=session_pnl,
+                                                  drawdown=drawdown, exposure=exposure,
+                                                  open_positions=open_positions, greeks=greeks,
+                                                  breaker_level=breaker_level, state=state)))
 
 
 def list_checkpoints(session: Session, profile: str, since: datetime | None = None) -> list[CheckpointRecord]:
